@@ -1,0 +1,22 @@
+//! psd2-fallback keeps open-banking apps working when a bank's PSD2 API goes down.
+//!
+//! When the bank's dedicated interface (its Berlin Group NextGenPSD2 API) is unavailable, the engine
+//! drives the bank's customer interface (its online-banking website) through WebDriver and serves the
+//! same operations with the same types, as RTS 2018/389 Art. 33 allows.
+//!
+//! # Layout
+//! - [`model`]: the domain — IBANs, amounts, accounts, balances, transactions, payments, standing orders,
+//!   payment files (pain.001), consents, SCA. No IO, no wire formats.
+//! - [`bank`]: the [`Bank`] trait every channel implements, and [`BankError`], which says what a failure
+//!   means for switching (unavailable, outcome unknown, rejected, SCA required, screen changed, …).
+//! - [`sandbox`] (feature `sandbox`, on by default): a small but complete bank — one ledger behind a
+//!   Berlin-Group-shaped API and an online-banking website — with fault injection, for the demo and tests.
+//!
+//! The README's "Architecture" section is the longer version of this map.
+
+pub mod bank;
+pub mod model;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+
+pub use bank::{Bank, BankError, BankResult, Channel, PsuContext};

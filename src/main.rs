@@ -1,0 +1,2 @@
+//! The `psd2-fallback` command.
+fn main() {}
