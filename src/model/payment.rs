@@ -57,7 +57,7 @@ impl PaymentRequest {
     pub fn validate(&self) -> Result<(), InvalidValue> {
         if !self.amount.is_positive() {
             return Err(InvalidValue::new(
-                "instructedAmount",
+                "instructedAmount.amount",
                 "must be greater than zero",
             ));
         }

@@ -170,8 +170,18 @@ pub enum PaymentFileError {
 }
 
 impl PaymentFile {
-    /// Parses and validates a pain.001 file.
+    /// Parses and validates a pain.001 file: schema, then counts and sums, then every IBAN.
     pub fn parse(xml: &str) -> Result<Self, PaymentFileError> {
+        let version = Self::check_schema(xml)?;
+        let doc = roxmltree::Document::parse(xml).map_err(|e| PaymentFileError::NotXml {
+            reason: e.to_string(),
+        })?;
+        extract(version, xml, &doc)
+    }
+
+    /// Only the first step of [`PaymentFile::parse`]: the size, well-formed XML without a DTD, a known
+    /// version, valid against that version's schema. Returns the version.
+    pub fn check_schema(xml: &str) -> Result<Pain001Version, PaymentFileError> {
         if xml.len() > MAX_FILE_SIZE {
             return Err(PaymentFileError::TooLarge {
                 size: xml.len(),
@@ -190,7 +200,7 @@ impl PaymentFile {
                 element: format!("{{{ns}}}{}", root.tag_name().name()),
             })?;
         validate_schema(version, xml)?;
-        extract(version, xml, &doc)
+        Ok(version)
     }
 
     /// The file as given, to upload.

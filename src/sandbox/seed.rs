@@ -249,7 +249,7 @@ const SHOPS: [&str; 8] = [
 /// The one-off history of every account (standing-order executions are made by the ledger itself, from
 /// [`standing_orders`], so the seed exercises the same code as a standing order created later).
 pub(crate) fn one_off_history(today: Date) -> Vec<SeedEntry> {
-    let mut rng = SplitMix::new(0x5EED_0F_BA4C);
+    let mut rng = SplitMix::new(0x005E_ED0F_BA4C);
     let start = today - Duration::days(HISTORY_DAYS);
     let mut out = Vec::new();
     let mut day = start;

@@ -132,6 +132,11 @@ impl Sandbox {
         format!("http://{}", self.web_addr)
     }
 
+    /// How the bank was set up.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.shared.config
+    }
+
     /// The ledger behind both faces.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.shared.ledger
