@@ -9,11 +9,14 @@
 //!   payment files (pain.001), consents, SCA. No IO, no wire formats.
 //! - [`bank`]: the [`Bank`] trait every channel implements, and [`BankError`], which says what a failure
 //!   means for switching (unavailable, outcome unknown, rejected, SCA required, screen changed, …).
+//! - [`api`]: [`api::ApiBank`], the API channel — a Berlin Group NextGenPSD2 client for every operation,
+//!   whose errors say whether anything reached the bank.
 //! - [`sandbox`] (feature `sandbox`, on by default): a small but complete bank — one ledger behind a
 //!   Berlin-Group-shaped API and an online-banking website — with fault injection, for the demo and tests.
 //!
 //! The README's "Architecture" section is the longer version of this map.
 
+pub mod api;
 pub mod bank;
 pub mod model;
 #[cfg(feature = "sandbox")]

@@ -1,0 +1,522 @@
+//! The Berlin Group NextGenPSD2 JSON, as the bank's API speaks it. The only place that knows it.
+//!
+//! Response shapes are read leniently (unknown fields ignored, optional fields optional), converted to
+//! `model` values at once, and a value that does not convert is a malformed answer naming the field.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::belgian::{format_iso_date, parse_iso_date};
+use crate::model::{
+    Account, AccountId, Amount, Balance, BalanceType, BookingStatus, ConsentRequest, ConsentStatus,
+    Counterparty, Currency, EndToEndId, Iban, PaymentId, PaymentRequest, PaymentStatus, ScaStatus,
+    StandingOrderRequest, Transaction, TransactionId,
+};
+
+/// A field of the bank's answer that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed answer: {field}: {reason}")]
+pub(crate) struct Malformed {
+    pub(crate) field: String,
+    pub(crate) reason: String,
+}
+
+fn malformed(field: impl Into<String>, reason: impl Into<String>) -> Malformed {
+    Malformed {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+type Wire<T> = Result<T, Malformed>;
+
+// ----------------------------------------------------------------------------------------------------
+// Shared pieces
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AccountReference {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) iban: Option<String>,
+}
+
+impl AccountReference {
+    pub(crate) fn of(iban: &Iban) -> Self {
+        Self {
+            iban: Some(iban.as_str().to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WireAmount {
+    pub(crate) currency: String,
+    pub(crate) amount: String,
+}
+
+impl WireAmount {
+    pub(crate) fn of(amount: &Amount) -> Self {
+        Self {
+            currency: amount.currency().code().to_owned(),
+            amount: amount.to_api_string(),
+        }
+    }
+
+    fn to_amount(&self, field: &str) -> Wire<Amount> {
+        let currency = Currency::from_code(&self.currency)
+            .map_err(|e| malformed(format!("{field}.currency"), e.reason))?;
+        Amount::parse_api(&self.amount, currency)
+            .map_err(|e| malformed(format!("{field}.amount"), e.reason))
+    }
+}
+
+fn iban_of(reference: &Option<AccountReference>, field: &str) -> Wire<Option<Iban>> {
+    match reference.as_ref().and_then(|r| r.iban.as_deref()) {
+        None => Ok(None),
+        Some(text) => Iban::parse(text)
+            .map(Some)
+            .map_err(|e| malformed(format!("{field}.iban"), e.reason)),
+    }
+}
+
+fn date_of(text: &str, field: &str) -> Wire<time::Date> {
+    parse_iso_date(text).map_err(|e| malformed(field, e.reason))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Link {
+    pub(crate) href: String,
+}
+
+/// The `tppMessages` of an error answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ErrorBody {
+    #[serde(default)]
+    pub(crate) tpp_messages: Vec<TppMessage>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct TppMessage {
+    #[serde(default)]
+    pub(crate) code: String,
+    #[serde(default)]
+    pub(crate) text: Option<String>,
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Accounts, balances, transactions
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AccountList {
+    pub(crate) accounts: Vec<AccountDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AccountDetails {
+    resource_id: Option<String>,
+    iban: Option<String>,
+    currency: String,
+    name: Option<String>,
+    product: Option<String>,
+    owner_name: Option<String>,
+}
+
+impl AccountDetails {
+    pub(crate) fn to_account(&self, i: usize) -> Wire<Account> {
+        let field = |f: &str| format!("accounts[{i}].{f}");
+        Ok(Account {
+            id: AccountId::new(
+                self.resource_id
+                    .clone()
+                    .ok_or_else(|| malformed(field("resourceId"), "missing"))?,
+            ),
+            iban: Iban::parse(
+                self.iban
+                    .as_deref()
+                    .ok_or_else(|| malformed(field("iban"), "missing"))?,
+            )
+            .map_err(|e| malformed(field("iban"), e.reason))?,
+            currency: Currency::from_code(&self.currency)
+                .map_err(|e| malformed(field("currency"), e.reason))?,
+            name: self.name.clone().unwrap_or_default(),
+            product: self.product.clone().unwrap_or_default(),
+            owner_name: self.owner_name.clone().unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BalanceList {
+    pub(crate) balances: Vec<WireBalance>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WireBalance {
+    balance_amount: WireAmount,
+    balance_type: String,
+    reference_date: Option<String>,
+}
+
+impl WireBalance {
+    /// The balance, or `None` for a type this engine does not model (e.g. `openingBooked`).
+    pub(crate) fn to_balance(&self, i: usize) -> Wire<Option<Balance>> {
+        let Some(kind) = BalanceType::from_code(&self.balance_type) else {
+            return Ok(None);
+        };
+        Ok(Some(Balance {
+            kind,
+            amount: self
+                .balance_amount
+                .to_amount(&format!("balances[{i}].balanceAmount"))?,
+            reference_date: self
+                .reference_date
+                .as_deref()
+                .map(|d| date_of(d, &format!("balances[{i}].referenceDate")))
+                .transpose()?,
+        }))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TransactionsResponse {
+    pub(crate) transactions: TransactionReport,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TransactionReport {
+    #[serde(default)]
+    pub(crate) booked: Vec<WireTransaction>,
+    #[serde(default)]
+    pub(crate) pending: Vec<WireTransaction>,
+    #[serde(rename = "_links", default)]
+    pub(crate) links: std::collections::HashMap<String, Link>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WireTransaction {
+    transaction_id: Option<String>,
+    end_to_end_id: Option<String>,
+    booking_date: Option<String>,
+    value_date: Option<String>,
+    transaction_amount: WireAmount,
+    creditor_name: Option<String>,
+    creditor_account: Option<AccountReference>,
+    debtor_name: Option<String>,
+    debtor_account: Option<AccountReference>,
+    remittance_information_unstructured: Option<String>,
+    bank_transaction_code: Option<String>,
+    additional_information: Option<String>,
+}
+
+/// The sandbox convention (and a common one) for the standing order behind a transaction.
+const STANDING_ORDER_PREFIX: &str = "standing order ";
+
+impl WireTransaction {
+    pub(crate) fn to_transaction(&self, status: BookingStatus, field: &str) -> Wire<Transaction> {
+        let amount = self
+            .transaction_amount
+            .to_amount(&format!("{field}.transactionAmount"))?;
+        // The counterparty is the creditor of a debit and the debtor of a credit.
+        let (name, account, account_field) = if amount.is_negative() {
+            (
+                &self.creditor_name,
+                &self.creditor_account,
+                "creditorAccount",
+            )
+        } else {
+            (&self.debtor_name, &self.debtor_account, "debtorAccount")
+        };
+        let iban = iban_of(account, &format!("{field}.{account_field}"))?;
+        let counterparty = match (name, iban) {
+            (None, None) => None,
+            (name, iban) => Some(Counterparty {
+                name: name.clone().unwrap_or_default(),
+                iban,
+            }),
+        };
+        let booking_date = self
+            .booking_date
+            .as_deref()
+            .map(|d| date_of(d, &format!("{field}.bookingDate")))
+            .transpose()?;
+        let value_date = match self.value_date.as_deref() {
+            Some(d) => date_of(d, &format!("{field}.valueDate"))?,
+            None => booking_date.ok_or_else(|| {
+                malformed(format!("{field}.valueDate"), "missing, and no bookingDate")
+            })?,
+        };
+        Ok(Transaction {
+            id: TransactionId::new(self.transaction_id.clone().unwrap_or_default()),
+            status,
+            booking_date: if status == BookingStatus::Booked {
+                booking_date
+            } else {
+                None
+            },
+            value_date,
+            amount,
+            counterparty,
+            remittance: self.remittance_information_unstructured.clone(),
+            bank_transaction_code: self.bank_transaction_code.clone(),
+            end_to_end_id: self
+                .end_to_end_id
+                .as_deref()
+                .and_then(|e| EndToEndId::new(e).ok()),
+            standing_order: self
+                .additional_information
+                .as_deref()
+                .and_then(|text| text.strip_prefix(STANDING_ORDER_PREFIX))
+                .map(|id| PaymentId::new(id.trim())),
+        })
+    }
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Payments
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PaymentInitiationBody {
+    end_to_end_identification: String,
+    debtor_account: AccountReference,
+    instructed_amount: WireAmount,
+    creditor_account: AccountReference,
+    creditor_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remittance_information_unstructured: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_execution_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_rule: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frequency: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    day_of_execution: Option<String>,
+}
+
+impl PaymentInitiationBody {
+    pub(crate) fn single(p: &PaymentRequest) -> Self {
+        Self {
+            end_to_end_identification: p.end_to_end_id.as_str().to_owned(),
+            debtor_account: AccountReference::of(&p.debtor),
+            instructed_amount: WireAmount::of(&p.amount),
+            creditor_account: AccountReference::of(&p.creditor),
+            creditor_name: p.creditor_name.clone(),
+            remittance_information_unstructured: p.remittance.clone(),
+            requested_execution_date: p.requested_execution_date.map(format_iso_date),
+            start_date: None,
+            end_date: None,
+            execution_rule: None,
+            frequency: None,
+            day_of_execution: None,
+        }
+    }
+
+    pub(crate) fn periodic(s: &StandingOrderRequest) -> Self {
+        Self {
+            requested_execution_date: None,
+            start_date: Some(format_iso_date(s.start_date)),
+            end_date: s.end_date.map(format_iso_date),
+            execution_rule: Some(s.execution_rule.code()),
+            frequency: Some(s.frequency.code()),
+            day_of_execution: s.day_of_execution.map(|d| d.to_string()),
+            ..Self::single(&s.payment)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PaymentInitiationResponse {
+    transaction_status: String,
+    payment_id: String,
+}
+
+impl PaymentInitiationResponse {
+    pub(crate) fn to_parts(&self) -> Wire<(PaymentId, PaymentStatus)> {
+        Ok((
+            PaymentId::new(self.payment_id.clone()),
+            payment_status(&self.transaction_status)?,
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PaymentStatusResponse {
+    transaction_status: String,
+}
+
+impl PaymentStatusResponse {
+    pub(crate) fn status(&self) -> Wire<PaymentStatus> {
+        payment_status(&self.transaction_status)
+    }
+}
+
+fn payment_status(code: &str) -> Wire<PaymentStatus> {
+    PaymentStatus::from_code(code).ok_or_else(|| {
+        malformed(
+            "transactionStatus",
+            format!("{code:?} is not an ISO 20022 status"),
+        )
+    })
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Funds confirmation
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FundsConfirmationBody {
+    pub(crate) account: AccountReference,
+    pub(crate) instructed_amount: WireAmount,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FundsConfirmationResponse {
+    funds_available: Value,
+}
+
+impl FundsConfirmationResponse {
+    /// The answer; `"true"`/`"false"` as strings are accepted too, as some servers echo the
+    /// specification's examples instead of its schema.
+    pub(crate) fn available(&self) -> Wire<bool> {
+        match &self.funds_available {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) if s == "true" => Ok(true),
+            Value::String(s) if s == "false" => Ok(false),
+            other => Err(malformed(
+                "fundsAvailable",
+                format!("{other} is not a boolean"),
+            )),
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Consents and SCA
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConsentBody {
+    access: ConsentAccessBody,
+    recurring_indicator: bool,
+    valid_until: String,
+    frequency_per_day: u32,
+    combined_service_indicator: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ConsentAccessBody {
+    accounts: Vec<AccountReference>,
+    balances: Vec<AccountReference>,
+    transactions: Vec<AccountReference>,
+}
+
+impl ConsentBody {
+    pub(crate) fn of(request: &ConsentRequest) -> Self {
+        let refs = |ibans: &[Iban]| ibans.iter().map(AccountReference::of).collect();
+        Self {
+            access: ConsentAccessBody {
+                accounts: refs(&request.access.accounts),
+                balances: refs(&request.access.balances),
+                transactions: refs(&request.access.transactions),
+            },
+            recurring_indicator: request.recurring,
+            valid_until: format_iso_date(request.valid_until),
+            frequency_per_day: request.frequency_per_day,
+            combined_service_indicator: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConsentCreated {
+    pub(crate) consent_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConsentStatusResponse {
+    consent_status: String,
+}
+
+impl ConsentStatusResponse {
+    pub(crate) fn status(&self) -> Wire<ConsentStatus> {
+        ConsentStatus::from_code(&self.consent_status).ok_or_else(|| {
+            malformed(
+                "consentStatus",
+                format!("{:?} is not a consent status", self.consent_status),
+            )
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StartAuthorisationBody<'a> {
+    pub(crate) psu_data: PsuData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PsuData<'a> {
+    pub(crate) password: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StartAuthorisationResponse {
+    pub(crate) authorisation_id: String,
+    pub(crate) challenge_data: Option<ChallengeData>,
+    pub(crate) chosen_sca_method: Option<ScaMethod>,
+    pub(crate) sca_status: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChallengeData {
+    #[serde(default)]
+    pub(crate) data: Vec<String>,
+    pub(crate) additional_information: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ScaMethod {
+    pub(crate) authentication_type: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateAuthorisationBody<'a> {
+    pub(crate) sca_authentication_data: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ScaStatusResponse {
+    sca_status: String,
+}
+
+impl ScaStatusResponse {
+    pub(crate) fn status(&self) -> Wire<ScaStatus> {
+        sca_status(&self.sca_status)
+    }
+}
+
+pub(crate) fn sca_status(code: &str) -> Wire<ScaStatus> {
+    ScaStatus::from_code(code)
+        .ok_or_else(|| malformed("scaStatus", format!("{code:?} is not an SCA status")))
+}

@@ -1,0 +1,501 @@
+//! `ApiBank` against the sandbox bank's API: every operation round-trips and equals the ledger, and every
+//! failure is classified the way the failover needs (the fault × operation table).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use psd2_fallback::api::{ApiBank, ApiBankConfig, ApiConfigError, ClientIdentity};
+use psd2_fallback::model::{
+    AccountId, Amount, BookingStatus, ConsentAccess, ConsentRequest, ConsentStatus, Direction,
+    EndToEndId, ExecutionRule, Frequency, Iban, PaymentFile, PaymentKind, PaymentProduct,
+    PaymentRef, PaymentRequest, PaymentStatus, PsuId, Recurrence, ScaAnswer, ScaStatus, ScaTarget,
+    StandingOrderRequest, TransactionFilter,
+};
+use psd2_fallback::sandbox::{ApiFault, Sandbox, card_reader_response};
+use psd2_fallback::{Bank, BankError, PsuContext};
+use rust_decimal::{Decimal, dec};
+use secrecy::SecretString;
+use time::Duration as Days;
+use time::macros::date;
+
+use crate::support::{TODAY, pain001, password, sandbox};
+
+const ANNA: &str = "1000001";
+const LUC: &str = "1000002";
+
+fn bank(sandbox: &Sandbox, timeout: Duration) -> ApiBank {
+    let mut config = ApiBankConfig::new(sandbox.api_url());
+    config.request_timeout = timeout;
+    ApiBank::new(config).unwrap()
+}
+
+fn psu(customer: &str) -> PsuContext {
+    PsuContext::new(PsuId::new(customer))
+        .present_at(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)))
+        .with_password(SecretString::from(password(customer)))
+}
+
+/// Signs a consent or payment through the bank, answering with the customer's card reader.
+async fn sign(bank: &ApiBank, psu: &PsuContext, target: &ScaTarget) -> ScaStatus {
+    let challenge = bank.start_authorisation(psu, target).await.unwrap();
+    assert_eq!(challenge.method, "CHIP_OTP");
+    let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
+    bank.authorise(psu, target, &challenge.authorisation_id, &answer)
+        .await
+        .unwrap()
+}
+
+async fn with_consent(bank: &ApiBank, customer: &str) -> PsuContext {
+    let psu = psu(customer);
+    let ibans = bank_accounts_ibans(customer);
+    let request = ConsentRequest {
+        access: ConsentAccess::full(ibans),
+        recurring: true,
+        valid_until: TODAY + Days::days(90),
+        frequency_per_day: 4,
+    };
+    let consent = bank.create_consent(&psu, &request).await.unwrap();
+    assert_eq!(
+        bank.consent_status(&psu, &consent).await.unwrap(),
+        ConsentStatus::Received
+    );
+    assert_eq!(
+        sign(bank, &psu, &ScaTarget::Consent(consent.clone())).await,
+        ScaStatus::Finalised
+    );
+    assert_eq!(
+        bank.consent_status(&psu, &consent).await.unwrap(),
+        ConsentStatus::Valid
+    );
+    psu.with_consent(consent)
+}
+
+fn bank_accounts_ibans(customer: &str) -> Vec<Iban> {
+    // The sandbox seeds two accounts per customer; their IBANs come from its ledger.
+    let ledger = psd2_fallback::sandbox::Ledger::new(TODAY, Duration::ZERO);
+    ledger
+        .accounts(customer)
+        .into_iter()
+        .map(|a| a.iban)
+        .collect()
+}
+
+#[tokio::test]
+async fn reads_equal_the_ledger() {
+    let sandbox = sandbox().await;
+    let bank = bank(&sandbox, Duration::from_secs(10));
+    let anna = with_consent(&bank, ANNA).await;
+    let ledger = sandbox.ledger();
+
+    assert_eq!(bank.accounts(&anna).await.unwrap(), ledger.accounts(ANNA));
+    let id = AccountId::new("acc-01");
+    assert_eq!(
+        bank.balances(&anna, &id, None).await.unwrap(),
+        ledger.balances(ANNA, &id, None).unwrap()
+    );
+    for day in [
+        date!(2026 - 11 - 22),
+        date!(2026 - 06 - 30),
+        date!(2025 - 11 - 01),
+    ] {
+        assert_eq!(
+            bank.balances(&anna, &id, Some(day)).await.unwrap(),
+            ledger.balances(ANNA, &id, Some(day)).unwrap(),
+            "closing balance of {day}"
+        );
+    }
+    let filters = [
+        TransactionFilter::default(),
+        TransactionFilter {
+            date_from: Some(date!(2026 - 09 - 01)),
+            date_to: Some(date!(2026 - 09 - 30)),
+            ..Default::default()
+        },
+        TransactionFilter {
+            direction: Some(Direction::Credit),
+            ..Default::default()
+        },
+        TransactionFilter {
+            direction: Some(Direction::Debit),
+            recurrence: Some(Recurrence::Recurring),
+            ..Default::default()
+        },
+        TransactionFilter {
+            recurrence: Some(Recurrence::OneOff),
+            date_from: Some(date!(2026 - 10 - 01)),
+            ..Default::default()
+        },
+        TransactionFilter {
+            code: Some("PMNT-RCDT".to_owned()),
+            ..Default::default()
+        },
+        TransactionFilter {
+            status: Some(BookingStatus::Pending),
+            ..Default::default()
+        },
+    ];
+    for filter in filters {
+        let got = bank.transactions(&anna, &id, &filter).await.unwrap();
+        let expected = ledger.transactions(ANNA, &id, &filter).unwrap();
+        assert_eq!(got.len(), expected.len(), "{filter:?}");
+        assert_eq!(got, expected, "{filter:?}");
+    }
+    let funds = |amount: Decimal| {
+        let bank = bank.clone();
+        let anna = anna.clone();
+        async move {
+            bank.confirm_funds(
+                &anna,
+                &Iban::parse("BE60738123456770").unwrap(),
+                &Amount::eur(amount).unwrap(),
+            )
+            .await
+            .unwrap()
+            .funds_available
+        }
+    };
+    assert!(funds(dec!(10)).await);
+    assert!(!funds(dec!(10_000_000)).await);
+    sandbox.shutdown().await;
+}
+
+fn payment_to_garage(amount: Decimal, date: Option<time::Date>) -> PaymentRequest {
+    PaymentRequest {
+        product: PaymentProduct::SepaCreditTransfer,
+        debtor: Iban::parse("BE33738234567846").unwrap(),
+        creditor_name: "Garage Vermeulen".to_owned(),
+        creditor: Iban::parse("BE71096123456769").unwrap(),
+        amount: Amount::eur(amount).unwrap(),
+        remittance: Some("Onderhoud".to_owned()),
+        requested_execution_date: date,
+        end_to_end_id: EndToEndId::generate(),
+    }
+}
+
+#[tokio::test]
+async fn writes_round_trip_and_land_in_the_ledger_once() {
+    let sandbox = sandbox().await;
+    let bank = bank(&sandbox, Duration::from_secs(10));
+    let luc = psu(LUC);
+    let request = payment_to_garage(dec!(80.25), None);
+    let started = bank.initiate_payment(&luc, &request).await.unwrap();
+    assert_eq!(started.status, PaymentStatus::Received);
+    // Sending the same intent again reaches the same payment (the request id is derived from it).
+    assert_eq!(
+        bank.initiate_payment(&luc, &request).await.unwrap().payment,
+        started.payment
+    );
+    assert_eq!(
+        sign(&bank, &luc, &ScaTarget::Payment(started.payment.clone())).await,
+        ScaStatus::Finalised
+    );
+    let mut status = bank.payment_status(&luc, &started.payment).await.unwrap();
+    for _ in 0..100 {
+        if status == PaymentStatus::AcceptedSettlementCompleted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        status = bank.payment_status(&luc, &started.payment).await.unwrap();
+    }
+    assert_eq!(status, PaymentStatus::AcceptedSettlementCompleted);
+    let booked = sandbox
+        .ledger()
+        .transactions(
+            LUC,
+            &AccountId::new("acc-03"),
+            &TransactionFilter::default(),
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.end_to_end_id.as_ref() == Some(&request.end_to_end_id))
+        .count();
+    assert_eq!(booked, 1);
+
+    let later = bank
+        .initiate_payment(
+            &luc,
+            &payment_to_garage(dec!(5), Some(TODAY + Days::days(10))),
+        )
+        .await
+        .unwrap();
+    sign(&bank, &luc, &ScaTarget::Payment(later.payment.clone())).await;
+    assert_eq!(
+        bank.cancel_payment(&luc, &later.payment).await.unwrap(),
+        PaymentStatus::Cancelled
+    );
+    assert_eq!(
+        bank.payment_status(&luc, &later.payment).await.unwrap(),
+        PaymentStatus::Cancelled
+    );
+
+    let order = StandingOrderRequest {
+        payment: payment_to_garage(dec!(12), None),
+        start_date: TODAY + Days::days(7),
+        end_date: Some(TODAY + Days::days(200)),
+        frequency: Frequency::Monthly,
+        day_of_execution: Some(30),
+        execution_rule: ExecutionRule::Preceding,
+    };
+    let created = bank.create_standing_order(&luc, &order).await.unwrap();
+    assert!(matches!(
+        created.payment.kind,
+        PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer)
+    ));
+    sign(&bank, &luc, &ScaTarget::Payment(created.payment.clone())).await;
+    let held = sandbox
+        .ledger()
+        .standing_orders(LUC)
+        .into_iter()
+        .find(|o| o.id == created.payment.id)
+        .unwrap();
+    assert_eq!(
+        (held.request.clone(), held.status),
+        (
+            StandingOrderRequest {
+                payment: PaymentRequest {
+                    requested_execution_date: None,
+                    ..order.payment.clone()
+                },
+                ..order.clone()
+            },
+            PaymentStatus::AcceptedTechnical
+        )
+    );
+    assert_eq!(
+        bank.cancel_standing_order(&luc, &created.payment)
+            .await
+            .unwrap(),
+        PaymentStatus::Cancelled
+    );
+
+    let xml = pain001(
+        "BE33738234567846",
+        &[
+            ("Alpha", "BE71096123456769", "3.00"),
+            ("Beta", "BE71096123456769", "4.00"),
+        ],
+        "2026-11-23",
+    );
+    let file = PaymentFile::parse(&xml).unwrap();
+    let uploaded = bank.upload_payment_file(&luc, &file).await.unwrap();
+    assert_eq!(uploaded.payment.kind, PaymentKind::File);
+    sign(&bank, &luc, &ScaTarget::Payment(uploaded.payment.clone())).await;
+    let record = sandbox.ledger().payment(LUC, &uploaded.payment.id).unwrap();
+    assert_ne!(record.status, PaymentStatus::Received);
+    sandbox.shutdown().await;
+}
+
+/// What a call returned, reduced to what the failover acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Ok,
+    Unavailable,
+    OutcomeUnknown,
+    Rejected,
+    LimitReached,
+}
+
+fn class<T>(result: &Result<T, BankError>) -> Class {
+    match result {
+        Ok(_) => Class::Ok,
+        Err(BankError::Unavailable { .. }) => Class::Unavailable,
+        Err(BankError::OutcomeUnknown { .. }) => Class::OutcomeUnknown,
+        Err(BankError::Rejected { .. }) => Class::Rejected,
+        Err(BankError::LimitReached { .. }) => Class::LimitReached,
+        Err(other) => panic!("unexpected error {other:?}"),
+    }
+}
+
+/// The fault × operation table: each sandbox fault, for a read and for a payment write.
+#[tokio::test]
+async fn every_fault_is_classified_for_reads_and_writes() {
+    let sandbox = sandbox().await;
+    let patient = bank(&sandbox, Duration::from_secs(10));
+    let anna = with_consent(&patient, ANNA).await;
+    let bank = bank(&sandbox, Duration::from_millis(500));
+    let luc = psu(LUC);
+    let table = [
+        (ApiFault::Up, Class::Ok, Class::Ok),
+        (ApiFault::Down, Class::Unavailable, Class::Unavailable),
+        (ApiFault::Refuse, Class::Unavailable, Class::Unavailable),
+        (ApiFault::Hang, Class::Unavailable, Class::OutcomeUnknown),
+        (
+            ApiFault::Slow { ms: 1_500 },
+            Class::Unavailable,
+            Class::OutcomeUnknown,
+        ),
+        (ApiFault::Garbage, Class::Unavailable, Class::OutcomeUnknown),
+        (
+            ApiFault::ProcessedButNoAnswer,
+            Class::Unavailable,
+            Class::OutcomeUnknown,
+        ),
+    ];
+    for (fault, read_class, write_class) in table {
+        sandbox.set_api_fault(fault);
+        if fault == ApiFault::Refuse {
+            // Closing the port takes effect within a few milliseconds.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let read = bank.balances(&anna, &AccountId::new("acc-01"), None).await;
+        assert_eq!(class(&read), read_class, "read under {fault}: {read:?}");
+        let request = payment_to_garage(dec!(1), None);
+        let write = bank.initiate_payment(&luc, &request).await;
+        assert_eq!(class(&write), write_class, "write under {fault}: {write:?}");
+        // What the class promises about the ledger: unavailable means nothing was executed.
+        let executed = sandbox
+            .ledger()
+            .find_by_end_to_end_id(LUC, request.end_to_end_id.as_str())
+            .is_some();
+        match write_class {
+            Class::Unavailable => {
+                assert!(!executed, "{fault}: an unavailable write reached the bank")
+            }
+            Class::Ok => assert!(executed),
+            _ => {}
+        }
+        if fault == ApiFault::ProcessedButNoAnswer {
+            assert!(executed, "processed-but-no-answer executes the write");
+        }
+    }
+    // Flapping: some calls fail as unavailable, some succeed; never anything else.
+    sandbox.set_api_fault(ApiFault::Flap { period_ms: 100 });
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        seen.insert(format!(
+            "{:?}",
+            class(&bank.balances(&anna, &AccountId::new("acc-01"), None).await)
+        ));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["Ok", "Unavailable"]);
+    sandbox.set_api_fault(ApiFault::Up);
+    sandbox.shutdown().await;
+}
+
+/// The bank's "no" is an answer: rejected, never unavailable.
+#[tokio::test]
+async fn business_errors_are_rejections() {
+    let sandbox = sandbox().await;
+    let bank = bank(&sandbox, Duration::from_secs(10));
+    let luc = psu(LUC);
+    let too_much = bank
+        .initiate_payment(&luc, &payment_to_garage(dec!(900000), None))
+        .await;
+    assert!(
+        matches!(&too_much, Err(BankError::Rejected { code, .. }) if code == "PAYMENT_FAILED"),
+        "{too_much:?}"
+    );
+    assert!(!too_much.unwrap_err().triggers_switch());
+
+    let started = bank
+        .initiate_payment(&luc, &payment_to_garage(dec!(1), None))
+        .await
+        .unwrap();
+    let target = ScaTarget::Payment(started.payment.clone());
+    let challenge = bank.start_authorisation(&luc, &target).await.unwrap();
+    let wrong = bank
+        .authorise(
+            &luc,
+            &target,
+            &challenge.authorisation_id,
+            &ScaAnswer::new("00000000"),
+        )
+        .await;
+    assert!(
+        matches!(&wrong, Err(BankError::Rejected { code, .. }) if code == "PSU_CREDENTIALS_INVALID"),
+        "{wrong:?}"
+    );
+
+    let unknown = PaymentRef {
+        kind: PaymentKind::Single(PaymentProduct::SepaCreditTransfer),
+        id: psd2_fallback::model::PaymentId::new("pmt-nope"),
+    };
+    assert_eq!(
+        class(&bank.payment_status(&luc, &unknown).await),
+        Class::Rejected
+    );
+
+    let foreign = ConsentRequest {
+        access: ConsentAccess::full(vec![Iban::parse("BE60738123456770").unwrap()]),
+        recurring: true,
+        valid_until: TODAY + Days::days(30),
+        frequency_per_day: 4,
+    };
+    let refused = bank.create_consent(&luc, &foreign).await;
+    assert!(
+        matches!(&refused, Err(BankError::Rejected { code, message }) if code == "FORMAT_ERROR" && message.starts_with("access:")),
+        "{refused:?}"
+    );
+
+    // A future payment that finds no funds on its day is RJCT: a status, not an error.
+    let doomed = bank
+        .initiate_payment(
+            &luc,
+            &payment_to_garage(dec!(900000), Some(TODAY + Days::days(2))),
+        )
+        .await
+        .unwrap();
+    sign(&bank, &luc, &ScaTarget::Payment(doomed.payment.clone())).await;
+    sandbox.ledger().set_today(TODAY + Days::days(2)).unwrap();
+    let mut status = bank.payment_status(&luc, &doomed.payment).await.unwrap();
+    for _ in 0..100 {
+        if status != PaymentStatus::AcceptedTechnical {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        status = bank.payment_status(&luc, &doomed.payment).await.unwrap();
+    }
+    assert_eq!(status, PaymentStatus::Rejected);
+
+    // Unattended reads beyond the consent's frequency are a limit.
+    let anna = with_consent(&bank, ANNA).await;
+    let mut unattended = anna.clone();
+    unattended.ip_address = None;
+    let id = AccountId::new("acc-01");
+    for _ in 0..4 {
+        bank.balances(&unattended, &id, None).await.unwrap();
+    }
+    assert_eq!(
+        class(&bank.balances(&unattended, &id, None).await),
+        Class::LimitReached
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_carry_no_secrets_and_bad_configuration_is_named() {
+    let sandbox = sandbox().await;
+    let bank = bank(&sandbox, Duration::from_secs(10));
+    let secret_consent = "cns-super-secret-consent";
+    let psu = psu(ANNA).with_consent(psd2_fallback::model::ConsentId::new(secret_consent));
+    let error = bank.accounts(&psu).await.unwrap_err();
+    let shown = format!("{error} {error:?} {psu:?}");
+    assert!(
+        !shown.contains(secret_consent) && !shown.contains(password(ANNA)),
+        "{shown}"
+    );
+    assert!(error.is_rejected());
+    sandbox.set_api_fault(ApiFault::Down);
+    let down = bank.accounts(&psu).await.unwrap_err();
+    assert!(!down.to_string().contains(&sandbox.api_url()), "{down}");
+
+    assert!(matches!(
+        ApiBank::new(ApiBankConfig::new("ftp://bank")),
+        Err(ApiConfigError::BaseUrl(_))
+    ));
+    let mut config = ApiBankConfig::new(sandbox.api_url());
+    config.identity = Some(ClientIdentity::from_pem(
+        b"-----BEGIN NOT A KEY-----".to_vec(),
+    ));
+    let error = ApiBank::new(config).unwrap_err();
+    assert!(matches!(error, ApiConfigError::Identity(_)), "{error}");
+    assert_eq!(
+        format!("{:?}", ClientIdentity::from_pem(b"secret".to_vec())),
+        "ClientIdentity(***)"
+    );
+    let missing =
+        ClientIdentity::from_pem_file(std::path::Path::new("/nonexistent/qwac.pem")).unwrap_err();
+    assert!(missing.to_string().contains("/nonexistent/qwac.pem"));
+    sandbox.shutdown().await;
+}
