@@ -218,7 +218,12 @@ pub trait Bank: Send + Sync + fmt::Debug {
     async fn accounts(&self, psu: &PsuContext) -> BankResult<Vec<Account>>;
 
     /// An account's balances now, or its booked balance at the end of an earlier day.
-    async fn balances(&self, psu: &PsuContext, account: &AccountId, at: Option<Date>) -> BankResult<Vec<Balance>>;
+    async fn balances(
+        &self,
+        psu: &PsuContext,
+        account: &AccountId,
+        at: Option<Date>,
+    ) -> BankResult<Vec<Balance>>;
 
     /// An account's transactions that pass `filter`, all pages read.
     async fn transactions(
@@ -229,16 +234,32 @@ pub trait Bank: Send + Sync + fmt::Debug {
     ) -> BankResult<Vec<Transaction>>;
 
     /// Initiates a single payment; it waits for the customer's signature.
-    async fn initiate_payment(&self, psu: &PsuContext, request: &PaymentRequest) -> BankResult<PaymentInitiation>;
+    async fn initiate_payment(
+        &self,
+        psu: &PsuContext,
+        request: &PaymentRequest,
+    ) -> BankResult<PaymentInitiation>;
 
     /// The status of a payment, standing order or payment file.
-    async fn payment_status(&self, psu: &PsuContext, payment: &PaymentRef) -> BankResult<PaymentStatus>;
+    async fn payment_status(
+        &self,
+        psu: &PsuContext,
+        payment: &PaymentRef,
+    ) -> BankResult<PaymentStatus>;
 
     /// Cancels a payment that has not been executed yet; returns its new status.
-    async fn cancel_payment(&self, psu: &PsuContext, payment: &PaymentRef) -> BankResult<PaymentStatus>;
+    async fn cancel_payment(
+        &self,
+        psu: &PsuContext,
+        payment: &PaymentRef,
+    ) -> BankResult<PaymentStatus>;
 
     /// Uploads a validated payment file; it waits for the customer's signature.
-    async fn upload_payment_file(&self, psu: &PsuContext, file: &PaymentFile) -> BankResult<PaymentInitiation>;
+    async fn upload_payment_file(
+        &self,
+        psu: &PsuContext,
+        file: &PaymentFile,
+    ) -> BankResult<PaymentInitiation>;
 
     /// Sets up a standing order; it waits for the customer's signature.
     async fn create_standing_order(
@@ -248,19 +269,40 @@ pub trait Bank: Send + Sync + fmt::Debug {
     ) -> BankResult<PaymentInitiation>;
 
     /// Cancels a standing order: no further executions.
-    async fn cancel_standing_order(&self, psu: &PsuContext, order: &PaymentRef) -> BankResult<PaymentStatus>;
+    async fn cancel_standing_order(
+        &self,
+        psu: &PsuContext,
+        order: &PaymentRef,
+    ) -> BankResult<PaymentStatus>;
 
     /// Whether an amount is available on an account now.
-    async fn confirm_funds(&self, psu: &PsuContext, account: &Iban, amount: &Amount) -> BankResult<FundsConfirmation>;
+    async fn confirm_funds(
+        &self,
+        psu: &PsuContext,
+        account: &Iban,
+        amount: &Amount,
+    ) -> BankResult<FundsConfirmation>;
 
     /// Asks for a consent; it waits for the customer's signature.
-    async fn create_consent(&self, psu: &PsuContext, request: &ConsentRequest) -> BankResult<ConsentId>;
+    async fn create_consent(
+        &self,
+        psu: &PsuContext,
+        request: &ConsentRequest,
+    ) -> BankResult<ConsentId>;
 
     /// The status of a consent.
-    async fn consent_status(&self, psu: &PsuContext, consent: &ConsentId) -> BankResult<ConsentStatus>;
+    async fn consent_status(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<ConsentStatus>;
 
     /// Starts the signing of a consent, payment, standing order or file: the challenge for the customer.
-    async fn start_authorisation(&self, psu: &PsuContext, target: &ScaTarget) -> BankResult<ScaChallenge>;
+    async fn start_authorisation(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<ScaChallenge>;
 
     /// Sends the customer's answer to a challenge; `Finalised` when signed.
     async fn authorise(

@@ -1,4 +1,7 @@
-//! The integration tests: one binary.
+//! The integration tests: one binary, real parts — the real sandbox bank over loopback HTTP, a real
+//! headless Chromium through chromedriver, the real ISO 20022 schemas and Berlin Group specification.
 
+mod payment_files;
+mod sandbox_api;
 mod sandbox_web;
 mod support;

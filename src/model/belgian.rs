@@ -41,7 +41,10 @@ pub fn format_number(value: Decimal) -> String {
 /// sign U+2212), with ordinary, no-break (U+00A0) or narrow no-break (U+202F) spaces.
 ///
 /// `default_currency` is used when the text carries no currency (a column whose header says `EUR`).
-pub fn parse_amount(text: &str, default_currency: Option<Currency>) -> Result<Amount, InvalidValue> {
+pub fn parse_amount(
+    text: &str,
+    default_currency: Option<Currency>,
+) -> Result<Amount, InvalidValue> {
     let field = "amount";
     let cleaned: String = text
         .chars()
@@ -58,7 +61,10 @@ pub fn parse_amount(text: &str, default_currency: Option<Currency>) -> Result<Am
         (Some(code), _) => Currency::from_code(code)?,
         (None, Some(default)) => default,
         (None, None) => {
-            return Err(InvalidValue::new(field, format!("{text:?} carries no currency")));
+            return Err(InvalidValue::new(
+                field,
+                format!("{text:?} carries no currency"),
+            ));
         }
     };
     let mut number = number.trim().to_owned();
@@ -75,19 +81,27 @@ pub fn parse_amount(text: &str, default_currency: Option<Currency>) -> Result<Am
         Some((i, f)) => (i.to_owned(), f.to_owned()),
         None => (digits.clone(), String::new()),
     };
-    let groups_ok = int
+    let groups_ok = int.split('.').enumerate().all(|(i, g)| {
+        !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()) && (i == 0 || g.len() == 3)
+    }) && int
         .split('.')
-        .enumerate()
-        .all(|(i, g)| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()) && (i == 0 || g.len() == 3))
-        && int.split('.').next().is_some_and(|g| g.len() <= 3 || !int.contains('.'));
-    let frac_ok = frac.chars().all(|c| c.is_ascii_digit()) && !(digits.contains(',') && frac.is_empty());
+        .next()
+        .is_some_and(|g| g.len() <= 3 || !int.contains('.'));
+    let frac_ok =
+        frac.chars().all(|c| c.is_ascii_digit()) && !(digits.contains(',') && frac.is_empty());
     if int.is_empty() || !groups_ok || !frac_ok {
         return Err(InvalidValue::new(
             field,
             format!("{text:?} is not a Belgian amount like \"-1.234,56 EUR\""),
         ));
     }
-    let plain = format!("{}{}{}{}", if negative { "-" } else { "" }, int.replace('.', ""), if frac.is_empty() { "" } else { "." }, frac);
+    let plain = format!(
+        "{}{}{}{}",
+        if negative { "-" } else { "" },
+        int.replace('.', ""),
+        if frac.is_empty() { "" } else { "." },
+        frac
+    );
     let value: Decimal = plain
         .parse()
         .map_err(|e| InvalidValue::new(field, format!("{text:?}: {e}")))?;
@@ -110,7 +124,12 @@ fn is_code(text: &str) -> bool {
 
 /// Formats a date the Belgian way: `23/11/2026`.
 pub fn format_date(date: Date) -> String {
-    format!("{:02}/{:02}/{:04}", date.day(), u8::from(date.month()), date.year())
+    format!(
+        "{:02}/{:02}/{:04}",
+        date.day(),
+        u8::from(date.month()),
+        date.year()
+    )
 }
 
 /// Parses a Belgian screen date: `23/11/2026` (also `23-11-2026` and `23.11.2026`).
@@ -135,13 +154,26 @@ pub fn parse_date(text: &str) -> Result<Date, InvalidValue> {
 
 /// Parses an API date: `2026-11-23` (ISO 8601).
 pub fn parse_iso_date(text: &str) -> Result<Date, InvalidValue> {
-    Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| InvalidValue::new("date", format!("{text:?} is not a date like \"2026-11-23\"")))
+    Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| {
+        InvalidValue::new(
+            "date",
+            format!("{text:?} is not a date like \"2026-11-23\""),
+        )
+    })
 }
 
 /// Formats an API date: `2026-11-23`.
 pub fn format_iso_date(date: Date) -> String {
-    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
 }
 
 #[cfg(test)]
@@ -170,12 +202,24 @@ mod tests {
         for (text, value) in cases {
             assert_eq!(parse_amount(text, None).unwrap(), eur(value), "{text:?}");
         }
-        assert_eq!(parse_amount("-1.234,56", Some(Currency::EUR)).unwrap(), eur(dec!(-1234.56)));
+        assert_eq!(
+            parse_amount("-1.234,56", Some(Currency::EUR)).unwrap(),
+            eur(dec!(-1234.56))
+        );
     }
 
     #[test]
     fn refuses_malformed_amounts_naming_the_text() {
-        for text in ["1,234.56 EUR", "12,3,4 EUR", "1.23,00 EUR", "abc EUR", "", "1.234,567 EUR", "5 XYZ", "5,"] {
+        for text in [
+            "1,234.56 EUR",
+            "12,3,4 EUR",
+            "1.23,00 EUR",
+            "abc EUR",
+            "",
+            "1.234,567 EUR",
+            "5 XYZ",
+            "5,",
+        ] {
             let result = parse_amount(text, Some(Currency::EUR));
             assert!(result.is_err(), "{text:?} was accepted as {result:?}");
         }
@@ -188,16 +232,33 @@ mod tests {
         assert_eq!(format_amount(&eur(dec!(-1234.56))), "-1.234,56 EUR");
         assert_eq!(format_amount(&eur(dec!(250000))), "250.000,00 EUR");
         assert_eq!(format_amount(&eur(dec!(0.5))), "0,50 EUR");
-        assert_eq!(format_date(time::macros::date!(2026 - 11 - 3)), "03/11/2026");
+        assert_eq!(
+            format_date(time::macros::date!(2026 - 11 - 3)),
+            "03/11/2026"
+        );
     }
 
     #[test]
     fn dates_parse_and_refuse() {
-        assert_eq!(parse_date("23/11/2026").unwrap(), time::macros::date!(2026 - 11 - 23));
-        assert_eq!(parse_date("1.2.2026").unwrap(), time::macros::date!(2026 - 02 - 01));
-        assert!(parse_date("31/02/2026").unwrap_err().reason.contains("calendar"));
+        assert_eq!(
+            parse_date("23/11/2026").unwrap(),
+            time::macros::date!(2026 - 11 - 23)
+        );
+        assert_eq!(
+            parse_date("1.2.2026").unwrap(),
+            time::macros::date!(2026 - 02 - 01)
+        );
+        assert!(
+            parse_date("31/02/2026")
+                .unwrap_err()
+                .reason
+                .contains("calendar")
+        );
         assert!(parse_date("2026-11-23").is_err());
-        assert_eq!(parse_iso_date("2026-11-23").unwrap(), parse_date("23/11/2026").unwrap());
+        assert_eq!(
+            parse_iso_date("2026-11-23").unwrap(),
+            parse_date("23/11/2026").unwrap()
+        );
     }
 
     proptest! {

@@ -68,11 +68,19 @@ fn describe(compact: &str, error: iban::ParseIbanError) -> String {
             source: iban::ParseBaseIbanError::InvalidChecksum,
         } => "check digits do not match (ISO 13616 mod-97)".to_owned(),
         iban::ParseIbanError::InvalidBaseIban { .. } => {
-            format!("{:?} is not an IBAN (2 letters, 2 digits, up to 30 letters or digits)", mask_text(compact))
+            format!(
+                "{:?} is not an IBAN (2 letters, 2 digits, up to 30 letters or digits)",
+                mask_text(compact)
+            )
         }
-        iban::ParseIbanError::InvalidBban(_) => "the account part does not match its country's format".to_owned(),
+        iban::ParseIbanError::InvalidBban(_) => {
+            "the account part does not match its country's format".to_owned()
+        }
         iban::ParseIbanError::UnknownCountry(_) => {
-            format!("unknown country code {:?}", compact.get(..2).unwrap_or(compact))
+            format!(
+                "unknown country code {:?}",
+                compact.get(..2).unwrap_or(compact)
+            )
         }
     }
 }

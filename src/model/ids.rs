@@ -72,7 +72,15 @@ impl PsuId {
 
 impl fmt::Debug for PsuId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let visible: String = self.0.chars().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
+        let visible: String = self
+            .0
+            .chars()
+            .rev()
+            .take(2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         write!(f, "PsuId(…{visible})")
     }
 }

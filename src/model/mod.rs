@@ -18,10 +18,8 @@ mod transaction;
 
 pub use account::{Account, Balance, BalanceType};
 pub use consent::{Consent, ConsentAccess, ConsentRequest, ConsentStatus};
-pub use ids::{
-    AccountId, AuthorisationId, ConsentId, EndToEndId, PaymentId, PsuId, TransactionId,
-};
 pub use iban::Iban;
+pub use ids::{AccountId, AuthorisationId, ConsentId, EndToEndId, PaymentId, PsuId, TransactionId};
 pub use money::{Amount, Currency};
 pub use payment::{
     ExecutionRule, Frequency, FundsConfirmation, PaymentInitiation, PaymentKind, PaymentProduct,

@@ -19,7 +19,12 @@ impl Currency {
     pub fn from_code(code: &str) -> Result<Self, InvalidValue> {
         iso_currency::Currency::from_code(code)
             .map(Self)
-            .ok_or_else(|| InvalidValue::new("currency", format!("{code:?} is not an ISO 4217 currency code")))
+            .ok_or_else(|| {
+                InvalidValue::new(
+                    "currency",
+                    format!("{code:?} is not an ISO 4217 currency code"),
+                )
+            })
     }
 
     /// The three-letter code.
@@ -90,7 +95,10 @@ impl Amount {
             && !text.trim_start_matches('-').starts_with('.')
             && !text.ends_with('.');
         if !ok {
-            return Err(InvalidValue::new("amount", format!("{text:?} is not a decimal like \"-1234.56\"")));
+            return Err(InvalidValue::new(
+                "amount",
+                format!("{text:?} is not a decimal like \"-1234.56\""),
+            ));
         }
         let value = Decimal::from_str(text)
             .map_err(|e| InvalidValue::new("amount", format!("{text:?}: {e}")))?;
@@ -195,11 +203,18 @@ mod tests {
 
     #[test]
     fn api_amounts_are_strict() {
-        for bad in ["", "1,00", "1.2.3", "+5", "1e3", ".5", "5.", "--1", "12 EUR"] {
-            assert!(Amount::parse_api(bad, Currency::EUR).is_err(), "{bad:?} was accepted");
+        for bad in [
+            "", "1,00", "1.2.3", "+5", "1e3", ".5", "5.", "--1", "12 EUR",
+        ] {
+            assert!(
+                Amount::parse_api(bad, Currency::EUR).is_err(),
+                "{bad:?} was accepted"
+            );
         }
         assert_eq!(
-            Amount::parse_api("-1234.56", Currency::EUR).unwrap().value(),
+            Amount::parse_api("-1234.56", Currency::EUR)
+                .unwrap()
+                .value(),
             dec!(-1234.56)
         );
     }

@@ -56,11 +56,17 @@ impl PaymentRequest {
     /// name of 1–70 characters, a communication of at most 140 characters, different accounts.
     pub fn validate(&self) -> Result<(), InvalidValue> {
         if !self.amount.is_positive() {
-            return Err(InvalidValue::new("instructedAmount", "must be greater than zero"));
+            return Err(InvalidValue::new(
+                "instructedAmount.amount",
+                "must be greater than zero",
+            ));
         }
         let name = self.creditor_name.trim();
         if name.is_empty() || name.chars().count() > 70 {
-            return Err(InvalidValue::new("creditorName", "must be 1 to 70 characters"));
+            return Err(InvalidValue::new(
+                "creditorName",
+                "must be 1 to 70 characters",
+            ));
         }
         if let Some(text) = &self.remittance
             && text.chars().count() > 140
@@ -71,7 +77,10 @@ impl PaymentRequest {
             ));
         }
         if self.debtor == self.creditor {
-            return Err(InvalidValue::new("creditorAccount", "is the debtor account itself"));
+            return Err(InvalidValue::new(
+                "creditorAccount",
+                "is the debtor account itself",
+            ));
         }
         Ok(())
     }
@@ -352,4 +361,3 @@ pub struct FundsConfirmation {
     /// Whether the amount is available on the account now.
     pub funds_available: bool,
 }
-

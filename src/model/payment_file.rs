@@ -48,7 +48,9 @@ impl Pain001Version {
     }
 
     fn from_namespace(ns: &str) -> Option<Self> {
-        [Self::V03, Self::V09].into_iter().find(|v| v.namespace() == ns)
+        [Self::V03, Self::V09]
+            .into_iter()
+            .find(|v| v.namespace() == ns)
     }
 }
 
@@ -122,7 +124,9 @@ pub enum PaymentFileError {
         reason: String,
     },
     /// The root element is not a pain.001.001.03 or .09 `Document`.
-    #[error("payment file root element {element} is not a pain.001.001.03 or pain.001.001.09 Document")]
+    #[error(
+        "payment file root element {element} is not a pain.001.001.03 or pain.001.001.09 Document"
+    )]
     UnknownVersion {
         /// The root element with its namespace.
         element: String,
@@ -166,8 +170,18 @@ pub enum PaymentFileError {
 }
 
 impl PaymentFile {
-    /// Parses and validates a pain.001 file.
+    /// Parses and validates a pain.001 file: schema, then counts and sums, then every IBAN.
     pub fn parse(xml: &str) -> Result<Self, PaymentFileError> {
+        let version = Self::check_schema(xml)?;
+        let doc = roxmltree::Document::parse(xml).map_err(|e| PaymentFileError::NotXml {
+            reason: e.to_string(),
+        })?;
+        extract(version, xml, &doc)
+    }
+
+    /// Only the first step of [`PaymentFile::parse`]: the size, well-formed XML without a DTD, a known
+    /// version, valid against that version's schema. Returns the version.
+    pub fn check_schema(xml: &str) -> Result<Pain001Version, PaymentFileError> {
         if xml.len() > MAX_FILE_SIZE {
             return Err(PaymentFileError::TooLarge {
                 size: xml.len(),
@@ -186,7 +200,7 @@ impl PaymentFile {
                 element: format!("{{{ns}}}{}", root.tag_name().name()),
             })?;
         validate_schema(version, xml)?;
-        extract(version, xml, &doc)
+        Ok(version)
     }
 
     /// The file as given, to upload.
@@ -217,33 +231,41 @@ fn validate_schema(version: Pain001Version, xml: &str) -> Result<(), PaymentFile
         if !schemas.iter().any(|(v, _)| *v == version) {
             let mut parser = libxml::schemas::SchemaParserContext::from_buffer(version.schema());
             let context = libxml::schemas::SchemaValidationContext::from_parser(&mut parser)
-                .unwrap_or_else(|errors| panic!("the bundled {} schema does not compile: {errors:?}", version.name()));
+                .unwrap_or_else(|errors| {
+                    panic!(
+                        "the bundled {} schema does not compile: {errors:?}",
+                        version.name()
+                    )
+                });
             schemas.push((version, context));
         }
         let (_, context) = schemas
             .iter_mut()
             .find(|(v, _)| *v == version)
             .expect("the schema was just added");
-        context.validate_document(&doc).map_err(|errors| PaymentFileError::Schema {
-            version: version.name(),
-            violations: errors
-                .iter()
-                .map(|e| {
-                    let message = e.message.as_deref().unwrap_or("invalid").trim();
-                    let message = message.replace(&format!("{{{}}}", version.namespace()), "");
-                    match e.line {
-                        Some(line) => format!("line {line}: {message}"),
-                        None => message,
-                    }
-                })
-                .collect(),
-        })
+        context
+            .validate_document(&doc)
+            .map_err(|errors| PaymentFileError::Schema {
+                version: version.name(),
+                violations: errors
+                    .iter()
+                    .map(|e| {
+                        let message = e.message.as_deref().unwrap_or("invalid").trim();
+                        let message = message.replace(&format!("{{{}}}", version.namespace()), "");
+                        match e.line {
+                            Some(line) => format!("line {line}: {message}"),
+                            None => message,
+                        }
+                    })
+                    .collect(),
+            })
     })
 }
 
 /// Child elements by local name (the namespace is the document's, already checked).
 fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
-    node.children().find(|n| n.is_element() && n.tag_name().name() == name)
+    node.children()
+        .find(|n| n.is_element() && n.tag_name().name() == name)
 }
 
 fn children<'a, 'i>(
@@ -262,7 +284,11 @@ fn path_text<'a>(node: roxmltree::Node<'a, '_>, path: &[&str]) -> Option<&'a str
     at.text().map(str::trim)
 }
 
-fn extract(version: Pain001Version, xml: &str, doc: &roxmltree::Document<'_>) -> Result<PaymentFile, PaymentFileError> {
+fn extract(
+    version: Pain001Version,
+    xml: &str,
+    doc: &roxmltree::Document<'_>,
+) -> Result<PaymentFile, PaymentFileError> {
     let schema_checked = "guaranteed by the schema";
     let initiation = child(doc.root_element(), "CstmrCdtTrfInitn").expect(schema_checked);
     let header = child(initiation, "GrpHdr").expect(schema_checked);
@@ -274,20 +300,29 @@ fn extract(version: Pain001Version, xml: &str, doc: &roxmltree::Document<'_>) ->
     let mut payments = Vec::new();
     for (b, block) in children(initiation, "PmtInf").enumerate() {
         let at = format!("PmtInf[{}]", b + 1);
-        let batch_id = path_text(block, &["PmtInfId"]).unwrap_or_default().to_owned();
+        let batch_id = path_text(block, &["PmtInfId"])
+            .unwrap_or_default()
+            .to_owned();
         let debtor = iban_at(block, &at, &["DbtrAcct", "Id", "IBAN"])?;
         let date_text = match version {
             Pain001Version::V03 => path_text(block, &["ReqdExctnDt"]),
-            Pain001Version::V09 => path_text(block, &["ReqdExctnDt", "Dt"])
-                .or_else(|| path_text(block, &["ReqdExctnDt", "DtTm"]).map(|t| t.get(..10).unwrap_or(t))),
+            Pain001Version::V09 => path_text(block, &["ReqdExctnDt", "Dt"]).or_else(|| {
+                path_text(block, &["ReqdExctnDt", "DtTm"]).map(|t| t.get(..10).unwrap_or(t))
+            }),
         }
         .unwrap_or_default();
-        let requested_execution_date = parse_iso_date(date_text).map_err(|e| value_error(format!("{at}/ReqdExctnDt"), e))?;
+        let requested_execution_date =
+            parse_iso_date(date_text).map_err(|e| value_error(format!("{at}/ReqdExctnDt"), e))?;
         let first = payments.len();
         for (t, tx) in children(block, "CdtTrfTxInf").enumerate() {
             let at = format!("{at}/CdtTrfTxInf[{}]", t + 1);
             let amount_node = child(child(tx, "Amt").expect(schema_checked), "InstdAmt")
-                .ok_or_else(|| value_error(format!("{at}/Amt"), InvalidValue::new("amount", "only InstdAmt is supported")))?;
+                .ok_or_else(|| {
+                    value_error(
+                        format!("{at}/Amt"),
+                        InvalidValue::new("amount", "only InstdAmt is supported"),
+                    )
+                })?;
             let currency = Currency::from_code(amount_node.attribute("Ccy").unwrap_or_default())
                 .map_err(|e| value_error(format!("{at}/Amt/InstdAmt/@Ccy"), e))?;
             let amount = Amount::parse_api(amount_node.text().unwrap_or_default().trim(), currency)
@@ -296,10 +331,14 @@ fn extract(version: Pain001Version, xml: &str, doc: &roxmltree::Document<'_>) ->
                 batch_id: batch_id.clone(),
                 debtor: debtor.clone(),
                 requested_execution_date,
-                creditor_name: path_text(tx, &["Cdtr", "Nm"]).unwrap_or_default().to_owned(),
+                creditor_name: path_text(tx, &["Cdtr", "Nm"])
+                    .unwrap_or_default()
+                    .to_owned(),
                 creditor: iban_at(tx, &at, &["CdtrAcct", "Id", "IBAN"])?,
                 amount,
-                end_to_end_id: path_text(tx, &["PmtId", "EndToEndId"]).unwrap_or_default().to_owned(),
+                end_to_end_id: path_text(tx, &["PmtId", "EndToEndId"])
+                    .unwrap_or_default()
+                    .to_owned(),
                 remittance: path_text(tx, &["RmtInf", "Ustrd"]).map(str::to_owned),
             });
         }
@@ -334,7 +373,11 @@ fn value_error(element: String, error: InvalidValue) -> PaymentFileError {
     }
 }
 
-fn iban_at(node: roxmltree::Node<'_, '_>, at: &str, path: &[&str]) -> Result<Iban, PaymentFileError> {
+fn iban_at(
+    node: roxmltree::Node<'_, '_>,
+    at: &str,
+    path: &[&str],
+) -> Result<Iban, PaymentFileError> {
     let element = format!("{at}/{}", path.join("/"));
     let text = path_text(node, path).ok_or_else(|| PaymentFileError::Value {
         element: element.clone(),
@@ -355,7 +398,11 @@ fn check_count(element: String, declared: &str, actual: usize) -> Result<(), Pay
     }
 }
 
-fn check_sum(element: String, declared: &str, payments: &[FilePayment]) -> Result<Decimal, PaymentFileError> {
+fn check_sum(
+    element: String,
+    declared: &str,
+    payments: &[FilePayment],
+) -> Result<Decimal, PaymentFileError> {
     let actual: Decimal = payments.iter().map(|p| p.amount.value()).sum();
     let declared: Decimal = declared.parse().map_err(|_| PaymentFileError::Value {
         element: element.clone(),

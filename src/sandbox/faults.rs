@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
 /// As text (the command line): `up`, `down`, `refuse`, `hang`, `slow:800`, `flap:2000`, `garbage`,
 /// `processed-but-no-answer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "kebab-case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "mode",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum ApiFault {
     /// Working normally.
     Up,
@@ -43,7 +47,11 @@ pub enum ApiFault {
 /// As JSON: `{"mode":"maintenance"}`, `{"mode":"layout-v2"}`, `{"mode":"slow","ms":500}`.
 /// As text: `up`, `maintenance`, `layout-v2`, `slow:500`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "kebab-case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "mode",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum WebsiteFault {
     /// Working normally.
     Up,
@@ -166,19 +174,37 @@ mod tests {
 
     #[test]
     fn text_and_json_forms_agree() {
-        for text in ["up", "down", "refuse", "hang", "slow:800", "flap:2000", "garbage", "processed-but-no-answer"] {
+        for text in [
+            "up",
+            "down",
+            "refuse",
+            "hang",
+            "slow:800",
+            "flap:2000",
+            "garbage",
+            "processed-but-no-answer",
+        ] {
             let fault: ApiFault = text.parse().unwrap();
             assert_eq!(fault.to_string(), text);
             let json = serde_json::to_string(&fault).unwrap();
             assert_eq!(serde_json::from_str::<ApiFault>(&json).unwrap(), fault);
         }
-        assert_eq!(serde_json::to_string(&ApiFault::Flap { period_ms: 5 }).unwrap(), r#"{"mode":"flap","periodMs":5}"#);
+        assert_eq!(
+            serde_json::to_string(&ApiFault::Flap { period_ms: 5 }).unwrap(),
+            r#"{"mode":"flap","periodMs":5}"#
+        );
         for text in ["up", "maintenance", "layout-v2", "slow:500"] {
             let fault: WebsiteFault = text.parse().unwrap();
             assert_eq!(fault.to_string(), text);
         }
         assert!("slow".parse::<ApiFault>().is_err());
         assert!("flap:0".parse::<ApiFault>().is_err());
-        assert!("sideways".parse::<WebsiteFault>().unwrap_err().to_string().contains("layout-v2"));
+        assert!(
+            "sideways"
+                .parse::<WebsiteFault>()
+                .unwrap_err()
+                .to_string()
+                .contains("layout-v2")
+        );
     }
 }

@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 use time::{Date, Duration, Month, Weekday};
 use tokio::time::Instant;
 
-use super::seed::{self, BANK_CODE, CUSTOMERS, belgian_iban};
 use super::card_reader_response;
+use super::seed::{self, BANK_CODE, CUSTOMERS, belgian_iban};
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus, Consent,
     ConsentId, ConsentRequest, ConsentStatus, Counterparty, Currency, EndToEndId, ExecutionRule,
@@ -97,7 +97,9 @@ pub enum LedgerError {
         id: String,
     },
     /// Unattended access beyond the consent's `frequencyPerDay` (RTS Art. 36(5)).
-    #[error("account {account} was read {count} times today without the customer present; the consent allows {limit}")]
+    #[error(
+        "account {account} was read {count} times today without the customer present; the consent allows {limit}"
+    )]
     AccessExceeded {
         /// The account, masked.
         account: String,
@@ -310,7 +312,8 @@ impl Ledger {
                     amount: Amount::eur(order.amount).expect("seed amounts have cents"),
                     remittance: Some(order.remittance.to_owned()),
                     requested_execution_date: None,
-                    end_to_end_id: EndToEndId::new(format!("SO-{}", book.next_id)).expect("a valid id"),
+                    end_to_end_id: EndToEndId::new(format!("SO-{}", book.next_id))
+                        .expect("a valid id"),
                 },
                 start_date: opened,
                 end_date: None,
@@ -326,7 +329,10 @@ impl Ledger {
                     customer: owner,
                     kind: PaymentKind::Periodic(request.payment.product),
                     status: PaymentStatus::AcceptedTechnical,
-                    state: PaymentState::Periodic { request, executions: 0 },
+                    state: PaymentState::Periodic {
+                        request,
+                        executions: 0,
+                    },
                     authorised_at: Some(Instant::now()),
                     reason: None,
                     sequence,
@@ -340,7 +346,9 @@ impl Ledger {
         book.today = today;
         book.run_standing_orders(Instant::now(), StdDuration::ZERO);
         for account in &mut book.accounts {
-            account.entries.sort_by(|a, b| a.booking_date.cmp(&b.booking_date).then(a.id.cmp(&b.id)));
+            account
+                .entries
+                .sort_by(|a, b| a.booking_date.cmp(&b.booking_date).then(a.id.cmp(&b.id)));
         }
         Self {
             book: Mutex::new(book),
@@ -349,7 +357,10 @@ impl Ledger {
     }
 
     fn book(&self) -> MutexGuard<'_, Book> {
-        let mut book = self.book.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut book = self
+            .book
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         book.advance(Instant::now(), self.settle_after);
         book
     }
@@ -374,14 +385,35 @@ impl Ledger {
     pub fn log_in(&self, customer: &str, password: &str) -> LedgerResult<&'static str> {
         CUSTOMERS
             .iter()
-            .find(|c| c.number == customer && seed::password_hash(c.number, c.password) == seed::password_hash(customer, password))
+            .find(|c| {
+                c.number == customer
+                    && seed::password_hash(c.number, c.password)
+                        == seed::password_hash(customer, password)
+            })
             .map(|c| c.name)
             .ok_or(LedgerError::CredentialsInvalid)
     }
 
     /// The name of a customer.
     pub fn customer_name(&self, customer: &str) -> Option<&'static str> {
-        CUSTOMERS.iter().find(|c| c.number == customer).map(|c| c.name)
+        CUSTOMERS
+            .iter()
+            .find(|c| c.number == customer)
+            .map(|c| c.name)
+    }
+
+    /// The customer a payment, standing order or file belongs to.
+    pub fn owner_of_payment(&self, id: &PaymentId) -> Option<String> {
+        self.book().payments.get(id).map(|p| p.customer.clone())
+    }
+
+    /// The customer an account belongs to.
+    pub fn owner_of_account(&self, iban: &Iban) -> Option<String> {
+        self.book()
+            .accounts
+            .iter()
+            .find(|a| &a.iban == iban)
+            .map(|a| a.owner.clone())
     }
 
     /// A fresh eight-digit challenge for a card reader.
@@ -422,7 +454,12 @@ impl Ledger {
 
     /// An account's balances now (`interimBooked`, `interimAvailable`, `expected`, `forwardAvailable` and
     /// yesterday's `closingBooked`), or only the `closingBooked` balance at the end of `at`.
-    pub fn balances(&self, customer: &str, id: &AccountId, at: Option<Date>) -> LedgerResult<Vec<Balance>> {
+    pub fn balances(
+        &self,
+        customer: &str,
+        id: &AccountId,
+        at: Option<Date>,
+    ) -> LedgerResult<Vec<Balance>> {
         let book = self.book();
         let account = book.account(customer, id)?;
         let eur = |v: Decimal| Amount::eur(v).expect("ledger amounts have cents");
@@ -433,12 +470,17 @@ impl Ledger {
         };
         if let Some(day) = at {
             if day >= book.today {
-                return Err(InvalidValue::new("referenceDate", "must be a day before today").into());
+                return Err(
+                    InvalidValue::new("referenceDate", "must be a day before today").into(),
+                );
             }
             if day < account.opened - Duration::days(1) {
                 return Err(InvalidValue::new(
                     "referenceDate",
-                    format!("the history starts on {}", crate::model::belgian::format_iso_date(account.opened)),
+                    format!(
+                        "the history starts on {}",
+                        crate::model::belgian::format_iso_date(account.opened)
+                    ),
                 )
                 .into());
             }
@@ -479,7 +521,12 @@ impl Ledger {
     }
 
     /// An account's booked and pending transactions that pass the filter, newest first.
-    pub fn transactions(&self, customer: &str, id: &AccountId, filter: &TransactionFilter) -> LedgerResult<Vec<Transaction>> {
+    pub fn transactions(
+        &self,
+        customer: &str,
+        id: &AccountId,
+        filter: &TransactionFilter,
+    ) -> LedgerResult<Vec<Transaction>> {
         let book = self.book();
         let account = book.account(customer, id)?;
         let mut out: Vec<Transaction> = book.pending_of(account);
@@ -494,7 +541,9 @@ impl Ledger {
         let mut orders: Vec<(&PaymentId, &PaymentEntry)> = book
             .payments
             .iter()
-            .filter(|(_, p)| p.customer == customer && matches!(p.state, PaymentState::Periodic { .. }))
+            .filter(|(_, p)| {
+                p.customer == customer && matches!(p.state, PaymentState::Periodic { .. })
+            })
             .collect();
         orders.sort_by_key(|(_, p)| std::cmp::Reverse(p.sequence));
         orders
@@ -511,7 +560,12 @@ impl Ledger {
     }
 
     /// Whether an amount is available on an account now (`interimAvailable` covers it).
-    pub fn funds_available(&self, customer: &str, iban: &Iban, amount: &Amount) -> LedgerResult<bool> {
+    pub fn funds_available(
+        &self,
+        customer: &str,
+        iban: &Iban,
+        amount: &Amount,
+    ) -> LedgerResult<bool> {
         let book = self.book();
         let account = book
             .accounts
@@ -529,14 +583,21 @@ impl Ledger {
 
     /// Records a single payment; it waits for the customer's signature. A repeated `request_id` returns
     /// the payment the first request made.
-    pub fn initiate_payment(&self, customer: &str, request: PaymentRequest, request_id: Option<&str>) -> LedgerResult<PaymentInitiation> {
+    pub fn initiate_payment(
+        &self,
+        customer: &str,
+        request: PaymentRequest,
+        request_id: Option<&str>,
+    ) -> LedgerResult<PaymentInitiation> {
         request.validate()?;
         let mut book = self.book();
         if let Some(done) = book.replay(customer, request_id) {
             return Ok(done);
         }
         let account = book.owned_iban(customer, &request.debtor, "debtorAccount")?;
-        let due_now = request.requested_execution_date.is_none_or(|d| d <= book.today);
+        let due_now = request
+            .requested_execution_date
+            .is_none_or(|d| d <= book.today);
         if let Some(date) = request.requested_execution_date
             && date < book.today
         {
@@ -552,7 +613,12 @@ impl Ledger {
     }
 
     /// Records a standing order; it waits for the customer's signature.
-    pub fn create_standing_order(&self, customer: &str, request: StandingOrderRequest, request_id: Option<&str>) -> LedgerResult<PaymentInitiation> {
+    pub fn create_standing_order(
+        &self,
+        customer: &str,
+        request: StandingOrderRequest,
+        request_id: Option<&str>,
+    ) -> LedgerResult<PaymentInitiation> {
         request.validate()?;
         let mut book = self.book();
         if let Some(done) = book.replay(customer, request_id) {
@@ -563,45 +629,82 @@ impl Ledger {
             return Err(InvalidValue::new("startDate", "is in the past").into());
         }
         let kind = PaymentKind::Periodic(request.payment.product);
-        Ok(book.record(customer, kind, PaymentState::Periodic { request, executions: 0 }, request_id))
+        Ok(book.record(
+            customer,
+            kind,
+            PaymentState::Periodic {
+                request,
+                executions: 0,
+            },
+            request_id,
+        ))
     }
 
     /// Records a validated payment file; it waits for the customer's signature. Every debtor account in
     /// the file must be the customer's.
-    pub fn upload_file(&self, customer: &str, file: PaymentFile, request_id: Option<&str>) -> LedgerResult<PaymentInitiation> {
+    pub fn upload_file(
+        &self,
+        customer: &str,
+        file: PaymentFile,
+        request_id: Option<&str>,
+    ) -> LedgerResult<PaymentInitiation> {
         let mut book = self.book();
         if let Some(done) = book.replay(customer, request_id) {
             return Ok(done);
         }
         for (i, p) in file.payments.iter().enumerate() {
             book.owned_iban(customer, &p.debtor, "DbtrAcct")
-                .map_err(|_| InvalidValue::new("DbtrAcct", format!("payment {} pays from an account that is not the customer's", i + 1)))?;
+                .map_err(|_| {
+                    InvalidValue::new(
+                        "DbtrAcct",
+                        format!(
+                            "payment {} pays from an account that is not the customer's",
+                            i + 1
+                        ),
+                    )
+                })?;
         }
         let statuses = vec![PaymentStatus::Received; file.payments.len()];
-        Ok(book.record(customer, PaymentKind::File, PaymentState::File { file, statuses }, request_id))
+        Ok(book.record(
+            customer,
+            PaymentKind::File,
+            PaymentState::File { file, statuses },
+            request_id,
+        ))
     }
 
     /// A customer's payment, standing order or file.
     pub fn payment(&self, customer: &str, id: &PaymentId) -> LedgerResult<PaymentRecord> {
         let book = self.book();
-        book.payment(customer, id).map(|p| p.to_record(id, book.today))
+        book.payment(customer, id)
+            .map(|p| p.to_record(id, book.today))
     }
 
     /// Every payment, standing order and file of a customer, newest first.
     pub fn payments(&self, customer: &str) -> Vec<PaymentRecord> {
         let book = self.book();
-        let mut list: Vec<(&PaymentId, &PaymentEntry)> = book.payments.iter().filter(|(_, p)| p.customer == customer).collect();
+        let mut list: Vec<(&PaymentId, &PaymentEntry)> = book
+            .payments
+            .iter()
+            .filter(|(_, p)| p.customer == customer)
+            .collect();
         list.sort_by_key(|(_, p)| std::cmp::Reverse(p.sequence));
-        list.into_iter().map(|(id, p)| p.to_record(id, book.today)).collect()
+        list.into_iter()
+            .map(|(id, p)| p.to_record(id, book.today))
+            .collect()
     }
 
     /// Finds a customer's payment by its end-to-end id (how a payment of unknown outcome is found again).
     pub fn find_by_end_to_end_id(&self, customer: &str, e2e: &str) -> Option<PaymentRecord> {
-        self.payments(customer).into_iter().find(|r| match &r.detail {
-            PaymentDetail::Single(p) => p.end_to_end_id.as_str() == e2e,
-            PaymentDetail::Periodic(s) => s.payment.end_to_end_id.as_str() == e2e,
-            PaymentDetail::File { payments, .. } => payments.iter().any(|(p, _)| p.end_to_end_id == e2e),
-        })
+        self.payments(customer)
+            .into_iter()
+            .find(|r| match &r.detail {
+                PaymentDetail::Single(p) => p.end_to_end_id.as_str() == e2e,
+                PaymentDetail::Periodic(s) => s.payment.end_to_end_id.as_str() == e2e,
+                PaymentDetail::File { payments, .. } => {
+                    payments.iter().any(|(p, _)| p.end_to_end_id == e2e)
+                }
+            })
     }
 
     /// Cancels a payment or standing order: a payment only before it executes, a standing order any time
@@ -625,9 +728,18 @@ impl Ledger {
     }
 
     /// Records a consent; it waits for the customer's signature. Every account must be the customer's.
-    pub fn create_consent(&self, customer: &str, request: ConsentRequest) -> LedgerResult<ConsentId> {
+    pub fn create_consent(
+        &self,
+        customer: &str,
+        request: ConsentRequest,
+    ) -> LedgerResult<ConsentId> {
         let mut book = self.book();
-        let all = request.access.accounts.iter().chain(&request.access.balances).chain(&request.access.transactions);
+        let all = request
+            .access
+            .accounts
+            .iter()
+            .chain(&request.access.balances)
+            .chain(&request.access.transactions);
         for iban in all {
             book.owned_iban(customer, iban, "access")?;
         }
@@ -635,13 +747,19 @@ impl Ledger {
             return Err(InvalidValue::new("validUntil", "is in the past").into());
         }
         if request.valid_until > book.today + Duration::days(180) {
-            return Err(InvalidValue::new("validUntil", "is more than 180 days ahead (RTS Art. 10a)").into());
+            return Err(InvalidValue::new(
+                "validUntil",
+                "is more than 180 days ahead (RTS Art. 10a)",
+            )
+            .into());
         }
         if request.frequency_per_day == 0 {
             return Err(InvalidValue::new("frequencyPerDay", "must be at least 1").into());
         }
         if !request.recurring && request.frequency_per_day != 1 {
-            return Err(InvalidValue::new("frequencyPerDay", "must be 1 for a one-off consent").into());
+            return Err(
+                InvalidValue::new("frequencyPerDay", "must be 1 for a one-off consent").into(),
+            );
         }
         let id = ConsentId::new(book.fresh_id("cns"));
         book.consents.insert(
@@ -672,10 +790,13 @@ impl Ledger {
     /// Ends a consent at the third party's request.
     pub fn terminate_consent(&self, id: &ConsentId) -> LedgerResult<()> {
         let mut book = self.book();
-        let entry = book.consents.get_mut(id).ok_or_else(|| LedgerError::NotFound {
-            what: "consent",
-            id: id.to_string(),
-        })?;
+        let entry = book
+            .consents
+            .get_mut(id)
+            .ok_or_else(|| LedgerError::NotFound {
+                what: "consent",
+                id: id.to_string(),
+            })?;
         entry.consent.status = ConsentStatus::TerminatedByTpp;
         Ok(())
     }
@@ -683,7 +804,13 @@ impl Ledger {
     /// Checks that a consent allows a use of an account (or, for `account = None`, listing accounts),
     /// and counts the access when the customer is not present (RTS Art. 36(5)): beyond the consent's
     /// `frequencyPerDay` reads of one account in one day, access is refused. Returns the customer.
-    pub fn use_consent(&self, id: &ConsentId, what: ConsentUse, account: Option<&AccountId>, present: bool) -> LedgerResult<String> {
+    pub fn use_consent(
+        &self,
+        id: &ConsentId,
+        what: ConsentUse,
+        account: Option<&AccountId>,
+        present: bool,
+    ) -> LedgerResult<String> {
         let mut book = self.book();
         let today = book.today;
         let iban = match account {
@@ -697,14 +824,19 @@ impl Ledger {
             }
             None => None,
         };
-        let entry = book.consents.get_mut(id).ok_or_else(|| LedgerError::NotFound {
-            what: "consent",
-            id: id.to_string(),
-        })?;
+        let entry = book
+            .consents
+            .get_mut(id)
+            .ok_or_else(|| LedgerError::NotFound {
+                what: "consent",
+                id: id.to_string(),
+            })?;
         let consent = &entry.consent;
         match consent.status {
             ConsentStatus::Valid => {}
-            ConsentStatus::Expired => return Err(LedgerError::ConsentExpired { id: id.to_string() }),
+            ConsentStatus::Expired => {
+                return Err(LedgerError::ConsentExpired { id: id.to_string() });
+            }
             other => {
                 return Err(LedgerError::ConsentInvalid {
                     id: id.to_string(),
@@ -719,11 +851,14 @@ impl Ledger {
                 ConsentUse::Balances => &access.balances,
                 ConsentUse::Transactions => &access.transactions,
             };
-            let listed = list.contains(iban) || (what == ConsentUse::Accounts && (access.balances.contains(iban) || access.transactions.contains(iban)));
+            let listed = list.contains(iban)
+                || (what == ConsentUse::Accounts
+                    && (access.balances.contains(iban) || access.transactions.contains(iban)));
             if !listed {
                 return Err(LedgerError::ConsentInvalid {
                     id: id.to_string(),
-                    reason: format!("it gives no {what:?} access to {}", iban.masked()).to_lowercase(),
+                    reason: format!("it gives no {what:?} access to {}", iban.masked())
+                        .to_lowercase(),
                 });
             }
             if !present {
@@ -750,20 +885,33 @@ impl Ledger {
         Ok(self
             .accounts(&customer)
             .into_iter()
-            .filter(|a| access.accounts.contains(&a.iban) || access.balances.contains(&a.iban) || access.transactions.contains(&a.iban))
+            .filter(|a| {
+                access.accounts.contains(&a.iban)
+                    || access.balances.contains(&a.iban)
+                    || access.transactions.contains(&a.iban)
+            })
             .collect())
     }
 
     /// Starts an authorisation of a consent or payment: checks the password, returns the challenge.
-    pub fn start_authorisation(&self, customer: &str, target: ScaTarget, password: &str) -> LedgerResult<ScaChallenge> {
+    pub fn start_authorisation(
+        &self,
+        customer: &str,
+        target: ScaTarget,
+        password: &str,
+    ) -> LedgerResult<ScaChallenge> {
         self.log_in(customer, password)?;
         let mut book = self.book();
         match &target {
             ScaTarget::Consent(id) => {
-                let entry = book.consents.get(id).filter(|c| c.customer == customer).ok_or_else(|| LedgerError::NotFound {
-                    what: "consent",
-                    id: id.to_string(),
-                })?;
+                let entry = book
+                    .consents
+                    .get(id)
+                    .filter(|c| c.customer == customer)
+                    .ok_or_else(|| LedgerError::NotFound {
+                        what: "consent",
+                        id: id.to_string(),
+                    })?;
                 if entry.consent.status != ConsentStatus::Received {
                     return Err(LedgerError::ConsentInvalid {
                         id: id.to_string(),
@@ -803,7 +951,11 @@ impl Ledger {
     }
 
     /// The status of an authorisation, if it signs `target`.
-    pub fn authorisation_status(&self, target: &ScaTarget, id: &AuthorisationId) -> LedgerResult<ScaStatus> {
+    pub fn authorisation_status(
+        &self,
+        target: &ScaTarget,
+        id: &AuthorisationId,
+    ) -> LedgerResult<ScaStatus> {
         let book = self.book();
         book.authorisations
             .get(id)
@@ -818,14 +970,25 @@ impl Ledger {
     /// The authorisations of a consent or payment.
     pub fn authorisations(&self, target: &ScaTarget) -> Vec<AuthorisationId> {
         let book = self.book();
-        let mut ids: Vec<AuthorisationId> = book.authorisations.iter().filter(|(_, a)| &a.target == target).map(|(id, _)| id.clone()).collect();
+        let mut ids: Vec<AuthorisationId> = book
+            .authorisations
+            .iter()
+            .filter(|(_, a)| &a.target == target)
+            .map(|(id, _)| id.clone())
+            .collect();
         ids.sort();
         ids
     }
 
     /// Checks the customer's answer. When it is right the consent becomes valid, or the payment is
     /// accepted (`ACTC`; an instant payment settles at once, or is `RJCT` without funds).
-    pub fn authorise(&self, customer: &str, target: &ScaTarget, id: &AuthorisationId, answer: &str) -> LedgerResult<ScaStatus> {
+    pub fn authorise(
+        &self,
+        customer: &str,
+        target: &ScaTarget,
+        id: &AuthorisationId,
+        answer: &str,
+    ) -> LedgerResult<ScaStatus> {
         let mut book = self.book();
         let auth = book
             .authorisations
@@ -874,9 +1037,19 @@ impl Ledger {
                 if let PaymentState::File { statuses, .. } = &mut entry.state {
                     statuses.fill(PaymentStatus::AcceptedTechnical);
                 }
-                let instant = matches!(entry.kind, PaymentKind::Single(crate::model::PaymentProduct::InstantSepaCreditTransfer));
+                let instant = matches!(
+                    entry.kind,
+                    PaymentKind::Single(crate::model::PaymentProduct::InstantSepaCreditTransfer)
+                );
                 // Instant payments settle at once; the rest wait for the settlement delay.
-                book.advance(now, if instant { StdDuration::ZERO } else { self.settle_after });
+                book.advance(
+                    now,
+                    if instant {
+                        StdDuration::ZERO
+                    } else {
+                        self.settle_after
+                    },
+                );
                 if instant {
                     book.settle_now(&payment.id);
                 }
@@ -921,7 +1094,10 @@ impl Ledger {
     /// Every customer's booked entries on every account, for consistency checks: the number per account.
     pub fn history_sizes(&self) -> Vec<(Iban, usize)> {
         let book = self.book();
-        book.accounts.iter().map(|a| (a.iban.clone(), a.entries.len())).collect()
+        book.accounts
+            .iter()
+            .map(|a| (a.iban.clone(), a.entries.len()))
+            .collect()
     }
 }
 
@@ -933,13 +1109,24 @@ impl AccountRecord {
             currency: Currency::EUR,
             name: self.name.clone(),
             product: self.product.clone(),
-            owner_name: CUSTOMERS.iter().find(|c| c.number == self.owner).map(|c| c.name).unwrap_or_default().to_owned(),
+            owner_name: CUSTOMERS
+                .iter()
+                .find(|c| c.number == self.owner)
+                .map(|c| c.name)
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 
     /// The booked balance at the end of `day`.
     fn booked_at(&self, day: Date) -> Decimal {
-        self.opening_balance + self.entries.iter().filter(|e| e.booking_date <= day).map(|e| e.amount).sum::<Decimal>()
+        self.opening_balance
+            + self
+                .entries
+                .iter()
+                .filter(|e| e.booking_date <= day)
+                .map(|e| e.amount)
+                .sum::<Decimal>()
     }
 }
 
@@ -963,9 +1150,14 @@ impl Entry {
 impl PaymentEntry {
     fn cancellable(&self, today: Date) -> bool {
         match (&self.state, self.status) {
-            (PaymentState::Periodic { .. }, PaymentStatus::Received | PaymentStatus::AcceptedTechnical) => true,
+            (
+                PaymentState::Periodic { .. },
+                PaymentStatus::Received | PaymentStatus::AcceptedTechnical,
+            ) => true,
             (PaymentState::Single { .. }, PaymentStatus::Received) => true,
-            (PaymentState::Single { request }, PaymentStatus::AcceptedTechnical) => request.requested_execution_date.is_some_and(|d| d > today),
+            (PaymentState::Single { request }, PaymentStatus::AcceptedTechnical) => {
+                request.requested_execution_date.is_some_and(|d| d > today)
+            }
             (PaymentState::File { .. }, PaymentStatus::Received) => true,
             _ => false,
         }
@@ -983,7 +1175,12 @@ impl PaymentEntry {
                 PaymentState::Periodic { request, .. } => PaymentDetail::Periodic(request.clone()),
                 PaymentState::File { file, statuses } => PaymentDetail::File {
                     message_id: file.message_id.clone(),
-                    payments: file.payments.iter().cloned().zip(statuses.iter().copied()).collect(),
+                    payments: file
+                        .payments
+                        .iter()
+                        .cloned()
+                        .zip(statuses.iter().copied())
+                        .collect(),
                 },
             },
             reason: self.reason.clone(),
@@ -1000,35 +1197,52 @@ impl Book {
     }
 
     fn account(&self, customer: &str, id: &AccountId) -> LedgerResult<&AccountRecord> {
-        self.accounts.iter().find(|a| a.owner == customer && &a.id == id).ok_or_else(|| LedgerError::NotFound {
-            what: "account",
-            id: id.to_string(),
-        })
+        self.accounts
+            .iter()
+            .find(|a| a.owner == customer && &a.id == id)
+            .ok_or_else(|| LedgerError::NotFound {
+                what: "account",
+                id: id.to_string(),
+            })
     }
 
     fn owned_iban(&self, customer: &str, iban: &Iban, field: &'static str) -> LedgerResult<usize> {
         self.accounts
             .iter()
             .position(|a| a.owner == customer && &a.iban == iban)
-            .ok_or_else(|| InvalidValue::new(field, format!("{} is not one of the customer's accounts", iban.masked())).into())
+            .ok_or_else(|| {
+                InvalidValue::new(
+                    field,
+                    format!("{} is not one of the customer's accounts", iban.masked()),
+                )
+                .into()
+            })
     }
 
     fn payment(&self, customer: &str, id: &PaymentId) -> LedgerResult<&PaymentEntry> {
-        self.payments.get(id).filter(|p| p.customer == customer).ok_or_else(|| LedgerError::NotFound {
-            what: "payment",
-            id: id.to_string(),
-        })
+        self.payments
+            .get(id)
+            .filter(|p| p.customer == customer)
+            .ok_or_else(|| LedgerError::NotFound {
+                what: "payment",
+                id: id.to_string(),
+            })
     }
 
     fn payment_mut(&mut self, customer: &str, id: &PaymentId) -> LedgerResult<&mut PaymentEntry> {
-        self.payments.get_mut(id).filter(|p| p.customer == customer).ok_or_else(|| LedgerError::NotFound {
-            what: "payment",
-            id: id.to_string(),
-        })
+        self.payments
+            .get_mut(id)
+            .filter(|p| p.customer == customer)
+            .ok_or_else(|| LedgerError::NotFound {
+                what: "payment",
+                id: id.to_string(),
+            })
     }
 
     fn replay(&self, customer: &str, request_id: Option<&str>) -> Option<PaymentInitiation> {
-        let id = self.request_ids.get(&(customer.to_owned(), request_id?.to_owned()))?;
+        let id = self
+            .request_ids
+            .get(&(customer.to_owned(), request_id?.to_owned()))?;
         let entry = self.payments.get(id)?;
         Some(PaymentInitiation {
             payment: PaymentRef {
@@ -1039,7 +1253,13 @@ impl Book {
         })
     }
 
-    fn record(&mut self, customer: &str, kind: PaymentKind, state: PaymentState, request_id: Option<&str>) -> PaymentInitiation {
+    fn record(
+        &mut self,
+        customer: &str,
+        kind: PaymentKind,
+        state: PaymentState,
+        request_id: Option<&str>,
+    ) -> PaymentInitiation {
         let prefix = match kind {
             PaymentKind::Single(_) => "pmt",
             PaymentKind::Periodic(_) => "so",
@@ -1060,7 +1280,8 @@ impl Book {
             },
         );
         if let Some(request_id) = request_id {
-            self.request_ids.insert((customer.to_owned(), request_id.to_owned()), id.clone());
+            self.request_ids
+                .insert((customer.to_owned(), request_id.to_owned()), id.clone());
         }
         PaymentInitiation {
             payment: PaymentRef { kind, id },
@@ -1070,7 +1291,12 @@ impl Book {
 
     /// What may be spent from an account now: booked, minus accepted debits due today, plus credit.
     fn available(&self, account: &AccountRecord) -> Decimal {
-        let reserved: Decimal = self.pending_of(account).iter().filter(|p| p.value_date <= self.today).map(|p| p.amount.value()).sum();
+        let reserved: Decimal = self
+            .pending_of(account)
+            .iter()
+            .filter(|p| p.value_date <= self.today)
+            .map(|p| p.amount.value())
+            .sum();
         account.booked_at(self.today) + reserved + account.credit_limit
     }
 
@@ -1081,7 +1307,13 @@ impl Book {
         ids.sort();
         for id in ids {
             let entry = &self.payments[id];
-            let pending = |creditor_name: &str, creditor: &Iban, amount: &Amount, remittance: &Option<String>, date: Option<Date>, e2e: Option<EndToEndId>, n: usize| Transaction {
+            let pending = |creditor_name: &str,
+                           creditor: &Iban,
+                           amount: &Amount,
+                           remittance: &Option<String>,
+                           date: Option<Date>,
+                           e2e: Option<EndToEndId>,
+                           n: usize| Transaction {
                 id: TransactionId::new(format!("{id}-{n}")),
                 status: BookingStatus::Pending,
                 booking_date: None,
@@ -1097,14 +1329,33 @@ impl Book {
                 standing_order: None,
             };
             match &entry.state {
-                PaymentState::Single { request } if entry.status == PaymentStatus::AcceptedTechnical && request.debtor == account.iban => {
-                    out.push(pending(&request.creditor_name, &request.creditor, &request.amount, &request.remittance, request.requested_execution_date, Some(request.end_to_end_id.clone()), 1));
+                PaymentState::Single { request }
+                    if entry.status == PaymentStatus::AcceptedTechnical
+                        && request.debtor == account.iban =>
+                {
+                    out.push(pending(
+                        &request.creditor_name,
+                        &request.creditor,
+                        &request.amount,
+                        &request.remittance,
+                        request.requested_execution_date,
+                        Some(request.end_to_end_id.clone()),
+                        1,
+                    ));
                 }
                 PaymentState::File { file, statuses } => {
                     for (n, (p, status)) in file.payments.iter().zip(statuses).enumerate() {
                         if *status == PaymentStatus::AcceptedTechnical && p.debtor == account.iban {
                             let e2e = EndToEndId::new(p.end_to_end_id.clone()).ok();
-                            out.push(pending(&p.creditor_name, &p.creditor, &p.amount, &p.remittance, Some(p.requested_execution_date), e2e, n + 1));
+                            out.push(pending(
+                                &p.creditor_name,
+                                &p.creditor,
+                                &p.amount,
+                                &p.remittance,
+                                Some(p.requested_execution_date),
+                                e2e,
+                                n + 1,
+                            ));
                         }
                     }
                 }
@@ -1119,14 +1370,20 @@ impl Book {
     fn advance(&mut self, now: Instant, settle_after: StdDuration) {
         let today = self.today;
         for entry in self.consents.values_mut() {
-            if entry.consent.status == ConsentStatus::Valid && entry.consent.request.valid_until < today {
+            if entry.consent.status == ConsentStatus::Valid
+                && entry.consent.request.valid_until < today
+            {
                 entry.consent.status = ConsentStatus::Expired;
             }
         }
         let mut due: Vec<PaymentId> = self
             .payments
             .iter()
-            .filter(|(_, p)| p.status == PaymentStatus::AcceptedTechnical && p.authorised_at.is_some_and(|at| now.duration_since(at) >= settle_after))
+            .filter(|(_, p)| {
+                p.status == PaymentStatus::AcceptedTechnical
+                    && p.authorised_at
+                        .is_some_and(|at| now.duration_since(at) >= settle_after)
+            })
             .filter(|(_, p)| !matches!(p.state, PaymentState::Periodic { .. }))
             .map(|(id, _)| id.clone())
             .collect();
@@ -1140,13 +1397,24 @@ impl Book {
     /// Executes what is due today or earlier of an accepted single payment or file.
     fn settle_now(&mut self, id: &PaymentId) {
         let today = self.today;
-        let Some(entry) = self.payments.get(id).cloned() else { return };
+        let Some(entry) = self.payments.get(id).cloned() else {
+            return;
+        };
         match entry.state {
             PaymentState::Single { request } => {
                 if request.requested_execution_date.is_some_and(|d| d > today) {
                     return;
                 }
-                let (status, reason) = match self.transfer(&request.debtor, &request.creditor_name, &request.creditor, request.amount.value(), request.remittance.clone(), Some(request.end_to_end_id.clone()), None, "PMNT-ICDT-ESCT") {
+                let (status, reason) = match self.transfer(
+                    &request.debtor,
+                    &request.creditor_name,
+                    &request.creditor,
+                    request.amount.value(),
+                    request.remittance.clone(),
+                    Some(request.end_to_end_id.clone()),
+                    None,
+                    "PMNT-ICDT-ESCT",
+                ) {
                     Ok(()) => (PaymentStatus::AcceptedSettlementCompleted, None),
                     Err(reason) => (PaymentStatus::Rejected, Some(reason)),
                 };
@@ -1156,17 +1424,33 @@ impl Book {
             }
             PaymentState::File { file, mut statuses } => {
                 for (p, status) in file.payments.iter().zip(statuses.iter_mut()) {
-                    if *status != PaymentStatus::AcceptedTechnical || p.requested_execution_date > today {
+                    if *status != PaymentStatus::AcceptedTechnical
+                        || p.requested_execution_date > today
+                    {
                         continue;
                     }
                     let e2e = EndToEndId::new(p.end_to_end_id.clone()).ok();
-                    *status = match self.transfer(&p.debtor, &p.creditor_name, &p.creditor, p.amount.value(), p.remittance.clone(), e2e, None, "PMNT-ICDT-ESCT") {
+                    *status = match self.transfer(
+                        &p.debtor,
+                        &p.creditor_name,
+                        &p.creditor,
+                        p.amount.value(),
+                        p.remittance.clone(),
+                        e2e,
+                        None,
+                        "PMNT-ICDT-ESCT",
+                    ) {
                         Ok(()) => PaymentStatus::AcceptedSettlementCompleted,
                         Err(_) => PaymentStatus::Rejected,
                     };
                 }
-                let done = statuses.iter().all(|s| *s != PaymentStatus::AcceptedTechnical);
-                let executed = statuses.iter().filter(|s| **s == PaymentStatus::AcceptedSettlementCompleted).count();
+                let done = statuses
+                    .iter()
+                    .all(|s| *s != PaymentStatus::AcceptedTechnical);
+                let executed = statuses
+                    .iter()
+                    .filter(|s| **s == PaymentStatus::AcceptedSettlementCompleted)
+                    .count();
                 let status = if !done {
                     PaymentStatus::AcceptedTechnical
                 } else if executed == statuses.len() {
@@ -1179,7 +1463,11 @@ impl Book {
                 let entry = self.payments.get_mut(id).expect("present");
                 entry.status = status;
                 if status == PaymentStatus::Rejected || status == PaymentStatus::PartiallyAccepted {
-                    entry.reason = Some(format!("{} of {} payments rejected for insufficient funds (AM04)", statuses.len() - executed, statuses.len()));
+                    entry.reason = Some(format!(
+                        "{} of {} payments rejected for insufficient funds (AM04)",
+                        statuses.len() - executed,
+                        statuses.len()
+                    ));
                 }
                 entry.state = PaymentState::File { file, statuses };
             }
@@ -1194,8 +1482,14 @@ impl Book {
         let mut ids: Vec<PaymentId> = self
             .payments
             .iter()
-            .filter(|(_, p)| p.status == PaymentStatus::AcceptedTechnical && matches!(p.state, PaymentState::Periodic { .. }))
-            .filter(|(_, p)| p.authorised_at.is_some_and(|at| now.duration_since(at) >= settle_after))
+            .filter(|(_, p)| {
+                p.status == PaymentStatus::AcceptedTechnical
+                    && matches!(p.state, PaymentState::Periodic { .. })
+            })
+            .filter(|(_, p)| {
+                p.authorised_at
+                    .is_some_and(|at| now.duration_since(at) >= settle_after)
+            })
             .map(|(id, _)| id.clone())
             .collect();
         ids.sort();
@@ -1203,8 +1497,16 @@ impl Book {
         loop {
             let mut next: Option<(Date, PaymentId)> = None;
             for id in &ids {
-                let PaymentState::Periodic { request, executions } = &self.payments[id].state else { continue };
-                let Some(nominal) = nominal_date(request, *executions) else { continue };
+                let PaymentState::Periodic {
+                    request,
+                    executions,
+                } = &self.payments[id].state
+                else {
+                    continue;
+                };
+                let Some(nominal) = nominal_date(request, *executions) else {
+                    continue;
+                };
                 if request.end_date.is_some_and(|end| nominal > end) {
                     continue;
                 }
@@ -1214,14 +1516,27 @@ impl Book {
                 }
             }
             let Some((date, id)) = next else { break };
-            let PaymentState::Periodic { request, .. } = self.payments[&id].state.clone() else { break };
+            let PaymentState::Periodic { request, .. } = self.payments[&id].state.clone() else {
+                break;
+            };
             let p = &request.payment;
             let code = "PMNT-ICDT-STDO";
             let saved_today = self.today;
             self.today = date;
-            let _ = self.transfer(&p.debtor, &p.creditor_name, &p.creditor, p.amount.value(), p.remittance.clone(), Some(p.end_to_end_id.clone()), Some(id.clone()), code);
+            let _ = self.transfer(
+                &p.debtor,
+                &p.creditor_name,
+                &p.creditor,
+                p.amount.value(),
+                p.remittance.clone(),
+                Some(p.end_to_end_id.clone()),
+                Some(id.clone()),
+                code,
+            );
             self.today = saved_today;
-            if let PaymentState::Periodic { executions, .. } = &mut self.payments.get_mut(&id).expect("present").state {
+            if let PaymentState::Periodic { executions, .. } =
+                &mut self.payments.get_mut(&id).expect("present").state
+            {
                 *executions += 1;
             }
         }
@@ -1230,10 +1545,23 @@ impl Book {
     /// Books a transfer on the bank's day: a debit on the debtor, and a credit on the creditor when the
     /// creditor banks here too. Refused when the debtor's available funds do not cover it.
     #[allow(clippy::too_many_arguments)]
-    fn transfer(&mut self, debtor: &Iban, creditor_name: &str, creditor: &Iban, amount: Decimal, remittance: Option<String>, e2e: Option<EndToEndId>, standing_order: Option<PaymentId>, code: &'static str) -> Result<(), String> {
+    fn transfer(
+        &mut self,
+        debtor: &Iban,
+        creditor_name: &str,
+        creditor: &Iban,
+        amount: Decimal,
+        remittance: Option<String>,
+        e2e: Option<EndToEndId>,
+        standing_order: Option<PaymentId>,
+        code: &'static str,
+    ) -> Result<(), String> {
         let today = self.today;
         let Some(from) = self.accounts.iter().position(|a| &a.iban == debtor) else {
-            return Err(format!("{} is not an account of this bank", debtor.masked()));
+            return Err(format!(
+                "{} is not an account of this bank",
+                debtor.masked()
+            ));
         };
         let balance = self.accounts[from].booked_at(today) + self.accounts[from].credit_limit;
         if balance < amount {
@@ -1327,4 +1655,428 @@ fn adjust(date: Date, rule: ExecutionRule) -> Date {
         d += step;
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ConsentAccess, Direction, Recurrence};
+    use time::macros::date;
+
+    const TODAY: Date = date!(2026 - 11 - 23);
+
+    fn ledger() -> Ledger {
+        Ledger::new(TODAY, StdDuration::ZERO)
+    }
+
+    #[test]
+    fn the_seed_is_a_plausible_bank() {
+        let ledger = ledger();
+        for customer in CUSTOMERS {
+            let accounts = ledger.accounts(customer.number);
+            assert!(
+                accounts.len() >= 2,
+                "{} has {} accounts",
+                customer.name,
+                accounts.len()
+            );
+            for account in accounts {
+                let balances = ledger.balances(customer.number, &account.id, None).unwrap();
+                let booked = balances
+                    .iter()
+                    .find(|b| b.kind == BalanceType::InterimBooked)
+                    .unwrap();
+                assert!(
+                    booked.amount.is_positive(),
+                    "{} {} is overdrawn: {:?}",
+                    customer.name,
+                    account.name,
+                    booked.amount
+                );
+            }
+        }
+        let busy = ledger
+            .transactions(
+                "1000001",
+                &AccountId::new("acc-01"),
+                &TransactionFilter::default(),
+            )
+            .unwrap();
+        assert!(busy.len() >= 1200, "only {} transactions", busy.len());
+        let oldest = busy.iter().map(Transaction::date).min().unwrap();
+        assert!(
+            oldest <= TODAY - Duration::days(390),
+            "history starts {oldest}"
+        );
+        let recurring = TransactionFilter {
+            recurrence: Some(Recurrence::Recurring),
+            ..Default::default()
+        };
+        let from_orders = ledger
+            .transactions("1000001", &AccountId::new("acc-01"), &recurring)
+            .unwrap();
+        assert!(
+            from_orders.len() >= 13 * 3,
+            "only {} recurring",
+            from_orders.len()
+        );
+        assert!(
+            from_orders
+                .iter()
+                .all(|t| t.bank_transaction_code.as_deref() == Some("PMNT-ICDT-STDO"))
+        );
+    }
+
+    #[test]
+    fn the_seed_is_deterministic() {
+        let a = ledger()
+            .transactions(
+                "1000001",
+                &AccountId::new("acc-01"),
+                &TransactionFilter::default(),
+            )
+            .unwrap();
+        let b = ledger()
+            .transactions(
+                "1000001",
+                &AccountId::new("acc-01"),
+                &TransactionFilter::default(),
+            )
+            .unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn balances_are_the_sum_of_the_history() {
+        let ledger = ledger();
+        let id = AccountId::new("acc-01");
+        let now = ledger.balances("1000001", &id, None).unwrap();
+        let booked = now
+            .iter()
+            .find(|b| b.kind == BalanceType::InterimBooked)
+            .unwrap()
+            .amount
+            .value();
+        let earlier = date!(2026 - 06 - 30);
+        let then = ledger.balances("1000001", &id, Some(earlier)).unwrap()[0]
+            .amount
+            .value();
+        let after: Decimal = ledger
+            .transactions(
+                "1000001",
+                &id,
+                &TransactionFilter {
+                    date_from: Some(earlier + Duration::days(1)),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .iter()
+            .map(|t| t.amount.value())
+            .sum();
+        assert_eq!(then + after, booked);
+        assert!(ledger.balances("1000001", &id, Some(TODAY)).is_err());
+    }
+
+    fn payment(amount: Decimal, date: Option<Date>) -> PaymentRequest {
+        PaymentRequest {
+            product: crate::model::PaymentProduct::SepaCreditTransfer,
+            debtor: belgian_iban(BANK_CODE, 2_345_678),
+            creditor_name: "Anna Peeters".to_owned(),
+            creditor: belgian_iban(BANK_CODE, 1_234_567),
+            amount: Amount::eur(amount).unwrap(),
+            remittance: Some("Etentje".to_owned()),
+            requested_execution_date: date,
+            end_to_end_id: EndToEndId::generate(),
+        }
+    }
+
+    fn sign(ledger: &Ledger, customer: &str, payment: &PaymentRef) -> LedgerResult<ScaStatus> {
+        let seeded = CUSTOMERS.iter().find(|c| c.number == customer).unwrap();
+        let target = ScaTarget::Payment(payment.clone());
+        let challenge = ledger.start_authorisation(customer, target.clone(), seeded.password)?;
+        ledger.authorise(
+            customer,
+            &target,
+            &challenge.authorisation_id,
+            &card_reader_response(customer, &challenge.data),
+        )
+    }
+
+    #[test]
+    fn a_signed_payment_settles_on_both_sides() {
+        let ledger = ledger();
+        let luc = AccountId::new("acc-03");
+        let anna = AccountId::new("acc-01");
+        let before = |c, id| ledger.balances(c, id, None).unwrap()[1].amount.value();
+        let (luc_before, anna_before) = (before("1000002", &luc), before("1000001", &anna));
+        let request = payment(Decimal::new(4_250, 2), None);
+        let e2e = request.end_to_end_id.clone();
+        let started = ledger
+            .initiate_payment("1000002", request, Some("r-1"))
+            .unwrap();
+        assert_eq!(started.status, PaymentStatus::Received);
+        // The same request id gives the same payment, not a second one.
+        let again = ledger
+            .initiate_payment(
+                "1000002",
+                payment(Decimal::new(4_250, 2), None),
+                Some("r-1"),
+            )
+            .unwrap();
+        assert_eq!(again.payment, started.payment);
+        assert_eq!(
+            sign(&ledger, "1000002", &started.payment).unwrap(),
+            ScaStatus::Finalised
+        );
+        let record = ledger.payment("1000002", &started.payment.id).unwrap();
+        assert_eq!(record.status, PaymentStatus::AcceptedSettlementCompleted);
+        assert_eq!(before("1000002", &luc), luc_before - Decimal::new(4_250, 2));
+        assert_eq!(
+            before("1000001", &anna),
+            anna_before + Decimal::new(4_250, 2)
+        );
+        let found = ledger
+            .find_by_end_to_end_id("1000002", e2e.as_str())
+            .unwrap();
+        assert_eq!(found.payment, started.payment);
+        let credit = ledger
+            .transactions(
+                "1000001",
+                &anna,
+                &TransactionFilter {
+                    direction: Some(Direction::Credit),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(credit[0].end_to_end_id.as_ref(), Some(&e2e));
+        assert!(ledger.cancel("1000002", &started.payment.id).is_err());
+    }
+
+    #[test]
+    fn wrong_answers_fail_the_authorisation_and_reject_the_payment() {
+        let ledger = ledger();
+        let started = ledger
+            .initiate_payment("1000002", payment(Decimal::ONE, None), None)
+            .unwrap();
+        let target = ScaTarget::Payment(started.payment.clone());
+        let challenge = ledger
+            .start_authorisation("1000002", target.clone(), "luc-sandbox")
+            .unwrap();
+        for left in (0..SCA_ATTEMPTS).rev() {
+            let error = ledger
+                .authorise("1000002", &target, &challenge.authorisation_id, "00000000")
+                .unwrap_err();
+            assert_eq!(
+                error,
+                LedgerError::ScaInvalid {
+                    attempts_left: left
+                }
+            );
+        }
+        assert_eq!(
+            ledger.payment_status_for_test("1000002", &started.payment.id),
+            PaymentStatus::Rejected
+        );
+        assert_eq!(
+            ledger
+                .start_authorisation("1000002", target, "wrong")
+                .unwrap_err(),
+            LedgerError::CredentialsInvalid
+        );
+    }
+
+    #[test]
+    fn insufficient_funds_are_refused_and_future_payments_can_be_cancelled() {
+        let ledger = ledger();
+        let error = ledger
+            .initiate_payment("1000002", payment(Decimal::from(1_000_000), None), None)
+            .unwrap_err();
+        assert!(
+            matches!(error, LedgerError::InsufficientFunds { .. }),
+            "{error:?}"
+        );
+        let later = ledger
+            .initiate_payment(
+                "1000002",
+                payment(Decimal::TEN, Some(TODAY + Duration::days(7))),
+                None,
+            )
+            .unwrap();
+        sign(&ledger, "1000002", &later.payment).unwrap();
+        assert_eq!(
+            ledger.payment_status_for_test("1000002", &later.payment.id),
+            PaymentStatus::AcceptedTechnical
+        );
+        let pending = TransactionFilter {
+            status: Some(BookingStatus::Pending),
+            ..Default::default()
+        };
+        assert_eq!(
+            ledger
+                .transactions("1000002", &AccountId::new("acc-03"), &pending)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            ledger.cancel("1000002", &later.payment.id).unwrap(),
+            PaymentStatus::Cancelled
+        );
+        assert!(
+            ledger
+                .transactions("1000002", &AccountId::new("acc-03"), &pending)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_future_payment_executes_when_its_day_comes_or_is_rejected_without_funds() {
+        let ledger = ledger();
+        let day = TODAY + Duration::days(3);
+        let small = ledger
+            .initiate_payment("1000002", payment(Decimal::TEN, Some(day)), None)
+            .unwrap();
+        let big = ledger
+            .initiate_payment("1000002", payment(Decimal::from(900_000), Some(day)), None)
+            .unwrap();
+        sign(&ledger, "1000002", &small.payment).unwrap();
+        sign(&ledger, "1000002", &big.payment).unwrap();
+        ledger.set_today(day).unwrap();
+        assert_eq!(
+            ledger.payment_status_for_test("1000002", &small.payment.id),
+            PaymentStatus::AcceptedSettlementCompleted
+        );
+        assert_eq!(
+            ledger.payment_status_for_test("1000002", &big.payment.id),
+            PaymentStatus::Rejected
+        );
+    }
+
+    #[test]
+    fn standing_orders_execute_on_schedule_until_cancelled() {
+        let ledger = ledger();
+        let request = StandingOrderRequest {
+            payment: payment(Decimal::from(25), None),
+            start_date: TODAY + Duration::days(1),
+            end_date: None,
+            frequency: crate::model::Frequency::Weekly,
+            day_of_execution: None,
+            execution_rule: ExecutionRule::Following,
+        };
+        let order = ledger
+            .create_standing_order("1000002", request, None)
+            .unwrap();
+        sign(&ledger, "1000002", &order.payment).unwrap();
+        ledger.set_today(TODAY + Duration::days(22)).unwrap();
+        let recurring = TransactionFilter {
+            recurrence: Some(Recurrence::Recurring),
+            date_from: Some(TODAY),
+            ..Default::default()
+        };
+        let made: Vec<_> = ledger
+            .transactions("1000002", &AccountId::new("acc-03"), &recurring)
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.standing_order.as_ref() == Some(&order.payment.id))
+            .collect();
+        assert_eq!(
+            made.len(),
+            4,
+            "weekly from {} to {}",
+            TODAY + Duration::days(1),
+            TODAY + Duration::days(22)
+        );
+        assert_eq!(
+            ledger.cancel("1000002", &order.payment.id).unwrap(),
+            PaymentStatus::Cancelled
+        );
+        ledger.set_today(TODAY + Duration::days(40)).unwrap();
+        let after = ledger
+            .transactions("1000002", &AccountId::new("acc-03"), &recurring)
+            .unwrap();
+        assert_eq!(
+            after
+                .iter()
+                .filter(|t| t.standing_order.as_ref() == Some(&order.payment.id))
+                .count(),
+            4
+        );
+    }
+
+    #[test]
+    fn unattended_access_is_limited_per_account_and_day() {
+        let ledger = ledger();
+        let iban = belgian_iban(BANK_CODE, 1_234_567);
+        let request = ConsentRequest {
+            access: ConsentAccess::full(vec![iban]),
+            recurring: true,
+            valid_until: TODAY + Duration::days(90),
+            frequency_per_day: 4,
+        };
+        let id = ledger.create_consent("1000001", request).unwrap();
+        let account = AccountId::new("acc-01");
+        assert!(matches!(
+            ledger.use_consent(&id, ConsentUse::Balances, Some(&account), false),
+            Err(LedgerError::ConsentInvalid { .. })
+        ));
+        let challenge = ledger
+            .start_authorisation("1000001", ScaTarget::Consent(id.clone()), "anna-sandbox")
+            .unwrap();
+        ledger
+            .authorise(
+                "1000001",
+                &ScaTarget::Consent(id.clone()),
+                &challenge.authorisation_id,
+                &card_reader_response("1000001", &challenge.data),
+            )
+            .unwrap();
+        for _ in 0..4 {
+            ledger
+                .use_consent(&id, ConsentUse::Balances, Some(&account), false)
+                .unwrap();
+        }
+        let error = ledger
+            .use_consent(&id, ConsentUse::Transactions, Some(&account), false)
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                LedgerError::AccessExceeded {
+                    count: 4,
+                    limit: 4,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        // With the customer present there is no limit; the next day the count starts again.
+        ledger
+            .use_consent(&id, ConsentUse::Balances, Some(&account), true)
+            .unwrap();
+        ledger.set_today(TODAY + Duration::days(1)).unwrap();
+        ledger
+            .use_consent(&id, ConsentUse::Balances, Some(&account), false)
+            .unwrap();
+        // Another customer's account is not covered.
+        let other = AccountId::new("acc-03");
+        assert!(
+            ledger
+                .use_consent(&id, ConsentUse::Balances, Some(&other), true)
+                .is_err()
+        );
+        ledger.set_today(TODAY + Duration::days(91)).unwrap();
+        assert!(matches!(
+            ledger.use_consent(&id, ConsentUse::Balances, Some(&account), true),
+            Err(LedgerError::ConsentExpired { .. })
+        ));
+    }
+
+    impl Ledger {
+        fn payment_status_for_test(&self, customer: &str, id: &PaymentId) -> PaymentStatus {
+            self.payment(customer, id).unwrap().status
+        }
+    }
 }

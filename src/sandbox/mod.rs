@@ -27,8 +27,9 @@ pub use server::{Sandbox, SandboxConfig};
 /// What the customer's card reader shows for a challenge: eight digits, keyed by a secret that only the
 /// customer's card (and the bank) hold.
 pub fn card_reader_response(customer: &str, challenge: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(format!("psd2-fallback sandbox card {customer}").as_bytes())
-        .expect("HMAC accepts any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(format!("psd2-fallback sandbox card {customer}").as_bytes())
+            .expect("HMAC accepts any key length");
     mac.update(challenge.trim().as_bytes());
     let digest = mac.finalize().into_bytes();
     let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 100_000_000;

@@ -92,11 +92,23 @@ pub(crate) fn accounts() -> Vec<SeedAccount> {
         credit_limit: Decimal::from(limit),
     };
     vec![
-        account("1000001", 1_234_567, "Zichtrekening", "Zichtrekening", 1_000),
+        account(
+            "1000001",
+            1_234_567,
+            "Zichtrekening",
+            "Zichtrekening",
+            1_000,
+        ),
         account("1000001", 1_234_568, "Spaarrekening", "Spaarrekening", 0),
         account("1000002", 2_345_678, "Zichtrekening", "Zichtrekening", 500),
         account("1000002", 2_345_679, "Spaarboekje", "Spaarrekening", 0),
-        account("1000003", 3_456_789, "Bedrijfsrekening", "Zichtrekening Pro", 5_000),
+        account(
+            "1000003",
+            3_456_789,
+            "Bedrijfsrekening",
+            "Zichtrekening Pro",
+            5_000,
+        ),
         account("1000003", 3_456_790, "Reserve", "Spaarrekening Pro", 0),
     ]
 }
@@ -116,23 +128,73 @@ pub(crate) struct SeedStandingOrder {
 /// The standing orders, by index into [`accounts`]. Transfers to the own savings account stay inside the
 /// bank, so both sides are booked.
 pub(crate) fn standing_orders() -> Vec<SeedStandingOrder> {
-    let order = |account, creditor_name, creditor, amount: i64, remittance, frequency, day| SeedStandingOrder {
-        account,
-        creditor_name,
-        creditor,
-        amount: Decimal::new(amount, 2),
-        remittance,
-        frequency,
-        day_of_execution: day,
-        execution_rule: ExecutionRule::Following,
+    let order = |account, creditor_name, creditor, amount: i64, remittance, frequency, day| {
+        SeedStandingOrder {
+            account,
+            creditor_name,
+            creditor,
+            amount: Decimal::new(amount, 2),
+            remittance,
+            frequency,
+            day_of_execution: day,
+            execution_rule: ExecutionRule::Following,
+        }
     };
     vec![
-        order(0, "Immo Schelde BV", belgian_iban(1, 4_400_001), 95_000, "Huur appartement", Frequency::Monthly, 1),
-        order(0, "Anna Peeters", belgian_iban(BANK_CODE, 1_234_568), 20_000, "Sparen", Frequency::Monthly, 5),
-        order(0, "Fitness Gent", belgian_iban(68, 5_500_002), 3_999, "Abonnement", Frequency::Monthly, 15),
-        order(0, "Ethias", belgian_iban(91, 2_100_003), 18_450, "Brandverzekering", Frequency::Quarterly, 10),
-        order(2, "Luc Janssens", belgian_iban(BANK_CODE, 2_345_679), 5_000, "Spaarpot", Frequency::Monthly, 25),
-        order(4, "Leasing Vlaanderen", belgian_iban(1, 7_700_004), 61_250, "Leasing bestelwagen", Frequency::Monthly, 3),
+        order(
+            0,
+            "Immo Schelde BV",
+            belgian_iban(1, 4_400_001),
+            95_000,
+            "Huur appartement",
+            Frequency::Monthly,
+            1,
+        ),
+        order(
+            0,
+            "Anna Peeters",
+            belgian_iban(BANK_CODE, 1_234_568),
+            20_000,
+            "Sparen",
+            Frequency::Monthly,
+            5,
+        ),
+        order(
+            0,
+            "Fitness Gent",
+            belgian_iban(68, 5_500_002),
+            3_999,
+            "Abonnement",
+            Frequency::Monthly,
+            15,
+        ),
+        order(
+            0,
+            "Ethias",
+            belgian_iban(91, 2_100_003),
+            18_450,
+            "Brandverzekering",
+            Frequency::Quarterly,
+            10,
+        ),
+        order(
+            2,
+            "Luc Janssens",
+            belgian_iban(BANK_CODE, 2_345_679),
+            5_000,
+            "Spaarpot",
+            Frequency::Monthly,
+            25,
+        ),
+        order(
+            4,
+            "Leasing Vlaanderen",
+            belgian_iban(1, 7_700_004),
+            61_250,
+            "Leasing bestelwagen",
+            Frequency::Monthly,
+            3,
+        ),
     ]
 }
 
@@ -187,18 +249,18 @@ const SHOPS: [&str; 8] = [
 /// The one-off history of every account (standing-order executions are made by the ledger itself, from
 /// [`standing_orders`], so the seed exercises the same code as a standing order created later).
 pub(crate) fn one_off_history(today: Date) -> Vec<SeedEntry> {
-    let mut rng = SplitMix::new(0x5EED_0F_BA4C);
+    let mut rng = SplitMix::new(0x005E_ED0F_BA4C);
     let start = today - Duration::days(HISTORY_DAYS);
     let mut out = Vec::new();
     let mut day = start;
     while day < today {
         let weekday = day.weekday();
         let business = !matches!(weekday, Weekday::Saturday | Weekday::Sunday);
-        // Anna: card payments nearly every day, often two.
-        let card_payments = rng.range(1, 4);
+        // Anna: two to four card payments a day.
+        let card_payments = rng.range(2, 5);
         for _ in 0..card_payments {
             let shop = SHOPS[rng.range(0, SHOPS.len() as i64) as usize];
-            let cents = rng.range(180, 9_500);
+            let cents = rng.range(150, 3_000);
             out.push(SeedEntry {
                 account: 0,
                 date: day,
@@ -210,12 +272,36 @@ pub(crate) fn one_off_history(today: Date) -> Vec<SeedEntry> {
             });
         }
         if day.day() == 25 {
-            out.push(salary(0, day, 285_000, "Acme Logistics NV", belgian_iban(1, 9_900_005)));
-            out.push(salary(2, day, 241_500, "Stad Gent", belgian_iban(91, 9_900_006)));
+            out.push(salary(
+                0,
+                day,
+                345_000,
+                "Acme Logistics NV",
+                belgian_iban(1, 9_900_005),
+            ));
+            out.push(salary(
+                2,
+                day,
+                241_500,
+                "Stad Gent",
+                belgian_iban(91, 9_900_006),
+            ));
         }
         if day.day() == 12 {
-            out.push(direct_debit(0, day, rng.range(7_000, 14_000), "Luminus", "Energie voorschot"));
-            out.push(direct_debit(2, day, rng.range(4_000, 9_000), "Proximus", "Internet en mobiel"));
+            out.push(direct_debit(
+                0,
+                day,
+                rng.range(7_000, 14_000),
+                "Luminus",
+                "Energie voorschot",
+            ));
+            out.push(direct_debit(
+                2,
+                day,
+                rng.range(4_000, 9_000),
+                "Proximus",
+                "Internet en mobiel",
+            ));
         }
         if business && rng.range(0, 9) == 0 {
             out.push(SeedEntry {
@@ -265,7 +351,12 @@ pub(crate) fn one_off_history(today: Date) -> Vec<SeedEntry> {
             }
         }
         // Interest on the savings accounts, at the start of each quarter.
-        if day.day() == 1 && matches!(day.month(), Month::January | Month::April | Month::July | Month::October) {
+        if day.day() == 1
+            && matches!(
+                day.month(),
+                Month::January | Month::April | Month::July | Month::October
+            )
+        {
             for account in [1, 3, 5] {
                 out.push(SeedEntry {
                     account,
@@ -295,7 +386,13 @@ fn salary(account: usize, date: Date, cents: i64, from: &'static str, iban: Iban
     }
 }
 
-fn direct_debit(account: usize, date: Date, cents: i64, creditor: &'static str, what: &str) -> SeedEntry {
+fn direct_debit(
+    account: usize,
+    date: Date,
+    cents: i64,
+    creditor: &'static str,
+    what: &str,
+) -> SeedEntry {
     SeedEntry {
         account,
         date,

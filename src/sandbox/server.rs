@@ -86,7 +86,9 @@ impl Sandbox {
     /// Starts the bank on listeners the caller bound: the API on one, the website (and the admin
     /// routes under `/_sandbox/`) on the other.
     pub fn start_on(api: TcpListener, web: TcpListener, config: SandboxConfig) -> io::Result<Self> {
-        let today = config.today.unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+        let today = config
+            .today
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
         let ledger = Arc::new(Ledger::new(today, config.settle_after));
         let shared = Arc::new(Shared {
             ledger,
@@ -103,7 +105,12 @@ impl Sandbox {
         let mut tasks = JoinSet::new();
         let api_app = api::router(shared.clone());
         let web_app = web::router(shared.clone()).merge(admin_router(shared.clone()));
-        tasks.spawn(serve(api, api_app, Some(shared.api_fault.subscribe()), stop.subscribe()));
+        tasks.spawn(serve(
+            api,
+            api_app,
+            Some(shared.api_fault.subscribe()),
+            stop.subscribe(),
+        ));
         tasks.spawn(serve(web, web_app, None, stop.subscribe()));
         tracing::info!(api = %api_addr, website = %web_addr, day = %today, "sandbox bank open");
         Ok(Self {
@@ -123,6 +130,11 @@ impl Sandbox {
     /// The website's base URL, e.g. `http://127.0.0.1:8080`.
     pub fn web_url(&self) -> String {
         format!("http://{}", self.web_addr)
+    }
+
+    /// How the bank was set up.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.shared.config
     }
 
     /// The ledger behind both faces.
@@ -168,12 +180,21 @@ fn set_api_fault(shared: &Shared, fault: ApiFault) {
 
 /// Accepts connections until stopped. With `faults`, the `refuse` fault closes the port (and every open
 /// connection) until another fault is set, when the same address is bound again.
-async fn serve(listener: TcpListener, app: Router, mut faults: Option<watch::Receiver<ApiFaultSetting>>, mut stop: watch::Receiver<bool>) {
-    let addr = listener.local_addr().expect("a bound listener has an address");
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut faults: Option<watch::Receiver<ApiFaultSetting>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
     let mut listener = Some(listener);
     let mut connections = JoinSet::new();
     loop {
-        let refusing = faults.as_mut().is_some_and(|f| f.borrow_and_update().fault == ApiFault::Refuse);
+        let refusing = faults
+            .as_mut()
+            .is_some_and(|f| f.borrow_and_update().fault == ApiFault::Refuse);
         if refusing && listener.is_some() {
             listener = None;
             connections.abort_all();
@@ -222,10 +243,11 @@ async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
 async fn serve_connection(stream: TcpStream, app: Router) {
     let drop_connection = Arc::new(Notify::new());
     let marker = DropConnection(drop_connection.clone());
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(marker.clone());
-        app.clone().oneshot(request.map(axum::body::Body::new))
-    });
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(marker.clone());
+            app.clone().oneshot(request.map(axum::body::Body::new))
+        });
     let builder = auto::Builder::new(TokioExecutor::new());
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::select! {
@@ -243,8 +265,14 @@ struct Clock {
 /// ignore the website's faults.
 fn admin_router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/_sandbox/faults/api", get(get_api_fault).put(put_api_fault))
-        .route("/_sandbox/faults/website", get(get_web_fault).put(put_web_fault))
+        .route(
+            "/_sandbox/faults/api",
+            get(get_api_fault).put(put_api_fault),
+        )
+        .route(
+            "/_sandbox/faults/website",
+            get(get_web_fault).put(put_web_fault),
+        )
         .route("/_sandbox/clock", get(get_clock).put(put_clock))
         .with_state(shared)
 }
@@ -289,7 +317,9 @@ async fn put_clock(State(shared): State<Arc<Shared>>, request: Request) -> Respo
         Ok(clock) => clock,
         Err(response) => return response,
     };
-    let result = parse_iso_date(&clock.today).map_err(|e| e.to_string()).and_then(|day| shared.ledger.set_today(day).map_err(|e| e.to_string()));
+    let result = parse_iso_date(&clock.today)
+        .map_err(|e| e.to_string())
+        .and_then(|day| shared.ledger.set_today(day).map_err(|e| e.to_string()));
     match result {
         Ok(()) => get_clock(State(shared)).await.into_response(),
         Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
@@ -301,5 +331,6 @@ async fn json_body<T: serde::de::DeserializeOwned>(request: Request) -> Result<T
     let bytes = axum::body::to_bytes(request.into_body(), 64 * 1024)
         .await
         .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())?;
-    serde_json::from_slice(&bytes).map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid body: {e}")).into_response())
+    serde_json::from_slice(&bytes)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid body: {e}")).into_response())
 }

@@ -1,3 +1,180 @@
-//! Helpers shared by the integration tests.
+//! Shared helpers: a sandbox bank per test, a headless Chromium ([`browser`]), an HTTP client that speaks the sandbox API, spec files.
 
-pub(crate) mod browser;
+#![allow(dead_code, unreachable_pub)]
+
+pub mod browser;
+
+use std::time::Duration;
+
+use psd2_fallback::sandbox::{CUSTOMERS, Sandbox, SandboxConfig, card_reader_response};
+use serde_json::{Value, json};
+use time::Date;
+use time::macros::date;
+
+/// The day every test's sandbox lives on, so its data is the same on any day.
+pub const TODAY: Date = date!(2026 - 11 - 23);
+
+/// A sandbox bank on free loopback ports, pinned to [`TODAY`], settling payments after 200 ms.
+pub async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        today: Some(TODAY),
+        settle_after: Duration::from_millis(200),
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the sandbox starts")
+}
+
+/// A file of the reference specifications in `../shared/spec/`.
+pub fn spec_file(name: &str) -> String {
+    let path = format!("{}/../shared/spec/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the reference specification {path} is needed: {e}"))
+}
+
+/// The password of a sandbox customer.
+pub fn password(customer: &str) -> &'static str {
+    CUSTOMERS
+        .iter()
+        .find(|c| c.number == customer)
+        .expect("a sandbox customer")
+        .password
+}
+
+/// A client of the sandbox API: every request carries a fresh `X-Request-ID`.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(sandbox: &Sandbox) -> Self {
+        Self::with_timeout(sandbox, Duration::from_secs(10))
+    }
+
+    pub fn with_timeout(sandbox: &Sandbox, timeout: Duration) -> Self {
+        Self {
+            base: sandbox.api_url(),
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("a client"),
+        }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+    }
+
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::PUT, path)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::DELETE, path)
+    }
+
+    /// Signs a consent or payment resource (`base` is its path) the embedded way: password, challenge,
+    /// the card reader's answer. Returns the final `scaStatus`.
+    pub async fn sign(&self, base: &str, customer: &str) -> String {
+        let start: Value = self
+            .post(&format!("{base}/authorisations"))
+            .header("PSU-ID", customer)
+            .json(&json!({"psuData": {"password": password(customer)}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let challenge = start["challengeData"]["data"][0]
+            .as_str()
+            .expect("a challenge");
+        let authorisation = start["authorisationId"]
+            .as_str()
+            .expect("an authorisation id");
+        let done: Value = self
+            .put(&format!("{base}/authorisations/{authorisation}"))
+            .header("PSU-ID", customer)
+            .json(&json!({"scaAuthenticationData": card_reader_response(customer, challenge)}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        done["scaStatus"].as_str().expect("a scaStatus").to_owned()
+    }
+
+    /// A valid consent on all of a customer's accounts.
+    pub async fn consent(&self, customer: &str, frequency_per_day: u32) -> String {
+        let created: Value = self
+            .post("/v1/consents")
+            .header("PSU-ID", customer)
+            .json(&json!({
+                "access": {"allPsd2": "allAccounts"},
+                "recurringIndicator": true,
+                "validUntil": "2027-02-01",
+                "frequencyPerDay": frequency_per_day,
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["consentId"]
+            .as_str()
+            .expect("a consent id")
+            .to_owned();
+        assert_eq!(
+            self.sign(&format!("/v1/consents/{id}"), customer).await,
+            "finalised"
+        );
+        id
+    }
+}
+
+/// A small valid pain.001.001.03 file paying from `debtor` to each `(name, iban, amount)`.
+pub fn pain001(debtor: &str, payments: &[(&str, &str, &str)], execution: &str) -> String {
+    let sum: rust_decimal::Decimal = payments
+        .iter()
+        .map(|(_, _, a)| a.parse::<rust_decimal::Decimal>().unwrap())
+        .sum();
+    let mut out = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.03">
+  <CstmrCdtTrfInitn>
+    <GrpHdr><MsgId>MSG-{id}</MsgId><CreDtTm>2026-11-23T09:00:00</CreDtTm><NbOfTxs>{n}</NbOfTxs><CtrlSum>{sum}</CtrlSum><InitgPty><Nm>Test</Nm></InitgPty></GrpHdr>
+    <PmtInf>
+      <PmtInfId>BATCH-1</PmtInfId><PmtMtd>TRF</PmtMtd><NbOfTxs>{n}</NbOfTxs><CtrlSum>{sum}</CtrlSum>
+      <PmtTpInf><SvcLvl><Cd>SEPA</Cd></SvcLvl></PmtTpInf>
+      <ReqdExctnDt>{execution}</ReqdExctnDt>
+      <Dbtr><Nm>Debtor</Nm></Dbtr>
+      <DbtrAcct><Id><IBAN>{debtor}</IBAN></Id></DbtrAcct>
+      <DbtrAgt><FinInstnId><BIC>GEBABEBB</BIC></FinInstnId></DbtrAgt>
+      <ChrgBr>SLEV</ChrgBr>
+"#,
+        id = &uuid::Uuid::new_v4().simple().to_string()[..30],
+        n = payments.len(),
+    );
+    for (i, (name, iban, amount)) in payments.iter().enumerate() {
+        out.push_str(&format!(
+            "      <CdtTrfTxInf><PmtId><EndToEndId>E2E-{i}-{e}</EndToEndId></PmtId><Amt><InstdAmt Ccy=\"EUR\">{amount}</InstdAmt></Amt><Cdtr><Nm>{name}</Nm></Cdtr><CdtrAcct><Id><IBAN>{iban}</IBAN></Id></CdtrAcct><RmtInf><Ustrd>Invoice {i}</Ustrd></RmtInf></CdtTrfTxInf>\n",
+            e = &uuid::Uuid::new_v4().simple().to_string()[..8],
+        ));
+    }
+    out.push_str("    </PmtInf>\n  </CstmrCdtTrfInitn>\n</Document>\n");
+    out
+}
