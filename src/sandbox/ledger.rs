@@ -1061,7 +1061,11 @@ impl Ledger {
     /// Starts the signing of a payment, standing order or file by a customer already logged in to the
     /// website (so no password is asked again): checks the payment waits for a signature and returns
     /// the challenge for the card reader.
-    pub fn start_signing(&self, customer: &str, payment: &PaymentRef) -> LedgerResult<ScaChallenge> {
+    pub fn start_signing(
+        &self,
+        customer: &str,
+        payment: &PaymentRef,
+    ) -> LedgerResult<ScaChallenge> {
         let mut book = self.book();
         let entry = book.payment(customer, &payment.id)?;
         if entry.status != PaymentStatus::Received {

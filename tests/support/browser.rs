@@ -40,7 +40,10 @@ impl Drop for Driver {
         // The group id is the child's pid (it was started with `process_group(0)`): killing the group
         // also ends the Chromium processes that killing chromedriver alone would orphan.
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -55,7 +58,10 @@ pub(crate) struct Browser {
 }
 
 fn tool(env: &str, default: &str) -> String {
-    std::env::var(env).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    std::env::var(env)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 impl Browser {
@@ -64,19 +70,35 @@ impl Browser {
     pub(crate) async fn start() -> Option<Browser> {
         let chromedriver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
         let chromium = tool("CHROMIUM", "/usr/bin/chromium");
-        let missing: Vec<&str> = [chromedriver.as_str(), chromium.as_str()].into_iter().filter(|p| !Path::new(p).exists()).collect();
+        let missing: Vec<&str> = [chromedriver.as_str(), chromium.as_str()]
+            .into_iter()
+            .filter(|p| !Path::new(p).exists())
+            .collect();
         if !missing.is_empty() {
-            let message = format!("browser test needs {} (set CHROMEDRIVER / CHROMIUM, or apt-get install chromium chromium-driver)", missing.join(" and "));
+            let message = format!(
+                "browser test needs {} (set CHROMEDRIVER / CHROMIUM, or apt-get install chromium chromium-driver)",
+                missing.join(" and ")
+            );
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{message}");
             }
-            eprintln!("\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+            eprintln!(
+                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+            );
             eprintln!("!!! SKIPPED: {message}");
-            eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n");
+            eprintln!(
+                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+            );
             return None;
         }
-        let permit = SESSIONS.acquire().await.expect("the semaphore is never closed");
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port();
+        let permit = SESSIONS
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
         let mut child = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
@@ -90,14 +112,20 @@ impl Browser {
         // chromedriver prints one line when it listens; read until then (no polling).
         let ready = tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stdout).lines();
-            let found = lines.by_ref().map_while(Result::ok).any(|line| line.contains("started successfully"));
+            let found = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .any(|line| line.contains("started successfully"));
             // Keep draining so chromedriver never blocks on a full pipe.
             std::thread::spawn(move || lines.for_each(drop));
             found
         })
         .await
         .expect("the reader thread does not panic");
-        assert!(ready, "chromedriver at {chromedriver} exited before it was ready");
+        assert!(
+            ready,
+            "chromedriver at {chromedriver} exited before it was ready"
+        );
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
@@ -125,7 +153,11 @@ impl Browser {
 
     /// Closes the session, then stops chromedriver.
     pub(crate) async fn close(self) {
-        let Browser { client, driver, _permit } = self;
+        let Browser {
+            client,
+            driver,
+            _permit,
+        } = self;
         if let Err(e) = client.close().await {
             eprintln!("closing the browser session failed: {e}");
         }
@@ -134,15 +166,30 @@ impl Browser {
 
     /// Opens a URL.
     pub(crate) async fn goto(&self, url: &str) {
-        self.client.goto(url).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
     }
 
     /// Waits until an element matching a CSS selector is there.
     pub(crate) async fn wait_for(&self, css: &str) -> Element {
-        match self.client.wait().every(POLL).at_most(WAIT_LIMIT).for_element(Locator::Css(css)).await {
+        match self
+            .client
+            .wait()
+            .every(POLL)
+            .at_most(WAIT_LIMIT)
+            .for_element(Locator::Css(css))
+            .await
+        {
             Ok(element) => element,
             Err(e) => {
-                let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+                let url = self
+                    .client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
                 let source = self.client.source().await.unwrap_or_default();
                 panic!("waited {WAIT_LIMIT:?} for {css:?} on {url}: {e}\n--- page ---\n{source}");
             }
@@ -151,25 +198,46 @@ impl Browser {
 
     /// The text of the element matching a CSS selector (which must be there now).
     pub(crate) async fn text(&self, css: &str) -> String {
-        let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css:?}: {e}"));
-        element.text().await.unwrap_or_else(|e| panic!("no text for {css:?}: {e}"))
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css:?}: {e}"));
+        element
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("no text for {css:?}: {e}"))
     }
 
     /// Whether an element matching a CSS selector is on the page now.
     pub(crate) async fn has(&self, css: &str) -> bool {
-        !self.client.find_all(Locator::Css(css)).await.unwrap_or_else(|e| panic!("cannot search {css:?}: {e}")).is_empty()
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("cannot search {css:?}: {e}"))
+            .is_empty()
     }
 
     /// Types into the field matching a CSS selector.
     pub(crate) async fn fill(&self, css: &str, text: &str) {
         let element = self.wait_for(css).await;
-        element.clear().await.unwrap_or_else(|e| panic!("cannot clear {css:?}: {e}"));
-        element.send_keys(text).await.unwrap_or_else(|e| panic!("cannot type into {css:?}: {e}"));
+        element
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("cannot clear {css:?}: {e}"));
+        element
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("cannot type into {css:?}: {e}"));
     }
 
     /// Clicks the element matching a CSS selector.
     pub(crate) async fn click(&self, css: &str) {
         let element = self.wait_for(css).await;
-        element.click().await.unwrap_or_else(|e| panic!("cannot click {css:?}: {e}"));
+        element
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {css:?}: {e}"));
     }
 }

@@ -13,7 +13,9 @@ use super::html::{self, Button, Col, Field, FormData, Layout, Row, escape, url_e
 use super::session::Customer;
 use super::{amount_html, error_page, refusal, render};
 use crate::model::belgian::{format_amount, format_date, parse_date};
-use crate::model::{AccountId, Balance, BalanceType, BookingStatus, Direction, Recurrence, TransactionFilter};
+use crate::model::{
+    AccountId, Balance, BalanceType, BookingStatus, Direction, Recurrence, TransactionFilter,
+};
 
 /// Rows per history page.
 pub(crate) const PAGE_SIZE: usize = 50;
@@ -41,20 +43,45 @@ pub(crate) async fn overview(customer: Customer) -> Response {
     let layout = customer.layout();
     let ledger = &customer.web.shared.ledger;
     let cols = [
-        Col { key: "account-name", label: "Account" },
-        Col { key: "account-product", label: "Product" },
-        Col { key: "account-iban", label: "IBAN" },
-        Col { key: "account-balance", label: "Current balance" },
-        Col { key: "account-available", label: "Available balance" },
+        Col {
+            key: "account-name",
+            label: "Account",
+        },
+        Col {
+            key: "account-product",
+            label: "Product",
+        },
+        Col {
+            key: "account-iban",
+            label: "IBAN",
+        },
+        Col {
+            key: "account-balance",
+            label: "Current balance",
+        },
+        Col {
+            key: "account-available",
+            label: "Available balance",
+        },
     ];
     let mut rows = Vec::new();
     for account in ledger.accounts(&customer.customer) {
-        let balances = ledger.balances(&customer.customer, &account.id, None).unwrap_or_default();
-        let shown = |kind| find(&balances, kind).map(|b| amount_html(&b.amount)).unwrap_or_default();
+        let balances = ledger
+            .balances(&customer.customer, &account.id, None)
+            .unwrap_or_default();
+        let shown = |kind| {
+            find(&balances, kind)
+                .map(|b| amount_html(&b.amount))
+                .unwrap_or_default()
+        };
         rows.push(Row {
             attrs: format!(r#"data-account-id="{}""#, escape(account.id.as_str())),
             cells: vec![
-                format!(r#"<a href="/accounts/{}">{}</a>"#, url_encode(account.id.as_str()), escape(&account.name)),
+                format!(
+                    r#"<a href="/accounts/{}">{}</a>"#,
+                    url_encode(account.id.as_str()),
+                    escape(&account.name)
+                ),
                 escape(&account.product),
                 escape(&account.iban.paper()),
                 shown(BalanceType::InterimBooked),
@@ -62,7 +89,13 @@ pub(crate) async fn overview(customer: Customer) -> Response {
             ],
         });
     }
-    let body = html::records(layout, ("accounts", "account-cards"), ("account-row", "acct"), &cols, &rows);
+    let body = html::records(
+        layout,
+        ("accounts", "account-cards"),
+        ("account-row", "acct"),
+        &cols,
+        &rows,
+    );
     let title = match layout {
         Layout::V1 => "Your accounts",
         Layout::V2 => "Overview",
@@ -71,19 +104,40 @@ pub(crate) async fn overview(customer: Customer) -> Response {
 }
 
 /// One account (marker `account`): balances, balance on a date, and a page of history.
-pub(crate) async fn account(customer: Customer, Path(id): Path<String>, Query(query): Query<HashMap<String, String>>) -> Response {
+pub(crate) async fn account(
+    customer: Customer,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let layout = customer.layout();
     let query = FormData(query);
     let ledger = &customer.web.shared.ledger;
     let id = AccountId::new(id);
     let account = match ledger.account(&customer.customer, &id) {
         Ok(account) => account,
-        Err(error) => return error_page(&customer.chrome, StatusCode::NOT_FOUND, "Account not found", &refusal(&error), "/accounts"),
+        Err(error) => {
+            return error_page(
+                &customer.chrome,
+                StatusCode::NOT_FOUND,
+                "Account not found",
+                &refusal(&error),
+                "/accounts",
+            );
+        }
     };
-    let balances = ledger.balances(&customer.customer, &id, None).unwrap_or_default();
+    let balances = ledger
+        .balances(&customer.customer, &id, None)
+        .unwrap_or_default();
     let mut errors: Vec<(Field, String)> = Vec::new();
-    let shown = |kind| find(&balances, kind).map(|b| amount_html(&b.amount)).unwrap_or_default();
-    let yesterday = find(&balances, BalanceType::ClosingBooked).and_then(|b| b.reference_date).map(format_date).unwrap_or_default();
+    let shown = |kind| {
+        find(&balances, kind)
+            .map(|b| amount_html(&b.amount))
+            .unwrap_or_default()
+    };
+    let yesterday = find(&balances, BalanceType::ClosingBooked)
+        .and_then(|b| b.reference_date)
+        .map(format_date)
+        .unwrap_or_default();
     let mut body = String::new();
     let summary = html::details(
         layout,
@@ -92,10 +146,26 @@ pub(crate) async fn account(customer: Customer, Path(id): Path<String>, Query(qu
             ("account-name", "Account", escape(&account.name)),
             ("account-iban", "IBAN", escape(&account.iban.paper())),
             ("account-owner", "Holder", escape(&account.owner_name)),
-            ("balance-booked", "Current balance", shown(BalanceType::InterimBooked)),
-            ("balance-available", "Available balance", shown(BalanceType::InterimAvailable)),
-            ("balance-expected", "Balance after pending payments", shown(BalanceType::Expected)),
-            ("balance-closing", &format!("Closing balance of {yesterday}"), shown(BalanceType::ClosingBooked)),
+            (
+                "balance-booked",
+                "Current balance",
+                shown(BalanceType::InterimBooked),
+            ),
+            (
+                "balance-available",
+                "Available balance",
+                shown(BalanceType::InterimAvailable),
+            ),
+            (
+                "balance-expected",
+                "Balance after pending payments",
+                shown(BalanceType::Expected),
+            ),
+            (
+                "balance-closing",
+                &format!("Closing balance of {yesterday}"),
+                shown(BalanceType::ClosingBooked),
+            ),
         ],
     );
 
@@ -106,7 +176,10 @@ pub(crate) async fn account(customer: Customer, Path(id): Path<String>, Query(qu
         match parse_date(&balance_date) {
             Err(e) => errors.push((Field::BalanceDate, format!("Balance date: {}", e.reason))),
             Ok(day) => match ledger.balances(&customer.customer, &id, Some(day)) {
-                Err(e) => errors.push((Field::BalanceDate, format!("Balance date: {}", refusal(&e).trim_start_matches("Date: ")))),
+                Err(e) => errors.push((
+                    Field::BalanceDate,
+                    format!("Balance date: {}", refusal(&e).trim_start_matches("Date: ")),
+                )),
                 Ok(found) => {
                     if let Some(b) = find(&found, BalanceType::ClosingBooked) {
                         past = html::details(
@@ -114,7 +187,11 @@ pub(crate) async fn account(customer: Customer, Path(id): Path<String>, Query(qu
                             ("balance-on-date-result", "past-balance"),
                             &[
                                 ("balance-on-date-day", "Date", escape(&format_date(day))),
-                                ("balance-on-date", "Balance at the end of that day", amount_html(&b.amount)),
+                                (
+                                    "balance-on-date",
+                                    "Balance at the end of that day",
+                                    amount_html(&b.amount),
+                                ),
                             ],
                         );
                     }
@@ -128,7 +205,14 @@ pub(crate) async fn account(customer: Customer, Path(id): Path<String>, Query(qu
         &format!("/accounts/{}", url_encode(id.as_str())),
         &format!(
             "{}{}",
-            html::input(layout, Field::BalanceDate, "Balance at the end of (dd/mm/yyyy)", "text", &balance_date, r#"placeholder="dd/mm/yyyy""#),
+            html::input(
+                layout,
+                Field::BalanceDate,
+                "Balance at the end of (dd/mm/yyyy)",
+                "text",
+                &balance_date,
+                r#"placeholder="dd/mm/yyyy""#
+            ),
             html::button(layout, &SHOW_BALANCE, false, None)
         ),
     );
@@ -155,20 +239,39 @@ pub(crate) async fn account(customer: Customer, Path(id): Path<String>, Query(qu
         "" | "all" => {}
         "credit" => filter.direction = Some(Direction::Credit),
         "debit" => filter.direction = Some(Direction::Debit),
-        other => errors.push((Field::Direction, format!("Type: {other:?} is not one of all, credit, debit"))),
+        other => errors.push((
+            Field::Direction,
+            format!("Type: {other:?} is not one of all, credit, debit"),
+        )),
     }
     match recurrence.as_str() {
         "" | "all" => {}
         "one-off" => filter.recurrence = Some(Recurrence::OneOff),
         "recurring" => filter.recurrence = Some(Recurrence::Recurring),
-        other => errors.push((Field::Recurrence, format!("Recurrence: {other:?} is not one of all, one-off, recurring"))),
+        other => errors.push((
+            Field::Recurrence,
+            format!("Recurrence: {other:?} is not one of all, one-off, recurring"),
+        )),
     }
     let filter_ok = !errors.iter().any(|(f, _)| *f != Field::BalanceDate);
-    let transactions = if filter_ok { ledger.transactions(&customer.customer, &id, &filter).unwrap_or_default() } else { Vec::new() };
+    let transactions = if filter_ok {
+        ledger
+            .transactions(&customer.customer, &id, &filter)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let total = transactions.len();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page = query.get(Field::Page).parse::<usize>().unwrap_or(1).clamp(1, pages);
-    let shown_rows = transactions.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE);
+    let page = query
+        .get(Field::Page)
+        .parse::<usize>()
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let shown_rows = transactions
+        .iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE);
 
     let keys = history_keys(layout);
     let rows: Vec<serde_json::Value> = shown_rows
@@ -176,7 +279,12 @@ pub(crate) async fn account(customer: Customer, Path(id): Path<String>, Query(qu
             let (name, iban) = t
                 .counterparty
                 .as_ref()
-                .map(|c| (c.name.clone(), c.iban.as_ref().map(|i| i.paper()).unwrap_or_default()))
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        c.iban.as_ref().map(|i| i.paper()).unwrap_or_default(),
+                    )
+                })
                 .unwrap_or_default();
             let recurring = match (t.is_recurring(), layout) {
                 (false, _) => "",
@@ -213,21 +321,50 @@ pub(crate) async fn account(customer: Customer, Path(id): Path<String>, Query(qu
         &format!("/accounts/{}", url_encode(id.as_str())),
         &format!(
             r#"<div class="filters">{}{}{}{}</div>{}"#,
-            html::input(layout, Field::DateFrom, "Date from", "text", &from, r#"placeholder="dd/mm/yyyy""#),
-            html::input(layout, Field::DateTo, "Date to", "text", &to, r#"placeholder="dd/mm/yyyy""#),
-            html::select(layout, Field::Direction, "Type", &options(&[("all", "All"), ("credit", "Credits"), ("debit", "Debits")]), &direction),
+            html::input(
+                layout,
+                Field::DateFrom,
+                "Date from",
+                "text",
+                &from,
+                r#"placeholder="dd/mm/yyyy""#
+            ),
+            html::input(
+                layout,
+                Field::DateTo,
+                "Date to",
+                "text",
+                &to,
+                r#"placeholder="dd/mm/yyyy""#
+            ),
+            html::select(
+                layout,
+                Field::Direction,
+                "Type",
+                &options(&[("all", "All"), ("credit", "Credits"), ("debit", "Debits")]),
+                &direction
+            ),
             html::select(
                 layout,
                 Field::Recurrence,
                 "Recurrence",
-                &options(&[("all", "All"), ("one-off", "One-off"), ("recurring", "Recurring (standing orders)")]),
+                &options(&[
+                    ("all", "All"),
+                    ("one-off", "One-off"),
+                    ("recurring", "Recurring (standing orders)")
+                ]),
                 &recurrence
             ),
             html::button(layout, &FILTER, false, None)
         ),
     );
     let mut params: Vec<(Field, &str)> = Vec::new();
-    for (field, value) in [(Field::DateFrom, &from), (Field::DateTo, &to), (Field::Direction, &direction), (Field::Recurrence, &recurrence)] {
+    for (field, value) in [
+        (Field::DateFrom, &from),
+        (Field::DateTo, &to),
+        (Field::Direction, &direction),
+        (Field::Recurrence, &recurrence),
+    ] {
         if !value.is_empty() {
             params.push((field, value));
         }
@@ -244,18 +381,31 @@ pub(crate) async fn account(customer: Customer, Path(id): Path<String>, Query(qu
 
     body.push_str(&html::field_errors(layout, &errors));
     body.push_str(&summary);
-    body.push_str(&format!("<h3>Balance on a past date</h3>{balance_form}{past}"));
+    body.push_str(&format!(
+        "<h3>Balance on a past date</h3>{balance_form}{past}"
+    ));
     body.push_str(&format!(
         "<h3>History</h3>{filter_form}<p>{} transaction(s)</p>{pager}",
         html::value(layout, "history-count", &total.to_string())
     ));
     body.push_str(&history_table(layout, &keys, &island));
-    body.push_str(&format!("<p>{}</p>", html::link(layout, "/accounts", "back-to-accounts", "back", "Back to accounts")));
+    body.push_str(&format!(
+        "<p>{}</p>",
+        html::link(
+            layout,
+            "/accounts",
+            "back-to-accounts",
+            "back",
+            "Back to accounts"
+        )
+    ));
     render(&customer.chrome, "account", &account.name, &body)
 }
 
 fn options(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(v, t)| ((*v).to_owned(), (*t).to_owned())).collect()
+    list.iter()
+        .map(|(v, t)| ((*v).to_owned(), (*t).to_owned()))
+        .collect()
 }
 
 /// A form sent with `GET` (no token: it changes nothing).
@@ -264,7 +414,10 @@ fn get_form(layout: Layout, id: (&str, &str), action: &str, inner: &str) -> Stri
         Layout::V1 => id.0,
         Layout::V2 => id.1,
     };
-    format!(r#"<form id="{id}" method="get" action="{}">{inner}</form>"#, escape(action))
+    format!(
+        r#"<form id="{id}" method="get" action="{}">{inner}</form>"#,
+        escape(action)
+    )
 }
 
 /// How each layout names the history's parts.
@@ -292,7 +445,15 @@ fn history_keys(layout: Layout) -> HistoryKeys {
             row_id_attr: "data-tx-id",
             cell_tag: "td",
             cell_attr: "class",
-            cells: ["tx-date", "tx-name", "tx-iban", "tx-communication", "tx-amount", "tx-recurring", "tx-status"],
+            cells: [
+                "tx-date",
+                "tx-name",
+                "tx-iban",
+                "tx-communication",
+                "tx-amount",
+                "tx-recurring",
+                "tx-status",
+            ],
             marker: "history",
             marker_attr: "data-rendered",
             marker_value: "true",
@@ -305,7 +466,15 @@ fn history_keys(layout: Layout) -> HistoryKeys {
             row_id_attr: "data-movement",
             cell_tag: "span",
             cell_attr: "data-field",
-            cells: ["bookingDate", "counterparty", "counterpartyAccount", "message", "amount", "standingOrder", "state"],
+            cells: [
+                "bookingDate",
+                "counterparty",
+                "counterpartyAccount",
+                "message",
+                "amount",
+                "standingOrder",
+                "state",
+            ],
             marker: "movements",
             marker_attr: "data-ready",
             marker_value: "yes",
@@ -316,15 +485,27 @@ fn history_keys(layout: Layout) -> HistoryKeys {
 /// The history's empty container, its JSON island and the script that fills the container and then sets
 /// the marker attribute.
 fn history_table(layout: Layout, keys: &HistoryKeys, island: &serde_json::Value) -> String {
-    let data = island.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+    let data = island
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
     let container = match layout {
         Layout::V1 => format!(
             r#"<table id="{}" class="grid" {}="false"><thead><tr><th>Date</th><th>Counterparty</th><th>Counterparty IBAN</th><th>Communication</th><th class="num">Amount</th><th>Recurring</th><th>Status</th></tr></thead><tbody id="{}"></tbody></table>"#,
             keys.marker, keys.marker_attr, keys.container
         ),
-        Layout::V2 => format!(r#"<ul id="{}" class="movements" {}="no"></ul>"#, keys.container, keys.marker_attr),
+        Layout::V2 => format!(
+            r#"<ul id="{}" class="movements" {}="no"></ul>"#,
+            keys.container, keys.marker_attr
+        ),
     };
-    let cells = keys.cells.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(",");
+    let cells = keys
+        .cells
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(",");
     format!(
         r#"{container}<script type="application/json" id="{island}">{data}</script><script>
 window.addEventListener('DOMContentLoaded',function(){{
@@ -369,14 +550,26 @@ fn pager(layout: Layout, page: usize, pages: usize, link: &dyn Fn(usize) -> Stri
     let next = (page < pages).then(|| link(page + 1));
     match layout {
         Layout::V1 => {
-            let prev = prev.map(|h| format!(r#"<a id="page-prev" href="{}">Previous</a>"#, escape(&h))).unwrap_or_default();
-            let next = next.map(|h| format!(r#"<a id="page-next" href="{}">Next</a>"#, escape(&h))).unwrap_or_default();
-            format!(r#"<div class="pager">{prev}<span id="page-info" data-page="{page}" data-pages="{pages}">Page {page} of {pages}</span>{next}</div>"#)
+            let prev = prev
+                .map(|h| format!(r#"<a id="page-prev" href="{}">Previous</a>"#, escape(&h)))
+                .unwrap_or_default();
+            let next = next
+                .map(|h| format!(r#"<a id="page-next" href="{}">Next</a>"#, escape(&h)))
+                .unwrap_or_default();
+            format!(
+                r#"<div class="pager">{prev}<span id="page-info" data-page="{page}" data-pages="{pages}">Page {page} of {pages}</span>{next}</div>"#
+            )
         }
         Layout::V2 => {
-            let prev = prev.map(|h| format!(r#"<a rel="prev" href="{}">‹ Newer</a>"#, escape(&h))).unwrap_or_default();
-            let next = next.map(|h| format!(r#"<a rel="next" href="{}">Older ›</a>"#, escape(&h))).unwrap_or_default();
-            format!(r#"<nav class="pager pagination">{prev}<span data-item="pageOf" data-page="{page}" data-pages="{pages}">{page} / {pages}</span>{next}</nav>"#)
+            let prev = prev
+                .map(|h| format!(r#"<a rel="prev" href="{}">‹ Newer</a>"#, escape(&h)))
+                .unwrap_or_default();
+            let next = next
+                .map(|h| format!(r#"<a rel="next" href="{}">Older ›</a>"#, escape(&h)))
+                .unwrap_or_default();
+            format!(
+                r#"<nav class="pager pagination">{prev}<span data-item="pageOf" data-page="{page}" data-pages="{pages}">{page} / {pages}</span>{next}</nav>"#
+            )
         }
     }
 }

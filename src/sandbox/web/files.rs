@@ -53,12 +53,19 @@ fn files_screen(customer: &Customer, status: StatusCode, error: Option<&str>) ->
         .payments(&customer.customer)
         .into_iter()
         .filter_map(|r| match &r.detail {
-            PaymentDetail::File { message_id, payments } => {
+            PaymentDetail::File {
+                message_id,
+                payments,
+            } => {
                 let total = payments.iter().map(|(p, _)| p.amount.value()).sum();
                 Some(Row {
                     attrs: format!(r#"data-payment-id="{}""#, escape(r.payment.id.as_str())),
                     cells: vec![
-                        format!(r#"<a href="/payments/{}">{}</a>"#, url_encode(r.payment.id.as_str()), escape(r.payment.id.as_str())),
+                        format!(
+                            r#"<a href="/payments/{}">{}</a>"#,
+                            url_encode(r.payment.id.as_str()),
+                            escape(r.payment.id.as_str())
+                        ),
                         escape(message_id),
                         payments.len().to_string(),
                         escape(&euros(total)),
@@ -71,15 +78,39 @@ fn files_screen(customer: &Customer, status: StatusCode, error: Option<&str>) ->
         })
         .collect();
     let cols = [
-        Col { key: "file-reference", label: "Reference" },
-        Col { key: "file-message-id", label: "Message id" },
-        Col { key: "file-count", label: "Payments" },
-        Col { key: "file-total", label: "Total" },
-        Col { key: "file-status", label: "Status" },
-        Col { key: "file-status-text", label: "" },
+        Col {
+            key: "file-reference",
+            label: "Reference",
+        },
+        Col {
+            key: "file-message-id",
+            label: "Message id",
+        },
+        Col {
+            key: "file-count",
+            label: "Payments",
+        },
+        Col {
+            key: "file-total",
+            label: "Total",
+        },
+        Col {
+            key: "file-status",
+            label: "Status",
+        },
+        Col {
+            key: "file-status-text",
+            label: "",
+        },
     ];
     body.push_str("<h3>Files sent</h3>");
-    body.push_str(&html::records(layout, ("files", "batches"), ("file-row", "batch"), &cols, &files));
+    body.push_str(&html::records(
+        layout,
+        ("files", "batches"),
+        ("file-row", "batch"),
+        &cols,
+        &files,
+    ));
     let title = match layout {
         Layout::V1 => "Payment files",
         Layout::V2 => "Batch upload",
@@ -103,18 +134,34 @@ pub(crate) async fn upload(customer: Customer, mut multipart: Multipart) -> Resp
                     Ok(text) => {
                         form.0.insert(name, text);
                     }
-                    Err(e) => return files_screen(&customer, StatusCode::BAD_REQUEST, Some(&format!("Payment file: could not be read ({e})"))),
+                    Err(e) => {
+                        return files_screen(
+                            &customer,
+                            StatusCode::BAD_REQUEST,
+                            Some(&format!("Payment file: could not be read ({e})")),
+                        );
+                    }
                 }
             }
             Ok(None) => break,
-            Err(e) => return files_screen(&customer, StatusCode::BAD_REQUEST, Some(&format!("Payment file: could not be read ({e})"))),
+            Err(e) => {
+                return files_screen(
+                    &customer,
+                    StatusCode::BAD_REQUEST,
+                    Some(&format!("Payment file: could not be read ({e})")),
+                );
+            }
         }
     }
     if let Err(response) = customer.check(&form) {
-        return response;
+        return *response;
     }
     let Some(xml) = xml.filter(|x| !x.trim().is_empty()) else {
-        return files_screen(&customer, StatusCode::UNPROCESSABLE_ENTITY, Some("Payment file: choose a file to upload"));
+        return files_screen(
+            &customer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Payment file: choose a file to upload"),
+        );
     };
     match PaymentFile::parse(&xml) {
         Ok(file) => {
@@ -122,7 +169,11 @@ pub(crate) async fn upload(customer: Customer, mut multipart: Multipart) -> Resp
             customer.update(|s| s.drafts.file = Some((draft, file)));
             Redirect::to("/files/review").into_response()
         }
-        Err(e) => files_screen(&customer, StatusCode::UNPROCESSABLE_ENTITY, Some(&format!("Payment file refused: {e}"))),
+        Err(e) => files_screen(
+            &customer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&format!("Payment file refused: {e}")),
+        ),
     }
 }
 
@@ -138,9 +189,21 @@ pub(crate) async fn review_page(customer: Customer) -> Response {
         &[
             ("file-message-id", "Message id", escape(&file.message_id)),
             ("file-version", "Format", escape(file.version.name())),
-            ("file-count", "Number of payments", file.number_of_transactions.to_string()),
-            ("file-control-sum", "Control sum", escape(&euros(file.control_sum))),
-            ("file-initiator", "Initiating party", escape(file.initiating_party.as_deref().unwrap_or(""))),
+            (
+                "file-count",
+                "Number of payments",
+                file.number_of_transactions.to_string(),
+            ),
+            (
+                "file-control-sum",
+                "Control sum",
+                escape(&euros(file.control_sum)),
+            ),
+            (
+                "file-initiator",
+                "Initiating party",
+                escape(file.initiating_party.as_deref().unwrap_or("")),
+            ),
         ],
     );
     let lines: Vec<_> = file.payments.iter().map(|p| (p, None)).collect();
@@ -152,16 +215,30 @@ pub(crate) async fn review_page(customer: Customer) -> Response {
     let body = format!(
         "{summary}{}{}",
         file_lines(layout, &lines),
-        html::form(layout, ("file-form", "batch-form"), "/files/review", Some(customer.csrf()), &buttons)
+        html::form(
+            layout,
+            ("file-form", "batch-form"),
+            "/files/review",
+            Some(customer.csrf()),
+            &buttons
+        )
     );
-    render(&customer.chrome, "file-review", "Check your payment file", &body)
+    render(
+        &customer.chrome,
+        "file-review",
+        "Check your payment file",
+        &body,
+    )
 }
 
 /// "Sign file" records the file (once) and goes to signing; "Cancel" drops it.
-pub(crate) async fn review(customer: Customer, axum::Form(form): axum::Form<std::collections::HashMap<String, String>>) -> Response {
+pub(crate) async fn review(
+    customer: Customer,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> Response {
     let form = FormData(form);
     if let Err(response) = customer.check(&form) {
-        return response;
+        return *response;
     }
     let Some((draft, file)) = customer.session.drafts.file.clone() else {
         return Redirect::to("/files").into_response();
@@ -170,10 +247,19 @@ pub(crate) async fn review(customer: Customer, axum::Form(form): axum::Form<std:
         customer.update(|s| s.drafts.file = None);
         return Redirect::to("/files").into_response();
     }
-    match customer.web.shared.ledger.upload_file(&customer.customer, file, Some(&draft)) {
+    match customer
+        .web
+        .shared
+        .ledger
+        .upload_file(&customer.customer, file, Some(&draft))
+    {
         Ok(initiation) => {
             customer.update(|s| s.drafts.file = None);
-            Redirect::to(&format!("/sign/{}", url_encode(initiation.payment.id.as_str()))).into_response()
+            Redirect::to(&format!(
+                "/sign/{}",
+                url_encode(initiation.payment.id.as_str())
+            ))
+            .into_response()
         }
         Err(error) => refused(&customer, "Payment file refused", &error, "/files"),
     }

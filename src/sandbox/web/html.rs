@@ -153,7 +153,11 @@ impl FormData {
     /// The value of a field, trimmed; empty when absent.
     pub(crate) fn get(&self, field: Field) -> &str {
         let (v1, v2) = field.names();
-        self.0.get(v1).or_else(|| self.0.get(v2)).map(|v| v.trim()).unwrap_or("")
+        self.0
+            .get(v1)
+            .or_else(|| self.0.get(v2))
+            .map(|v| v.trim())
+            .unwrap_or("")
     }
 
     /// Whether a checkbox was ticked.
@@ -179,12 +183,22 @@ pub(crate) struct Button {
 /// `value` makes the button submit [`Field::Decision`].
 pub(crate) fn button(layout: Layout, b: &Button, repeated: bool, value: Option<&str>) -> String {
     let decision = value
-        .map(|v| format!(r#" name="{}" value="{}""#, Field::Decision.name(layout), escape(v)))
+        .map(|v| {
+            format!(
+                r#" name="{}" value="{}""#,
+                Field::Decision.name(layout),
+                escape(v)
+            )
+        })
         .unwrap_or_default();
     match layout {
         Layout::V1 => {
             let attr = if repeated { "class" } else { "id" };
-            format!(r#"<button type="submit" {attr}="{}"{decision}>{}</button>"#, b.v1, escape(b.v1_text))
+            format!(
+                r#"<button type="submit" {attr}="{}"{decision}>{}</button>"#,
+                b.v1,
+                escape(b.v1_text)
+            )
         }
         Layout::V2 => format!(
             r#"<button type="submit" class="btn" data-action="{}"{decision}>{}</button>"#,
@@ -195,22 +209,44 @@ pub(crate) fn button(layout: Layout, b: &Button, repeated: bool, value: Option<&
 }
 
 /// A form (with the CSRF token when `csrf` is given). `id` is `(layout 1 id, layout 2 id)`.
-pub(crate) fn form(layout: Layout, id: (&str, &str), action: &str, csrf: Option<&str>, inner: &str) -> String {
+pub(crate) fn form(
+    layout: Layout,
+    id: (&str, &str),
+    action: &str,
+    csrf: Option<&str>,
+    inner: &str,
+) -> String {
     let id = match layout {
         Layout::V1 => id.0,
         Layout::V2 => id.1,
     };
-    let token = csrf.map(|t| hidden(layout, Field::Csrf, t)).unwrap_or_default();
-    format!(r#"<form id="{id}" method="post" action="{}">{token}{inner}</form>"#, escape(action))
+    let token = csrf
+        .map(|t| hidden(layout, Field::Csrf, t))
+        .unwrap_or_default();
+    format!(
+        r#"<form id="{id}" method="post" action="{}">{token}{inner}</form>"#,
+        escape(action)
+    )
 }
 
 /// A hidden input.
 pub(crate) fn hidden(layout: Layout, field: Field, value: &str) -> String {
-    format!(r#"<input type="hidden" name="{}" value="{}">"#, field.name(layout), escape(value))
+    format!(
+        r#"<input type="hidden" name="{}" value="{}">"#,
+        field.name(layout),
+        escape(value)
+    )
 }
 
 /// A labelled input of a `kind` (`text`, `password`, `date`…) with a value kept from a previous try.
-pub(crate) fn input(layout: Layout, field: Field, label: &str, kind: &str, value: &str, extra: &str) -> String {
+pub(crate) fn input(
+    layout: Layout,
+    field: Field,
+    label: &str,
+    kind: &str,
+    value: &str,
+    extra: &str,
+) -> String {
     let control = format!(
         r#"<input type="{kind}" id="{id}" name="{name}" value="{value}" {extra}>"#,
         id = field.id(layout),
@@ -221,11 +257,26 @@ pub(crate) fn input(layout: Layout, field: Field, label: &str, kind: &str, value
 }
 
 /// A labelled select; `options` are `(value, text)`.
-pub(crate) fn select(layout: Layout, field: Field, label: &str, options: &[(String, String)], selected: &str) -> String {
-    let mut control = format!(r#"<select id="{}" name="{}">"#, field.id(layout), field.name(layout));
+pub(crate) fn select(
+    layout: Layout,
+    field: Field,
+    label: &str,
+    options: &[(String, String)],
+    selected: &str,
+) -> String {
+    let mut control = format!(
+        r#"<select id="{}" name="{}">"#,
+        field.id(layout),
+        field.name(layout)
+    );
     for (value, text) in options {
         let sel = if value == selected { " selected" } else { "" };
-        let _ = write!(control, r#"<option value="{}"{sel}>{}</option>"#, escape(value), escape(text));
+        let _ = write!(
+            control,
+            r#"<option value="{}"{sel}>{}</option>"#,
+            escape(value),
+            escape(text)
+        );
     }
     control.push_str("</select>");
     wrap_field(layout, field, label, &control)
@@ -234,14 +285,26 @@ pub(crate) fn select(layout: Layout, field: Field, label: &str, options: &[(Stri
 /// A labelled checkbox.
 pub(crate) fn checkbox(layout: Layout, field: Field, label: &str, checked: bool) -> String {
     let checked = if checked { " checked" } else { "" };
-    let control = format!(r#"<input type="checkbox" id="{}" name="{}" value="on"{checked}>"#, field.id(layout), field.name(layout));
+    let control = format!(
+        r#"<input type="checkbox" id="{}" name="{}" value="on"{checked}>"#,
+        field.id(layout),
+        field.name(layout)
+    );
     wrap_field(layout, field, label, &control)
 }
 
 fn wrap_field(layout: Layout, field: Field, label: &str, control: &str) -> String {
     match layout {
-        Layout::V1 => format!(r#"<div class="field"><label for="{}">{}</label>{control}</div>"#, field.id(layout), escape(label)),
-        Layout::V2 => format!(r#"<p class="frow"><label class="lbl" for="{}">{}</label>{control}</p>"#, field.id(layout), escape(label)),
+        Layout::V1 => format!(
+            r#"<div class="field"><label for="{}">{}</label>{control}</div>"#,
+            field.id(layout),
+            escape(label)
+        ),
+        Layout::V2 => format!(
+            r#"<p class="frow"><label class="lbl" for="{}">{}</label>{control}</p>"#,
+            field.id(layout),
+            escape(label)
+        ),
     }
 }
 
@@ -250,23 +313,38 @@ fn wrap_field(layout: Layout, field: Field, label: &str, control: &str) -> Strin
 pub(crate) fn value(layout: Layout, key: &str, html: &str) -> String {
     match layout {
         Layout::V1 => format!(r#"<strong id="{key}">{html}</strong>"#),
-        Layout::V2 => format!(r#"<span class="val" data-item="{}">{html}</span>"#, camel(key)),
+        Layout::V2 => format!(
+            r#"<span class="val" data-item="{}">{html}</span>"#,
+            camel(key)
+        ),
     }
 }
 
 /// An error message: layout 1 `p#error`, layout 2 `[data-item=error]`.
 pub(crate) fn error(layout: Layout, text: &str) -> String {
     match layout {
-        Layout::V1 => format!(r#"<p id="error" class="msg msg-error">{}</p>"#, escape(text)),
-        Layout::V2 => format!(r#"<div class="alert alert-danger" role="alert" data-item="error">{}</div>"#, escape(text)),
+        Layout::V1 => format!(
+            r#"<p id="error" class="msg msg-error">{}</p>"#,
+            escape(text)
+        ),
+        Layout::V2 => format!(
+            r#"<div class="alert alert-danger" role="alert" data-item="error">{}</div>"#,
+            escape(text)
+        ),
     }
 }
 
 /// An information message: layout 1 `p#notice`, layout 2 `[data-item=notice]`.
 pub(crate) fn notice(layout: Layout, text: &str) -> String {
     match layout {
-        Layout::V1 => format!(r#"<p id="notice" class="msg msg-info">{}</p>"#, escape(text)),
-        Layout::V2 => format!(r#"<div class="alert alert-info" role="status" data-item="notice">{}</div>"#, escape(text)),
+        Layout::V1 => format!(
+            r#"<p id="notice" class="msg msg-info">{}</p>"#,
+            escape(text)
+        ),
+        Layout::V2 => format!(
+            r#"<div class="alert alert-info" role="status" data-item="notice">{}</div>"#,
+            escape(text)
+        ),
     }
 }
 
@@ -281,14 +359,24 @@ pub(crate) fn field_errors(layout: Layout, errors: &[(Field, String)]) -> String
         Layout::V1 => {
             out.push_str(r#"<ul id="errors" class="msg msg-error">"#);
             for (field, text) in errors {
-                let _ = write!(out, r#"<li data-field="{}">{}</li>"#, field.name(layout), escape(text));
+                let _ = write!(
+                    out,
+                    r#"<li data-field="{}">{}</li>"#,
+                    field.name(layout),
+                    escape(text)
+                );
             }
             out.push_str("</ul>");
         }
         Layout::V2 => {
             out.push_str(r#"<div class="alert alert-danger" role="alert" data-item="errors">"#);
             for (field, text) in errors {
-                let _ = write!(out, r#"<p data-error-for="{}">{}</p>"#, field.name(layout), escape(text));
+                let _ = write!(
+                    out,
+                    r#"<p data-error-for="{}">{}</p>"#,
+                    field.name(layout),
+                    escape(text)
+                );
             }
             out.push_str("</div>");
         }
@@ -304,14 +392,23 @@ pub(crate) fn details(layout: Layout, id: (&str, &str), items: &[(&str, &str, St
         Layout::V1 => {
             let _ = write!(out, r#"<table id="{}" class="details">"#, id.0);
             for (key, label, html) in items {
-                let _ = write!(out, r#"<tr><th>{}</th><td id="{key}">{html}</td></tr>"#, escape(label));
+                let _ = write!(
+                    out,
+                    r#"<tr><th>{}</th><td id="{key}">{html}</td></tr>"#,
+                    escape(label)
+                );
             }
             out.push_str("</table>");
         }
         Layout::V2 => {
             let _ = write!(out, r#"<dl id="{}" class="summary">"#, id.1);
             for (key, label, html) in items {
-                let _ = write!(out, r#"<div class="pair"><dt>{}</dt><dd data-item="{}">{html}</dd></div>"#, escape(label), camel(key));
+                let _ = write!(
+                    out,
+                    r#"<div class="pair"><dt>{}</dt><dd data-item="{}">{html}</dd></div>"#,
+                    escape(label),
+                    camel(key)
+                );
             }
             out.push_str("</dl>");
         }
@@ -336,7 +433,13 @@ pub(crate) struct Row {
 
 /// A list of records: layout 1 `table#<list> > tbody > tr.<row> > td.<key>`, layout 2
 /// `div#<list> > article.card.<row> dd[data-field=camelKey]`.
-pub(crate) fn records(layout: Layout, list: (&str, &str), row: (&str, &str), cols: &[Col], rows: &[Row]) -> String {
+pub(crate) fn records(
+    layout: Layout,
+    list: (&str, &str),
+    row: (&str, &str),
+    cols: &[Col],
+    rows: &[Row],
+) -> String {
     let mut out = String::new();
     match layout {
         Layout::V1 => {
@@ -353,7 +456,11 @@ pub(crate) fn records(layout: Layout, list: (&str, &str), row: (&str, &str), col
                 out.push_str("</tr>");
             }
             if rows.is_empty() {
-                let _ = write!(out, r#"<tr class="empty"><td colspan="{}">Nothing to show.</td></tr>"#, cols.len());
+                let _ = write!(
+                    out,
+                    r#"<tr class="empty"><td colspan="{}">Nothing to show.</td></tr>"#,
+                    cols.len()
+                );
             }
             out.push_str("</tbody></table>");
         }
@@ -362,7 +469,12 @@ pub(crate) fn records(layout: Layout, list: (&str, &str), row: (&str, &str), col
             for r in rows {
                 let _ = write!(out, r#"<article class="card {}" {}><dl>"#, row.1, r.attrs);
                 for (col, cell) in cols.iter().zip(&r.cells) {
-                    let _ = write!(out, r#"<dt>{}</dt><dd data-field="{}">{cell}</dd>"#, escape(col.label), camel(col.key));
+                    let _ = write!(
+                        out,
+                        r#"<dt>{}</dt><dd data-field="{}">{cell}</dd>"#,
+                        escape(col.label),
+                        camel(col.key)
+                    );
                 }
                 out.push_str("</dl></article>");
             }
@@ -378,8 +490,16 @@ pub(crate) fn records(layout: Layout, list: (&str, &str), row: (&str, &str), col
 /// A link: layout 1 with an `id` or `class`, layout 2 with `data-link`.
 pub(crate) fn link(layout: Layout, href: &str, v1: &str, v2: &str, text: &str) -> String {
     match layout {
-        Layout::V1 => format!(r#"<a href="{}" id="{v1}">{}</a>"#, escape(href), escape(text)),
-        Layout::V2 => format!(r#"<a href="{}" class="lnk" data-link="{v2}">{}</a>"#, escape(href), escape(text)),
+        Layout::V1 => format!(
+            r#"<a href="{}" id="{v1}">{}</a>"#,
+            escape(href),
+            escape(text)
+        ),
+        Layout::V2 => format!(
+            r#"<a href="{}" class="lnk" data-link="{v2}">{}</a>"#,
+            escape(href),
+            escape(text)
+        ),
     }
 }
 
@@ -399,9 +519,19 @@ pub(crate) struct Chrome {
 
 const MENU: [(&str, &str, &str, &str); 6] = [
     ("accounts", "/accounts", "Accounts", "My accounts"),
-    ("new-payment", "/payments/new", "New payment", "Transfer money"),
+    (
+        "new-payment",
+        "/payments/new",
+        "New payment",
+        "Transfer money",
+    ),
     ("payments", "/payments", "Payments", "Payment overview"),
-    ("standing-orders", "/standing-orders", "Standing orders", "Recurring transfers"),
+    (
+        "standing-orders",
+        "/standing-orders",
+        "Standing orders",
+        "Recurring transfers",
+    ),
     ("files", "/files", "Payment files", "Batch upload"),
     ("logout", "/logout", "Log out", "Sign out"),
 ];
@@ -419,9 +549,16 @@ pub(crate) fn page(chrome: &Chrome, screen: &str, title: &str, body: &str) -> St
     );
     match layout {
         Layout::V1 => {
-            let _ = write!(out, r#"<body data-screen="{screen}" class="v1"><header class="topbar"><span class="brand">Sandbox Bank</span>"#);
+            let _ = write!(
+                out,
+                r#"<body data-screen="{screen}" class="v1"><header class="topbar"><span class="brand">Sandbox Bank</span>"#
+            );
             if let Some(name) = &chrome.customer {
-                let _ = write!(out, r#"<span id="customer-name" class="who">{}</span></header><nav id="menu">"#, escape(name));
+                let _ = write!(
+                    out,
+                    r#"<span id="customer-name" class="who">{}</span></header><nav id="menu">"#,
+                    escape(name)
+                );
                 for (key, href, text, _) in MENU {
                     let _ = write!(out, r#"<a id="nav-{key}" href="{href}">{text}</a>"#);
                 }
@@ -429,20 +566,35 @@ pub(crate) fn page(chrome: &Chrome, screen: &str, title: &str, body: &str) -> St
             } else {
                 out.push_str("</header>");
             }
-            let _ = write!(out, r#"<main class="content"><h1>{}</h1>{body}</main>"#, escape(title));
+            let _ = write!(
+                out,
+                r#"<main class="content"><h1>{}</h1>{body}</main>"#,
+                escape(title)
+            );
         }
         Layout::V2 => {
             out.push_str(r#"<body class="v2"><div class="shell"><div class="masthead"><b class="logo">SANDBOX<span>bank</span></b>"#);
             if let Some(name) = &chrome.customer {
-                let _ = write!(out, r#"<span class="user" data-item="customerName">{}</span></div><aside class="sidebar"><ul class="nav-list">"#, escape(name));
+                let _ = write!(
+                    out,
+                    r#"<span class="user" data-item="customerName">{}</span></div><aside class="sidebar"><ul class="nav-list">"#,
+                    escape(name)
+                );
                 for (key, href, _, text) in MENU {
-                    let _ = write!(out, r#"<li><a data-nav="{key}" href="{href}">{text}</a></li>"#);
+                    let _ = write!(
+                        out,
+                        r#"<li><a data-nav="{key}" href="{href}">{text}</a></li>"#
+                    );
                 }
                 out.push_str("</ul></aside>");
             } else {
                 out.push_str("</div>");
             }
-            let _ = write!(out, r#"<main id="view-{screen}" class="panel"><h2 class="title">{}</h2>{body}</main></div>"#, escape(title));
+            let _ = write!(
+                out,
+                r#"<main id="view-{screen}" class="panel"><h2 class="title">{}</h2>{body}</main></div>"#,
+                escape(title)
+            );
         }
     }
     if chrome.banner {
@@ -467,7 +619,13 @@ fn banner(chrome: &Chrome) -> String {
         hidden(layout, Field::Return, &chrome.path),
         button(layout, &accept, false, None)
     );
-    let form = form(layout, ("cookie-form", "consent-form"), "/cookies", chrome.csrf.as_deref(), &inner);
+    let form = form(
+        layout,
+        ("cookie-form", "consent-form"),
+        "/cookies",
+        chrome.csrf.as_deref(),
+        &inner,
+    );
     let (open, text, button_sel, overlay_sel) = match layout {
         Layout::V1 => (
             r#"<div id="cookie-banner" class="overlay"><div class="overlay-box">"#,
@@ -525,7 +683,7 @@ ul.msg{list-style:none}
 .overlay-box{background:#fff;padding:24px 32px;border-radius:8px;max-width:480px;box-shadow:0 8px 24px rgba(0,0,0,.3)}
 .overlay[hidden]{display:none}
 body.v2{background:#fbf7f2;font-family:Georgia,"Times New Roman",serif}
-.v2 .shell{display:grid;grid-template-columns:220px 1fr;min-height:100vh}
+.v2 .shell{display:grid;grid-template-columns:220px 1fr;grid-template-rows:auto 1fr;min-height:100vh}
 .v2 .masthead{grid-column:1/3;display:flex;justify-content:space-between;align-items:center;padding:14px 28px;background:#2d1e3e;color:#f3e9ff}
 .v2 .logo{font-size:22px;letter-spacing:3px}.v2 .logo span{color:#e0a85b;margin-left:4px}
 .v2 .sidebar{background:#3d2b52;padding:18px 0}
@@ -551,7 +709,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_quotes() {
-        assert_eq!(escape(r#"<a href="x">Tom & 'Jerry'</a>"#), "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]

@@ -71,15 +71,27 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/accounts", get(accounts::overview))
         .route("/accounts/{id}", get(accounts::account))
         .route("/payments", get(payments::list))
-        .route("/payments/new", get(payments::new_page).post(payments::new_submit))
-        .route("/payments/confirm", get(payments::confirm_page).post(payments::confirm))
+        .route(
+            "/payments/new",
+            get(payments::new_page).post(payments::new_submit),
+        )
+        .route(
+            "/payments/confirm",
+            get(payments::confirm_page).post(payments::confirm),
+        )
         .route("/payments/{id}", get(payments::detail))
         .route("/payments/{id}/cancel", post(payments::cancel))
         .route("/payments/{id}/result", get(payments::result))
         .route("/sign/{id}", get(payments::sign_page).post(payments::sign))
         .route("/standing-orders", get(orders::list))
-        .route("/standing-orders/new", get(orders::new_page).post(orders::new_submit))
-        .route("/standing-orders/confirm", get(orders::confirm_page).post(orders::confirm))
+        .route(
+            "/standing-orders/new",
+            get(orders::new_page).post(orders::new_submit),
+        )
+        .route(
+            "/standing-orders/confirm",
+            get(orders::confirm_page).post(orders::confirm),
+        )
         .route("/files", get(files::page).post(files::upload))
         .route("/files/review", get(files::review_page).post(files::review))
         .fallback(not_found)
@@ -110,8 +122,14 @@ fn maintenance() -> Response {
         path: "/".to_owned(),
     };
     let body = r#"<p id="maintenance-message" class="msg msg-info">Online banking is down for scheduled maintenance. Please try again later.</p>"#;
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Html(html::page(&chrome, "maintenance", "Maintenance", body))).into_response();
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("120"));
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Html(html::page(&chrome, "maintenance", "Maintenance", body)),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("120"));
     response
 }
 
@@ -123,8 +141,15 @@ async fn not_found(State(web): State<Arc<Web>>) -> Response {
         banner: false,
         path: "/".to_owned(),
     };
-    let body = format!("{}<p><a href=\"/\">Home</a></p>", html::error(chrome.layout, "This page does not exist."));
-    (StatusCode::NOT_FOUND, Html(html::page(&chrome, "not-found", "Page not found", &body))).into_response()
+    let body = format!(
+        "{}<p><a href=\"/\">Home</a></p>",
+        html::error(chrome.layout, "This page does not exist.")
+    );
+    (
+        StatusCode::NOT_FOUND,
+        Html(html::page(&chrome, "not-found", "Page not found", &body)),
+    )
+        .into_response()
 }
 
 /// A page with status `200`.
@@ -133,7 +158,13 @@ fn render(chrome: &Chrome, screen: &str, title: &str, body: &str) -> Response {
 }
 
 /// The error screen (marker `error`): a message and a way back.
-fn error_page(chrome: &Chrome, status: StatusCode, title: &str, message: &str, back: &str) -> Response {
+fn error_page(
+    chrome: &Chrome,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    back: &str,
+) -> Response {
     let body = format!(
         r#"{}<p>{}</p>"#,
         html::error(chrome.layout, message),
@@ -146,15 +177,24 @@ fn error_page(chrome: &Chrome, status: StatusCode, title: &str, message: &str, b
 fn forbidden(chrome: &Chrome) -> Response {
     let body = format!(
         "{}<p><a href=\"/\">Start again</a></p>",
-        html::error(chrome.layout, "This form has expired or was not sent by this website (security token mismatch). Nothing was done.")
+        html::error(
+            chrome.layout,
+            "This form has expired or was not sent by this website (security token mismatch). Nothing was done."
+        )
     );
-    (StatusCode::FORBIDDEN, Html(html::page(chrome, "forbidden", "Request refused", &body))).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        Html(html::page(chrome, "forbidden", "Request refused", &body)),
+    )
+        .into_response()
 }
 
 /// A ledger refusal as the customer reads it.
 fn refusal(error: &LedgerError) -> String {
     match error {
-        LedgerError::Invalid(invalid) => format!("{}: {}", field_label(invalid.field), invalid.reason),
+        LedgerError::Invalid(invalid) => {
+            format!("{}: {}", field_label(invalid.field), invalid.reason)
+        }
         other => {
             let text = other.to_string();
             let mut chars = text.chars();
@@ -187,5 +227,9 @@ fn field_label(field: &str) -> &str {
 /// An amount with a class for negative values, escaped.
 fn amount_html(amount: &crate::model::Amount) -> String {
     let text = escape(&crate::model::belgian::format_amount(amount));
-    if amount.is_negative() { format!(r#"<span class="neg">{text}</span>"#) } else { text }
+    if amount.is_negative() {
+        format!(r#"<span class="neg">{text}</span>"#)
+    } else {
+        text
+    }
 }

@@ -14,7 +14,8 @@ use super::session::{Customer, Signing};
 use super::{amount_html, error_page, refusal, render};
 use crate::model::belgian::{format_amount, format_date, format_number, parse_amount, parse_date};
 use crate::model::{
-    Account, Amount, Currency, EndToEndId, Iban, PaymentId, PaymentKind, PaymentProduct, PaymentRequest, PaymentStatus, ScaTarget,
+    Account, Amount, Currency, EndToEndId, Iban, PaymentId, PaymentKind, PaymentProduct,
+    PaymentRequest, PaymentStatus, ScaTarget,
 };
 use crate::sandbox::LedgerError;
 use crate::sandbox::ledger::{PaymentDetail, PaymentRecord};
@@ -80,40 +81,105 @@ pub(crate) fn status_text(status: PaymentStatus) -> &'static str {
 pub(crate) fn account_options(accounts: &[Account]) -> Vec<(String, String)> {
     accounts
         .iter()
-        .map(|a| (a.iban.as_str().to_owned(), format!("{} – {}", a.name, a.iban.paper())))
+        .map(|a| {
+            (
+                a.iban.as_str().to_owned(),
+                format!("{} – {}", a.name, a.iban.paper()),
+            )
+        })
         .collect()
 }
 
 /// The fields a payment and a standing order share: from, beneficiary, IBAN, amount, communication.
 pub(crate) fn payment_fields(layout: Layout, accounts: &[Account], values: &FormData) -> String {
     [
-        html::select(layout, Field::Account, "From account", &account_options(accounts), values.get(Field::Account)),
-        html::input(layout, Field::CreditorName, "Beneficiary name", "text", values.get(Field::CreditorName), r#"maxlength="70""#),
-        html::input(layout, Field::CreditorIban, "Beneficiary IBAN", "text", values.get(Field::CreditorIban), r#"placeholder="BE68 5390 0754 7034""#),
-        html::input(layout, Field::Amount, "Amount (EUR)", "text", values.get(Field::Amount), r#"placeholder="1.234,56" inputmode="decimal""#),
-        html::input(layout, Field::Communication, "Communication", "text", values.get(Field::Communication), r#"maxlength="140""#),
+        html::select(
+            layout,
+            Field::Account,
+            "From account",
+            &account_options(accounts),
+            values.get(Field::Account),
+        ),
+        html::input(
+            layout,
+            Field::CreditorName,
+            "Beneficiary name",
+            "text",
+            values.get(Field::CreditorName),
+            r#"maxlength="70""#,
+        ),
+        html::input(
+            layout,
+            Field::CreditorIban,
+            "Beneficiary IBAN",
+            "text",
+            values.get(Field::CreditorIban),
+            r#"placeholder="BE68 5390 0754 7034""#,
+        ),
+        html::input(
+            layout,
+            Field::Amount,
+            "Amount (EUR)",
+            "text",
+            values.get(Field::Amount),
+            r#"placeholder="1.234,56" inputmode="decimal""#,
+        ),
+        html::input(
+            layout,
+            Field::Communication,
+            "Communication",
+            "text",
+            values.get(Field::Communication),
+            r#"maxlength="140""#,
+        ),
     ]
     .concat()
 }
 
 /// Reads the shared payment fields; every error names its field.
-pub(crate) fn parse_payment_fields(form: &FormData, accounts: &[Account], errors: &mut Vec<(Field, String)>) -> Option<PaymentRequest> {
-    let debtor = accounts.iter().find(|a| a.iban.as_str() == form.get(Field::Account)).map(|a| a.iban.clone());
+pub(crate) fn parse_payment_fields(
+    form: &FormData,
+    accounts: &[Account],
+    errors: &mut Vec<(Field, String)>,
+) -> Option<PaymentRequest> {
+    let debtor = accounts
+        .iter()
+        .find(|a| a.iban.as_str() == form.get(Field::Account))
+        .map(|a| a.iban.clone());
     if debtor.is_none() {
-        errors.push((Field::Account, "From account: choose one of your accounts".to_owned()));
+        errors.push((
+            Field::Account,
+            "From account: choose one of your accounts".to_owned(),
+        ));
     }
     let name = form.get(Field::CreditorName);
     if name.is_empty() {
-        errors.push((Field::CreditorName, "Beneficiary name: is required".to_owned()));
+        errors.push((
+            Field::CreditorName,
+            "Beneficiary name: is required".to_owned(),
+        ));
     } else if name.chars().count() > 70 {
-        errors.push((Field::CreditorName, "Beneficiary name: at most 70 characters".to_owned()));
+        errors.push((
+            Field::CreditorName,
+            "Beneficiary name: at most 70 characters".to_owned(),
+        ));
     }
     let creditor = match form.get(Field::CreditorIban) {
         "" => {
-            errors.push((Field::CreditorIban, "Beneficiary IBAN: is required".to_owned()));
+            errors.push((
+                Field::CreditorIban,
+                "Beneficiary IBAN: is required".to_owned(),
+            ));
             None
         }
-        text => Iban::parse(text).map_err(|e| errors.push((Field::CreditorIban, format!("Beneficiary IBAN: {}", e.reason)))).ok(),
+        text => Iban::parse(text)
+            .map_err(|e| {
+                errors.push((
+                    Field::CreditorIban,
+                    format!("Beneficiary IBAN: {}", e.reason),
+                ))
+            })
+            .ok(),
     };
     let amount = match form.get(Field::Amount) {
         "" => {
@@ -122,11 +188,17 @@ pub(crate) fn parse_payment_fields(form: &FormData, accounts: &[Account], errors
         }
         text => match parse_amount(text, Some(Currency::EUR)) {
             Ok(a) if a.currency() != Currency::EUR => {
-                errors.push((Field::Amount, "Amount: only EUR payments are possible".to_owned()));
+                errors.push((
+                    Field::Amount,
+                    "Amount: only EUR payments are possible".to_owned(),
+                ));
                 None
             }
             Ok(a) if !a.is_positive() => {
-                errors.push((Field::Amount, "Amount: must be greater than zero".to_owned()));
+                errors.push((
+                    Field::Amount,
+                    "Amount: must be greater than zero".to_owned(),
+                ));
                 None
             }
             Ok(a) => Some(a),
@@ -138,16 +210,24 @@ pub(crate) fn parse_payment_fields(form: &FormData, accounts: &[Account], errors
     };
     let communication = form.get(Field::Communication);
     if communication.chars().count() > 140 {
-        errors.push((Field::Communication, "Communication: at most 140 characters".to_owned()));
+        errors.push((
+            Field::Communication,
+            "Communication: at most 140 characters".to_owned(),
+        ));
     }
     let reference = match form.get(Field::Reference) {
         "" => Some(EndToEndId::generate()),
-        text => EndToEndId::new(text).map_err(|e| errors.push((Field::Reference, format!("Your reference: {}", e.reason)))).ok(),
+        text => EndToEndId::new(text)
+            .map_err(|e| errors.push((Field::Reference, format!("Your reference: {}", e.reason))))
+            .ok(),
     };
     if let (Some(d), Some(c)) = (&debtor, &creditor)
         && d == c
     {
-        errors.push((Field::CreditorIban, "Beneficiary IBAN: is the account you pay from".to_owned()));
+        errors.push((
+            Field::CreditorIban,
+            "Beneficiary IBAN: is the account you pay from".to_owned(),
+        ));
     }
     Some(PaymentRequest {
         product: PaymentProduct::SepaCreditTransfer,
@@ -162,10 +242,17 @@ pub(crate) fn parse_payment_fields(form: &FormData, accounts: &[Account], errors
 }
 
 /// An optional date field; the error names the field by its label.
-pub(crate) fn optional_date(form: &FormData, field: Field, label: &str, errors: &mut Vec<(Field, String)>) -> Option<Date> {
+pub(crate) fn optional_date(
+    form: &FormData,
+    field: Field,
+    label: &str,
+    errors: &mut Vec<(Field, String)>,
+) -> Option<Date> {
     match form.get(field) {
         "" => None,
-        text => parse_date(text).map_err(|e| errors.push((field, format!("{label}: {}", e.reason)))).ok(),
+        text => parse_date(text)
+            .map_err(|e| errors.push((field, format!("{label}: {}", e.reason))))
+            .ok(),
     }
 }
 
@@ -174,7 +261,12 @@ pub(crate) async fn new_page(customer: Customer) -> Response {
     payment_form(&customer, &FormData::default(), &[], None)
 }
 
-fn payment_form(customer: &Customer, values: &FormData, errors: &[(Field, String)], refusal: Option<&str>) -> Response {
+fn payment_form(
+    customer: &Customer,
+    values: &FormData,
+    errors: &[(Field, String)],
+    refusal: Option<&str>,
+) -> Response {
     let layout = customer.layout();
     let accounts = customer.web.shared.ledger.accounts(&customer.customer);
     let mut body = html::field_errors(layout, errors);
@@ -184,12 +276,37 @@ fn payment_form(customer: &Customer, values: &FormData, errors: &[(Field, String
     let inner = format!(
         "{}{}{}{}{}",
         payment_fields(layout, &accounts, values),
-        html::input(layout, Field::ExecutionDate, "Execution date (dd/mm/yyyy, empty for today)", "text", values.get(Field::ExecutionDate), r#"placeholder="dd/mm/yyyy""#),
-        html::checkbox(layout, Field::Instant, "Instant payment", values.checked(Field::Instant)),
-        html::input(layout, Field::Reference, "Your reference (optional)", "text", values.get(Field::Reference), r#"maxlength="35""#),
+        html::input(
+            layout,
+            Field::ExecutionDate,
+            "Execution date (dd/mm/yyyy, empty for today)",
+            "text",
+            values.get(Field::ExecutionDate),
+            r#"placeholder="dd/mm/yyyy""#
+        ),
+        html::checkbox(
+            layout,
+            Field::Instant,
+            "Instant payment",
+            values.checked(Field::Instant)
+        ),
+        html::input(
+            layout,
+            Field::Reference,
+            "Your reference (optional)",
+            "text",
+            values.get(Field::Reference),
+            r#"maxlength="35""#
+        ),
         html::button(layout, &CONTINUE, false, None),
     );
-    body.push_str(&html::form(layout, ("payment-form", "transfer-form"), "/payments/new", Some(customer.csrf()), &inner));
+    body.push_str(&html::form(
+        layout,
+        ("payment-form", "transfer-form"),
+        "/payments/new",
+        Some(customer.csrf()),
+        &inner,
+    ));
     let title = match layout {
         Layout::V1 => "New payment",
         Layout::V2 => "Transfer money",
@@ -198,10 +315,13 @@ fn payment_form(customer: &Customer, values: &FormData, errors: &[(Field, String
 }
 
 /// Checks the transfer form; errors re-render it with the values kept, else the read-back follows.
-pub(crate) async fn new_submit(customer: Customer, Form(form): Form<HashMap<String, String>>) -> Response {
+pub(crate) async fn new_submit(
+    customer: Customer,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let form = FormData(form);
     if let Err(response) = customer.check(&form) {
-        return response;
+        return *response;
     }
     let accounts = customer.web.shared.ledger.accounts(&customer.customer);
     let mut errors = Vec::new();
@@ -209,11 +329,20 @@ pub(crate) async fn new_submit(customer: Customer, Form(form): Form<HashMap<Stri
     let date = optional_date(&form, Field::ExecutionDate, "Execution date", &mut errors);
     let today = customer.web.shared.ledger.today();
     if date.is_some_and(|d| d < today) {
-        errors.push((Field::ExecutionDate, format!("Execution date: is in the past (today is {})", format_date(today))));
+        errors.push((
+            Field::ExecutionDate,
+            format!(
+                "Execution date: is in the past (today is {})",
+                format_date(today)
+            ),
+        ));
     }
     let instant = form.checked(Field::Instant);
     if instant && date.is_some_and(|d| d > today) {
-        errors.push((Field::ExecutionDate, "Execution date: an instant payment is executed today".to_owned()));
+        errors.push((
+            Field::ExecutionDate,
+            "Execution date: an instant payment is executed today".to_owned(),
+        ));
     }
     match request {
         Some(mut request) if errors.is_empty() => {
@@ -239,27 +368,70 @@ pub(crate) async fn confirm_page(customer: Customer) -> Response {
         .account_by_iban(&customer.customer, &request.debtor)
         .map(|a| format!("{} – {}", a.name, a.iban.paper()))
         .unwrap_or_else(|_| request.debtor.paper());
-    let date = request.requested_execution_date.map(format_date).unwrap_or_else(|| format_date(ledger.today()));
+    let date = request
+        .requested_execution_date
+        .map(format_date)
+        .unwrap_or_else(|| format_date(ledger.today()));
     let items = [
         ("confirm-from", "From account", escape(&from)),
-        ("confirm-beneficiary", "Beneficiary", escape(&request.creditor_name)),
-        ("confirm-iban", "Beneficiary IBAN", escape(&request.creditor.paper())),
-        ("confirm-amount", "Amount", escape(&format_amount(&request.amount))),
-        ("confirm-communication", "Communication", escape(request.remittance.as_deref().unwrap_or(""))),
+        (
+            "confirm-beneficiary",
+            "Beneficiary",
+            escape(&request.creditor_name),
+        ),
+        (
+            "confirm-iban",
+            "Beneficiary IBAN",
+            escape(&request.creditor.paper()),
+        ),
+        (
+            "confirm-amount",
+            "Amount",
+            escape(&format_amount(&request.amount)),
+        ),
+        (
+            "confirm-communication",
+            "Communication",
+            escape(request.remittance.as_deref().unwrap_or("")),
+        ),
         ("confirm-date", "Execution date", escape(&date)),
         (
             "confirm-instant",
             "Instant payment",
-            (if request.product == PaymentProduct::InstantSepaCreditTransfer { "Yes" } else { "No" }).to_owned(),
+            (if request.product == PaymentProduct::InstantSepaCreditTransfer {
+                "Yes"
+            } else {
+                "No"
+            })
+            .to_owned(),
         ),
-        ("confirm-reference", "Your reference", escape(request.end_to_end_id.as_str())),
+        (
+            "confirm-reference",
+            "Your reference",
+            escape(request.end_to_end_id.as_str()),
+        ),
     ];
-    let body = read_back(&customer, ("confirmation", "transfer-review"), &items, "/payments/confirm");
-    render(&customer.chrome, "payment-confirm", "Check your payment", &body)
+    let body = read_back(
+        &customer,
+        ("confirmation", "transfer-review"),
+        &items,
+        "/payments/confirm",
+    );
+    render(
+        &customer.chrome,
+        "payment-confirm",
+        "Check your payment",
+        &body,
+    )
 }
 
 /// A read-back table with "Confirm" and "Cancel".
-pub(crate) fn read_back(customer: &Customer, id: (&str, &str), items: &[(&str, &str, String)], action: &str) -> String {
+pub(crate) fn read_back(
+    customer: &Customer,
+    id: (&str, &str),
+    items: &[(&str, &str, String)],
+    action: &str,
+) -> String {
     let layout = customer.layout();
     let buttons = format!(
         "{}{}",
@@ -269,15 +441,24 @@ pub(crate) fn read_back(customer: &Customer, id: (&str, &str), items: &[(&str, &
     format!(
         "<p>Please check every detail before you confirm.</p>{}{}",
         html::details(layout, id, items),
-        html::form(layout, ("confirm-form", "review-form"), action, Some(customer.csrf()), &buttons)
+        html::form(
+            layout,
+            ("confirm-form", "review-form"),
+            action,
+            Some(customer.csrf()),
+            &buttons
+        )
     )
 }
 
 /// "Confirm" records the payment (once, whatever the retries) and goes to signing; "Cancel" drops it.
-pub(crate) async fn confirm(customer: Customer, Form(form): Form<HashMap<String, String>>) -> Response {
+pub(crate) async fn confirm(
+    customer: Customer,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let form = FormData(form);
     if let Err(response) = customer.check(&form) {
-        return response;
+        return *response;
     }
     let Some((draft, request)) = customer.session.drafts.payment.clone() else {
         return Redirect::to("/payments/new").into_response();
@@ -286,17 +467,31 @@ pub(crate) async fn confirm(customer: Customer, Form(form): Form<HashMap<String,
         customer.update(|s| s.drafts.payment = None);
         return Redirect::to("/payments/new").into_response();
     }
-    match customer.web.shared.ledger.initiate_payment(&customer.customer, request, Some(&draft)) {
+    match customer
+        .web
+        .shared
+        .ledger
+        .initiate_payment(&customer.customer, request, Some(&draft))
+    {
         Ok(initiation) => {
             customer.update(|s| s.drafts.payment = None);
-            Redirect::to(&format!("/sign/{}", url_encode(initiation.payment.id.as_str()))).into_response()
+            Redirect::to(&format!(
+                "/sign/{}",
+                url_encode(initiation.payment.id.as_str())
+            ))
+            .into_response()
         }
         Err(error) => refused(&customer, "Payment refused", &error, "/payments/new"),
     }
 }
 
 /// The error screen for a ledger refusal.
-pub(crate) fn refused(customer: &Customer, title: &str, error: &LedgerError, back: &str) -> Response {
+pub(crate) fn refused(
+    customer: &Customer,
+    title: &str,
+    error: &LedgerError,
+    back: &str,
+) -> Response {
     let status = match error {
         LedgerError::NotFound { .. } => StatusCode::NOT_FOUND,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
@@ -311,7 +506,9 @@ fn summary(record: &PaymentRecord) -> (String, String, String, String) {
             p.creditor_name.clone(),
             p.creditor.paper(),
             format_amount(&p.amount),
-            p.requested_execution_date.map(format_date).unwrap_or_else(|| "As soon as possible".to_owned()),
+            p.requested_execution_date
+                .map(format_date)
+                .unwrap_or_else(|| "As soon as possible".to_owned()),
         ),
         PaymentDetail::Periodic(s) => (
             s.payment.creditor_name.clone(),
@@ -321,7 +518,10 @@ fn summary(record: &PaymentRecord) -> (String, String, String, String) {
         ),
         PaymentDetail::File { payments, .. } => {
             let total: rust_decimal::Decimal = payments.iter().map(|(p, _)| p.amount.value()).sum();
-            let first = payments.iter().map(|(p, _)| p.requested_execution_date).min();
+            let first = payments
+                .iter()
+                .map(|(p, _)| p.requested_execution_date)
+                .min();
             (
                 format!("{} payment(s)", payments.len()),
                 String::new(),
@@ -334,7 +534,9 @@ fn summary(record: &PaymentRecord) -> (String, String, String, String) {
 
 /// A euro sum in Belgian format.
 pub(crate) fn euros(value: rust_decimal::Decimal) -> String {
-    Amount::eur(value).map(|a| format_amount(&a)).unwrap_or_else(|_| format!("{} EUR", format_number(value)))
+    Amount::eur(value)
+        .map(|a| format_amount(&a))
+        .unwrap_or_else(|_| format!("{} EUR", format_number(value)))
 }
 
 fn kind_text(kind: PaymentKind) -> &'static str {
@@ -355,9 +557,18 @@ fn end_to_end(record: &PaymentRecord) -> String {
 }
 
 /// A cancel button posting to `/payments/{id}/cancel`, coming back to `back`.
-pub(crate) fn cancel_form(customer: &Customer, id: &PaymentId, back: &str, repeated: bool) -> String {
+pub(crate) fn cancel_form(
+    customer: &Customer,
+    id: &PaymentId,
+    back: &str,
+    repeated: bool,
+) -> String {
     let layout = customer.layout();
-    let form_attr = if repeated { r#"class="cancel-form""# } else { r#"id="cancel-form""# };
+    let form_attr = if repeated {
+        r#"class="cancel-form""#
+    } else {
+        r#"id="cancel-form""#
+    };
     format!(
         r#"<form {form_attr} method="post" action="/payments/{}/cancel">{}{}{}</form>"#,
         url_encode(id.as_str()),
@@ -368,19 +579,49 @@ pub(crate) fn cancel_form(customer: &Customer, id: &PaymentId, back: &str, repea
 }
 
 /// Every payment, standing order and file of the customer (marker `payments`).
-pub(crate) async fn list(customer: Customer, Query(query): Query<HashMap<String, String>>) -> Response {
+pub(crate) async fn list(
+    customer: Customer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let layout = customer.layout();
     let records = customer.web.shared.ledger.payments(&customer.customer);
     let cols = [
-        Col { key: "payment-reference", label: "Reference" },
-        Col { key: "payment-kind", label: "Type" },
-        Col { key: "payment-e2e", label: "End-to-end id" },
-        Col { key: "payment-beneficiary", label: "Beneficiary" },
-        Col { key: "payment-amount", label: "Amount" },
-        Col { key: "payment-date", label: "Date" },
-        Col { key: "payment-status", label: "Status" },
-        Col { key: "payment-status-text", label: "" },
-        Col { key: "payment-actions", label: "" },
+        Col {
+            key: "payment-reference",
+            label: "Reference",
+        },
+        Col {
+            key: "payment-kind",
+            label: "Type",
+        },
+        Col {
+            key: "payment-e2e",
+            label: "End-to-end id",
+        },
+        Col {
+            key: "payment-beneficiary",
+            label: "Beneficiary",
+        },
+        Col {
+            key: "payment-amount",
+            label: "Amount",
+        },
+        Col {
+            key: "payment-date",
+            label: "Date",
+        },
+        Col {
+            key: "payment-status",
+            label: "Status",
+        },
+        Col {
+            key: "payment-status-text",
+            label: "",
+        },
+        Col {
+            key: "payment-actions",
+            label: "",
+        },
     ];
     let rows: Vec<Row> = records
         .iter()
@@ -390,7 +631,11 @@ pub(crate) async fn list(customer: Customer, Query(query): Query<HashMap<String,
             Row {
                 attrs: format!(r#"data-payment-id="{}""#, escape(id.as_str())),
                 cells: vec![
-                    format!(r#"<a href="/payments/{}">{}</a>"#, url_encode(id.as_str()), escape(id.as_str())),
+                    format!(
+                        r#"<a href="/payments/{}">{}</a>"#,
+                        url_encode(id.as_str()),
+                        escape(id.as_str())
+                    ),
                     escape(kind_text(r.payment.kind)),
                     escape(&end_to_end(r)),
                     escape(&beneficiary),
@@ -398,7 +643,11 @@ pub(crate) async fn list(customer: Customer, Query(query): Query<HashMap<String,
                     escape(&date),
                     escape(r.status.code()),
                     escape(status_text(r.status)),
-                    if r.cancellable { cancel_form(&customer, id, "/payments", true) } else { String::new() },
+                    if r.cancellable {
+                        cancel_form(&customer, id, "/payments", true)
+                    } else {
+                        String::new()
+                    },
                 ],
             }
         })
@@ -407,7 +656,13 @@ pub(crate) async fn list(customer: Customer, Query(query): Query<HashMap<String,
     if let Some(id) = query.get("cancelled") {
         body.push_str(&html::notice(layout, &format!("{id} is cancelled.")));
     }
-    body.push_str(&html::records(layout, ("payments", "payment-cards"), ("payment-row", "pay-card"), &cols, &rows));
+    body.push_str(&html::records(
+        layout,
+        ("payments", "payment-cards"),
+        ("payment-row", "pay-card"),
+        &cols,
+        &rows,
+    ));
     render(&customer.chrome, "payments", "Payments", &body)
 }
 
@@ -431,14 +686,39 @@ pub(crate) async fn detail(customer: Customer, Path(id): Path<String>) -> Respon
     if record.status == PaymentStatus::Received {
         body.push_str(&format!(
             "<p>{}</p>",
-            html::link(layout, &format!("/sign/{}", url_encode(id.as_str())), "sign-link", "sign", "Sign now")
+            html::link(
+                layout,
+                &format!("/sign/{}", url_encode(id.as_str())),
+                "sign-link",
+                "sign",
+                "Sign now"
+            )
         ));
     }
     if record.cancellable {
-        body.push_str(&cancel_form(&customer, &id, &format!("/payments/{}", url_encode(id.as_str())), false));
+        body.push_str(&cancel_form(
+            &customer,
+            &id,
+            &format!("/payments/{}", url_encode(id.as_str())),
+            false,
+        ));
     }
-    body.push_str(&format!("<p>{}</p>", html::link(layout, "/payments", "back-to-payments", "back", "All payments")));
-    render(&customer.chrome, "payment", &format!("{} {}", kind_text(record.payment.kind), id), &body)
+    body.push_str(&format!(
+        "<p>{}</p>",
+        html::link(
+            layout,
+            "/payments",
+            "back-to-payments",
+            "back",
+            "All payments"
+        )
+    ));
+    render(
+        &customer.chrome,
+        "payment",
+        &format!("{} {}", kind_text(record.payment.kind), id),
+        &body,
+    )
 }
 
 /// A record's facts under keys `payment-reference`, `-kind`, `-status`, `-status-text`, `-e2e`,
@@ -447,36 +727,89 @@ pub(crate) async fn detail(customer: Customer, Path(id): Path<String>) -> Respon
 fn facts(record: &PaymentRecord) -> Vec<(&'static str, &'static str, String)> {
     let (beneficiary, iban, amount, date) = summary(record);
     let mut items = vec![
-        ("payment-reference", "Reference", escape(record.payment.id.as_str())),
-        ("payment-kind", "Type", escape(kind_text(record.payment.kind))),
+        (
+            "payment-reference",
+            "Reference",
+            escape(record.payment.id.as_str()),
+        ),
+        (
+            "payment-kind",
+            "Type",
+            escape(kind_text(record.payment.kind)),
+        ),
         ("payment-status", "Status", escape(record.status.code())),
-        ("payment-status-text", "Status (in words)", escape(status_text(record.status))),
+        (
+            "payment-status-text",
+            "Status (in words)",
+            escape(status_text(record.status)),
+        ),
     ];
     match &record.detail {
         PaymentDetail::Single(p) => items.extend([
-            ("payment-e2e", "End-to-end id", escape(p.end_to_end_id.as_str())),
+            (
+                "payment-e2e",
+                "End-to-end id",
+                escape(p.end_to_end_id.as_str()),
+            ),
             ("payment-from", "From account", escape(&p.debtor.paper())),
             ("payment-beneficiary", "Beneficiary", escape(&beneficiary)),
             ("payment-iban", "Beneficiary IBAN", escape(&iban)),
             ("payment-amount", "Amount", escape(&amount)),
-            ("payment-communication", "Communication", escape(p.remittance.as_deref().unwrap_or(""))),
+            (
+                "payment-communication",
+                "Communication",
+                escape(p.remittance.as_deref().unwrap_or("")),
+            ),
             ("payment-date", "Execution date", escape(&date)),
         ]),
         PaymentDetail::Periodic(s) => items.extend([
-            ("payment-e2e", "End-to-end id", escape(s.payment.end_to_end_id.as_str())),
-            ("payment-from", "From account", escape(&s.payment.debtor.paper())),
+            (
+                "payment-e2e",
+                "End-to-end id",
+                escape(s.payment.end_to_end_id.as_str()),
+            ),
+            (
+                "payment-from",
+                "From account",
+                escape(&s.payment.debtor.paper()),
+            ),
             ("payment-beneficiary", "Beneficiary", escape(&beneficiary)),
             ("payment-iban", "Beneficiary IBAN", escape(&iban)),
             ("payment-amount", "Amount", escape(&amount)),
-            ("payment-communication", "Communication", escape(s.payment.remittance.as_deref().unwrap_or(""))),
+            (
+                "payment-communication",
+                "Communication",
+                escape(s.payment.remittance.as_deref().unwrap_or("")),
+            ),
             ("payment-date", "Start date", escape(&date)),
-            ("payment-end", "End date", escape(&s.end_date.map(format_date).unwrap_or_else(|| "Until cancelled".to_owned()))),
+            (
+                "payment-end",
+                "End date",
+                escape(
+                    &s.end_date
+                        .map(format_date)
+                        .unwrap_or_else(|| "Until cancelled".to_owned()),
+                ),
+            ),
             ("payment-frequency", "Frequency", escape(s.frequency.code())),
-            ("payment-day", "Day of execution", s.day_of_execution.map(|d| d.to_string()).unwrap_or_default()),
+            (
+                "payment-day",
+                "Day of execution",
+                s.day_of_execution
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+            ),
         ]),
-        PaymentDetail::File { message_id, payments } => items.extend([
+        PaymentDetail::File {
+            message_id,
+            payments,
+        } => items.extend([
             ("payment-message-id", "Message id", escape(message_id)),
-            ("payment-count", "Number of payments", payments.len().to_string()),
+            (
+                "payment-count",
+                "Number of payments",
+                payments.len().to_string(),
+            ),
             ("payment-amount", "Total", escape(&amount)),
             ("payment-date", "First execution date", escape(&date)),
         ]),
@@ -485,16 +818,43 @@ fn facts(record: &PaymentRecord) -> Vec<(&'static str, &'static str, String)> {
 }
 
 /// A file's payments with their own statuses.
-pub(crate) fn file_lines(layout: Layout, payments: &[(&crate::model::FilePayment, Option<PaymentStatus>)]) -> String {
+pub(crate) fn file_lines(
+    layout: Layout,
+    payments: &[(&crate::model::FilePayment, Option<PaymentStatus>)],
+) -> String {
     let cols = [
-        Col { key: "line-debtor", label: "From" },
-        Col { key: "line-beneficiary", label: "Beneficiary" },
-        Col { key: "line-iban", label: "IBAN" },
-        Col { key: "line-amount", label: "Amount" },
-        Col { key: "line-date", label: "Date" },
-        Col { key: "line-e2e", label: "End-to-end id" },
-        Col { key: "line-communication", label: "Communication" },
-        Col { key: "line-status", label: "Status" },
+        Col {
+            key: "line-debtor",
+            label: "From",
+        },
+        Col {
+            key: "line-beneficiary",
+            label: "Beneficiary",
+        },
+        Col {
+            key: "line-iban",
+            label: "IBAN",
+        },
+        Col {
+            key: "line-amount",
+            label: "Amount",
+        },
+        Col {
+            key: "line-date",
+            label: "Date",
+        },
+        Col {
+            key: "line-e2e",
+            label: "End-to-end id",
+        },
+        Col {
+            key: "line-communication",
+            label: "Communication",
+        },
+        Col {
+            key: "line-status",
+            label: "Status",
+        },
     ];
     let rows: Vec<Row> = payments
         .iter()
@@ -512,22 +872,37 @@ pub(crate) fn file_lines(layout: Layout, payments: &[(&crate::model::FilePayment
             ],
         })
         .collect();
-    html::records(layout, ("file-payments", "batch-lines"), ("file-line", "line"), &cols, &rows)
+    html::records(
+        layout,
+        ("file-payments", "batch-lines"),
+        ("file-line", "line"),
+        &cols,
+        &rows,
+    )
 }
 
 /// Cancels a payment, standing order or file, then goes back where the button was.
-pub(crate) async fn cancel(customer: Customer, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+pub(crate) async fn cancel(
+    customer: Customer,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let form = FormData(form);
     if let Err(response) = customer.check(&form) {
-        return response;
+        return *response;
     }
     let id = PaymentId::new(id);
     let back = form.get(Field::Return);
-    let back = if back.starts_with('/') && !back.starts_with("//") { back.to_owned() } else { "/payments".to_owned() };
+    let back = if back.starts_with('/') && !back.starts_with("//") {
+        back.to_owned()
+    } else {
+        "/payments".to_owned()
+    };
     match customer.web.shared.ledger.cancel(&customer.customer, &id) {
         Ok(_) => {
             let sep = if back.contains('?') { '&' } else { '?' };
-            Redirect::to(&format!("{back}{sep}cancelled={}", url_encode(id.as_str()))).into_response()
+            Redirect::to(&format!("{back}{sep}cancelled={}", url_encode(id.as_str())))
+                .into_response()
         }
         Err(error) => refused(&customer, "Cancellation refused", &error, &back),
     }
@@ -542,7 +917,8 @@ pub(crate) async fn sign_page(customer: Customer, Path(id): Path<String>) -> Res
         Err(error) => return refused(&customer, "Payment not found", &error, "/payments"),
     };
     if record.status != PaymentStatus::Received {
-        return Redirect::to(&format!("/payments/{}/result", url_encode(id.as_str()))).into_response();
+        return Redirect::to(&format!("/payments/{}/result", url_encode(id.as_str())))
+            .into_response();
     }
     let signing = match customer.session.signing.get(&id) {
         Some(signing) => signing.clone(),
@@ -562,7 +938,12 @@ pub(crate) async fn sign_page(customer: Customer, Path(id): Path<String>) -> Res
     sign_screen(&customer, &record, &signing, None)
 }
 
-fn sign_screen(customer: &Customer, record: &PaymentRecord, signing: &Signing, error: Option<&str>) -> Response {
+fn sign_screen(
+    customer: &Customer,
+    record: &PaymentRecord,
+    signing: &Signing,
+    error: Option<&str>,
+) -> Response {
     let layout = customer.layout();
     let id = &record.payment.id;
     let (beneficiary, _, amount, _) = summary(record);
@@ -575,7 +956,15 @@ fn sign_screen(customer: &Customer, record: &PaymentRecord, signing: &Signing, e
         ("signing-summary", "to-sign"),
         &[
             ("sign-reference", "Reference", escape(id.as_str())),
-            ("sign-what", "What you sign", escape(&format!("{} to {}", kind_text(record.payment.kind), beneficiary))),
+            (
+                "sign-what",
+                "What you sign",
+                escape(&format!(
+                    "{} to {}",
+                    kind_text(record.payment.kind),
+                    beneficiary
+                )),
+            ),
             ("sign-amount", "Amount", escape(&amount)),
         ],
     ));
@@ -586,18 +975,40 @@ fn sign_screen(customer: &Customer, record: &PaymentRecord, signing: &Signing, e
     ));
     let inner = format!(
         "{}{}",
-        html::input(layout, Field::Response, "Response shown by the card reader", "text", "", r#"autocomplete="one-time-code" inputmode="numeric" maxlength="8""#),
+        html::input(
+            layout,
+            Field::Response,
+            "Response shown by the card reader",
+            "text",
+            "",
+            r#"autocomplete="one-time-code" inputmode="numeric" maxlength="8""#
+        ),
         html::button(layout, &SIGN, false, None)
     );
-    body.push_str(&html::form(layout, ("sign-form", "signature-form"), &format!("/sign/{}", url_encode(id.as_str())), Some(customer.csrf()), &inner));
-    render(&customer.chrome, "sign", "Sign with your card reader", &body)
+    body.push_str(&html::form(
+        layout,
+        ("sign-form", "signature-form"),
+        &format!("/sign/{}", url_encode(id.as_str())),
+        Some(customer.csrf()),
+        &inner,
+    ));
+    render(
+        &customer.chrome,
+        "sign",
+        "Sign with your card reader",
+        &body,
+    )
 }
 
 /// Checks the card reader's response; right or out of attempts → the result page.
-pub(crate) async fn sign(customer: Customer, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+pub(crate) async fn sign(
+    customer: Customer,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let form = FormData(form);
     if let Err(response) = customer.check(&form) {
-        return response;
+        return *response;
     }
     let id = PaymentId::new(id);
     let result_url = format!("/payments/{}/result", url_encode(id.as_str()));
@@ -610,13 +1021,21 @@ pub(crate) async fn sign(customer: Customer, Path(id): Path<String>, Form(form):
         Err(error) => return refused(&customer, "Payment not found", &error, "/payments"),
     };
     let target = ScaTarget::Payment(record.payment.clone());
-    match ledger.authorise(&customer.customer, &target, &signing.authorisation, form.get(Field::Response)) {
+    match ledger.authorise(
+        &customer.customer,
+        &target,
+        &signing.authorisation,
+        form.get(Field::Response),
+    ) {
         Ok(_) => {
             customer.update(|s| s.signing.remove(&id));
             Redirect::to(&result_url).into_response()
         }
         Err(LedgerError::ScaInvalid { attempts_left }) if attempts_left > 0 => {
-            let signing = Signing { attempts_left, ..signing };
+            let signing = Signing {
+                attempts_left,
+                ..signing
+            };
             customer.update(|s| s.signing.insert(id.clone(), signing.clone()));
             let message = format!("The response is wrong; {attempts_left} attempt(s) left.");
             sign_screen(&customer, &record, &signing, Some(&message))
@@ -647,7 +1066,11 @@ pub(crate) async fn result(customer: Customer, Path(id): Path<String>) -> Respon
     let mut items = vec![
         ("result-reference", "Reference", escape(id.as_str())),
         ("result-status", "Status", escape(record.status.code())),
-        ("result-status-text", "Status (in words)", escape(status_text(record.status))),
+        (
+            "result-status-text",
+            "Status (in words)",
+            escape(status_text(record.status)),
+        ),
         ("result-message", "Message", escape(message)),
         ("result-e2e", "End-to-end id", escape(&end_to_end(&record))),
     ];
@@ -657,9 +1080,25 @@ pub(crate) async fn result(customer: Customer, Path(id): Path<String>) -> Respon
     let body = format!(
         "{}<p>{} · {}</p>",
         html::details(layout, ("result", "outcome"), &items),
-        html::link(layout, &format!("/payments/{}", url_encode(id.as_str())), "result-detail-link", "details", "Details"),
-        html::link(layout, "/payments", "result-payments-link", "overview", "All payments"),
+        html::link(
+            layout,
+            &format!("/payments/{}", url_encode(id.as_str())),
+            "result-detail-link",
+            "details",
+            "Details"
+        ),
+        html::link(
+            layout,
+            "/payments",
+            "result-payments-link",
+            "overview",
+            "All payments"
+        ),
     );
-    let title = if record.status == PaymentStatus::Rejected { "Order refused" } else { "Order signed" };
+    let title = if record.status == PaymentStatus::Rejected {
+        "Order refused"
+    } else {
+        "Order signed"
+    };
     render(&customer.chrome, "result", title, &body)
 }

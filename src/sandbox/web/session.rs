@@ -90,12 +90,16 @@ impl Sessions {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
-        self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Finds the session of a request and marks it used; forgets expired sessions on the way.
     pub(crate) fn lookup(&self, headers: &HeaderMap) -> Lookup {
-        let Some(id) = cookie(headers, SESSION_COOKIE) else { return Lookup::None };
+        let Some(id) = cookie(headers, SESSION_COOKIE) else {
+            return Lookup::None;
+        };
         let now = Instant::now();
         let mut map = self.lock();
         map.retain(|_, s| now.duration_since(s.last_seen) <= self.idle);
@@ -140,12 +144,18 @@ impl Sessions {
 
 /// The `Set-Cookie` value that gives a visitor a session.
 pub(crate) fn session_cookie(id: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax")).expect("a uuid is a valid header value")
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"
+    ))
+    .expect("a uuid is a valid header value")
 }
 
 /// The `Set-Cookie` value that ends a visitor's session.
 pub(crate) fn clear_session_cookie() -> HeaderValue {
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")).expect("a valid header value")
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+    ))
+    .expect("a valid header value")
 }
 
 /// A cookie's value from the request's `Cookie` headers.
@@ -177,7 +187,10 @@ pub(crate) struct Visitor {
 impl FromRequestParts<Arc<Web>> for Visitor {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        web: &Arc<Web>,
+    ) -> Result<Self, Self::Rejection> {
         let (session, expired) = match web.sessions.lookup(&parts.headers) {
             Lookup::None => (None, false),
             Lookup::Expired => (None, true),
@@ -221,13 +234,20 @@ pub(crate) struct Customer {
 impl FromRequestParts<Arc<Web>> for Customer {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        web: &Arc<Web>,
+    ) -> Result<Self, Self::Rejection> {
         let visitor = match Visitor::from_request_parts(parts, web).await {
             Ok(v) => v,
             Err(never) => match never {},
         };
         let Some((sid, session)) = visitor.session else {
-            let to = if visitor.expired { "/login?expired=1" } else { "/login" };
+            let to = if visitor.expired {
+                "/login?expired=1"
+            } else {
+                "/login"
+            };
             return Err(Redirect::to(to).into_response());
         };
         let (customer, name) = match &session.login {
@@ -264,7 +284,7 @@ impl Customer {
     }
 
     /// Refuses a form whose CSRF token is not this session's, with the `403` page.
-    pub(crate) fn check(&self, form: &FormData) -> Result<(), Response> {
+    pub(crate) fn check(&self, form: &FormData) -> Result<(), Box<Response>> {
         check_csrf(&self.session.csrf, form, &self.chrome)
     }
 
@@ -275,10 +295,14 @@ impl Customer {
 }
 
 /// Refuses a form whose CSRF token is not the session's.
-pub(crate) fn check_csrf(expected: &str, form: &FormData, chrome: &Chrome) -> Result<(), Response> {
+pub(crate) fn check_csrf(
+    expected: &str,
+    form: &FormData,
+    chrome: &Chrome,
+) -> Result<(), Box<Response>> {
     if form.get(Field::Csrf) == expected {
         Ok(())
     } else {
-        Err(super::forbidden(chrome))
+        Err(Box::new(super::forbidden(chrome)))
     }
 }
