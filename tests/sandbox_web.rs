@@ -604,3 +604,76 @@ async fn website_slow_fault_delays_every_page() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn website_standing_order_is_created_signed_and_cancelled() {
+    let sandbox = sandbox(None).await;
+    let mut visitor = Visitor::new(&sandbox);
+    let csrf = visitor.log_in().await;
+    let from = sandbox.ledger().accounts(CUSTOMER)[1].iban.to_string();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("from_account", &from),
+        ("beneficiary_name", "Huisbaas"),
+        ("beneficiary_iban", "BE68539007547034"),
+        ("amount", "750,00"),
+        ("communication", "Huur"),
+        ("start_date", "01/12/2026"),
+        ("frequency", "Monthly"),
+        ("day_of_execution", "1"),
+        ("reference", "WEB-SO-1"),
+    ];
+    let page = visitor.post("/standing-orders/new", &form).await;
+    assert_eq!(page.location.as_deref(), Some("/standing-orders/confirm"));
+    let confirm = visitor.get("/standing-orders/confirm").await;
+    assert!(
+        confirm
+            .body
+            .contains(r#"<td id="confirm-frequency">Monthly</td>"#),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        confirm
+            .body
+            .contains(r#"<td id="confirm-amount">750,00 EUR</td>"#)
+    );
+    let page = visitor
+        .post(
+            "/standing-orders/confirm",
+            &[("csrf", &csrf), ("decision", "confirm")],
+        )
+        .await;
+    let sign_path = page.location.expect("to the signing page");
+    let sign = visitor.get(&sign_path).await;
+    let challenge = between(&sign.body, r#"<strong id="challenge">"#, "<");
+    let response = card_reader_response(CUSTOMER, &challenge);
+    let page = visitor
+        .post(&sign_path, &[("csrf", &csrf), ("response", &response)])
+        .await;
+    let result = visitor.get(&page.location.expect("to the result")).await;
+    assert!(
+        result.body.contains(r#"<td id="result-status">ACTC</td>"#),
+        "{}",
+        result.body
+    );
+    let id = between(&result.body, r#"<td id="result-reference">"#, "<");
+    let list = visitor.get("/standing-orders").await;
+    assert!(list.body.contains(&format!(r#"data-order-id="{id}""#)));
+    let page = visitor
+        .post(
+            &format!("/payments/{id}/cancel"),
+            &[("csrf", &csrf), ("return", "/standing-orders")],
+        )
+        .await;
+    assert_eq!(
+        page.location,
+        Some(format!("/standing-orders?cancelled={id}"))
+    );
+    let record = sandbox
+        .ledger()
+        .payment(CUSTOMER, &PaymentId::new(id))
+        .expect("the order");
+    assert_eq!(record.status, PaymentStatus::Cancelled);
+    sandbox.shutdown().await;
+}
