@@ -4,4 +4,5 @@
 mod api_bank;
 mod payment_files;
 mod sandbox_api;
+mod sandbox_web;
 mod support;

@@ -1058,6 +1058,43 @@ impl Ledger {
         Ok(ScaStatus::Finalised)
     }
 
+    /// Starts the signing of a payment, standing order or file by a customer already logged in to the
+    /// website (so no password is asked again): checks the payment waits for a signature and returns
+    /// the challenge for the card reader.
+    pub fn start_signing(
+        &self,
+        customer: &str,
+        payment: &PaymentRef,
+    ) -> LedgerResult<ScaChallenge> {
+        let mut book = self.book();
+        let entry = book.payment(customer, &payment.id)?;
+        if entry.status != PaymentStatus::Received {
+            return Err(LedgerError::WrongStatus {
+                id: payment.id.to_string(),
+                status: entry.status.code(),
+                reason: "only a received payment can be signed",
+            });
+        }
+        let id = AuthorisationId::new(book.fresh_id("auth"));
+        let challenge = format!("{:08}", book.rng.next() % 100_000_000);
+        book.authorisations.insert(
+            id.clone(),
+            Authorisation {
+                customer: customer.to_owned(),
+                target: ScaTarget::Payment(payment.clone()),
+                challenge: challenge.clone(),
+                status: ScaStatus::ScaMethodSelected,
+                attempts_left: SCA_ATTEMPTS,
+            },
+        );
+        Ok(ScaChallenge {
+            authorisation_id: id,
+            method: "CHIP_OTP".to_owned(),
+            data: challenge,
+            instructions: "Insert your card in the card reader, press SIGN, type the challenge and then the response shown".to_owned(),
+        })
+    }
+
     /// Every customer's booked entries on every account, for consistency checks: the number per account.
     pub fn history_sizes(&self) -> Vec<(Iban, usize)> {
         let book = self.book();

@@ -1,6 +1,8 @@
-//! Shared helpers: a sandbox bank per test, an HTTP client that speaks the sandbox API, spec files.
+//! Shared helpers: a sandbox bank per test, a headless Chromium ([`browser`]), an HTTP client that speaks the sandbox API, spec files.
 
 #![allow(dead_code, unreachable_pub)]
+
+pub mod browser;
 
 use std::time::Duration;
 
