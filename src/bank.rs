@@ -160,6 +160,16 @@ pub enum BankError {
     /// The request was refused before anything was sent: it names the field.
     #[error(transparent)]
     InvalidInput(#[from] InvalidValue),
+    /// The API is unavailable and the bank is exempt from offering the fallback (RTS Art. 33(6)).
+    #[error("the API of {bank} is unavailable and {bank} is exempt from the fallback: {reason}")]
+    FallbackExempt {
+        /// The bank.
+        bank: String,
+        /// The exemption, as configured.
+        reason: String,
+        /// What the API said.
+        api_error: String,
+    },
 }
 
 fn capture_note(capture: &Option<PathBuf>) -> String {
@@ -312,4 +322,20 @@ pub trait Bank: Send + Sync + fmt::Debug {
         authorisation: &AuthorisationId,
         answer: &ScaAnswer,
     ) -> BankResult<ScaStatus>;
+
+    /// Finds a payment, standing order or file of the customer by its debtor account and end-to-end id
+    /// (for a file: its message id) — how a write of unknown outcome is reconciled. `Ok(None)` proves it
+    /// absent. A channel that cannot look payments up says [`BankError::NotSupported`].
+    async fn find_payment(
+        &self,
+        psu: &PsuContext,
+        debtor: &Iban,
+        end_to_end_id: &str,
+    ) -> BankResult<Option<(PaymentRef, PaymentStatus)>> {
+        let _ = (psu, debtor, end_to_end_id);
+        Err(BankError::NotSupported {
+            channel: Channel::Api,
+            operation: "find_payment",
+        })
+    }
 }

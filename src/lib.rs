@@ -18,6 +18,9 @@
 
 pub mod api;
 pub mod bank;
+pub mod failover;
+pub mod health;
+pub mod journal;
 pub mod model;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -1,0 +1,886 @@
+//! Health: one state machine per bank that decides which channel serves it, and says why.
+//!
+//! `Api` → `Fallback` when the unavailability policy trips; `Fallback` → `Probing` after a dwell time;
+//! `Probing` → `Api` after N consecutive good probes, or back to `Fallback` on a bad one. The default
+//! policy is the regulation's own (RTS 2018/389 Art. 33(1)): the dedicated interface is down when five
+//! consecutive requests are not replied to within 30 seconds, counted across all callers (EBA/GL/2018/07
+//! §2.2). Faster policies are added on top of it, never instead. A manual override is kept apart from
+//! measured health, and a bank exempt under Art. 33(6) never falls back.
+//!
+//! Time is `tokio::time`, so tests run with paused time. Every transition is a [`SwitchEvent`] on a
+//! `broadcast` channel (and a `tracing` event); the effective mode is on a `watch` channel.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+/// Which channel serves a bank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// The dedicated interface (the bank's API).
+    Api,
+    /// The customer interface (the website), because the API is unavailable.
+    Fallback,
+    /// Still on the website, while probes test whether the API is back.
+    Probing,
+}
+
+impl Mode {
+    /// The mode's name: `api`, `fallback`, `probing`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Api => "api",
+            Mode::Fallback => "fallback",
+            Mode::Probing => "probing",
+        }
+    }
+
+    /// Whether calls go to the API in this mode.
+    pub fn uses_api(self) -> bool {
+        self == Mode::Api
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A manual override of measured health, set by an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Override {
+    /// Follow measured health.
+    #[default]
+    Auto,
+    /// Always the API, whatever its health.
+    ForceApi,
+    /// Always the website, whatever the API's health (never for an exempt bank).
+    ForceFallback,
+}
+
+impl Override {
+    /// The override's name: `auto`, `force-api`, `force-fallback`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Override::Auto => "auto",
+            Override::ForceApi => "force-api",
+            Override::ForceFallback => "force-fallback",
+        }
+    }
+}
+
+/// When the API counts as unavailable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Policy {
+    /// RTS Art. 33(1): `consecutive` requests in a row not answered within `within`.
+    Rts {
+        /// How many failures in a row (5 in the regulation).
+        consecutive: u32,
+        /// How long an answer may take and still count (30 s in the regulation).
+        within: Duration,
+    },
+    /// `n` failures in a row (a failure: no answer, or a 5xx).
+    ConsecutiveFailures {
+        /// How many.
+        n: u32,
+    },
+    /// At least `percent` % of the calls in the last `window` failed, once there were `min_calls`.
+    FailureRate {
+        /// The sliding window.
+        window: Duration,
+        /// Calls needed before the rate means anything.
+        min_calls: u32,
+        /// The rate that trips, in percent.
+        percent: u8,
+    },
+    /// At least `percent` % of the calls in the last `window` took longer than `slow`.
+    SlowCallRate {
+        /// The sliding window.
+        window: Duration,
+        /// Calls needed before the rate means anything.
+        min_calls: u32,
+        /// What counts as slow.
+        slow: Duration,
+        /// The rate that trips, in percent.
+        percent: u8,
+    },
+}
+
+impl Policy {
+    /// The regulation's rule: five consecutive requests not replied to within 30 seconds.
+    pub const RTS: Policy = Policy::Rts {
+        consecutive: 5,
+        within: Duration::from_secs(30),
+    };
+
+    fn describe(&self) -> String {
+        match self {
+            Policy::Rts {
+                consecutive,
+                within,
+            } => format!(
+                "RTS Art. 33(1): {consecutive} consecutive requests not answered within {within:?}"
+            ),
+            Policy::ConsecutiveFailures { n } => format!("{n} consecutive failures"),
+            Policy::FailureRate {
+                window, percent, ..
+            } => format!("{percent}% of calls failed over {window:?}"),
+            Policy::SlowCallRate {
+                window,
+                slow,
+                percent,
+                ..
+            } => format!("{percent}% of calls slower than {slow:?} over {window:?}"),
+        }
+    }
+}
+
+/// How one bank's health is judged.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    /// Extra policies on top of the RTS rule, which always applies.
+    pub extra_policies: Vec<Policy>,
+    /// The RTS rule itself (the regulation's numbers unless a test shrinks them).
+    pub rts: Policy,
+    /// How long to stay in `Fallback` before probing the API.
+    pub dwell: Duration,
+    /// How many good probes in a row bring the API back.
+    pub probes_to_recover: u32,
+    /// How often to probe.
+    pub probe_interval: Duration,
+    /// Up to this much is added to each probe interval at random, so many instances do not probe together.
+    pub probe_jitter: Duration,
+    /// How long a probe may take.
+    pub probe_timeout: Duration,
+    /// `Some(reason)` when the bank is exempt from offering the fallback (RTS Art. 33(6)).
+    pub exempt: Option<String>,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            extra_policies: Vec::new(),
+            rts: Policy::RTS,
+            dwell: Duration::from_secs(30),
+            probes_to_recover: 3,
+            probe_interval: Duration::from_secs(5),
+            probe_jitter: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(5),
+            exempt: None,
+        }
+    }
+}
+
+/// What one request to the API came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// The API answered (any definite answer, a rejection included) in this time.
+    Answered(Duration),
+    /// No usable answer: no connection, a timeout, a 5xx, a garbled body.
+    Failed(Duration),
+}
+
+/// Why the mode changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwitchReason {
+    /// An unavailability policy tripped.
+    PolicyTripped(String),
+    /// The dwell time in `Fallback` ended; probing starts.
+    DwellElapsed,
+    /// Enough good probes in a row.
+    Recovered(u32),
+    /// A probe failed while probing.
+    ProbeFailed,
+    /// An operator set an override.
+    Override(Override),
+}
+
+impl fmt::Display for SwitchReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SwitchReason::PolicyTripped(policy) => write!(f, "policy tripped: {policy}"),
+            SwitchReason::DwellElapsed => f.write_str("dwell time elapsed: probing the API"),
+            SwitchReason::Recovered(n) => write!(f, "{n} consecutive good probes"),
+            SwitchReason::ProbeFailed => f.write_str("a probe failed"),
+            SwitchReason::Override(o) => write!(f, "manual override: {}", o.name()),
+        }
+    }
+}
+
+/// One change of mode: the justification of every use of the fallback (RTS Art. 33(5)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchEvent {
+    /// A number unique within this process (the journal gives it a durable one).
+    pub sequence: u64,
+    /// The bank.
+    pub bank: String,
+    /// The mode before.
+    pub from: Mode,
+    /// The mode after.
+    pub to: Mode,
+    /// Why.
+    pub reason: SwitchReason,
+    /// What was measured: the failures counted, the last error, the probes.
+    pub evidence: String,
+    /// When (wall clock, UTC).
+    pub at: OffsetDateTime,
+    /// For a switch to `Fallback`: when the series of failures that caused it began — where downtime
+    /// starts, per EBA/GL/2018/07 §2.4.
+    pub downtime_started: Option<OffsetDateTime>,
+}
+
+#[derive(Debug)]
+struct Sample {
+    at: Instant,
+    failed: bool,
+    latency: Duration,
+}
+
+#[derive(Debug)]
+struct State {
+    measured: Mode,
+    override_: Override,
+    entered: Instant,
+    /// Failures (in the RTS sense) in a row, and when the series started.
+    rts_run: u32,
+    /// Plain failures in a row.
+    failure_run: u32,
+    series_started: Option<OffsetDateTime>,
+    last_failure: Option<String>,
+    window: VecDeque<Sample>,
+    good_probes: u32,
+    sequence: u64,
+}
+
+/// Makes a switch event durable and returns its durable id (the journal does this).
+type RecordFn = dyn Fn(&SwitchEvent) -> Option<i64> + Send + Sync;
+
+struct Recorder(Box<RecordFn>);
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Recorder")
+    }
+}
+
+/// The health of one bank.
+#[derive(Debug)]
+pub struct Health {
+    bank: String,
+    config: HealthConfig,
+    state: Mutex<State>,
+    mode: watch::Sender<Mode>,
+    events: broadcast::Sender<SwitchEvent>,
+    /// Called for every switch before it is announced, so the journal holds it first.
+    recorder: std::sync::OnceLock<Recorder>,
+    /// The durable id of the switch that put the bank on the fallback: the justification logged with
+    /// every access through the website (RTS Art. 33(5)).
+    justification: Mutex<Option<i64>>,
+}
+
+impl Health {
+    /// A bank's health, starting on the API.
+    pub fn new(bank: impl Into<String>, config: HealthConfig) -> Arc<Self> {
+        let (events, _) = broadcast::channel(256);
+        Arc::new(Self {
+            bank: bank.into(),
+            config,
+            state: Mutex::new(State {
+                measured: Mode::Api,
+                override_: Override::Auto,
+                entered: Instant::now(),
+                rts_run: 0,
+                failure_run: 0,
+                series_started: None,
+                last_failure: None,
+                window: VecDeque::new(),
+                good_probes: 0,
+                sequence: 0,
+            }),
+            mode: watch::Sender::new(Mode::Api),
+            events,
+            recorder: std::sync::OnceLock::new(),
+            justification: Mutex::new(None),
+        })
+    }
+
+    /// Sets what makes switch events durable (once; later calls are ignored).
+    pub fn set_recorder(
+        &self,
+        record: impl Fn(&SwitchEvent) -> Option<i64> + Send + Sync + 'static,
+    ) {
+        let _ = self.recorder.set(Recorder(Box::new(record)));
+    }
+
+    /// The durable id of the switch event that justifies the current use of the fallback.
+    pub fn justification(&self) -> Option<i64> {
+        *self.justification.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The bank's name.
+    pub fn bank(&self) -> &str {
+        &self.bank
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HealthConfig {
+        &self.config
+    }
+
+    /// The mode in force: the override if one is set, else measured health.
+    pub fn mode(&self) -> Mode {
+        *self.mode.borrow()
+    }
+
+    /// Measured health, whatever the override says.
+    pub fn measured(&self) -> Mode {
+        self.lock().measured
+    }
+
+    /// The override in force.
+    pub fn override_mode(&self) -> Override {
+        self.lock().override_
+    }
+
+    /// The mode in force, as it changes.
+    pub fn watch(&self) -> watch::Receiver<Mode> {
+        self.mode.subscribe()
+    }
+
+    /// Every switch from now on.
+    pub fn events(&self) -> broadcast::Receiver<SwitchEvent> {
+        self.events.subscribe()
+    }
+
+    /// Why this bank never falls back, if it is exempt.
+    pub fn exemption(&self) -> Option<&str> {
+        self.config.exempt.as_deref()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records the outcome of a real request to the API (or of a probe while on the API).
+    pub fn record(&self, outcome: CallOutcome, error: Option<&str>) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let (failed, latency) = match outcome {
+            CallOutcome::Answered(l) => (false, l),
+            CallOutcome::Failed(l) => (true, l),
+        };
+        let Policy::Rts {
+            consecutive,
+            within,
+        } = self.config.rts
+        else {
+            unreachable!("the RTS policy is an Rts")
+        };
+        let not_replied = failed || latency > within;
+        if not_replied {
+            if state.rts_run == 0 && state.failure_run == 0 {
+                state.series_started = Some(OffsetDateTime::now_utc());
+            }
+            state.rts_run += 1;
+            if let Some(e) = error {
+                state.last_failure = Some(e.to_owned());
+            }
+        } else {
+            state.rts_run = 0;
+        }
+        state.failure_run = if failed { state.failure_run + 1 } else { 0 };
+        if !not_replied && state.failure_run == 0 {
+            state.series_started = None;
+        }
+        state.window.push_back(Sample {
+            at: now,
+            failed,
+            latency,
+        });
+        let longest = self
+            .config
+            .extra_policies
+            .iter()
+            .filter_map(|p| match p {
+                Policy::FailureRate { window, .. } | Policy::SlowCallRate { window, .. } => {
+                    Some(*window)
+                }
+                _ => None,
+            })
+            .max()
+            .unwrap_or(Duration::ZERO);
+        while state
+            .window
+            .front()
+            .is_some_and(|s| now.duration_since(s.at) > longest)
+        {
+            state.window.pop_front();
+        }
+        if state.measured != Mode::Api {
+            return;
+        }
+        let mut tripped = None;
+        if state.rts_run >= consecutive {
+            tripped = Some(self.config.rts);
+        }
+        for policy in &self.config.extra_policies {
+            if tripped.is_some() {
+                break;
+            }
+            let trips = match *policy {
+                Policy::Rts { consecutive, .. } => state.rts_run >= consecutive,
+                Policy::ConsecutiveFailures { n } => state.failure_run >= n,
+                Policy::FailureRate {
+                    window,
+                    min_calls,
+                    percent,
+                } => rate(&state.window, now, window, min_calls, percent, |s| s.failed),
+                Policy::SlowCallRate {
+                    window,
+                    min_calls,
+                    slow,
+                    percent,
+                } => rate(&state.window, now, window, min_calls, percent, |s| {
+                    s.latency > slow
+                }),
+            };
+            if trips {
+                tripped = Some(*policy);
+            }
+        }
+        if let Some(policy) = tripped {
+            let evidence = format!(
+                "{} consecutive requests not answered in time, {} failures in a row; last error: {}",
+                state.rts_run,
+                state.failure_run,
+                state.last_failure.as_deref().unwrap_or("none recorded")
+            );
+            let started = state.series_started;
+            self.transition(
+                &mut state,
+                Mode::Fallback,
+                SwitchReason::PolicyTripped(policy.describe()),
+                evidence,
+                started,
+            );
+        }
+    }
+
+    /// Moves `Fallback` to `Probing` once the dwell time is over. Called by the prober and by callers.
+    pub fn tick(&self) {
+        let mut state = self.lock();
+        if state.measured == Mode::Fallback && state.entered.elapsed() >= self.config.dwell {
+            let evidence = format!("{:?} in fallback", state.entered.elapsed());
+            self.transition(
+                &mut state,
+                Mode::Probing,
+                SwitchReason::DwellElapsed,
+                evidence,
+                None,
+            );
+        }
+    }
+
+    /// Records an active probe of the API. On the API, a probe counts like a request; while probing, good
+    /// probes in a row bring the API back and a bad one returns to `Fallback`.
+    pub fn record_probe(&self, outcome: CallOutcome, error: Option<&str>) {
+        let measured = self.lock().measured;
+        match measured {
+            Mode::Api => self.record(outcome, error),
+            Mode::Fallback => {}
+            Mode::Probing => {
+                let mut state = self.lock();
+                match outcome {
+                    CallOutcome::Answered(_) => {
+                        state.good_probes += 1;
+                        if state.good_probes >= self.config.probes_to_recover {
+                            let n = state.good_probes;
+                            let evidence = format!("{n} probes answered in a row");
+                            state.rts_run = 0;
+                            state.failure_run = 0;
+                            state.series_started = None;
+                            state.window.clear();
+                            self.transition(
+                                &mut state,
+                                Mode::Api,
+                                SwitchReason::Recovered(n),
+                                evidence,
+                                None,
+                            );
+                        }
+                    }
+                    CallOutcome::Failed(_) => {
+                        let evidence = format!(
+                            "probe failed after {} good ones: {}",
+                            state.good_probes,
+                            error.unwrap_or("no answer")
+                        );
+                        self.transition(
+                            &mut state,
+                            Mode::Fallback,
+                            SwitchReason::ProbeFailed,
+                            evidence,
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets or clears the manual override. Measured health goes on being tracked underneath.
+    pub fn set_override(&self, value: Override) {
+        let mut state = self.lock();
+        if state.override_ == value {
+            return;
+        }
+        let before = self.effective(&state);
+        state.override_ = value;
+        let after = self.effective(&state);
+        if before != after {
+            state.sequence += 1;
+            let event = SwitchEvent {
+                sequence: state.sequence,
+                bank: self.bank.clone(),
+                from: before,
+                to: after,
+                reason: SwitchReason::Override(value),
+                evidence: format!("measured health is {}", state.measured),
+                at: OffsetDateTime::now_utc(),
+                downtime_started: None,
+            };
+            self.publish(event, after);
+        }
+    }
+
+    fn effective(&self, state: &State) -> Mode {
+        match (state.override_, self.config.exempt.is_some()) {
+            (Override::ForceApi, _) | (_, true) => Mode::Api,
+            (Override::ForceFallback, false) => Mode::Fallback,
+            (Override::Auto, false) => state.measured,
+        }
+    }
+
+    fn transition(
+        &self,
+        state: &mut State,
+        to: Mode,
+        reason: SwitchReason,
+        evidence: String,
+        downtime_started: Option<OffsetDateTime>,
+    ) {
+        let before = self.effective(state);
+        let from = state.measured;
+        state.measured = to;
+        state.entered = Instant::now();
+        state.good_probes = 0;
+        state.sequence += 1;
+        let after = self.effective(state);
+        let event = SwitchEvent {
+            sequence: state.sequence,
+            bank: self.bank.clone(),
+            from,
+            to,
+            reason,
+            evidence,
+            at: OffsetDateTime::now_utc(),
+            downtime_started,
+        };
+        if before != after || self.config.exempt.is_none() {
+            self.publish(event, after);
+        } else {
+            tracing::warn!(bank = %self.bank, measured = %to, exemption = self.config.exempt.as_deref().unwrap_or(""), "the API is {} but the bank is exempt from the fallback", to);
+        }
+    }
+
+    fn publish(&self, event: SwitchEvent, effective: Mode) {
+        if let Some(Recorder(record)) = self.recorder.get() {
+            let id = record(&event);
+            let mut justification = self.justification.lock().unwrap_or_else(|p| p.into_inner());
+            *justification = if effective == Mode::Api {
+                None
+            } else {
+                justification.or(id)
+            };
+        }
+        tracing::warn!(bank = %event.bank, from = %event.from, to = %event.to, reason = %event.reason, evidence = %event.evidence, "switch");
+        self.mode.send_replace(effective);
+        let _ = self.events.send(event);
+    }
+}
+
+fn rate(
+    window: &VecDeque<Sample>,
+    now: Instant,
+    span: Duration,
+    min_calls: u32,
+    percent: u8,
+    bad: impl Fn(&Sample) -> bool,
+) -> bool {
+    let recent: Vec<&Sample> = window
+        .iter()
+        .filter(|s| now.duration_since(s.at) <= span)
+        .collect();
+    if recent.len() < min_calls as usize || recent.is_empty() {
+        return false;
+    }
+    let bad = recent.iter().filter(|s| bad(s)).count();
+    bad * 100 >= recent.len() * usize::from(percent)
+}
+
+/// Probes the API in the background: every `probe_interval` plus jitter, with `probe_timeout`; on the
+/// API a probe counts like a request, in `Fallback` the dwell time is checked, while `Probing` probes
+/// decide recovery. Stops when the returned handle is dropped or aborted.
+pub fn spawn_prober<F, Fut>(health: Arc<Health>, probe: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    tokio::spawn(async move {
+        let mut seed = health.bank.bytes().fold(0x9E37_79B9_u64, |acc, b| {
+            acc.wrapping_mul(31).wrapping_add(u64::from(b))
+        });
+        loop {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let jitter_ms = health.config.probe_jitter.as_millis() as u64;
+            let jitter = Duration::from_millis(if jitter_ms == 0 { 0 } else { seed % jitter_ms });
+            tokio::time::sleep(health.config.probe_interval + jitter).await;
+            health.tick();
+            if health.measured() == Mode::Fallback {
+                continue;
+            }
+            let started = Instant::now();
+            let result = tokio::time::timeout(health.config.probe_timeout, probe()).await;
+            let elapsed = started.elapsed();
+            match result {
+                Ok(Ok(())) => health.record_probe(CallOutcome::Answered(elapsed), None),
+                Ok(Err(error)) => health.record_probe(CallOutcome::Failed(elapsed), Some(&error)),
+                Err(_) => {
+                    health.record_probe(CallOutcome::Failed(elapsed), Some("probe timed out"))
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> HealthConfig {
+        HealthConfig {
+            dwell: Duration::from_secs(10),
+            probes_to_recover: 3,
+            probe_interval: Duration::from_secs(1),
+            probe_jitter: Duration::from_millis(200),
+            probe_timeout: Duration::from_secs(2),
+            ..HealthConfig::default()
+        }
+    }
+
+    const OK: CallOutcome = CallOutcome::Answered(Duration::from_millis(20));
+    const FAIL: CallOutcome = CallOutcome::Failed(Duration::from_millis(20));
+
+    #[tokio::test(start_paused = true)]
+    async fn five_consecutive_failures_trip_the_rts_rule_and_one_answer_resets_the_count() {
+        let health = Health::new("sandbox", config());
+        let mut events = health.events();
+        for _ in 0..4 {
+            health.record(FAIL, Some("connection refused"));
+        }
+        health.record(OK, None);
+        for _ in 0..4 {
+            health.record(FAIL, Some("connection refused"));
+        }
+        assert_eq!(health.mode(), Mode::Api);
+        health.record(FAIL, Some("connection refused"));
+        assert_eq!(health.mode(), Mode::Fallback);
+        let event = events.try_recv().unwrap();
+        assert_eq!((event.from, event.to), (Mode::Api, Mode::Fallback));
+        assert!(
+            matches!(&event.reason, SwitchReason::PolicyTripped(p) if p.contains("RTS Art. 33(1)")),
+            "{:?}",
+            event.reason
+        );
+        assert!(event.evidence.contains("connection refused"));
+        assert!(event.downtime_started.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_slower_than_thirty_seconds_count_as_not_replied() {
+        let health = Health::new("sandbox", config());
+        for _ in 0..5 {
+            health.record(CallOutcome::Answered(Duration::from_secs(31)), None);
+        }
+        assert_eq!(health.mode(), Mode::Fallback);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn faster_policies_add_to_the_rts_rule() {
+        let health = Health::new(
+            "sandbox",
+            HealthConfig {
+                extra_policies: vec![Policy::ConsecutiveFailures { n: 2 }],
+                ..config()
+            },
+        );
+        health.record(FAIL, None);
+        assert_eq!(health.mode(), Mode::Api);
+        health.record(FAIL, None);
+        assert_eq!(health.mode(), Mode::Fallback);
+
+        let rate = Health::new(
+            "sandbox",
+            HealthConfig {
+                extra_policies: vec![Policy::FailureRate {
+                    window: Duration::from_secs(10),
+                    min_calls: 10,
+                    percent: 50,
+                }],
+                ..config()
+            },
+        );
+        for i in 0..9 {
+            rate.record(if i % 2 == 0 { FAIL } else { OK }, None);
+        }
+        assert_eq!(
+            rate.mode(),
+            Mode::Api,
+            "fewer than the minimum number of calls"
+        );
+        rate.record(FAIL, None);
+        assert_eq!(rate.mode(), Mode::Fallback);
+
+        let slow = Health::new(
+            "sandbox",
+            HealthConfig {
+                extra_policies: vec![Policy::SlowCallRate {
+                    window: Duration::from_secs(10),
+                    min_calls: 4,
+                    slow: Duration::from_secs(2),
+                    percent: 75,
+                }],
+                ..config()
+            },
+        );
+        for _ in 0..3 {
+            slow.record(CallOutcome::Answered(Duration::from_secs(3)), None);
+        }
+        slow.record(OK, None);
+        assert_eq!(slow.mode(), Mode::Fallback);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recovery_needs_dwell_then_consecutive_good_probes() {
+        let health = Health::new("sandbox", config());
+        let mut events = health.events();
+        for _ in 0..5 {
+            health.record(FAIL, None);
+        }
+        health.tick();
+        assert_eq!(health.mode(), Mode::Fallback, "still dwelling");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        health.tick();
+        assert_eq!(health.mode(), Mode::Probing);
+        health.record_probe(OK, None);
+        health.record_probe(OK, None);
+        health.record_probe(FAIL, Some("503"));
+        assert_eq!(health.mode(), Mode::Fallback, "a bad probe goes back");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        health.tick();
+        for _ in 0..3 {
+            health.record_probe(OK, None);
+        }
+        assert_eq!(health.mode(), Mode::Api);
+        let modes: Vec<(Mode, Mode)> = std::iter::from_fn(|| events.try_recv().ok())
+            .map(|e| (e.from, e.to))
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                (Mode::Api, Mode::Fallback),
+                (Mode::Fallback, Mode::Probing),
+                (Mode::Probing, Mode::Fallback),
+                (Mode::Fallback, Mode::Probing),
+                (Mode::Probing, Mode::Api)
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_prober_recovers_the_api_by_itself() {
+        let health = Health::new("sandbox", config());
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let probe_up = up.clone();
+        let prober = spawn_prober(health.clone(), move || {
+            let up = probe_up.load(std::sync::atomic::Ordering::SeqCst);
+            async move { if up { Ok(()) } else { Err("503".to_owned()) } }
+        });
+        let mut mode = health.watch();
+        mode.wait_for(|m| *m == Mode::Fallback).await.unwrap();
+        up.store(true, std::sync::atomic::Ordering::SeqCst);
+        let started = Instant::now();
+        mode.wait_for(|m| *m == Mode::Api).await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(10) && took <= Duration::from_secs(15),
+            "{took:?}"
+        );
+        prober.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_override_is_kept_apart_from_measured_health() {
+        let health = Health::new("sandbox", config());
+        health.set_override(Override::ForceFallback);
+        assert_eq!(
+            (health.mode(), health.measured()),
+            (Mode::Fallback, Mode::Api)
+        );
+        for _ in 0..5 {
+            health.record(FAIL, None);
+        }
+        assert_eq!(health.measured(), Mode::Fallback);
+        health.set_override(Override::ForceApi);
+        assert_eq!(health.mode(), Mode::Api);
+        health.set_override(Override::Auto);
+        assert_eq!(health.mode(), Mode::Fallback);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_exempt_bank_never_falls_back() {
+        let health = Health::new(
+            "sandbox",
+            HealthConfig {
+                exempt: Some("exempted by the NBB on 2026-03-01".to_owned()),
+                ..config()
+            },
+        );
+        let mut events = health.events();
+        for _ in 0..10 {
+            health.record(FAIL, None);
+        }
+        health.set_override(Override::ForceFallback);
+        assert_eq!(health.mode(), Mode::Api);
+        assert_eq!(
+            health.measured(),
+            Mode::Fallback,
+            "health is still measured"
+        );
+        assert!(events.try_recv().is_err(), "no switch is announced");
+        assert_eq!(
+            health.exemption(),
+            Some("exempted by the NBB on 2026-03-01")
+        );
+    }
+}

@@ -1,0 +1,695 @@
+//! The journal: the one place the engine's promises are kept across crashes.
+//!
+//! It holds payment intents and their states (recorded *before* the first attempt, so a crash at any
+//! point leaves a trace to reconcile), switch events, the fallback data-access log (RTS Art. 33(5):
+//! which data, for which customer, when, under which switch event) and the unattended-access counters
+//! (Art. 36(5)). [`JournalStore`] is the small trait a store implements; [`SqliteJournal`] is the
+//! embedded default (one SQLite file, WAL, every commit durable). A multi-instance deployment would
+//! implement the same trait on PostgreSQL.
+//!
+//! The journal has its own row shapes: only this module knows them.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use time::{Date, OffsetDateTime};
+
+use crate::bank::Channel;
+use crate::health::SwitchEvent;
+use crate::model::{PaymentId, PaymentKind, PaymentProduct, PaymentRef, PaymentStatus};
+
+/// A journal operation that failed: the store could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("journal: {0}")]
+pub struct JournalError(String);
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(error: rusqlite::Error) -> Self {
+        JournalError(error.to_string())
+    }
+}
+
+/// What the journal returns.
+pub type JournalResult<T> = Result<T, JournalError>;
+
+/// Where an intent stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IntentState {
+    /// Recorded; no attempt yet.
+    Recorded,
+    /// Sent (or being sent) on a channel; no answer yet.
+    Attempting(Channel),
+    /// Known not to have reached the bank on any channel tried.
+    NotSent,
+    /// The bank holds it (a payment id is known); it may wait for a signature.
+    Accepted,
+    /// The outcome on a channel is unknown: it may have been executed. Must be reconciled.
+    InDoubt(Channel),
+    /// The bank refused it.
+    Rejected,
+}
+
+impl IntentState {
+    fn to_row(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            IntentState::Recorded => ("recorded", None),
+            IntentState::Attempting(c) => ("attempting", Some(channel_name(c))),
+            IntentState::NotSent => ("not-sent", None),
+            IntentState::Accepted => ("accepted", None),
+            IntentState::InDoubt(c) => ("in-doubt", Some(channel_name(c))),
+            IntentState::Rejected => ("rejected", None),
+        }
+    }
+
+    fn from_row(state: &str, channel: Option<&str>) -> Option<Self> {
+        let channel = || channel.and_then(channel_of);
+        Some(match state {
+            "recorded" => IntentState::Recorded,
+            "attempting" => IntentState::Attempting(channel()?),
+            "not-sent" => IntentState::NotSent,
+            "accepted" => IntentState::Accepted,
+            "in-doubt" => IntentState::InDoubt(channel()?),
+            "rejected" => IntentState::Rejected,
+            _ => return None,
+        })
+    }
+
+    /// Whether the intent still needs the engine: it was (maybe) sent and its outcome is not settled.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            IntentState::Recorded | IntentState::Attempting(_) | IntentState::InDoubt(_)
+        )
+    }
+}
+
+fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Api => "api",
+        Channel::Screen => "screen",
+    }
+}
+
+fn channel_of(name: &str) -> Option<Channel> {
+    match name {
+        "api" => Some(Channel::Api),
+        "screen" => Some(Channel::Screen),
+        _ => None,
+    }
+}
+
+/// A write the engine was asked to make, as journalled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    /// The idempotency key: one key, at most one payment.
+    pub key: String,
+    /// The bank.
+    pub bank: String,
+    /// The customer.
+    pub psu: String,
+    /// The end-to-end id by which the payment is found again.
+    pub end_to_end_id: String,
+    /// The debtor account (electronic IBAN).
+    pub debtor: String,
+    /// What kind of write: `payment`, `standing-order`, `file`, `sign`, `cancel`.
+    pub operation: String,
+    /// The request, in the journal's own serialised form (no secrets).
+    pub request: String,
+    /// Where it stands.
+    pub state: IntentState,
+    /// The bank's resource, once known.
+    pub payment: Option<PaymentRef>,
+    /// The last status the bank gave.
+    pub status: Option<PaymentStatus>,
+    /// What happened last, in words.
+    pub note: String,
+}
+
+/// One entry of the fallback data-access log (RTS Art. 33(5)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    /// When.
+    pub at: OffsetDateTime,
+    /// The bank.
+    pub bank: String,
+    /// The customer.
+    pub psu: String,
+    /// The data accessed: `accounts`, `balances acc-01`, `transactions acc-01 2026-01-01..`, `payment pmt-1`.
+    pub data: String,
+    /// The switch event that justified using the fallback, if the journal holds it.
+    pub switch_event: Option<i64>,
+}
+
+/// A switch event as stored, with its durable id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSwitch {
+    /// The journal's id.
+    pub id: i64,
+    /// The bank.
+    pub bank: String,
+    /// `api`, `fallback`, `probing`.
+    pub from: String,
+    /// `api`, `fallback`, `probing`.
+    pub to: String,
+    /// Why, in words.
+    pub reason: String,
+    /// What was measured.
+    pub evidence: String,
+    /// When.
+    pub at: OffsetDateTime,
+    /// Where the downtime began, for a switch to the fallback.
+    pub downtime_started: Option<OffsetDateTime>,
+}
+
+/// What a journal store does. Implementations must make each call durable before returning.
+pub trait JournalStore: Send + Sync + fmt::Debug {
+    /// Records an intent before its first attempt. When the key is known already, nothing is written and
+    /// the stored intent is returned (so a repeated request never makes a second payment).
+    fn record_intent(&self, intent: &Intent) -> JournalResult<Intent>;
+    /// Moves an intent to a new state, with what is known of its payment.
+    fn update_intent(
+        &self,
+        key: &str,
+        state: IntentState,
+        payment: Option<&PaymentRef>,
+        status: Option<PaymentStatus>,
+        note: &str,
+    ) -> JournalResult<()>;
+    /// An intent by key.
+    fn intent(&self, key: &str) -> JournalResult<Option<Intent>>;
+    /// Every intent still open (recorded, attempting or in doubt), oldest first.
+    fn open_intents(&self) -> JournalResult<Vec<Intent>>;
+    /// Stores a switch event; returns its durable id.
+    fn record_switch(&self, event: &SwitchEvent) -> JournalResult<i64>;
+    /// The switch events of a bank between two instants, oldest first.
+    fn switches(
+        &self,
+        bank: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> JournalResult<Vec<StoredSwitch>>;
+    /// Logs one access to data through the fallback.
+    fn log_access(&self, entry: &AccessEntry) -> JournalResult<()>;
+    /// The access log of one day (UTC).
+    fn access_log(&self, day: Date) -> JournalResult<Vec<AccessEntry>>;
+    /// Counts one unattended read of an account on a day, unless `limit` reads were counted already:
+    /// `Ok(count)` after counting, `Err(count)` when refused.
+    fn count_unattended(
+        &self,
+        bank: &str,
+        psu: &str,
+        account: &str,
+        day: Date,
+        limit: u32,
+    ) -> JournalResult<Result<u32, u32>>;
+}
+
+/// The embedded journal: one SQLite file.
+pub struct SqliteJournal {
+    connection: Mutex<Connection>,
+}
+
+impl fmt::Debug for SqliteJournal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SqliteJournal")
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS intents (
+    key TEXT PRIMARY KEY,
+    bank TEXT NOT NULL,
+    psu TEXT NOT NULL,
+    end_to_end_id TEXT NOT NULL,
+    debtor TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    request TEXT NOT NULL,
+    state TEXT NOT NULL,
+    channel TEXT,
+    payment_kind TEXT,
+    payment_id TEXT,
+    status TEXT,
+    note TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intents_open ON intents (state);
+CREATE TABLE IF NOT EXISTS switches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bank TEXT NOT NULL,
+    from_mode TEXT NOT NULL,
+    to_mode TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    at TEXT NOT NULL,
+    downtime_started TEXT
+);
+CREATE INDEX IF NOT EXISTS switches_bank_at ON switches (bank, at);
+CREATE TABLE IF NOT EXISTS access_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    day TEXT NOT NULL,
+    bank TEXT NOT NULL,
+    psu TEXT NOT NULL,
+    data TEXT NOT NULL,
+    switch_event INTEGER
+);
+CREATE INDEX IF NOT EXISTS access_log_day ON access_log (day);
+CREATE TABLE IF NOT EXISTS unattended (
+    bank TEXT NOT NULL,
+    psu TEXT NOT NULL,
+    account TEXT NOT NULL,
+    day TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (bank, psu, account, day)
+);
+";
+
+fn timestamp(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .expect("a UTC time formats as RFC 3339")
+}
+
+fn parse_timestamp(text: &str) -> rusqlite::Result<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn kind_to_row(kind: PaymentKind) -> String {
+    match kind {
+        PaymentKind::Single(p) => format!("payments/{}", p.code()),
+        PaymentKind::Periodic(p) => format!("periodic-payments/{}", p.code()),
+        PaymentKind::File => "bulk-payments".to_owned(),
+    }
+}
+
+fn kind_from_row(text: &str) -> Option<PaymentKind> {
+    if text == "bulk-payments" {
+        return Some(PaymentKind::File);
+    }
+    let (service, product) = text.split_once('/')?;
+    let product = PaymentProduct::from_code(product)?;
+    match service {
+        "payments" => Some(PaymentKind::Single(product)),
+        "periodic-payments" => Some(PaymentKind::Periodic(product)),
+        _ => None,
+    }
+}
+
+impl SqliteJournal {
+    /// Opens (or creates) the journal file. Writes are durable when a call returns: WAL with
+    /// `synchronous = FULL`.
+    pub fn open(path: &Path) -> JournalResult<Self> {
+        let connection =
+            Connection::open(path).map_err(|e| JournalError(format!("{}: {e}", path.display())))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn read_intent(row: &rusqlite::Row<'_>) -> rusqlite::Result<Intent> {
+        let state: String = row.get("state")?;
+        let channel: Option<String> = row.get("channel")?;
+        let kind: Option<String> = row.get("payment_kind")?;
+        let id: Option<String> = row.get("payment_id")?;
+        let status: Option<String> = row.get("status")?;
+        let bad = |what: &str| {
+            rusqlite::Error::InvalidColumnName(format!("intents.{what} holds an unknown value"))
+        };
+        Ok(Intent {
+            key: row.get("key")?,
+            bank: row.get("bank")?,
+            psu: row.get("psu")?,
+            end_to_end_id: row.get("end_to_end_id")?,
+            debtor: row.get("debtor")?,
+            operation: row.get("operation")?,
+            request: row.get("request")?,
+            state: IntentState::from_row(&state, channel.as_deref()).ok_or_else(|| bad("state"))?,
+            payment: match (kind, id) {
+                (Some(kind), Some(id)) => Some(PaymentRef {
+                    kind: kind_from_row(&kind).ok_or_else(|| bad("payment_kind"))?,
+                    id: PaymentId::new(id),
+                }),
+                _ => None,
+            },
+            status: status
+                .map(|s| PaymentStatus::from_code(&s).ok_or_else(|| bad("status")))
+                .transpose()?,
+            note: row.get("note")?,
+        })
+    }
+}
+
+impl JournalStore for SqliteJournal {
+    fn record_intent(&self, intent: &Intent) -> JournalResult<Intent> {
+        let connection = self.lock();
+        let now = timestamp(OffsetDateTime::now_utc());
+        let (state, channel) = intent.state.to_row();
+        connection.execute(
+            "INSERT INTO intents (key, bank, psu, end_to_end_id, debtor, operation, request, state, channel, payment_kind, payment_id, status, note, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+             ON CONFLICT (key) DO NOTHING",
+            params![
+                intent.key,
+                intent.bank,
+                intent.psu,
+                intent.end_to_end_id,
+                intent.debtor,
+                intent.operation,
+                intent.request,
+                state,
+                channel,
+                intent.payment.as_ref().map(|p| kind_to_row(p.kind)),
+                intent.payment.as_ref().map(|p| p.id.to_string()),
+                intent.status.map(|s| s.code()),
+                intent.note,
+                now,
+            ],
+        )?;
+        let stored = connection.query_row(
+            "SELECT * FROM intents WHERE key = ?1",
+            [&intent.key],
+            Self::read_intent,
+        )?;
+        Ok(stored)
+    }
+
+    fn update_intent(
+        &self,
+        key: &str,
+        state: IntentState,
+        payment: Option<&PaymentRef>,
+        status: Option<PaymentStatus>,
+        note: &str,
+    ) -> JournalResult<()> {
+        let connection = self.lock();
+        let (state, channel) = state.to_row();
+        let changed = connection.execute(
+            "UPDATE intents SET state = ?2, channel = ?3,
+                 payment_kind = COALESCE(?4, payment_kind), payment_id = COALESCE(?5, payment_id),
+                 status = COALESCE(?6, status), note = ?7, updated_at = ?8
+             WHERE key = ?1",
+            params![
+                key,
+                state,
+                channel,
+                payment.map(|p| kind_to_row(p.kind)),
+                payment.map(|p| p.id.to_string()),
+                status.map(|s| s.code()),
+                note,
+                timestamp(OffsetDateTime::now_utc())
+            ],
+        )?;
+        if changed == 0 {
+            return Err(JournalError(format!("no intent with key {key:?}")));
+        }
+        Ok(())
+    }
+
+    fn intent(&self, key: &str) -> JournalResult<Option<Intent>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT * FROM intents WHERE key = ?1",
+                [key],
+                Self::read_intent,
+            )
+            .optional()?)
+    }
+
+    fn open_intents(&self) -> JournalResult<Vec<Intent>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare("SELECT * FROM intents WHERE state IN ('recorded', 'attempting', 'in-doubt') ORDER BY created_at, rowid")?;
+        let rows = statement.query_map([], Self::read_intent)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn record_switch(&self, event: &SwitchEvent) -> JournalResult<i64> {
+        let connection = self.lock();
+        connection.execute(
+            "INSERT INTO switches (bank, from_mode, to_mode, reason, evidence, at, downtime_started) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![event.bank, event.from.name(), event.to.name(), event.reason.to_string(), event.evidence, timestamp(event.at), event.downtime_started.map(timestamp)],
+        )?;
+        Ok(connection.last_insert_rowid())
+    }
+
+    fn switches(
+        &self,
+        bank: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> JournalResult<Vec<StoredSwitch>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT * FROM switches WHERE bank = ?1 AND at >= ?2 AND at < ?3 ORDER BY at, id",
+        )?;
+        let rows = statement.query_map(params![bank, timestamp(from), timestamp(to)], |row| {
+            let started: Option<String> = row.get("downtime_started")?;
+            Ok(StoredSwitch {
+                id: row.get("id")?,
+                bank: row.get("bank")?,
+                from: row.get("from_mode")?,
+                to: row.get("to_mode")?,
+                reason: row.get("reason")?,
+                evidence: row.get("evidence")?,
+                at: parse_timestamp(&row.get::<_, String>("at")?)?,
+                downtime_started: started.as_deref().map(parse_timestamp).transpose()?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn log_access(&self, entry: &AccessEntry) -> JournalResult<()> {
+        self.lock().execute(
+            "INSERT INTO access_log (at, day, bank, psu, data, switch_event) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![timestamp(entry.at), entry.at.date().to_string(), entry.bank, entry.psu, entry.data, entry.switch_event],
+        )?;
+        Ok(())
+    }
+
+    fn access_log(&self, day: Date) -> JournalResult<Vec<AccessEntry>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT at, bank, psu, data, switch_event FROM access_log WHERE day = ?1 ORDER BY id",
+        )?;
+        let rows = statement.query_map([day.to_string()], |row| {
+            Ok(AccessEntry {
+                at: parse_timestamp(&row.get::<_, String>(0)?)?,
+                bank: row.get(1)?,
+                psu: row.get(2)?,
+                data: row.get(3)?,
+                switch_event: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn count_unattended(
+        &self,
+        bank: &str,
+        psu: &str,
+        account: &str,
+        day: Date,
+        limit: u32,
+    ) -> JournalResult<Result<u32, u32>> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let count: u32 = transaction
+            .query_row("SELECT count FROM unattended WHERE bank = ?1 AND psu = ?2 AND account = ?3 AND day = ?4", params![bank, psu, account, day.to_string()], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if count >= limit {
+            return Ok(Err(count));
+        }
+        transaction.execute(
+            "INSERT INTO unattended (bank, psu, account, day, count) VALUES (?1, ?2, ?3, ?4, 1)
+             ON CONFLICT (bank, psu, account, day) DO UPDATE SET count = count + 1",
+            params![bank, psu, account, day.to_string()],
+        )?;
+        transaction.commit()?;
+        Ok(Ok(count + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::{Mode, SwitchReason};
+
+    fn journal() -> (tempdir::TempDir, SqliteJournal) {
+        let dir = tempdir::TempDir::new();
+        let journal = SqliteJournal::open(&dir.path().join("journal.sqlite")).unwrap();
+        (dir, journal)
+    }
+
+    /// A temporary folder, removed on drop (the journal tests need a real file).
+    mod tempdir {
+        pub(super) struct TempDir(std::path::PathBuf);
+        impl TempDir {
+            pub(super) fn new() -> Self {
+                let path = std::env::temp_dir()
+                    .join(format!("psd2-fallback-journal-{}", uuid::Uuid::new_v4()));
+                std::fs::create_dir_all(&path).unwrap();
+                Self(path)
+            }
+            pub(super) fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn intent(key: &str) -> Intent {
+        Intent {
+            key: key.to_owned(),
+            bank: "sandbox".to_owned(),
+            psu: "1000002".to_owned(),
+            end_to_end_id: "E2E-1".to_owned(),
+            debtor: "BE33738234567846".to_owned(),
+            operation: "payment".to_owned(),
+            request: "{}".to_owned(),
+            state: IntentState::Recorded,
+            payment: None,
+            status: None,
+            note: "recorded".to_owned(),
+        }
+    }
+
+    #[test]
+    fn an_intent_is_recorded_once_and_survives_reopening() {
+        let (dir, journal) = journal();
+        let first = journal.record_intent(&intent("k1")).unwrap();
+        assert_eq!(first.state, IntentState::Recorded);
+        let payment = PaymentRef {
+            kind: PaymentKind::Single(PaymentProduct::SepaCreditTransfer),
+            id: PaymentId::new("pmt-000001"),
+        };
+        journal
+            .update_intent(
+                "k1",
+                IntentState::InDoubt(Channel::Api),
+                Some(&payment),
+                None,
+                "no answer",
+            )
+            .unwrap();
+        let again = journal.record_intent(&intent("k1")).unwrap();
+        assert_eq!(
+            again.state,
+            IntentState::InDoubt(Channel::Api),
+            "a known key is not recorded twice"
+        );
+        drop(journal);
+        let reopened = SqliteJournal::open(&dir.path().join("journal.sqlite")).unwrap();
+        let open = reopened.open_intents().unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].payment.as_ref(), Some(&payment));
+        reopened
+            .update_intent(
+                "k1",
+                IntentState::Accepted,
+                None,
+                Some(PaymentStatus::AcceptedSettlementCompleted),
+                "found",
+            )
+            .unwrap();
+        assert!(reopened.open_intents().unwrap().is_empty());
+        assert_eq!(
+            reopened.intent("k1").unwrap().unwrap().payment,
+            Some(payment),
+            "the payment stays known"
+        );
+        assert!(
+            reopened
+                .update_intent("nope", IntentState::Rejected, None, None, "")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn unattended_reads_are_counted_up_to_the_limit() {
+        let (_dir, journal) = journal();
+        let day = time::macros::date!(2026 - 11 - 23);
+        for n in 1..=4 {
+            assert_eq!(
+                journal
+                    .count_unattended("sandbox", "1000001", "acc-01", day, 4)
+                    .unwrap(),
+                Ok(n)
+            );
+        }
+        assert_eq!(
+            journal
+                .count_unattended("sandbox", "1000001", "acc-01", day, 4)
+                .unwrap(),
+            Err(4)
+        );
+        assert_eq!(
+            journal
+                .count_unattended("sandbox", "1000001", "acc-02", day, 4)
+                .unwrap(),
+            Ok(1)
+        );
+        assert_eq!(
+            journal
+                .count_unattended("sandbox", "1000001", "acc-01", day.next_day().unwrap(), 4)
+                .unwrap(),
+            Ok(1)
+        );
+    }
+
+    #[test]
+    fn switches_and_accesses_are_logged() {
+        let (_dir, journal) = journal();
+        let at = OffsetDateTime::now_utc();
+        let event = SwitchEvent {
+            sequence: 1,
+            bank: "sandbox".to_owned(),
+            from: Mode::Api,
+            to: Mode::Fallback,
+            reason: SwitchReason::ProbeFailed,
+            evidence: "503".to_owned(),
+            at,
+            downtime_started: Some(at - time::Duration::seconds(3)),
+        };
+        let id = journal.record_switch(&event).unwrap();
+        let stored = journal
+            .switches(
+                "sandbox",
+                at - time::Duration::hours(1),
+                at + time::Duration::hours(1),
+            )
+            .unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!((stored[0].id, stored[0].to.as_str()), (id, "fallback"));
+        journal
+            .log_access(&AccessEntry {
+                at,
+                bank: "sandbox".to_owned(),
+                psu: "1000001".to_owned(),
+                data: "balances acc-01".to_owned(),
+                switch_event: Some(id),
+            })
+            .unwrap();
+        let log = journal.access_log(at.date()).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].switch_event, Some(id));
+    }
+}
