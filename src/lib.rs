@@ -11,6 +11,13 @@
 //!   means for switching (unavailable, outcome unknown, rejected, SCA required, screen changed, …).
 //! - [`api`]: [`api::ApiBank`], the API channel — a Berlin Group NextGenPSD2 client for every operation,
 //!   whose errors say whether anything reached the bank.
+//! - [`health`]: [`health::Health`], one state machine per bank (`Api` / `Fallback` / `Probing`), the RTS
+//!   Art. 33(1) policy and faster ones, overrides, exemption, [`health::SwitchEvent`]s.
+//! - [`journal`]: the durable record — payment intents, switch events, the fallback access log and the
+//!   unattended-access counters ([`journal::SqliteJournal`]).
+//! - [`failover`]: [`failover::Failover`], a `Bank` over the two channels that keeps "one intent, at most
+//!   one payment".
+//! - [`report`]: daily availability the EBA way.
 //! - [`sandbox`] (feature `sandbox`, on by default): a small but complete bank — one ledger behind a
 //!   Berlin-Group-shaped API and an online-banking website — with fault injection, for the demo and tests.
 //!
@@ -22,6 +29,7 @@ pub mod failover;
 pub mod health;
 pub mod journal;
 pub mod model;
+pub mod report;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 
