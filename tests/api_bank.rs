@@ -358,6 +358,16 @@ async fn every_fault_is_classified_for_reads_and_writes() {
             assert!(executed, "processed-but-no-answer executes the write");
         }
     }
+    // The health probe agrees with the reads.
+    for (fault, healthy) in [
+        (ApiFault::Up, true),
+        (ApiFault::Down, false),
+        (ApiFault::Garbage, false),
+        (ApiFault::Hang, false),
+    ] {
+        sandbox.set_api_fault(fault);
+        assert_eq!(bank.probe().await.is_ok(), healthy, "probe under {fault}");
+    }
     // Flapping: some calls fail as unavailable, some succeed; never anything else.
     sandbox.set_api_fault(ApiFault::Flap { period_ms: 100 });
     let mut seen = std::collections::BTreeSet::new();

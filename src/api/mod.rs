@@ -163,6 +163,30 @@ impl ApiBank {
         })
     }
 
+    /// Probes the API for health: one cheap request (the account list without a consent) that a working
+    /// API answers at once with a definite answer, usually a `4xx` naming the missing consent. Any
+    /// well-formed answer below 500 is healthy; no answer, a 5xx or a garbled body is not.
+    pub async fn probe(&self) -> Result<(), String> {
+        let response = self
+            .http
+            .get(format!("{}/v1/accounts", self.base))
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if status.is_server_error() {
+            return Err(format!("HTTP {}", status.as_u16()));
+        }
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .map_err(|e| format!("malformed answer: {e}"))?;
+        Ok(())
+    }
+
     fn request(&self, method: Method, path: &str, psu: &PsuContext) -> RequestBuilder {
         self.request_to(
             method,
