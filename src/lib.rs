@@ -11,6 +11,8 @@
 //!   means for switching (unavailable, outcome unknown, rejected, SCA required, screen changed, …).
 //! - [`api`]: [`api::ApiBank`], the API channel — a Berlin Group NextGenPSD2 client for every operation,
 //!   whose errors say whether anything reached the bank.
+//! - [`screen`]: [`screen::ScreenBank`], the screen channel — the bank's website driven through
+//!   WebDriver, read through a screen map (`selectors/<bank>.toml`).
 //! - [`sandbox`] (feature `sandbox`, on by default): a small but complete bank — one ledger behind a
 //!   Berlin-Group-shaped API and an online-banking website — with fault injection, for the demo and tests.
 //!
@@ -21,5 +23,6 @@ pub mod bank;
 pub mod model;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod screen;
 
-pub use bank::{Bank, BankError, BankResult, Channel, PsuContext};
+pub use bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
