@@ -170,6 +170,19 @@ pub enum BankError {
         /// What the API said.
         api_error: String,
     },
+    /// The bank's confirmation screen showed something else than was asked for; the order was
+    /// cancelled on the screen before it was confirmed, so nothing was sent. Not a reason to switch.
+    #[error(
+        "the confirmation screen shows another {field}: expected {expected:?}, shown {shown:?}; the order was cancelled"
+    )]
+    ReadBackMismatch {
+        /// The field that differs, in the domain's words (`amount`, `creditorAccount`, …).
+        field: &'static str,
+        /// What the request asked for (IBANs masked).
+        expected: String,
+        /// What the screen showed (IBANs masked).
+        shown: String,
+    },
 }
 
 fn capture_note(capture: &Option<PathBuf>) -> String {
@@ -205,10 +218,27 @@ impl BankError {
         matches!(self, BankError::ScreenChanged { .. })
     }
 
+    /// Whether a screen's read-back differed from the request (the order was cancelled, nothing sent).
+    pub fn is_read_back_mismatch(&self) -> bool {
+        matches!(self, BankError::ReadBackMismatch { .. })
+    }
+
     /// Whether a limit stopped the call.
     pub fn is_limit_reached(&self) -> bool {
         matches!(self, BankError::LimitReached { .. })
     }
+}
+
+/// Answers a challenge on the customer's behalf when a channel must log in without them at hand: the
+/// screen channel logging in to the website for an unattended read during a failover.
+///
+/// An implementation relays the challenge to the customer (an app, a card reader the TPP was given
+/// access to) and their answer back; `None` means no answer, and the call fails with
+/// [`BankError::ScaRequired`]. The engine never makes an answer up.
+#[async_trait]
+pub trait ScaRelay: Send + Sync + fmt::Debug {
+    /// The customer's answer to `challenge`, or `None`.
+    async fn answer(&self, psu: &PsuId, challenge: &ScaChallenge) -> Option<ScaAnswer>;
 }
 
 /// The result of a bank operation.

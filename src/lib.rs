@@ -11,6 +11,8 @@
 //!   means for switching (unavailable, outcome unknown, rejected, SCA required, screen changed, …).
 //! - [`api`]: [`api::ApiBank`], the API channel — a Berlin Group NextGenPSD2 client for every operation,
 //!   whose errors say whether anything reached the bank.
+//! - [`screen`]: [`screen::ScreenBank`], the screen channel — the bank's website driven through
+//!   WebDriver, read through a screen map (`selectors/<bank>.toml`).
 //! - [`health`]: [`health::Health`], one state machine per bank (`Api` / `Fallback` / `Probing`), the RTS
 //!   Art. 33(1) policy and faster ones, overrides, exemption, [`health::SwitchEvent`]s.
 //! - [`journal`]: the durable record — payment intents, switch events, the fallback access log and the
@@ -32,5 +34,6 @@ pub mod model;
 pub mod report;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod screen;
 
-pub use bank::{Bank, BankError, BankResult, Channel, PsuContext};
+pub use bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};

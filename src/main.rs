@@ -46,12 +46,41 @@ enum Command {
         #[arg(long, default_value = "up")]
         website_fault: WebsiteFault,
     },
+    /// Screen maps: check a map against a live website.
+    Selectors {
+        #[command(subcommand)]
+        command: SelectorsCommand,
+    },
     /// Shows what a sandbox customer's card reader answers to a challenge, for signing in a browser.
     CardReader {
         /// The customer number.
         customer: String,
         /// The challenge the website or API shows.
         challenge: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SelectorsCommand {
+    /// Logs in, walks the screens and prints, per screen and selector, matched / missing.
+    Check {
+        /// The screen map file (`selectors/sandbox.toml`).
+        map: std::path::PathBuf,
+        /// The website's root URL.
+        #[arg(long)]
+        url: String,
+        /// The customer number to log in with.
+        #[arg(long)]
+        customer: String,
+        /// The customer's password.
+        #[arg(long)]
+        password: String,
+        /// Answer the login challenge with the sandbox customer's card reader.
+        #[arg(long)]
+        sandbox_card_reader: bool,
+        /// The chromedriver binary.
+        #[arg(long, default_value = "/usr/bin/chromedriver")]
+        chromedriver: std::path::PathBuf,
     },
 }
 
@@ -108,6 +137,47 @@ async fn main() -> anyhow::Result<()> {
             println!("Ctrl-C to stop.");
             tokio::signal::ctrl_c().await?;
             sandbox.shutdown().await;
+        }
+        Command::Selectors {
+            command:
+                SelectorsCommand::Check {
+                    map,
+                    url,
+                    customer,
+                    password,
+                    sandbox_card_reader,
+                    chromedriver,
+                },
+        } => {
+            let mut config = psd2_fallback::screen::ScreenBankConfig::new(map, url);
+            config.spare = false;
+            config.webdriver = psd2_fallback::screen::driver::WebDriverTarget::Local {
+                chromedriver,
+                chromium: "/usr/bin/chromium".into(),
+            };
+            let relay: Option<std::sync::Arc<dyn psd2_fallback::ScaRelay>> = sandbox_card_reader
+                .then(|| std::sync::Arc::new(psd2_fallback::sandbox::CardReaderRelay) as _);
+            let bank = psd2_fallback::screen::ScreenBank::new(config, relay).await?;
+            let psu = psd2_fallback::PsuContext::new(psd2_fallback::model::PsuId::new(customer))
+                .with_password(password.into());
+            let checks = bank.check_selectors(&psu).await;
+            bank.close().await;
+            let mut missing = 0;
+            for c in checks? {
+                let verdict = match c.matched {
+                    Some(true) => "matched",
+                    Some(false) => {
+                        missing += 1;
+                        "MISSING"
+                    }
+                    None => "not visited",
+                };
+                println!(
+                    "{:<16} {:<40} {:<8} {}",
+                    c.screen, c.key, verdict, c.selector
+                );
+            }
+            println!("{missing} selector(s) missing");
         }
         Command::CardReader {
             customer,

@@ -35,3 +35,23 @@ pub fn card_reader_response(customer: &str, challenge: &str) -> String {
     let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 100_000_000;
     format!("{n:08}")
 }
+
+/// The sandbox customers' card readers as an [`ScaRelay`](crate::bank::ScaRelay): answers every
+/// challenge with [`card_reader_response`], as the customer holding the card would. For tests and the
+/// demo, where the screen channel must log in unattended.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CardReaderRelay;
+
+#[async_trait::async_trait]
+impl crate::bank::ScaRelay for CardReaderRelay {
+    async fn answer(
+        &self,
+        psu: &crate::model::PsuId,
+        challenge: &crate::model::ScaChallenge,
+    ) -> Option<crate::model::ScaAnswer> {
+        Some(crate::model::ScaAnswer::new(card_reader_response(
+            psu.as_str(),
+            &challenge.data,
+        )))
+    }
+}

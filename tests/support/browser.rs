@@ -241,3 +241,24 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot click {css:?}: {e}"));
     }
 }
+
+/// A permit to run one more browser (the same bound as [`Browser::start`]), for tests whose browsers
+/// are started by the code under test. `None` (after a loud notice) when Chromium is missing outside CI.
+pub(crate) async fn permit() -> Option<SemaphorePermit<'static>> {
+    let chromedriver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
+    let chromium = tool("CHROMIUM", "/usr/bin/chromium");
+    if !Path::new(&chromedriver).exists() || !Path::new(&chromium).exists() {
+        let message = format!("browser test needs {chromedriver} and {chromium}");
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{message}");
+        }
+        eprintln!("!!! SKIPPED: {message}");
+        return None;
+    }
+    Some(
+        SESSIONS
+            .acquire()
+            .await
+            .expect("the semaphore is never closed"),
+    )
+}

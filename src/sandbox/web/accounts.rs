@@ -17,8 +17,11 @@ use crate::model::{
     AccountId, Balance, BalanceType, BookingStatus, Direction, Recurrence, TransactionFilter,
 };
 
-/// Rows per history page.
+/// Rows per history page, unless the visitor chooses another size.
 pub(crate) const PAGE_SIZE: usize = 50;
+
+/// The page sizes a visitor may choose.
+const PAGE_SIZES: [usize; 3] = [50, 100, 500];
 
 const SHOW_BALANCE: Button = Button {
     v1: "balance-date-submit",
@@ -63,6 +66,14 @@ pub(crate) async fn overview(customer: Customer) -> Response {
             key: "account-available",
             label: "Available balance",
         },
+        Col {
+            key: "account-currency",
+            label: "Currency",
+        },
+        Col {
+            key: "account-owner",
+            label: "Holder",
+        },
     ];
     let mut rows = Vec::new();
     for account in ledger.accounts(&customer.customer) {
@@ -86,6 +97,8 @@ pub(crate) async fn overview(customer: Customer) -> Response {
                 escape(&account.iban.paper()),
                 shown(BalanceType::InterimBooked),
                 shown(BalanceType::InterimAvailable),
+                escape(account.currency.code()),
+                escape(&account.owner_name),
             ],
         });
     }
@@ -165,6 +178,17 @@ pub(crate) async fn account(
                 "balance-closing",
                 &format!("Closing balance of {yesterday}"),
                 shown(BalanceType::ClosingBooked),
+            ),
+            (
+                "balance-forward",
+                "Available after future-dated payments",
+                shown(BalanceType::ForwardAvailable),
+            ),
+            ("balance-closing-date", "Closing date", escape(&yesterday)),
+            (
+                "balance-date",
+                "Balances of",
+                escape(&format_date(ledger.today())),
             ),
         ],
     );
@@ -262,7 +286,21 @@ pub(crate) async fn account(
         Vec::new()
     };
     let total = transactions.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page_size = match query.get(Field::PageSize) {
+        "" => PAGE_SIZE,
+        text => match text.parse::<usize>() {
+            Ok(n) if PAGE_SIZES.contains(&n) => n,
+            _ => {
+                errors.push((
+                    Field::PageSize,
+                    format!("Rows per page: {text:?} is not one of 50, 100, 500"),
+                ));
+                PAGE_SIZE
+            }
+        },
+    };
+    let page_size_text = query.get(Field::PageSize).to_owned();
+    let pages = total.div_ceil(page_size).max(1);
     let page = query
         .get(Field::Page)
         .parse::<usize>()
@@ -270,8 +308,8 @@ pub(crate) async fn account(
         .clamp(1, pages);
     let shown_rows = transactions
         .iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE);
+        .skip((page - 1) * page_size)
+        .take(page_size);
 
     let keys = history_keys(layout);
     let rows: Vec<serde_json::Value> = shown_rows
@@ -303,6 +341,17 @@ pub(crate) async fn account(
                 format_amount(&t.amount),
                 recurring.to_owned(),
                 status.to_owned(),
+                t.booking_date.map(format_date).unwrap_or_default(),
+                format_date(t.value_date),
+                t.bank_transaction_code.clone().unwrap_or_default(),
+                t.end_to_end_id
+                    .as_ref()
+                    .map(|e| e.as_str().to_owned())
+                    .unwrap_or_default(),
+                t.standing_order
+                    .as_ref()
+                    .map(|o| o.as_str().to_owned())
+                    .unwrap_or_default(),
             ];
             let mut row = serde_json::Map::new();
             row.insert("id".to_owned(), json!(t.id.as_str()));
@@ -320,7 +369,7 @@ pub(crate) async fn account(
         ("filter-form", "movements-filter"),
         &format!("/accounts/{}", url_encode(id.as_str())),
         &format!(
-            r#"<div class="filters">{}{}{}{}</div>{}"#,
+            r#"<div class="filters">{}{}{}{}{}</div>{}"#,
             html::input(
                 layout,
                 Field::DateFrom,
@@ -355,6 +404,13 @@ pub(crate) async fn account(
                 ]),
                 &recurrence
             ),
+            html::select(
+                layout,
+                Field::PageSize,
+                "Rows per page",
+                &options(&[("50", "50"), ("100", "100"), ("500", "500")]),
+                &page_size_text
+            ),
             html::button(layout, &FILTER, false, None)
         ),
     );
@@ -364,6 +420,7 @@ pub(crate) async fn account(
         (Field::DateTo, &to),
         (Field::Direction, &direction),
         (Field::Recurrence, &recurrence),
+        (Field::PageSize, &page_size_text),
     ] {
         if !value.is_empty() {
             params.push((field, value));
@@ -429,7 +486,7 @@ struct HistoryKeys {
     row_id_attr: &'static str,
     cell_tag: &'static str,
     cell_attr: &'static str,
-    cells: [&'static str; 7],
+    cells: [&'static str; 12],
     marker: &'static str,
     marker_attr: &'static str,
     marker_value: &'static str,
@@ -453,6 +510,11 @@ fn history_keys(layout: Layout) -> HistoryKeys {
                 "tx-amount",
                 "tx-recurring",
                 "tx-status",
+                "tx-booking-date",
+                "tx-value-date",
+                "tx-code",
+                "tx-e2e",
+                "tx-order",
             ],
             marker: "history",
             marker_attr: "data-rendered",
@@ -474,6 +536,11 @@ fn history_keys(layout: Layout) -> HistoryKeys {
                 "amount",
                 "standingOrder",
                 "state",
+                "bookedOn",
+                "valueDate",
+                "transactionCode",
+                "endToEndId",
+                "orderReference",
             ],
             marker: "movements",
             marker_attr: "data-ready",
@@ -492,7 +559,7 @@ fn history_table(layout: Layout, keys: &HistoryKeys, island: &serde_json::Value)
         .replace('&', "\\u0026");
     let container = match layout {
         Layout::V1 => format!(
-            r#"<table id="{}" class="grid" {}="false"><thead><tr><th>Date</th><th>Counterparty</th><th>Counterparty IBAN</th><th>Communication</th><th class="num">Amount</th><th>Recurring</th><th>Status</th></tr></thead><tbody id="{}"></tbody></table>"#,
+            r#"<table id="{}" class="grid" {}="false"><thead><tr><th>Date</th><th>Counterparty</th><th>Counterparty IBAN</th><th>Communication</th><th class="num">Amount</th><th>Recurring</th><th>Status</th><th>Booked on</th><th>Value date</th><th>Code</th><th>End-to-end id</th><th>Standing order</th></tr></thead><tbody id="{}"></tbody></table>"#,
             keys.marker, keys.marker_attr, keys.container
         ),
         Layout::V2 => format!(

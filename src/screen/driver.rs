@@ -1,0 +1,426 @@
+//! The WebDriver side of the screen channel: the only code that touches fantoccini.
+//!
+//! [`Driver`] starts `chromedriver` as a child in a process group of its own, on a loopback port, with
+//! its own `HOME` and `TMPDIR` (so Chromium's profiles and caches land in one folder that is removed on
+//! shutdown), or connects to a remote WebDriver (Selenium Grid). [`Browser`] is one browser session:
+//! one per customer, never shared. It *acts* (navigate, fill, click, wait for a condition — polled every
+//! few milliseconds, never a sleep) and *reads* by handing back the page source, once per page, for
+//! [`super::extract`] to parse.
+//!
+//! Hygiene: every session is closed explicitly ([`Browser::close`]); when the driver stops (or is
+//! dropped, after a panic) it kills the process group it started — chromedriver and every Chromium it
+//! launched, and only those — waits for chromedriver, and removes its folder.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use fantoccini::error::CmdError;
+use fantoccini::wd::TimeoutConfiguration;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value as Json, json};
+
+/// How often a wait checks its condition.
+const POLL: Duration = Duration::from_millis(15);
+
+/// Where browsers come from.
+#[derive(Debug, Clone)]
+pub enum WebDriverTarget {
+    /// Start chromedriver here, launching this Chromium.
+    Local {
+        /// The chromedriver binary (default `/usr/bin/chromedriver`).
+        chromedriver: PathBuf,
+        /// The browser binary (default `/usr/bin/chromium`).
+        chromium: PathBuf,
+    },
+    /// A WebDriver server already running (Selenium Grid): `http://grid:4444`.
+    Remote(String),
+}
+
+impl Default for WebDriverTarget {
+    fn default() -> Self {
+        WebDriverTarget::Local {
+            chromedriver: PathBuf::from("/usr/bin/chromedriver"),
+            chromium: PathBuf::from("/usr/bin/chromium"),
+        }
+    }
+}
+
+/// A WebDriver failure, classified for the screen channel.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DriverError {
+    /// The driver or browser could not be started or reached, or the session is gone.
+    #[error("browser unavailable: {0}")]
+    Unavailable(String),
+    /// A wait ran out.
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+    /// An element to act on is not on the page.
+    #[error("no element matches {0:?}")]
+    NoElement(String),
+}
+
+impl DriverError {
+    /// Whether the browser session itself is broken (killed browser, closed window): start a new one.
+    pub fn session_lost(&self) -> bool {
+        matches!(self, DriverError::Unavailable(_))
+    }
+}
+
+fn classify(error: CmdError, what: &str) -> DriverError {
+    if error.is_no_such_element() {
+        DriverError::NoElement(what.to_owned())
+    } else if matches!(error, CmdError::WaitTimeout)
+        || error.is_timeout()
+        || error.is_script_timeout()
+    {
+        DriverError::Timeout(what.to_owned())
+    } else {
+        DriverError::Unavailable(format!("{what}: {error}"))
+    }
+}
+
+/// The chromedriver child and its folder.
+#[derive(Debug)]
+struct Local {
+    child: Mutex<Option<Child>>,
+    folder: PathBuf,
+    chromium: PathBuf,
+}
+
+impl Local {
+    fn stop(&self) {
+        let mut guard = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut child) = guard.take() {
+            // The group id is the child's pid (`process_group(0)`): killing the group also ends the
+            // Chromium processes that killing chromedriver alone would orphan.
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .stderr(Stdio::null())
+                .status();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running WebDriver endpoint: our chromedriver, or a remote one.
+#[derive(Debug)]
+pub struct Driver {
+    url: String,
+    local: Option<Local>,
+    page_timeout: Duration,
+}
+
+impl Driver {
+    /// Starts chromedriver (or checks the remote URL's shape).
+    pub async fn start(
+        target: &WebDriverTarget,
+        page_timeout: Duration,
+    ) -> Result<Self, DriverError> {
+        match target {
+            WebDriverTarget::Remote(url) => Ok(Self {
+                url: url.trim_end_matches('/').to_owned(),
+                local: None,
+                page_timeout,
+            }),
+            WebDriverTarget::Local {
+                chromedriver,
+                chromium,
+            } => {
+                for tool in [chromedriver, chromium] {
+                    if !tool.exists() {
+                        return Err(DriverError::Unavailable(format!(
+                            "{} is not installed",
+                            tool.display()
+                        )));
+                    }
+                }
+                let folder = std::env::temp_dir()
+                    .join(format!("psd2-fallback-{}", uuid::Uuid::new_v4().simple()));
+                let (home, tmp) = (folder.join("home"), folder.join("tmp"));
+                for dir in [&home, &tmp] {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        DriverError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map_err(|e| DriverError::Unavailable(format!("no loopback port: {e}")))?
+                    .port();
+                let mut child = Command::new(chromedriver)
+                    .arg(format!("--port={port}"))
+                    .arg("--allowed-ips=127.0.0.1")
+                    .env("HOME", &home)
+                    .env("TMPDIR", &tmp)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .stdin(Stdio::null())
+                    .process_group(0)
+                    .spawn()
+                    .map_err(|e| {
+                        DriverError::Unavailable(format!(
+                            "cannot start {}: {e}",
+                            chromedriver.display()
+                        ))
+                    })?;
+                let stdout = child.stdout.take().expect("stdout is piped");
+                let local = Local {
+                    child: Mutex::new(Some(child)),
+                    folder,
+                    chromium: chromium.clone(),
+                };
+                // chromedriver prints one line when it listens; read until then (no polling).
+                let ready = tokio::task::spawn_blocking(move || {
+                    let mut lines = BufReader::new(stdout).lines();
+                    let found = lines
+                        .by_ref()
+                        .map_while(Result::ok)
+                        .any(|line| line.contains("started successfully"));
+                    // Keep draining so chromedriver never blocks on a full pipe.
+                    std::thread::spawn(move || lines.for_each(drop));
+                    found
+                })
+                .await
+                .unwrap_or(false);
+                if !ready {
+                    return Err(DriverError::Unavailable(
+                        "chromedriver exited before it was ready".to_owned(),
+                    ));
+                }
+                Ok(Self {
+                    url: format!("http://127.0.0.1:{port}"),
+                    local: Some(local),
+                    page_timeout,
+                })
+            }
+        }
+    }
+
+    /// Opens a new browser session (a fresh, blank Chromium with its own profile).
+    pub async fn new_browser(&self) -> Result<Browser, DriverError> {
+        let mut options = json!({
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1280,900"
+            ],
+        });
+        if let Some(local) = &self.local {
+            options["binary"] = json!(local.chromium.display().to_string());
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".to_owned(), options);
+        capabilities.insert("browserName".to_owned(), json!("chrome"));
+        let client = ClientBuilder::rustls()
+            .map_err(|e| DriverError::Unavailable(format!("TLS: {e}")))?
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .map_err(|e| DriverError::Unavailable(format!("new session: {e}")))?;
+        let timeouts = TimeoutConfiguration::new(None, Some(self.page_timeout), None);
+        client
+            .update_timeouts(timeouts)
+            .await
+            .map_err(|e| classify(e, "timeouts"))?;
+        Ok(Browser { client })
+    }
+
+    /// Stops chromedriver and every browser it launched, and removes their folder.
+    pub fn shutdown(&self) {
+        if let Some(local) = &self.local {
+            local.stop();
+        }
+    }
+
+    /// The folder holding the browsers' `HOME` and `TMPDIR` (local driver only).
+    pub fn folder(&self) -> Option<&Path> {
+        self.local.as_ref().map(|l| l.folder.as_path())
+    }
+}
+
+/// One browser session. Never shared between customers.
+#[derive(Debug)]
+pub struct Browser {
+    client: Client,
+}
+
+/// A form value to set.
+#[derive(Debug, Clone)]
+pub enum FillValue {
+    /// Text for an input, or the value of a select's option.
+    Text(String),
+    /// A checkbox's state.
+    Checked(bool),
+}
+
+impl Browser {
+    /// Opens a URL and waits for the page to load.
+    pub async fn goto(&self, url: &str) -> Result<(), DriverError> {
+        self.client
+            .goto(url)
+            .await
+            .map_err(|e| classify(e, "page load"))
+    }
+
+    /// The page source, to be parsed by `extract`.
+    pub async fn source(&self) -> Result<String, DriverError> {
+        self.client
+            .source()
+            .await
+            .map_err(|e| classify(e, "page source"))
+    }
+
+    /// The address shown.
+    pub async fn current_path(&self) -> Result<String, DriverError> {
+        let url = self
+            .client
+            .current_url()
+            .await
+            .map_err(|e| classify(e, "current url"))?;
+        Ok(url.path().to_owned())
+    }
+
+    /// A PNG screenshot of the page.
+    pub async fn screenshot(&self) -> Result<Vec<u8>, DriverError> {
+        self.client
+            .screenshot()
+            .await
+            .map_err(|e| classify(e, "screenshot"))
+    }
+
+    /// Waits until an element matches `css` (polling every few milliseconds).
+    pub async fn wait_for(&self, css: &str, limit: Duration) -> Result<(), DriverError> {
+        self.client
+            .wait()
+            .every(POLL)
+            .at_most(limit)
+            .for_element(Locator::Css(css))
+            .await
+            .map(drop)
+            .map_err(|e| classify(e, css))
+    }
+
+    /// Sets form fields by one script call (values, selects, checkboxes) and marks the page stale, so a
+    /// later wait knows the next page from this one. Returns the selectors that matched nothing.
+    pub async fn fill_by_script(
+        &self,
+        fields: &[(String, FillValue)],
+    ) -> Result<Vec<String>, DriverError> {
+        let list: Vec<Json> = fields
+            .iter()
+            .map(|(css, v)| match v {
+                FillValue::Text(t) => json!([css, t, null]),
+                FillValue::Checked(c) => json!([css, null, c]),
+            })
+            .collect();
+        let script = r#"
+            var missing = [];
+            arguments[0].forEach(function (f) {
+                var e = document.querySelector(f[0]);
+                if (!e) { missing.push(f[0]); return; }
+                if (f[2] !== null) { e.checked = f[2]; } else { e.value = f[1]; }
+                e.dispatchEvent(new Event('input', {bubbles: true}));
+                e.dispatchEvent(new Event('change', {bubbles: true}));
+            });
+            return missing;"#;
+        let answer = self
+            .client
+            .execute(script, vec![Json::Array(list)])
+            .await
+            .map_err(|e| classify(e, "filling the form"))?;
+        Ok(answer
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Types text into a field key by key (for sites that validate key events).
+    pub async fn type_keys(&self, css: &str, text: &str) -> Result<(), DriverError> {
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| classify(e, css))?;
+        element.clear().await.map_err(|e| classify(e, css))?;
+        element.send_keys(text).await.map_err(|e| classify(e, css))
+    }
+
+    /// Sends a local file's path to a file input.
+    pub async fn upload(&self, css: &str, path: &Path) -> Result<(), DriverError> {
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| classify(e, css))?;
+        element
+            .send_keys(&path.display().to_string())
+            .await
+            .map_err(|e| classify(e, css))
+    }
+
+    /// Marks the page stale: a wait for `html:not([data-psd2-stale]) …` then only sees the next page.
+    pub async fn mark_stale(&self) -> Result<(), DriverError> {
+        self.client
+            .execute(
+                "document.documentElement.setAttribute('data-psd2-stale','1');",
+                vec![],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| classify(e, "marking the page"))
+    }
+
+    /// Clicks the element matching `css` (a button or link); returns once the click is delivered.
+    pub async fn click(&self, css: &str) -> Result<(), DriverError> {
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| classify(e, css))?;
+        element.click().await.map_err(|e| classify(e, css))
+    }
+
+    /// Masks secrets and IBANs in the page itself (text and input values), before a screenshot.
+    pub async fn mask_page(&self, secrets: &[String]) -> Result<(), DriverError> {
+        let script = r#"
+            var secrets = arguments[0];
+            var iban = /\b[A-Z]{2}[0-9]{2}(?:[ \u00a0]?[0-9A-Z]{4}){2,7}(?:[ \u00a0]?[0-9A-Z]{1,3})?\b/g;
+            function clean(t) {
+                secrets.forEach(function (s) { if (s) { t = t.split(s).join('***'); } });
+                return t.replace(iban, function (m) { return m.slice(0, 2) + '** **** ' + m.slice(-2); });
+            }
+            var walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+            var n; while ((n = walk.nextNode())) { n.nodeValue = clean(n.nodeValue); }
+            document.querySelectorAll('input, option').forEach(function (e) {
+                if (e.type === 'password') { e.value = ''; }
+                else { e.value = clean(e.value); if (e.tagName === 'OPTION') { e.textContent = clean(e.textContent); } }
+                if (e.hasAttribute('value')) { e.setAttribute('value', clean(e.getAttribute('value'))); }
+            });
+            return true;"#;
+        self.client
+            .execute(script, vec![json!(secrets)])
+            .await
+            .map(drop)
+            .map_err(|e| classify(e, "masking the page"))
+    }
+
+    /// Closes the session (its Chromium exits).
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}

@@ -1,0 +1,369 @@
+//! `ScreenBank` against the sandbox bank's website, with a real Chromium: every read equals `ApiBank`'s
+//! (differential test), on both layouts with their maps; writes made through one channel are seen
+//! through the other; and the layout-1 map on the layout-2 website is a *screen changed* with a masked
+//! trace bundle.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use psd2_fallback::api::{ApiBank, ApiBankConfig};
+use psd2_fallback::model::{
+    AccountId, Amount, BookingStatus, ConsentAccess, ConsentRequest, Direction, EndToEndId,
+    ExecutionRule, Frequency, PaymentFile, PaymentKind, PaymentProduct, PaymentRef, PaymentRequest,
+    PaymentStatus, PsuId, Recurrence, ScaAnswer, ScaStatus, ScaTarget, StandingOrderRequest,
+    Transaction, TransactionFilter,
+};
+use psd2_fallback::sandbox::{CardReaderRelay, Sandbox, WebsiteFault, card_reader_response};
+use psd2_fallback::screen::{ScreenBank, ScreenBankConfig};
+use psd2_fallback::{Bank, BankError, PsuContext};
+use rust_decimal::dec;
+use secrecy::SecretString;
+use time::Duration as Days;
+use time::macros::date;
+
+use crate::support::{TODAY, browser, pain001, password, sandbox};
+
+const ANNA: &str = "1000001";
+
+fn map(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("selectors")
+        .join(file)
+}
+
+async fn screen(sandbox: &Sandbox, file: &str, trace: Option<PathBuf>) -> ScreenBank {
+    let mut config = ScreenBankConfig::new(map(file), sandbox.web_url());
+    config.spare = false;
+    config.max_active = 1;
+    config.trace_dir = trace;
+    config.pacing_per_second = 200;
+    ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
+        .await
+        .expect("the screen channel starts")
+}
+
+fn psu(customer: &str) -> PsuContext {
+    PsuContext::new(PsuId::new(customer))
+        .present_at(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)))
+        .with_password(SecretString::from(password(customer)))
+}
+
+async fn api_with_consent(sandbox: &Sandbox) -> (ApiBank, PsuContext) {
+    let api = ApiBank::new(ApiBankConfig::new(sandbox.api_url())).unwrap();
+    let anna = psu(ANNA);
+    let ibans = sandbox
+        .ledger()
+        .accounts(ANNA)
+        .into_iter()
+        .map(|a| a.iban)
+        .collect();
+    let request = ConsentRequest {
+        access: ConsentAccess::full(ibans),
+        recurring: true,
+        valid_until: TODAY + Days::days(90),
+        frequency_per_day: 4,
+    };
+    let consent = api.create_consent(&anna, &request).await.unwrap();
+    let target = ScaTarget::Consent(consent.clone());
+    assert_eq!(sign(&api, &anna, &target).await, ScaStatus::Finalised);
+    (api, anna.with_consent(consent))
+}
+
+async fn sign(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget) -> ScaStatus {
+    let challenge = bank.start_authorisation(psu, target).await.unwrap();
+    let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
+    bank.authorise(psu, target, &challenge.authorisation_id, &answer)
+        .await
+        .unwrap()
+}
+
+fn sorted(mut list: Vec<Transaction>) -> Vec<Transaction> {
+    list.sort_by(|a, b| a.id.cmp(&b.id));
+    list
+}
+
+fn filters() -> Vec<TransactionFilter> {
+    vec![
+        TransactionFilter::default(),
+        TransactionFilter {
+            date_from: Some(date!(2026 - 09 - 01)),
+            date_to: Some(date!(2026 - 09 - 30)),
+            ..Default::default()
+        },
+        TransactionFilter {
+            direction: Some(Direction::Credit),
+            ..Default::default()
+        },
+        TransactionFilter {
+            direction: Some(Direction::Debit),
+            recurrence: Some(Recurrence::Recurring),
+            ..Default::default()
+        },
+        TransactionFilter {
+            recurrence: Some(Recurrence::OneOff),
+            date_from: Some(date!(2026 - 10 - 01)),
+            ..Default::default()
+        },
+        TransactionFilter {
+            code: Some("PMNT-RCDT".to_owned()),
+            ..Default::default()
+        },
+        TransactionFilter {
+            status: Some(BookingStatus::Pending),
+            ..Default::default()
+        },
+    ]
+}
+
+/// Every read through the website equals the same read through the API.
+async fn check_reads_equal(
+    screen: &ScreenBank,
+    api: &ApiBank,
+    anna: &PsuContext,
+    all_filters: bool,
+) {
+    let site = psu(ANNA);
+    assert_eq!(
+        screen.accounts(&site).await.unwrap(),
+        api.accounts(anna).await.unwrap()
+    );
+    let id = AccountId::new("acc-01");
+    assert_eq!(
+        screen.balances(&site, &id, None).await.unwrap(),
+        api.balances(anna, &id, None).await.unwrap()
+    );
+    for day in [date!(2026 - 11 - 22), date!(2026 - 06 - 30)] {
+        assert_eq!(
+            screen.balances(&site, &id, Some(day)).await.unwrap(),
+            api.balances(anna, &id, Some(day)).await.unwrap(),
+            "closing balance of {day}"
+        );
+    }
+    let filters = filters();
+    let chosen = if all_filters {
+        &filters[..]
+    } else {
+        &filters[1..3]
+    };
+    for filter in chosen {
+        let got = sorted(screen.transactions(&site, &id, filter).await.unwrap());
+        let expected = sorted(api.transactions(anna, &id, filter).await.unwrap());
+        assert_eq!(got.len(), expected.len(), "{filter:?}");
+        assert_eq!(got, expected, "{filter:?}");
+    }
+    let order = PaymentRef {
+        kind: PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
+        id: psd2_fallback::model::PaymentId::new("so-001756"),
+    };
+    assert_eq!(
+        screen.payment_status(&site, &order).await.unwrap(),
+        api.payment_status(anna, &order).await.unwrap()
+    );
+    let iban = api.accounts(anna).await.unwrap()[0].iban.clone();
+    for amount in [dec!(10), dec!(17334.48), dec!(17334.49), dec!(1000000)] {
+        let amount = Amount::eur(amount).unwrap();
+        assert_eq!(
+            screen.confirm_funds(&site, &iban, &amount).await.unwrap(),
+            api.confirm_funds(anna, &iban, &amount).await.unwrap(),
+            "funds for {amount:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn screen_reads_equal_api_reads() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let (api, anna) = api_with_consent(&sandbox).await;
+    let screen = screen(&sandbox, "sandbox.toml", None).await;
+    check_reads_equal(&screen, &api, &anna, true).await;
+    screen.close().await;
+}
+
+#[tokio::test]
+async fn layout_v2_with_its_map_gives_the_same_values() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    sandbox.set_website_fault(WebsiteFault::LayoutV2);
+    let (api, anna) = api_with_consent(&sandbox).await;
+    let screen = screen(&sandbox, "sandbox-v2.toml", None).await;
+    check_reads_equal(&screen, &api, &anna, false).await;
+    screen.close().await;
+}
+
+#[tokio::test]
+async fn layout_one_map_on_layout_two_is_screen_changed_with_a_masked_trace() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    sandbox.set_website_fault(WebsiteFault::LayoutV2);
+    let trace = std::env::temp_dir().join(format!("psd2-trace-{}", uuid::Uuid::new_v4().simple()));
+    let screen = screen(&sandbox, "sandbox.toml", Some(trace.clone())).await;
+    let error = screen.accounts(&psu(ANNA)).await.unwrap_err();
+    screen.close().await;
+    let BankError::ScreenChanged {
+        file,
+        screen: name,
+        selector,
+        capture,
+    } = error
+    else {
+        panic!("expected a screen change, got {error:?}");
+    };
+    assert!(file.ends_with("selectors/sandbox.toml"), "{file}");
+    assert_eq!(name, "login");
+    assert_eq!(selector, "body[data-screen=login]");
+    let capture = capture.expect("a trace bundle");
+    assert!(capture.starts_with(&trace));
+    let page = std::fs::read_to_string(capture.join("page.html")).unwrap();
+    assert!(page.contains("view-login"), "the page is captured");
+    for secret in [
+        ANNA,
+        "anna-sandbox",
+        "BE60 7381 2345 6770",
+        "BE60738123456770",
+    ] {
+        assert!(!page.contains(secret), "{secret} is masked");
+    }
+    let png = std::fs::read(capture.join("screenshot.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    std::fs::remove_dir_all(&trace).unwrap();
+}
+
+#[tokio::test]
+async fn writes_through_one_channel_are_seen_through_the_other() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let (api, anna) = api_with_consent(&sandbox).await;
+    let screen = screen(&sandbox, "sandbox.toml", None).await;
+    let site = psu(ANNA);
+    let accounts = api.accounts(&anna).await.unwrap();
+    let (debtor, creditor) = (accounts[0].iban.clone(), accounts[1].iban.clone());
+    let payment = |e2e: &str, when| PaymentRequest {
+        product: PaymentProduct::SepaCreditTransfer,
+        debtor: debtor.clone(),
+        creditor_name: "Anna Peeters".to_owned(),
+        creditor: creditor.clone(),
+        amount: Amount::eur(dec!(12.34)).unwrap(),
+        remittance: Some("Screen test".to_owned()),
+        requested_execution_date: when,
+        end_to_end_id: EndToEndId::new(e2e).unwrap(),
+    };
+
+    // A payment through the website, signed there, seen by the API.
+    let made = screen
+        .initiate_payment(&site, &payment("SCREEN-PAY-1", None))
+        .await
+        .unwrap();
+    assert_eq!(made.status, PaymentStatus::Received);
+    assert_eq!(
+        api.payment_status(&anna, &made.payment).await.unwrap(),
+        PaymentStatus::Received
+    );
+    let target = ScaTarget::Payment(made.payment.clone());
+    assert_eq!(sign(&screen, &site, &target).await, ScaStatus::Finalised);
+    assert_eq!(
+        api.payment_status(&anna, &made.payment).await.unwrap(),
+        screen.payment_status(&site, &made.payment).await.unwrap()
+    );
+
+    // A future-dated payment through the API, cancelled through the website.
+    let later = api
+        .initiate_payment(&anna, &payment("API-PAY-2", Some(TODAY + Days::days(10))))
+        .await
+        .unwrap();
+    assert_eq!(
+        sign(&api, &anna, &ScaTarget::Payment(later.payment.clone())).await,
+        ScaStatus::Finalised
+    );
+    assert_eq!(
+        screen.cancel_payment(&site, &later.payment).await.unwrap(),
+        PaymentStatus::Cancelled
+    );
+    assert_eq!(
+        api.payment_status(&anna, &later.payment).await.unwrap(),
+        PaymentStatus::Cancelled
+    );
+
+    // A standing order through the website, cancelled through the API.
+    let order = StandingOrderRequest {
+        payment: payment("SCREEN-SO-1", None),
+        start_date: TODAY + Days::days(3),
+        end_date: None,
+        frequency: Frequency::Monthly,
+        day_of_execution: None,
+        execution_rule: ExecutionRule::Following,
+    };
+    let made = screen.create_standing_order(&site, &order).await.unwrap();
+    assert!(matches!(made.payment.kind, PaymentKind::Periodic(_)));
+    assert_eq!(
+        sign(&screen, &site, &ScaTarget::Payment(made.payment.clone())).await,
+        ScaStatus::Finalised
+    );
+    assert_eq!(
+        api.cancel_standing_order(&anna, &made.payment)
+            .await
+            .unwrap(),
+        PaymentStatus::Cancelled
+    );
+    assert_eq!(
+        screen.payment_status(&site, &made.payment).await.unwrap(),
+        PaymentStatus::Cancelled
+    );
+
+    // A payment file through the website, signed there, seen by the API.
+    let xml = pain001(
+        debtor.as_str(),
+        &[("Luc Janssens", "BE71096123456769", "5.00")],
+        "2026-11-24",
+    );
+    let file = PaymentFile::parse(&xml).unwrap();
+    let made = screen.upload_payment_file(&site, &file).await.unwrap();
+    assert_eq!(made.payment.kind, PaymentKind::File);
+    assert_eq!(
+        sign(&screen, &site, &ScaTarget::Payment(made.payment.clone())).await,
+        ScaStatus::Finalised
+    );
+    assert_eq!(
+        api.payment_status(&anna, &made.payment).await.unwrap(),
+        screen.payment_status(&site, &made.payment).await.unwrap()
+    );
+    screen.close().await;
+}
+
+#[tokio::test]
+async fn without_a_relay_a_read_asks_for_the_challenge_and_a_consent_logs_in() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let mut config = ScreenBankConfig::new(map("sandbox.toml"), sandbox.web_url());
+    config.spare = false;
+    let screen = ScreenBank::new(config, None).await.unwrap();
+    let site = psu(ANNA);
+    let error = screen.accounts(&site).await.unwrap_err();
+    assert!(error.is_sca_required(), "{error:?}");
+    let request = ConsentRequest {
+        access: ConsentAccess::default(),
+        recurring: true,
+        valid_until: TODAY + Days::days(90),
+        frequency_per_day: 4,
+    };
+    let consent = screen.create_consent(&site, &request).await.unwrap();
+    let target = ScaTarget::Consent(consent.clone());
+    assert_eq!(sign(&screen, &site, &target).await, ScaStatus::Finalised);
+    assert_eq!(
+        screen.consent_status(&site, &consent).await.unwrap(),
+        psd2_fallback::model::ConsentStatus::Valid
+    );
+    assert_eq!(screen.accounts(&site).await.unwrap().len(), 2);
+    screen.close().await;
+}
