@@ -1274,6 +1274,53 @@ impl ScreenBank {
         status_on(&Page::new(&source, &self.inner.map), "payment")
     }
 
+    /// A payment, standing order or file found by its end-to-end id (a file: its message id) in the
+    /// customer's list of orders.
+    async fn find_on_list(
+        &self,
+        browser: &Browser,
+        reference: &str,
+    ) -> FlowResult<Option<(PaymentRef, PaymentStatus)>> {
+        let source = self.open(browser, "payments", None).await?;
+        let page = Page::new(&source, &self.inner.map);
+        for row in page.table("payments", "payments")? {
+            if text(&row, "reference") != reference {
+                continue;
+            }
+            let kind = match text(&row, "kind").as_str() {
+                "Instant transfer" => {
+                    PaymentKind::Single(PaymentProduct::InstantSepaCreditTransfer)
+                }
+                "Transfer" => PaymentKind::Single(PaymentProduct::SepaCreditTransfer),
+                "Standing order" => PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
+                "Payment file" => PaymentKind::File,
+                other => {
+                    return Err(Fail::Extract(ExtractError::Unparsable {
+                        screen: "payments".to_owned(),
+                        item: "kind".to_owned(),
+                        reason: format!("{other:?} is not a known kind of order"),
+                    }));
+                }
+            };
+            let code = text(&row, "status");
+            let status = PaymentStatus::from_code(&code).ok_or_else(|| {
+                Fail::Extract(ExtractError::Unparsable {
+                    screen: "payments".to_owned(),
+                    item: "status".to_owned(),
+                    reason: format!("{code:?} is not an ISO 20022 status"),
+                })
+            })?;
+            return Ok(Some((
+                PaymentRef {
+                    kind,
+                    id: PaymentId::new(text(&row, "id")),
+                },
+                status,
+            )));
+        }
+        Ok(None)
+    }
+
     async fn cancel(&self, browser: &Browser, payment: &PaymentRef) -> FlowResult<PaymentStatus> {
         let source = self
             .open(browser, "payment", Some(payment.id.as_str()))
@@ -1581,6 +1628,22 @@ impl Bank for ScreenBank {
         self.run(psu, Effect::Safe, move |bank, b| {
             let payment = payment.clone();
             Box::pin(async move { bank.status_of(b, &payment).await })
+        })
+        .await
+    }
+
+    async fn find_payment(
+        &self,
+        psu: &PsuContext,
+        _debtor: &Iban,
+        end_to_end_id: &str,
+    ) -> BankResult<Option<(PaymentRef, PaymentStatus)>> {
+        // The website lists every order of the customer with its end-to-end id; the id is unique per
+        // customer, so the debtor account is not needed to tell them apart.
+        let reference = end_to_end_id.to_owned();
+        self.run(psu, Effect::Safe, move |bank, b| {
+            let reference = reference.clone();
+            Box::pin(async move { bank.find_on_list(b, &reference).await })
         })
         .await
     }

@@ -1,0 +1,386 @@
+//! Failover drills against the sandbox bank: a real API over loopback, a real Chromium driving the
+//! website, a real SQLite journal. Each drill asserts the promise it guards.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use psd2_fallback::api::{ApiBank, ApiBankConfig};
+use psd2_fallback::failover::{Failover, FailoverConfig};
+use psd2_fallback::health::{Health, HealthConfig, Mode, Policy, spawn_prober};
+use psd2_fallback::journal::{JournalStore, SqliteJournal};
+use psd2_fallback::model::{
+    AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, Iban, PaymentProduct,
+    PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaTarget,
+};
+use psd2_fallback::sandbox::{ApiFault, CardReaderRelay, Sandbox, card_reader_response};
+use psd2_fallback::screen::{ScreenBank, ScreenBankConfig};
+use psd2_fallback::{Bank, BankError, PsuContext};
+use rust_decimal::dec;
+use secrecy::SecretString;
+use tokio::time::Instant;
+
+use crate::support::{browser, password, sandbox};
+
+/// A temporary folder for a journal, removed afterwards.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("psd2-fallback-drill-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+    fn journal(&self) -> Arc<SqliteJournal> {
+        Arc::new(SqliteJournal::open(&self.0.join("journal.sqlite")).unwrap())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fast_health(exempt: Option<&str>) -> HealthConfig {
+    HealthConfig {
+        extra_policies: vec![Policy::ConsecutiveFailures { n: 2 }],
+        dwell: Duration::from_millis(800),
+        probes_to_recover: 3,
+        probe_interval: Duration::from_millis(150),
+        probe_jitter: Duration::from_millis(30),
+        probe_timeout: Duration::from_millis(400),
+        exempt: exempt.map(str::to_owned),
+        ..HealthConfig::default()
+    }
+}
+
+fn api(sandbox: &Sandbox) -> ApiBank {
+    let mut config = ApiBankConfig::new(sandbox.api_url());
+    config.request_timeout = Duration::from_millis(400);
+    ApiBank::new(config).unwrap()
+}
+
+fn psu(customer: &str) -> PsuContext {
+    PsuContext::new(PsuId::new(customer))
+        .present_at(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)))
+        .with_password(SecretString::from(password(customer)))
+}
+
+async fn screen(sandbox: &Sandbox) -> ScreenBank {
+    let mut config = ScreenBankConfig::new(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
+        sandbox.web_url(),
+    );
+    config.spare = false;
+    config.max_active = 1;
+    config.pacing_per_second = 200;
+    ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
+        .await
+        .expect("the screen channel starts")
+}
+
+struct Engine {
+    failover: Failover,
+    health: Arc<Health>,
+    journal: Arc<SqliteJournal>,
+    screen: ScreenBank,
+    prober: tokio::task::JoinHandle<()>,
+}
+
+async fn engine(sandbox: &Sandbox, scratch: &Scratch, exempt: Option<&str>) -> Engine {
+    let api = Arc::new(api(sandbox));
+    let screen = screen(sandbox).await;
+    let journal = scratch.journal();
+    let health = Health::new("sandbox", fast_health(exempt));
+    let failover = Failover::new(
+        FailoverConfig::new("sandbox"),
+        api.clone(),
+        Arc::new(screen.clone()),
+        health.clone(),
+        journal.clone(),
+    );
+    let prober = spawn_prober(health.clone(), move || {
+        let api = api.clone();
+        async move { api.probe().await }
+    });
+    Engine {
+        failover,
+        health,
+        journal,
+        screen,
+        prober,
+    }
+}
+
+impl Engine {
+    /// The customer's context with a valid API consent on all their accounts, signed with the card reader.
+    async fn consented(&self, sandbox: &Sandbox, customer: &str) -> PsuContext {
+        let psu = psu(customer);
+        let ibans = sandbox
+            .ledger()
+            .accounts(customer)
+            .into_iter()
+            .map(|a| a.iban)
+            .collect();
+        let request = ConsentRequest {
+            access: ConsentAccess::full(ibans),
+            recurring: true,
+            valid_until: sandbox.ledger().today() + time::Duration::days(90),
+            frequency_per_day: 4,
+        };
+        let consent = self.failover.create_consent(&psu, &request).await.unwrap();
+        let target = ScaTarget::Consent(consent.clone());
+        let challenge = self
+            .failover
+            .start_authorisation(&psu, &target)
+            .await
+            .unwrap();
+        let answer = ScaAnswer::new(card_reader_response(customer, &challenge.data));
+        self.failover
+            .authorise(&psu, &target, &challenge.authorisation_id, &answer)
+            .await
+            .unwrap();
+        psu.with_consent(consent)
+    }
+
+    async fn stop(self) {
+        self.prober.abort();
+        self.screen.close().await;
+    }
+
+    fn screen_accesses(&self) -> usize {
+        self.journal
+            .access_log(time::OffsetDateTime::now_utc().date())
+            .unwrap()
+            .len()
+    }
+}
+
+/// Reads without pause while the API goes down, then hangs, then flaps, then comes back: no read
+/// fails, the engine returns to the API, and the outage makes at most two switches of channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_survive_an_outage_and_the_api_comes_back() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let engine = engine(&sandbox, &scratch, None).await;
+    let mut events = engine.health.events();
+    let anna = engine.consented(&sandbox, "1000001").await;
+    let account = AccountId::new("acc-01");
+    let expected = sandbox
+        .ledger()
+        .balances("1000001", &account, None)
+        .unwrap();
+
+    let (mut served, mut failed) = (0, 0);
+    let mut first_fallback_read: Option<Duration> = None;
+    let outage_start = Instant::now();
+    let phases = [
+        (ApiFault::Down, 2_500),
+        (ApiFault::Hang, 2_500),
+        (ApiFault::Flap { period_ms: 200 }, 2_500),
+    ];
+    for (fault, millis) in phases {
+        sandbox.set_api_fault(fault);
+        let until = Instant::now() + Duration::from_millis(millis);
+        while Instant::now() < until {
+            let before = engine.screen_accesses();
+            match engine.failover.balances(&anna, &account, None).await {
+                Ok(balances) => {
+                    served += 1;
+                    assert_eq!(balances, expected, "under {fault}");
+                    if first_fallback_read.is_none() && engine.screen_accesses() > before {
+                        first_fallback_read = Some(outage_start.elapsed());
+                    }
+                }
+                Err(error) => {
+                    failed += 1;
+                    eprintln!("read failed under {fault}: {error}");
+                }
+            }
+        }
+    }
+    sandbox.set_api_fault(ApiFault::Up);
+    let recovered = Instant::now();
+    let mut mode = engine.health.watch();
+    tokio::time::timeout(Duration::from_secs(20), mode.wait_for(|m| *m == Mode::Api))
+        .await
+        .expect("the engine switched back to the API")
+        .unwrap();
+    let switch_back = recovered.elapsed();
+    for _ in 0..3 {
+        assert_eq!(
+            engine
+                .failover
+                .balances(&anna, &account, None)
+                .await
+                .unwrap(),
+            expected
+        );
+        served += 1;
+    }
+    let events: Vec<_> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    let channel_switches = events
+        .iter()
+        .filter(|e| (e.from == Mode::Api) != (e.to == Mode::Api))
+        .count();
+    println!(
+        "outage drill: {served} reads served, {failed} failed, {} switch events ({channel_switches} changes of channel), first fallback read {:?} after the outage began, switch back {:?} after recovery",
+        events.len(),
+        first_fallback_read,
+        switch_back
+    );
+    assert_eq!(failed, 0);
+    assert!(channel_switches <= 2, "{events:#?}");
+    assert!(first_fallback_read.is_some());
+    assert!(
+        engine.screen_accesses() > 0,
+        "the website accesses are logged"
+    );
+    engine.stop().await;
+    sandbox.shutdown().await;
+}
+
+fn luc_payment() -> PaymentRequest {
+    PaymentRequest {
+        product: PaymentProduct::SepaCreditTransfer,
+        debtor: Iban::parse("BE33738234567846").unwrap(),
+        creditor_name: "Garage Vermeulen".to_owned(),
+        creditor: Iban::parse("BE71096123456769").unwrap(),
+        amount: Amount::eur(dec!(61.50)).unwrap(),
+        remittance: Some("Onderhoud".to_owned()),
+        requested_execution_date: None,
+        end_to_end_id: EndToEndId::generate(),
+    }
+}
+
+/// The API executes the payment and loses the answer: the engine finds it through the website instead
+/// of sending it again — exactly one payment, and the caller learns its real status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_makes_exactly_one_payment() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let engine = engine(&sandbox, &scratch, None).await;
+    let luc = psu("1000002");
+    let request = luc_payment();
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    let initiation = engine
+        .failover
+        .initiate_payment(&luc, &request)
+        .await
+        .expect("reconciled through the website");
+    assert_eq!(initiation.status, PaymentStatus::Received);
+    let held: Vec<_> = sandbox
+        .ledger()
+        .payments("1000002")
+        .into_iter()
+        .filter(|p| {
+            sandbox
+                .ledger()
+                .find_by_end_to_end_id("1000002", request.end_to_end_id.as_str())
+                .is_some_and(|f| f.payment == p.payment)
+        })
+        .collect();
+    assert_eq!(held.len(), 1, "exactly one payment");
+    assert_eq!(held[0].payment, initiation.payment);
+    // Asking again with the same intent returns the same payment, from the journal.
+    sandbox.set_api_fault(ApiFault::Up);
+    assert_eq!(
+        engine
+            .failover
+            .initiate_payment(&luc, &request)
+            .await
+            .unwrap()
+            .payment,
+        initiation.payment
+    );
+    let target = ScaTarget::Payment(initiation.payment.clone());
+    let challenge = engine
+        .failover
+        .start_authorisation(&luc, &target)
+        .await
+        .unwrap();
+    let answer = ScaAnswer::new(card_reader_response("1000002", &challenge.data));
+    engine
+        .failover
+        .authorise(&luc, &target, &challenge.authorisation_id, &answer)
+        .await
+        .unwrap();
+    let status = engine
+        .failover
+        .payment_status(&luc, &initiation.payment)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            status,
+            PaymentStatus::AcceptedTechnical | PaymentStatus::AcceptedSettlementCompleted
+        ),
+        "{status:?}"
+    );
+    assert_eq!(
+        sandbox
+            .ledger()
+            .payments("1000002")
+            .iter()
+            .filter(|p| p.payment == initiation.payment)
+            .count(),
+        1
+    );
+    engine.stop().await;
+    sandbox.shutdown().await;
+}
+
+/// A bank exempt from the fallback (RTS Art. 33(6)) is never reached through its website: a read or a
+/// payment while its API is down fails with the exemption named, and no website access is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exempt_bank_is_never_reached_through_its_website() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let engine = engine(
+        &sandbox,
+        &scratch,
+        Some("exempted by the NBB on 2026-03-01"),
+    )
+    .await;
+    let anna = engine.consented(&sandbox, "1000001").await;
+    sandbox.set_api_fault(ApiFault::Down);
+    for _ in 0..6 {
+        let error = engine
+            .failover
+            .balances(&anna, &AccountId::new("acc-01"), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, BankError::FallbackExempt { reason, .. } if reason.contains("NBB")),
+            "{error}"
+        );
+    }
+    let request = luc_payment();
+    let error = engine
+        .failover
+        .initiate_payment(&psu("1000002"), &request)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BankError::FallbackExempt { .. }), "{error}");
+    assert!(
+        sandbox
+            .ledger()
+            .find_by_end_to_end_id("1000002", request.end_to_end_id.as_str())
+            .is_none()
+    );
+    assert_eq!(engine.health.mode(), Mode::Api);
+    assert_eq!(engine.screen_accesses(), 0, "the website was never used");
+    engine.stop().await;
+    sandbox.shutdown().await;
+}
