@@ -277,11 +277,7 @@ async fn main() {
     let profiles = std::fs::read_dir(std::env::temp_dir())
         .map(|d| {
             d.filter_map(Result::ok)
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with("psd2-fallback-")
-                })
+                .filter(|e| e.file_name().to_string_lossy().starts_with("psd2fb-"))
                 .count()
         })
         .unwrap_or(0);

@@ -27,10 +27,13 @@
 
 pub mod api;
 pub mod bank;
+#[cfg(feature = "sandbox")]
+pub mod demo;
 pub mod failover;
 pub mod health;
 pub mod journal;
 pub mod model;
+pub mod pay;
 pub mod report;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -1,6 +1,8 @@
 //! The `psd2-fallback` command: parses arguments and calls the library.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -51,6 +53,18 @@ enum Command {
         #[command(subcommand)]
         command: SelectorsCommand,
     },
+    /// The demo: the engine against the built-in sandbox bank, through a simulated API outage.
+    Demo {
+        /// How long the API stays down, in seconds.
+        #[arg(long, default_value_t = 8)]
+        outage_secs: u64,
+        /// The sandbox website's screen map.
+        #[arg(long, default_value = "selectors/sandbox.toml")]
+        map: PathBuf,
+    },
+    /// Initiates one payment through the engine (the API, or the website when the API is down),
+    /// journalled: a run first reconciles what an earlier run left in doubt.
+    Pay(Box<PayArgs>),
     /// Shows what a sandbox customer's card reader answers to a challenge, for signing in a browser.
     CardReader {
         /// The customer number.
@@ -58,6 +72,56 @@ enum Command {
         /// The challenge the website or API shows.
         challenge: String,
     },
+}
+
+/// Where a payment goes, for `pay`.
+#[derive(Debug, clap::Args)]
+struct PayArgs {
+    /// The bank's name, as in the journal.
+    #[arg(long, default_value = "sandbox")]
+    bank: String,
+    /// The bank API's root URL.
+    #[arg(long)]
+    api_url: String,
+    /// The bank website's root URL.
+    #[arg(long)]
+    website_url: String,
+    /// The website's screen map.
+    #[arg(long, default_value = "selectors/sandbox.toml")]
+    map: PathBuf,
+    /// The journal file (created when missing).
+    #[arg(long)]
+    journal: PathBuf,
+    /// The customer number.
+    #[arg(long)]
+    psu: String,
+    /// The customer's online-banking password.
+    #[arg(long, env = "PSD2_FALLBACK_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// The account to pay from (IBAN).
+    #[arg(long)]
+    from: String,
+    /// The account to pay (IBAN).
+    #[arg(long)]
+    to: String,
+    /// The beneficiary's name.
+    #[arg(long)]
+    name: String,
+    /// The amount in euro, e.g. 12.34.
+    #[arg(long)]
+    amount: String,
+    /// The end-to-end id: the same id is the same payment, whatever happens.
+    #[arg(long)]
+    reference: String,
+    /// The communication.
+    #[arg(long)]
+    communication: Option<String>,
+    /// How long the API may take, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    api_timeout_ms: u64,
+    /// Answer login challenges on the website with the sandbox customer's card reader.
+    #[arg(long)]
+    sandbox_card_reader: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,8 +136,8 @@ enum SelectorsCommand {
         /// The customer number to log in with.
         #[arg(long)]
         customer: String,
-        /// The customer's password.
-        #[arg(long)]
+        /// The customer's password (better given in the environment than on the command line).
+        #[arg(long, env = "PSD2_FALLBACK_PASSWORD", hide_env_values = true)]
         password: String,
         /// Answer the login challenge with the sandbox customer's card reader.
         #[arg(long)]
@@ -86,12 +150,71 @@ enum SelectorsCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The demo and one-shot commands print their own story; the servers log what they do.
+    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Pay(_));
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| if quiet { "error" } else { "info" }.into()),
         )
         .init();
-    match Cli::parse().command {
+    match cli.command {
+        Command::Demo { outage_secs, map } => {
+            let options = psd2_fallback::demo::DemoOptions {
+                map,
+                outage: Duration::from_secs(outage_secs),
+                ..psd2_fallback::demo::DemoOptions::default()
+            };
+            let summary = psd2_fallback::demo::run(options).await?;
+            if summary.failed > 0 || summary.payments_executed != summary.payments_intended {
+                anyhow::bail!("the demo saw failed requests or missing payments");
+            }
+        }
+        Command::Pay(args) => {
+            let amount = psd2_fallback::model::Amount::parse_api(
+                &args.amount,
+                psd2_fallback::model::Currency::EUR,
+            )
+            .context("--amount")?;
+            let request = psd2_fallback::model::PaymentRequest {
+                product: psd2_fallback::model::PaymentProduct::SepaCreditTransfer,
+                debtor: psd2_fallback::model::Iban::parse(&args.from).context("--from")?,
+                creditor_name: args.name.clone(),
+                creditor: psd2_fallback::model::Iban::parse(&args.to).context("--to")?,
+                amount,
+                remittance: args.communication.clone(),
+                requested_execution_date: None,
+                end_to_end_id: psd2_fallback::model::EndToEndId::new(args.reference.clone())
+                    .context("--reference")?,
+            };
+            let relay: Option<Arc<dyn psd2_fallback::ScaRelay>> = args
+                .sandbox_card_reader
+                .then(|| Arc::new(psd2_fallback::sandbox::CardReaderRelay) as _);
+            let options = psd2_fallback::pay::PayOptions {
+                bank: args.bank.clone(),
+                api_url: args.api_url.clone(),
+                website_url: args.website_url.clone(),
+                map: args.map.clone(),
+                webdriver: psd2_fallback::screen::driver::WebDriverTarget::default(),
+                journal: args.journal.clone(),
+                psu: args.psu.clone(),
+                password: secrecy::SecretString::from(args.password.clone()),
+                api_timeout: Duration::from_millis(args.api_timeout_ms),
+            };
+            let outcome = psd2_fallback::pay::pay(options, relay, &request).await?;
+            println!(
+                "resumed: {} settled, {} in doubt",
+                outcome.resumed.0, outcome.resumed.1
+            );
+            match outcome.result {
+                Ok(done) => println!("payment {} {}", done.payment.id, done.status.code()),
+                Err(error) => {
+                    println!("no payment: {error}");
+                    std::process::exit(if error.is_outcome_unknown() { 3 } else { 2 });
+                }
+            }
+        }
         Command::Sandbox {
             addr,
             api_addr,

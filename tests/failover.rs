@@ -8,7 +8,7 @@ use std::time::Duration;
 use psd2_fallback::api::{ApiBank, ApiBankConfig};
 use psd2_fallback::failover::{Failover, FailoverConfig};
 use psd2_fallback::health::{Health, HealthConfig, Mode, Policy, spawn_prober};
-use psd2_fallback::journal::{JournalStore, SqliteJournal};
+use psd2_fallback::journal::{IntentState, JournalStore, SqliteJournal};
 use psd2_fallback::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, Iban, PaymentProduct,
     PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaTarget,
@@ -382,5 +382,177 @@ async fn an_exempt_bank_is_never_reached_through_its_website() {
     assert_eq!(engine.health.mode(), Mode::Api);
     assert_eq!(engine.screen_accesses(), 0, "the website was never used");
     engine.stop().await;
+    sandbox.shutdown().await;
+}
+
+/// Runs `psd2-fallback pay` as its own process against the sandbox, for the drills that kill it.
+fn pay_command(
+    sandbox: &Sandbox,
+    journal: &std::path::Path,
+    reference: &str,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_psd2-fallback"));
+    command
+        .args([
+            "pay",
+            "--api-url",
+            &sandbox.api_url(),
+            "--website-url",
+            &sandbox.web_url(),
+        ])
+        .args([
+            "--map",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
+        ])
+        .arg("--journal")
+        .arg(journal)
+        .args([
+            "--psu",
+            "1000002",
+            "--from",
+            "BE33738234567846",
+            "--to",
+            "BE71096123456769",
+            "--name",
+            "Garage Vermeulen",
+        ])
+        .args([
+            "--amount",
+            "12.34",
+            "--reference",
+            reference,
+            "--api-timeout-ms",
+            "60000",
+            "--sandbox-card-reader",
+        ])
+        .env("PSD2_FALLBACK_PASSWORD", password("1000002"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+fn payments_with(sandbox: &Sandbox, reference: &str) -> usize {
+    sandbox
+        .ledger()
+        .payments("1000002")
+        .iter()
+        .filter(|p| matches!(&p.detail, psd2_fallback::sandbox::ledger::PaymentDetail::Single(r) if r.end_to_end_id.as_str() == reference))
+        .count()
+}
+
+/// The engine is killed (SIGKILL) after it journalled a payment and sent it, before any answer; and
+/// another run stops with a payment the bank executed but whose answer was lost. Each restart
+/// reconciles before it sends anything: exactly one payment each, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_engine_makes_exactly_one_payment_after_restart() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let journal_path = scratch.0.join("journal.sqlite");
+
+    // 1. The API hangs: the intent is journalled, the request is on its way, and the engine is killed.
+    let killed = format!("KILL-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    sandbox.set_api_fault(ApiFault::Hang);
+    let mut child = pay_command(&sandbox, &journal_path, &killed)
+        .spawn()
+        .unwrap();
+    let mut attempting = false;
+    for _ in 0..400 {
+        if journal_path.exists()
+            && let Ok(journal) = SqliteJournal::open(&journal_path)
+            && journal.open_intents().unwrap().iter().any(|i| {
+                i.end_to_end_id == killed
+                    && i.state == IntentState::Attempting(psd2_fallback::Channel::Api)
+            })
+        {
+            attempting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        attempting,
+        "the intent was journalled as being sent before the kill"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_had_browser = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("psd2fb-{}-", child.id()))
+        });
+    assert!(
+        killed_had_browser,
+        "the killed run had started its screen channel"
+    );
+    assert_eq!(
+        payments_with(&sandbox, &killed),
+        0,
+        "a hung request is never executed"
+    );
+
+    sandbox.set_api_fault(ApiFault::Up);
+    let output = pay_command(&sandbox, &journal_path, &killed)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("resumed: 1 settled, 0 in doubt"),
+        "{stdout}"
+    );
+    assert_eq!(
+        payments_with(&sandbox, &killed),
+        1,
+        "exactly one payment after the restart"
+    );
+    // The killed run's chromedriver and Chromium outlived it; the next run ended them.
+    let orphans: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&format!("psd2fb-{}-", child.id())))
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "the killed run's browser folders remain: {orphans:?}"
+    );
+
+    // 2. The API executes the payment and the answer is lost while the website is in maintenance: the
+    //    run cannot tell and stops in doubt. The next run finds the payment instead of sending it again.
+    let lost = format!("LOST-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    sandbox.set_website_fault(psd2_fallback::sandbox::WebsiteFault::Maintenance);
+    let output = pay_command(&sandbox, &journal_path, &lost)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "in doubt: {stdout}");
+    assert_eq!(payments_with(&sandbox, &lost), 1);
+    sandbox.set_api_fault(ApiFault::Up);
+    sandbox.set_website_fault(psd2_fallback::sandbox::WebsiteFault::Up);
+    let output = pay_command(&sandbox, &journal_path, &lost)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("resumed: 1 settled, 0 in doubt") && stdout.contains(" RCVD"),
+        "{stdout}"
+    );
+    assert_eq!(payments_with(&sandbox, &lost), 1, "found, not sent again");
     sandbox.shutdown().await;
 }

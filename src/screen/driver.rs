@@ -104,8 +104,75 @@ impl Local {
                 .status();
             let _ = child.wait();
         }
+        // Chromium's crash handlers start their own process groups: end whatever still names our folder.
+        kill_all(&processes_using(&self.folder));
         let _ = std::fs::remove_dir_all(&self.folder);
     }
+}
+
+/// The prefix of the folders the driver makes: `psd2fb-<engine pid>-<unique>`. Short on purpose: Chromium
+/// puts a Unix socket below it, and socket paths may not exceed 108 bytes.
+const FOLDER_PREFIX: &str = "psd2fb-";
+
+/// The processes whose command line or environment names `folder` (ours: it is unique to one driver).
+fn processes_using(folder: &std::path::Path) -> Vec<u32> {
+    let marker = folder.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != own)
+        .filter(|pid| {
+            ["cmdline", "environ"].iter().any(|file| {
+                std::fs::read(format!("/proc/{pid}/{file}"))
+                    .map(|bytes| String::from_utf8_lossy(&bytes).contains(&marker))
+                    .unwrap_or(false)
+            })
+        })
+        .collect()
+}
+
+fn kill_all(pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .args(pids.iter().map(u32::to_string))
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Ends the browsers of drivers whose engine process is gone (killed with SIGKILL, crashed) and removes
+/// their folders. Only folders this engine makes are touched, and only when their engine is dead.
+pub fn reap_orphans() -> usize {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return 0;
+    };
+    let mut reaped = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(owner) = name
+            .strip_prefix(FOLDER_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if std::path::Path::new(&format!("/proc/{owner}")).exists() {
+            continue;
+        }
+        let folder = entry.path();
+        kill_all(&processes_using(&folder));
+        let _ = std::fs::remove_dir_all(&folder);
+        reaped += 1;
+    }
+    if reaped > 0 {
+        tracing::warn!(reaped, "ended the browsers of engine runs that died");
+    }
+    reaped
 }
 
 impl Drop for Local {
@@ -146,8 +213,13 @@ impl Driver {
                         )));
                     }
                 }
-                let folder = std::env::temp_dir()
-                    .join(format!("psd2-fallback-{}", uuid::Uuid::new_v4().simple()));
+                reap_orphans();
+                let unique = uuid::Uuid::new_v4().simple().to_string();
+                let folder = std::env::temp_dir().join(format!(
+                    "{FOLDER_PREFIX}{}-{}",
+                    std::process::id(),
+                    &unique[..8]
+                ));
                 let (home, tmp) = (folder.join("home"), folder.join("tmp"));
                 for dir in [&home, &tmp] {
                     std::fs::create_dir_all(dir).map_err(|e| {
@@ -222,12 +294,23 @@ impl Driver {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("goog:chromeOptions".to_owned(), options);
         capabilities.insert("browserName".to_owned(), json!("chrome"));
-        let client = ClientBuilder::rustls()
-            .map_err(|e| DriverError::Unavailable(format!("TLS: {e}")))?
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .map_err(|e| DriverError::Unavailable(format!("new session: {e}")))?;
+        // A browser launch now and then dies at birth ("Chrome instance exited"); a second launch works.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            let launched = ClientBuilder::rustls()
+                .map_err(|e| DriverError::Unavailable(format!("TLS: {e}")))?
+                .capabilities(capabilities.clone())
+                .connect(&self.url)
+                .await;
+            match launched {
+                Ok(client) => break client,
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(attempt, error = %e, "browser launch failed; launching again")
+                }
+                Err(e) => return Err(DriverError::Unavailable(format!("new session: {e}"))),
+            }
+        };
         let timeouts = TimeoutConfiguration::new(None, Some(self.page_timeout), None);
         client
             .update_timeouts(timeouts)
