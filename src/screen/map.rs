@@ -94,6 +94,9 @@ pub struct Screen {
     pub url: Option<String>,
     /// Present once scripts have rendered the screen's data (waited for before reading).
     pub ready: Option<String>,
+    /// The query string the screen's form submits (a GET form), with `{field}` for each field's value:
+    /// the flows then open the filtered screen in one page load instead of filling the form.
+    pub query: Option<String>,
     /// What can be typed.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldDef>,
@@ -249,6 +252,8 @@ pub(crate) const CONTRACT: &[(&str, &str, &str)] = &[
     ("sign", "action", "submit"),
     ("result", "value", "reference"),
     ("result", "value", "status"),
+    ("payments", "url", ""),
+    ("payments", "table", "payments"),
     ("payment", "url", ""),
     ("payment", "value", "reference"),
     ("payment", "value", "status"),
@@ -318,6 +323,17 @@ impl ScreenMap {
             for (key, css) in selectors {
                 if let Err(e) = scraper::Selector::parse(css) {
                     return Err(error(key, format!("{css:?} is not a CSS selector: {e}")));
+                }
+            }
+            if let Some(query) = &screen.query {
+                for part in query.split('{').skip(1) {
+                    let field = part.split('}').next().unwrap_or_default();
+                    if !screen.fields.contains_key(field) {
+                        return Err(error(
+                            format!("{base}.query"),
+                            format!("{{{field}}} is not a field of the screen"),
+                        ));
+                    }
                 }
             }
         }
@@ -416,6 +432,16 @@ mod tests {
                 base.replacen(r#"parse = "belgian_amount""#, r#"parse = "dollars""#, 1),
                 "line",
                 "unknown variant `dollars`",
+            ),
+            (
+                base.replacen("&per_page={page_size}", "&per_page={rows_per_page}", 1),
+                "screens.account.query",
+                "{rows_per_page} is not a field",
+            ),
+            (
+                base.replace("[screens.payments", "[screens.orders"),
+                "screens.payments",
+                "missing",
             ),
         ];
         for (text, key, reason) in cases {

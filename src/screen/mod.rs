@@ -794,8 +794,6 @@ impl ScreenBank {
         account: &AccountId,
         filter: &TransactionFilter,
     ) -> FlowResult<Vec<Transaction>> {
-        self.open(browser, "account", Some(account.as_str()))
-            .await?;
         let direction = match filter.direction {
             None => "all",
             Some(Direction::Credit) => "credit",
@@ -806,19 +804,14 @@ impl ScreenBank {
             Some(Recurrence::OneOff) => "one-off",
             Some(Recurrence::Recurring) => "recurring",
         };
-        let day = |d: Option<Date>| FillValue::Text(d.map(format_date).unwrap_or_default());
-        self.fill(
-            browser,
-            "account",
-            &[
-                ("date_from", day(filter.date_from)),
-                ("date_to", day(filter.date_to)),
-                ("direction", FillValue::Text(direction.to_owned())),
-                ("recurrence", FillValue::Text(recurrence.to_owned())),
-                ("page_size", FillValue::Text("500".to_owned())),
-            ],
-        )
-        .await?;
+        let day = |d: Option<Date>| d.map(format_date).unwrap_or_default();
+        let values = [
+            ("date_from", day(filter.date_from)),
+            ("date_to", day(filter.date_to)),
+            ("direction", direction.to_owned()),
+            ("recurrence", recurrence.to_owned()),
+            ("page_size", "500".to_owned()),
+        ];
         let ready = self
             .inner
             .map
@@ -827,9 +820,33 @@ impl ScreenBank {
             .clone()
             .unwrap_or_default();
         let next = self.action("account", "next_page");
-        let mut source = self
-            .submit(browser, &self.action("account", "filter"))
-            .await?;
+        let mut source = match self.inner.map.screen("account").query.clone() {
+            // One page load: the filtered history at its own address, as the form would ask for it.
+            Some(query) => {
+                let query = values.iter().fold(query, |q, (name, value)| {
+                    q.replace(&format!("{{{name}}}"), &url_encode(value))
+                });
+                self.pace().await;
+                browser
+                    .goto(&format!(
+                        "{}?{query}",
+                        self.url("account", Some(account.as_str()))
+                    ))
+                    .await?;
+                browser.source().await?
+            }
+            None => {
+                self.open(browser, "account", Some(account.as_str()))
+                    .await?;
+                let fields: Vec<(&str, FillValue)> = values
+                    .iter()
+                    .map(|(name, value)| (*name, FillValue::Text(value.clone())))
+                    .collect();
+                self.fill(browser, "account", &fields).await?;
+                self.submit(browser, &self.action("account", "filter"))
+                    .await?
+            }
+        };
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         loop {
