@@ -1,0 +1,3 @@
+//! The outage benchmark (written next).
+
+fn main() {}
