@@ -5,4 +5,5 @@ mod api_bank;
 mod payment_files;
 mod sandbox_api;
 mod sandbox_web;
+mod service;
 mod support;
