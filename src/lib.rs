@@ -20,6 +20,9 @@
 //! - [`failover`]: [`failover::Failover`], a `Bank` over the two channels that keeps "one intent, at most
 //!   one payment".
 //! - [`report`]: daily availability the EBA way.
+//! - [`service`]: the resilience service — a Berlin-Group-shaped HTTP server (axum) over a `Failover` per
+//!   bank, with caller authentication, rate limits, `/health`, `/metrics`, `/events` and its config file.
+//!   `xs2a` (private) is the server side of the NextGenPSD2 JSON, shared with the sandbox bank's API.
 //! - [`sandbox`] (feature `sandbox`, on by default): a small but complete bank — one ledger behind a
 //!   Berlin-Group-shaped API and an online-banking website — with fault injection, for the demo and tests.
 //!
@@ -38,5 +41,7 @@ pub mod report;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod screen;
+pub mod service;
+mod xs2a;
 
 pub use bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};

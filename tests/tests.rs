@@ -7,4 +7,5 @@ mod payment_files;
 mod sandbox_api;
 mod sandbox_web;
 mod screen_bank;
+mod service;
 mod support;

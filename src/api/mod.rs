@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
-use secrecy::{ExposeSecret, SecretBox};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::de::DeserializeOwned;
 use time::Date;
 
@@ -51,6 +51,9 @@ pub struct ApiBankConfig {
     pub identity: Option<ClientIdentity>,
     /// Sent as `TPP-Redirect-URI` where the bank wants one.
     pub tpp_redirect_uri: Option<String>,
+    /// Sent as `Authorization: Bearer …` (marked sensitive) on every request, for servers that
+    /// authenticate their callers by token, such as the resilience service. Secret.
+    pub bearer_token: Option<SecretString>,
 }
 
 impl ApiBankConfig {
@@ -62,6 +65,7 @@ impl ApiBankConfig {
             request_timeout: Duration::from_secs(30),
             identity: None,
             tpp_redirect_uri: None,
+            bearer_token: None,
         }
     }
 }
@@ -124,6 +128,8 @@ pub struct ApiBank {
     origin: String,
     tpp_redirect_uri: Option<String>,
     request_timeout: Duration,
+    /// `Bearer …`, marked sensitive so it is never printed.
+    authorization: Option<HeaderValue>,
 }
 
 impl ApiBank {
@@ -151,6 +157,18 @@ impl ApiBank {
                 })?;
             builder = builder.identity(identity);
         }
+        let authorization = config
+            .bearer_token
+            .as_ref()
+            .map(|token| {
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                    .map_err(|_| {
+                        ApiConfigError::Client("the bearer token is not a header value".to_owned())
+                    })?;
+                value.set_sensitive(true);
+                Ok::<_, ApiConfigError>(value)
+            })
+            .transpose()?;
         let http = builder
             .build()
             .map_err(|e| ApiConfigError::Client(e.without_url().to_string()))?;
@@ -160,6 +178,7 @@ impl ApiBank {
             origin,
             tpp_redirect_uri: config.tpp_redirect_uri,
             request_timeout: config.request_timeout,
+            authorization,
         })
     }
 
@@ -228,6 +247,9 @@ impl ApiBank {
             && let Ok(value) = HeaderValue::from_str(uri)
         {
             headers.insert("TPP-Redirect-URI", value);
+        }
+        if let Some(value) = &self.authorization {
+            headers.insert(reqwest::header::AUTHORIZATION, value.clone());
         }
         self.http.request(method, url).headers(headers)
     }

@@ -18,26 +18,29 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use time::Date;
 
 use super::faults::ApiFault;
 use super::ledger::{ConsentUse, LedgerError, PaymentDetail, PaymentRecord};
 use super::server::{DropConnection, Shared};
-use crate::model::belgian::{format_iso_date, parse_iso_date};
+use crate::model::belgian::format_iso_date;
 use crate::model::{
-    AccountId, Amount, AuthorisationId, Balance, BookingStatus, ConsentAccess, ConsentId,
-    ConsentRequest, Currency, EndToEndId, ExecutionRule, Frequency, Iban, InvalidValue,
-    PaymentFile, PaymentId, PaymentKind, PaymentProduct, PaymentRef, PaymentRequest, ScaTarget,
-    StandingOrderRequest, Transaction, TransactionFilter,
+    AccountId, AuthorisationId, BookingStatus, ConsentId, Iban, PaymentId, PaymentKind, PaymentRef,
+    PaymentRequest, ScaTarget,
+};
+use crate::xs2a::{
+    ApiError, ApiResult, BookingQuery, ConsentIn, PaymentIn, account_json, amount_json,
+    authorisation_answer, authorisation_password, authorisation_started, balance_json,
+    consent_created, consent_id, funds_request, header, initiation_created, json, link, page_index,
+    payment_file, psu_id, psu_present, reference_date, resource, transaction_query,
+    transactions_page,
 };
 
 /// How many transactions one page holds.
 pub const TRANSACTIONS_PAGE_SIZE: usize = 100;
 
 /// The bulk product for pain.001 payment files.
-pub const PAIN001_PRODUCT: &str = "pain.001-sepa-credit-transfers";
+pub const PAIN001_PRODUCT: &str = crate::xs2a::PAIN001_PRODUCT;
 
 type AppState = Arc<Shared>;
 
@@ -94,46 +97,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Errors
-
-/// A Berlin Group error answer: a status and one `tppMessages` entry.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    text: String,
-    path: Option<String>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, text: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            text: text.into(),
-            path: None,
-        }
-    }
-
-    fn format(path: impl Into<String>, text: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "FORMAT_ERROR",
-            text: text.into(),
-            path: Some(path.into()),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut message = json!({"category": "ERROR", "code": self.code, "text": self.text});
-        if let Some(path) = self.path {
-            message["path"] = Value::String(path);
-        }
-        (self.status, Json(json!({ "tppMessages": [message] }))).into_response()
-    }
-}
+// Errors: the ledger's refusals as Berlin Group answers
 
 impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
@@ -171,14 +135,6 @@ impl From<LedgerError> for ApiError {
     }
 }
 
-impl From<InvalidValue> for ApiError {
-    fn from(invalid: InvalidValue) -> Self {
-        ApiError::format(invalid.field, invalid.reason)
-    }
-}
-
-type ApiResult<T> = Result<T, ApiError>;
-
 // ---------------------------------------------------------------------------------------------------
 // Middleware: X-Request-ID and faults
 
@@ -212,14 +168,9 @@ async fn request_id_and_faults(
         }
         ApiFault::Up | ApiFault::Refuse | ApiFault::ProcessedButNoAnswer => {}
     }
-    let request_id = match request
-        .headers()
-        .get("X-Request-ID")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(id) if uuid::Uuid::parse_str(id).is_ok() => id.to_owned(),
-        Some(_) => return ApiError::format("X-Request-ID", "must be a UUID").into_response(),
-        None => return ApiError::format("X-Request-ID", "header missing").into_response(),
+    let request_id = match crate::xs2a::request_id(request.headers()) {
+        Ok(id) => id.to_owned(),
+        Err(error) => return error.into_response(),
     };
     let drop_connection = request.extensions().get::<DropConnection>().cloned();
     let mut response = next.run(request).await;
@@ -246,204 +197,7 @@ fn service_unavailable() -> Response {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Request helpers
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
-fn psu_id(headers: &HeaderMap) -> ApiResult<String> {
-    header(headers, "PSU-ID")
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::format("PSU-ID", "header missing"))
-}
-
-fn consent_id(headers: &HeaderMap) -> ApiResult<ConsentId> {
-    header(headers, "Consent-ID")
-        .map(ConsentId::new)
-        .ok_or_else(|| ApiError::format("Consent-ID", "header missing"))
-}
-
-/// The customer is present when the TPP forwards their IP address (`PSU-IP-Address`).
-fn psu_present(headers: &HeaderMap) -> bool {
-    header(headers, "PSU-IP-Address").is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_ok())
-}
-
-fn json<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::format("body", format!("invalid JSON: {e}")))
-}
-
-fn at<T>(path: &str, result: Result<T, InvalidValue>) -> ApiResult<T> {
-    result.map_err(|e| ApiError::format(path, e.reason))
-}
-
-fn date_at(path: &str, text: &str) -> ApiResult<Date> {
-    at(path, parse_iso_date(text))
-}
-
-fn link(href: String) -> Value {
-    json!({ "href": href })
-}
-
-fn amount_json(amount: &Amount) -> Value {
-    json!({"currency": amount.currency().code(), "amount": amount.to_api_string()})
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Wire shapes of requests
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AccountReferenceIn {
-    iban: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AmountIn {
-    currency: String,
-    amount: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PaymentIn {
-    end_to_end_identification: Option<String>,
-    debtor_account: AccountReferenceIn,
-    instructed_amount: AmountIn,
-    creditor_account: AccountReferenceIn,
-    creditor_name: String,
-    remittance_information_unstructured: Option<String>,
-    requested_execution_date: Option<String>,
-    start_date: Option<String>,
-    end_date: Option<String>,
-    execution_rule: Option<String>,
-    frequency: Option<String>,
-    day_of_execution: Option<String>,
-}
-
-fn iban_at(path: &str, reference: &AccountReferenceIn) -> ApiResult<Iban> {
-    let text = reference
-        .iban
-        .as_deref()
-        .ok_or_else(|| ApiError::format(path, "an IBAN is required"))?;
-    at(path, Iban::parse(text))
-}
-
-fn amount_in(path: &str, amount: &AmountIn) -> ApiResult<Amount> {
-    let currency = at(
-        &format!("{path}.currency"),
-        Currency::from_code(&amount.currency),
-    )?;
-    at(
-        &format!("{path}.amount"),
-        Amount::parse_api(&amount.amount, currency),
-    )
-}
-
-impl PaymentIn {
-    fn to_request(&self, product: PaymentProduct) -> ApiResult<PaymentRequest> {
-        let end_to_end_id = match &self.end_to_end_identification {
-            Some(id) => at("endToEndIdentification", EndToEndId::new(id.clone()))?,
-            None => EndToEndId::generate(),
-        };
-        let request = PaymentRequest {
-            product,
-            debtor: iban_at("debtorAccount.iban", &self.debtor_account)?,
-            creditor_name: self.creditor_name.clone(),
-            creditor: iban_at("creditorAccount.iban", &self.creditor_account)?,
-            amount: amount_in("instructedAmount", &self.instructed_amount)?,
-            remittance: self.remittance_information_unstructured.clone(),
-            requested_execution_date: self
-                .requested_execution_date
-                .as_deref()
-                .map(|d| date_at("requestedExecutionDate", d))
-                .transpose()?,
-            end_to_end_id,
-        };
-        request.validate()?;
-        Ok(request)
-    }
-
-    fn to_standing_order(&self, product: PaymentProduct) -> ApiResult<StandingOrderRequest> {
-        let mut payment = self.to_request(product)?;
-        payment.requested_execution_date = None;
-        let start = self
-            .start_date
-            .as_deref()
-            .ok_or_else(|| ApiError::format("startDate", "is required"))?;
-        let frequency = self
-            .frequency
-            .as_deref()
-            .ok_or_else(|| ApiError::format("frequency", "is required"))?;
-        let request = StandingOrderRequest {
-            payment,
-            start_date: date_at("startDate", start)?,
-            end_date: self
-                .end_date
-                .as_deref()
-                .map(|d| date_at("endDate", d))
-                .transpose()?,
-            frequency: Frequency::from_code(frequency).ok_or_else(|| {
-                ApiError::format(
-                    "frequency",
-                    format!("{frequency:?} is not a frequency code"),
-                )
-            })?,
-            day_of_execution: self
-                .day_of_execution
-                .as_deref()
-                .map(|d| {
-                    d.parse::<u8>().map_err(|_| {
-                        ApiError::format(
-                            "dayOfExecution",
-                            format!("{d:?} is not a day of the month"),
-                        )
-                    })
-                })
-                .transpose()?,
-            execution_rule: match self.execution_rule.as_deref() {
-                None => ExecutionRule::Following,
-                Some(rule) => ExecutionRule::from_code(rule).ok_or_else(|| {
-                    ApiError::format(
-                        "executionRule",
-                        format!("{rule:?} is neither following nor preceding"),
-                    )
-                })?,
-            },
-        };
-        request.validate()?;
-        Ok(request)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Consents
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AccessIn {
-    #[serde(default)]
-    accounts: Vec<AccountReferenceIn>,
-    #[serde(default)]
-    balances: Vec<AccountReferenceIn>,
-    #[serde(default)]
-    transactions: Vec<AccountReferenceIn>,
-    all_psd2: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConsentIn {
-    access: AccessIn,
-    recurring_indicator: bool,
-    valid_until: String,
-    frequency_per_day: u32,
-}
 
 async fn create_consent(
     State(shared): State<AppState>,
@@ -452,62 +206,18 @@ async fn create_consent(
 ) -> ApiResult<Response> {
     let customer = psu_id(&headers)?;
     let input: ConsentIn = json(&body)?;
-    let list = |name: &str, refs: &[AccountReferenceIn]| -> ApiResult<Vec<Iban>> {
-        refs.iter()
-            .enumerate()
-            .map(|(i, r)| iban_at(&format!("access.{name}[{i}].iban"), r))
-            .collect()
-    };
-    let access = match input.access.all_psd2.as_deref() {
-        Some("allAccounts") => ConsentAccess::full(
+    let request = input.to_request(|| {
+        Some(
             shared
                 .ledger
                 .accounts(&customer)
                 .into_iter()
                 .map(|a| a.iban)
                 .collect(),
-        ),
-        Some(other) => {
-            return Err(ApiError::format(
-                "access.allPsd2",
-                format!("{other:?} is not supported; use allAccounts"),
-            ));
-        }
-        None => ConsentAccess {
-            accounts: list("accounts", &input.access.accounts)?,
-            balances: list("balances", &input.access.balances)?,
-            transactions: list("transactions", &input.access.transactions)?,
-        },
-    };
-    let request = ConsentRequest {
-        access,
-        recurring: input.recurring_indicator,
-        valid_until: date_at("validUntil", &input.valid_until)?,
-        frequency_per_day: input.frequency_per_day,
-    };
+        )
+    })?;
     let id = shared.ledger.create_consent(&customer, request)?;
-    let base = format!("/v1/consents/{id}");
-    let body = json!({
-        "consentStatus": "received",
-        "consentId": id.as_str(),
-        "_links": {
-            "self": link(base.clone()),
-            "status": link(format!("{base}/status")),
-            "startAuthorisationWithPsuAuthentication": link(format!("{base}/authorisations")),
-        }
-    });
-    Ok(created(&base, body))
-}
-
-fn created(location: &str, body: Value) -> Response {
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-        .headers_mut()
-        .insert("ASPSP-SCA-Approach", HeaderValue::from_static("EMBEDDED"));
-    response
+    Ok(consent_created(&id, ""))
 }
 
 async fn get_consent(
@@ -556,23 +266,6 @@ async fn consent_status(
 // ---------------------------------------------------------------------------------------------------
 // Authorisations (embedded SCA), for consents and payments alike
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StartAuthorisationIn {
-    psu_data: Option<PsuDataIn>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PsuDataIn {
-    password: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UpdateAuthorisationIn {
-    sca_authentication_data: Option<String>,
-}
-
 async fn start_authorisation(
     shared: &Shared,
     headers: &HeaderMap,
@@ -581,39 +274,11 @@ async fn start_authorisation(
     base: String,
 ) -> ApiResult<Response> {
     let customer = psu_id(headers)?;
-    let input: StartAuthorisationIn = if body.is_empty() {
-        StartAuthorisationIn { psu_data: None }
-    } else {
-        json(body)?
-    };
-    let password = input.psu_data.and_then(|d| d.password).ok_or_else(|| {
-        ApiError::format(
-            "psuData.password",
-            "the embedded approach needs the PSU's password",
-        )
-    })?;
+    let password = authorisation_password(body)?;
     let challenge = shared
         .ledger
         .start_authorisation(&customer, target, &password)?;
-    let href = format!("{base}/authorisations/{}", challenge.authorisation_id);
-    let body = json!({
-        "scaStatus": "scaMethodSelected",
-        "authorisationId": challenge.authorisation_id.as_str(),
-        "chosenScaMethod": {
-            "authenticationType": challenge.method,
-            "authenticationMethodId": "card-reader",
-            "name": "Card reader",
-        },
-        "challengeData": {
-            "data": [challenge.data],
-            "additionalInformation": challenge.instructions,
-        },
-        "_links": {
-            "scaStatus": link(href.clone()),
-            "authoriseTransaction": link(href.clone()),
-        },
-    });
-    Ok(created(&href, body))
+    Ok(authorisation_started(&challenge, &base))
 }
 
 async fn update_authorisation(
@@ -628,10 +293,7 @@ async fn update_authorisation(
         Some(id) => id.to_owned(),
         None => owner(shared, &target)?,
     };
-    let input: UpdateAuthorisationIn = json(body)?;
-    let answer = input
-        .sca_authentication_data
-        .ok_or_else(|| ApiError::format("scaAuthenticationData", "is required"))?;
+    let answer = authorisation_answer(body)?;
     let id = AuthorisationId::new(authorisation);
     let status = shared.ledger.authorise(&customer, &target, &id, &answer)?;
     Ok(Json(json!({
@@ -731,29 +393,11 @@ async fn update_consent_authorisation(
 // ---------------------------------------------------------------------------------------------------
 // Accounts
 
-fn account_json(a: &crate::model::Account) -> Value {
-    let base = format!("/v1/accounts/{}", a.id);
-    json!({
-        "resourceId": a.id.as_str(),
-        "iban": a.iban.as_str(),
-        "currency": a.currency.code(),
-        "name": a.name,
-        "product": a.product,
-        "ownerName": a.owner_name,
-        "cashAccountType": "CACC",
-        "status": "enabled",
-        "_links": {
-            "balances": link(format!("{base}/balances")),
-            "transactions": link(format!("{base}/transactions")),
-        },
-    })
-}
-
 async fn accounts(State(shared): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let consent = consent_id(&headers)?;
     let accounts = shared.ledger.consent_accounts(&consent)?;
     Ok(Json(
-        json!({ "accounts": accounts.iter().map(account_json).collect::<Vec<_>>() }),
+        json!({ "accounts": accounts.iter().map(|a| account_json(a, "")).collect::<Vec<_>>() }),
     ))
 }
 
@@ -768,15 +412,7 @@ async fn account(
         .ledger
         .use_consent(&consent, ConsentUse::Accounts, Some(&id), true)?;
     let account = shared.ledger.account(&customer, &id)?;
-    Ok(Json(json!({ "account": account_json(&account) })))
-}
-
-fn balance_json(b: &Balance) -> Value {
-    let mut v = json!({ "balanceAmount": amount_json(&b.amount), "balanceType": b.kind.code() });
-    if let Some(day) = b.reference_date {
-        v["referenceDate"] = Value::String(format_iso_date(day));
-    }
-    v
+    Ok(Json(json!({ "account": account_json(&account, "") })))
 }
 
 async fn balances(
@@ -788,10 +424,7 @@ async fn balances(
     let consent = consent_id(&headers)?;
     let id = AccountId::new(account);
     // Sandbox convention: `referenceDate` asks for the closing booked balance of an earlier day.
-    let at = query
-        .get("referenceDate")
-        .map(|d| date_at("referenceDate", d))
-        .transpose()?;
+    let at = reference_date(&query)?;
     let customer = shared.ledger.use_consent(
         &consent,
         ConsentUse::Balances,
@@ -806,41 +439,6 @@ async fn balances(
     })))
 }
 
-fn transaction_json(t: &Transaction) -> Value {
-    let mut v = json!({
-        "transactionId": t.id.as_str(),
-        "valueDate": format_iso_date(t.value_date),
-        "transactionAmount": amount_json(&t.amount),
-    });
-    if let Some(day) = t.booking_date {
-        v["bookingDate"] = Value::String(format_iso_date(day));
-    }
-    if let Some(e2e) = &t.end_to_end_id {
-        v["endToEndId"] = Value::String(e2e.to_string());
-    }
-    if let Some(party) = &t.counterparty {
-        let (name, account) = if t.amount.is_negative() {
-            ("creditorName", "creditorAccount")
-        } else {
-            ("debtorName", "debtorAccount")
-        };
-        v[name] = Value::String(party.name.clone());
-        if let Some(iban) = &party.iban {
-            v[account] = json!({ "iban": iban.as_str() });
-        }
-    }
-    if let Some(text) = &t.remittance {
-        v["remittanceInformationUnstructured"] = Value::String(text.clone());
-    }
-    if let Some(code) = &t.bank_transaction_code {
-        v["bankTransactionCode"] = Value::String(code.clone());
-    }
-    if let Some(order) = &t.standing_order {
-        v["additionalInformation"] = Value::String(format!("standing order {order}"));
-    }
-    v
-}
-
 async fn transactions(
     State(shared): State<AppState>,
     Path(account): Path<String>,
@@ -849,40 +447,19 @@ async fn transactions(
 ) -> ApiResult<Json<Value>> {
     let consent = consent_id(&headers)?;
     let id = AccountId::new(account);
-    let booking_status = query
-        .get("bookingStatus")
-        .map(String::as_str)
-        .ok_or_else(|| ApiError::format("bookingStatus", "is required"))?;
-    let status = match booking_status {
-        "booked" => Some(BookingStatus::Booked),
-        "pending" => Some(BookingStatus::Pending),
-        "both" => None,
-        "information" => return standing_orders_information(&shared, &consent, &id, &headers),
-        other => {
-            return Err(ApiError::format(
-                "bookingStatus",
-                format!("{other:?} is not booked, pending, both or information"),
-            ));
+    let (filter, booking_status) = match transaction_query(&query)? {
+        (BookingQuery::Information, _) => {
+            return standing_orders_information(&shared, &consent, &id, &headers);
         }
+        (BookingQuery::Transactions(status), filter) => (filter, status),
     };
-    let date_from = query
-        .get("dateFrom")
-        .ok_or_else(|| ApiError::format("dateFrom", "is required"))?;
-    let filter = TransactionFilter {
-        date_from: Some(date_at("dateFrom", date_from)?),
-        date_to: query
-            .get("dateTo")
-            .map(|d| date_at("dateTo", d))
-            .transpose()?,
-        status,
-        ..TransactionFilter::default()
+    let booking_status = match booking_status {
+        Some(BookingStatus::Booked) => "booked",
+        Some(BookingStatus::Pending) => "pending",
+        None => "both",
     };
-    let page: usize = match query.get("pageIndex") {
-        None => 0,
-        Some(p) => p
-            .parse()
-            .map_err(|_| ApiError::format("pageIndex", format!("{p:?} is not a page number")))?,
-    };
+    let date_from = &query["dateFrom"];
+    let page = page_index(&query)?;
     // Reading further pages of one listing is one access, not several.
     let present = psu_present(&headers) || page > 0;
     let customer =
@@ -900,9 +477,6 @@ async fn transactions(
     }
     let slice =
         &all[page * TRANSACTIONS_PAGE_SIZE..((page + 1) * TRANSACTIONS_PAGE_SIZE).min(all.len())];
-    let (pending, booked): (Vec<&Transaction>, Vec<&Transaction>) = slice
-        .iter()
-        .partition(|t| t.status == BookingStatus::Pending);
     let mut query_base = format!(
         "/v1/accounts/{id}/transactions?bookingStatus={booking_status}&dateFrom={date_from}"
     );
@@ -922,11 +496,7 @@ async fn transactions(
     }
     Ok(Json(json!({
         "account": { "iban": account.iban.as_str(), "currency": account.currency.code() },
-        "transactions": {
-            "booked": booked.iter().map(|t| transaction_json(t)).collect::<Vec<_>>(),
-            "pending": pending.iter().map(|t| transaction_json(t)).collect::<Vec<_>>(),
-            "_links": links,
-        },
+        "transactions": transactions_page(slice, links),
     })))
 }
 
@@ -986,21 +556,12 @@ fn standing_orders_information(
 // ---------------------------------------------------------------------------------------------------
 // Funds confirmation
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FundsIn {
-    account: AccountReferenceIn,
-    instructed_amount: AmountIn,
-}
-
 async fn funds_confirmation(
     State(shared): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let input: FundsIn = json(&body)?;
-    let iban = iban_at("account.iban", &input.account)?;
-    let amount = amount_in("instructedAmount", &input.instructed_amount)?;
+    let (iban, amount) = funds_request(&body)?;
     let customer = shared.ledger.owner_of_account(&iban).ok_or_else(|| {
         ApiError::from(LedgerError::NotFound {
             what: "account",
@@ -1023,34 +584,6 @@ async fn funds_confirmation(
 
 // ---------------------------------------------------------------------------------------------------
 // Payments, periodic payments, bulk payments (pain.001)
-
-/// The payment resource a path names, checked against what the bank holds.
-fn resource(service: &str, product: &str) -> ApiResult<PaymentKind> {
-    let single = || {
-        PaymentProduct::from_code(product).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "PRODUCT_UNKNOWN",
-                format!("unknown payment product {product:?}"),
-            )
-        })
-    };
-    match service {
-        "payments" => Ok(PaymentKind::Single(single()?)),
-        "periodic-payments" => Ok(PaymentKind::Periodic(single()?)),
-        "bulk-payments" if product == PAIN001_PRODUCT => Ok(PaymentKind::File),
-        "bulk-payments" => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "PRODUCT_UNKNOWN",
-            format!("unknown bulk product {product:?}; use {PAIN001_PRODUCT}"),
-        )),
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "SERVICE_INVALID",
-            format!("unknown payment service {service:?}"),
-        )),
-    }
-}
 
 fn payment_ref(service: &str, product: &str, payment: String) -> ApiResult<PaymentRef> {
     Ok(PaymentRef {
@@ -1103,31 +636,12 @@ async fn initiate(
             )?
         }
         PaymentKind::File => {
-            let content_type = header(&headers, "Content-Type").unwrap_or_default();
-            if !content_type.contains("xml") {
-                return Err(ApiError::format(
-                    "Content-Type",
-                    "a pain.001 file is sent as application/xml",
-                ));
-            }
-            let text = std::str::from_utf8(&body)
-                .map_err(|_| ApiError::format("body", "the file is not UTF-8"))?;
-            let file =
-                PaymentFile::parse(text).map_err(|e| ApiError::format("body", e.to_string()))?;
+            let file = payment_file(&headers, &body, usize::MAX)?;
             shared.ledger.upload_file(&customer, file, request_id)?
         }
     };
     let base = format!("/v1/{service}/{product}/{}", initiation.payment.id);
-    let body = json!({
-        "transactionStatus": initiation.status.code(),
-        "paymentId": initiation.payment.id.as_str(),
-        "_links": {
-            "self": link(base.clone()),
-            "status": link(format!("{base}/status")),
-            "startAuthorisationWithPsuAuthentication": link(format!("{base}/authorisations")),
-        },
-    });
-    Ok(created(&base, body))
+    Ok(initiation_created(&initiation, &base))
 }
 
 fn payment_json(record: &PaymentRecord) -> Value {

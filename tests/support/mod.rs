@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+pub mod gate;
+pub mod service;
 
 use std::time::Duration;
 

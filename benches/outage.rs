@@ -1,0 +1,337 @@
+//! The outage benchmark: N concurrent clients (the project's own `ApiBank`, through the resilience
+//! service) read balances and transactions and make payments for a while; the bank's API is down for
+//! the middle third. Prints requests, failures, p50/p99 latency per channel and the switch times.
+//!
+//! `cargo bench --bench outage -- [--clients N] [--seconds S] [--channel stand-in]`
+//!
+//! The other channel is a parameter. Until `ScreenBank` lands the only one is `stand-in`: a second
+//! `ApiBank` straight to the sandbox API, while the service's API channel goes through a gate that the
+//! benchmark shuts for the outage.
+
+#[path = "../tests/support/gate.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod gate;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use psd2_fallback::api::{ApiBank, ApiBankConfig};
+use psd2_fallback::health::{Health, HealthConfig, Policy, spawn_prober};
+use psd2_fallback::journal::SqliteJournal;
+use psd2_fallback::model::{
+    AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, PaymentProduct,
+    PaymentRequest, PsuId, ScaAnswer, ScaTarget, TransactionFilter,
+};
+use psd2_fallback::sandbox::{CUSTOMERS, Sandbox, SandboxConfig, card_reader_response};
+use psd2_fallback::service::{
+    BankSetup, Caller, ServiceLimits, ServiceState, TokenHash, api_probe, serve,
+};
+use psd2_fallback::{Bank, Channel, PsuContext};
+use rust_decimal::dec;
+use secrecy::SecretString;
+
+const TOKEN: &str = "bench-caller";
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn api_bank(base: &str, token: Option<&str>) -> ApiBank {
+    let mut config = ApiBankConfig::new(base);
+    config.request_timeout = Duration::from_secs(10);
+    config.bearer_token = token.map(|t| SecretString::from(t.to_owned()));
+    ApiBank::new(config).unwrap()
+}
+
+/// The other channel, by name.
+fn other_channel(name: &str, sandbox: &Sandbox) -> Arc<dyn Bank> {
+    match name {
+        "stand-in" => Arc::new(api_bank(&sandbox.api_url(), None)),
+        other => panic!("unknown channel {other:?}; this build has: stand-in"),
+    }
+}
+
+async fn sign(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget) {
+    let challenge = bank.start_authorisation(psu, target).await.unwrap();
+    let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
+    bank.authorise(psu, target, &challenge.authorisation_id, &answer)
+        .await
+        .unwrap();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let clients: usize = arg("--clients").map_or(8, |v| v.parse().unwrap());
+    let seconds: u64 = arg("--seconds").map_or(60, |v| v.parse().unwrap());
+    let channel = arg("--channel").unwrap_or_else(|| "stand-in".to_owned());
+
+    let sandbox = Sandbox::start(SandboxConfig {
+        settle_after: Duration::from_millis(200),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let gate = gate::Gate::start(sandbox.api_url()).await;
+    let journal_path =
+        std::env::temp_dir().join(format!("psd2-outage-{}.db", uuid::Uuid::new_v4()));
+    let health_config = HealthConfig {
+        extra_policies: vec![Policy::ConsecutiveFailures { n: 3 }],
+        dwell: Duration::from_secs(2),
+        probes_to_recover: 3,
+        probe_interval: Duration::from_millis(250),
+        probe_jitter: Duration::from_millis(50),
+        probe_timeout: Duration::from_secs(1),
+        ..HealthConfig::default()
+    };
+    let health = Health::new("sandbox", health_config);
+    let prober = spawn_prober(health.clone(), api_probe(&gate.url, Duration::from_secs(1)));
+    let mut setup = BankSetup::new(
+        "sandbox",
+        Arc::new(api_bank(&gate.url, None)),
+        other_channel(&channel, &sandbox),
+        health.clone(),
+    );
+    setup.unattended_reads_per_day = u32::MAX;
+    let state = ServiceState::new(
+        vec![setup],
+        Arc::new(SqliteJournal::open(&journal_path).unwrap()),
+        vec![Caller {
+            name: "bench".into(),
+            token: TokenHash::of(TOKEN),
+        }],
+        None,
+        ServiceLimits {
+            requests_per_second: std::num::NonZeroU32::new(100_000).unwrap(),
+            burst: std::num::NonZeroU32::new(100_000).unwrap(),
+            ..ServiceLimits::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/banks/sandbox", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, state.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+
+    // Each client: its own consent for one customer, then reads and a payment now and then.
+    let started = Instant::now();
+    let mut events = health.events();
+    let switches = Arc::new(Mutex::new(Vec::new()));
+    let recorder = {
+        let switches = switches.clone();
+        tokio::spawn(async move {
+            while let Ok(e) = events.recv().await {
+                switches.lock().unwrap().push((
+                    started.elapsed(),
+                    format!("{} -> {} ({})", e.from, e.to, e.reason),
+                ));
+            }
+        })
+    };
+    let deadline = started + Duration::from_secs(seconds);
+    let outage = (
+        started + Duration::from_secs(seconds) / 3,
+        started + Duration::from_secs(seconds) * 2 / 3,
+    );
+    let results = Arc::new(Mutex::new((0u64, 0u64, Vec::<String>::new())));
+    let timings = Arc::new(Mutex::new(Vec::<(Duration, Duration)>::new()));
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let customer = &CUSTOMERS[i % 2];
+        let (number, password) = (customer.number, customer.password);
+        let bank = api_bank(&url, Some(TOKEN));
+        let ledger = sandbox.ledger().clone();
+        let results = results.clone();
+        let timings = timings.clone();
+        tasks.push(tokio::spawn(async move {
+            let accounts = ledger.accounts(number);
+            let psu = PsuContext::new(PsuId::new(number))
+                .present_at(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)))
+                .with_password(SecretString::from(password));
+            let consent = bank
+                .create_consent(
+                    &psu,
+                    &ConsentRequest {
+                        access: ConsentAccess::full(
+                            accounts.iter().map(|a| a.iban.clone()).collect(),
+                        ),
+                        recurring: true,
+                        valid_until: ledger.today() + time::Duration::days(30),
+                        frequency_per_day: 4,
+                    },
+                )
+                .await
+                .unwrap();
+            sign(&bank, &psu, &ScaTarget::Consent(consent.clone())).await;
+            let psu = psu.with_consent(consent);
+            let id = AccountId::new(accounts[0].id.as_str());
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let sent = Instant::now();
+                let result = match n % 10 {
+                    0 => bank
+                        .initiate_payment(
+                            &psu,
+                            &PaymentRequest {
+                                product: PaymentProduct::SepaCreditTransfer,
+                                debtor: accounts[0].iban.clone(),
+                                creditor_name: "Bench".into(),
+                                creditor: accounts[1].iban.clone(),
+                                amount: Amount::new(
+                                    dec!(0.01),
+                                    Currency::from_code("EUR").unwrap(),
+                                )
+                                .unwrap(),
+                                remittance: None,
+                                requested_execution_date: None,
+                                end_to_end_id: EndToEndId::generate(),
+                            },
+                        )
+                        .await
+                        .map(|_| ()),
+                    1 => bank
+                        .transactions(
+                            &psu,
+                            &id,
+                            &TransactionFilter {
+                                date_from: Some(ledger.today() - time::Duration::days(30)),
+                                ..Default::default()
+                            },
+                        )
+                        .await
+                        .map(|_| ()),
+                    _ => bank.balances(&psu, &id, None).await.map(|_| ()),
+                };
+                timings
+                    .lock()
+                    .unwrap()
+                    .push((sent - started, sent.elapsed()));
+                let mut r = results.lock().unwrap();
+                r.0 += 1;
+                if let Err(e) = result {
+                    r.1 += 1;
+                    if r.2.len() < 5 {
+                        r.2.push(e.to_string());
+                    }
+                }
+            }
+        }));
+    }
+    // The outage: the API channel's gate is shut for the middle third.
+    tokio::time::sleep_until((outage.0).into()).await;
+    gate.set_down(true);
+    let outage_started = started.elapsed();
+    tokio::time::sleep_until((outage.1).into()).await;
+    gate.set_down(false);
+    let outage_ended = started.elapsed();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    recorder.abort();
+    prober.abort();
+
+    let metrics = state.metrics();
+    let text = metrics.encode();
+    let (requests, failures, errors) = results.lock().unwrap().clone();
+    println!("outage benchmark: {clients} clients for {seconds} s, other channel: {channel}");
+    println!(
+        "  API down from {:.1} s to {:.1} s",
+        outage_started.as_secs_f64(),
+        outage_ended.as_secs_f64()
+    );
+    println!("  client requests: {requests}, failed: {failures}");
+    for e in errors {
+        println!("    e.g. {e}");
+    }
+    for (at, what) in switches.lock().unwrap().iter() {
+        println!("  switch at {:>6.2} s: {what}", at.as_secs_f64());
+    }
+    for ch in [Channel::Api, Channel::Screen] {
+        let mut total = 0;
+        for op in ["balances", "transactions", "initiate_payment"] {
+            for outcome in ["ok", "unavailable", "outcome_unknown", "rejected"] {
+                total += metrics.calls("sandbox", ch, op, outcome);
+            }
+        }
+        let lat = latencies(&text, ch);
+        println!(
+            "  channel {ch:<6}: {total:>7} bank calls, p50 {:>7.1} ms, p99 {:>7.1} ms (histogram upper bounds)",
+            lat.0 * 1000.0,
+            lat.1 * 1000.0
+        );
+    }
+    let timings = timings.lock().unwrap().clone();
+    for (name, during) in [("outside the outage", false), ("during the outage", true)] {
+        let mut lat: Vec<Duration> = timings
+            .iter()
+            .filter(|(at, _)| (*at >= outage_started && *at < outage_ended) == during)
+            .map(|(_, l)| *l)
+            .collect();
+        lat.sort();
+        println!(
+            "  client latency {name:<19}: {:>6} requests, p50 {:>7.1} ms, p99 {:>7.1} ms",
+            lat.len(),
+            percentile(&lat, 0.5).as_secs_f64() * 1000.0,
+            percentile(&lat, 0.99).as_secs_f64() * 1000.0
+        );
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    sandbox.shutdown().await;
+    let _ = std::fs::remove_file(&journal_path);
+}
+
+/// p50 and p99 of a channel's bank-call latency, from the service's histogram (bucket upper bounds).
+fn latencies(text: &str, channel: Channel) -> (f64, f64) {
+    let mut buckets: std::collections::BTreeMap<u64, (f64, u64)> = Default::default();
+    let marker = format!("channel=\"{channel}\"");
+    for line in text.lines() {
+        if !line.starts_with("psd2_fallback_bank_request_duration_seconds_bucket")
+            || !line.contains(&marker)
+        {
+            continue;
+        }
+        let Some(le) = line.split("le=\"").nth(1).and_then(|r| r.split('"').next()) else {
+            continue;
+        };
+        let count: u64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let bound: f64 = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().unwrap_or(0.0)
+        };
+        let key = if bound.is_infinite() {
+            u64::MAX
+        } else {
+            (bound * 1e9) as u64
+        };
+        buckets.entry(key).or_insert((bound, 0)).1 += count;
+    }
+    let total = buckets.values().map(|b| b.1).max().unwrap_or(0);
+    let quantile = |q: f64| {
+        let target = (total as f64 * q).ceil() as u64;
+        buckets
+            .values()
+            .find(|(_, c)| *c >= target.max(1))
+            .map(|(b, _)| *b)
+            .unwrap_or(0.0)
+    };
+    (quantile(0.5), quantile(0.99))
+}

@@ -1,0 +1,158 @@
+//! The resilience service on a loopback port, over the sandbox bank: the API channel through a
+//! [`Gate`] (so a test can take it down), the other channel given by the test as any `Bank`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use psd2_fallback::Bank;
+use psd2_fallback::api::{ApiBank, ApiBankConfig};
+use psd2_fallback::health::{Health, HealthConfig, spawn_prober};
+use psd2_fallback::journal::SqliteJournal;
+use psd2_fallback::sandbox::Sandbox;
+use psd2_fallback::service::{
+    BankSetup, Caller, ServiceLimits, ServiceState, TokenHash, api_probe, serve,
+};
+use secrecy::SecretString;
+use tokio::sync::oneshot;
+
+use super::gate::Gate;
+
+/// The bank's name in the service.
+pub const BANK: &str = "sandbox";
+/// The first caller's token.
+pub const TOKEN_A: &str = "token-of-the-budget-app";
+/// The second caller's token.
+pub const TOKEN_B: &str = "token-of-the-accounting-tool";
+/// The admin token.
+pub const ADMIN: &str = "token-of-the-operator";
+
+/// The website channel: a `ScreenBank` on the sandbox website (a real Chromium, launched when a call
+/// first needs it), logging in with the sandbox customers' card readers.
+pub async fn screen_channel(sandbox: &Sandbox) -> Arc<dyn Bank> {
+    let mut config = psd2_fallback::screen::ScreenBankConfig::new(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
+        sandbox.web_url(),
+    );
+    config.spare = false;
+    config.max_active = 1;
+    config.pacing_per_second = 200;
+    let screen = psd2_fallback::screen::ScreenBank::new(
+        config,
+        Some(Arc::new(psd2_fallback::sandbox::CardReaderRelay)),
+    )
+    .await
+    .expect("the screen channel starts");
+    Arc::new(screen)
+}
+
+/// An `ApiBank` for `base`, with a bearer token if given.
+pub fn api_bank(base: &str, token: Option<&str>) -> ApiBank {
+    let mut config = ApiBankConfig::new(base);
+    config.request_timeout = Duration::from_secs(10);
+    config.bearer_token = token.map(|t| SecretString::from(t.to_owned()));
+    ApiBank::new(config).unwrap()
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct Running {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its state (metrics, failovers).
+    pub state: ServiceState,
+    /// The bank's health.
+    pub health: Arc<Health>,
+    /// The gate in front of the sandbox API, for the API channel.
+    pub gate: Gate,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    prober: tokio::task::JoinHandle<()>,
+    journal: std::path::PathBuf,
+}
+
+impl Running {
+    /// The base URL of the bank's XS2A API in the service.
+    pub fn bank_url(&self) -> String {
+        format!("{}/banks/{BANK}", self.url)
+    }
+
+    /// Stops the service and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.prober.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.prober.abort();
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.journal);
+    }
+}
+
+/// Starts the service over `sandbox`, with the other channel `screen`.
+pub async fn start(
+    sandbox: &Sandbox,
+    screen: Arc<dyn Bank>,
+    limits: ServiceLimits,
+    health: HealthConfig,
+) -> Running {
+    let gate = Gate::start(sandbox.api_url()).await;
+    let journal_path =
+        std::env::temp_dir().join(format!("psd2-fallback-service-{}.db", uuid::Uuid::new_v4()));
+    let journal = Arc::new(SqliteJournal::open(&journal_path).unwrap());
+    let probe_timeout = health.probe_timeout;
+    let health = Health::new(BANK, health);
+    let prober = spawn_prober(health.clone(), api_probe(&gate.url, probe_timeout));
+    let api: Arc<dyn Bank> = Arc::new(api_bank(&gate.url, None));
+    let state = ServiceState::new(
+        vec![BankSetup::new(BANK, api, screen, health.clone())],
+        journal,
+        vec![
+            Caller {
+                name: "budget-app".into(),
+                token: TokenHash::of(TOKEN_A),
+            },
+            Caller {
+                name: "accounting-tool".into(),
+                token: TokenHash::of(TOKEN_B),
+            },
+        ],
+        Some(TokenHash::of(ADMIN)),
+        limits,
+    );
+    state.metrics().browser_sessions(BANK);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, state.clone(), async move {
+        let _ = rx.await;
+    }));
+    Running {
+        url,
+        state,
+        health,
+        gate,
+        shutdown: Some(tx),
+        task,
+        prober,
+        journal: journal_path,
+    }
+}
+
+/// Fast health settings for tests: two failures in a row switch, short dwell, quick probes.
+pub fn fast_health() -> HealthConfig {
+    HealthConfig {
+        extra_policies: vec![psd2_fallback::health::Policy::ConsecutiveFailures { n: 2 }],
+        dwell: Duration::from_millis(300),
+        probes_to_recover: 2,
+        probe_interval: Duration::from_millis(100),
+        probe_jitter: Duration::from_millis(20),
+        probe_timeout: Duration::from_secs(1),
+        ..HealthConfig::default()
+    }
+}
