@@ -205,6 +205,57 @@ async fn main() {
         requested_execution_date: None,
         end_to_end_id: EndToEndId::generate(),
     };
+    // The same reads through `Failover` over this `ApiBank` (the website channel idle beside it): the
+    // cost of routing and health bookkeeping. Target: at most 1.05x the channel alone.
+    let scratch =
+        std::env::temp_dir().join(format!("psd2-fallback-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let journal: std::sync::Arc<dyn psd2_fallback::journal::JournalStore> = std::sync::Arc::new(
+        psd2_fallback::journal::SqliteJournal::open(&scratch.join("journal.sqlite")).unwrap(),
+    );
+    let mut screen_config = psd2_fallback::screen::ScreenBankConfig::new(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
+        sandbox.web_url(),
+    );
+    screen_config.spare = false;
+    let screen = psd2_fallback::screen::ScreenBank::new(screen_config, None)
+        .await
+        .unwrap();
+    let failover = psd2_fallback::failover::Failover::new(
+        psd2_fallback::failover::FailoverConfig::new("sandbox"),
+        std::sync::Arc::new(bank.clone()),
+        std::sync::Arc::new(screen.clone()),
+        psd2_fallback::health::Health::new(
+            "sandbox",
+            psd2_fallback::health::HealthConfig::default(),
+        ),
+        journal,
+    );
+    let direct = measure(iterations, || async {
+        bank.balances(&psu, &account, None).await.unwrap();
+    })
+    .await;
+    let through = measure(iterations, || async {
+        failover.balances(&psu, &account, None).await.unwrap();
+    })
+    .await;
+    row("balances via Failover", &through, &direct);
+    let tx_direct = measure(iterations / 3, || async {
+        bank.transactions(&psu, &account, &filter).await.unwrap();
+    })
+    .await;
+    let tx_through = measure(iterations / 3, || async {
+        failover
+            .transactions(&psu, &account, &filter)
+            .await
+            .unwrap();
+    })
+    .await;
+    row(&format!("{count} tx via Failover"), &tx_through, &tx_direct);
+    println!("(rows \"via Failover\": the floor is ApiBank alone; target <= 1.05x)");
+    screen.close().await;
+    let _ = std::fs::remove_dir_all(&scratch);
+
     let initiation = measure(iterations, || async {
         bank.initiate_payment(&psu, &payment()).await.unwrap();
     })
