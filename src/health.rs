@@ -191,7 +191,7 @@ pub enum CallOutcome {
 pub enum SwitchReason {
     /// An unavailability policy tripped.
     PolicyTripped(String),
-    /// The dwell time in `Fallback` ended; probing starts.
+    /// The dwell time in `Fallback` ended and the API answered a probe; probing starts.
     DwellElapsed,
     /// Enough good probes in a row.
     Recovered(u32),
@@ -205,7 +205,9 @@ impl fmt::Display for SwitchReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SwitchReason::PolicyTripped(policy) => write!(f, "policy tripped: {policy}"),
-            SwitchReason::DwellElapsed => f.write_str("dwell time elapsed: probing the API"),
+            SwitchReason::DwellElapsed => {
+                f.write_str("dwell time elapsed and the API answered a probe: probing it")
+            }
             SwitchReason::Recovered(n) => write!(f, "{n} consecutive good probes"),
             SwitchReason::ProbeFailed => f.write_str("a probe failed"),
             SwitchReason::Override(o) => write!(f, "manual override: {}", o.name()),
@@ -474,47 +476,53 @@ impl Health {
         }
     }
 
-    /// Moves `Fallback` to `Probing` once the dwell time is over. Called by the prober and by callers.
-    pub fn tick(&self) {
-        let mut state = self.lock();
-        if state.measured == Mode::Fallback && state.entered.elapsed() >= self.config.dwell {
-            let evidence = format!("{:?} in fallback", state.entered.elapsed());
-            self.transition(
-                &mut state,
-                Mode::Probing,
-                SwitchReason::DwellElapsed,
-                evidence,
-                None,
-            );
-        }
+    /// Whether the dwell time in `Fallback` is over, so the API may be probed.
+    pub fn dwell_over(&self) -> bool {
+        let state = self.lock();
+        state.measured == Mode::Fallback && state.entered.elapsed() >= self.config.dwell
     }
 
-    /// Records an active probe of the API. On the API, a probe counts like a request; while probing, good
-    /// probes in a row bring the API back and a bad one returns to `Fallback`.
+    /// Records an active probe of the API. On the API, a probe counts like a request. In `Fallback`,
+    /// once the dwell time is over, a probe the API answers starts `Probing` (a failed one just starts
+    /// the dwell again, with no event: an outage that lasts makes no noise). While probing, good probes
+    /// in a row bring the API back and a bad one returns to `Fallback`.
     pub fn record_probe(&self, outcome: CallOutcome, error: Option<&str>) {
         let measured = self.lock().measured;
         match measured {
             Mode::Api => self.record(outcome, error),
-            Mode::Fallback => {}
+            Mode::Fallback => {
+                let mut state = self.lock();
+                if state.entered.elapsed() < self.config.dwell {
+                    return;
+                }
+                match outcome {
+                    CallOutcome::Failed(_) => state.entered = Instant::now(),
+                    CallOutcome::Answered(_) => {
+                        let evidence = format!(
+                            "{:?} in fallback, then the API answered a probe",
+                            state.entered.elapsed()
+                        );
+                        self.transition(
+                            &mut state,
+                            Mode::Probing,
+                            SwitchReason::DwellElapsed,
+                            evidence,
+                            None,
+                        );
+                        state.good_probes = 1;
+                        if state.good_probes >= self.config.probes_to_recover {
+                            self.recover(&mut state);
+                        }
+                    }
+                }
+            }
             Mode::Probing => {
                 let mut state = self.lock();
                 match outcome {
                     CallOutcome::Answered(_) => {
                         state.good_probes += 1;
                         if state.good_probes >= self.config.probes_to_recover {
-                            let n = state.good_probes;
-                            let evidence = format!("{n} probes answered in a row");
-                            state.rts_run = 0;
-                            state.failure_run = 0;
-                            state.series_started = None;
-                            state.window.clear();
-                            self.transition(
-                                &mut state,
-                                Mode::Api,
-                                SwitchReason::Recovered(n),
-                                evidence,
-                                None,
-                            );
+                            self.recover(&mut state);
                         }
                     }
                     CallOutcome::Failed(_) => {
@@ -534,6 +542,17 @@ impl Health {
                 }
             }
         }
+    }
+
+    /// Back to the API after enough good probes: the failure counts start again from zero.
+    fn recover(&self, state: &mut State) {
+        let n = state.good_probes;
+        let evidence = format!("{n} probes answered in a row");
+        state.rts_run = 0;
+        state.failure_run = 0;
+        state.series_started = None;
+        state.window.clear();
+        self.transition(state, Mode::Api, SwitchReason::Recovered(n), evidence, None);
     }
 
     /// Sets or clears the manual override. Measured health goes on being tracked underneath.
@@ -655,8 +674,7 @@ where
             let jitter_ms = health.config.probe_jitter.as_millis() as u64;
             let jitter = Duration::from_millis(if jitter_ms == 0 { 0 } else { seed % jitter_ms });
             tokio::time::sleep(health.config.probe_interval + jitter).await;
-            health.tick();
-            if health.measured() == Mode::Fallback {
+            if health.measured() == Mode::Fallback && !health.dwell_over() {
                 continue;
             }
             let started = Instant::now();
@@ -787,17 +805,22 @@ mod tests {
         for _ in 0..5 {
             health.record(FAIL, None);
         }
-        health.tick();
+        health.record_probe(OK, None);
         assert_eq!(health.mode(), Mode::Fallback, "still dwelling");
         tokio::time::advance(Duration::from_secs(10)).await;
-        health.tick();
-        assert_eq!(health.mode(), Mode::Probing);
+        health.record_probe(FAIL, Some("503"));
+        assert_eq!(
+            health.mode(),
+            Mode::Fallback,
+            "a failed probe after the dwell changes nothing"
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
         health.record_probe(OK, None);
+        assert_eq!(health.mode(), Mode::Probing);
         health.record_probe(OK, None);
         health.record_probe(FAIL, Some("503"));
         assert_eq!(health.mode(), Mode::Fallback, "a bad probe goes back");
         tokio::time::advance(Duration::from_secs(10)).await;
-        health.tick();
         for _ in 0..3 {
             health.record_probe(OK, None);
         }
