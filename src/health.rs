@@ -1,6 +1,7 @@
 //! Health: one state machine per bank that decides which channel serves it, and says why.
 //!
-//! `Api` → `Fallback` when the unavailability policy trips; `Fallback` → `Probing` after a dwell time;
+//! `Api` → `Fallback` when the unavailability policy trips; `Fallback` → `Probing` when, after a dwell
+//! time, the API answers a probe;
 //! `Probing` → `Api` after N consecutive good probes, or back to `Fallback` on a bad one. The default
 //! policy is the regulation's own (RTS 2018/389 Art. 33(1)): the dedicated interface is down when five
 //! consecutive requests are not replied to within 30 seconds, counted across all callers (EBA/GL/2018/07
