@@ -901,6 +901,11 @@ impl Ledger {
         password: &str,
     ) -> LedgerResult<ScaChallenge> {
         self.log_in(customer, password)?;
+        self.issue_challenge(customer, target)
+    }
+
+    /// A challenge for a consent or payment that is waiting for its signature.
+    fn issue_challenge(&self, customer: &str, target: ScaTarget) -> LedgerResult<ScaChallenge> {
         let mut book = self.book();
         match &target {
             ScaTarget::Consent(id) => {
@@ -1066,33 +1071,7 @@ impl Ledger {
         customer: &str,
         payment: &PaymentRef,
     ) -> LedgerResult<ScaChallenge> {
-        let mut book = self.book();
-        let entry = book.payment(customer, &payment.id)?;
-        if entry.status != PaymentStatus::Received {
-            return Err(LedgerError::WrongStatus {
-                id: payment.id.to_string(),
-                status: entry.status.code(),
-                reason: "only a received payment can be signed",
-            });
-        }
-        let id = AuthorisationId::new(book.fresh_id("auth"));
-        let challenge = format!("{:08}", book.rng.next() % 100_000_000);
-        book.authorisations.insert(
-            id.clone(),
-            Authorisation {
-                customer: customer.to_owned(),
-                target: ScaTarget::Payment(payment.clone()),
-                challenge: challenge.clone(),
-                status: ScaStatus::ScaMethodSelected,
-                attempts_left: SCA_ATTEMPTS,
-            },
-        );
-        Ok(ScaChallenge {
-            authorisation_id: id,
-            method: "CHIP_OTP".to_owned(),
-            data: challenge,
-            instructions: "Insert your card in the card reader, press SIGN, type the challenge and then the response shown".to_owned(),
-        })
+        self.issue_challenge(customer, ScaTarget::Payment(payment.clone()))
     }
 
     /// Every customer's booked entries on every account, for consistency checks: the number per account.
