@@ -323,22 +323,22 @@ impl ApiBank {
         Ok(())
     }
 
+    /// The account's balances; with `reference_date`, asked for that day's closing balance the way
+    /// many banks (and this engine's sandbox and service) offer it. A bank that ignores the parameter
+    /// answers with today's balances, which the caller can tell.
     async fn current_balances(
         &self,
         psu: &PsuContext,
         account: &AccountId,
+        reference_date: Option<Date>,
     ) -> BankResult<Vec<Balance>> {
         Self::consent_needed(psu)?;
+        let mut path = format!("/v1/accounts/{account}/balances");
+        if let Some(day) = reference_date {
+            path.push_str(&format!("?referenceDate={}", format_iso_date(day)));
+        }
         let list: wire::BalanceList = self
-            .call(
-                self.request(
-                    Method::GET,
-                    &format!("/v1/accounts/{account}/balances"),
-                    psu,
-                ),
-                Effect::Safe,
-                psu,
-            )
+            .call(self.request(Method::GET, &path, psu), Effect::Safe, psu)
             .await?;
         let mut out = Vec::new();
         for (i, b) in list.balances.iter().enumerate() {
@@ -597,10 +597,18 @@ impl Bank for ApiBank {
         account: &AccountId,
         at: Option<Date>,
     ) -> BankResult<Vec<Balance>> {
-        let current = self.current_balances(psu, account).await?;
+        let current = self.current_balances(psu, account, at).await?;
         let Some(day) = at else { return Ok(current) };
-        // The balance at the end of an earlier day, from the standard resources alone: the booked
-        // balance now, less what was booked since that day.
+        // A bank that knows `referenceDate` answered with that day's closing balance: one request, one
+        // consistent snapshot.
+        if let Some(closing) = current
+            .iter()
+            .find(|b| b.kind == BalanceType::ClosingBooked && b.reference_date == Some(day))
+        {
+            return Ok(vec![closing.clone()]);
+        }
+        // Otherwise, from the standard resources alone: the booked balance now, less what was booked
+        // since that day.
         let anchor = current
             .iter()
             .find(|b| b.kind == BalanceType::InterimBooked)
