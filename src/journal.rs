@@ -163,6 +163,17 @@ pub struct StoredSwitch {
     pub downtime_started: Option<OffsetDateTime>,
 }
 
+/// Who made a consent or payment resource through the resilience service: the caller (a TPP
+/// application) and the customer. Kept so that one caller never reaches another's resources, across
+/// restarts too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceOwner {
+    /// The caller's name, as configured.
+    pub caller: String,
+    /// The customer the resource was made for.
+    pub psu: String,
+}
+
 /// What a journal store does. Implementations must make each call durable before returning.
 pub trait JournalStore: Send + Sync + fmt::Debug {
     /// Records an intent before its first attempt. When the key is known already, nothing is written and
@@ -204,6 +215,29 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
         day: Date,
         limit: u32,
     ) -> JournalResult<Result<u32, u32>>;
+    /// Records who made a consent at a bank. A consent already recorded keeps its first owner.
+    fn record_consent_owner(
+        &self,
+        bank: &str,
+        consent: &str,
+        owner: &ResourceOwner,
+    ) -> JournalResult<()>;
+    /// Who made a consent at a bank, if the journal knows.
+    fn consent_owner(&self, bank: &str, consent: &str) -> JournalResult<Option<ResourceOwner>>;
+    /// Records who made a payment resource (of any kind) at a bank. A resource already recorded keeps
+    /// its first owner.
+    fn record_payment_owner(
+        &self,
+        bank: &str,
+        payment: &PaymentRef,
+        owner: &ResourceOwner,
+    ) -> JournalResult<()>;
+    /// Who made a payment resource at a bank, and of which kind it is, if the journal knows.
+    fn payment_owner(
+        &self,
+        bank: &str,
+        payment: &str,
+    ) -> JournalResult<Option<(PaymentKind, ResourceOwner)>>;
 }
 
 /// The embedded journal: one SQLite file.
@@ -264,6 +298,16 @@ CREATE TABLE IF NOT EXISTS unattended (
     day TEXT NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY (bank, psu, account, day)
+);
+CREATE TABLE IF NOT EXISTS owners (
+    bank TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    id TEXT NOT NULL,
+    payment_kind TEXT,
+    caller TEXT NOT NULL,
+    psu TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (bank, resource, id)
 );
 ";
 
@@ -522,6 +566,96 @@ impl JournalStore for SqliteJournal {
         transaction.commit()?;
         Ok(Ok(count + 1))
     }
+
+    fn record_consent_owner(
+        &self,
+        bank: &str,
+        consent: &str,
+        owner: &ResourceOwner,
+    ) -> JournalResult<()> {
+        self.lock().execute(
+            "INSERT INTO owners (bank, resource, id, payment_kind, caller, psu, created_at)
+             VALUES (?1, 'consent', ?2, NULL, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            params![
+                bank,
+                consent,
+                owner.caller,
+                owner.psu,
+                timestamp(OffsetDateTime::now_utc())
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn consent_owner(&self, bank: &str, consent: &str) -> JournalResult<Option<ResourceOwner>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT caller, psu FROM owners WHERE bank = ?1 AND resource = 'consent' AND id = ?2",
+                params![bank, consent],
+                |row| {
+                    Ok(ResourceOwner {
+                        caller: row.get(0)?,
+                        psu: row.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn record_payment_owner(
+        &self,
+        bank: &str,
+        payment: &PaymentRef,
+        owner: &ResourceOwner,
+    ) -> JournalResult<()> {
+        self.lock().execute(
+            "INSERT INTO owners (bank, resource, id, payment_kind, caller, psu, created_at)
+             VALUES (?1, 'payment', ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            params![
+                bank,
+                payment.id.to_string(),
+                kind_to_row(payment.kind),
+                owner.caller,
+                owner.psu,
+                timestamp(OffsetDateTime::now_utc())
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn payment_owner(
+        &self,
+        bank: &str,
+        payment: &str,
+    ) -> JournalResult<Option<(PaymentKind, ResourceOwner)>> {
+        let row = self
+            .lock()
+            .query_row(
+                "SELECT payment_kind, caller, psu FROM owners WHERE bank = ?1 AND resource = 'payment' AND id = ?2",
+                params![bank, payment],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        ResourceOwner {
+                            caller: row.get(1)?,
+                            psu: row.get(2)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(kind, owner)| {
+            kind_from_row(&kind)
+                .map(|kind| (kind, owner))
+                .ok_or_else(|| {
+                    JournalError(format!(
+                        "owners.payment_kind holds an unknown value {kind:?}"
+                    ))
+                })
+        })
+        .transpose()
+    }
 }
 
 #[cfg(test)]
@@ -691,5 +825,38 @@ mod tests {
         let log = journal.access_log(at.date()).unwrap();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].switch_event, Some(id));
+    }
+
+    #[test]
+    fn owners_are_kept_across_reopening_and_keep_their_first_owner() {
+        let dir = tempdir::TempDir::new();
+        let path = dir.path().join("journal.sqlite");
+        let a = ResourceOwner {
+            caller: "budget-app".into(),
+            psu: "1001".into(),
+        };
+        let b = ResourceOwner {
+            caller: "accounting-tool".into(),
+            psu: "1002".into(),
+        };
+        let payment = PaymentRef {
+            kind: PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
+            id: PaymentId::new("pmt-1"),
+        };
+        {
+            let journal = SqliteJournal::open(&path).unwrap();
+            journal.record_consent_owner("bank", "c-1", &a).unwrap();
+            journal.record_consent_owner("bank", "c-1", &b).unwrap();
+            journal.record_payment_owner("bank", &payment, &b).unwrap();
+        }
+        let journal = SqliteJournal::open(&path).unwrap();
+        assert_eq!(journal.consent_owner("bank", "c-1").unwrap(), Some(a));
+        assert_eq!(journal.consent_owner("other", "c-1").unwrap(), None);
+        assert_eq!(journal.consent_owner("bank", "pmt-1").unwrap(), None);
+        assert_eq!(
+            journal.payment_owner("bank", "pmt-1").unwrap(),
+            Some((payment.kind, b))
+        );
+        assert_eq!(journal.payment_owner("bank", "c-1").unwrap(), None);
     }
 }

@@ -22,7 +22,7 @@ use time::Duration as Days;
 use time::macros::date;
 
 use crate::support::service::{
-    ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start,
+    ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start, start_on_journal,
 };
 use crate::support::{TODAY, pain001, password, sandbox};
 
@@ -405,6 +405,111 @@ async fn one_caller_never_reaches_another_callers_consents_or_payments() {
     );
     service.stop().await;
     sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restarted_service_still_keeps_callers_apart() {
+    let sandbox = sandbox().await;
+    let journal =
+        std::env::temp_dir().join(format!("psd2-fallback-restart-{}.db", uuid::Uuid::new_v4()));
+    let first = start_on_journal(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+        &journal,
+    )
+    .await;
+    let a = api_bank(&first.bank_url(), Some(TOKEN_A));
+    let anna = consented(&a, &sandbox, ANNA).await;
+    let consent = anna.consent_id.clone().unwrap();
+    let paid = a
+        .initiate_payment(&anna, &payment(&sandbox, dec!(6.00)))
+        .await
+        .unwrap();
+    first.stop().await;
+
+    // A new service (a new port, nothing in memory) on the same journal file.
+    let second = start_on_journal(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+        &journal,
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let base = second.bank_url();
+    let payment_path = format!(
+        "{base}/v1/payments/sepa-credit-transfers/{}",
+        paid.payment.id
+    );
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            request(
+                &http,
+                reqwest::Method::GET,
+                format!("{base}/v1/accounts"),
+                TOKEN_B,
+            )
+            .header("Consent-ID", consent.as_str()),
+            403,
+            "CONSENT_UNKNOWN",
+        ),
+        (
+            request(
+                &http,
+                reqwest::Method::GET,
+                format!("{base}/v1/consents/{consent}/status"),
+                TOKEN_B,
+            ),
+            403,
+            "CONSENT_UNKNOWN",
+        ),
+        (
+            request(
+                &http,
+                reqwest::Method::GET,
+                format!("{payment_path}/status"),
+                TOKEN_B,
+            ),
+            404,
+            "RESOURCE_UNKNOWN",
+        ),
+        (
+            request(
+                &http,
+                reqwest::Method::GET,
+                format!(
+                    "{base}/v1/periodic-payments/sepa-credit-transfers/{}/status",
+                    paid.payment.id
+                ),
+                TOKEN_A,
+            ),
+            404,
+            "RESOURCE_UNKNOWN",
+        ),
+    ];
+    for (i, (request, status, code)) in cases.into_iter().enumerate() {
+        let (got, message) = tpp_message(request.send().await.unwrap()).await;
+        assert_eq!(
+            (got, message["code"].as_str().unwrap()),
+            (status, code),
+            "case {i}"
+        );
+    }
+    // The owner still reaches both, through the restarted service.
+    let a = api_bank(&second.bank_url(), Some(TOKEN_A));
+    assert_eq!(a.accounts(&anna).await.unwrap().len(), 2);
+    assert_eq!(
+        a.payment_status(&anna, &paid.payment).await.unwrap(),
+        PaymentStatus::Received
+    );
+    second.stop().await;
+    sandbox.shutdown().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
+    }
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 
 use super::{BankPrefix, Owned, Pages, ServedBank, ServiceError, ServiceState, TokenHash, lock};
 use crate::bank::{Bank, BankError, PsuContext};
+use crate::journal::{JournalError, ResourceOwner};
 use crate::model::{
     AccountId, AuthorisationId, ConsentId, PaymentId, PaymentKind, PaymentRef, PsuId, ScaAnswer,
     ScaTarget,
@@ -187,10 +188,13 @@ impl Ctx {
 
     /// A consent of this caller; another caller's consent does not exist for it.
     fn consent(&self, id: &str) -> Result<Owned> {
-        lock(&self.state.inner.consents)
-            .get(&self.key(id))
+        self.state
+            .inner
+            .journal
+            .consent_owner(&self.bank().name, id)
+            .map_err(journal_error)?
             .filter(|o| o.caller == self.caller)
-            .cloned()
+            .map(|o| Owned { psu: o.psu })
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -211,10 +215,14 @@ impl Ctx {
     /// A payment resource of this caller, of the kind the path says.
     fn payment(&self, service: &str, product: &str, id: &str) -> Result<(PaymentRef, Owned)> {
         let kind = xs2a::resource(service, product)?;
-        let owned = lock(&self.state.inner.payments)
-            .get(&self.key(id))
-            .filter(|o| o.caller == self.caller && o.kind == Some(kind))
-            .cloned()
+        let owned = self
+            .state
+            .inner
+            .journal
+            .payment_owner(&self.bank().name, id)
+            .map_err(journal_error)?
+            .filter(|(k, o)| o.caller == self.caller && *k == kind)
+            .map(|(_, o)| Owned { psu: o.psu })
             .ok_or_else(|| ApiError::unknown(format!("no payment {id} for this caller")))?;
         Ok((
             PaymentRef {
@@ -223,6 +231,18 @@ impl Ctx {
             },
             owned,
         ))
+    }
+}
+
+/// A journal failure as an answer: a generic 500, the cause logged by the middleware.
+fn journal_error(error: JournalError) -> ServiceError {
+    ServiceError {
+        error: ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "the service could not keep its records; try again later",
+        ),
+        cause: Some(error.to_string()),
     }
 }
 
@@ -339,14 +359,18 @@ async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Result<Res
         .create_consent(&psu, &request)
         .await
         .map_err(bank_error)?;
-    lock(&ctx.state.inner.consents).insert(
-        ctx.key(id.as_str()),
-        Owned {
-            caller: ctx.caller.clone(),
-            psu: psu_id,
-            kind: None,
-        },
-    );
+    ctx.state
+        .inner
+        .journal
+        .record_consent_owner(
+            &ctx.bank().name,
+            id.as_str(),
+            &ResourceOwner {
+                caller: ctx.caller.clone(),
+                psu: psu_id,
+            },
+        )
+        .map_err(journal_error)?;
     Ok(consent_created(&id, &ctx.prefix))
 }
 
@@ -608,14 +632,18 @@ async fn initiate(
         }
     }
     .map_err(bank_error)?;
-    lock(&ctx.state.inner.payments).insert(
-        ctx.key(initiation.payment.id.as_str()),
-        Owned {
-            caller: ctx.caller.clone(),
-            psu: psu_id,
-            kind: Some(kind),
-        },
-    );
+    ctx.state
+        .inner
+        .journal
+        .record_payment_owner(
+            &ctx.bank().name,
+            &initiation.payment,
+            &ResourceOwner {
+                caller: ctx.caller.clone(),
+                psu: psu_id,
+            },
+        )
+        .map_err(journal_error)?;
     let base = format!(
         "{}/v1/{service}/{product}/{}",
         ctx.prefix, initiation.payment.id
