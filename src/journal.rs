@@ -18,7 +18,10 @@ use time::{Date, OffsetDateTime};
 
 use crate::bank::Channel;
 use crate::health::SwitchEvent;
-use crate::model::{PaymentId, PaymentKind, PaymentProduct, PaymentRef, PaymentStatus};
+use crate::model::{
+    ConsentAccess, ConsentRequest, Iban, PaymentId, PaymentKind, PaymentProduct, PaymentRef,
+    PaymentStatus,
+};
 
 /// A journal operation that failed: the store could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -215,15 +218,19 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
         day: Date,
         limit: u32,
     ) -> JournalResult<Result<u32, u32>>;
-    /// Records who made a consent at a bank. A consent already recorded keeps its first owner.
+    /// Records who made a consent at a bank, and what it asked for. A consent already recorded keeps
+    /// its first owner.
     fn record_consent_owner(
         &self,
         bank: &str,
         consent: &str,
         owner: &ResourceOwner,
+        request: &ConsentRequest,
     ) -> JournalResult<()>;
     /// Who made a consent at a bank, if the journal knows.
     fn consent_owner(&self, bank: &str, consent: &str) -> JournalResult<Option<ResourceOwner>>;
+    /// What a consent recorded with [`JournalStore::record_consent_owner`] asked for.
+    fn consent_request(&self, bank: &str, consent: &str) -> JournalResult<Option<ConsentRequest>>;
     /// Records who made a payment resource (of any kind) at a bank. A resource already recorded keeps
     /// its first owner.
     fn record_payment_owner(
@@ -308,6 +315,17 @@ CREATE TABLE IF NOT EXISTS owners (
     psu TEXT NOT NULL,
     created_at TEXT NOT NULL,
     PRIMARY KEY (bank, resource, id)
+);
+CREATE TABLE IF NOT EXISTS consent_requests (
+    bank TEXT NOT NULL,
+    id TEXT NOT NULL,
+    accounts TEXT NOT NULL,
+    balances TEXT NOT NULL,
+    transactions TEXT NOT NULL,
+    recurring INTEGER NOT NULL,
+    valid_until TEXT NOT NULL,
+    frequency_per_day INTEGER NOT NULL,
+    PRIMARY KEY (bank, id)
 );
 ";
 
@@ -572,8 +590,11 @@ impl JournalStore for SqliteJournal {
         bank: &str,
         consent: &str,
         owner: &ResourceOwner,
+        request: &ConsentRequest,
     ) -> JournalResult<()> {
-        self.lock().execute(
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        transaction.execute(
             "INSERT INTO owners (bank, resource, id, payment_kind, caller, psu, created_at)
              VALUES (?1, 'consent', ?2, NULL, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             params![
@@ -584,7 +605,77 @@ impl JournalStore for SqliteJournal {
                 timestamp(OffsetDateTime::now_utc())
             ],
         )?;
+        let ibans = |list: &[Iban]| {
+            list.iter()
+                .map(|i| i.as_str().to_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let access = &request.access;
+        transaction.execute(
+            "INSERT INTO consent_requests (bank, id, accounts, balances, transactions, recurring, valid_until, frequency_per_day)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            params![
+                bank,
+                consent,
+                ibans(&access.accounts),
+                ibans(&access.balances),
+                ibans(&access.transactions),
+                request.recurring,
+                request.valid_until.to_string(),
+                request.frequency_per_day,
+            ],
+        )?;
+        transaction.commit()?;
         Ok(())
+    }
+
+    fn consent_request(&self, bank: &str, consent: &str) -> JournalResult<Option<ConsentRequest>> {
+        let row = self
+            .lock()
+            .query_row(
+                "SELECT accounts, balances, transactions, recurring, valid_until, frequency_per_day
+                 FROM consent_requests WHERE bank = ?1 AND id = ?2",
+                params![bank, consent],
+                |row| {
+                    Ok((
+                        [
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                        ],
+                        row.get::<_, bool>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, u32>(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some(([accounts, balances, transactions], recurring, valid_until, frequency)) = row
+        else {
+            return Ok(None);
+        };
+        let bad =
+            |what: &str| JournalError(format!("consent_requests.{what} holds an unknown value"));
+        let ibans = |text: &str, what: &str| {
+            text.split_whitespace()
+                .map(|i| Iban::parse(i).map_err(|_| bad(what)))
+                .collect::<JournalResult<Vec<_>>>()
+        };
+        Ok(Some(ConsentRequest {
+            access: ConsentAccess {
+                accounts: ibans(&accounts, "accounts")?,
+                balances: ibans(&balances, "balances")?,
+                transactions: ibans(&transactions, "transactions")?,
+            },
+            recurring,
+            valid_until: Date::parse(
+                &valid_until,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| bad("valid_until"))?,
+            frequency_per_day: frequency,
+        }))
     }
 
     fn consent_owner(&self, bank: &str, consent: &str) -> JournalResult<Option<ResourceOwner>> {
@@ -843,14 +934,33 @@ mod tests {
             kind: PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
             id: PaymentId::new("pmt-1"),
         };
+        let request = ConsentRequest {
+            access: ConsentAccess {
+                accounts: vec![Iban::parse("BE68539007547034").unwrap()],
+                balances: vec![Iban::parse("BE68539007547034").unwrap()],
+                transactions: vec![],
+            },
+            recurring: true,
+            valid_until: time::macros::date!(2027 - 01 - 31),
+            frequency_per_day: 4,
+        };
         {
             let journal = SqliteJournal::open(&path).unwrap();
-            journal.record_consent_owner("bank", "c-1", &a).unwrap();
-            journal.record_consent_owner("bank", "c-1", &b).unwrap();
+            journal
+                .record_consent_owner("bank", "c-1", &a, &request)
+                .unwrap();
+            journal
+                .record_consent_owner("bank", "c-1", &b, &request)
+                .unwrap();
             journal.record_payment_owner("bank", &payment, &b).unwrap();
         }
         let journal = SqliteJournal::open(&path).unwrap();
         assert_eq!(journal.consent_owner("bank", "c-1").unwrap(), Some(a));
+        assert_eq!(
+            journal.consent_request("bank", "c-1").unwrap(),
+            Some(request)
+        );
+        assert_eq!(journal.consent_request("bank", "c-2").unwrap(), None);
         assert_eq!(journal.consent_owner("other", "c-1").unwrap(), None);
         assert_eq!(journal.consent_owner("bank", "pmt-1").unwrap(), None);
         assert_eq!(

@@ -513,6 +513,87 @@ async fn a_restarted_service_still_keeps_callers_apart() {
 }
 
 #[tokio::test]
+async fn consent_details_come_from_the_journal_and_the_bank_and_information_is_refused() {
+    let sandbox = sandbox().await;
+    let service = start(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+    )
+    .await;
+    let a = api_bank(&service.bank_url(), Some(TOKEN_A));
+    let anna = consented(&a, &sandbox, ANNA).await;
+    let consent = anna.consent_id.clone().unwrap();
+    let http = reqwest::Client::new();
+    let base = service.bank_url();
+    let details = |token: &str| {
+        request(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/v1/consents/{consent}"),
+            token,
+        )
+        .send()
+    };
+    let response = details(TOKEN_A).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let refs: Vec<Value> = ibans(&sandbox, ANNA)
+        .iter()
+        .map(|i| json!({ "iban": i.as_str() }))
+        .collect();
+    assert_eq!(
+        body,
+        json!({
+            "access": { "accounts": refs, "balances": refs, "transactions": refs },
+            "recurringIndicator": true,
+            "validUntil": (TODAY + Days::days(90)).to_string(),
+            "frequencyPerDay": 4,
+            "consentStatus": "valid",
+            "_links": {
+                "self": { "href": format!("/banks/{BANK}/v1/consents/{consent}") },
+                "status": { "href": format!("/banks/{BANK}/v1/consents/{consent}/status") },
+            },
+        })
+    );
+    let (status, message) = tpp_message(details(TOKEN_B).await.unwrap()).await;
+    assert_eq!(
+        (status, message["code"].as_str()),
+        (403, Some("CONSENT_UNKNOWN"))
+    );
+
+    // The account's standing orders (`bookingStatus=information`): no channel reads them; a 400 says so.
+    let account = sandbox.ledger().accounts(ANNA)[0].id.as_str().to_owned();
+    let (status, message) = tpp_message(
+        request(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/v1/accounts/{account}/transactions?bookingStatus=information"),
+            TOKEN_A,
+        )
+        .header("Consent-ID", consent.as_str())
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, message["path"].as_str()),
+        (400, Some("bookingStatus"))
+    );
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .contains("standing orders"),
+        "{message}"
+    );
+    service.stop().await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_400_naming_the_field_and_the_reason() {
     let sandbox = sandbox().await;
     let limits = ServiceLimits {

@@ -21,9 +21,10 @@ use time::OffsetDateTime;
 use super::{BankPrefix, Owned, Pages, ServedBank, ServiceError, ServiceState, TokenHash, lock};
 use crate::bank::{Bank, BankError, PsuContext};
 use crate::journal::{JournalError, ResourceOwner};
+use crate::model::belgian::format_iso_date;
 use crate::model::{
-    AccountId, AuthorisationId, ConsentId, PaymentId, PaymentKind, PaymentRef, PsuId, ScaAnswer,
-    ScaTarget,
+    AccountId, AuthorisationId, ConsentId, Iban, PaymentId, PaymentKind, PaymentRef, PsuId,
+    ScaAnswer, ScaTarget,
 };
 use crate::xs2a::{
     self, ApiError, BookingQuery, ConsentIn, PaymentIn, account_json, authorisation_answer,
@@ -36,6 +37,7 @@ type Result<T> = std::result::Result<T, ServiceError>;
 pub(super) fn router(state: ServiceState) -> Router<ServiceState> {
     Router::new()
         .route("/v1/consents", post(create_consent))
+        .route("/v1/consents/{consent}", get(consent_details))
         .route("/v1/consents/{consent}/status", get(consent_status))
         .route(
             "/v1/consents/{consent}/authorisations",
@@ -369,9 +371,61 @@ async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Result<Res
                 caller: ctx.caller.clone(),
                 psu: psu_id,
             },
+            &request,
         )
         .map_err(journal_error)?;
     Ok(consent_created(&id, &ctx.prefix))
+}
+
+/// `GET /v1/consents/{id}`: what the consent asked for (kept in the journal when it was made through
+/// the service) and its status now (from the bank). `lastActionDate` is left out: the bank's own
+/// record of it is not read by any channel, and the service does not guess it.
+async fn consent_details(
+    ctx: Ctx,
+    Path(consent): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let owned = ctx.consent(&consent)?;
+    let request = ctx
+        .state
+        .inner
+        .journal
+        .consent_request(&ctx.bank().name, &consent)
+        .map_err(journal_error)?
+        .ok_or_else(|| {
+            ApiError::unknown("the details of this consent were not kept (made before they were)")
+        })?;
+    let status = ctx
+        .failover()
+        .consent_status(
+            &ctx.psu(&owned.psu, &headers),
+            &ConsentId::new(consent.clone()),
+        )
+        .await
+        .map_err(bank_error)?;
+    let refs = |ibans: &[Iban]| {
+        ibans
+            .iter()
+            .map(|i| json!({ "iban": i.as_str() }))
+            .collect::<Vec<_>>()
+    };
+    let access = &request.access;
+    let base = format!("{}/v1/consents/{consent}", ctx.prefix);
+    Ok(Json(json!({
+        "access": {
+            "accounts": refs(&access.accounts),
+            "balances": refs(&access.balances),
+            "transactions": refs(&access.transactions),
+        },
+        "recurringIndicator": request.recurring,
+        "validUntil": format_iso_date(request.valid_until),
+        "frequencyPerDay": request.frequency_per_day,
+        "consentStatus": status.code(),
+        "_links": {
+            "self": link(base.clone()),
+            "status": link(format!("{base}/status")),
+        },
+    })))
 }
 
 async fn consent_status(
@@ -511,7 +565,8 @@ async fn transactions(
         (BookingQuery::Information, _) => {
             return Err(ApiError::format(
                 "bookingStatus",
-                "information (standing orders) is not served by this service",
+                "information (the account's standing orders) cannot be served: no channel reads a \
+                 bank's standing orders; ask for booked, pending or both",
             )
             .into());
         }
