@@ -2,11 +2,14 @@
 //! service) read balances and transactions and make payments for a while; the bank's API is down for
 //! the middle third. Prints requests, failures, p50/p99 latency per channel and the switch times.
 //!
-//! `cargo bench --bench outage -- [--clients N] [--seconds S] [--channel stand-in]`
+//! `cargo bench --bench outage -- [--clients N] [--seconds S] [--channel website|stand-in]`
 //!
-//! The other channel is a parameter. Until `ScreenBank` lands the only one is `stand-in`: a second
-//! `ApiBank` straight to the sandbox API, while the service's API channel goes through a gate that the
-//! benchmark shuts for the outage.
+//! The other channel is the real `ScreenBank` on the sandbox website (`website`, the default: a
+//! Chromium driven through WebDriver with the `selectors/sandbox.toml` map, logging in with the sandbox
+//! customers' card readers). `stand-in` (a second `ApiBank` straight to the sandbox API) is kept to
+//! measure the service alone. The service's API channel goes through a gate that the benchmark shuts
+//! for the outage. The default of 4 clients suits a 2-core machine running the sandbox, the service
+//! and a browser together.
 
 #[path = "../tests/support/gate.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -23,7 +26,10 @@ use psd2_fallback::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, PaymentProduct,
     PaymentRequest, PsuId, ScaAnswer, ScaTarget, TransactionFilter,
 };
-use psd2_fallback::sandbox::{CUSTOMERS, Sandbox, SandboxConfig, card_reader_response};
+use psd2_fallback::sandbox::{
+    CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig, card_reader_response,
+};
+use psd2_fallback::screen::{ScreenBank, ScreenBankConfig};
 use psd2_fallback::service::{
     BankSetup, Caller, ServiceLimits, ServiceState, TokenHash, api_probe, serve,
 };
@@ -48,10 +54,23 @@ fn api_bank(base: &str, token: Option<&str>) -> ApiBank {
 }
 
 /// The other channel, by name.
-fn other_channel(name: &str, sandbox: &Sandbox) -> Arc<dyn Bank> {
+async fn other_channel(name: &str, sandbox: &Sandbox) -> Arc<dyn Bank> {
     match name {
+        "website" => {
+            let mut config = ScreenBankConfig::new(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
+                sandbox.web_url(),
+            );
+            config.spare = false;
+            config.max_active = 1;
+            config.pacing_per_second = 200;
+            let screen = ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
+                .await
+                .expect("the website channel starts (needs chromedriver and Chromium)");
+            Arc::new(screen)
+        }
         "stand-in" => Arc::new(api_bank(&sandbox.api_url(), None)),
-        other => panic!("unknown channel {other:?}; this build has: stand-in"),
+        other => panic!("unknown channel {other:?}; this build has: website, stand-in"),
     }
 }
 
@@ -72,9 +91,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let clients: usize = arg("--clients").map_or(8, |v| v.parse().unwrap());
+    let clients: usize = arg("--clients").map_or(4, |v| v.parse().unwrap());
     let seconds: u64 = arg("--seconds").map_or(60, |v| v.parse().unwrap());
-    let channel = arg("--channel").unwrap_or_else(|| "stand-in".to_owned());
+    let channel = arg("--channel").unwrap_or_else(|| "website".to_owned());
 
     let sandbox = Sandbox::start(SandboxConfig {
         settle_after: Duration::from_millis(200),
@@ -99,7 +118,7 @@ async fn main() {
     let mut setup = BankSetup::new(
         "sandbox",
         Arc::new(api_bank(&gate.url, None)),
-        other_channel(&channel, &sandbox),
+        other_channel(&channel, &sandbox).await,
         health.clone(),
     );
     setup.unattended_reads_per_day = u32::MAX;

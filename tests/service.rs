@@ -22,7 +22,7 @@ use time::Duration as Days;
 use time::macros::date;
 
 use crate::support::service::{
-    ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start,
+    ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start, start_on_journal,
 };
 use crate::support::{TODAY, pain001, password, sandbox};
 
@@ -402,6 +402,192 @@ async fn one_caller_never_reaches_another_callers_consents_or_payments() {
     assert_eq!(
         a.payment_status(&anna, &paid.payment).await.unwrap(),
         PaymentStatus::Received
+    );
+    service.stop().await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restarted_service_still_keeps_callers_apart() {
+    let sandbox = sandbox().await;
+    let journal =
+        std::env::temp_dir().join(format!("psd2-fallback-restart-{}.db", uuid::Uuid::new_v4()));
+    let first = start_on_journal(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+        &journal,
+    )
+    .await;
+    let a = api_bank(&first.bank_url(), Some(TOKEN_A));
+    let anna = consented(&a, &sandbox, ANNA).await;
+    let consent = anna.consent_id.clone().unwrap();
+    let paid = a
+        .initiate_payment(&anna, &payment(&sandbox, dec!(6.00)))
+        .await
+        .unwrap();
+    first.stop().await;
+
+    // A new service (a new port, nothing in memory) on the same journal file.
+    let second = start_on_journal(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+        &journal,
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let base = second.bank_url();
+    let payment_path = format!(
+        "{base}/v1/payments/sepa-credit-transfers/{}",
+        paid.payment.id
+    );
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            request(
+                &http,
+                reqwest::Method::GET,
+                format!("{base}/v1/accounts"),
+                TOKEN_B,
+            )
+            .header("Consent-ID", consent.as_str()),
+            403,
+            "CONSENT_UNKNOWN",
+        ),
+        (
+            request(
+                &http,
+                reqwest::Method::GET,
+                format!("{base}/v1/consents/{consent}/status"),
+                TOKEN_B,
+            ),
+            403,
+            "CONSENT_UNKNOWN",
+        ),
+        (
+            request(
+                &http,
+                reqwest::Method::GET,
+                format!("{payment_path}/status"),
+                TOKEN_B,
+            ),
+            404,
+            "RESOURCE_UNKNOWN",
+        ),
+        (
+            request(
+                &http,
+                reqwest::Method::GET,
+                format!(
+                    "{base}/v1/periodic-payments/sepa-credit-transfers/{}/status",
+                    paid.payment.id
+                ),
+                TOKEN_A,
+            ),
+            404,
+            "RESOURCE_UNKNOWN",
+        ),
+    ];
+    for (i, (request, status, code)) in cases.into_iter().enumerate() {
+        let (got, message) = tpp_message(request.send().await.unwrap()).await;
+        assert_eq!(
+            (got, message["code"].as_str().unwrap()),
+            (status, code),
+            "case {i}"
+        );
+    }
+    // The owner still reaches both, through the restarted service.
+    let a = api_bank(&second.bank_url(), Some(TOKEN_A));
+    assert_eq!(a.accounts(&anna).await.unwrap().len(), 2);
+    assert_eq!(
+        a.payment_status(&anna, &paid.payment).await.unwrap(),
+        PaymentStatus::Received
+    );
+    second.stop().await;
+    sandbox.shutdown().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
+    }
+}
+
+#[tokio::test]
+async fn consent_details_come_from_the_journal_and_the_bank_and_information_is_refused() {
+    let sandbox = sandbox().await;
+    let service = start(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+    )
+    .await;
+    let a = api_bank(&service.bank_url(), Some(TOKEN_A));
+    let anna = consented(&a, &sandbox, ANNA).await;
+    let consent = anna.consent_id.clone().unwrap();
+    let http = reqwest::Client::new();
+    let base = service.bank_url();
+    let details = |token: &str| {
+        request(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/v1/consents/{consent}"),
+            token,
+        )
+        .send()
+    };
+    let response = details(TOKEN_A).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let refs: Vec<Value> = ibans(&sandbox, ANNA)
+        .iter()
+        .map(|i| json!({ "iban": i.as_str() }))
+        .collect();
+    assert_eq!(
+        body,
+        json!({
+            "access": { "accounts": refs, "balances": refs, "transactions": refs },
+            "recurringIndicator": true,
+            "validUntil": (TODAY + Days::days(90)).to_string(),
+            "frequencyPerDay": 4,
+            "consentStatus": "valid",
+            "_links": {
+                "self": { "href": format!("/banks/{BANK}/v1/consents/{consent}") },
+                "status": { "href": format!("/banks/{BANK}/v1/consents/{consent}/status") },
+            },
+        })
+    );
+    let (status, message) = tpp_message(details(TOKEN_B).await.unwrap()).await;
+    assert_eq!(
+        (status, message["code"].as_str()),
+        (403, Some("CONSENT_UNKNOWN"))
+    );
+
+    // The account's standing orders (`bookingStatus=information`): no channel reads them; a 400 says so.
+    let account = sandbox.ledger().accounts(ANNA)[0].id.as_str().to_owned();
+    let (status, message) = tpp_message(
+        request(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/v1/accounts/{account}/transactions?bookingStatus=information"),
+            TOKEN_A,
+        )
+        .header("Consent-ID", consent.as_str())
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, message["path"].as_str()),
+        (400, Some("bookingStatus"))
+    );
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .contains("standing orders"),
+        "{message}"
     );
     service.stop().await;
     sandbox.shutdown().await;

@@ -3,7 +3,7 @@
 //!
 //! Around the XS2A routes (`routes`): callers authenticate with bearer tokens (kept only as SHA-256
 //! hashes) and are rate-limited per caller (`governor`); a caller reaches only the consents and payments
-//! it created. Operators get `/health`, `/metrics` (Prometheus text), `/events` (Server-Sent Events of
+//! it created (their owners are kept in the journal, so this holds across restarts). Operators get `/health`, `/metrics` (Prometheus text), `/events` (Server-Sent Events of
 //! switch events) and `PUT /admin/banks/{bank}/override` (a separate admin token).
 //!
 //! A bank is chosen by path: `/banks/{bank}/v1/…` (the client's base URL is `…/banks/{bank}`), or
@@ -45,7 +45,7 @@ use crate::bank::{Bank, Channel};
 use crate::failover::{Failover, FailoverConfig};
 use crate::health::Health;
 use crate::journal::JournalStore;
-use crate::model::{InvalidValue, PaymentKind, Transaction};
+use crate::model::{InvalidValue, Transaction};
 use crate::xs2a::ApiError;
 
 /// The SHA-256 of a bearer token: all the service keeps of a caller's or the admin's token.
@@ -185,12 +185,10 @@ struct ServedBank {
     health: Arc<Health>,
 }
 
-/// Who created a consent or payment, and for which customer.
+/// A consent or payment of the calling caller (checked in the journal): the customer it is for.
 #[derive(Debug, Clone)]
 struct Owned {
-    caller: String,
     psu: String,
-    kind: Option<PaymentKind>,
 }
 
 /// One transactions read, kept so its later pages are served without asking the bank again.
@@ -212,9 +210,6 @@ struct Inner {
     admin: Option<TokenHash>,
     limiter: DefaultKeyedRateLimiter<String>,
     limits: ServiceLimits,
-    /// Consents by (bank, consent id) and payments by (bank, payment id): the caller that made them.
-    consents: Mutex<HashMap<(String, String), Owned>>,
-    payments: Mutex<HashMap<(String, String), Owned>>,
     /// PSU passwords given at authorisation, by (bank, PSU), so the website channel can log in later
     /// for the same customer. Secret: never logged.
     passwords: Mutex<HashMap<(String, String), SecretString>>,
@@ -274,8 +269,6 @@ impl ServiceState {
                 admin,
                 limiter: RateLimiter::keyed(quota),
                 limits,
-                consents: Mutex::default(),
-                payments: Mutex::default(),
                 passwords: Mutex::default(),
                 pages: Mutex::default(),
                 metrics,

@@ -20,9 +20,11 @@ use time::OffsetDateTime;
 
 use super::{BankPrefix, Owned, Pages, ServedBank, ServiceError, ServiceState, TokenHash, lock};
 use crate::bank::{Bank, BankError, PsuContext};
+use crate::journal::{JournalError, ResourceOwner};
+use crate::model::belgian::format_iso_date;
 use crate::model::{
-    AccountId, AuthorisationId, ConsentId, PaymentId, PaymentKind, PaymentRef, PsuId, ScaAnswer,
-    ScaTarget,
+    AccountId, AuthorisationId, ConsentId, Iban, PaymentId, PaymentKind, PaymentRef, PsuId,
+    ScaAnswer, ScaTarget,
 };
 use crate::xs2a::{
     self, ApiError, BookingQuery, ConsentIn, PaymentIn, account_json, authorisation_answer,
@@ -35,6 +37,7 @@ type Result<T> = std::result::Result<T, ServiceError>;
 pub(super) fn router(state: ServiceState) -> Router<ServiceState> {
     Router::new()
         .route("/v1/consents", post(create_consent))
+        .route("/v1/consents/{consent}", get(consent_details))
         .route("/v1/consents/{consent}/status", get(consent_status))
         .route(
             "/v1/consents/{consent}/authorisations",
@@ -187,10 +190,13 @@ impl Ctx {
 
     /// A consent of this caller; another caller's consent does not exist for it.
     fn consent(&self, id: &str) -> Result<Owned> {
-        lock(&self.state.inner.consents)
-            .get(&self.key(id))
+        self.state
+            .inner
+            .journal
+            .consent_owner(&self.bank().name, id)
+            .map_err(journal_error)?
             .filter(|o| o.caller == self.caller)
-            .cloned()
+            .map(|o| Owned { psu: o.psu })
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -211,10 +217,14 @@ impl Ctx {
     /// A payment resource of this caller, of the kind the path says.
     fn payment(&self, service: &str, product: &str, id: &str) -> Result<(PaymentRef, Owned)> {
         let kind = xs2a::resource(service, product)?;
-        let owned = lock(&self.state.inner.payments)
-            .get(&self.key(id))
-            .filter(|o| o.caller == self.caller && o.kind == Some(kind))
-            .cloned()
+        let owned = self
+            .state
+            .inner
+            .journal
+            .payment_owner(&self.bank().name, id)
+            .map_err(journal_error)?
+            .filter(|(k, o)| o.caller == self.caller && *k == kind)
+            .map(|(_, o)| Owned { psu: o.psu })
             .ok_or_else(|| ApiError::unknown(format!("no payment {id} for this caller")))?;
         Ok((
             PaymentRef {
@@ -223,6 +233,18 @@ impl Ctx {
             },
             owned,
         ))
+    }
+}
+
+/// A journal failure as an answer: a generic 500, the cause logged by the middleware.
+fn journal_error(error: JournalError) -> ServiceError {
+    ServiceError {
+        error: ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "the service could not keep its records; try again later",
+        ),
+        cause: Some(error.to_string()),
     }
 }
 
@@ -339,15 +361,71 @@ async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Result<Res
         .create_consent(&psu, &request)
         .await
         .map_err(bank_error)?;
-    lock(&ctx.state.inner.consents).insert(
-        ctx.key(id.as_str()),
-        Owned {
-            caller: ctx.caller.clone(),
-            psu: psu_id,
-            kind: None,
-        },
-    );
+    ctx.state
+        .inner
+        .journal
+        .record_consent_owner(
+            &ctx.bank().name,
+            id.as_str(),
+            &ResourceOwner {
+                caller: ctx.caller.clone(),
+                psu: psu_id,
+            },
+            &request,
+        )
+        .map_err(journal_error)?;
     Ok(consent_created(&id, &ctx.prefix))
+}
+
+/// `GET /v1/consents/{id}`: what the consent asked for (kept in the journal when it was made through
+/// the service) and its status now (from the bank). `lastActionDate` is left out: the bank's own
+/// record of it is not read by any channel, and the service does not guess it.
+async fn consent_details(
+    ctx: Ctx,
+    Path(consent): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let owned = ctx.consent(&consent)?;
+    let request = ctx
+        .state
+        .inner
+        .journal
+        .consent_request(&ctx.bank().name, &consent)
+        .map_err(journal_error)?
+        .ok_or_else(|| {
+            ApiError::unknown("the details of this consent were not kept (made before they were)")
+        })?;
+    let status = ctx
+        .failover()
+        .consent_status(
+            &ctx.psu(&owned.psu, &headers),
+            &ConsentId::new(consent.clone()),
+        )
+        .await
+        .map_err(bank_error)?;
+    let refs = |ibans: &[Iban]| {
+        ibans
+            .iter()
+            .map(|i| json!({ "iban": i.as_str() }))
+            .collect::<Vec<_>>()
+    };
+    let access = &request.access;
+    let base = format!("{}/v1/consents/{consent}", ctx.prefix);
+    Ok(Json(json!({
+        "access": {
+            "accounts": refs(&access.accounts),
+            "balances": refs(&access.balances),
+            "transactions": refs(&access.transactions),
+        },
+        "recurringIndicator": request.recurring,
+        "validUntil": format_iso_date(request.valid_until),
+        "frequencyPerDay": request.frequency_per_day,
+        "consentStatus": status.code(),
+        "_links": {
+            "self": link(base.clone()),
+            "status": link(format!("{base}/status")),
+        },
+    })))
 }
 
 async fn consent_status(
@@ -487,7 +565,8 @@ async fn transactions(
         (BookingQuery::Information, _) => {
             return Err(ApiError::format(
                 "bookingStatus",
-                "information (standing orders) is not served by this service",
+                "information (the account's standing orders) cannot be served: no channel reads a \
+                 bank's standing orders; ask for booked, pending or both",
             )
             .into());
         }
@@ -608,14 +687,18 @@ async fn initiate(
         }
     }
     .map_err(bank_error)?;
-    lock(&ctx.state.inner.payments).insert(
-        ctx.key(initiation.payment.id.as_str()),
-        Owned {
-            caller: ctx.caller.clone(),
-            psu: psu_id,
-            kind: Some(kind),
-        },
-    );
+    ctx.state
+        .inner
+        .journal
+        .record_payment_owner(
+            &ctx.bank().name,
+            &initiation.payment,
+            &ResourceOwner {
+                caller: ctx.caller.clone(),
+                psu: psu_id,
+            },
+        )
+        .map_err(journal_error)?;
     let base = format!(
         "{}/v1/{service}/{product}/{}",
         ctx.prefix, initiation.payment.id

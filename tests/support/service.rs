@@ -67,7 +67,8 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     prober: tokio::task::JoinHandle<()>,
-    journal: std::path::PathBuf,
+    /// The journal file, when this service made it (removed on drop).
+    own_journal: Option<std::path::PathBuf>,
 }
 
 impl Running {
@@ -90,21 +91,37 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.prober.abort();
         self.task.abort();
-        let _ = std::fs::remove_file(&self.journal);
+        if let Some(journal) = &self.own_journal {
+            let _ = std::fs::remove_file(journal);
+        }
     }
 }
 
-/// Starts the service over `sandbox`, with the other channel `screen`.
+/// Starts the service over `sandbox`, with the other channel `screen`, on a journal of its own.
 pub async fn start(
     sandbox: &Sandbox,
     screen: Arc<dyn Bank>,
     limits: ServiceLimits,
     health: HealthConfig,
 ) -> Running {
-    let gate = Gate::start(sandbox.api_url()).await;
     let journal_path =
         std::env::temp_dir().join(format!("psd2-fallback-service-{}.db", uuid::Uuid::new_v4()));
-    let journal = Arc::new(SqliteJournal::open(&journal_path).unwrap());
+    let mut running = start_on_journal(sandbox, screen, limits, health, &journal_path).await;
+    running.own_journal = Some(journal_path);
+    running
+}
+
+/// Starts the service over `sandbox` on the journal file `journal_path`, which the test keeps (to
+/// start another service on it, as after a restart).
+pub async fn start_on_journal(
+    sandbox: &Sandbox,
+    screen: Arc<dyn Bank>,
+    limits: ServiceLimits,
+    health: HealthConfig,
+    journal_path: &std::path::Path,
+) -> Running {
+    let gate = Gate::start(sandbox.api_url()).await;
+    let journal = Arc::new(SqliteJournal::open(journal_path).unwrap());
     let probe_timeout = health.probe_timeout;
     let health = Health::new(BANK, health);
     let prober = spawn_prober(health.clone(), api_probe(&gate.url, probe_timeout));
@@ -140,7 +157,7 @@ pub async fn start(
         shutdown: Some(tx),
         task,
         prober,
-        journal: journal_path,
+        own_journal: None,
     }
 }
 

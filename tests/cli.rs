@@ -1,0 +1,450 @@
+//! The `psd2-fallback` command and its configuration file: load errors name the file and the key,
+//! secrets come from the environment over the file, `report` prints a day's availability and the
+//! fallback access log from a journal, and `events` tails a running service's switch events. The
+//! commands run as the built binary, as an operator would run them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use psd2_fallback::health::{Mode, SwitchEvent, SwitchReason};
+use psd2_fallback::journal::{AccessEntry, JournalStore, SqliteJournal};
+use psd2_fallback::service::{ServiceConfig, ServiceLimits, TokenHash};
+use time::macros::datetime;
+
+use crate::support::sandbox;
+use crate::support::service::{ADMIN, BANK, api_bank, fast_health, start};
+
+const BIN: &str = env!("CARGO_BIN_EXE_psd2-fallback");
+
+/// A temporary folder, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("psd2-fallback-cli-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed on drop, so a failing test leaves nothing running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines a child prints, as they come.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn hash(token: &str) -> String {
+    TokenHash::of(token).to_hex()
+}
+
+const BANK_OK: &str = r#"
+[[banks]]
+name = "sandbox"
+api_base_url = "http://127.0.0.1:9/bank"
+"#;
+
+/// Checks that loading `text` fails with a message naming the file and every one of `expected`.
+fn check_config_error(dir: &TempDir, name: &str, text: &str, expected: &[&str]) {
+    let path = dir.file(name, text);
+    let error = ServiceConfig::load(&path).expect_err(name).to_string();
+    assert!(
+        error.contains(&path.display().to_string()),
+        "{name}: the error names the file: {error}"
+    );
+    for e in expected {
+        assert!(error.contains(e), "{name}: the error says {e:?}: {error}");
+    }
+}
+
+#[test]
+fn config_errors_name_the_file_and_the_key() {
+    let dir = TempDir::new();
+    let top = "listen = \"127.0.0.1:0\"\njournal = \"j.db\"\n";
+    check_config_error(
+        &dir,
+        "unknown-top-key.toml",
+        &format!("{top}colour = \"blue\"\n{BANK_OK}"),
+        &["unknown field", "colour"],
+    );
+    check_config_error(
+        &dir,
+        "unknown-bank-key.toml",
+        &format!("{top}{BANK_OK}api_url = \"http://127.0.0.1:9\"\n"),
+        &["unknown field", "api_url"],
+    );
+    check_config_error(
+        &dir,
+        "unknown-policy-key.toml",
+        &format!("{top}{BANK_OK}[banks.policy]\nrts_consecutiv = 5\n"),
+        &["unknown field", "rts_consecutiv"],
+    );
+    check_config_error(
+        &dir,
+        "bad-url.toml",
+        &format!("{top}[[banks]]\nname = \"sandbox\"\napi_base_url = \"ftp://bank.example\"\n"),
+        &[
+            "banks[0].api_base_url",
+            "\"ftp://bank.example\" is not an http:// or https:// URL",
+        ],
+    );
+    check_config_error(
+        &dir,
+        "bad-website-url.toml",
+        &format!("{top}{BANK_OK}website_url = \"bank.example\"\n"),
+        &["banks[0].website_url", "not an http:// or https:// URL"],
+    );
+    check_config_error(
+        &dir,
+        "missing-bank-field.toml",
+        &format!("{top}[[banks]]\nname = \"sandbox\"\n"),
+        &["missing field", "api_base_url"],
+    );
+    check_config_error(
+        &dir,
+        "missing-caller-token.toml",
+        &format!("{top}{BANK_OK}[[callers]]\nname = \"no-such-app\"\n"),
+        &[
+            "callers[0].token_sha256",
+            "PSD2_FALLBACK_CALLER_NO_SUCH_APP_TOKEN",
+        ],
+    );
+    check_config_error(
+        &dir,
+        "bad-admin-hash.toml",
+        &format!("{top}admin_token_sha256 = \"abc\"\n{BANK_OK}"),
+        &["admin_token_sha256", "64 hexadecimal digits"],
+    );
+    check_config_error(
+        &dir,
+        "bad-screen-map.toml",
+        &format!("{top}{BANK_OK}screen_map = \"no-such-map.toml\"\n"),
+        &["banks[0].screen_map", "no-such-map.toml"],
+    );
+    let missing = dir.0.join("absent.toml");
+    let error = ServiceConfig::load(&missing).unwrap_err().to_string();
+    assert!(error.contains(&missing.display().to_string()), "{error}");
+
+    // `serve` says the same and stops.
+    let path = dir.file(
+        "serve-bad-url.toml",
+        &format!("{top}[[banks]]\nname = \"sandbox\"\napi_base_url = \"bank.example\"\n"),
+    );
+    let output = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&path.display().to_string()) && stderr.contains("banks[0].api_base_url"),
+        "{stderr}"
+    );
+}
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_until_up(http: &reqwest::Client, url: &str, child: &mut Child) {
+    for _ in 0..200 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the service stopped: {status}");
+        }
+        if http.get(format!("{url}/health")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the service did not start within 10 s");
+}
+
+#[tokio::test]
+async fn env_vars_override_the_admin_and_caller_tokens() {
+    let sandbox = sandbox().await;
+    let dir = TempDir::new();
+    let port = free_port();
+    let config = dir.file(
+        "psd2-fallback.toml",
+        &format!(
+            "listen = \"127.0.0.1:{port}\"\njournal = \"{}\"\nadmin_token_sha256 = \"{}\"\n\n\
+             [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\n\n\
+             [[callers]]\nname = \"budget-app\"\ntoken_sha256 = \"{}\"\n",
+            dir.0.join("journal.db").display(),
+            hash("admin-token-in-the-file"),
+            sandbox.api_url(),
+            hash("caller-token-in-the-file"),
+        ),
+    );
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("PSD2_FALLBACK_ADMIN_TOKEN", "admin-token-from-env")
+            .env(
+                "PSD2_FALLBACK_CALLER_BUDGET_APP_TOKEN",
+                "caller-token-from-env",
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_until_up(&http, &url, &mut child.0).await;
+
+    let accounts = |token: &str| {
+        http.get(format!("{url}/banks/sandbox/v1/accounts"))
+            .bearer_auth(token)
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+            .header("Consent-ID", "no-such-consent")
+            .send()
+    };
+    let override_with = |token: &str| {
+        http.put(format!("{url}/admin/banks/sandbox/override"))
+            .bearer_auth(token)
+            .body("force-api")
+            .send()
+    };
+    let cases = [
+        // The environment's caller token is let in (to be told the consent is unknown).
+        (
+            accounts("caller-token-from-env").await.unwrap().status(),
+            403,
+        ),
+        // The file's, overridden, is not.
+        (
+            accounts("caller-token-in-the-file").await.unwrap().status(),
+            401,
+        ),
+        (
+            override_with("admin-token-from-env")
+                .await
+                .unwrap()
+                .status(),
+            200,
+        ),
+        (
+            override_with("admin-token-in-the-file")
+                .await
+                .unwrap()
+                .status(),
+            401,
+        ),
+    ];
+    for (i, (got, want)) in cases.into_iter().enumerate() {
+        assert_eq!(got.as_u16(), want, "case {i}");
+    }
+    drop(child);
+    sandbox.shutdown().await;
+}
+
+#[test]
+fn report_prints_a_days_availability_and_the_fallback_access_log() {
+    let dir = TempDir::new();
+    let path = dir.0.join("journal.db");
+    let journal = SqliteJournal::open(&path).unwrap();
+    let switch = |from, to, reason, at, started| SwitchEvent {
+        sequence: 0,
+        bank: "sandbox".into(),
+        from,
+        to,
+        reason,
+        evidence: "measured".into(),
+        at,
+        downtime_started: started,
+    };
+    // Down from 09:59:00 (the first failure) to the switch back at 10:14:00: 900 s.
+    let down = journal
+        .record_switch(&switch(
+            Mode::Api,
+            Mode::Fallback,
+            SwitchReason::PolicyTripped("3 consecutive failures".into()),
+            datetime!(2026-03-02 10:00:00 UTC),
+            Some(datetime!(2026-03-02 09:59:00 UTC)),
+        ))
+        .unwrap();
+    journal
+        .record_switch(&switch(
+            Mode::Fallback,
+            Mode::Probing,
+            SwitchReason::DwellElapsed,
+            datetime!(2026-03-02 10:10:00 UTC),
+            None,
+        ))
+        .unwrap();
+    journal
+        .record_switch(&switch(
+            Mode::Probing,
+            Mode::Api,
+            SwitchReason::Recovered(3),
+            datetime!(2026-03-02 10:14:00 UTC),
+            None,
+        ))
+        .unwrap();
+    for (at, psu, data) in [
+        (
+            datetime!(2026-03-02 10:01:00 UTC),
+            "1000001",
+            "balances acc-01",
+        ),
+        (
+            datetime!(2026-03-02 10:02:30 UTC),
+            "1000002",
+            "transactions acc-03 2026-02-01..",
+        ),
+    ] {
+        journal
+            .log_access(&AccessEntry {
+                at,
+                bank: "sandbox".into(),
+                psu: psu.into(),
+                data: data.into(),
+                switch_event: Some(down),
+            })
+            .unwrap();
+    }
+    drop(journal);
+
+    let report = |day: &str| {
+        let output = Command::new(BIN)
+            .args(["report", "--journal"])
+            .arg(&path)
+            .args(["--day", day, "--bank", "sandbox"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let text = report("2026-03-02");
+    for expected in [
+        "Availability on 2026-03-02",
+        "98.9583 % available, 900 s down, 1 outage(s)",
+        "2026-03-02 9:59:00.0 +00:00:00 .. 2026-03-02 10:14:00.0 +00:00:00",
+        &format!("switch #{down} api -> fallback"),
+        "Fallback data-access log (2 entries)",
+        &format!("sandbox      PSU 1000001    balances acc-01  (switch #{down})"),
+        &format!("sandbox      PSU 1000002    transactions acc-03 2026-02-01..  (switch #{down})"),
+    ] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+    }
+    // The next day: no outage, no access.
+    let text = report("2026-03-03");
+    assert!(
+        text.contains("100.0000 % available, 0 s down, 0 outage(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Fallback data-access log (0 entries)"),
+        "{text}"
+    );
+
+    // A missing journal is named, not created.
+    let missing = dir.0.join("absent.db");
+    let output = Command::new(BIN)
+        .args(["report", "--journal"])
+        .arg(&missing)
+        .args(["--day", "2026-03-02"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no such journal file"),
+        "{output:?}"
+    );
+    assert!(!Path::new(&missing).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_tails_a_running_services_switch_events() {
+    let sandbox = sandbox().await;
+    // The other channel is a second `ApiBank`: this test is about the event stream, not the website.
+    let service = start(
+        &sandbox,
+        Arc::new(api_bank(&sandbox.api_url(), None)),
+        ServiceLimits::default(),
+        fast_health(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let set = |value: &'static str| {
+        http.put(format!("{}/admin/banks/{BANK}/override", service.url))
+            .bearer_auth(ADMIN)
+            .body(value)
+            .send()
+    };
+    // One switch before the tail starts (sent again on connect), one while it runs.
+    assert_eq!(set("force-fallback").await.unwrap().status(), 200);
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["events", "--url", &format!("{}/events", service.url)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = lines_of(&mut child.0);
+    let next = || {
+        lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a line within 20 s")
+    };
+    let first = next();
+    assert!(
+        first.contains(BANK)
+            && first.contains("api -> fallback")
+            && first.contains("manual override: force-fallback"),
+        "{first}"
+    );
+    assert_eq!(set("force-api").await.unwrap().status(), 200);
+    let second = next();
+    assert!(
+        second.contains(BANK)
+            && second.contains("fallback -> api")
+            && second.contains("manual override: force-api"),
+        "{second}"
+    );
+    drop(child);
+    service.stop().await;
+    sandbox.shutdown().await;
+}
