@@ -281,6 +281,12 @@ impl ScreenBank {
         self.inner.driver.shutdown();
     }
 
+    /// The folder holding this bank's chromedriver and browsers' `HOME` and `TMPDIR` (local driver
+    /// only): every process the screen channel starts names it, so it finds them and nothing else.
+    pub fn driver_folder(&self) -> Option<&Path> {
+        self.inner.driver.folder()
+    }
+
     /// How many customers have a browser now.
     pub fn sessions(&self) -> usize {
         self.inner
