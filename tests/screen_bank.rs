@@ -513,6 +513,38 @@ async fn a_killed_browser_is_replaced_on_the_next_call_and_nothing_leaks() {
     let after = screen.balances(&site, &id, None).await.unwrap();
     assert_eq!(after, before, "the next call succeeds with a new session");
     assert_eq!(screen.sessions(), 1);
+
+    // Killed again while a multi-page history read is under way: that call is retried on a new
+    // browser or fails as unavailable (never anything else), and the next call succeeds.
+    let chromium_now = |folder: &std::path::Path| -> Vec<u32> {
+        processes_naming(folder)
+            .into_iter()
+            .filter(|(_, comm)| !comm.starts_with("chromedriver"))
+            .map(|(pid, _)| pid)
+            .collect()
+    };
+    let second: Vec<u32> = chromium_now(&folder);
+    let reading = {
+        let (screen, site, id) = (screen.clone(), site.clone(), id.clone());
+        tokio::spawn(async move {
+            screen
+                .transactions(&site, &id, &TransactionFilter::default())
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    std::process::Command::new("kill")
+        .arg("-KILL")
+        .args(second.iter().map(u32::to_string))
+        .status()
+        .unwrap();
+    match reading.await.unwrap() {
+        Ok(list) => assert!(list.len() > 1000, "the whole history"),
+        Err(e) => assert!(e.triggers_switch(), "unavailable, not {e:?}"),
+    }
+    let again = screen.balances(&site, &id, None).await.unwrap();
+    assert_eq!(again, before);
+    let chromium: Vec<u32> = chromium.into_iter().chain(second).collect();
     let survivors: Vec<u32> = processes_naming(&folder)
         .into_iter()
         .map(|(pid, _)| pid)
