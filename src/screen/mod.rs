@@ -338,6 +338,9 @@ impl ScreenBank {
                 browser.close().await;
             }
         }
+        // The customer's session first, then a permit: a caller waiting behind another flow of the
+        // same customer must not hold one of the few permits while it waits.
+        let session = session.lock_owned().await;
         let permit = self
             .inner
             .active
@@ -346,7 +349,7 @@ impl ScreenBank {
             .await
             .expect("the semaphore is never closed");
         Flow {
-            session: session.lock_owned().await,
+            session,
             _permit: permit,
         }
     }
