@@ -367,3 +367,200 @@ async fn without_a_relay_a_read_asks_for_the_challenge_and_a_consent_logs_in() {
     assert_eq!(screen.accounts(&site).await.unwrap().len(), 2);
     screen.close().await;
 }
+
+/// The live processes whose command line or environment names `folder` (the driver's own folder, so
+/// parallel tests with drivers of their own are not counted). Zombies name nothing and are not counted.
+fn processes_naming(folder: &std::path::Path) -> Vec<(u32, String)> {
+    let marker = folder.to_string_lossy().into_owned();
+    let own = std::process::id();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != own)
+        .filter(|pid| {
+            ["cmdline", "environ"].iter().any(|file| {
+                std::fs::read(format!("/proc/{pid}/{file}"))
+                    .map(|bytes| String::from_utf8_lossy(&bytes).contains(&marker))
+                    .unwrap_or(false)
+            })
+        })
+        .map(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (pid, comm.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Waits (polling, bounded) until no live process names `folder`; returns what is still there.
+async fn settle(folder: &std::path::Path) -> Vec<(u32, String)> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = processes_naming(folder);
+        if left.is_empty() || std::time::Instant::now() > until {
+            return left;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A few flows for Anna: accounts, balances, one transactions page.
+async fn serve_a_few_flows(screen: &ScreenBank) {
+    let site = psu(ANNA);
+    let id = AccountId::new("acc-01");
+    assert_eq!(screen.accounts(&site).await.unwrap().len(), 2);
+    assert_eq!(screen.balances(&site, &id, None).await.unwrap().len(), 5);
+    let filter = TransactionFilter {
+        date_from: Some(date!(2026 - 11 - 01)),
+        ..Default::default()
+    };
+    assert!(
+        !screen
+            .transactions(&site, &id, &filter)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn hygiene_bank(sandbox: &Sandbox, spare: bool) -> (ScreenBank, PathBuf) {
+    let mut config = ScreenBankConfig::new(map("sandbox.toml"), sandbox.web_url());
+    config.spare = spare;
+    config.max_active = 1;
+    config.pacing_per_second = 200;
+    let screen = ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
+        .await
+        .expect("the screen channel starts");
+    let folder = screen
+        .driver_folder()
+        .expect("a local driver")
+        .to_path_buf();
+    (screen, folder)
+}
+
+#[tokio::test]
+async fn closing_the_screen_bank_leaves_no_process_and_no_folder() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let (screen, folder) = hygiene_bank(&sandbox, true).await;
+    serve_a_few_flows(&screen).await;
+    assert!(screen.spare_ready().await, "a spare browser is up too");
+    let running = processes_naming(&folder);
+    assert!(
+        running.iter().any(|(_, c)| c.starts_with("chromedriver"))
+            && running.iter().any(|(_, c)| !c.starts_with("chromedriver")),
+        "chromedriver and Chromium run under {}: {running:?}",
+        folder.display()
+    );
+    screen.close().await;
+    assert_eq!(
+        settle(&folder).await,
+        Vec::<(u32, String)>::new(),
+        "processes left after close"
+    );
+    assert!(!folder.exists(), "{} is removed", folder.display());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_screen_bank_dropped_by_a_panic_leaves_no_process_and_no_folder() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let (screen, folder) = hygiene_bank(&sandbox, true).await;
+    let task = tokio::spawn(async move {
+        serve_a_few_flows(&screen).await;
+        panic!("a caller panics while it holds the screen channel (expected by this test)");
+    });
+    let outcome = task.await;
+    assert!(outcome.is_err_and(|e| e.is_panic()));
+    assert_eq!(
+        settle(&folder).await,
+        vec![],
+        "processes left after the panic"
+    );
+    assert!(!folder.exists(), "{} is removed", folder.display());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_killed_browser_is_replaced_on_the_next_call_and_nothing_leaks() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let (screen, folder) = hygiene_bank(&sandbox, false).await;
+    let site = psu(ANNA);
+    let id = AccountId::new("acc-01");
+    let before = screen.balances(&site, &id, None).await.unwrap();
+    // Anna's is the only browser of this driver: every Chromium process under its folder is hers.
+    let chromium: Vec<u32> = processes_naming(&folder)
+        .into_iter()
+        .filter(|(_, comm)| !comm.starts_with("chromedriver"))
+        .map(|(pid, _)| pid)
+        .collect();
+    assert!(!chromium.is_empty(), "Anna's Chromium runs");
+    let killed = std::process::Command::new("kill")
+        .arg("-KILL")
+        .args(chromium.iter().map(u32::to_string))
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let after = screen.balances(&site, &id, None).await.unwrap();
+    assert_eq!(after, before, "the next call succeeds with a new session");
+    assert_eq!(screen.sessions(), 1);
+
+    // Killed again while a multi-page history read is under way: that call is retried on a new
+    // browser or fails as unavailable (never anything else), and the next call succeeds.
+    let chromium_now = |folder: &std::path::Path| -> Vec<u32> {
+        processes_naming(folder)
+            .into_iter()
+            .filter(|(_, comm)| !comm.starts_with("chromedriver"))
+            .map(|(pid, _)| pid)
+            .collect()
+    };
+    let second: Vec<u32> = chromium_now(&folder);
+    let reading = {
+        let (screen, site, id) = (screen.clone(), site.clone(), id.clone());
+        tokio::spawn(async move {
+            screen
+                .transactions(&site, &id, &TransactionFilter::default())
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    std::process::Command::new("kill")
+        .arg("-KILL")
+        .args(second.iter().map(u32::to_string))
+        .status()
+        .unwrap();
+    match reading.await.unwrap() {
+        Ok(list) => assert!(list.len() > 1000, "the whole history"),
+        Err(e) => assert!(e.triggers_switch(), "unavailable, not {e:?}"),
+    }
+    let again = screen.balances(&site, &id, None).await.unwrap();
+    assert_eq!(again, before);
+    let chromium: Vec<u32> = chromium.into_iter().chain(second).collect();
+    let survivors: Vec<u32> = processes_naming(&folder)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .filter(|pid| chromium.contains(pid))
+        .collect();
+    assert_eq!(
+        survivors,
+        Vec::<u32>::new(),
+        "the killed browser's processes are gone"
+    );
+    screen.close().await;
+    assert_eq!(
+        settle(&folder).await,
+        Vec::<(u32, String)>::new(),
+        "processes left after close"
+    );
+    assert!(!folder.exists(), "{} is removed", folder.display());
+    sandbox.shutdown().await;
+}

@@ -8,5 +8,6 @@ mod payment_files;
 mod sandbox_api;
 mod sandbox_web;
 mod screen_bank;
+mod screen_snapshots;
 mod service;
 mod support;

@@ -326,6 +326,11 @@ impl Driver {
         }
     }
 
+    /// The WebDriver endpoint's address (for tools that measure against the same driver).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The folder holding the browsers' `HOME` and `TMPDIR` (local driver only).
     pub fn folder(&self) -> Option<&Path> {
         self.local.as_ref().map(|l| l.folder.as_path())

@@ -281,6 +281,12 @@ impl ScreenBank {
         self.inner.driver.shutdown();
     }
 
+    /// The folder holding this bank's chromedriver and browsers' `HOME` and `TMPDIR` (local driver
+    /// only): every process the screen channel starts names it, so it finds them and nothing else.
+    pub fn driver_folder(&self) -> Option<&Path> {
+        self.inner.driver.folder()
+    }
+
     /// How many customers have a browser now.
     pub fn sessions(&self) -> usize {
         self.inner
@@ -332,6 +338,9 @@ impl ScreenBank {
                 browser.close().await;
             }
         }
+        // The customer's session first, then a permit: a caller waiting behind another flow of the
+        // same customer must not hold one of the few permits while it waits.
+        let session = session.lock_owned().await;
         let permit = self
             .inner
             .active
@@ -340,7 +349,7 @@ impl ScreenBank {
             .await
             .expect("the semaphore is never closed");
         Flow {
-            session: session.lock_owned().await,
+            session,
             _permit: permit,
         }
     }
@@ -820,7 +829,7 @@ impl ScreenBank {
             .clone()
             .unwrap_or_default();
         let next = self.action("account", "next_page");
-        let mut source = match self.inner.map.screen("account").query.clone() {
+        match self.inner.map.screen("account").query.clone() {
             // One page load: the filtered history at its own address, as the form would ask for it.
             Some(query) => {
                 let query = values.iter().fold(query, |q, (name, value)| {
@@ -833,7 +842,6 @@ impl ScreenBank {
                         self.url("account", Some(account.as_str()))
                     ))
                     .await?;
-                browser.source().await?
             }
             None => {
                 self.open(browser, "account", Some(account.as_str()))
@@ -844,41 +852,56 @@ impl ScreenBank {
                     .collect();
                 self.fill(browser, "account", &fields).await?;
                 self.submit(browser, &self.action("account", "filter"))
-                    .await?
+                    .await?;
             }
-        };
+        }
+        // Each page is read once, when its script has rendered the history — or as soon as the page
+        // shows something that will never render it (a refused filter, the login page, maintenance,
+        // the bank's error page), so those are known without waiting out the limit.
+        let map = &self.inner.map;
+        let mut settled = vec![format!("html:not([data-psd2-stale]) {ready}")];
+        settled.push(map.screen("account").values["error"].css.clone());
+        for screen in ["login", "maintenance", "error"] {
+            settled.push(map.screen(screen).is_here.clone());
+        }
+        let settled = settled.join(", ");
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         loop {
+            let waited = browser
+                .wait_for(&settled, self.inner.config.wait_timeout)
+                .await;
+            let source = browser.source().await?;
             self.expect(&source, &["account"])?;
-            let error = Page::new(&source, &self.inner.map).value("account", "error")?;
+            let (error, rendered, href) = {
+                let page = Page::new(&source, map);
+                (
+                    page.value("account", "error")?,
+                    page.has(&ready),
+                    page.attribute(&next, "href"),
+                )
+            };
             if let Some(Value::Text(error)) = error {
                 return Err(Fail::Bank(BankError::Rejected {
                     code: "FILTER_REFUSED".to_owned(),
                     message: error,
                 }));
             }
-            browser
-                .wait_for(
-                    &format!("html:not([data-psd2-stale]) {ready}"),
-                    self.inner.config.wait_timeout,
-                )
-                .await
-                .map_err(|e| match e {
-                    DriverError::Timeout(_) => Fail::Unexpected {
+            match waited {
+                Ok(()) if rendered => {}
+                Ok(()) | Err(DriverError::Timeout(_)) => {
+                    return Err(Fail::Unexpected {
                         screen: "account".to_owned(),
                         selector: ready.clone(),
-                    },
-                    other => Fail::Driver(other),
-                })?;
-            source = browser.source().await?;
+                    });
+                }
+                Err(other) => return Err(Fail::Driver(other)),
+            }
             out.extend(self.history(&source)?);
-            let href = Page::new(&source, &self.inner.map).attribute(&next, "href");
             match href {
                 Some(href) if seen.insert(href.clone()) => {
                     self.pace().await;
                     browser.goto(&format!("{}{href}", self.inner.base)).await?;
-                    source = browser.source().await?;
                 }
                 _ => break,
             }
