@@ -1075,45 +1075,12 @@ impl ScreenBank {
         let s = "payment_confirm";
         let checks = {
             let page = Page::new(&source, &self.inner.map);
-            let mut checks = vec![
-                (
-                    "debtorAccount",
-                    show(&Value::Iban(request.debtor.clone())),
-                    show(&page.required(s, "debtor")?),
-                ),
-                (
-                    "creditorName",
-                    request.creditor_name.clone(),
-                    show(&page.required(s, "creditor_name")?),
-                ),
-                (
-                    "creditorAccount",
-                    show(&Value::Iban(request.creditor.clone())),
-                    show(&page.required(s, "creditor_iban")?),
-                ),
-                (
-                    "instructedAmount",
-                    show(&Value::Amount(request.amount)),
-                    show(&page.required(s, "amount")?),
-                ),
-                (
-                    "remittanceInformationUnstructured",
-                    request.remittance.clone().unwrap_or_default(),
-                    page.value(s, "communication")?
-                        .map(|v| show(&v))
-                        .unwrap_or_default(),
-                ),
-                (
-                    "endToEndIdentification",
-                    request.end_to_end_id.as_str().to_owned(),
-                    show(&page.required(s, "reference")?),
-                ),
-                (
-                    "paymentProduct",
-                    if instant { "Yes" } else { "No" }.to_owned(),
-                    show(&page.required(s, "instant")?),
-                ),
-            ];
+            let mut checks = read_back(&page, s, request)?;
+            checks.push((
+                "paymentProduct",
+                if instant { "Yes" } else { "No" }.to_owned(),
+                show(&page.required(s, "instant")?),
+            ));
             if let Some(d) = request.requested_execution_date {
                 checks.push((
                     "requestedExecutionDate",
@@ -1193,50 +1160,18 @@ impl ScreenBank {
         let s = "order_confirm";
         let checks = {
             let page = Page::new(&source, &self.inner.map);
-            vec![
-                (
-                    "debtorAccount",
-                    show(&Value::Iban(p.debtor.clone())),
-                    show(&page.required(s, "debtor")?),
-                ),
-                (
-                    "creditorName",
-                    p.creditor_name.clone(),
-                    show(&page.required(s, "creditor_name")?),
-                ),
-                (
-                    "creditorAccount",
-                    show(&Value::Iban(p.creditor.clone())),
-                    show(&page.required(s, "creditor_iban")?),
-                ),
-                (
-                    "instructedAmount",
-                    show(&Value::Amount(p.amount)),
-                    show(&page.required(s, "amount")?),
-                ),
-                (
-                    "remittanceInformationUnstructured",
-                    p.remittance.clone().unwrap_or_default(),
-                    page.value(s, "communication")?
-                        .map(|v| show(&v))
-                        .unwrap_or_default(),
-                ),
-                (
-                    "startDate",
-                    show(&Value::Date(request.start_date)),
-                    show(&page.required(s, "start_date")?),
-                ),
-                (
-                    "frequency",
-                    request.frequency.code().to_owned(),
-                    show(&page.required(s, "frequency")?),
-                ),
-                (
-                    "endToEndIdentification",
-                    p.end_to_end_id.as_str().to_owned(),
-                    show(&page.required(s, "reference")?),
-                ),
-            ]
+            let mut checks = read_back(&page, s, p)?;
+            checks.push((
+                "startDate",
+                show(&Value::Date(request.start_date)),
+                show(&page.required(s, "start_date")?),
+            ));
+            checks.push((
+                "frequency",
+                request.frequency.code().to_owned(),
+                show(&page.required(s, "frequency")?),
+            ));
+            checks
         };
         self.compare(browser, s, checks).await?;
         let id = self.confirm_to_signing(browser, s).await?;
@@ -1552,6 +1487,49 @@ fn status_on(page: &Page<'_>, screen: &str) -> FlowResult<PaymentStatus> {
             reason: format!("{code:?} is not an ISO 20022 status"),
         })
     })
+}
+
+/// The read-back of what every order shows on its confirmation screen: accounts, name, amount,
+/// communication and reference, as (field, asked, shown).
+fn read_back(
+    page: &Page<'_>,
+    screen: &str,
+    p: &PaymentRequest,
+) -> FlowResult<Vec<(&'static str, String, String)>> {
+    Ok(vec![
+        (
+            "debtorAccount",
+            show(&Value::Iban(p.debtor.clone())),
+            show(&page.required(screen, "debtor")?),
+        ),
+        (
+            "creditorName",
+            p.creditor_name.clone(),
+            show(&page.required(screen, "creditor_name")?),
+        ),
+        (
+            "creditorAccount",
+            show(&Value::Iban(p.creditor.clone())),
+            show(&page.required(screen, "creditor_iban")?),
+        ),
+        (
+            "instructedAmount",
+            show(&Value::Amount(p.amount)),
+            show(&page.required(screen, "amount")?),
+        ),
+        (
+            "remittanceInformationUnstructured",
+            p.remittance.clone().unwrap_or_default(),
+            page.value(screen, "communication")?
+                .map(|v| show(&v))
+                .unwrap_or_default(),
+        ),
+        (
+            "endToEndIdentification",
+            p.end_to_end_id.as_str().to_owned(),
+            show(&page.required(screen, "reference")?),
+        ),
+    ])
 }
 
 /// A value as compared in a read-back: amounts, dates and IBANs in one canonical spelling.
