@@ -510,40 +510,26 @@ fn print_summary(s: &DemoSummary) {
     };
     let mut out = String::new();
     let _ = writeln!(out, "\nSummary");
-    let _ = writeln!(
-        out,
-        "  requests served through the API       {:>8}",
-        s.served[0]
-    );
-    let _ = writeln!(
-        out,
-        "  requests served through the website   {:>8}",
-        s.served[1]
-    );
-    let _ = writeln!(
-        out,
-        "  failed requests                       {:>8}",
-        s.failed
-    );
-    let _ = writeln!(
-        out,
-        "  payments intended / executed          {:>4} / {}",
-        s.payments_intended, s.payments_executed
-    );
-    let _ = writeln!(
-        out,
-        "  switch events                         {:>8}",
-        s.switches
-    );
-    let _ = writeln!(
-        out,
-        "  time to fail over (first website read) {:>8}",
-        ms(s.time_to_fallback)
-    );
-    let _ = writeln!(
-        out,
-        "  time to switch back to the API        {:>8}",
-        ms(s.time_to_switch_back)
-    );
+    let rows = [
+        ("requests served through the API", s.served[0].to_string()),
+        (
+            "requests served through the website",
+            s.served[1].to_string(),
+        ),
+        ("failed requests", s.failed.to_string()),
+        (
+            "payments intended / executed",
+            format!("{} / {}", s.payments_intended, s.payments_executed),
+        ),
+        ("switch events", s.switches.to_string()),
+        (
+            "time to fail over (first website read)",
+            ms(s.time_to_fallback),
+        ),
+        ("time to switch back to the API", ms(s.time_to_switch_back)),
+    ];
+    for (label, value) in rows {
+        let _ = writeln!(out, "  {label:<40} {value:>10}");
+    }
     print!("{out}");
 }
