@@ -1,24 +1,21 @@
 //! `ApiBank` against the sandbox bank's API: every operation round-trips and equals the ledger, and every
 //! failure is classified the way the failover needs (the fault × operation table).
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use psd2_fallback::api::{ApiBank, ApiBankConfig, ApiConfigError, ClientIdentity};
 use psd2_fallback::model::{
-    AccountId, Amount, BookingStatus, ConsentAccess, ConsentRequest, ConsentStatus, Direction,
-    EndToEndId, ExecutionRule, Frequency, Iban, PaymentFile, PaymentKind, PaymentProduct,
-    PaymentRef, PaymentRequest, PaymentStatus, PsuId, Recurrence, ScaAnswer, ScaStatus, ScaTarget,
-    StandingOrderRequest, TransactionFilter,
+    AccountId, Amount, ConsentAccess, ConsentRequest, ConsentStatus, EndToEndId, ExecutionRule,
+    Frequency, Iban, PaymentFile, PaymentKind, PaymentProduct, PaymentRef, PaymentRequest,
+    PaymentStatus, ScaAnswer, ScaStatus, ScaTarget, StandingOrderRequest, TransactionFilter,
 };
 use psd2_fallback::sandbox::{ApiFault, Sandbox, card_reader_response};
 use psd2_fallback::{Bank, BankError, PsuContext};
 use rust_decimal::{Decimal, dec};
-use secrecy::SecretString;
 use time::Duration as Days;
 use time::macros::date;
 
-use crate::support::{TODAY, pain001, password, sandbox};
+use crate::support::{TODAY, pain001, password, psu, sandbox, transaction_filters};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
@@ -27,12 +24,6 @@ fn bank(sandbox: &Sandbox, timeout: Duration) -> ApiBank {
     let mut config = ApiBankConfig::new(sandbox.api_url());
     config.request_timeout = timeout;
     ApiBank::new(config).unwrap()
-}
-
-fn psu(customer: &str) -> PsuContext {
-    PsuContext::new(PsuId::new(customer))
-        .present_at(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)))
-        .with_password(SecretString::from(password(customer)))
 }
 
 /// Signs a consent or payment through the bank, answering with the customer's card reader.
@@ -104,36 +95,7 @@ async fn reads_equal_the_ledger() {
             "closing balance of {day}"
         );
     }
-    let filters = [
-        TransactionFilter::default(),
-        TransactionFilter {
-            date_from: Some(date!(2026 - 09 - 01)),
-            date_to: Some(date!(2026 - 09 - 30)),
-            ..Default::default()
-        },
-        TransactionFilter {
-            direction: Some(Direction::Credit),
-            ..Default::default()
-        },
-        TransactionFilter {
-            direction: Some(Direction::Debit),
-            recurrence: Some(Recurrence::Recurring),
-            ..Default::default()
-        },
-        TransactionFilter {
-            recurrence: Some(Recurrence::OneOff),
-            date_from: Some(date!(2026 - 10 - 01)),
-            ..Default::default()
-        },
-        TransactionFilter {
-            code: Some("PMNT-RCDT".to_owned()),
-            ..Default::default()
-        },
-        TransactionFilter {
-            status: Some(BookingStatus::Pending),
-            ..Default::default()
-        },
-    ];
+    let filters = transaction_filters();
     for filter in filters {
         let got = bank.transactions(&anna, &id, &filter).await.unwrap();
         let expected = ledger.transactions(ANNA, &id, &filter).unwrap();

@@ -1,7 +1,6 @@
 //! Failover drills against the sandbox bank: a real API over loopback, a real Chromium driving the
 //! website, a real SQLite journal. Each drill asserts the promise it guards.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,16 +10,15 @@ use psd2_fallback::health::{Health, HealthConfig, Mode, Policy, spawn_prober};
 use psd2_fallback::journal::{IntentState, JournalStore, SqliteJournal};
 use psd2_fallback::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, Iban, PaymentProduct,
-    PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaTarget,
+    PaymentRequest, PaymentStatus, ScaAnswer, ScaTarget,
 };
 use psd2_fallback::sandbox::{ApiFault, CardReaderRelay, Sandbox, card_reader_response};
 use psd2_fallback::screen::{ScreenBank, ScreenBankConfig};
 use psd2_fallback::{Bank, BankError, PsuContext};
 use rust_decimal::dec;
-use secrecy::SecretString;
 use tokio::time::Instant;
 
-use crate::support::{browser, password, sandbox};
+use crate::support::{browser, password, psu, sandbox};
 
 /// A temporary folder for a journal, removed afterwards.
 struct Scratch(std::path::PathBuf);
@@ -60,12 +58,6 @@ fn api(sandbox: &Sandbox) -> ApiBank {
     let mut config = ApiBankConfig::new(sandbox.api_url());
     config.request_timeout = Duration::from_millis(400);
     ApiBank::new(config).unwrap()
-}
-
-fn psu(customer: &str) -> PsuContext {
-    PsuContext::new(PsuId::new(customer))
-        .present_at(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)))
-        .with_password(SecretString::from(password(customer)))
 }
 
 async fn screen(sandbox: &Sandbox) -> ScreenBank {

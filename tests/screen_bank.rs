@@ -3,26 +3,23 @@
 //! through the other; and the layout-1 map on the layout-2 website is a *screen changed* with a masked
 //! trace bundle.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use psd2_fallback::api::{ApiBank, ApiBankConfig};
 use psd2_fallback::model::{
-    AccountId, Amount, BookingStatus, ConsentAccess, ConsentRequest, Direction, EndToEndId,
-    ExecutionRule, Frequency, PaymentFile, PaymentKind, PaymentProduct, PaymentRef, PaymentRequest,
-    PaymentStatus, PsuId, Recurrence, ScaAnswer, ScaStatus, ScaTarget, StandingOrderRequest,
-    Transaction, TransactionFilter,
+    AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, ExecutionRule, Frequency,
+    PaymentFile, PaymentKind, PaymentProduct, PaymentRef, PaymentRequest, PaymentStatus, ScaStatus,
+    ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
-use psd2_fallback::sandbox::{CardReaderRelay, Sandbox, WebsiteFault, card_reader_response};
+use psd2_fallback::sandbox::{CardReaderRelay, Sandbox, WebsiteFault};
 use psd2_fallback::screen::{ScreenBank, ScreenBankConfig};
 use psd2_fallback::{Bank, BankError, PsuContext};
 use rust_decimal::dec;
-use secrecy::SecretString;
 use time::Duration as Days;
 use time::macros::date;
 
-use crate::support::{TODAY, browser, pain001, password, sandbox};
+use crate::support::{TODAY, browser, pain001, psu, sandbox, sign, transaction_filters};
 
 const ANNA: &str = "1000001";
 
@@ -41,12 +38,6 @@ async fn screen(sandbox: &Sandbox, file: &str, trace: Option<PathBuf>) -> Screen
     ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
         .await
         .expect("the screen channel starts")
-}
-
-fn psu(customer: &str) -> PsuContext {
-    PsuContext::new(PsuId::new(customer))
-        .present_at(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)))
-        .with_password(SecretString::from(password(customer)))
 }
 
 async fn api_with_consent(sandbox: &Sandbox) -> (ApiBank, PsuContext) {
@@ -70,50 +61,9 @@ async fn api_with_consent(sandbox: &Sandbox) -> (ApiBank, PsuContext) {
     (api, anna.with_consent(consent))
 }
 
-async fn sign(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget) -> ScaStatus {
-    let challenge = bank.start_authorisation(psu, target).await.unwrap();
-    let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
-    bank.authorise(psu, target, &challenge.authorisation_id, &answer)
-        .await
-        .unwrap()
-}
-
 fn sorted(mut list: Vec<Transaction>) -> Vec<Transaction> {
     list.sort_by(|a, b| a.id.cmp(&b.id));
     list
-}
-
-fn filters() -> Vec<TransactionFilter> {
-    vec![
-        TransactionFilter::default(),
-        TransactionFilter {
-            date_from: Some(date!(2026 - 09 - 01)),
-            date_to: Some(date!(2026 - 09 - 30)),
-            ..Default::default()
-        },
-        TransactionFilter {
-            direction: Some(Direction::Credit),
-            ..Default::default()
-        },
-        TransactionFilter {
-            direction: Some(Direction::Debit),
-            recurrence: Some(Recurrence::Recurring),
-            ..Default::default()
-        },
-        TransactionFilter {
-            recurrence: Some(Recurrence::OneOff),
-            date_from: Some(date!(2026 - 10 - 01)),
-            ..Default::default()
-        },
-        TransactionFilter {
-            code: Some("PMNT-RCDT".to_owned()),
-            ..Default::default()
-        },
-        TransactionFilter {
-            status: Some(BookingStatus::Pending),
-            ..Default::default()
-        },
-    ]
 }
 
 /// Every read through the website equals the same read through the API.
@@ -140,7 +90,7 @@ async fn check_reads_equal(
             "closing balance of {day}"
         );
     }
-    let filters = filters();
+    let filters = transaction_filters();
     let chosen = if all_filters {
         &filters[..]
     } else {

@@ -3,20 +3,18 @@
 //! rate limits answer 429; an API outage in the middle of a client run is served through the other
 //! channel, watched on `/health`, `/metrics` and `/events`, and overridden by an operator.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use psd2_fallback::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, ExecutionRule,
     Frequency, Iban, PaymentFile, PaymentKind, PaymentProduct, PaymentRequest, PaymentStatus,
-    PsuId, ScaAnswer, ScaStatus, ScaTarget, StandingOrderRequest, TransactionFilter,
+    ScaStatus, ScaTarget, StandingOrderRequest, TransactionFilter,
 };
-use psd2_fallback::sandbox::{Sandbox, card_reader_response};
+use psd2_fallback::sandbox::Sandbox;
 use psd2_fallback::service::ServiceLimits;
 use psd2_fallback::{Bank, Channel, PsuContext};
 use rust_decimal::dec;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use time::Duration as Days;
 use time::macros::date;
@@ -24,24 +22,10 @@ use time::macros::date;
 use crate::support::service::{
     ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start, start_on_journal,
 };
-use crate::support::{TODAY, pain001, password, sandbox};
+use crate::support::{TODAY, pain001, psu, sandbox, sign};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
-
-fn psu(customer: &str) -> PsuContext {
-    PsuContext::new(PsuId::new(customer))
-        .present_at(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)))
-        .with_password(SecretString::from(password(customer)))
-}
-
-async fn sign(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget) -> ScaStatus {
-    let challenge = bank.start_authorisation(psu, target).await.unwrap();
-    let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
-    bank.authorise(psu, target, &challenge.authorisation_id, &answer)
-        .await
-        .unwrap()
-}
 
 fn ibans(sandbox: &Sandbox, customer: &str) -> Vec<Iban> {
     sandbox

@@ -27,6 +27,65 @@ pub async fn sandbox() -> Sandbox {
     .expect("the sandbox starts")
 }
 
+/// A sandbox customer, present (a documentation IP address as `PSU-IP-Address`), with their password.
+pub fn psu(customer: &str) -> psd2_fallback::PsuContext {
+    psd2_fallback::PsuContext::new(psd2_fallback::model::PsuId::new(customer))
+        .present_at(std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7)))
+        .with_password(secrecy::SecretString::from(password(customer)))
+}
+
+/// Signs a consent or payment through any channel, answering with the customer's card reader.
+pub async fn sign(
+    bank: &dyn psd2_fallback::Bank,
+    psu: &psd2_fallback::PsuContext,
+    target: &psd2_fallback::model::ScaTarget,
+) -> psd2_fallback::model::ScaStatus {
+    let challenge = bank.start_authorisation(psu, target).await.unwrap();
+    let answer = psd2_fallback::model::ScaAnswer::new(card_reader_response(
+        psu.psu_id.as_str(),
+        &challenge.data,
+    ));
+    bank.authorise(psu, target, &challenge.authorisation_id, &answer)
+        .await
+        .unwrap()
+}
+
+/// The transaction filters every channel is compared under: all, a date range, credits, recurring
+/// debits, one-off since a date, a code prefix, pending.
+pub fn transaction_filters() -> Vec<psd2_fallback::model::TransactionFilter> {
+    use psd2_fallback::model::{BookingStatus, Direction, Recurrence, TransactionFilter};
+    vec![
+        TransactionFilter::default(),
+        TransactionFilter {
+            date_from: Some(date!(2026 - 09 - 01)),
+            date_to: Some(date!(2026 - 09 - 30)),
+            ..Default::default()
+        },
+        TransactionFilter {
+            direction: Some(Direction::Credit),
+            ..Default::default()
+        },
+        TransactionFilter {
+            direction: Some(Direction::Debit),
+            recurrence: Some(Recurrence::Recurring),
+            ..Default::default()
+        },
+        TransactionFilter {
+            recurrence: Some(Recurrence::OneOff),
+            date_from: Some(date!(2026 - 10 - 01)),
+            ..Default::default()
+        },
+        TransactionFilter {
+            code: Some("PMNT-RCDT".to_owned()),
+            ..Default::default()
+        },
+        TransactionFilter {
+            status: Some(BookingStatus::Pending),
+            ..Default::default()
+        },
+    ]
+}
+
 /// A file of the reference specifications in `../shared/spec/`.
 pub fn spec_file(name: &str) -> String {
     let path = format!("{}/../shared/spec/{name}", env!("CARGO_MANIFEST_DIR"));
