@@ -7,13 +7,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use psd2_fallback::api::{ApiBank, ApiBankConfig};
-use psd2_fallback::model::{
+use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, Iban, PaymentProduct,
     PaymentRequest, PsuId, ScaAnswer, ScaTarget, TransactionFilter,
 };
-use psd2_fallback::sandbox::{Sandbox, SandboxConfig, card_reader_response};
-use psd2_fallback::{Bank, PsuContext};
+use psd2_fallback_engine::{Bank, PsuContext};
+use psd2_fallback_sandbox::{Sandbox, SandboxConfig, card_reader_response};
 use rust_decimal::dec;
 use secrecy::SecretString;
 use time::macros::date;
@@ -179,7 +179,7 @@ async fn main() {
 
     let query = format!(
         "/v1/accounts/acc-01/transactions?bookingStatus=both&dateFrom={}",
-        psd2_fallback::model::belgian::format_iso_date(from)
+        psd2_fallback_engine::model::belgian::format_iso_date(from)
     );
     let tx = measure(iterations / 3, || async {
         assert_eq!(
@@ -210,24 +210,26 @@ async fn main() {
     let scratch =
         std::env::temp_dir().join(format!("psd2-fallback-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&scratch).unwrap();
-    let journal: std::sync::Arc<dyn psd2_fallback::journal::JournalStore> = std::sync::Arc::new(
-        psd2_fallback::journal::SqliteJournal::open(&scratch.join("journal.sqlite")).unwrap(),
-    );
-    let mut screen_config = psd2_fallback::screen::ScreenBankConfig::new(
+    let journal: std::sync::Arc<dyn psd2_fallback_engine::journal::JournalStore> =
+        std::sync::Arc::new(
+            psd2_fallback_engine::journal::SqliteJournal::open(&scratch.join("journal.sqlite"))
+                .unwrap(),
+        );
+    let mut screen_config = psd2_fallback_engine::screen::ScreenBankConfig::new(
         concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
         sandbox.web_url(),
     );
     screen_config.spare = false;
-    let screen = psd2_fallback::screen::ScreenBank::new(screen_config, None)
+    let screen = psd2_fallback_engine::screen::ScreenBank::new(screen_config, None)
         .await
         .unwrap();
-    let failover = psd2_fallback::failover::Failover::new(
-        psd2_fallback::failover::FailoverConfig::new("sandbox"),
+    let failover = psd2_fallback_engine::failover::Failover::new(
+        psd2_fallback_engine::failover::FailoverConfig::new("sandbox"),
         std::sync::Arc::new(bank.clone()),
         std::sync::Arc::new(screen.clone()),
-        psd2_fallback::health::Health::new(
+        psd2_fallback_engine::health::Health::new(
             "sandbox",
-            psd2_fallback::health::HealthConfig::default(),
+            psd2_fallback_engine::health::HealthConfig::default(),
         ),
         journal,
     );

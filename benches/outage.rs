@@ -19,21 +19,21 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use psd2_fallback::api::{ApiBank, ApiBankConfig};
-use psd2_fallback::health::{Health, HealthConfig, Policy, spawn_prober};
-use psd2_fallback::journal::SqliteJournal;
-use psd2_fallback::model::{
+use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::health::{Health, HealthConfig, Policy, spawn_prober};
+use psd2_fallback_engine::journal::SqliteJournal;
+use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, PaymentProduct,
     PaymentRequest, PsuId, ScaAnswer, ScaTarget, TransactionFilter,
 };
-use psd2_fallback::sandbox::{
+use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
+use psd2_fallback_engine::{Bank, Channel, PsuContext};
+use psd2_fallback_sandbox::{
     CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig, card_reader_response,
 };
-use psd2_fallback::screen::{ScreenBank, ScreenBankConfig};
-use psd2_fallback::service::{
+use psd2_fallback_service::{
     BankSetup, Caller, ServiceLimits, ServiceState, TokenHash, api_probe, serve,
 };
-use psd2_fallback::{Bank, Channel, PsuContext};
 use rust_decimal::dec;
 use secrecy::SecretString;
 

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use psd2_fallback::model::{AccountId, PsuId, TransactionFilter};
-use psd2_fallback::sandbox::{CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig};
-use psd2_fallback::screen::driver::{Driver, WebDriverTarget};
-use psd2_fallback::screen::extract::Page;
-use psd2_fallback::screen::map::ScreenMap;
-use psd2_fallback::screen::{ScreenBank, ScreenBankConfig};
-use psd2_fallback::{Bank, PsuContext};
+use psd2_fallback_engine::model::{AccountId, PsuId, TransactionFilter};
+use psd2_fallback_engine::screen::driver::{Driver, WebDriverTarget};
+use psd2_fallback_engine::screen::extract::Page;
+use psd2_fallback_engine::screen::map::ScreenMap;
+use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
+use psd2_fallback_engine::{Bank, PsuContext};
+use psd2_fallback_sandbox::{CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig};
 use secrecy::SecretString;
 use time::macros::date;
 
@@ -142,7 +142,7 @@ async fn bare_client(driver: &Driver, base: &str) -> Client {
         .unwrap();
     find("#login-submit").await.click().await.unwrap();
     let challenge = find("#challenge").await.text().await.unwrap();
-    let response = psd2_fallback::sandbox::card_reader_response(CUSTOMERS[0].number, &challenge);
+    let response = psd2_fallback_sandbox::card_reader_response(CUSTOMERS[0].number, &challenge);
     find("#response").await.send_keys(&response).await.unwrap();
     find("#sca-submit").await.click().await.unwrap();
     find("table#accounts").await;

@@ -5,15 +5,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod commands;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use psd2_fallback::journal::{JournalStore, SqliteJournal};
-use psd2_fallback::model::belgian::parse_iso_date;
-use psd2_fallback::report::daily_availability;
-use psd2_fallback::sandbox::{
+use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
+use psd2_fallback_engine::model::belgian::parse_iso_date;
+use psd2_fallback_engine::report::daily_availability;
+use psd2_fallback_sandbox::{
     ApiFault, CUSTOMERS, Sandbox, SandboxConfig, WebsiteFault, card_reader_response,
 };
-use psd2_fallback::service::{ServiceConfig, serve};
+use psd2_fallback_service::{ServiceConfig, serve};
 use tokio::net::TcpListener;
 
 /// Keeps open-banking apps working when a bank's PSD2 API goes down.
@@ -188,48 +190,48 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Demo { outage_secs, map } => {
-            let options = psd2_fallback::demo::DemoOptions {
+            let options = commands::demo::DemoOptions {
                 map,
                 outage: Duration::from_secs(outage_secs),
-                ..psd2_fallback::demo::DemoOptions::default()
+                ..commands::demo::DemoOptions::default()
             };
-            let summary = psd2_fallback::demo::run(options).await?;
+            let summary = commands::demo::run(options).await?;
             if summary.failed > 0 || summary.payments_executed != summary.payments_intended {
                 anyhow::bail!("the demo saw failed requests or missing payments");
             }
         }
         Command::Pay(args) => {
-            let amount = psd2_fallback::model::Amount::parse_api(
+            let amount = psd2_fallback_engine::model::Amount::parse_api(
                 &args.amount,
-                psd2_fallback::model::Currency::EUR,
+                psd2_fallback_engine::model::Currency::EUR,
             )
             .context("--amount")?;
-            let request = psd2_fallback::model::PaymentRequest {
-                product: psd2_fallback::model::PaymentProduct::SepaCreditTransfer,
-                debtor: psd2_fallback::model::Iban::parse(&args.from).context("--from")?,
+            let request = psd2_fallback_engine::model::PaymentRequest {
+                product: psd2_fallback_engine::model::PaymentProduct::SepaCreditTransfer,
+                debtor: psd2_fallback_engine::model::Iban::parse(&args.from).context("--from")?,
                 creditor_name: args.name.clone(),
-                creditor: psd2_fallback::model::Iban::parse(&args.to).context("--to")?,
+                creditor: psd2_fallback_engine::model::Iban::parse(&args.to).context("--to")?,
                 amount,
                 remittance: args.communication.clone(),
                 requested_execution_date: None,
-                end_to_end_id: psd2_fallback::model::EndToEndId::new(args.reference.clone())
+                end_to_end_id: psd2_fallback_engine::model::EndToEndId::new(args.reference.clone())
                     .context("--reference")?,
             };
-            let relay: Option<Arc<dyn psd2_fallback::ScaRelay>> = args
+            let relay: Option<Arc<dyn psd2_fallback_engine::ScaRelay>> = args
                 .sandbox_card_reader
-                .then(|| Arc::new(psd2_fallback::sandbox::CardReaderRelay) as _);
-            let options = psd2_fallback::pay::PayOptions {
+                .then(|| Arc::new(psd2_fallback_sandbox::CardReaderRelay) as _);
+            let options = commands::pay::PayOptions {
                 bank: args.bank.clone(),
                 api_url: args.api_url.clone(),
                 website_url: args.website_url.clone(),
                 map: args.map.clone(),
-                webdriver: psd2_fallback::screen::driver::WebDriverTarget::default(),
+                webdriver: psd2_fallback_engine::screen::driver::WebDriverTarget::default(),
                 journal: args.journal.clone(),
                 psu: args.psu.clone(),
                 password: secrecy::SecretString::from(args.password.clone()),
                 api_timeout: Duration::from_millis(args.api_timeout_ms),
             };
-            let outcome = psd2_fallback::pay::pay(options, relay, &request).await?;
+            let outcome = commands::pay::pay(options, relay, &request).await?;
             println!(
                 "resumed: {} settled, {} in doubt",
                 outcome.resumed.0, outcome.resumed.1
@@ -299,17 +301,20 @@ async fn main() -> anyhow::Result<()> {
                     chromedriver,
                 },
         } => {
-            let mut config = psd2_fallback::screen::ScreenBankConfig::new(map, url);
+            let mut config = psd2_fallback_engine::screen::ScreenBankConfig::new(map, url);
             config.spare = false;
-            config.webdriver = psd2_fallback::screen::driver::WebDriverTarget::Local {
+            config.webdriver = psd2_fallback_engine::screen::driver::WebDriverTarget::Local {
                 chromedriver,
                 chromium: "/usr/bin/chromium".into(),
             };
-            let relay: Option<std::sync::Arc<dyn psd2_fallback::ScaRelay>> = sandbox_card_reader
-                .then(|| std::sync::Arc::new(psd2_fallback::sandbox::CardReaderRelay) as _);
-            let bank = psd2_fallback::screen::ScreenBank::new(config, relay).await?;
-            let psu = psd2_fallback::PsuContext::new(psd2_fallback::model::PsuId::new(customer))
-                .with_password(password.into());
+            let relay: Option<std::sync::Arc<dyn psd2_fallback_engine::ScaRelay>> =
+                sandbox_card_reader
+                    .then(|| std::sync::Arc::new(psd2_fallback_sandbox::CardReaderRelay) as _);
+            let bank = psd2_fallback_engine::screen::ScreenBank::new(config, relay).await?;
+            let psu = psd2_fallback_engine::PsuContext::new(
+                psd2_fallback_engine::model::PsuId::new(customer),
+            )
+            .with_password(password.into());
             let checks = bank.check_selectors(&psu).await;
             bank.close().await;
             let mut missing = 0;
@@ -331,7 +336,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve { config } => {
             let config = ServiceConfig::load(&config)?;
-            let (state, probers) = config.build().await?;
+            let (state, probers) = config
+                .build(Some(Arc::new(psd2_fallback_sandbox::CardReaderRelay)))
+                .await?;
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;

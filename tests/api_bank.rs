@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use psd2_fallback::api::{ApiBank, ApiBankConfig, ApiConfigError, ClientIdentity};
-use psd2_fallback::model::{
+use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError, ClientIdentity};
+use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, ConsentStatus, EndToEndId, ExecutionRule,
     Frequency, Iban, PaymentFile, PaymentKind, PaymentProduct, PaymentRef, PaymentRequest,
     PaymentStatus, ScaAnswer, ScaStatus, ScaTarget, StandingOrderRequest, TransactionFilter,
 };
-use psd2_fallback::sandbox::{ApiFault, Sandbox, card_reader_response};
-use psd2_fallback::{Bank, BankError, PsuContext};
+use psd2_fallback_engine::{Bank, BankError, PsuContext};
+use psd2_fallback_sandbox::{ApiFault, Sandbox, card_reader_response};
 use rust_decimal::{Decimal, dec};
 use time::Duration as Days;
 use time::macros::date;
@@ -63,7 +63,7 @@ async fn with_consent(bank: &ApiBank, customer: &str) -> PsuContext {
 
 fn bank_accounts_ibans(customer: &str) -> Vec<Iban> {
     // The sandbox seeds two accounts per customer; their IBANs come from its ledger.
-    let ledger = psd2_fallback::sandbox::Ledger::new(TODAY, Duration::ZERO);
+    let ledger = psd2_fallback_sandbox::Ledger::new(TODAY, Duration::ZERO);
     ledger
         .accounts(customer)
         .into_iter()
@@ -381,7 +381,7 @@ async fn business_errors_are_rejections() {
 
     let unknown = PaymentRef {
         kind: PaymentKind::Single(PaymentProduct::SepaCreditTransfer),
-        id: psd2_fallback::model::PaymentId::new("pmt-nope"),
+        id: psd2_fallback_engine::model::PaymentId::new("pmt-nope"),
     };
     assert_eq!(
         class(&bank.payment_status(&luc, &unknown).await),
@@ -440,7 +440,7 @@ async fn errors_carry_no_secrets_and_bad_configuration_is_named() {
     let sandbox = sandbox().await;
     let bank = bank(&sandbox, Duration::from_secs(10));
     let secret_consent = "cns-super-secret-consent";
-    let psu = psu(ANNA).with_consent(psd2_fallback::model::ConsentId::new(secret_consent));
+    let psu = psu(ANNA).with_consent(psd2_fallback_engine::model::ConsentId::new(secret_consent));
     let error = bank.accounts(&psu).await.unwrap_err();
     let shown = format!("{error} {error:?} {psu:?}");
     assert!(

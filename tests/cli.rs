@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use psd2_fallback::health::{Mode, SwitchEvent, SwitchReason};
-use psd2_fallback::journal::{AccessEntry, JournalStore, SqliteJournal};
-use psd2_fallback::service::{ServiceConfig, ServiceLimits, TokenHash};
+use psd2_fallback_engine::health::{Mode, SwitchEvent, SwitchReason};
+use psd2_fallback_engine::journal::{AccessEntry, JournalStore, SqliteJournal};
+use psd2_fallback_service::{ServiceConfig, ServiceLimits, TokenHash};
 use time::macros::datetime;
 
 use crate::support::sandbox;

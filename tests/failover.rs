@@ -4,17 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use psd2_fallback::api::{ApiBank, ApiBankConfig};
-use psd2_fallback::failover::{Failover, FailoverConfig};
-use psd2_fallback::health::{Health, HealthConfig, Mode, Policy, spawn_prober};
-use psd2_fallback::journal::{IntentState, JournalStore, SqliteJournal};
-use psd2_fallback::model::{
+use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::failover::{Failover, FailoverConfig};
+use psd2_fallback_engine::health::{Health, HealthConfig, Mode, Policy, spawn_prober};
+use psd2_fallback_engine::journal::{IntentState, JournalStore, SqliteJournal};
+use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, Iban, PaymentProduct,
     PaymentRequest, PaymentStatus, ScaAnswer, ScaTarget,
 };
-use psd2_fallback::sandbox::{ApiFault, CardReaderRelay, Sandbox, card_reader_response};
-use psd2_fallback::screen::{ScreenBank, ScreenBankConfig};
-use psd2_fallback::{Bank, BankError, PsuContext};
+use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
+use psd2_fallback_engine::{Bank, BankError, PsuContext};
+use psd2_fallback_sandbox::{ApiFault, CardReaderRelay, Sandbox, card_reader_response};
 use rust_decimal::dec;
 use tokio::time::Instant;
 
@@ -428,7 +428,7 @@ fn payments_with(sandbox: &Sandbox, reference: &str) -> usize {
         .ledger()
         .payments("1000002")
         .iter()
-        .filter(|p| matches!(&p.detail, psd2_fallback::sandbox::ledger::PaymentDetail::Single(r) if r.end_to_end_id.as_str() == reference))
+        .filter(|p| matches!(&p.detail, psd2_fallback_sandbox::ledger::PaymentDetail::Single(r) if r.end_to_end_id.as_str() == reference))
         .count()
 }
 
@@ -456,7 +456,7 @@ async fn a_killed_engine_makes_exactly_one_payment_after_restart() {
             && let Ok(journal) = SqliteJournal::open(&journal_path)
             && journal.open_intents().unwrap().iter().any(|i| {
                 i.end_to_end_id == killed
-                    && i.state == IntentState::Attempting(psd2_fallback::Channel::Api)
+                    && i.state == IntentState::Attempting(psd2_fallback_engine::Channel::Api)
             })
         {
             attempting = true;
@@ -523,7 +523,7 @@ async fn a_killed_engine_makes_exactly_one_payment_after_restart() {
     //    run cannot tell and stops in doubt. The next run finds the payment instead of sending it again.
     let lost = format!("LOST-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
-    sandbox.set_website_fault(psd2_fallback::sandbox::WebsiteFault::Maintenance);
+    sandbox.set_website_fault(psd2_fallback_sandbox::WebsiteFault::Maintenance);
     let output = pay_command(&sandbox, &journal_path, &lost)
         .output()
         .unwrap();
@@ -531,7 +531,7 @@ async fn a_killed_engine_makes_exactly_one_payment_after_restart() {
     assert_eq!(output.status.code(), Some(3), "in doubt: {stdout}");
     assert_eq!(payments_with(&sandbox, &lost), 1);
     sandbox.set_api_fault(ApiFault::Up);
-    sandbox.set_website_fault(psd2_fallback::sandbox::WebsiteFault::Up);
+    sandbox.set_website_fault(psd2_fallback_sandbox::WebsiteFault::Up);
     let output = pay_command(&sandbox, &journal_path, &lost)
         .output()
         .unwrap();

@@ -1,7 +1,7 @@
 //! pain.001 payment files: the two reference samples pass; every kind of defect is refused, naming the
 //! element at fault.
 
-use psd2_fallback::model::{Pain001Version, PaymentFile, PaymentFileError};
+use psd2_fallback_engine::model::{Pain001Version, PaymentFile, PaymentFileError};
 use rust_decimal::dec;
 
 use crate::support::{pain001, spec_file};
@@ -50,9 +50,11 @@ fn the_reference_samples_pass_the_schema_and_fail_on_their_debtor_iban() {
 #[test]
 fn the_bundled_schemas_are_the_reference_ones() {
     for name in ["pain.001.001.03.xsd", "pain.001.001.09.xsd"] {
-        let bundled =
-            std::fs::read_to_string(format!("{}/schemas/{name}", env!("CARGO_MANIFEST_DIR")))
-                .unwrap();
+        let bundled = std::fs::read_to_string(format!(
+            "{}/crates/engine/schemas/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
         assert_eq!(
             bundled,
             spec_file(name),
@@ -175,7 +177,7 @@ fn hostile_or_broken_files_are_refused() {
         PaymentFile::parse("<Document"),
         Err(PaymentFileError::NotXml { .. })
     ));
-    let huge = " ".repeat(psd2_fallback::model::payment_file::MAX_FILE_SIZE + 1);
+    let huge = " ".repeat(psd2_fallback_engine::model::payment_file::MAX_FILE_SIZE + 1);
     assert!(matches!(
         PaymentFile::parse(&huge),
         Err(PaymentFileError::TooLarge { .. })

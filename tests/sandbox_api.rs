@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use psd2_fallback::model::{
+use psd2_fallback_engine::model::{
     AccountId, BalanceType, BookingStatus, PaymentId, PaymentStatus, TransactionFilter,
 };
-use psd2_fallback::sandbox::{ApiFault, card_reader_response};
+use psd2_fallback_sandbox::{ApiFault, card_reader_response};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -540,13 +540,10 @@ async fn bad_payments_are_refused_naming_the_field() {
         (status, tpp_code(&error)),
         (StatusCode::NOT_FOUND, "PRODUCT_UNKNOWN")
     );
-    assert!(
-        sandbox
-            .ledger()
-            .payments(LUC)
-            .iter()
-            .all(|p| !matches!(p.payment.kind, psd2_fallback::model::PaymentKind::Single(_)))
-    );
+    assert!(sandbox.ledger().payments(LUC).iter().all(|p| !matches!(
+        p.payment.kind,
+        psd2_fallback_engine::model::PaymentKind::Single(_)
+    )));
     sandbox.shutdown().await;
 }
 

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use psd2_fallback::model::belgian::{format_amount, format_date};
-use psd2_fallback::model::{
+use psd2_fallback_engine::model::belgian::{format_amount, format_date};
+use psd2_fallback_engine::model::{
     AccountId, Amount, BalanceType, PaymentFile, PaymentId, PaymentKind, PaymentStatus,
     TransactionFilter,
 };
-use psd2_fallback::sandbox::ledger::PaymentDetail;
-use psd2_fallback::sandbox::{Sandbox, SandboxConfig, WebsiteFault, card_reader_response};
+use psd2_fallback_sandbox::ledger::PaymentDetail;
+use psd2_fallback_sandbox::{Sandbox, SandboxConfig, WebsiteFault, card_reader_response};
 use rust_decimal::dec;
 use time::macros::date;
 

@@ -6,15 +6,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use psd2_fallback::api::{ApiBank, ApiBankConfig};
-use psd2_fallback::model::{
+use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, ExecutionRule, Frequency,
     PaymentFile, PaymentKind, PaymentProduct, PaymentRef, PaymentRequest, PaymentStatus, ScaStatus,
     ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
-use psd2_fallback::sandbox::{CardReaderRelay, Sandbox, WebsiteFault};
-use psd2_fallback::screen::{ScreenBank, ScreenBankConfig};
-use psd2_fallback::{Bank, BankError, PsuContext};
+use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
+use psd2_fallback_engine::{Bank, BankError, PsuContext};
+use psd2_fallback_sandbox::{CardReaderRelay, Sandbox, WebsiteFault};
 use rust_decimal::dec;
 use time::Duration as Days;
 use time::macros::date;
@@ -104,7 +104,7 @@ async fn check_reads_equal(
     }
     let order = PaymentRef {
         kind: PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
-        id: psd2_fallback::model::PaymentId::new("so-001756"),
+        id: psd2_fallback_engine::model::PaymentId::new("so-001756"),
     };
     assert_eq!(
         screen.payment_status(&site, &order).await.unwrap(),
@@ -312,7 +312,7 @@ async fn without_a_relay_a_read_asks_for_the_challenge_and_a_consent_logs_in() {
     assert_eq!(sign(&screen, &site, &target).await, ScaStatus::Finalised);
     assert_eq!(
         screen.consent_status(&site, &consent).await.unwrap(),
-        psd2_fallback::model::ConsentStatus::Valid
+        psd2_fallback_engine::model::ConsentStatus::Valid
     );
     assert_eq!(screen.accounts(&site).await.unwrap().len(), 2);
     screen.close().await;

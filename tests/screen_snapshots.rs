@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use psd2_fallback::sandbox::{Sandbox, WebsiteFault, card_reader_response};
-use psd2_fallback::screen::driver::{Browser, Driver, FillValue, WebDriverTarget};
-use psd2_fallback::screen::extract::{Page, Value};
-use psd2_fallback::screen::map::ScreenMap;
+use psd2_fallback_engine::screen::driver::{Browser, Driver, FillValue, WebDriverTarget};
+use psd2_fallback_engine::screen::extract::{Page, Value};
+use psd2_fallback_engine::screen::map::ScreenMap;
+use psd2_fallback_sandbox::{Sandbox, WebsiteFault, card_reader_response};
 
 use crate::support::{browser, pain001, password, sandbox};
 

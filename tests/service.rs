@@ -6,14 +6,14 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use psd2_fallback::model::{
+use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, ExecutionRule,
     Frequency, Iban, PaymentFile, PaymentKind, PaymentProduct, PaymentRequest, PaymentStatus,
     ScaStatus, ScaTarget, StandingOrderRequest, TransactionFilter,
 };
-use psd2_fallback::sandbox::Sandbox;
-use psd2_fallback::service::ServiceLimits;
-use psd2_fallback::{Bank, Channel, PsuContext};
+use psd2_fallback_engine::{Bank, Channel, PsuContext};
+use psd2_fallback_sandbox::Sandbox;
+use psd2_fallback_service::ServiceLimits;
 use rust_decimal::dec;
 use serde_json::{Value, json};
 use time::Duration as Days;

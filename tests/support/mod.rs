@@ -8,7 +8,7 @@ pub mod service;
 
 use std::time::Duration;
 
-use psd2_fallback::sandbox::{CUSTOMERS, Sandbox, SandboxConfig, card_reader_response};
+use psd2_fallback_sandbox::{CUSTOMERS, Sandbox, SandboxConfig, card_reader_response};
 use serde_json::{Value, json};
 use time::Date;
 use time::macros::date;
@@ -28,20 +28,20 @@ pub async fn sandbox() -> Sandbox {
 }
 
 /// A sandbox customer, present (a documentation IP address as `PSU-IP-Address`), with their password.
-pub fn psu(customer: &str) -> psd2_fallback::PsuContext {
-    psd2_fallback::PsuContext::new(psd2_fallback::model::PsuId::new(customer))
+pub fn psu(customer: &str) -> psd2_fallback_engine::PsuContext {
+    psd2_fallback_engine::PsuContext::new(psd2_fallback_engine::model::PsuId::new(customer))
         .present_at(std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7)))
         .with_password(secrecy::SecretString::from(password(customer)))
 }
 
 /// Signs a consent or payment through any channel, answering with the customer's card reader.
 pub async fn sign(
-    bank: &dyn psd2_fallback::Bank,
-    psu: &psd2_fallback::PsuContext,
-    target: &psd2_fallback::model::ScaTarget,
-) -> psd2_fallback::model::ScaStatus {
+    bank: &dyn psd2_fallback_engine::Bank,
+    psu: &psd2_fallback_engine::PsuContext,
+    target: &psd2_fallback_engine::model::ScaTarget,
+) -> psd2_fallback_engine::model::ScaStatus {
     let challenge = bank.start_authorisation(psu, target).await.unwrap();
-    let answer = psd2_fallback::model::ScaAnswer::new(card_reader_response(
+    let answer = psd2_fallback_engine::model::ScaAnswer::new(card_reader_response(
         psu.psu_id.as_str(),
         &challenge.data,
     ));
@@ -52,8 +52,8 @@ pub async fn sign(
 
 /// The transaction filters every channel is compared under: all, a date range, credits, recurring
 /// debits, one-off since a date, a code prefix, pending.
-pub fn transaction_filters() -> Vec<psd2_fallback::model::TransactionFilter> {
-    use psd2_fallback::model::{BookingStatus, Direction, Recurrence, TransactionFilter};
+pub fn transaction_filters() -> Vec<psd2_fallback_engine::model::TransactionFilter> {
+    use psd2_fallback_engine::model::{BookingStatus, Direction, Recurrence, TransactionFilter};
     vec![
         TransactionFilter::default(),
         TransactionFilter {

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use psd2_fallback::Bank;
-use psd2_fallback::api::{ApiBank, ApiBankConfig};
-use psd2_fallback::health::{Health, HealthConfig, spawn_prober};
-use psd2_fallback::journal::SqliteJournal;
-use psd2_fallback::sandbox::Sandbox;
-use psd2_fallback::service::{
+use psd2_fallback_engine::Bank;
+use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::health::{Health, HealthConfig, spawn_prober};
+use psd2_fallback_engine::journal::SqliteJournal;
+use psd2_fallback_sandbox::Sandbox;
+use psd2_fallback_service::{
     BankSetup, Caller, ServiceLimits, ServiceState, TokenHash, api_probe, serve,
 };
 use secrecy::SecretString;
@@ -29,16 +29,16 @@ pub const ADMIN: &str = "token-of-the-operator";
 /// The website channel: a `ScreenBank` on the sandbox website (a real Chromium, launched when a call
 /// first needs it), logging in with the sandbox customers' card readers.
 pub async fn screen_channel(sandbox: &Sandbox) -> Arc<dyn Bank> {
-    let mut config = psd2_fallback::screen::ScreenBankConfig::new(
+    let mut config = psd2_fallback_engine::screen::ScreenBankConfig::new(
         concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
         sandbox.web_url(),
     );
     config.spare = false;
     config.max_active = 1;
     config.pacing_per_second = 200;
-    let screen = psd2_fallback::screen::ScreenBank::new(
+    let screen = psd2_fallback_engine::screen::ScreenBank::new(
         config,
-        Some(Arc::new(psd2_fallback::sandbox::CardReaderRelay)),
+        Some(Arc::new(psd2_fallback_sandbox::CardReaderRelay)),
     )
     .await
     .expect("the screen channel starts");
@@ -164,7 +164,7 @@ pub async fn start_on_journal(
 /// Fast health settings for tests: two failures in a row switch, short dwell, quick probes.
 pub fn fast_health() -> HealthConfig {
     HealthConfig {
-        extra_policies: vec![psd2_fallback::health::Policy::ConsecutiveFailures { n: 2 }],
+        extra_policies: vec![psd2_fallback_engine::health::Policy::ConsecutiveFailures { n: 2 }],
         dwell: Duration::from_millis(300),
         probes_to_recover: 2,
         probe_interval: Duration::from_millis(100),

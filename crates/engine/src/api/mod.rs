@@ -1,0 +1,893 @@
+//! The API channel: `ApiBank`, a Berlin Group NextGenPSD2 client for every `Bank` operation.
+//!
+//! The heart of this module is the classification of failures ([`BankError`]): what the failover may
+//! do after a failed call depends on whether anything reached the bank. A call that could not connect
+//! sent nothing (*unavailable*, whatever it was). A read that got no usable answer is *unavailable* (it
+//! can be asked elsewhere). A write that was sent and got no definite answer — a timeout, a dropped
+//! connection, a 500/502/504, a garbled body — is *outcome unknown*: it may have been executed. A `503`
+//! is the bank saying it did not serve the request. Any other `4xx` is the bank's answer (*rejected*),
+//! never a reason to switch; `429` is a *limit*.
+//!
+//! Only [`wire`] knows the JSON. Consent ids and passwords travel in headers marked sensitive and never
+//! appear in errors; errors never carry URLs.
+
+mod wire;
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use serde::de::DeserializeOwned;
+use time::Date;
+
+use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
+use crate::model::belgian::format_iso_date;
+use crate::model::{
+    Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus, ConsentId,
+    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
+    PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer,
+    ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+};
+use wire::Malformed;
+
+/// The bulk product path for pain.001 payment files.
+const PAIN001_PRODUCT: &str = "pain.001-sepa-credit-transfers";
+
+/// How an `ApiBank` reaches a bank's API.
+#[derive(Debug, Clone)]
+pub struct ApiBankConfig {
+    /// The API root, to which `/v1/...` is appended: `https://api.bank.example/psd2`.
+    pub base_url: String,
+    /// How long to wait for a connection.
+    pub connect_timeout: Duration,
+    /// How long to wait for a whole answer. RTS Art. 33(1) counts a request not answered within 30 s as
+    /// failed, so the default is 30 s; a faster failover sets less.
+    pub request_timeout: Duration,
+    /// The TPP's client certificate and key, for mutual TLS (the stand-in for an eIDAS QWAC).
+    pub identity: Option<ClientIdentity>,
+    /// Sent as `TPP-Redirect-URI` where the bank wants one.
+    pub tpp_redirect_uri: Option<String>,
+    /// Sent as `Authorization: Bearer …` (marked sensitive) on every request, for servers that
+    /// authenticate their callers by token, such as the resilience service. Secret.
+    pub bearer_token: Option<SecretString>,
+}
+
+impl ApiBankConfig {
+    /// A configuration with the default timeouts (5 s to connect, 30 s for an answer) and no identity.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            identity: None,
+            tpp_redirect_uri: None,
+            bearer_token: None,
+        }
+    }
+}
+
+/// A client certificate with its private key, PEM-encoded in one buffer. Secret.
+#[derive(Clone)]
+pub struct ClientIdentity(std::sync::Arc<SecretBox<Vec<u8>>>);
+
+impl ClientIdentity {
+    /// An identity from PEM bytes holding the certificate chain and the private key.
+    pub fn from_pem(pem: Vec<u8>) -> Self {
+        Self(std::sync::Arc::new(SecretBox::new(Box::new(pem))))
+    }
+
+    /// An identity read from a PEM file.
+    pub fn from_pem_file(path: &Path) -> Result<Self, ApiConfigError> {
+        std::fs::read(path)
+            .map(Self::from_pem)
+            .map_err(|e| ApiConfigError::Identity(format!("{}: {e}", path.display())))
+    }
+}
+
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientIdentity(***)")
+    }
+}
+
+/// A configuration that cannot make a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiConfigError {
+    /// The base URL is not an `http(s)` URL.
+    #[error("base_url {0:?} is not an http:// or https:// URL")]
+    BaseUrl(String),
+    /// The client identity could not be read or used.
+    #[error("client identity: {0}")]
+    Identity(String),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+/// Whether a call can change money or a payment's state. Decides what a failure without an answer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Reads, and writes that are harmless to repeat (a consent, the start of an authorisation).
+    Safe,
+    /// Initiating, signing or cancelling a payment, a file or a standing order.
+    MovesMoney,
+}
+
+/// The Berlin Group API channel.
+#[derive(Debug, Clone)]
+pub struct ApiBank {
+    http: reqwest::Client,
+    /// `scheme://host[:port][/prefix]` without a trailing slash.
+    base: String,
+    /// `scheme://host[:port]`, to resolve absolute-path links.
+    origin: String,
+    tpp_redirect_uri: Option<String>,
+    request_timeout: Duration,
+    /// `Bearer …`, marked sensitive so it is never printed.
+    authorization: Option<HeaderValue>,
+}
+
+impl ApiBank {
+    /// A client for one bank's API.
+    pub fn new(config: ApiBankConfig) -> Result<Self, ApiConfigError> {
+        let base = config.base_url.trim_end_matches('/').to_owned();
+        let rest = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .filter(|rest| !rest.is_empty())
+            .ok_or_else(|| ApiConfigError::BaseUrl(config.base_url.clone()))?;
+        let host_len = rest.find('/').unwrap_or(rest.len());
+        let origin = base[..base.len() - rest.len() + host_len].to_owned();
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .retry(reqwest::retry::never())
+            .user_agent(concat!("psd2-fallback/", env!("CARGO_PKG_VERSION")));
+        if let Some(identity) = &config.identity {
+            let identity =
+                reqwest::Identity::from_pem(identity.0.expose_secret()).map_err(|_| {
+                    ApiConfigError::Identity(
+                        "not a PEM certificate chain with its private key".to_owned(),
+                    )
+                })?;
+            builder = builder.identity(identity);
+        }
+        let authorization = config
+            .bearer_token
+            .as_ref()
+            .map(|token| {
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                    .map_err(|_| {
+                        ApiConfigError::Client("the bearer token is not a header value".to_owned())
+                    })?;
+                value.set_sensitive(true);
+                Ok::<_, ApiConfigError>(value)
+            })
+            .transpose()?;
+        let http = builder
+            .build()
+            .map_err(|e| ApiConfigError::Client(e.without_url().to_string()))?;
+        Ok(Self {
+            http,
+            base,
+            origin,
+            tpp_redirect_uri: config.tpp_redirect_uri,
+            request_timeout: config.request_timeout,
+            authorization,
+        })
+    }
+
+    /// Probes the API for health: one cheap request (the account list without a consent) that a working
+    /// API answers at once with a definite answer, usually a `4xx` naming the missing consent. Any
+    /// well-formed answer below 500 is healthy; no answer, a 5xx or a garbled body is not.
+    pub async fn probe(&self) -> Result<(), String> {
+        let response = self
+            .http
+            .get(format!("{}/v1/accounts", self.base))
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if status.is_server_error() {
+            return Err(format!("HTTP {}", status.as_u16()));
+        }
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .map_err(|e| format!("malformed answer: {e}"))?;
+        Ok(())
+    }
+
+    fn request(&self, method: Method, path: &str, psu: &PsuContext) -> RequestBuilder {
+        self.request_to(
+            method,
+            format!("{}{path}", self.base),
+            psu,
+            uuid::Uuid::new_v4(),
+        )
+    }
+
+    fn request_to(
+        &self,
+        method: Method,
+        url: String,
+        psu: &PsuContext,
+        request_id: uuid::Uuid,
+    ) -> RequestBuilder {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "X-Request-ID",
+            HeaderValue::from_str(&request_id.to_string()).expect("a UUID is a header value"),
+        );
+        if let Ok(mut value) = HeaderValue::from_str(psu.psu_id.as_str()) {
+            value.set_sensitive(true);
+            headers.insert("PSU-ID", value);
+        }
+        if let Some(ip) = psu.ip_address {
+            headers.insert(
+                "PSU-IP-Address",
+                HeaderValue::from_str(&ip.to_string()).expect("an IP address is a header value"),
+            );
+        }
+        if let Some(consent) = &psu.consent_id
+            && let Ok(mut value) = HeaderValue::from_str(consent.as_str())
+        {
+            value.set_sensitive(true);
+            headers.insert("Consent-ID", value);
+        }
+        if let Some(uri) = &self.tpp_redirect_uri
+            && let Ok(value) = HeaderValue::from_str(uri)
+        {
+            headers.insert("TPP-Redirect-URI", value);
+        }
+        if let Some(value) = &self.authorization {
+            headers.insert(reqwest::header::AUTHORIZATION, value.clone());
+        }
+        self.http.request(method, url).headers(headers)
+    }
+
+    /// Sends a request and reads a JSON answer, classifying every failure.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        effect: Effect,
+        psu: &PsuContext,
+    ) -> BankResult<T> {
+        let bytes = self.exchange(request, effect, psu).await?.1;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| no_answer(effect, format!("malformed answer: {e}")))
+    }
+
+    /// Sends a request and returns the status and body of a successful answer. The bank's words in an
+    /// error are kept, but never a secret of the customer's that the bank may have echoed.
+    async fn exchange(
+        &self,
+        request: RequestBuilder,
+        effect: Effect,
+        psu: &PsuContext,
+    ) -> BankResult<(StatusCode, bytes::Bytes)> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport(e, effect))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport(e, effect))?;
+        if status.is_success() {
+            return Ok((status, bytes));
+        }
+        Err(scrub(
+            answer_error(status, &bytes, effect, retry_after),
+            psu,
+        ))
+    }
+
+    fn transport(&self, error: reqwest::Error, effect: Effect) -> BankError {
+        if error.is_connect() {
+            return BankError::Unavailable {
+                channel: Channel::Api,
+                reason: "could not connect; nothing was sent".to_owned(),
+            };
+        }
+        let reason = if error.is_timeout() {
+            format!("no answer within {:?}", self.request_timeout)
+        } else {
+            format!(
+                "the connection failed before an answer: {}",
+                error.without_url()
+            )
+        };
+        no_answer(effect, reason)
+    }
+
+    fn consent_needed(psu: &PsuContext) -> BankResult<()> {
+        if psu.consent_id.is_none() {
+            return Err(InvalidValue::new("consentId", "reading accounts needs a consent").into());
+        }
+        Ok(())
+    }
+
+    /// The account's balances; with `reference_date`, asked for that day's closing balance the way
+    /// many banks (and this engine's sandbox and service) offer it. A bank that ignores the parameter
+    /// answers with today's balances, which the caller can tell.
+    async fn current_balances(
+        &self,
+        psu: &PsuContext,
+        account: &AccountId,
+        reference_date: Option<Date>,
+    ) -> BankResult<Vec<Balance>> {
+        Self::consent_needed(psu)?;
+        let mut path = format!("/v1/accounts/{account}/balances");
+        if let Some(day) = reference_date {
+            path.push_str(&format!("?referenceDate={}", format_iso_date(day)));
+        }
+        let list: wire::BalanceList = self
+            .call(self.request(Method::GET, &path, psu), Effect::Safe, psu)
+            .await?;
+        let mut out = Vec::new();
+        for (i, b) in list.balances.iter().enumerate() {
+            if let Some(balance) = b.to_balance(i).map_err(|e| malformed(Effect::Safe, e))? {
+                out.push(balance);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads every page of transactions the query selects, following `_links.next`.
+    async fn transaction_pages(
+        &self,
+        psu: &PsuContext,
+        account: &AccountId,
+        query: String,
+    ) -> BankResult<Vec<Transaction>> {
+        Self::consent_needed(psu)?;
+        let mut url = format!("{}/v1/accounts/{account}/transactions?{query}", self.base);
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            if !seen.insert(url.clone()) {
+                return Err(malformed(
+                    Effect::Safe,
+                    Malformed {
+                        field: "_links.next".to_owned(),
+                        reason: "links back to a page already read".to_owned(),
+                    },
+                ));
+            }
+            let page: wire::TransactionsResponse = self
+                .call(
+                    self.request_to(Method::GET, url.clone(), psu, uuid::Uuid::new_v4()),
+                    Effect::Safe,
+                    psu,
+                )
+                .await?;
+            let report = page.transactions;
+            for (status, list, name) in [
+                (BookingStatus::Pending, &report.pending, "pending"),
+                (BookingStatus::Booked, &report.booked, "booked"),
+            ] {
+                for (i, t) in list.iter().enumerate() {
+                    out.push(
+                        t.to_transaction(status, &format!("transactions.{name}[{i}]"))
+                            .map_err(|e| malformed(Effect::Safe, e))?,
+                    );
+                }
+            }
+            match report.links.get("next") {
+                Some(next) => url = self.resolve(&next.href)?,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Resolves a link from the bank. Links to another host are refused: the consent must not leak.
+    fn resolve(&self, href: &str) -> BankResult<String> {
+        if href.starts_with('/') {
+            Ok(format!("{}{href}", self.origin))
+        } else if href.starts_with(&format!("{}/", self.origin)) {
+            Ok(href.to_owned())
+        } else {
+            Err(malformed(
+                Effect::Safe,
+                Malformed {
+                    field: "_links.next.href".to_owned(),
+                    reason: "points to another host".to_owned(),
+                },
+            ))
+        }
+    }
+
+    fn payment_path(payment: &PaymentRef) -> String {
+        match payment.kind {
+            PaymentKind::Single(product) => {
+                format!("/v1/payments/{}/{}", product.code(), payment.id)
+            }
+            PaymentKind::Periodic(product) => {
+                format!("/v1/periodic-payments/{}/{}", product.code(), payment.id)
+            }
+            PaymentKind::File => format!("/v1/bulk-payments/{PAIN001_PRODUCT}/{}", payment.id),
+        }
+    }
+
+    fn target_path(target: &ScaTarget) -> String {
+        match target {
+            ScaTarget::Consent(id) => format!("/v1/consents/{id}"),
+            ScaTarget::Payment(payment) => Self::payment_path(payment),
+        }
+    }
+
+    /// A write's `X-Request-ID`, derived from what identifies the intent, so a bank that de-duplicates by
+    /// request id recognises a re-sent initiation as the same one.
+    fn write_request_id(debtor: &Iban, end_to_end_id: &str) -> uuid::Uuid {
+        uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("psd2-fallback:{debtor}:{end_to_end_id}").as_bytes(),
+        )
+    }
+
+    async fn initiate(
+        &self,
+        psu: &PsuContext,
+        path: String,
+        body: &wire::PaymentInitiationBody,
+        request_id: uuid::Uuid,
+        kind: PaymentKind,
+    ) -> BankResult<PaymentInitiation> {
+        let request = self
+            .request_to(
+                Method::POST,
+                format!("{}{path}", self.base),
+                psu,
+                request_id,
+            )
+            .json(body);
+        let created: wire::PaymentInitiationResponse =
+            self.call(request, Effect::MovesMoney, psu).await?;
+        let (id, status) = created
+            .to_parts()
+            .map_err(|e| malformed(Effect::MovesMoney, e))?;
+        Ok(PaymentInitiation {
+            payment: PaymentRef { kind, id },
+            status,
+        })
+    }
+
+    async fn cancel(&self, psu: &PsuContext, payment: &PaymentRef) -> BankResult<PaymentStatus> {
+        let path = Self::payment_path(payment);
+        let (status, _) = self
+            .exchange(
+                self.request(Method::DELETE, &path, psu),
+                Effect::MovesMoney,
+                psu,
+            )
+            .await?;
+        if status == StatusCode::NO_CONTENT {
+            return Ok(PaymentStatus::Cancelled);
+        }
+        // 202: the bank wants the cancellation authorised; report the status it has now.
+        self.payment_status(psu, payment).await
+    }
+}
+
+/// Masks the consent id and the password wherever the bank's words repeat them.
+fn scrub(error: BankError, psu: &PsuContext) -> BankError {
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(consent) = &psu.consent_id {
+        secrets.push(consent.as_str().to_owned());
+    }
+    if let Some(password) = &psu.password {
+        secrets.push(password.expose_secret().to_owned());
+    }
+    let clean = |text: String| crate::mask::mask(&text, &secrets);
+    match error {
+        BankError::Rejected { code, message } => BankError::Rejected {
+            code,
+            message: clean(message),
+        },
+        BankError::Unavailable { channel, reason } => BankError::Unavailable {
+            channel,
+            reason: clean(reason),
+        },
+        BankError::OutcomeUnknown { channel, reason } => BankError::OutcomeUnknown {
+            channel,
+            reason: clean(reason),
+        },
+        BankError::LimitReached { limit, retry_after } => BankError::LimitReached {
+            limit: clean(limit),
+            retry_after,
+        },
+        other => other,
+    }
+}
+
+/// A call that got no usable answer: a read can go elsewhere, a payment write may have happened.
+fn no_answer(effect: Effect, reason: String) -> BankError {
+    match effect {
+        Effect::Safe => BankError::Unavailable {
+            channel: Channel::Api,
+            reason,
+        },
+        Effect::MovesMoney => BankError::OutcomeUnknown {
+            channel: Channel::Api,
+            reason,
+        },
+    }
+}
+
+fn malformed(effect: Effect, error: Malformed) -> BankError {
+    no_answer(effect, error.to_string())
+}
+
+/// An HTTP answer that is not a success.
+fn answer_error(
+    status: StatusCode,
+    body: &[u8],
+    effect: Effect,
+    retry_after: Option<Duration>,
+) -> BankError {
+    let parsed: wire::ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let first = parsed.tpp_messages.first();
+    let code = first
+        .map(|m| m.code.clone())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| status.as_u16().to_string());
+    let text = first
+        .and_then(|m| m.text.clone())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let message = match first.and_then(|m| m.path.as_deref()) {
+        Some(path) => format!("{path}: {text}"),
+        None => text,
+    };
+    match status {
+        StatusCode::SERVICE_UNAVAILABLE => BankError::Unavailable {
+            channel: Channel::Api,
+            reason: format!("503 {code}: {message}"),
+        },
+        StatusCode::TOO_MANY_REQUESTS => BankError::LimitReached {
+            limit: format!("{code}: {message}"),
+            retry_after,
+        },
+        s if s.is_client_error() => BankError::Rejected { code, message },
+        s => no_answer(effect, format!("{} {code}: {message}", s.as_u16())),
+    }
+}
+
+#[async_trait]
+impl Bank for ApiBank {
+    async fn accounts(&self, psu: &PsuContext) -> BankResult<Vec<Account>> {
+        Self::consent_needed(psu)?;
+        let list: wire::AccountList = self
+            .call(
+                self.request(Method::GET, "/v1/accounts", psu),
+                Effect::Safe,
+                psu,
+            )
+            .await?;
+        list.accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| a.to_account(i).map_err(|e| malformed(Effect::Safe, e)))
+            .collect()
+    }
+
+    async fn balances(
+        &self,
+        psu: &PsuContext,
+        account: &AccountId,
+        at: Option<Date>,
+    ) -> BankResult<Vec<Balance>> {
+        let current = self.current_balances(psu, account, at).await?;
+        let Some(day) = at else { return Ok(current) };
+        // A bank that knows `referenceDate` answered with that day's closing balance: one request, one
+        // consistent snapshot.
+        if let Some(closing) = current
+            .iter()
+            .find(|b| b.kind == BalanceType::ClosingBooked && b.reference_date == Some(day))
+        {
+            return Ok(vec![closing.clone()]);
+        }
+        // Otherwise, from the standard resources alone: the booked balance now, less what was booked
+        // since that day.
+        let anchor = current
+            .iter()
+            .find(|b| b.kind == BalanceType::InterimBooked)
+            .or_else(|| {
+                current
+                    .iter()
+                    .find(|b| b.kind == BalanceType::ClosingBooked && b.reference_date.is_some())
+            })
+            .ok_or(BankError::NotSupported {
+                channel: Channel::Api,
+                operation: "balances at an earlier date (the bank gives no booked balance)",
+            })?;
+        if anchor.reference_date.is_some_and(|d| day >= d) {
+            return Err(InvalidValue::new("date", "must be a day before today").into());
+        }
+        let since = day.next_day().expect("a day before today has a next day");
+        let mut query = format!("bookingStatus=booked&dateFrom={}", format_iso_date(since));
+        if let Some(to) = anchor.reference_date {
+            query.push_str(&format!("&dateTo={}", format_iso_date(to)));
+        }
+        let booked_since = self.transaction_pages(psu, account, query).await?;
+        let mut value = anchor.amount.value();
+        for t in &booked_since {
+            value -= t.amount.value();
+        }
+        let amount = Amount::new(value, anchor.amount.currency())?;
+        Ok(vec![Balance {
+            kind: BalanceType::ClosingBooked,
+            amount,
+            reference_date: Some(day),
+        }])
+    }
+
+    async fn transactions(
+        &self,
+        psu: &PsuContext,
+        account: &AccountId,
+        filter: &TransactionFilter,
+    ) -> BankResult<Vec<Transaction>> {
+        let status = match filter.status {
+            None => "both",
+            Some(BookingStatus::Booked) => "booked",
+            Some(BookingStatus::Pending) => "pending",
+        };
+        let from = filter
+            .date_from
+            .map(format_iso_date)
+            .unwrap_or_else(|| "1970-01-01".to_owned());
+        let mut query = format!("bookingStatus={status}&dateFrom={from}");
+        if let Some(to) = filter.date_to {
+            query.push_str(&format!("&dateTo={}", format_iso_date(to)));
+        }
+        let mut all = self.transaction_pages(psu, account, query).await?;
+        // The API filters by date and status; direction, code and recurrence are applied here, with the
+        // same predicate every channel uses.
+        all.retain(|t| filter.matches(t));
+        Ok(all)
+    }
+
+    async fn initiate_payment(
+        &self,
+        psu: &PsuContext,
+        request: &PaymentRequest,
+    ) -> BankResult<PaymentInitiation> {
+        request.validate()?;
+        let path = format!("/v1/payments/{}", request.product.code());
+        let request_id = Self::write_request_id(&request.debtor, request.end_to_end_id.as_str());
+        self.initiate(
+            psu,
+            path,
+            &wire::PaymentInitiationBody::single(request),
+            request_id,
+            PaymentKind::Single(request.product),
+        )
+        .await
+    }
+
+    async fn payment_status(
+        &self,
+        psu: &PsuContext,
+        payment: &PaymentRef,
+    ) -> BankResult<PaymentStatus> {
+        let path = format!("{}/status", Self::payment_path(payment));
+        let answer: wire::PaymentStatusResponse = self
+            .call(self.request(Method::GET, &path, psu), Effect::Safe, psu)
+            .await?;
+        answer.status().map_err(|e| malformed(Effect::Safe, e))
+    }
+
+    async fn cancel_payment(
+        &self,
+        psu: &PsuContext,
+        payment: &PaymentRef,
+    ) -> BankResult<PaymentStatus> {
+        self.cancel(psu, payment).await
+    }
+
+    async fn upload_payment_file(
+        &self,
+        psu: &PsuContext,
+        file: &PaymentFile,
+    ) -> BankResult<PaymentInitiation> {
+        let url = format!("{}/v1/bulk-payments/{PAIN001_PRODUCT}", self.base);
+        let debtor = file
+            .payments
+            .first()
+            .map(|p| p.debtor.clone())
+            .ok_or_else(|| InvalidValue::new("file", "holds no payment"))?;
+        let request_id = Self::write_request_id(&debtor, &file.message_id);
+        let request = self
+            .request_to(Method::POST, url, psu, request_id)
+            .header(reqwest::header::CONTENT_TYPE, "application/xml")
+            .body(file.xml().to_owned());
+        let created: wire::PaymentInitiationResponse =
+            self.call(request, Effect::MovesMoney, psu).await?;
+        let (id, status) = created
+            .to_parts()
+            .map_err(|e| malformed(Effect::MovesMoney, e))?;
+        Ok(PaymentInitiation {
+            payment: PaymentRef {
+                kind: PaymentKind::File,
+                id,
+            },
+            status,
+        })
+    }
+
+    async fn create_standing_order(
+        &self,
+        psu: &PsuContext,
+        request: &StandingOrderRequest,
+    ) -> BankResult<PaymentInitiation> {
+        request.validate()?;
+        let product = request.payment.product;
+        let path = format!("/v1/periodic-payments/{}", product.code());
+        let request_id = Self::write_request_id(
+            &request.payment.debtor,
+            request.payment.end_to_end_id.as_str(),
+        );
+        self.initiate(
+            psu,
+            path,
+            &wire::PaymentInitiationBody::periodic(request),
+            request_id,
+            PaymentKind::Periodic(product),
+        )
+        .await
+    }
+
+    async fn cancel_standing_order(
+        &self,
+        psu: &PsuContext,
+        order: &PaymentRef,
+    ) -> BankResult<PaymentStatus> {
+        if !matches!(order.kind, PaymentKind::Periodic(_)) {
+            return Err(InvalidValue::new("order", "is not a standing order").into());
+        }
+        self.cancel(psu, order).await
+    }
+
+    async fn confirm_funds(
+        &self,
+        psu: &PsuContext,
+        account: &Iban,
+        amount: &Amount,
+    ) -> BankResult<FundsConfirmation> {
+        let body = wire::FundsConfirmationBody {
+            account: wire::AccountReference::of(account),
+            instructed_amount: wire::WireAmount::of(amount),
+        };
+        let answer: wire::FundsConfirmationResponse = self
+            .call(
+                self.request(Method::POST, "/v1/funds-confirmations", psu)
+                    .json(&body),
+                Effect::Safe,
+                psu,
+            )
+            .await?;
+        Ok(FundsConfirmation {
+            funds_available: answer.available().map_err(|e| malformed(Effect::Safe, e))?,
+        })
+    }
+
+    async fn create_consent(
+        &self,
+        psu: &PsuContext,
+        request: &ConsentRequest,
+    ) -> BankResult<ConsentId> {
+        let answer: wire::ConsentCreated = self
+            .call(
+                self.request(Method::POST, "/v1/consents", psu)
+                    .json(&wire::ConsentBody::of(request)),
+                Effect::Safe,
+                psu,
+            )
+            .await?;
+        Ok(ConsentId::new(answer.consent_id))
+    }
+
+    async fn consent_status(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<ConsentStatus> {
+        let answer: wire::ConsentStatusResponse = self
+            .call(
+                self.request(Method::GET, &format!("/v1/consents/{consent}/status"), psu),
+                Effect::Safe,
+                psu,
+            )
+            .await?;
+        answer.status().map_err(|e| malformed(Effect::Safe, e))
+    }
+
+    async fn start_authorisation(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<ScaChallenge> {
+        let password = psu.password.as_ref().ok_or_else(|| {
+            InvalidValue::new("password", "embedded SCA needs the customer's password")
+        })?;
+        let body = wire::StartAuthorisationBody {
+            psu_data: wire::PsuData {
+                password: password.expose_secret(),
+            },
+        };
+        let path = format!("{}/authorisations", Self::target_path(target));
+        let answer: wire::StartAuthorisationResponse = self
+            .call(
+                self.request(Method::POST, &path, psu).json(&body),
+                Effect::Safe,
+                psu,
+            )
+            .await?;
+        let challenge = answer.challenge_data.ok_or_else(|| {
+            let status = wire::sca_status(&answer.sca_status)
+                .map(|s| s.code())
+                .unwrap_or("unknown");
+            malformed(
+                Effect::Safe,
+                Malformed {
+                    field: "challengeData".to_owned(),
+                    reason: format!("missing (scaStatus {status})"),
+                },
+            )
+        })?;
+        Ok(ScaChallenge {
+            authorisation_id: AuthorisationId::new(answer.authorisation_id),
+            method: answer
+                .chosen_sca_method
+                .map(|m| m.authentication_type)
+                .unwrap_or_default(),
+            data: challenge.data.join(" "),
+            instructions: challenge.additional_information.unwrap_or_default(),
+        })
+    }
+
+    async fn authorise(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        answer: &ScaAnswer,
+    ) -> BankResult<ScaStatus> {
+        let body = wire::UpdateAuthorisationBody {
+            sca_authentication_data: answer.secret().expose_secret(),
+        };
+        let path = format!(
+            "{}/authorisations/{authorisation}",
+            Self::target_path(target)
+        );
+        // Signing a payment is what sets it moving: without an answer it may have happened.
+        let effect = match target {
+            ScaTarget::Consent(_) => Effect::Safe,
+            ScaTarget::Payment(_) => Effect::MovesMoney,
+        };
+        let status: wire::ScaStatusResponse = self
+            .call(
+                self.request(Method::PUT, &path, psu).json(&body),
+                effect,
+                psu,
+            )
+            .await?;
+        status.status().map_err(|e| malformed(effect, e))
+    }
+}

@@ -1,0 +1,388 @@
+//! The `Bank` trait: every operation the engine offers, whichever channel serves it, and the error that
+//! tells the failover what to do.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use time::Date;
+
+use crate::model::{
+    Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
+    FundsConfirmation, Iban, InvalidValue, PaymentFile, PaymentInitiation, PaymentRef,
+    PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget,
+    StandingOrderRequest, Transaction, TransactionFilter,
+};
+
+/// Which way a request reached the bank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The bank's dedicated PSD2 interface (its API).
+    Api,
+    /// The bank's customer interface (its online-banking website), driven through WebDriver.
+    Screen,
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Channel::Api => "api",
+            Channel::Screen => "screen",
+        })
+    }
+}
+
+/// Who a call is for: the customer (PSU), whether they are present, and what they authorised.
+#[derive(Clone)]
+pub struct PsuContext {
+    /// The customer's number at the bank.
+    pub psu_id: PsuId,
+    /// The customer's IP address when the customer is present (Berlin Group `PSU-IP-Address`);
+    /// `None` marks unattended access, limited by RTS Art. 36(5).
+    pub ip_address: Option<IpAddr>,
+    /// The consent account reads are made under.
+    pub consent_id: Option<ConsentId>,
+    /// The customer's online-banking password, for the channels that log in on their behalf (embedded
+    /// SCA on the API, the login form on the website). Secret.
+    pub password: Option<SecretString>,
+}
+
+impl PsuContext {
+    /// A context for a customer, unattended, without consent or password.
+    pub fn new(psu_id: PsuId) -> Self {
+        Self {
+            psu_id,
+            ip_address: None,
+            consent_id: None,
+            password: None,
+        }
+    }
+
+    /// Marks the customer as present, from this address.
+    pub fn present_at(mut self, ip: IpAddr) -> Self {
+        self.ip_address = Some(ip);
+        self
+    }
+
+    /// Reads under this consent.
+    pub fn with_consent(mut self, consent: ConsentId) -> Self {
+        self.consent_id = Some(consent);
+        self
+    }
+
+    /// Logs in with this password.
+    pub fn with_password(mut self, password: SecretString) -> Self {
+        self.password = Some(password);
+        self
+    }
+}
+
+impl fmt::Debug for PsuContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PsuContext")
+            .field("psu_id", &self.psu_id)
+            .field("present", &self.ip_address.is_some())
+            .field("consent_id", &self.consent_id.as_ref().map(|_| "***"))
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// What went wrong, classified by what the failover must do about it.
+///
+/// Only [`BankError::Unavailable`] is a reason to go to the other channel. [`BankError::OutcomeUnknown`]
+/// means a write may have reached the bank: it must be looked up, never simply re-sent. Everything else
+/// is an answer, passed to the caller as it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BankError {
+    /// Nothing reached the bank, or a read failed: safe to try the other channel.
+    #[error("the {channel} channel is unavailable: {reason}")]
+    Unavailable {
+        /// Which channel failed.
+        channel: Channel,
+        /// What happened (connection refused, timeout, 503, malformed answer, maintenance page).
+        reason: String,
+    },
+    /// A write was sent and no definite answer came back: it may or may not have been executed.
+    #[error("the outcome on the {channel} channel is unknown: {reason}")]
+    OutcomeUnknown {
+        /// Which channel the write went through.
+        channel: Channel,
+        /// What happened.
+        reason: String,
+    },
+    /// The bank answered no. An answer, never a reason to switch.
+    #[error("the bank rejected the request: {code}: {message}")]
+    Rejected {
+        /// The bank's code (Berlin Group `tppMessages[].code`, or an ISO 20022 reason).
+        code: String,
+        /// The bank's words.
+        message: String,
+    },
+    /// The customer must answer this challenge first.
+    #[error("strong customer authentication is required (authorisation {})", .challenge.authorisation_id)]
+    ScaRequired {
+        /// The challenge to relay to the customer.
+        challenge: ScaChallenge,
+    },
+    /// The website no longer matches its screen map.
+    #[error("the website changed: {file}: screen {screen:?}: selector {selector:?} not found{}", capture_note(.capture))]
+    ScreenChanged {
+        /// The screen map file.
+        file: String,
+        /// The screen that did not match.
+        screen: String,
+        /// The selector that found nothing.
+        selector: String,
+        /// Where the page was captured (secrets masked), if it was.
+        capture: Option<PathBuf>,
+    },
+    /// This channel cannot do this operation.
+    #[error("the {channel} channel does not support {operation}")]
+    NotSupported {
+        /// Which channel.
+        channel: Channel,
+        /// The operation, in the `Bank` trait's words.
+        operation: &'static str,
+    },
+    /// A limit was reached: unattended access (RTS Art. 36(5)) or a rate limit.
+    #[error("limit reached: {limit}")]
+    LimitReached {
+        /// Which limit, in words.
+        limit: String,
+        /// When to try again, if known.
+        retry_after: Option<Duration>,
+    },
+    /// The request was refused before anything was sent: it names the field.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidValue),
+    /// The API is unavailable and the bank is exempt from offering the fallback (RTS Art. 33(6)).
+    #[error("the API of {bank} is unavailable and {bank} is exempt from the fallback: {reason}")]
+    FallbackExempt {
+        /// The bank.
+        bank: String,
+        /// The exemption, as configured.
+        reason: String,
+        /// What the API said.
+        api_error: String,
+    },
+    /// The bank's confirmation screen showed something else than was asked for; the order was
+    /// cancelled on the screen before it was confirmed, so nothing was sent. Not a reason to switch.
+    #[error(
+        "the confirmation screen shows another {field}: expected {expected:?}, shown {shown:?}; the order was cancelled"
+    )]
+    ReadBackMismatch {
+        /// The field that differs, in the domain's words (`amount`, `creditorAccount`, …).
+        field: &'static str,
+        /// What the request asked for (IBANs masked).
+        expected: String,
+        /// What the screen showed (IBANs masked).
+        shown: String,
+    },
+}
+
+fn capture_note(capture: &Option<PathBuf>) -> String {
+    capture
+        .as_ref()
+        .map(|p| format!(" (page captured in {})", p.display()))
+        .unwrap_or_default()
+}
+
+impl BankError {
+    /// A short stable name of the error's class (`unavailable`, `outcome_unknown`, `rejected`, …), for
+    /// metrics labels and logs.
+    pub fn class(&self) -> &'static str {
+        match self {
+            BankError::Unavailable { .. } => "unavailable",
+            BankError::OutcomeUnknown { .. } => "outcome_unknown",
+            BankError::Rejected { .. } => "rejected",
+            BankError::ScaRequired { .. } => "sca_required",
+            BankError::ScreenChanged { .. } => "screen_changed",
+            BankError::NotSupported { .. } => "not_supported",
+            BankError::LimitReached { .. } => "limit_reached",
+            BankError::InvalidInput(_) => "invalid_input",
+            BankError::FallbackExempt { .. } => "fallback_exempt",
+            BankError::ReadBackMismatch { .. } => "read_back_mismatch",
+        }
+    }
+
+    /// Whether the failover should serve this call through the other channel.
+    pub fn triggers_switch(&self) -> bool {
+        matches!(self, BankError::Unavailable { .. })
+    }
+
+    /// Whether a write may have been executed although no answer says so.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, BankError::OutcomeUnknown { .. })
+    }
+
+    /// Whether the bank gave a definite "no".
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, BankError::Rejected { .. })
+    }
+
+    /// Whether the customer has to answer a challenge.
+    pub fn is_sca_required(&self) -> bool {
+        matches!(self, BankError::ScaRequired { .. })
+    }
+
+    /// Whether the website no longer matches its screen map.
+    pub fn is_screen_changed(&self) -> bool {
+        matches!(self, BankError::ScreenChanged { .. })
+    }
+
+    /// Whether a screen's read-back differed from the request (the order was cancelled, nothing sent).
+    pub fn is_read_back_mismatch(&self) -> bool {
+        matches!(self, BankError::ReadBackMismatch { .. })
+    }
+
+    /// Whether a limit stopped the call.
+    pub fn is_limit_reached(&self) -> bool {
+        matches!(self, BankError::LimitReached { .. })
+    }
+}
+
+/// Answers a challenge on the customer's behalf when a channel must log in without them at hand: the
+/// screen channel logging in to the website for an unattended read during a failover.
+///
+/// An implementation relays the challenge to the customer (an app, a card reader the TPP was given
+/// access to) and their answer back; `None` means no answer, and the call fails with
+/// [`BankError::ScaRequired`]. The engine never makes an answer up.
+#[async_trait]
+pub trait ScaRelay: Send + Sync + fmt::Debug {
+    /// The customer's answer to `challenge`, or `None`.
+    async fn answer(&self, psu: &PsuId, challenge: &ScaChallenge) -> Option<ScaAnswer>;
+}
+
+/// The result of a bank operation.
+pub type BankResult<T> = Result<T, BankError>;
+
+/// Every operation a TPP performs at a bank, one method each, whatever the channel.
+///
+/// Object-safe: use it as `Arc<dyn Bank>`. `ApiBank` serves it through the dedicated interface,
+/// `ScreenBank` through the website, and `Failover` wraps the two and is a `Bank` itself.
+///
+/// Signing is one pair of methods for every kind of thing that needs it ([`ScaTarget`]): a consent, a
+/// payment, a standing order, a payment file. [`Bank::start_authorisation`] returns the challenge to
+/// relay to the customer; [`Bank::authorise`] sends their answer back.
+#[async_trait]
+pub trait Bank: Send + Sync + fmt::Debug {
+    /// The customer's accounts (under the consent in `psu`).
+    async fn accounts(&self, psu: &PsuContext) -> BankResult<Vec<Account>>;
+
+    /// An account's balances now, or its booked balance at the end of an earlier day.
+    async fn balances(
+        &self,
+        psu: &PsuContext,
+        account: &AccountId,
+        at: Option<Date>,
+    ) -> BankResult<Vec<Balance>>;
+
+    /// An account's transactions that pass `filter`, all pages read.
+    async fn transactions(
+        &self,
+        psu: &PsuContext,
+        account: &AccountId,
+        filter: &TransactionFilter,
+    ) -> BankResult<Vec<Transaction>>;
+
+    /// Initiates a single payment; it waits for the customer's signature.
+    async fn initiate_payment(
+        &self,
+        psu: &PsuContext,
+        request: &PaymentRequest,
+    ) -> BankResult<PaymentInitiation>;
+
+    /// The status of a payment, standing order or payment file.
+    async fn payment_status(
+        &self,
+        psu: &PsuContext,
+        payment: &PaymentRef,
+    ) -> BankResult<PaymentStatus>;
+
+    /// Cancels a payment that has not been executed yet; returns its new status.
+    async fn cancel_payment(
+        &self,
+        psu: &PsuContext,
+        payment: &PaymentRef,
+    ) -> BankResult<PaymentStatus>;
+
+    /// Uploads a validated payment file; it waits for the customer's signature.
+    async fn upload_payment_file(
+        &self,
+        psu: &PsuContext,
+        file: &PaymentFile,
+    ) -> BankResult<PaymentInitiation>;
+
+    /// Sets up a standing order; it waits for the customer's signature.
+    async fn create_standing_order(
+        &self,
+        psu: &PsuContext,
+        request: &StandingOrderRequest,
+    ) -> BankResult<PaymentInitiation>;
+
+    /// Cancels a standing order: no further executions.
+    async fn cancel_standing_order(
+        &self,
+        psu: &PsuContext,
+        order: &PaymentRef,
+    ) -> BankResult<PaymentStatus>;
+
+    /// Whether an amount is available on an account now.
+    async fn confirm_funds(
+        &self,
+        psu: &PsuContext,
+        account: &Iban,
+        amount: &Amount,
+    ) -> BankResult<FundsConfirmation>;
+
+    /// Asks for a consent; it waits for the customer's signature.
+    async fn create_consent(
+        &self,
+        psu: &PsuContext,
+        request: &ConsentRequest,
+    ) -> BankResult<ConsentId>;
+
+    /// The status of a consent.
+    async fn consent_status(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<ConsentStatus>;
+
+    /// Starts the signing of a consent, payment, standing order or file: the challenge for the customer.
+    async fn start_authorisation(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<ScaChallenge>;
+
+    /// Sends the customer's answer to a challenge; `Finalised` when signed.
+    async fn authorise(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        answer: &ScaAnswer,
+    ) -> BankResult<ScaStatus>;
+
+    /// Finds a payment, standing order or file of the customer by its debtor account and end-to-end id
+    /// (for a file: its message id) — how a write of unknown outcome is reconciled. `Ok(None)` proves it
+    /// absent. A channel that cannot look payments up says [`BankError::NotSupported`].
+    async fn find_payment(
+        &self,
+        psu: &PsuContext,
+        debtor: &Iban,
+        end_to_end_id: &str,
+    ) -> BankResult<Option<(PaymentRef, PaymentStatus)>> {
+        let _ = (psu, debtor, end_to_end_id);
+        Err(BankError::NotSupported {
+            channel: Channel::Api,
+            operation: "find_payment",
+        })
+    }
+}

@@ -1,0 +1,336 @@
+//! Running the sandbox bank: its two listeners (API and website), the admin routes, and the connection
+//! handling that lets faults close a port or drop a connection the way a failing bank does.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde::{Deserialize, Serialize};
+use time::Date;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use super::{ApiFault, Ledger, WebsiteFault, api, web};
+use psd2_fallback_engine::model::belgian::{format_iso_date, parse_iso_date};
+
+/// How the sandbox bank is set up.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The bank's business day; `None` for today's date (UTC). Pin it for reproducible data.
+    pub today: Option<Date>,
+    /// How long an accepted payment waits before it settles (`ACTC` → `ACSC`).
+    pub settle_after: Duration,
+    /// How long a website session may stay idle before the customer must log in again.
+    pub session_idle: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            today: None,
+            settle_after: Duration::from_secs(2),
+            session_idle: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// The API fault in force and when it was set (flapping counts its phases from then).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ApiFaultSetting {
+    pub(crate) fault: ApiFault,
+    pub(crate) since: Instant,
+}
+
+/// What the API and the website share: the ledger and the faults.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) api_fault: watch::Sender<ApiFaultSetting>,
+    pub(crate) web_fault: watch::Sender<WebsiteFault>,
+    pub(crate) config: SandboxConfig,
+}
+
+/// Closes the connection a request came on, without an answer (for `processed-but-no-answer`).
+#[derive(Debug, Clone)]
+pub(crate) struct DropConnection(pub(crate) Arc<Notify>);
+
+/// A running sandbox bank.
+#[derive(Debug)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    api_addr: SocketAddr,
+    web_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Sandbox {
+    /// Starts the bank on two free loopback ports.
+    pub async fn start(config: SandboxConfig) -> io::Result<Self> {
+        let api = TcpListener::bind("127.0.0.1:0").await?;
+        let web = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(api, web, config)
+    }
+
+    /// Starts the bank on listeners the caller bound: the API on one, the website (and the admin
+    /// routes under `/_sandbox/`) on the other.
+    pub fn start_on(api: TcpListener, web: TcpListener, config: SandboxConfig) -> io::Result<Self> {
+        let today = config
+            .today
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+        let ledger = Arc::new(Ledger::new(today, config.settle_after));
+        let shared = Arc::new(Shared {
+            ledger,
+            api_fault: watch::Sender::new(ApiFaultSetting {
+                fault: ApiFault::Up,
+                since: Instant::now(),
+            }),
+            web_fault: watch::Sender::new(WebsiteFault::Up),
+            config,
+        });
+        let api_addr = api.local_addr()?;
+        let web_addr = web.local_addr()?;
+        let (stop, _) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let api_app = api::router(shared.clone());
+        let web_app = web::router(shared.clone()).merge(admin_router(shared.clone()));
+        tasks.spawn(serve(
+            api,
+            api_app,
+            Some(shared.api_fault.subscribe()),
+            stop.subscribe(),
+        ));
+        tasks.spawn(serve(web, web_app, None, stop.subscribe()));
+        tracing::info!(api = %api_addr, website = %web_addr, day = %today, "sandbox bank open");
+        Ok(Self {
+            shared,
+            api_addr,
+            web_addr,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The API's base URL, e.g. `http://127.0.0.1:8081` (paths start with `/v1/`).
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_addr)
+    }
+
+    /// The website's base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn web_url(&self) -> String {
+        format!("http://{}", self.web_addr)
+    }
+
+    /// How the bank was set up.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.shared.config
+    }
+
+    /// The ledger behind both faces.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.shared.ledger
+    }
+
+    /// Makes the API misbehave (or behave again).
+    pub fn set_api_fault(&self, fault: ApiFault) {
+        set_api_fault(&self.shared, fault);
+    }
+
+    /// The API fault in force.
+    pub fn api_fault(&self) -> ApiFault {
+        self.shared.api_fault.borrow().fault
+    }
+
+    /// Makes the website misbehave (or behave again).
+    pub fn set_website_fault(&self, fault: WebsiteFault) {
+        tracing::info!(%fault, "sandbox website fault");
+        self.shared.web_fault.send_replace(fault);
+    }
+
+    /// The website fault in force.
+    pub fn website_fault(&self) -> WebsiteFault {
+        *self.shared.web_fault.borrow()
+    }
+
+    /// Closes both ports and every connection, and waits until they are closed.
+    pub async fn shutdown(mut self) {
+        self.stop.send_replace(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+fn set_api_fault(shared: &Shared, fault: ApiFault) {
+    tracing::info!(%fault, "sandbox API fault");
+    shared.api_fault.send_replace(ApiFaultSetting {
+        fault,
+        since: Instant::now(),
+    });
+}
+
+/// Accepts connections until stopped. With `faults`, the `refuse` fault closes the port (and every open
+/// connection) until another fault is set, when the same address is bound again.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut faults: Option<watch::Receiver<ApiFaultSetting>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let mut listener = Some(listener);
+    let mut connections = JoinSet::new();
+    loop {
+        let refusing = faults
+            .as_mut()
+            .is_some_and(|f| f.borrow_and_update().fault == ApiFault::Refuse);
+        if refusing && listener.is_some() {
+            listener = None;
+            connections.abort_all();
+        } else if !refusing && listener.is_none() {
+            listener = rebind(addr).await;
+        }
+        let fault_changed = async {
+            match faults.as_mut() {
+                Some(f) => f.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        let accept = async {
+            match &listener {
+                Some(l) => l.accept().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = fault_changed => {}
+            accepted = accept => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, app.clone()));
+                }
+                Err(error) => tracing::warn!(%error, "sandbox accept failed"),
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}
+
+async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
+    for _ in 0..100 {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Some(listener),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    tracing::error!(%addr, "sandbox could not open its API port again");
+    None
+}
+
+async fn serve_connection(stream: TcpStream, app: Router) {
+    let drop_connection = Arc::new(Notify::new());
+    let marker = DropConnection(drop_connection.clone());
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(marker.clone());
+            app.clone().oneshot(request.map(axum::body::Body::new))
+        });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        _ = connection => {}
+        _ = drop_connection.notified() => {}
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Clock {
+    today: String,
+}
+
+/// The admin routes, on the website's port so they stay reachable while the API port is closed. They
+/// ignore the website's faults.
+fn admin_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/_sandbox/faults/api",
+            get(get_api_fault).put(put_api_fault),
+        )
+        .route(
+            "/_sandbox/faults/website",
+            get(get_web_fault).put(put_web_fault),
+        )
+        .route("/_sandbox/clock", get(get_clock).put(put_clock))
+        .with_state(shared)
+}
+
+async fn get_api_fault(State(shared): State<Arc<Shared>>) -> Json<ApiFault> {
+    Json(shared.api_fault.borrow().fault)
+}
+
+async fn put_api_fault(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    match json_body::<ApiFault>(request).await {
+        Ok(fault) => {
+            set_api_fault(&shared, fault);
+            Json(fault).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn get_web_fault(State(shared): State<Arc<Shared>>) -> Json<WebsiteFault> {
+    Json(*shared.web_fault.borrow())
+}
+
+async fn put_web_fault(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    match json_body::<WebsiteFault>(request).await {
+        Ok(fault) => {
+            tracing::info!(%fault, "sandbox website fault");
+            shared.web_fault.send_replace(fault);
+            Json(fault).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn get_clock(State(shared): State<Arc<Shared>>) -> Json<Clock> {
+    Json(Clock {
+        today: format_iso_date(shared.ledger.today()),
+    })
+}
+
+async fn put_clock(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let clock = match json_body::<Clock>(request).await {
+        Ok(clock) => clock,
+        Err(response) => return response,
+    };
+    let result = parse_iso_date(&clock.today)
+        .map_err(|e| e.to_string())
+        .and_then(|day| shared.ledger.set_today(day).map_err(|e| e.to_string()));
+    match result {
+        Ok(()) => get_clock(State(shared)).await.into_response(),
+        Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+    }
+}
+
+/// Reads a JSON body, answering `400` with serde's words (which name the field) when it does not fit.
+async fn json_body<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, Response> {
+    let bytes = axum::body::to_bytes(request.into_body(), 64 * 1024)
+        .await
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid body: {e}")).into_response())
+}

@@ -1,0 +1,310 @@
+//! Website sessions: a random cookie per visitor, a CSRF token per session, expiry after idleness, and
+//! the extractors that hand a page its visitor or its logged-in customer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use tokio::time::Instant;
+
+use super::Web;
+use super::html::{Chrome, Field, FormData, Layout};
+use psd2_fallback_engine::model::{
+    AuthorisationId, PaymentFile, PaymentId, PaymentRequest, StandingOrderRequest,
+};
+
+/// The session cookie's name.
+const SESSION_COOKIE: &str = "sbsession";
+
+/// Where a visitor is in logging in.
+#[derive(Debug, Clone)]
+pub(crate) enum Login {
+    /// Not logged in (the session only carries the CSRF token of the login form and the banner).
+    Anonymous,
+    /// The password was right; the card-reader challenge is to be answered.
+    Challenged {
+        customer: String,
+        name: String,
+        challenge: String,
+        attempts_left: u32,
+    },
+    /// Fully authenticated.
+    Authenticated { customer: String, name: String },
+}
+
+/// A signing in progress, per payment: the ledger's authorisation and its challenge.
+#[derive(Debug, Clone)]
+pub(crate) struct Signing {
+    pub(crate) authorisation: AuthorisationId,
+    pub(crate) challenge: String,
+    pub(crate) attempts_left: u32,
+}
+
+/// What the customer filled in and has not confirmed yet. The draft id is the request id given to the
+/// ledger, so confirming twice (a double click, a retried POST) makes one payment.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Drafts {
+    pub(crate) payment: Option<(String, PaymentRequest)>,
+    pub(crate) order: Option<(String, StandingOrderRequest)>,
+    pub(crate) file: Option<(String, PaymentFile)>,
+}
+
+/// One visitor's session.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    /// The token every form of this session carries.
+    pub(crate) csrf: String,
+    /// The last request, for idle expiry.
+    last_seen: Instant,
+    pub(crate) login: Login,
+    pub(crate) drafts: Drafts,
+    pub(crate) signing: HashMap<PaymentId, Signing>,
+}
+
+/// Every session, by cookie value.
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+    /// How long a session may stay idle.
+    idle: Duration,
+}
+
+/// What looking a session up found.
+pub(crate) enum Lookup {
+    /// No session cookie.
+    None,
+    /// A cookie for a session that expired or never existed.
+    Expired,
+    /// A live session (its idle timer is reset).
+    Live(String, Box<Session>),
+}
+
+impl Sessions {
+    pub(crate) fn new(idle: Duration) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            idle,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Finds the session of a request and marks it used; forgets expired sessions on the way.
+    pub(crate) fn lookup(&self, headers: &HeaderMap) -> Lookup {
+        let Some(id) = cookie(headers, SESSION_COOKIE) else {
+            return Lookup::None;
+        };
+        let now = Instant::now();
+        let mut map = self.lock();
+        map.retain(|_, s| now.duration_since(s.last_seen) <= self.idle);
+        match map.get_mut(&id) {
+            Some(session) => {
+                session.last_seen = now;
+                Lookup::Live(id, Box::new(session.clone()))
+            }
+            None => Lookup::Expired,
+        }
+    }
+
+    /// Starts a session; returns its id.
+    pub(crate) fn create(&self, login: Login) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let session = Session {
+            csrf: uuid::Uuid::new_v4().simple().to_string(),
+            last_seen: Instant::now(),
+            login,
+            drafts: Drafts::default(),
+            signing: HashMap::new(),
+        };
+        self.lock().insert(id.clone(), session);
+        id
+    }
+
+    /// A copy of a session.
+    pub(crate) fn get(&self, id: &str) -> Option<Session> {
+        self.lock().get(id).cloned()
+    }
+
+    /// Changes a live session; `None` when it is gone.
+    pub(crate) fn update<T>(&self, id: &str, change: impl FnOnce(&mut Session) -> T) -> Option<T> {
+        self.lock().get_mut(id).map(change)
+    }
+
+    /// Ends a session.
+    pub(crate) fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+}
+
+/// The `Set-Cookie` value that gives a visitor a session.
+pub(crate) fn session_cookie(id: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax"
+    ))
+    .expect("a uuid is a valid header value")
+}
+
+/// The `Set-Cookie` value that ends a visitor's session.
+pub(crate) fn clear_session_cookie() -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+    ))
+    .expect("a valid header value")
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Any visitor of a page: the layout, the banner, and the session if there is one.
+#[derive(Debug)]
+pub(crate) struct Visitor {
+    pub(crate) web: Arc<Web>,
+    pub(crate) layout: Layout,
+    /// Whether the cookie banner must be shown.
+    pub(crate) banner: bool,
+    /// The live session, if any.
+    pub(crate) session: Option<(String, Box<Session>)>,
+    /// Whether the request carried a session cookie that is no longer valid.
+    pub(crate) expired: bool,
+    pub(crate) path: String,
+}
+
+impl FromRequestParts<Arc<Web>> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        web: &Arc<Web>,
+    ) -> Result<Self, Self::Rejection> {
+        let (session, expired) = match web.sessions.lookup(&parts.headers) {
+            Lookup::None => (None, false),
+            Lookup::Expired => (None, true),
+            Lookup::Live(id, session) => (Some((id, session)), false),
+        };
+        Ok(Visitor {
+            web: web.clone(),
+            layout: web.layout(),
+            banner: cookie(&parts.headers, "cookies").as_deref() != Some("accepted"),
+            session,
+            expired,
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}
+
+impl Visitor {
+    /// The page shell for this visitor (not logged in).
+    pub(crate) fn chrome(&self) -> Chrome {
+        Chrome {
+            layout: self.layout,
+            customer: None,
+            csrf: self.session.as_ref().map(|(_, s)| s.csrf.clone()),
+            banner: self.banner,
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// A logged-in customer; any other visitor is sent to the login page (with "session expired" when
+/// their session ran out).
+#[derive(Debug)]
+pub(crate) struct Customer {
+    pub(crate) web: Arc<Web>,
+    pub(crate) sid: String,
+    pub(crate) customer: String,
+    pub(crate) session: Box<Session>,
+    pub(crate) chrome: Chrome,
+}
+
+impl FromRequestParts<Arc<Web>> for Customer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        web: &Arc<Web>,
+    ) -> Result<Self, Self::Rejection> {
+        let visitor = match Visitor::from_request_parts(parts, web).await {
+            Ok(v) => v,
+            Err(never) => match never {},
+        };
+        let Some((sid, session)) = visitor.session else {
+            let to = if visitor.expired {
+                "/login?expired=1"
+            } else {
+                "/login"
+            };
+            return Err(Redirect::to(to).into_response());
+        };
+        let (customer, name) = match &session.login {
+            Login::Authenticated { customer, name } => (customer.clone(), name.clone()),
+            Login::Challenged { .. } => return Err(Redirect::to("/sca").into_response()),
+            Login::Anonymous => return Err(Redirect::to("/login").into_response()),
+        };
+        let chrome = Chrome {
+            layout: visitor.layout,
+            customer: Some(name),
+            csrf: Some(session.csrf.clone()),
+            banner: visitor.banner,
+            path: visitor.path,
+        };
+        Ok(Customer {
+            web: visitor.web,
+            sid,
+            customer,
+            session,
+            chrome,
+        })
+    }
+}
+
+impl Customer {
+    /// The layout in force.
+    pub(crate) fn layout(&self) -> Layout {
+        self.chrome.layout
+    }
+
+    /// The session's CSRF token.
+    pub(crate) fn csrf(&self) -> &str {
+        &self.session.csrf
+    }
+
+    /// Refuses a form whose CSRF token is not this session's, with the `403` page.
+    pub(crate) fn check(&self, form: &FormData) -> Result<(), Box<Response>> {
+        check_csrf(&self.session.csrf, form, &self.chrome)
+    }
+
+    /// Changes this customer's session.
+    pub(crate) fn update<T>(&self, change: impl FnOnce(&mut Session) -> T) -> Option<T> {
+        self.web.sessions.update(&self.sid, change)
+    }
+}
+
+/// Refuses a form whose CSRF token is not the session's.
+pub(crate) fn check_csrf(
+    expected: &str,
+    form: &FormData,
+    chrome: &Chrome,
+) -> Result<(), Box<Response>> {
+    if form.get(Field::Csrf) == expected {
+        Ok(())
+    } else {
+        Err(Box::new(super::forbidden(chrome)))
+    }
+}

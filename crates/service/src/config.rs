@@ -1,0 +1,652 @@
+//! The service's one configuration file (`psd2-fallback.toml`), loaded with `deny_unknown_fields`;
+//! every error names the file and the key. Secrets can come from the environment instead of the file:
+//! `PSD2_FALLBACK_ADMIN_TOKEN` (the admin token) and `PSD2_FALLBACK_CALLER_<NAME>_TOKEN` (a caller's
+//! token; the name upper-cased, `-` as `_`), hashed when loaded.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use time::Date;
+
+use super::{BankSetup, Caller, ServiceLimits, ServiceState, TokenHash};
+use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
+use psd2_fallback_engine::health::{Health, HealthConfig, Policy, spawn_prober};
+use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
+use psd2_fallback_engine::model::{
+    Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
+    FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest,
+    PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
+    Transaction, TransactionFilter,
+};
+use psd2_fallback_engine::screen::driver::WebDriverTarget;
+use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
+
+/// A configuration that cannot be used: the file, the key and why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: {reason}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The file is not valid TOML for the configuration (unknown key, wrong type, missing key).
+    #[error("{file}: {reason}")]
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// What the parser said, with the key and line.
+        reason: String,
+    },
+    /// A value is well-formed but unusable.
+    #[error("{file}: {key}: {reason}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// The key, e.g. `banks[0].api_base_url`.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Where the service listens.
+    pub listen: SocketAddr,
+    /// The journal's SQLite file.
+    pub journal: PathBuf,
+    /// The SHA-256 (hex) of the admin token for the override route; `PSD2_FALLBACK_ADMIN_TOKEN` wins.
+    #[serde(default)]
+    pub admin_token_sha256: Option<String>,
+    /// Per-caller rate and size limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The banks served; the first also answers `/v1/…` without a prefix.
+    pub banks: Vec<BankConfig>,
+    /// The callers allowed in.
+    #[serde(default)]
+    pub callers: Vec<CallerConfig>,
+    /// Where the file was read from, for errors.
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per second per caller, sustained.
+    pub requests_per_second: u32,
+    /// Burst above it.
+    pub burst: u32,
+    /// The largest pain.001 file accepted, in bytes.
+    pub max_file_bytes: usize,
+    /// Transactions per page.
+    pub transactions_page_size: usize,
+    /// How long transaction pages are kept for `_links.next`, in seconds.
+    pub page_cache_secs: u64,
+    /// Past switch events sent on `/events` connect.
+    pub events_on_connect: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = ServiceLimits::default();
+        Self {
+            requests_per_second: d.requests_per_second.get(),
+            burst: d.burst.get(),
+            max_file_bytes: d.max_file_bytes,
+            transactions_page_size: d.transactions_page_size,
+            page_cache_secs: d.page_cache_ttl.as_secs(),
+            events_on_connect: d.events_on_connect,
+        }
+    }
+}
+
+/// `[[callers]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerConfig {
+    /// The caller's name.
+    pub name: String,
+    /// The SHA-256 (hex) of its bearer token; `PSD2_FALLBACK_CALLER_<NAME>_TOKEN` wins.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+}
+
+/// `[[banks]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankConfig {
+    /// The bank's name (in paths `/banks/{name}/v1/…`, events, metrics, the journal).
+    pub name: String,
+    /// The root of the bank's Berlin Group API (`/v1/…` is appended).
+    pub api_base_url: String,
+    /// How long an API answer may take, in milliseconds (RTS: 30 000).
+    #[serde(default = "default_api_timeout_ms")]
+    pub api_timeout_ms: u64,
+    /// The bank's online-banking website, for the screen channel.
+    #[serde(default)]
+    pub website_url: Option<String>,
+    /// The screen map file (`selectors/<bank>.toml`).
+    #[serde(default)]
+    pub screen_map: Option<PathBuf>,
+    /// A remote WebDriver (Selenium Grid, a running chromedriver) for the screen channel.
+    #[serde(default)]
+    pub webdriver_url: Option<String>,
+    /// Or a chromedriver binary to start.
+    #[serde(default)]
+    pub chromedriver: Option<PathBuf>,
+    /// Answer the website's login challenges with the sandbox bank's card-reader simulation (for the
+    /// sandbox only; a real bank's challenges go to the customer).
+    #[serde(default)]
+    pub sandbox_card_reader: bool,
+    /// Unattended reads of one account per day (RTS Art. 36(5)).
+    #[serde(default = "default_unattended")]
+    pub unattended_reads_per_day: u32,
+    /// Why the bank is exempt from the fallback (RTS Art. 33(6)); absent when it is not.
+    #[serde(default)]
+    pub exempt: Option<String>,
+    /// When to switch and when to come back.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+fn default_api_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_unattended() -> u32 {
+    4
+}
+
+/// `[banks.policy]`: the RTS rule (always on), optional faster rules, dwell and probes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// RTS Art. 33(1): this many consecutive requests not answered in time (5).
+    pub rts_consecutive: u32,
+    /// … within this many milliseconds (30 000).
+    pub rts_within_ms: u64,
+    /// Also switch after this many consecutive failures.
+    pub consecutive_failures: Option<u32>,
+    /// Also switch on a failure rate: `{ window_ms, min_calls, percent }`.
+    pub failure_rate: Option<RateConfig>,
+    /// Also switch on a slow-call rate: `{ window_ms, min_calls, percent, slow_ms }`.
+    pub slow_call_rate: Option<RateConfig>,
+    /// How long to stay on the fallback before probing, in milliseconds.
+    pub dwell_ms: u64,
+    /// Good probes in a row that bring the API back.
+    pub probes_to_recover: u32,
+    /// How often to probe, in milliseconds.
+    pub probe_interval_ms: u64,
+    /// Random extra per interval, in milliseconds.
+    pub probe_jitter_ms: u64,
+    /// How long a probe may take, in milliseconds.
+    pub probe_timeout_ms: u64,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        let d = HealthConfig::default();
+        Self {
+            rts_consecutive: 5,
+            rts_within_ms: 30_000,
+            consecutive_failures: None,
+            failure_rate: None,
+            slow_call_rate: None,
+            dwell_ms: d.dwell.as_millis() as u64,
+            probes_to_recover: d.probes_to_recover,
+            probe_interval_ms: d.probe_interval.as_millis() as u64,
+            probe_jitter_ms: d.probe_jitter.as_millis() as u64,
+            probe_timeout_ms: d.probe_timeout.as_millis() as u64,
+        }
+    }
+}
+
+/// A rate policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    /// The sliding window, in milliseconds.
+    pub window_ms: u64,
+    /// Calls needed before the rate counts.
+    pub min_calls: u32,
+    /// The rate that trips, in percent.
+    pub percent: u8,
+    /// For the slow-call rate: what counts as slow, in milliseconds.
+    #[serde(default)]
+    pub slow_ms: Option<u64>,
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+impl PolicyConfig {
+    /// The health configuration it describes.
+    pub fn health_config(&self, exempt: Option<String>) -> HealthConfig {
+        let mut extra = Vec::new();
+        if let Some(n) = self.consecutive_failures {
+            extra.push(Policy::ConsecutiveFailures { n });
+        }
+        if let Some(r) = &self.failure_rate {
+            extra.push(Policy::FailureRate {
+                window: ms(r.window_ms),
+                min_calls: r.min_calls,
+                percent: r.percent,
+            });
+        }
+        if let Some(r) = &self.slow_call_rate {
+            extra.push(Policy::SlowCallRate {
+                window: ms(r.window_ms),
+                min_calls: r.min_calls,
+                slow: ms(r.slow_ms.unwrap_or(5_000)),
+                percent: r.percent,
+            });
+        }
+        HealthConfig {
+            extra_policies: extra,
+            rts: Policy::Rts {
+                consecutive: self.rts_consecutive,
+                within: ms(self.rts_within_ms),
+            },
+            dwell: ms(self.dwell_ms),
+            probes_to_recover: self.probes_to_recover,
+            probe_interval: ms(self.probe_interval_ms),
+            probe_jitter: ms(self.probe_jitter_ms),
+            probe_timeout: ms(self.probe_timeout_ms),
+            exempt,
+        }
+    }
+}
+
+fn env_name(caller: &str) -> String {
+    let name: String = caller
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("PSD2_FALLBACK_CALLER_{name}_TOKEN")
+}
+
+impl ServiceConfig {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks configuration text; `file` names it in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let mut config: ServiceConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_owned(),
+            reason: e.to_string().trim_end().to_owned(),
+        })?;
+        config.file = file.to_owned();
+        config.check()?;
+        Ok(config)
+    }
+
+    fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks what the types cannot: URLs, hashes, names, the screen settings.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.banks.is_empty() {
+            return Err(self.invalid("banks", "at least one bank is needed"));
+        }
+        let url = |key: String, v: &str| {
+            if v.starts_with("http://") || v.starts_with("https://") {
+                Ok(())
+            } else {
+                Err(self.invalid(key, format!("{v:?} is not an http:// or https:// URL")))
+            }
+        };
+        for (i, bank) in self.banks.iter().enumerate() {
+            let key = |k: &str| format!("banks[{i}].{k}");
+            if bank.name.is_empty()
+                || !bank
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(self.invalid(key("name"), "letters, digits, - and _ only"));
+            }
+            if self.banks[..i].iter().any(|b| b.name == bank.name) {
+                return Err(self.invalid(key("name"), format!("{:?} is repeated", bank.name)));
+            }
+            url(key("api_base_url"), &bank.api_base_url)?;
+            if let Some(v) = &bank.website_url {
+                url(key("website_url"), v)?;
+            }
+            if let Some(v) = &bank.webdriver_url {
+                url(key("webdriver_url"), v)?;
+            }
+            if bank.webdriver_url.is_some() && bank.chromedriver.is_some() {
+                return Err(self.invalid(
+                    key("chromedriver"),
+                    "give webdriver_url or chromedriver, not both",
+                ));
+            }
+            if let Some(path) = &bank.chromedriver
+                && !path.is_file()
+            {
+                return Err(self.invalid(
+                    key("chromedriver"),
+                    format!("{} is not a file", path.display()),
+                ));
+            }
+            if let Some(path) = &bank.screen_map {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    self.invalid(key("screen_map"), format!("{}: {e}", path.display()))
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    self.invalid(key("screen_map"), format!("{}: {e}", path.display()))
+                })?;
+            }
+            if bank.policy.rts_consecutive == 0 || bank.policy.probes_to_recover == 0 {
+                return Err(self.invalid(
+                    key("policy"),
+                    "rts_consecutive and probes_to_recover must be at least 1",
+                ));
+            }
+        }
+        for (i, caller) in self.callers.iter().enumerate() {
+            if self.callers[..i].iter().any(|c| c.name == caller.name) {
+                return Err(self.invalid(
+                    format!("callers[{i}].name"),
+                    format!("{:?} is repeated", caller.name),
+                ));
+            }
+            self.caller_token(i)?;
+        }
+        if let Some(hash) = &self.admin_token_sha256 {
+            TokenHash::from_hex(hash).map_err(|e| self.invalid("admin_token_sha256", e.reason))?;
+        }
+        if self.limits.requests_per_second == 0 || self.limits.burst == 0 {
+            return Err(self.invalid("limits", "requests_per_second and burst must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn caller_token(&self, i: usize) -> Result<TokenHash, ConfigError> {
+        let caller = &self.callers[i];
+        if let Ok(token) = std::env::var(env_name(&caller.name)) {
+            return Ok(TokenHash::of(&token));
+        }
+        let hash = caller.token_sha256.as_deref().ok_or_else(|| {
+            self.invalid(
+                format!("callers[{i}].token_sha256"),
+                format!("missing (or set {})", env_name(&caller.name)),
+            )
+        })?;
+        TokenHash::from_hex(hash)
+            .map_err(|e| self.invalid(format!("callers[{i}].token_sha256"), e.reason))
+    }
+
+    /// The admin token's hash: `PSD2_FALLBACK_ADMIN_TOKEN` (hashed), else the file's.
+    pub fn admin_token(&self) -> Result<Option<TokenHash>, ConfigError> {
+        if let Ok(token) = std::env::var("PSD2_FALLBACK_ADMIN_TOKEN") {
+            return Ok(Some(TokenHash::of(&token)));
+        }
+        self.admin_token_sha256
+            .as_deref()
+            .map(|h| {
+                TokenHash::from_hex(h).map_err(|e| self.invalid("admin_token_sha256", e.reason))
+            })
+            .transpose()
+    }
+
+    /// The service this configuration describes: an `ApiBank` and its health per bank, the journal,
+    /// the callers; and the API probers, running until their handles are aborted.
+    ///
+    /// A bank with `website_url` and `screen_map` gets a `ScreenBank` (a local chromedriver, or the
+    /// remote WebDriver); a bank without them has no website channel, and says so when it is needed.
+    /// `card_reader` answers the website's login challenges of the banks whose `sandbox_card_reader` is
+    /// set (the binary passes the sandbox bank's card-reader simulation); a bank that asks for it when
+    /// none is given is a configuration error.
+    pub async fn build(
+        &self,
+        card_reader: Option<Arc<dyn ScaRelay>>,
+    ) -> Result<(ServiceState, Vec<tokio::task::JoinHandle<()>>), ConfigError> {
+        let journal: Arc<dyn JournalStore> = Arc::new(
+            SqliteJournal::open(&self.journal)
+                .map_err(|e| self.invalid("journal", e.to_string()))?,
+        );
+        let mut banks = Vec::new();
+        let mut probers = Vec::new();
+        for (i, bank) in self.banks.iter().enumerate() {
+            let mut api_config = ApiBankConfig::new(bank.api_base_url.clone());
+            api_config.request_timeout = ms(bank.api_timeout_ms);
+            let api = ApiBank::new(api_config)
+                .map_err(|e| self.invalid(format!("banks[{i}].api_base_url"), e.to_string()))?;
+            let health = Health::new(
+                bank.name.clone(),
+                bank.policy.health_config(bank.exempt.clone()),
+            );
+            probers.push(spawn_prober(
+                health.clone(),
+                api_probe(&bank.api_base_url, ms(bank.policy.probe_timeout_ms)),
+            ));
+            let screen: Arc<dyn Bank> = match (&bank.website_url, &bank.screen_map) {
+                (Some(website), Some(map)) => {
+                    let mut config = ScreenBankConfig::new(map.clone(), website.clone());
+                    if let Some(remote) = &bank.webdriver_url {
+                        config.webdriver = WebDriverTarget::Remote(remote.clone());
+                    } else if let Some(chromedriver) = &bank.chromedriver {
+                        config.webdriver = WebDriverTarget::Local {
+                            chromedriver: chromedriver.clone(),
+                            chromium: PathBuf::from("/usr/bin/chromium"),
+                        };
+                    }
+                    let relay = match (bank.sandbox_card_reader, &card_reader) {
+                        (false, _) => None,
+                        (true, Some(relay)) => Some(Arc::clone(relay)),
+                        (true, None) => {
+                            return Err(self.invalid(
+                                format!("banks[{i}].sandbox_card_reader"),
+                                "no sandbox card reader is available to this service",
+                            ));
+                        }
+                    };
+                    let screen = ScreenBank::new(config, relay).await.map_err(|e| {
+                        self.invalid(format!("banks[{i}].screen_map"), e.to_string())
+                    })?;
+                    Arc::new(screen)
+                }
+                _ => Arc::new(NoScreenChannel {
+                    reason: format!(
+                        "no website channel is configured for {} (website_url, screen_map)",
+                        bank.name
+                    ),
+                }),
+            };
+            let mut setup = BankSetup::new(bank.name.clone(), Arc::new(api), screen, health);
+            setup.unattended_reads_per_day = bank.unattended_reads_per_day;
+            banks.push(setup);
+        }
+        let callers = (0..self.callers.len())
+            .map(|i| {
+                Ok(Caller {
+                    name: self.callers[i].name.clone(),
+                    token: self.caller_token(i)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let l = &self.limits;
+        let limits = ServiceLimits {
+            requests_per_second: NonZeroU32::new(l.requests_per_second).expect("checked"),
+            burst: NonZeroU32::new(l.burst).expect("checked"),
+            max_file_bytes: l.max_file_bytes,
+            transactions_page_size: l.transactions_page_size.max(1),
+            page_cache_ttl: Duration::from_secs(l.page_cache_secs),
+            events_on_connect: l.events_on_connect,
+        };
+        Ok((
+            ServiceState::new(banks, journal, callers, self.admin_token()?, limits),
+            probers,
+        ))
+    }
+}
+
+type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// A probe of a bank's API: a request to `/v1/accounts` without consent. Any answer but a 5xx means
+/// the API is up (a 400 for the missing consent included); no answer, or a 5xx, means it is not.
+pub fn api_probe(
+    base_url: &str,
+    timeout: Duration,
+) -> impl Fn() -> ProbeFuture + Send + Sync + 'static {
+    let url = format!("{}/v1/accounts", base_url.trim_end_matches('/'));
+    let http = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("a plain HTTP client builds");
+    move || {
+        let request = http
+            .get(&url)
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string());
+        Box::pin(async move {
+            match request.send().await {
+                Ok(r) if r.status().is_server_error() => Err(format!("probe: {}", r.status())),
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!("probe: {}", e.without_url())),
+            }
+        })
+    }
+}
+
+/// A bank without a configured website channel: every call is *unavailable*, with the reason. It does
+/// not pretend to serve anything.
+#[derive(Debug)]
+struct NoScreenChannel {
+    reason: String,
+}
+
+impl NoScreenChannel {
+    fn no<T>(&self) -> BankResult<T> {
+        Err(BankError::Unavailable {
+            channel: Channel::Screen,
+            reason: self.reason.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Bank for NoScreenChannel {
+    async fn accounts(&self, _: &PsuContext) -> BankResult<Vec<Account>> {
+        self.no()
+    }
+    async fn balances(
+        &self,
+        _: &PsuContext,
+        _: &AccountId,
+        _: Option<Date>,
+    ) -> BankResult<Vec<Balance>> {
+        self.no()
+    }
+    async fn transactions(
+        &self,
+        _: &PsuContext,
+        _: &AccountId,
+        _: &TransactionFilter,
+    ) -> BankResult<Vec<Transaction>> {
+        self.no()
+    }
+    async fn initiate_payment(
+        &self,
+        _: &PsuContext,
+        _: &PaymentRequest,
+    ) -> BankResult<PaymentInitiation> {
+        self.no()
+    }
+    async fn payment_status(&self, _: &PsuContext, _: &PaymentRef) -> BankResult<PaymentStatus> {
+        self.no()
+    }
+    async fn cancel_payment(&self, _: &PsuContext, _: &PaymentRef) -> BankResult<PaymentStatus> {
+        self.no()
+    }
+    async fn upload_payment_file(
+        &self,
+        _: &PsuContext,
+        _: &PaymentFile,
+    ) -> BankResult<PaymentInitiation> {
+        self.no()
+    }
+    async fn create_standing_order(
+        &self,
+        _: &PsuContext,
+        _: &StandingOrderRequest,
+    ) -> BankResult<PaymentInitiation> {
+        self.no()
+    }
+    async fn cancel_standing_order(
+        &self,
+        _: &PsuContext,
+        _: &PaymentRef,
+    ) -> BankResult<PaymentStatus> {
+        self.no()
+    }
+    async fn confirm_funds(
+        &self,
+        _: &PsuContext,
+        _: &Iban,
+        _: &Amount,
+    ) -> BankResult<FundsConfirmation> {
+        self.no()
+    }
+    async fn create_consent(&self, _: &PsuContext, _: &ConsentRequest) -> BankResult<ConsentId> {
+        self.no()
+    }
+    async fn consent_status(&self, _: &PsuContext, _: &ConsentId) -> BankResult<ConsentStatus> {
+        self.no()
+    }
+    async fn start_authorisation(&self, _: &PsuContext, _: &ScaTarget) -> BankResult<ScaChallenge> {
+        self.no()
+    }
+    async fn authorise(
+        &self,
+        _: &PsuContext,
+        _: &ScaTarget,
+        _: &AuthorisationId,
+        _: &ScaAnswer,
+    ) -> BankResult<ScaStatus> {
+        self.no()
+    }
+    async fn find_payment(
+        &self,
+        _: &PsuContext,
+        _: &Iban,
+        _: &str,
+    ) -> BankResult<Option<(PaymentRef, PaymentStatus)>> {
+        self.no()
+    }
+}

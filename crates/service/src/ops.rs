@@ -1,0 +1,230 @@
+//! The operators' routes: `/health`, `/metrics`, `/events` (Server-Sent Events of switch events) and the
+//! manual override, authorised by the admin token.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt};
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration as Days, OffsetDateTime};
+use tokio::sync::broadcast;
+
+use super::{ServedBank, ServiceState, TokenHash};
+use psd2_fallback_engine::health::{Health, Override, SwitchEvent};
+use psd2_fallback_engine::journal::{IntentState, StoredSwitch};
+use psd2_fallback_xs2a::ApiError;
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+fn bank_json(bank: &ServedBank) -> Value {
+    let health = &bank.health;
+    json!({
+        "name": bank.name,
+        "mode": health.mode().name(),
+        "measured": health.measured().name(),
+        "override": health.override_mode().name(),
+        "exempt": health.exemption(),
+    })
+}
+
+/// `GET /health`: the service is up; per bank, the mode in force, measured health, the override and the
+/// exemption.
+pub(super) async fn health(State(state): State<ServiceState>) -> Json<Value> {
+    Json(json!({
+        "status": "up",
+        "banks": state.inner.banks.iter().map(bank_json).collect::<Vec<_>>(),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub(super) async fn metrics(State(state): State<ServiceState>) -> Response {
+    let metrics = &state.inner.metrics;
+    for bank in &state.inner.banks {
+        metrics.set_mode(&bank.name, bank.health.mode());
+    }
+    match state.inner.journal.open_intents() {
+        Ok(open) => metrics.set_in_doubt(
+            open.iter()
+                .filter(|i| matches!(i.state, IntentState::InDoubt(_)))
+                .count(),
+        ),
+        Err(error) => tracing::warn!(%error, "the journal could not be read for /metrics"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+        .into_response()
+}
+
+fn live_json(event: &SwitchEvent) -> Value {
+    json!({
+        "bank": event.bank,
+        "from": event.from.name(),
+        "to": event.to.name(),
+        "reason": event.reason.to_string(),
+        "evidence": event.evidence,
+        "at": rfc3339(event.at),
+        "downtimeStarted": event.downtime_started.map(rfc3339),
+    })
+}
+
+fn stored_json(event: &StoredSwitch) -> Value {
+    json!({
+        "id": event.id,
+        "bank": event.bank,
+        "from": event.from,
+        "to": event.to,
+        "reason": event.reason,
+        "evidence": event.evidence,
+        "at": rfc3339(event.at),
+        "downtimeStarted": event.downtime_started.map(rfc3339),
+    })
+}
+
+/// Follows one bank's switch events: counts them and passes them on to `/events`.
+pub(super) fn forward_switches(
+    state: ServiceState,
+    health: Arc<Health>,
+) -> tokio::task::JoinHandle<()> {
+    let mut events = health.events();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    state.inner.metrics.count_switch(&event.bank, &event.reason);
+                    let _ = state.inner.events.send(live_json(&event));
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "switch events were missed by /events");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+}
+
+/// `GET /events`: the last switch events from the journal, then every new one as it happens.
+pub(super) async fn events(
+    State(state): State<ServiceState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let live = state.inner.events.subscribe();
+    let now = OffsetDateTime::now_utc();
+    let mut past: Vec<StoredSwitch> = Vec::new();
+    for bank in &state.inner.banks {
+        match state
+            .inner
+            .journal
+            .switches(&bank.name, now - Days::days(30), now)
+        {
+            Ok(found) => past.extend(found),
+            Err(error) => tracing::warn!(%error, "past switch events could not be read"),
+        }
+    }
+    past.sort_by_key(|s| (s.at, s.id));
+    let skip = past
+        .len()
+        .saturating_sub(state.inner.limits.events_on_connect);
+    let past: Vec<Value> = past.iter().skip(skip).map(stored_json).collect();
+    let event = |value: Value| {
+        Ok::<_, Infallible>(Event::default().event("switch").data(value.to_string()))
+    };
+    let mut closing = state.inner.closing.subscribe();
+    let ended = async move {
+        let _ = closing.wait_for(|closed| *closed).await;
+    };
+    let live = futures_util::stream::unfold(live, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(value) => return Some((value, rx)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let stream = futures_util::stream::iter(past)
+        .chain(live)
+        .map(event)
+        .take_until(ended);
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `PUT /admin/banks/{bank}/override` with `auto`, `force-api` or `force-fallback` (plain text, or JSON
+/// `{"override": …}`), authorised by the admin token.
+pub(super) async fn set_override(
+    State(state): State<ServiceState>,
+    Path(bank): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match (state.inner.admin, token) {
+        (None, _) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "TOKEN_INVALID",
+                "no admin token is configured: the override route is closed",
+            ));
+        }
+        (Some(admin), Some(token)) if TokenHash::of(token) == admin => {}
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "TOKEN_INVALID",
+                "the admin token is required (Authorization: Bearer …)",
+            ));
+        }
+    }
+    let served = state
+        .bank(&bank)
+        .ok_or_else(|| ApiError::unknown(format!("no bank {bank:?} is served")))?;
+    let text = String::from_utf8_lossy(&body);
+    let value = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(o)) => o
+            .get("override")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        Ok(Value::String(s)) => s,
+        _ => text.trim().to_owned(),
+    };
+    let value = match value.as_str() {
+        "auto" => Override::Auto,
+        "force-api" => Override::ForceApi,
+        "force-fallback" => Override::ForceFallback,
+        other => {
+            return Err(ApiError::format(
+                "override",
+                format!("{other:?} is not auto, force-api or force-fallback"),
+            ));
+        }
+    };
+    if value == Override::ForceFallback
+        && let Some(reason) = served.health.exemption()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "STATUS_INVALID",
+            format!("{bank} is exempt from the fallback: {reason}"),
+        ));
+    }
+    served.health.set_override(value);
+    tracing::warn!(%bank, r#override = value.name(), "manual override set");
+    Ok(Json(bank_json(served)))
+}
