@@ -11,3 +11,4 @@ mod screen_bank;
 mod screen_snapshots;
 mod service;
 mod support;
+mod workspace;
