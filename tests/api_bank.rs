@@ -121,6 +121,53 @@ async fn reads_equal_the_ledger() {
     sandbox.shutdown().await;
 }
 
+/// r10-9: a bank that ignores `referenceDate` and `bookingStatus=booked` (answering with its pending
+/// items too) still gives the engine an earlier day's closing balance from booked items only.
+#[tokio::test]
+async fn an_earlier_balance_derived_from_history_counts_booked_items_only() {
+    let sandbox = psd2_fallback_sandbox::Sandbox::start(psd2_fallback_sandbox::SandboxConfig {
+        today: Some(TODAY),
+        // Payments stay pending for the whole test.
+        settle_after: Duration::from_secs(3600),
+        ..psd2_fallback_sandbox::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let direct = bank(&sandbox, Duration::from_secs(10));
+    let anna = with_consent(&direct, ANNA).await;
+    let id = AccountId::new("acc-01");
+    let mut pay = payment_to_garage(dec!(123.45), None);
+    pay.debtor = bank_accounts_ibans(ANNA)[0].clone();
+    let started = direct.initiate_payment(&anna, &pay).await.unwrap();
+    sign(&direct, &anna, &ScaTarget::Payment(started.payment.clone())).await;
+    let pending = TransactionFilter {
+        status: Some(psd2_fallback_engine::model::BookingStatus::Pending),
+        ..TransactionFilter::default()
+    };
+    assert!(
+        !direct
+            .transactions(&anna, &id, &pending)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the account has a pending item"
+    );
+    let gate = crate::support::gate::Gate::start(sandbox.api_url()).await;
+    gate.rewrite("referenceDate=", "ignoredDate=");
+    gate.rewrite("bookingStatus=booked", "bookingStatus=both");
+    let mut config = ApiBankConfig::new(gate.url.clone());
+    config.request_timeout = Duration::from_secs(10);
+    let through_gate = ApiBank::new(config).unwrap();
+    for day in [date!(2026 - 11 - 20), date!(2026 - 06 - 30)] {
+        assert_eq!(
+            through_gate.balances(&anna, &id, Some(day)).await.unwrap(),
+            sandbox.ledger().balances(ANNA, &id, Some(day)).unwrap(),
+            "closing balance of {day}, derived"
+        );
+    }
+    sandbox.shutdown().await;
+}
+
 fn payment_to_garage(amount: Decimal, date: Option<time::Date>) -> PaymentRequest {
     PaymentRequest {
         product: PaymentProduct::SepaCreditTransfer,

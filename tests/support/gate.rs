@@ -1,9 +1,10 @@
 //! A gate in front of a bank's API: forwards every request over real HTTP while open, answers 503 while
 //! shut. It lets a test or benchmark take one channel's API down while another channel still reaches
-//! the same bank (the stand-in for the website channel until `ScreenBank` lands).
+//! the same bank. It can also rewrite what the client asked for, to play a bank that ignores a
+//! parameter (`referenceDate`, `bookingStatus`) while answering honestly from the real ledger.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -17,14 +18,19 @@ pub struct Gate {
     /// Where it listens: use it as the API base URL.
     pub url: String,
     down: Arc<AtomicBool>,
+    rewrites: Rewrites,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// Text replacements applied to each request's path and query before it is forwarded.
+type Rewrites = Arc<Mutex<Vec<(String, String)>>>;
 
 #[derive(Clone)]
 struct GateState {
     upstream: String,
     http: reqwest::Client,
     down: Arc<AtomicBool>,
+    rewrites: Rewrites,
 }
 
 impl Gate {
@@ -33,16 +39,31 @@ impl Gate {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let down = Arc::new(AtomicBool::new(false));
+        let rewrites = Rewrites::default();
         let state = GateState {
             upstream,
             http: reqwest::Client::new(),
             down: down.clone(),
+            rewrites: rewrites.clone(),
         };
         let app = Router::new().fallback(forward).with_state(state);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Gate { url, down, task }
+        Gate {
+            url,
+            down,
+            rewrites,
+            task,
+        }
+    }
+
+    /// From now on, replaces `from` with `to` in every forwarded path and query.
+    pub fn rewrite(&self, from: &str, to: &str) {
+        self.rewrites
+            .lock()
+            .unwrap()
+            .push((from.to_owned(), to.to_owned()));
     }
 
     /// Shuts the gate (503 for everything) or opens it.
@@ -70,11 +91,15 @@ async fn forward(State(state): State<GateState>, request: Request) -> Response {
     let body: Bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    let path = parts
+    let mut path = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str())
-        .unwrap_or("/");
+        .unwrap_or("/")
+        .to_owned();
+    for (from, to) in state.rewrites.lock().unwrap().iter() {
+        path = path.replace(from.as_str(), to);
+    }
     let mut headers = HeaderMap::new();
     for (name, value) in &parts.headers {
         if name != "host" && name != "content-length" {

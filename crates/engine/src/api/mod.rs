@@ -624,10 +624,20 @@ impl Bank for ApiBank {
         if let Some(to) = anchor.reference_date {
             query.push_str(&format!("&dateTo={}", format_iso_date(to)));
         }
-        let booked_since = self.transaction_pages(psu, account, query).await?;
+        // Only booked items count, and only those booked inside the range: the query asks for exactly
+        // that, and the answer is held to it, since a bank may ignore `bookingStatus` or the dates and
+        // answer with its pending items too.
+        let booked = TransactionFilter {
+            date_from: Some(since),
+            date_to: anchor.reference_date,
+            status: Some(BookingStatus::Booked),
+            ..TransactionFilter::default()
+        };
         let mut value = anchor.amount.value();
-        for t in &booked_since {
-            value -= t.amount.value();
+        for t in self.transaction_pages(psu, account, query).await? {
+            if booked.matches(&t) {
+                value -= t.amount.value();
+            }
         }
         let amount = Amount::new(value, anchor.amount.currency())?;
         Ok(vec![Balance {
