@@ -168,6 +168,69 @@ async fn an_earlier_balance_derived_from_history_counts_booked_items_only() {
     sandbox.shutdown().await;
 }
 
+/// r10-7: identifiers a caller crafts never reach the bank as anything but one opaque path segment, and
+/// never read as the bank failing: each is refused before sending (invalid input) or answered by the
+/// bank as unknown (rejected) — never *unavailable*, which would count against the bank's health.
+#[tokio::test]
+async fn crafted_identifiers_are_refused_or_unknown_never_unavailable() {
+    let sandbox = sandbox().await;
+    let bank = bank(&sandbox, Duration::from_secs(10));
+    let anna = with_consent(&bank, ANNA).await;
+    let long = "a".repeat(300);
+    let crafted = [
+        "acc-01/../../consents",
+        "acc-01?bookingStatus=x",
+        "acc-01#balances",
+        "%2e%2e",
+        "..",
+        ".",
+        "",
+        "acc 01",
+        "acc-01\n",
+        "acc-01\u{202e}",
+        long.as_str(),
+    ];
+    for id in crafted {
+        let error = bank
+            .balances(&anna, &AccountId::new(id), None)
+            .await
+            .expect_err(id);
+        assert!(
+            matches!(
+                error,
+                BankError::InvalidInput(_) | BankError::Rejected { .. }
+            ),
+            "{id:?}: {error:?}"
+        );
+        let payment = PaymentRef {
+            id: psd2_fallback_engine::model::PaymentId::new(id),
+            kind: PaymentKind::Single(PaymentProduct::SepaCreditTransfer),
+        };
+        let error = bank.payment_status(&anna, &payment).await.expect_err(id);
+        assert!(
+            matches!(
+                error,
+                BankError::InvalidInput(_) | BankError::Rejected { .. }
+            ),
+            "{id:?}: {error:?}"
+        );
+    }
+    // The ones that cannot be one path segment are refused naming the field, before anything is sent.
+    for id in ["..", ".", "", "acc 01", long.as_str()] {
+        match bank.balances(&anna, &AccountId::new(id), None).await {
+            Err(BankError::InvalidInput(invalid)) => assert_eq!(invalid.field, "resourceId"),
+            other => panic!("{id:?}: {other:?}"),
+        }
+    }
+    // A real account still reads.
+    assert!(
+        bank.balances(&anna, &AccountId::new("acc-01"), None)
+            .await
+            .is_ok()
+    );
+    sandbox.shutdown().await;
+}
+
 fn payment_to_garage(amount: Decimal, date: Option<time::Date>) -> PaymentRequest {
     PaymentRequest {
         product: PaymentProduct::SepaCreditTransfer,

@@ -333,7 +333,7 @@ impl ApiBank {
         reference_date: Option<Date>,
     ) -> BankResult<Vec<Balance>> {
         Self::consent_needed(psu)?;
-        let mut path = format!("/v1/accounts/{account}/balances");
+        let mut path = format!("/v1/accounts/{}/balances", segment(account)?);
         if let Some(day) = reference_date {
             path.push_str(&format!("?referenceDate={}", format_iso_date(day)));
         }
@@ -357,7 +357,11 @@ impl ApiBank {
         query: String,
     ) -> BankResult<Vec<Transaction>> {
         Self::consent_needed(psu)?;
-        let mut url = format!("{}/v1/accounts/{account}/transactions?{query}", self.base);
+        let mut url = format!(
+            "{}/v1/accounts/{}/transactions?{query}",
+            self.base,
+            segment(account)?
+        );
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         loop {
@@ -413,21 +417,20 @@ impl ApiBank {
         }
     }
 
-    fn payment_path(payment: &PaymentRef) -> String {
-        match payment.kind {
-            PaymentKind::Single(product) => {
-                format!("/v1/payments/{}/{}", product.code(), payment.id)
-            }
+    fn payment_path(payment: &PaymentRef) -> BankResult<String> {
+        let id = segment(&payment.id)?;
+        Ok(match payment.kind {
+            PaymentKind::Single(product) => format!("/v1/payments/{}/{id}", product.code()),
             PaymentKind::Periodic(product) => {
-                format!("/v1/periodic-payments/{}/{}", product.code(), payment.id)
+                format!("/v1/periodic-payments/{}/{id}", product.code())
             }
-            PaymentKind::File => format!("/v1/bulk-payments/{PAIN001_PRODUCT}/{}", payment.id),
-        }
+            PaymentKind::File => format!("/v1/bulk-payments/{PAIN001_PRODUCT}/{id}"),
+        })
     }
 
-    fn target_path(target: &ScaTarget) -> String {
+    fn target_path(target: &ScaTarget) -> BankResult<String> {
         match target {
-            ScaTarget::Consent(id) => format!("/v1/consents/{id}"),
+            ScaTarget::Consent(id) => Ok(format!("/v1/consents/{}", segment(id)?)),
             ScaTarget::Payment(payment) => Self::payment_path(payment),
         }
     }
@@ -469,7 +472,7 @@ impl ApiBank {
     }
 
     async fn cancel(&self, psu: &PsuContext, payment: &PaymentRef) -> BankResult<PaymentStatus> {
-        let path = Self::payment_path(payment);
+        let path = Self::payment_path(payment)?;
         let (status, _) = self
             .exchange(
                 self.request(Method::DELETE, &path, psu),
@@ -696,7 +699,7 @@ impl Bank for ApiBank {
         psu: &PsuContext,
         payment: &PaymentRef,
     ) -> BankResult<PaymentStatus> {
-        let path = format!("{}/status", Self::payment_path(payment));
+        let path = format!("{}/status", Self::payment_path(payment)?);
         let answer: wire::PaymentStatusResponse = self
             .call(self.request(Method::GET, &path, psu), Effect::Safe, psu)
             .await?;
@@ -820,7 +823,11 @@ impl Bank for ApiBank {
     ) -> BankResult<ConsentStatus> {
         let answer: wire::ConsentStatusResponse = self
             .call(
-                self.request(Method::GET, &format!("/v1/consents/{consent}/status"), psu),
+                self.request(
+                    Method::GET,
+                    &format!("/v1/consents/{}/status", segment(consent)?),
+                    psu,
+                ),
                 Effect::Safe,
                 psu,
             )
@@ -841,7 +848,7 @@ impl Bank for ApiBank {
                 password: password.expose_secret(),
             },
         };
-        let path = format!("{}/authorisations", Self::target_path(target));
+        let path = format!("{}/authorisations", Self::target_path(target)?);
         let answer: wire::StartAuthorisationResponse = self
             .call(
                 self.request(Method::POST, &path, psu).json(&body),
@@ -883,8 +890,9 @@ impl Bank for ApiBank {
             sca_authentication_data: answer.secret().expose_secret(),
         };
         let path = format!(
-            "{}/authorisations/{authorisation}",
-            Self::target_path(target)
+            "{}/authorisations/{}",
+            Self::target_path(target)?,
+            segment(authorisation)?
         );
         // Signing a payment is what sets it moving: without an answer it may have happened.
         let effect = match target {
@@ -901,3 +909,44 @@ impl Bank for ApiBank {
         status.status().map_err(|e| malformed(effect, e))
     }
 }
+
+/// An identifier as one path segment: checked ([`crate::model::check_id`]: a caller's crafted id is
+/// refused as invalid input, before anything is sent, so it never reads as the bank failing) and
+/// percent-encoded, so `/`, `?`, `#` or `%` inside it cannot change which resource is asked for.
+fn segment(id: &impl IdText) -> BankResult<String> {
+    crate::model::check_id(id.field(), id.text())?;
+    let mut out = String::with_capacity(id.text().len());
+    for byte in id.text().bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(out)
+}
+
+/// The identifiers that go into request paths.
+trait IdText {
+    fn field(&self) -> &'static str;
+    fn text(&self) -> &str;
+}
+
+macro_rules! id_text {
+    ($($id:ty),*) => {$(
+        impl IdText for $id {
+            fn field(&self) -> &'static str {
+                <$id>::FIELD
+            }
+            fn text(&self) -> &str {
+                self.as_str()
+            }
+        }
+    )*};
+}
+id_text!(
+    AccountId,
+    crate::model::PaymentId,
+    ConsentId,
+    AuthorisationId
+);

@@ -8,7 +8,7 @@ use std::fmt;
 use super::InvalidValue;
 
 macro_rules! opaque_id {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
@@ -18,6 +18,17 @@ macro_rules! opaque_id {
             pub fn new(id: impl Into<String>) -> Self {
                 Self(id.into())
             }
+
+            /// An identifier that came from outside (a caller's request path, a bank's answer),
+            /// checked before it is used in a request: see [`check_id`].
+            pub fn parse(id: impl Into<String>) -> Result<Self, InvalidValue> {
+                let id = id.into();
+                check_id($field, &id)?;
+                Ok(Self(id))
+            }
+
+            /// The name of the field this identifier travels in (`resourceId`, `paymentId`, …).
+            pub const FIELD: &'static str = $field;
 
             /// The identifier as text.
             pub fn as_str(&self) -> &str {
@@ -35,24 +46,58 @@ macro_rules! opaque_id {
 
 opaque_id!(
     /// The bank's identifier of an account (Berlin Group `resourceId`).
-    AccountId
+    AccountId,
+    "resourceId"
 );
 opaque_id!(
     /// The bank's identifier of a payment, a bulk payment (payment file) or a periodic payment.
-    PaymentId
+    PaymentId,
+    "paymentId"
 );
 opaque_id!(
     /// The bank's identifier of a consent (Berlin Group `consentId`).
-    ConsentId
+    ConsentId,
+    "consentId"
 );
 opaque_id!(
     /// The bank's identifier of one authorisation (SCA) of a payment, file or consent.
-    AuthorisationId
+    AuthorisationId,
+    "authorisationId"
 );
 opaque_id!(
     /// The bank's identifier of a transaction (Berlin Group `transactionId`).
-    TransactionId
+    TransactionId,
+    "transactionId"
 );
+
+/// The longest identifier accepted from outside.
+pub const MAX_ID_LENGTH: usize = 256;
+
+/// Checks an identifier taken from outside before it goes into a request path: 1 to
+/// [`MAX_ID_LENGTH`] visible ASCII characters (no space, no control character), and neither `.` nor
+/// `..`, which a URL would read as a step up its path. Anything else is sent percent-encoded, as one
+/// path segment, and the bank decides whether it knows it.
+pub fn check_id(field: &'static str, id: &str) -> Result<(), InvalidValue> {
+    if id.is_empty() {
+        return Err(InvalidValue::new(field, "must not be empty"));
+    }
+    if id.len() > MAX_ID_LENGTH {
+        return Err(InvalidValue::new(
+            field,
+            format!("is {} characters long; at most {MAX_ID_LENGTH}", id.len()),
+        ));
+    }
+    if let Some(bad) = id.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(InvalidValue::new(
+            field,
+            format!("contains {bad:?}; only visible ASCII characters are accepted"),
+        ));
+    }
+    if id == "." || id == ".." {
+        return Err(InvalidValue::new(field, "must not be \".\" or \"..\""));
+    }
+    Ok(())
+}
 
 /// The customer (PSU) as the bank knows them: their customer number. Hidden from `Debug`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -19,7 +19,10 @@ mod transaction;
 pub use account::{Account, Balance, BalanceType};
 pub use consent::{Consent, ConsentAccess, ConsentRequest, ConsentStatus};
 pub use iban::Iban;
-pub use ids::{AccountId, AuthorisationId, ConsentId, EndToEndId, PaymentId, PsuId, TransactionId};
+pub use ids::{
+    AccountId, AuthorisationId, ConsentId, EndToEndId, MAX_ID_LENGTH, PaymentId, PsuId,
+    TransactionId, check_id,
+};
 pub use money::{Amount, Currency};
 pub use payment::{
     ExecutionRule, Frequency, FundsConfirmation, PaymentInitiation, PaymentKind, PaymentProduct,
