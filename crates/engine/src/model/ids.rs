@@ -187,3 +187,30 @@ impl fmt::Display for EndToEndId {
 pub(crate) fn is_sepa_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || " /-?:().,'+".contains(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_from_outside_are_checked_and_name_their_field() {
+        for good in ["acc-01", "a", "Zx9_~.-=+/?", &"a".repeat(MAX_ID_LENGTH)] {
+            assert!(AccountId::parse(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "acc 01",
+            "acc\t01",
+            "acc\u{0}",
+            "accé",
+            "acc\u{202e}",
+            &"a".repeat(MAX_ID_LENGTH + 1),
+        ] {
+            let error = PaymentId::parse(bad).expect_err(bad);
+            assert_eq!(error.field, "paymentId", "{bad:?}");
+        }
+        assert_eq!(ConsentId::parse("").unwrap_err().field, "consentId");
+    }
+}
