@@ -183,3 +183,50 @@ fn hostile_or_broken_files_are_refused() {
         Err(PaymentFileError::TooLarge { .. })
     ));
 }
+
+/// r11: hostile shapes are refused by the pre-scan, naming the bound, before any parser runs — a file
+/// nested ten thousand deep once aborted the whole process (a parser's stack), and sixty thousand
+/// attributes kept a parser busy for minutes.
+#[test]
+fn hostile_shapes_are_refused_naming_the_bound_before_any_parser_runs() {
+    let ns = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03";
+    let deep = format!(
+        "<Document xmlns=\"{ns}\">{}{}</Document>",
+        "<a>".repeat(10_000),
+        "</a>".repeat(10_000)
+    );
+    assert!(deep.len() < 100_000, "well under the size limit");
+    let attributes: String = (0..60_000).map(|i| format!(" a{i}=\"x\"")).collect();
+    let wide = format!("<Document xmlns=\"{ns}\"><GrpHdr{attributes}/></Document>");
+    let namespaces: String = (0..20)
+        .map(|i| format!("<p{i}:a xmlns:p{i}=\"urn:{i}\"/>"))
+        .collect();
+    let spread = format!("<Document xmlns=\"{ns}\">{namespaces}</Document>");
+    let crowded = format!(
+        "<Document xmlns=\"{ns}\">{}</Document>",
+        "<a/>".repeat(1_000_001)
+    );
+    for (xml, what, limit) in [
+        (&deep, "depth", 32),
+        (&wide, "attributes on one element", 8),
+        (&spread, "namespace declarations", 8),
+        (&crowded, "elements", 1_000_000),
+    ] {
+        match PaymentFile::parse(xml) {
+            Err(PaymentFileError::Limit {
+                what: found,
+                limit: bound,
+                line,
+            }) => {
+                assert_eq!((found, bound, line), (what, limit, 1));
+                let text = PaymentFile::parse(xml).unwrap_err().to_string();
+                assert!(text.contains(what), "{text}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    // A real file is far inside every bound.
+    let sample = spec_file("sample-pain.001.001.09.xml")
+        .replace("BG87200500001234567890", "BE68539007547034");
+    assert!(PaymentFile::parse(&sample).is_ok());
+}

@@ -15,6 +15,7 @@ mod payment;
 pub mod payment_file;
 mod sca;
 mod transaction;
+mod xml_shape;
 
 pub use account::{Account, Balance, BalanceType};
 pub use consent::{Consent, ConsentAccess, ConsentRequest, ConsentStatus};

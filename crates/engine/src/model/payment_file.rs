@@ -11,10 +11,22 @@ use rust_decimal::Decimal;
 use time::Date;
 
 use super::belgian::parse_iso_date;
+use super::xml_shape::{self, XmlLimits};
 use super::{Amount, Currency, Iban, InvalidValue};
 
 /// The largest file accepted, in bytes (10 MiB).
 pub const MAX_FILE_SIZE: usize = 10 * 1024 * 1024;
+
+/// The shape a pain.001 file may have, checked in one pass before any parser runs: its deepest element
+/// is about a dozen levels down, amounts carry one attribute and the root its namespaces, so these
+/// bounds refuse only what no bank's file looks like (ten thousand nested elements, sixty thousand
+/// attributes) while leaving room for the largest files [`MAX_FILE_SIZE`] admits.
+const LIMITS: XmlLimits = XmlLimits {
+    depth: 32,
+    elements: 1_000_000,
+    attributes_per_element: 8,
+    namespace_declarations: 8,
+};
 
 /// A pain.001 message version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,6 +129,17 @@ pub enum PaymentFileError {
         /// The limit.
         limit: usize,
     },
+    /// The file goes past a bound on its shape (checked before parsing).
+    #[error("payment file has more {what} than the {limit} accepted (line {line})")]
+    Limit {
+        /// What was counted: `depth`, `elements`, `attributes on one element`,
+        /// `namespace declarations`.
+        what: &'static str,
+        /// The bound.
+        limit: usize,
+        /// The line where it was passed.
+        line: usize,
+    },
     /// Not well-formed XML (or it carries a DTD, which is refused).
     #[error("payment file is not well-formed XML: {reason}")]
     NotXml {
@@ -188,6 +211,11 @@ impl PaymentFile {
                 limit: MAX_FILE_SIZE,
             });
         }
+        xml_shape::check(xml, &LIMITS).map_err(|e| PaymentFileError::Limit {
+            what: e.what,
+            limit: e.limit,
+            line: e.line,
+        })?;
         // roxmltree refuses a DTD, so no entity can expand or be fetched.
         let doc = roxmltree::Document::parse(xml).map_err(|e| PaymentFileError::NotXml {
             reason: e.to_string(),
