@@ -1,8 +1,8 @@
 //! Extraction: a page's HTML and its screen map in, domain values out. Pure: no IO, no browser.
 //!
 //! The driver takes the page source once; everything read from a page is read here with `scraper`, one
-//! parse per page instead of one WebDriver round trip per cell. The flows read through [`Page`];
-//! [`ScreenMap::read`] reads a whole screen into a [`Reading`] the same way.
+//! parse per page instead of one WebDriver round trip per cell. The flows read through `Page`; outside
+//! the crate, [`ScreenMap::read`] reads a whole screen into a [`Reading`] the same way.
 
 use std::collections::BTreeMap;
 
@@ -43,7 +43,7 @@ pub type Record = BTreeMap<String, Value>;
 
 /// Why a page could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ExtractError {
+pub(crate) enum ExtractError {
     /// A selector found nothing: the website changed.
     #[error("screen {screen:?}: selector {selector:?} found nothing")]
     Missing {
@@ -66,7 +66,7 @@ pub enum ExtractError {
 
 /// A parsed page, read through a screen map.
 #[derive(Debug)]
-pub struct Page<'m> {
+pub(crate) struct Page<'m> {
     html: Html,
     map: &'m ScreenMap,
 }
@@ -87,7 +87,7 @@ fn text_of(element: ElementRef<'_>) -> String {
 
 impl<'m> Page<'m> {
     /// Parses a page's source.
-    pub fn new(source: &str, map: &'m ScreenMap) -> Self {
+    pub(crate) fn new(source: &str, map: &'m ScreenMap) -> Self {
         Self {
             html: Html::parse_document(source),
             map,
@@ -95,7 +95,7 @@ impl<'m> Page<'m> {
     }
 
     /// Whether the page is this screen.
-    pub fn is(&self, screen: &str) -> bool {
+    pub(crate) fn is(&self, screen: &str) -> bool {
         self.map
             .screens
             .get(screen)
@@ -103,17 +103,17 @@ impl<'m> Page<'m> {
     }
 
     /// Whether a selector matches on the page.
-    pub fn has(&self, css: &str) -> bool {
+    pub(crate) fn has(&self, css: &str) -> bool {
         self.html.select(&selector(css)).next().is_some()
     }
 
     /// Which of these screens the page is, if any (first match wins).
-    pub fn which<'a>(&self, screens: &[&'a str]) -> Option<&'a str> {
+    pub(crate) fn which<'a>(&self, screens: &[&'a str]) -> Option<&'a str> {
         screens.iter().copied().find(|s| self.is(s))
     }
 
     /// The first attribute `attr` of the element matching a selector.
-    pub fn attribute(&self, css: &str, attr: &str) -> Option<String> {
+    pub(crate) fn attribute(&self, css: &str, attr: &str) -> Option<String> {
         self.html
             .select(&selector(css))
             .next()
@@ -126,7 +126,7 @@ impl<'m> Page<'m> {
     }
 
     /// A single value of a screen; `None` when an optional value is missing or empty.
-    pub fn value(&self, screen: &str, name: &str) -> Result<Option<Value>, ExtractError> {
+    pub(crate) fn value(&self, screen: &str, name: &str) -> Result<Option<Value>, ExtractError> {
         let def =
             self.screen(screen).values.get(name).unwrap_or_else(|| {
                 panic!("value {screen}.{name} is in the contract checked at load")
@@ -136,7 +136,7 @@ impl<'m> Page<'m> {
     }
 
     /// A value that must be there.
-    pub fn required(&self, screen: &str, name: &str) -> Result<Value, ExtractError> {
+    pub(crate) fn required(&self, screen: &str, name: &str) -> Result<Value, ExtractError> {
         self.value(screen, name)?
             .ok_or_else(|| ExtractError::Missing {
                 screen: screen.to_owned(),
@@ -145,7 +145,7 @@ impl<'m> Page<'m> {
     }
 
     /// Every row of a table.
-    pub fn table(&self, screen: &str, name: &str) -> Result<Vec<Record>, ExtractError> {
+    pub(crate) fn table(&self, screen: &str, name: &str) -> Result<Vec<Record>, ExtractError> {
         let def =
             self.screen(screen).tables.get(name).unwrap_or_else(|| {
                 panic!("table {screen}.{name} is in the contract checked at load")
@@ -215,7 +215,7 @@ fn read(
 }
 
 /// Parses one text as the map says.
-pub fn parse(text: &str, how: Parse) -> Result<Value, String> {
+pub(crate) fn parse(text: &str, how: Parse) -> Result<Value, String> {
     match how {
         Parse::Text => Ok(Value::Text(text.to_owned())),
         Parse::BelgianAmount => parse_amount(text, None)

@@ -1,10 +1,11 @@
 //! The screen channel: `ScreenBank` serves every `Bank` operation through the bank's online-banking
 //! website, driven by WebDriver and read through a screen map.
 //!
-//! - [`driver`]: the only code that touches fantoccini — chromedriver, browser sessions, acting.
 //! - [`map`]: screen maps as data (`selectors/<bank>.toml`), checked at load. [`ScreenMap::read`]
 //!   reads a page's HTML through a map into a [`Reading`] (for map authors and snapshot tests).
-//! - [`extract`]: HTML in, domain values out; no IO.
+//! - `driver` (internal): the only code that touches fantoccini — chromedriver, browser sessions,
+//!   acting.
+//! - `extract` (internal): HTML in, domain values out; no IO.
 //!
 //! The flows use only the map's names. They are split by job, and each file uses only the files after
 //! it in this list (and the items of this one):
@@ -31,8 +32,12 @@
 //! customer. `governor` paces page loads and clicks per bank.
 
 mod bank;
+// The binary (`src/`) and `crates/service` still name `screen::driver::WebDriverTarget`; the module
+// stays `pub` (and hidden) only for that path, and becomes `pub(crate)` once they name
+// `screen::WebDriverTarget`. Everything else in it is crate-private already.
+#[doc(hidden)]
 pub mod driver;
-pub mod extract;
+pub(crate) mod extract;
 mod fail;
 mod flow;
 mod login;
