@@ -9,13 +9,14 @@
 //!
 //! `cargo bench --bench screen_bank` (release build).
 
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use psd2_fallback_engine::model::{AccountId, PsuId, TransactionFilter};
-use psd2_fallback_engine::screen::driver::{Driver, WebDriverTarget};
-use psd2_fallback_engine::screen::extract::Page;
 use psd2_fallback_engine::screen::map::ScreenMap;
 use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
 use psd2_fallback_engine::{Bank, PsuContext};
@@ -97,8 +98,58 @@ fn machine_cpu_s() -> f64 {
     busy as f64 / 100.0
 }
 
+/// The floors' own chromedriver, apart from the screen channel's, in a process group of its own: when it
+/// is dropped the group is killed, chromedriver and the Chromium it launched.
+struct Chromedriver {
+    child: Child,
+    url: String,
+}
+
+impl Chromedriver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let driver = Chromedriver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        // chromedriver prints one line when it listens; read until then, then keep draining the pipe.
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.contains("started successfully"));
+        std::thread::spawn(move || lines.for_each(drop));
+        assert!(ready, "chromedriver exited before it was ready");
+        driver
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // The group id is chromedriver's pid (`process_group(0)`).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 /// A bare fantoccini session (the floor: no screen map, no checks), logged in as Anna.
-async fn bare_client(driver: &Driver, base: &str) -> Client {
+async fn bare_client(driver: &Chromedriver, base: &str) -> Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
@@ -114,7 +165,7 @@ async fn bare_client(driver: &Driver, base: &str) -> Client {
     let client = ClientBuilder::rustls()
         .unwrap()
         .capabilities(capabilities)
-        .connect(driver.url())
+        .connect(&driver.url)
         .await
         .unwrap();
     let find = |css: &'static str| {
@@ -277,9 +328,7 @@ async fn main() {
         bank.balances(&anna, &acc, None).await.unwrap();
         warm.push(t.elapsed());
     }
-    let driver = Driver::start(&WebDriverTarget::default(), Duration::from_secs(30))
-        .await
-        .unwrap();
+    let driver = Chromedriver::start();
     let bare = bare_client(&driver, &base).await;
     let mut floor = Vec::new();
     for _ in 0..20 {
@@ -351,10 +400,8 @@ async fn main() {
     for _ in 0..5 {
         let t = Instant::now();
         let source = bare.source().await.unwrap();
-        let rows = Page::new(&source, &map_file)
-            .table("account", "history")
-            .unwrap();
-        assert_eq!(rows.len(), n);
+        let reading = map_file.read("account", &source).unwrap();
+        assert_eq!(reading.table("history").unwrap().len(), n);
         one_read.push(t.elapsed());
     }
     let t = Instant::now();
@@ -389,7 +436,7 @@ async fn main() {
         cell_read.as_secs_f64() / one_read.as_secs_f64()
     );
     let _ = bare.close().await;
-    driver.shutdown();
+    drop(driver);
 
     // A new customer's first call, with a spare browser ready.
     bank.refill_spare().await;

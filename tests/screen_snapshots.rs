@@ -1,21 +1,20 @@
 //! Snapshots of extraction: every kind of sandbox page, in both layouts with their maps, read into
-//! domain values by `screen::extract::Page`. The pages come from a real Chromium (the history is
-//! rendered by a script) driven with the map's own fields and actions; the sandbox's day is pinned, so
-//! the values are deterministic. Ids the test creates and challenges are redacted. When the markup
-//! drifts, a selector finds nothing (the test fails naming it) or a value changes (a reviewable diff).
+//! domain values by `ScreenMap::read` (what the screen channel reads from the same page). The pages
+//! come from a real Chromium (the history is rendered by a script) driven with the map's own fields
+//! and actions; the sandbox's day is pinned, so the values are deterministic. Ids the test creates and
+//! challenges are redacted. When the markup drifts, a selector finds nothing (the test fails naming
+//! it) or a value changes (a reviewable diff).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use psd2_fallback_engine::screen::driver::{Browser, Driver, FillValue, WebDriverTarget};
-use psd2_fallback_engine::screen::extract::{Page, Value};
 use psd2_fallback_engine::screen::map::ScreenMap;
+use psd2_fallback_engine::screen::{Reading, Value};
 use psd2_fallback_sandbox::{Sandbox, WebsiteFault, card_reader_response};
 
-use crate::support::{browser, pain001, password, sandbox};
+use crate::support::browser::{Browser, FieldValue};
+use crate::support::{pain001, password, sandbox};
 
 const ANNA: &str = "1000001";
-const WAIT: Duration = Duration::from_secs(20);
 
 /// A value as a snapshot shows it.
 fn show(value: &Value) -> String {
@@ -47,83 +46,79 @@ impl Reader<'_> {
         format!("{}{}", self.base, path.replace("{id}", id))
     }
 
-    async fn source(&self) -> String {
-        self.browser.source().await.expect("the page source")
-    }
-
-    /// Waits until the browser shows `screen` (after a navigation or a submit).
+    /// Waits until the browser shows `screen` (after a navigation or a submit), with its data rendered.
     async fn arrive(&self, screen: &str) -> String {
         let is_here = &self.map.screens[screen].is_here;
-        let css = format!("html:not([data-psd2-stale]) {is_here}");
-        if let Err(e) = self.browser.wait_for(&css, WAIT).await {
-            panic!(
-                "{}: no {screen} screen ({e}):\n{}",
-                self.layout,
-                self.source().await
-            );
-        }
+        self.browser
+            .wait_for(&format!("html:not([data-psd2-stale]) {is_here}"))
+            .await;
         if let Some(ready) = &self.map.screens[screen].ready {
-            let css = format!("html:not([data-psd2-stale]) {ready}");
-            self.browser.wait_for(&css, WAIT).await.expect("rendered");
+            self.browser
+                .wait_for(&format!("html:not([data-psd2-stale]) {ready}"))
+                .await;
         }
-        self.source().await
+        self.browser.source().await
     }
 
     async fn open(&self, url: &str, screen: &str) -> String {
-        self.browser.goto(url).await.expect("the page loads");
-        let source = self.source().await;
-        if Page::new(&source, &self.map).is("cookie_banner") {
+        self.browser.goto(url).await;
+        if self
+            .browser
+            .has(&self.map.screens["cookie_banner"].is_here)
+            .await
+        {
             let accept = &self.map.screens["cookie_banner"].actions["accept"];
-            self.browser.click(accept).await.expect("the banner closes");
+            self.browser.click(accept).await;
         }
         self.arrive(screen).await
     }
 
-    async fn fill(&self, screen: &str, values: &[(&str, FillValue)]) {
+    async fn fill(&self, screen: &str, values: &[(&str, FieldValue)]) {
         let def = &self.map.screens[screen];
-        let fields: Vec<(String, FillValue)> = values
+        let fields: Vec<(String, FieldValue)> = values
             .iter()
             .map(|(name, v)| (def.fields[*name].css.clone(), v.clone()))
             .collect();
-        let missing = self.browser.fill_by_script(&fields).await.expect("filled");
+        let missing = self.browser.set_fields(&fields).await;
         assert!(missing.is_empty(), "{}: {screen}: {missing:?}", self.layout);
     }
 
     async fn submit(&self, screen: &str, action: &str, next: &str) -> String {
-        self.browser.mark_stale().await.expect("marked");
-        let css = &self.map.screens[screen].actions[action];
-        self.browser.click(css).await.expect("clicked");
+        self.browser.mark_stale().await;
+        self.browser
+            .click(&self.map.screens[screen].actions[action])
+            .await;
         self.arrive(next).await
     }
 
+    /// The page read as `screen` through the map; a failure names the layout, map, screen and selector.
+    fn read(&self, source: &str, screen: &str) -> Reading {
+        self.map
+            .read(screen, source)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.layout))
+    }
+
+    /// A value the screen must show, as text.
     fn value(&self, source: &str, screen: &str, name: &str) -> String {
-        let page = Page::new(source, &self.map);
-        let value = page
-            .required(screen, name)
-            .unwrap_or_else(|e| panic!("{}: {e}", self.layout));
+        let reading = self.read(source, screen);
+        let value = reading
+            .value(name)
+            .unwrap_or_else(|| panic!("{}: {screen} shows no {name}", self.layout));
         match value {
-            Value::Text(t) => t,
-            other => show(&other),
+            Value::Text(t) => t.clone(),
+            other => show(other),
         }
     }
 
     /// Every value of a screen, and every row of its tables, as `name: value` lines.
     fn render(&self, source: &str, screen: &str) -> String {
-        let page = Page::new(source, &self.map);
-        assert!(page.is(screen), "{}: the page is {screen}", self.layout);
-        let def = &self.map.screens[screen];
+        let reading = self.read(source, screen);
         let mut out = String::new();
-        for name in def.values.keys() {
-            let value = page
-                .value(screen, name)
-                .unwrap_or_else(|e| panic!("{}: {e}", self.layout));
-            let shown = value.as_ref().map(show).unwrap_or_else(|| "-".to_owned());
+        for (name, value) in reading.values() {
+            let shown = value.map(show).unwrap_or_else(|| "-".to_owned());
             out.push_str(&format!("{name}: {shown}\n"));
         }
-        for name in def.tables.keys() {
-            let rows = page
-                .table(screen, name)
-                .unwrap_or_else(|e| panic!("{}: {e}", self.layout));
+        for (name, rows) in reading.tables() {
             out.push_str(&format!("{name}: {} rows\n", rows.len()));
             for row in rows {
                 let cells: Vec<String> = row
@@ -156,7 +151,7 @@ impl Reader<'_> {
 }
 
 async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) {
-    let Some(_permit) = browser::permit().await else {
+    let Some(browser) = Browser::start().await else {
         return;
     };
     let sandbox: Sandbox = sandbox().await;
@@ -167,10 +162,6 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
         .join("selectors")
         .join(file);
     let map = ScreenMap::load(&map_path).expect("the map loads");
-    let driver = Driver::start(&WebDriverTarget::default(), Duration::from_secs(30))
-        .await
-        .expect("chromedriver starts");
-    let browser = driver.new_browser().await.expect("a browser");
     let mut r = Reader {
         map,
         layout,
@@ -184,8 +175,8 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     r.snapshot("login", &login, "login");
     let fields = |pw: &str| {
         [
-            ("customer", FillValue::Text(ANNA.to_owned())),
-            ("password", FillValue::Text(pw.to_owned())),
+            ("customer", FieldValue::Text(ANNA.to_owned())),
+            ("password", FieldValue::Text(pw.to_owned())),
         ]
     };
     r.fill("login", &fields("wrong-password")).await;
@@ -197,7 +188,7 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     r.redact.push((challenge.clone(), "[challenge]".to_owned()));
     r.snapshot("sca", &sca, "sca");
     let response = card_reader_response(ANNA, &challenge);
-    r.fill("sca", &[("response", FillValue::Text(response))])
+    r.fill("sca", &[("response", FieldValue::Text(response))])
         .await;
     r.submit("sca", "submit", "accounts").await;
 
@@ -208,7 +199,7 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     r.snapshot("account", &account, "account");
     r.fill(
         "account",
-        &[("balance_date", FillValue::Text("30/06/2026".to_owned()))],
+        &[("balance_date", FieldValue::Text("30/06/2026".to_owned()))],
     )
     .await;
     let on_date = r.submit("account", "show_balance", "account").await;
@@ -234,17 +225,20 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     r.fill(
         "payment_new",
         &[
-            ("debtor", FillValue::Text(debtor.clone())),
-            ("creditor_name", FillValue::Text("Luc Janssens".to_owned())),
+            ("debtor", FieldValue::Text(debtor.clone())),
+            ("creditor_name", FieldValue::Text("Luc Janssens".to_owned())),
             (
                 "creditor_iban",
-                FillValue::Text("BE71096123456769".to_owned()),
+                FieldValue::Text("BE71096123456769".to_owned()),
             ),
-            ("amount", FillValue::Text("1234,56".to_owned())),
-            ("communication", FillValue::Text("Snapshot test".to_owned())),
-            ("execution_date", FillValue::Text("30/11/2026".to_owned())),
-            ("instant", FillValue::Checked(false)),
-            ("reference", FillValue::Text("SNAP-PAY-1".to_owned())),
+            ("amount", FieldValue::Text("1234,56".to_owned())),
+            (
+                "communication",
+                FieldValue::Text("Snapshot test".to_owned()),
+            ),
+            ("execution_date", FieldValue::Text("30/11/2026".to_owned())),
+            ("instant", FieldValue::Checked(false)),
+            ("reference", FieldValue::Text("SNAP-PAY-1".to_owned())),
         ],
     )
     .await;
@@ -257,7 +251,7 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     r.redact.push((challenge.clone(), "[challenge]".to_owned()));
     r.snapshot("sign", &sign, "sign");
     let response = card_reader_response(ANNA, &challenge);
-    r.fill("sign", &[("response", FillValue::Text(response))])
+    r.fill("sign", &[("response", FieldValue::Text(response))])
         .await;
     let result = r.submit("sign", "submit", "result").await;
     r.snapshot("result", &result, "result");
@@ -271,19 +265,19 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     r.fill(
         "order_new",
         &[
-            ("debtor", FillValue::Text(debtor.clone())),
-            ("creditor_name", FillValue::Text("Huisbaas".to_owned())),
+            ("debtor", FieldValue::Text(debtor.clone())),
+            ("creditor_name", FieldValue::Text("Huisbaas".to_owned())),
             (
                 "creditor_iban",
-                FillValue::Text("BE68539007547034".to_owned()),
+                FieldValue::Text("BE68539007547034".to_owned()),
             ),
-            ("amount", FillValue::Text("750,00".to_owned())),
-            ("communication", FillValue::Text("Huur".to_owned())),
-            ("start_date", FillValue::Text("01/12/2026".to_owned())),
-            ("end_date", FillValue::Text(String::new())),
-            ("frequency", FillValue::Text("Monthly".to_owned())),
-            ("day", FillValue::Text("1".to_owned())),
-            ("reference", FillValue::Text("SNAP-SO-1".to_owned())),
+            ("amount", FieldValue::Text("750,00".to_owned())),
+            ("communication", FieldValue::Text("Huur".to_owned())),
+            ("start_date", FieldValue::Text("01/12/2026".to_owned())),
+            ("end_date", FieldValue::Text(String::new())),
+            ("frequency", FieldValue::Text("Monthly".to_owned())),
+            ("day", FieldValue::Text("1".to_owned())),
+            ("reference", FieldValue::Text("SNAP-SO-1".to_owned())),
         ],
     )
     .await;
@@ -297,14 +291,14 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
         &[("Luc Janssens", "BE71096123456769", "5.00")],
         "2026-11-24",
     );
-    let staged = driver
-        .folder()
-        .unwrap_or(Path::new("/tmp"))
-        .join("snapshot-file.xml");
+    // One file per layout and run: both layouts run at once.
+    let staged =
+        std::env::temp_dir().join(format!("snapshot-file-{layout}-{}.xml", std::process::id()));
     std::fs::write(&staged, xml).expect("the file is staged");
     let css = r.map.screens["files"].fields["file"].css.clone();
-    r.browser.upload(&css, &staged).await.expect("uploaded");
+    r.browser.upload(&css, &staged).await;
     let review = r.submit("files", "upload", "file_review").await;
+    let _ = std::fs::remove_file(&staged);
     let message_id = r.value(&review, "file_review", "message_id");
     r.redact
         .push((message_id, "[message id of the test file]".to_owned()));
@@ -312,7 +306,6 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
 
     let Reader { browser, .. } = r;
     browser.close().await;
-    driver.shutdown();
     sandbox.shutdown().await;
 }
 

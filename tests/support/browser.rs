@@ -48,6 +48,15 @@ impl Drop for Driver {
     }
 }
 
+/// A value [`Browser::set_fields`] sets on a form field.
+#[derive(Debug, Clone)]
+pub(crate) enum FieldValue {
+    /// Text for an input, or the value of a select's option.
+    Text(String),
+    /// A checkbox's state.
+    Checked(bool),
+}
+
 /// A headless Chromium session.
 #[derive(Debug)]
 pub(crate) struct Browser {
@@ -230,6 +239,70 @@ impl Browser {
             .send_keys(text)
             .await
             .unwrap_or_else(|e| panic!("cannot type into {css:?}: {e}"));
+    }
+
+    /// The page source, as the screen channel reads a page.
+    pub(crate) async fn source(&self) -> String {
+        self.client
+            .source()
+            .await
+            .unwrap_or_else(|e| panic!("no page source: {e}"))
+    }
+
+    /// Sets form fields in one script call (inputs, selects, checkboxes), each followed by its `input`
+    /// and `change` events, as the screen channel fills a form. Returns the selectors that matched
+    /// nothing.
+    pub(crate) async fn set_fields(&self, fields: &[(String, FieldValue)]) -> Vec<String> {
+        let list: Vec<serde_json::Value> = fields
+            .iter()
+            .map(|(css, value)| match value {
+                FieldValue::Text(t) => serde_json::json!([css, t, null]),
+                FieldValue::Checked(c) => serde_json::json!([css, null, c]),
+            })
+            .collect();
+        let script = r#"
+            var missing = [];
+            arguments[0].forEach(function (f) {
+                var e = document.querySelector(f[0]);
+                if (!e) { missing.push(f[0]); return; }
+                if (f[2] !== null) { e.checked = f[2]; } else { e.value = f[1]; }
+                e.dispatchEvent(new Event('input', {bubbles: true}));
+                e.dispatchEvent(new Event('change', {bubbles: true}));
+            });
+            return missing;"#;
+        let answer = self
+            .client
+            .execute(script, vec![serde_json::Value::Array(list)])
+            .await
+            .unwrap_or_else(|e| panic!("cannot fill the form: {e}"));
+        answer
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Marks the page stale, so a wait for `html:not([data-psd2-stale]) …` sees only the next page.
+    pub(crate) async fn mark_stale(&self) {
+        self.client
+            .execute(
+                "document.documentElement.setAttribute('data-psd2-stale','1');",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("cannot mark the page: {e}"));
+    }
+
+    /// Sends a local file's path to the file input matching a CSS selector.
+    pub(crate) async fn upload(&self, css: &str, path: &Path) {
+        let element = self.wait_for(css).await;
+        element
+            .send_keys(&path.display().to_string())
+            .await
+            .unwrap_or_else(|e| panic!("cannot send {} to {css:?}: {e}", path.display()));
     }
 
     /// Clicks the element matching a CSS selector.

@@ -1,13 +1,13 @@
 //! The WebDriver side of the screen channel: the only code that touches fantoccini.
 //!
-//! [`Driver`] starts `chromedriver` as a child in a process group of its own, on a loopback port, with
+//! `Driver` starts `chromedriver` as a child in a process group of its own, on a loopback port, with
 //! its own `HOME` and `TMPDIR` (so Chromium's profiles and caches land in one folder that is removed on
-//! shutdown), or connects to a remote WebDriver (Selenium Grid). [`Browser`] is one browser session:
+//! shutdown), or connects to a remote WebDriver (Selenium Grid). `Browser` is one browser session:
 //! one per customer, never shared. It *acts* (navigate, fill, click, wait for a condition — polled every
 //! few milliseconds, never a sleep) and *reads* by handing back the page source, once per page, for
-//! [`super::extract`] to parse.
+//! `extract` to parse.
 //!
-//! Hygiene: every session is closed explicitly ([`Browser::close`]); when the driver stops (or is
+//! Hygiene: every session is closed explicitly (`Browser::close`); when the driver stops (or is
 //! dropped, after a panic) it kills the process group it started — chromedriver and every Chromium it
 //! launched, and only those — waits for chromedriver, and removes its folder.
 
@@ -147,7 +147,7 @@ fn kill_all(pids: &[u32]) {
 
 /// Ends the browsers of drivers whose engine process is gone (killed with SIGKILL, crashed) and removes
 /// their folders. Only folders this engine makes are touched, and only when their engine is dead.
-pub fn reap_orphans() -> usize {
+pub(crate) fn reap_orphans() -> usize {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return 0;
     };
@@ -183,7 +183,7 @@ impl Drop for Local {
 
 /// A running WebDriver endpoint: our chromedriver, or a remote one.
 #[derive(Debug)]
-pub struct Driver {
+pub(crate) struct Driver {
     url: String,
     local: Option<Local>,
     page_timeout: Duration,
@@ -191,7 +191,7 @@ pub struct Driver {
 
 impl Driver {
     /// Starts chromedriver (or checks the remote URL's shape).
-    pub async fn start(
+    pub(crate) async fn start(
         target: &WebDriverTarget,
         page_timeout: Duration,
     ) -> Result<Self, DriverError> {
@@ -280,7 +280,7 @@ impl Driver {
     }
 
     /// Opens a new browser session (a fresh, blank Chromium with its own profile).
-    pub async fn new_browser(&self) -> Result<Browser, DriverError> {
+    pub(crate) async fn new_browser(&self) -> Result<Browser, DriverError> {
         let mut options = json!({
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -320,32 +320,27 @@ impl Driver {
     }
 
     /// Stops chromedriver and every browser it launched, and removes their folder.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         if let Some(local) = &self.local {
             local.stop();
         }
     }
 
-    /// The WebDriver endpoint's address (for tools that measure against the same driver).
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// The folder holding the browsers' `HOME` and `TMPDIR` (local driver only).
-    pub fn folder(&self) -> Option<&Path> {
+    pub(crate) fn folder(&self) -> Option<&Path> {
         self.local.as_ref().map(|l| l.folder.as_path())
     }
 }
 
 /// One browser session. Never shared between customers.
 #[derive(Debug)]
-pub struct Browser {
+pub(crate) struct Browser {
     client: Client,
 }
 
 /// A form value to set.
 #[derive(Debug, Clone)]
-pub enum FillValue {
+pub(crate) enum FillValue {
     /// Text for an input, or the value of a select's option.
     Text(String),
     /// A checkbox's state.
@@ -354,7 +349,7 @@ pub enum FillValue {
 
 impl Browser {
     /// Opens a URL and waits for the page to load.
-    pub async fn goto(&self, url: &str) -> Result<(), DriverError> {
+    pub(crate) async fn goto(&self, url: &str) -> Result<(), DriverError> {
         self.client
             .goto(url)
             .await
@@ -362,7 +357,7 @@ impl Browser {
     }
 
     /// The page source, to be parsed by `extract`.
-    pub async fn source(&self) -> Result<String, DriverError> {
+    pub(crate) async fn source(&self) -> Result<String, DriverError> {
         self.client
             .source()
             .await
@@ -370,7 +365,7 @@ impl Browser {
     }
 
     /// The address shown.
-    pub async fn current_path(&self) -> Result<String, DriverError> {
+    pub(crate) async fn current_path(&self) -> Result<String, DriverError> {
         let url = self
             .client
             .current_url()
@@ -380,7 +375,7 @@ impl Browser {
     }
 
     /// A PNG screenshot of the page.
-    pub async fn screenshot(&self) -> Result<Vec<u8>, DriverError> {
+    pub(crate) async fn screenshot(&self) -> Result<Vec<u8>, DriverError> {
         self.client
             .screenshot()
             .await
@@ -388,7 +383,7 @@ impl Browser {
     }
 
     /// Waits until an element matches `css` (polling every few milliseconds).
-    pub async fn wait_for(&self, css: &str, limit: Duration) -> Result<(), DriverError> {
+    pub(crate) async fn wait_for(&self, css: &str, limit: Duration) -> Result<(), DriverError> {
         self.client
             .wait()
             .every(POLL)
@@ -401,7 +396,7 @@ impl Browser {
 
     /// Sets form fields by one script call (values, selects, checkboxes) and marks the page stale, so a
     /// later wait knows the next page from this one. Returns the selectors that matched nothing.
-    pub async fn fill_by_script(
+    pub(crate) async fn fill_by_script(
         &self,
         fields: &[(String, FillValue)],
     ) -> Result<Vec<String>, DriverError> {
@@ -438,7 +433,7 @@ impl Browser {
     }
 
     /// Types text into a field key by key (for sites that validate key events).
-    pub async fn type_keys(&self, css: &str, text: &str) -> Result<(), DriverError> {
+    pub(crate) async fn type_keys(&self, css: &str, text: &str) -> Result<(), DriverError> {
         let element = self
             .client
             .find(Locator::Css(css))
@@ -449,7 +444,7 @@ impl Browser {
     }
 
     /// Sends a local file's path to a file input.
-    pub async fn upload(&self, css: &str, path: &Path) -> Result<(), DriverError> {
+    pub(crate) async fn upload(&self, css: &str, path: &Path) -> Result<(), DriverError> {
         let element = self
             .client
             .find(Locator::Css(css))
@@ -462,7 +457,7 @@ impl Browser {
     }
 
     /// Marks the page stale: a wait for `html:not([data-psd2-stale]) …` then only sees the next page.
-    pub async fn mark_stale(&self) -> Result<(), DriverError> {
+    pub(crate) async fn mark_stale(&self) -> Result<(), DriverError> {
         self.client
             .execute(
                 "document.documentElement.setAttribute('data-psd2-stale','1');",
@@ -474,7 +469,7 @@ impl Browser {
     }
 
     /// Clicks the element matching `css` (a button or link); returns once the click is delivered.
-    pub async fn click(&self, css: &str) -> Result<(), DriverError> {
+    pub(crate) async fn click(&self, css: &str) -> Result<(), DriverError> {
         let element = self
             .client
             .find(Locator::Css(css))
@@ -484,7 +479,7 @@ impl Browser {
     }
 
     /// Masks secrets and IBANs in the page itself (text and input values), before a screenshot.
-    pub async fn mask_page(&self, secrets: &[String]) -> Result<(), DriverError> {
+    pub(crate) async fn mask_page(&self, secrets: &[String]) -> Result<(), DriverError> {
         let script = r#"
             var secrets = arguments[0];
             var iban = /\b[A-Z]{2}[0-9]{2}(?:[ \u00a0]?[0-9A-Z]{4}){2,7}(?:[ \u00a0]?[0-9A-Z]{1,3})?\b/g;
@@ -508,7 +503,7 @@ impl Browser {
     }
 
     /// Closes the session (its Chromium exits).
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.client.close().await;
     }
 }

@@ -1,7 +1,8 @@
 //! Extraction: a page's HTML and its screen map in, domain values out. Pure: no IO, no browser.
 //!
 //! The driver takes the page source once; everything read from a page is read here with `scraper`, one
-//! parse per page instead of one WebDriver round trip per cell.
+//! parse per page instead of one WebDriver round trip per cell. The flows read through `Page`; outside
+//! the crate, [`ScreenMap::read`] reads a whole screen into a [`Reading`] the same way.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use super::map::{Parse, Screen, ScreenMap, ValueDef};
 use crate::model::belgian::{parse_amount, parse_date};
 use crate::model::{Amount, Iban};
 
-/// One value read from a page.
+/// One value read from a page, parsed as the screen map says ([`Parse`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// Text, trimmed.
@@ -42,7 +43,7 @@ pub type Record = BTreeMap<String, Value>;
 
 /// Why a page could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ExtractError {
+pub(crate) enum ExtractError {
     /// A selector found nothing: the website changed.
     #[error("screen {screen:?}: selector {selector:?} found nothing")]
     Missing {
@@ -65,7 +66,7 @@ pub enum ExtractError {
 
 /// A parsed page, read through a screen map.
 #[derive(Debug)]
-pub struct Page<'m> {
+pub(crate) struct Page<'m> {
     html: Html,
     map: &'m ScreenMap,
 }
@@ -86,7 +87,7 @@ fn text_of(element: ElementRef<'_>) -> String {
 
 impl<'m> Page<'m> {
     /// Parses a page's source.
-    pub fn new(source: &str, map: &'m ScreenMap) -> Self {
+    pub(crate) fn new(source: &str, map: &'m ScreenMap) -> Self {
         Self {
             html: Html::parse_document(source),
             map,
@@ -94,7 +95,7 @@ impl<'m> Page<'m> {
     }
 
     /// Whether the page is this screen.
-    pub fn is(&self, screen: &str) -> bool {
+    pub(crate) fn is(&self, screen: &str) -> bool {
         self.map
             .screens
             .get(screen)
@@ -102,17 +103,17 @@ impl<'m> Page<'m> {
     }
 
     /// Whether a selector matches on the page.
-    pub fn has(&self, css: &str) -> bool {
+    pub(crate) fn has(&self, css: &str) -> bool {
         self.html.select(&selector(css)).next().is_some()
     }
 
     /// Which of these screens the page is, if any (first match wins).
-    pub fn which<'a>(&self, screens: &[&'a str]) -> Option<&'a str> {
+    pub(crate) fn which<'a>(&self, screens: &[&'a str]) -> Option<&'a str> {
         screens.iter().copied().find(|s| self.is(s))
     }
 
     /// The first attribute `attr` of the element matching a selector.
-    pub fn attribute(&self, css: &str, attr: &str) -> Option<String> {
+    pub(crate) fn attribute(&self, css: &str, attr: &str) -> Option<String> {
         self.html
             .select(&selector(css))
             .next()
@@ -125,7 +126,7 @@ impl<'m> Page<'m> {
     }
 
     /// A single value of a screen; `None` when an optional value is missing or empty.
-    pub fn value(&self, screen: &str, name: &str) -> Result<Option<Value>, ExtractError> {
+    pub(crate) fn value(&self, screen: &str, name: &str) -> Result<Option<Value>, ExtractError> {
         let def =
             self.screen(screen).values.get(name).unwrap_or_else(|| {
                 panic!("value {screen}.{name} is in the contract checked at load")
@@ -135,7 +136,7 @@ impl<'m> Page<'m> {
     }
 
     /// A value that must be there.
-    pub fn required(&self, screen: &str, name: &str) -> Result<Value, ExtractError> {
+    pub(crate) fn required(&self, screen: &str, name: &str) -> Result<Value, ExtractError> {
         self.value(screen, name)?
             .ok_or_else(|| ExtractError::Missing {
                 screen: screen.to_owned(),
@@ -144,7 +145,7 @@ impl<'m> Page<'m> {
     }
 
     /// Every row of a table.
-    pub fn table(&self, screen: &str, name: &str) -> Result<Vec<Record>, ExtractError> {
+    pub(crate) fn table(&self, screen: &str, name: &str) -> Result<Vec<Record>, ExtractError> {
         let def =
             self.screen(screen).tables.get(name).unwrap_or_else(|| {
                 panic!("table {screen}.{name} is in the contract checked at load")
@@ -214,7 +215,7 @@ fn read(
 }
 
 /// Parses one text as the map says.
-pub fn parse(text: &str, how: Parse) -> Result<Value, String> {
+pub(crate) fn parse(text: &str, how: Parse) -> Result<Value, String> {
     match how {
         Parse::Text => Ok(Value::Text(text.to_owned())),
         Parse::BelgianAmount => parse_amount(text, None)
@@ -233,6 +234,139 @@ pub fn parse(text: &str, how: Parse) -> Result<Value, String> {
                 .map(Value::Iban)
                 .map_err(|_| "is not an IBAN".to_owned())
         }
+    }
+}
+
+/// One screen of a page, read through a screen map: each of its values and each row of its tables,
+/// parsed as the map says. Made by [`ScreenMap::read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// Each value of the screen by name; `None` for an optional value the page does not show.
+    values: BTreeMap<String, Option<Value>>,
+    /// Each table of the screen by name, with its rows in page order.
+    tables: BTreeMap<String, Vec<Record>>,
+}
+
+impl Reading {
+    /// Each value of the screen, in name order; `None` for an optional value the page does not show.
+    pub fn values(&self) -> impl Iterator<Item = (&str, Option<&Value>)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_ref()))
+    }
+
+    /// A value by name; `None` when the page does not show it (an optional value) or the screen has
+    /// no value of that name.
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.values.get(name).and_then(Option::as_ref)
+    }
+
+    /// Each table of the screen, in name order, with its rows in page order.
+    pub fn tables(&self) -> impl Iterator<Item = (&str, &[Record])> {
+        self.tables.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// A table's rows, in page order; `None` when the screen has no table of that name.
+    pub fn table(&self, name: &str) -> Option<&[Record]> {
+        self.tables.get(name).map(Vec::as_slice)
+    }
+}
+
+/// Why a page could not be read as a screen: names the map file, the screen and what failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The map has no screen of that name.
+    #[error("screen map {file}: no screen {screen:?}")]
+    UnknownScreen {
+        /// The map file.
+        file: String,
+        /// The screen asked for.
+        screen: String,
+    },
+    /// The page is another screen: the screen's `is_here` selector finds nothing.
+    #[error(
+        "screen map {file}: screen {screen:?}: the page is not this screen (is_here {selector:?} found nothing)"
+    )]
+    NotHere {
+        /// The map file.
+        file: String,
+        /// The screen.
+        screen: String,
+        /// Its `is_here` selector.
+        selector: String,
+    },
+    /// A selector of a value or column that is not optional found nothing: the website changed.
+    #[error("screen map {file}: screen {screen:?}: selector {selector:?} found nothing")]
+    Missing {
+        /// The map file.
+        file: String,
+        /// The screen.
+        screen: String,
+        /// The selector.
+        selector: String,
+    },
+    /// An element's text does not parse as the map says.
+    #[error("screen map {file}: screen {screen:?}: {item}: {reason}")]
+    Unparsable {
+        /// The map file.
+        file: String,
+        /// The screen.
+        screen: String,
+        /// The value (`amount`) or table column (`history.amount`).
+        item: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ScreenMap {
+    /// Reads a page's HTML as one of the map's screens: every value and every table row, parsed as the
+    /// map says, as the screen channel's flows read the same page. For map authors checking a map
+    /// against saved pages, and for tests. No IO.
+    ///
+    /// Fails when the map has no such screen, when the page is not that screen (its `is_here` finds
+    /// nothing), and on the first value or column (values first, then tables, each in name order) whose
+    /// selector finds nothing or whose text does not parse.
+    pub fn read(&self, screen: &str, html: &str) -> Result<Reading, ReadError> {
+        let Some(def) = self.screens.get(screen) else {
+            return Err(ReadError::UnknownScreen {
+                file: self.file.clone(),
+                screen: screen.to_owned(),
+            });
+        };
+        let page = Page::new(html, self);
+        if !page.is(screen) {
+            return Err(ReadError::NotHere {
+                file: self.file.clone(),
+                screen: screen.to_owned(),
+                selector: def.is_here.clone(),
+            });
+        }
+        let named = |error: ExtractError| match error {
+            ExtractError::Missing { screen, selector } => ReadError::Missing {
+                file: self.file.clone(),
+                screen,
+                selector,
+            },
+            ExtractError::Unparsable {
+                screen,
+                item,
+                reason,
+            } => ReadError::Unparsable {
+                file: self.file.clone(),
+                screen,
+                item,
+                reason,
+            },
+        };
+        let mut values = BTreeMap::new();
+        for name in def.values.keys() {
+            values.insert(name.clone(), page.value(screen, name).map_err(named)?);
+        }
+        let mut tables = BTreeMap::new();
+        for name in def.tables.keys() {
+            tables.insert(name.clone(), page.table(screen, name).map_err(named)?);
+        }
+        Ok(Reading { values, tables })
     }
 }
 
@@ -319,5 +453,80 @@ mod tests {
                 selector: "td.account-owner".into()
             }
         );
+    }
+
+    #[test]
+    fn a_screen_reads_whole_and_errors_name_file_screen_and_selector() {
+        let map = map();
+        let file = map.file.clone();
+        let accounts = r#"<html><body data-screen="accounts"><table id="accounts"><tbody>
+            <tr class="account-row" data-account-id="acc-01"><td class="account-name">Zicht</td>
+            <td class="account-product">Zichtrekening</td><td class="account-iban">BE60 7381 2345 6770</td>
+            <td class="account-currency">EUR</td><td class="account-owner">Anna</td>
+            <td class="account-balance">-1,00 EUR</td></tr></tbody></table></body></html>"#;
+        let sca = r#"<html><body data-screen="sca"><p id="challenge">4711 0815</p></body></html>"#;
+
+        let reading = map.read("accounts", accounts).unwrap();
+        assert_eq!(reading.values().count(), 0);
+        let tables: Vec<(&str, usize)> = reading.tables().map(|(k, r)| (k, r.len())).collect();
+        assert_eq!(tables, [("accounts", 1)]);
+        let row = &reading.table("accounts").unwrap()[0];
+        assert_eq!(row["id"], Value::Text("acc-01".into()));
+        assert_eq!(
+            row["iban"],
+            Value::Iban(Iban::parse("BE60738123456770").unwrap())
+        );
+        assert_eq!(reading.table("history"), None);
+
+        let reading = map.read("sca", sca).unwrap();
+        let values: Vec<(&str, Option<&Value>)> = reading.values().collect();
+        let challenge = Value::Text("4711 0815".into());
+        assert_eq!(values, [("challenge", Some(&challenge)), ("error", None)]);
+        assert_eq!(reading.value("challenge"), Some(&challenge));
+        assert_eq!(reading.value("error"), None);
+
+        let cases: Vec<(&str, String, ReadError)> = vec![
+            (
+                "nowhere",
+                accounts.to_owned(),
+                ReadError::UnknownScreen {
+                    file: file.clone(),
+                    screen: "nowhere".into(),
+                },
+            ),
+            (
+                "login",
+                accounts.to_owned(),
+                ReadError::NotHere {
+                    file: file.clone(),
+                    screen: "login".into(),
+                    selector: "body[data-screen=login]".into(),
+                },
+            ),
+            (
+                "accounts",
+                accounts.replace("account-owner", "holder"),
+                ReadError::Missing {
+                    file: file.clone(),
+                    screen: "accounts".into(),
+                    selector: "td.account-owner".into(),
+                },
+            ),
+            (
+                "accounts",
+                accounts.replace("-1,00 EUR", "minus one"),
+                ReadError::Unparsable {
+                    file: file.clone(),
+                    screen: "accounts".into(),
+                    item: "accounts.booked".into(),
+                    reason: parse("minus one", Parse::BelgianAmount).unwrap_err(),
+                },
+            ),
+        ];
+        for (screen, html, expected) in cases {
+            let error = map.read(screen, &html).unwrap_err();
+            assert_eq!(error, expected);
+            assert!(error.to_string().contains(&file), "{error}");
+        }
     }
 }

@@ -7,6 +7,9 @@
 //! only; everything layout-specific is in the file. A map is checked when it is loaded: unknown keys
 //! are refused, every selector must parse as CSS, and every screen, field, action, value and table the
 //! flows use must be there. Every load error names the file and the key.
+//!
+//! [`ScreenMap::read`] reads a page's HTML through a map, one screen at a time, into the values the
+//! flows would see: a map author checks a map against saved pages with it.
 
 use std::collections::BTreeMap;
 use std::path::Path;

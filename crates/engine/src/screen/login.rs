@@ -1,0 +1,122 @@
+//! Login and SCA: logging in up to the card-reader challenge, reading a challenge off a screen,
+//! answering the login challenge, and logging in unattended through the `ScaRelay` before a flow.
+
+use secrecy::ExposeSecret;
+
+use super::ScreenBank;
+use super::driver::{Browser, FillValue};
+use super::extract::Page;
+use super::fail::{Fail, FlowResult};
+use super::navigation::want_text;
+use super::sessions::Flow;
+use crate::bank::{BankError, PsuContext};
+use crate::model::{AuthorisationId, InvalidValue, ScaAnswer, ScaChallenge};
+
+impl ScreenBank {
+    /// knows the customer.
+    pub(super) async fn login_to_challenge(
+        &self,
+        browser: &Browser,
+        psu: &PsuContext,
+    ) -> FlowResult<Option<ScaChallenge>> {
+        let password = psu.password.as_ref().ok_or_else(|| {
+            InvalidValue::new(
+                "password",
+                "logging in to the website needs the customer's password",
+            )
+        })?;
+        self.pace().await;
+        browser.goto(&self.url("login", None)).await?;
+        let source = browser.source().await?;
+        if self.expect(&source, &["login", "accounts"])? == "accounts" {
+            return Ok(None);
+        }
+        self.cookies(browser, &source).await?;
+        self.fill(
+            browser,
+            "login",
+            &[
+                ("customer", FillValue::Text(psu.psu_id.as_str().to_owned())),
+                (
+                    "password",
+                    FillValue::Text(password.expose_secret().to_owned()),
+                ),
+            ],
+        )
+        .await?;
+        let source = self
+            .submit(browser, &self.action("login", "submit"))
+            .await?;
+        match self.expect(&source, &["sca", "login"])? {
+            "sca" => Ok(Some(self.challenge(&source, "sca", "login")?)),
+            _ => Err(self.refusal(&source, "login", "LOGIN_FAILED")),
+        }
+    }
+
+    /// The challenge a screen shows (the login's or an order's signing page); `what` names the
+    /// authorisation.
+    pub(super) fn challenge(
+        &self,
+        source: &str,
+        screen: &str,
+        what: &str,
+    ) -> FlowResult<ScaChallenge> {
+        let page = Page::new(source, &self.inner.map);
+        let data = want_text(page.required(screen, "challenge")?);
+        Ok(ScaChallenge {
+            authorisation_id: AuthorisationId::new(format!("screen-{what}")),
+            method: "CHIP_OTP".to_owned(),
+            data,
+            instructions: "Insert your card in the card reader and type the challenge.".to_owned(),
+        })
+    }
+
+    /// Answers the login challenge on the page; `true` when logged in.
+    pub(super) async fn answer_login(
+        &self,
+        browser: &Browser,
+        answer: &ScaAnswer,
+    ) -> FlowResult<bool> {
+        self.fill(
+            browser,
+            "sca",
+            &[(
+                "response",
+                FillValue::Text(answer.secret().expose_secret().to_owned()),
+            )],
+        )
+        .await?;
+        let source = self.submit(browser, &self.action("sca", "submit")).await?;
+        match self.expect(&source, &["accounts", "sca", "login"])? {
+            "accounts" => Ok(true),
+            "sca" => Err(self.refusal(&source, "sca", "SCA_INVALID")),
+            _ => Ok(false),
+        }
+    }
+
+    /// Makes sure the customer is logged in, unattended through the relay when needed.
+    pub(super) async fn ensure_login(&self, flow: &mut Flow, psu: &PsuContext) -> FlowResult<()> {
+        if flow.session.logged_in {
+            return Ok(());
+        }
+        let relay = self.inner.relay.clone();
+        let browser = self.browser(flow).await?;
+        if let Some(challenge) = self.login_to_challenge(browser, psu).await? {
+            let answer = match &relay {
+                Some(relay) => relay.answer(&psu.psu_id, &challenge).await,
+                None => None,
+            };
+            let Some(answer) = answer else {
+                return Err(Fail::Bank(BankError::ScaRequired { challenge }));
+            };
+            if !self.answer_login(browser, &answer).await? {
+                return Err(Fail::Bank(BankError::Rejected {
+                    code: "SCA_FAILED".to_owned(),
+                    message: "the login challenge was not answered correctly".to_owned(),
+                }));
+            }
+        }
+        flow.session.logged_in = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! Per-customer sessions: one browser each, never shared, the pool of permits that bounds the flows
+//! running at once, the spare browser for the next new customer, and the idle timeout.
+
+use std::path::Path;
+
+use tokio::sync::OwnedMutexGuard;
+use tokio::time::Instant;
+
+use super::ScreenBank;
+use super::driver::Browser;
+use super::fail::FlowResult;
+use crate::model::PsuId;
+
+/// One customer's browser.
+#[derive(Debug, Default)]
+pub(super) struct Session {
+    /// The customer's browser; `None` until one is launched (or the spare taken), and again once it
+    /// is closed.
+    pub(super) browser: Option<Browser>,
+    /// Whether the website knows the customer in this browser (no login needed before a flow).
+    pub(super) logged_in: bool,
+    /// When a flow last used the browser, for the idle timeout.
+    pub(super) last_used: Option<Instant>,
+}
+
+/// A customer's session, locked for one flow, with a permit to use a browser.
+pub(super) struct Flow {
+    /// The customer's session, held for the whole flow so no other flow of theirs interleaves.
+    pub(super) session: OwnedMutexGuard<Session>,
+    /// One of the `max_active` permits, released when the flow ends.
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl ScreenBank {
+    /// Closes every browser and stops the driver; nothing is left running or on disk.
+    pub async fn close(&self) {
+        let sessions: Vec<_> = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for session in sessions {
+            if let Some(browser) = session.lock().await.browser.take() {
+                browser.close().await;
+            }
+        }
+        if let Some(spare) = self.inner.spare.lock().await.take() {
+            spare.close().await;
+        }
+        self.inner.driver.shutdown();
+    }
+
+    /// The folder holding this bank's chromedriver and browsers' `HOME` and `TMPDIR` (local driver
+    /// only): every process the screen channel starts names it, so it finds them and nothing else.
+    pub fn driver_folder(&self) -> Option<&Path> {
+        self.inner.driver.folder()
+    }
+
+    /// How many customers have a browser now.
+    pub fn sessions(&self) -> usize {
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Whether a blank spare browser is ready.
+    pub async fn spare_ready(&self) -> bool {
+        self.inner.spare.lock().await.is_some()
+    }
+
+    /// Launches a blank browser for the next new customer, unless one is waiting.
+    pub async fn refill_spare(&self) {
+        let mut spare = self.inner.spare.lock().await;
+        if spare.is_none()
+            && let Ok(browser) = self.inner.driver.new_browser().await
+        {
+            *spare = Some(browser);
+        }
+    }
+
+    /// Locks a customer's session for one flow, closing idle sessions of others on the way.
+    pub(super) async fn flow(&self, psu: &PsuId) -> Flow {
+        let idle = self.inner.config.idle_timeout;
+        let (session, stale) = {
+            let mut map = self
+                .inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let mut stale = Vec::new();
+            map.retain(|id, s| {
+                let keep = id == psu
+                    || s.try_lock()
+                        .map(|g| g.last_used.is_none_or(|t| t.elapsed() < idle))
+                        .unwrap_or(true);
+                if !keep {
+                    stale.push(s.clone());
+                }
+                keep
+            });
+            (map.entry(psu.clone()).or_default().clone(), stale)
+        };
+        for s in stale {
+            if let Some(browser) = s.lock().await.browser.take() {
+                browser.close().await;
+            }
+        }
+        // The customer's session first, then a permit: a caller waiting behind another flow of the
+        // same customer must not hold one of the few permits while it waits.
+        let session = session.lock_owned().await;
+        let permit = self
+            .inner
+            .active
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        Flow {
+            session,
+            _permit: permit,
+        }
+    }
+
+    /// The customer's browser, launching one (or taking the spare) when there is none.
+    pub(super) async fn browser<'f>(&self, flow: &'f mut Flow) -> FlowResult<&'f Browser> {
+        if flow.session.browser.is_none() {
+            let spare = self.inner.spare.lock().await.take();
+            let browser = match spare {
+                Some(b) => {
+                    let bank = self.clone();
+                    tokio::spawn(async move { bank.refill_spare().await });
+                    b
+                }
+                None => self.inner.driver.new_browser().await?,
+            };
+            flow.session.browser = Some(browser);
+            flow.session.logged_in = false;
+        }
+        flow.session.last_used = Some(Instant::now());
+        Ok(flow.session.browser.as_ref().expect("set above"))
+    }
+}

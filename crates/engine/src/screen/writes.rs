@@ -1,0 +1,444 @@
+//! Two-phase writes: payments, standing orders and payment files are filled in, the confirmation
+//! screen is read back and compared with the request field by field (a difference cancels the order on
+//! the page), and only then confirmed; then cancelling an order and signing one with the card reader.
+
+use std::path::Path;
+
+use secrecy::ExposeSecret;
+
+use super::ScreenBank;
+use super::driver::{Browser, FillValue};
+use super::extract::{Page, Value};
+use super::fail::{Fail, FlowResult, unavailable};
+use super::navigation::want_text;
+use super::reads::status_on;
+use crate::bank::{BankError, Channel};
+use crate::mask::mask;
+use crate::model::belgian::{format_date, format_number};
+use crate::model::{
+    PaymentFile, PaymentId, PaymentInitiation, PaymentKind, PaymentProduct, PaymentRef,
+    PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, StandingOrderRequest,
+};
+
+impl ScreenBank {
+    /// Compares a read-back value with what was asked; cancels the order on the page when they differ.
+    async fn compare(
+        &self,
+        browser: &Browser,
+        screen: &str,
+        checks: Vec<(&'static str, String, String)>,
+    ) -> FlowResult<()> {
+        if let Some((field, expected, shown)) = checks.into_iter().find(|(_, e, s)| e != s) {
+            let _ = self.submit(browser, &self.action(screen, "cancel")).await;
+            return Err(Fail::Bank(BankError::ReadBackMismatch {
+                field,
+                expected: mask(&expected, &[]),
+                shown: mask(&shown, &[]),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Confirms a read-back screen; the signing page that follows gives the new order's reference.
+    async fn confirm_to_signing(&self, browser: &Browser, screen: &str) -> FlowResult<PaymentId> {
+        let source = self
+            .submit(browser, &self.action(screen, "confirm"))
+            .await?;
+        match self.expect(&source, &["sign"]) {
+            Ok(_) => {
+                let page = Page::new(&source, &self.inner.map);
+                Ok(PaymentId::new(want_text(
+                    page.required("sign", "reference")?,
+                )))
+            }
+            Err(Fail::Bank(e @ BankError::Rejected { .. })) => Err(Fail::Bank(e)),
+            Err(_) => Err(Fail::Bank(BankError::OutcomeUnknown {
+                channel: Channel::Screen,
+                reason: format!("no signing page after confirming on {screen}"),
+            })),
+        }
+    }
+
+    /// A single payment: filled in, read back and compared, confirmed up to its signing page.
+    pub(super) async fn pay(
+        &self,
+        browser: &Browser,
+        request: &PaymentRequest,
+    ) -> FlowResult<PaymentInitiation> {
+        self.open(browser, "payment_new", None).await?;
+        let instant = request.product == PaymentProduct::InstantSepaCreditTransfer;
+        self.fill(
+            browser,
+            "payment_new",
+            &[
+                (
+                    "debtor",
+                    FillValue::Text(request.debtor.as_str().to_owned()),
+                ),
+                (
+                    "creditor_name",
+                    FillValue::Text(request.creditor_name.clone()),
+                ),
+                (
+                    "creditor_iban",
+                    FillValue::Text(request.creditor.as_str().to_owned()),
+                ),
+                (
+                    "amount",
+                    FillValue::Text(format_number(request.amount.value())),
+                ),
+                (
+                    "communication",
+                    FillValue::Text(request.remittance.clone().unwrap_or_default()),
+                ),
+                (
+                    "execution_date",
+                    FillValue::Text(
+                        request
+                            .requested_execution_date
+                            .map(format_date)
+                            .unwrap_or_default(),
+                    ),
+                ),
+                ("instant", FillValue::Checked(instant)),
+                (
+                    "reference",
+                    FillValue::Text(request.end_to_end_id.as_str().to_owned()),
+                ),
+            ],
+        )
+        .await?;
+        let source = self
+            .submit(browser, &self.action("payment_new", "submit"))
+            .await?;
+        if self.expect(&source, &["payment_confirm", "payment_new"])? == "payment_new" {
+            return Err(self.refusal(&source, "payment_new", "FORM_REFUSED"));
+        }
+        let s = "payment_confirm";
+        let checks = {
+            let page = Page::new(&source, &self.inner.map);
+            let mut checks = read_back(&page, s, request)?;
+            checks.push((
+                "paymentProduct",
+                if instant { "Yes" } else { "No" }.to_owned(),
+                show(&page.required(s, "instant")?),
+            ));
+            if let Some(d) = request.requested_execution_date {
+                checks.push((
+                    "requestedExecutionDate",
+                    show(&Value::Date(d)),
+                    show(&page.required(s, "date")?),
+                ));
+            }
+            checks
+        };
+        self.compare(browser, s, checks).await?;
+        let id = self.confirm_to_signing(browser, s).await?;
+        Ok(PaymentInitiation {
+            payment: PaymentRef {
+                kind: PaymentKind::Single(request.product),
+                id,
+            },
+            status: PaymentStatus::Received,
+        })
+    }
+
+    /// A standing order: filled in, read back and compared, confirmed up to its signing page.
+    pub(super) async fn order(
+        &self,
+        browser: &Browser,
+        request: &StandingOrderRequest,
+    ) -> FlowResult<PaymentInitiation> {
+        let p = &request.payment;
+        self.open(browser, "order_new", None).await?;
+        self.fill(
+            browser,
+            "order_new",
+            &[
+                ("debtor", FillValue::Text(p.debtor.as_str().to_owned())),
+                ("creditor_name", FillValue::Text(p.creditor_name.clone())),
+                (
+                    "creditor_iban",
+                    FillValue::Text(p.creditor.as_str().to_owned()),
+                ),
+                ("amount", FillValue::Text(format_number(p.amount.value()))),
+                (
+                    "communication",
+                    FillValue::Text(p.remittance.clone().unwrap_or_default()),
+                ),
+                (
+                    "start_date",
+                    FillValue::Text(format_date(request.start_date)),
+                ),
+                (
+                    "end_date",
+                    FillValue::Text(request.end_date.map(format_date).unwrap_or_default()),
+                ),
+                (
+                    "frequency",
+                    FillValue::Text(request.frequency.code().to_owned()),
+                ),
+                (
+                    "day",
+                    FillValue::Text(
+                        request
+                            .day_of_execution
+                            .map(|d| d.to_string())
+                            .unwrap_or_default(),
+                    ),
+                ),
+                (
+                    "reference",
+                    FillValue::Text(p.end_to_end_id.as_str().to_owned()),
+                ),
+            ],
+        )
+        .await?;
+        let source = self
+            .submit(browser, &self.action("order_new", "submit"))
+            .await?;
+        if self.expect(&source, &["order_confirm", "order_new"])? == "order_new" {
+            return Err(self.refusal(&source, "order_new", "FORM_REFUSED"));
+        }
+        let s = "order_confirm";
+        let checks = {
+            let page = Page::new(&source, &self.inner.map);
+            let mut checks = read_back(&page, s, p)?;
+            checks.push((
+                "startDate",
+                show(&Value::Date(request.start_date)),
+                show(&page.required(s, "start_date")?),
+            ));
+            checks.push((
+                "frequency",
+                request.frequency.code().to_owned(),
+                show(&page.required(s, "frequency")?),
+            ));
+            checks
+        };
+        self.compare(browser, s, checks).await?;
+        let id = self.confirm_to_signing(browser, s).await?;
+        Ok(PaymentInitiation {
+            payment: PaymentRef {
+                kind: PaymentKind::Periodic(p.product),
+                id,
+            },
+            status: PaymentStatus::Received,
+        })
+    }
+
+    /// A payment file: staged next to the browsers, uploaded, its review compared, confirmed up to its
+    /// signing page.
+    pub(super) async fn upload(
+        &self,
+        browser: &Browser,
+        file: &PaymentFile,
+    ) -> FlowResult<PaymentInitiation> {
+        self.open(browser, "files", None).await?;
+        let folder = self
+            .inner
+            .driver
+            .folder()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        let path = folder.join(format!("upload-{}.xml", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, file.xml())
+            .map_err(|e| Fail::Bank(unavailable(format!("cannot stage the file: {e}"))))?;
+        let filled = self
+            .fill(
+                browser,
+                "files",
+                &[("file", FillValue::Text(path.display().to_string()))],
+            )
+            .await;
+        let submitted = match filled {
+            Ok(()) => self.submit(browser, &self.action("files", "upload")).await,
+            Err(e) => Err(e),
+        };
+        let _ = std::fs::remove_file(&path);
+        let source = submitted?;
+        if self.expect(&source, &["file_review", "files"])? == "files" {
+            return Err(self.refusal(&source, "files", "FILE_REFUSED"));
+        }
+        let s = "file_review";
+        let checks = {
+            let page = Page::new(&source, &self.inner.map);
+            vec![
+                (
+                    "MsgId",
+                    file.message_id.clone(),
+                    show(&page.required(s, "message_id")?),
+                ),
+                (
+                    "NbOfTxs",
+                    file.number_of_transactions.to_string(),
+                    show(&page.required(s, "count")?),
+                ),
+            ]
+        };
+        self.compare(browser, s, checks).await?;
+        let id = self.confirm_to_signing(browser, s).await?;
+        Ok(PaymentInitiation {
+            payment: PaymentRef {
+                kind: PaymentKind::File,
+                id,
+            },
+            status: PaymentStatus::Received,
+        })
+    }
+
+    /// Cancels an order on its detail page; a click without an answer leaves the outcome unknown.
+    pub(super) async fn cancel(
+        &self,
+        browser: &Browser,
+        payment: &PaymentRef,
+    ) -> FlowResult<PaymentStatus> {
+        let source = self
+            .open(browser, "payment", Some(payment.id.as_str()))
+            .await?;
+        let cancel = self.action("payment", "cancel");
+        if !Page::new(&source, &self.inner.map).has(&cancel) {
+            return Err(Fail::Bank(BankError::Rejected {
+                code: "CANCELLATION_INVALID".to_owned(),
+                message: "the website offers no cancellation for this order".to_owned(),
+            }));
+        }
+        let source = self.submit(browser, &cancel).await.map_err(|e| match e {
+            Fail::Driver(d) => Fail::Bank(BankError::OutcomeUnknown {
+                channel: Channel::Screen,
+                reason: d.to_string(),
+            }),
+            other => other,
+        })?;
+        self.expect(&source, &["payment"])?;
+        status_on(&Page::new(&source, &self.inner.map), "payment")
+    }
+
+    /// The challenge of an order waiting for its signature.
+    pub(super) async fn sign_challenge(
+        &self,
+        browser: &Browser,
+        payment: &PaymentRef,
+    ) -> FlowResult<ScaChallenge> {
+        let source = self
+            .open(browser, "sign", Some(payment.id.as_str()))
+            .await
+            .map_err(|e| match e {
+                Fail::Unexpected { .. } => Fail::Bank(BankError::Rejected {
+                    code: "STATUS_INVALID".to_owned(),
+                    message: "this order does not wait for a signature".to_owned(),
+                }),
+                other => other,
+            })?;
+        self.challenge(&source, "sign", payment.id.as_str())
+    }
+
+    /// Signs an order with the card reader's answer.
+    pub(super) async fn sign(
+        &self,
+        browser: &Browser,
+        payment: &PaymentRef,
+        answer: &ScaAnswer,
+    ) -> FlowResult<ScaStatus> {
+        // Stay on the signing page when it is this order's (its challenge is the one answered).
+        let source = browser.source().await?;
+        let here = {
+            let page = Page::new(&source, &self.inner.map);
+            page.is("sign")
+                && page
+                    .value("sign", "reference")
+                    .ok()
+                    .flatten()
+                    .map(want_text)
+                    .as_deref()
+                    == Some(payment.id.as_str())
+        };
+        if !here {
+            self.open(browser, "sign", Some(payment.id.as_str()))
+                .await?;
+        }
+        self.fill(
+            browser,
+            "sign",
+            &[(
+                "response",
+                FillValue::Text(answer.secret().expose_secret().to_owned()),
+            )],
+        )
+        .await?;
+        let source = self.submit(browser, &self.action("sign", "submit")).await?;
+        match self
+            .expect(&source, &["result", "sign"])
+            .map_err(|e| match e {
+                Fail::Unexpected { .. } => Fail::Bank(BankError::OutcomeUnknown {
+                    channel: Channel::Screen,
+                    reason: "no result page after signing".to_owned(),
+                }),
+                other => other,
+            })? {
+            "sign" => Err(self.refusal(&source, "sign", "SCA_INVALID")),
+            _ => {
+                let status = status_on(&Page::new(&source, &self.inner.map), "result")?;
+                Ok(if status == PaymentStatus::Received {
+                    ScaStatus::Failed
+                } else {
+                    ScaStatus::Finalised
+                })
+            }
+        }
+    }
+}
+
+/// The read-back of what every order shows on its confirmation screen: accounts, name, amount,
+/// communication and reference, as (field, asked, shown).
+fn read_back(
+    page: &Page<'_>,
+    screen: &str,
+    p: &PaymentRequest,
+) -> FlowResult<Vec<(&'static str, String, String)>> {
+    Ok(vec![
+        (
+            "debtorAccount",
+            show(&Value::Iban(p.debtor.clone())),
+            show(&page.required(screen, "debtor")?),
+        ),
+        (
+            "creditorName",
+            p.creditor_name.clone(),
+            show(&page.required(screen, "creditor_name")?),
+        ),
+        (
+            "creditorAccount",
+            show(&Value::Iban(p.creditor.clone())),
+            show(&page.required(screen, "creditor_iban")?),
+        ),
+        (
+            "instructedAmount",
+            show(&Value::Amount(p.amount)),
+            show(&page.required(screen, "amount")?),
+        ),
+        (
+            "remittanceInformationUnstructured",
+            p.remittance.clone().unwrap_or_default(),
+            page.value(screen, "communication")?
+                .map(|v| show(&v))
+                .unwrap_or_default(),
+        ),
+        (
+            "endToEndIdentification",
+            p.end_to_end_id.as_str().to_owned(),
+            show(&page.required(screen, "reference")?),
+        ),
+    ])
+}
+
+/// A value as compared in a read-back: amounts, dates and IBANs in one canonical spelling.
+fn show(value: &Value) -> String {
+    match value {
+        Value::Text(t) => t.trim().to_owned(),
+        Value::Amount(a) => format!("{} {}", a.value(), a.currency()),
+        Value::Date(d) => d.to_string(),
+        Value::Iban(i) => i.as_str().to_owned(),
+        Value::Integer(n) => n.to_string(),
+    }
+}
