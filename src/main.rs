@@ -146,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
                 api_url: args.api_url.clone(),
                 website_url: args.website_url.clone(),
                 map: args.map.clone(),
-                webdriver: psd2_fallback_engine::screen::driver::WebDriverTarget::default(),
+                webdriver: psd2_fallback_engine::screen::WebDriverTarget::default(),
                 journal: args.journal.clone(),
                 psu: args.psu.clone(),
                 password: secrecy::SecretString::from(args.password.clone()),

@@ -40,7 +40,7 @@ pub(crate) struct DemoOptions {
     /// The screen map of the sandbox website.
     pub(crate) map: PathBuf,
     /// Where browsers come from.
-    pub(crate) webdriver: psd2_fallback_engine::screen::driver::WebDriverTarget,
+    pub(crate) webdriver: psd2_fallback_engine::screen::WebDriverTarget,
     /// How long the API stays down.
     pub(crate) outage: Duration,
     /// Where the journal goes; a temporary file when `None`.
@@ -54,7 +54,7 @@ impl Default for DemoOptions {
                 env!("CARGO_MANIFEST_DIR"),
                 "/selectors/sandbox.toml"
             )),
-            webdriver: psd2_fallback_engine::screen::driver::WebDriverTarget::default(),
+            webdriver: psd2_fallback_engine::screen::WebDriverTarget::default(),
             outage: Duration::from_secs(8),
             journal: None,
         }

@@ -13,7 +13,7 @@ use psd2_fallback_engine::failover::{Failover, FailoverConfig};
 use psd2_fallback_engine::health::{Health, HealthConfig};
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{PaymentInitiation, PaymentRequest, PsuId};
-use psd2_fallback_engine::screen::driver::WebDriverTarget;
+use psd2_fallback_engine::screen::WebDriverTarget;
 use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
 
 /// Where the bank is and how to reach it.

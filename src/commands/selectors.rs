@@ -42,7 +42,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
     let Command::Check(args) = command;
     let mut config = ScreenBankConfig::new(args.map, args.url);
     config.spare = false;
-    config.webdriver = psd2_fallback_engine::screen::driver::WebDriverTarget::Local {
+    config.webdriver = psd2_fallback_engine::screen::WebDriverTarget::Local {
         chromedriver: args.chromedriver,
         chromium: "/usr/bin/chromium".into(),
     };

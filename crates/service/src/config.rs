@@ -26,7 +26,7 @@ use psd2_fallback_engine::model::{
     PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
     Transaction, TransactionFilter,
 };
-use psd2_fallback_engine::screen::driver::WebDriverTarget;
+use psd2_fallback_engine::screen::WebDriverTarget;
 use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
 
 /// A configuration that cannot be used: the file, the key and why.

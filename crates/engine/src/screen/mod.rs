@@ -32,11 +32,7 @@
 //! customer. `governor` paces page loads and clicks per bank.
 
 mod bank;
-// The binary (`src/`) and `crates/service` still name `screen::driver::WebDriverTarget`; the module
-// stays `pub` (and hidden) only for that path, and becomes `pub(crate)` once they name
-// `screen::WebDriverTarget`. Everything else in it is crate-private already.
-#[doc(hidden)]
-pub mod driver;
+pub(crate) mod driver;
 pub(crate) mod extract;
 mod fail;
 mod flow;
