@@ -431,6 +431,35 @@ mod tests {
     }
 
     #[test]
+    fn balances_and_transactions_carry_the_account_only_when_given() {
+        let account = Account {
+            id: psd2_fallback_engine::model::AccountId::new("acc-01"),
+            iban: Iban::parse("BE68539007547034").unwrap(),
+            currency: psd2_fallback_engine::model::Currency::from_code("EUR").unwrap(),
+            name: "Daily".to_owned(),
+            product: "Zichtrekening".to_owned(),
+            owner_name: "Anna".to_owned(),
+        };
+        let reference = json!({ "iban": "BE68539007547034", "currency": "EUR" });
+        assert_eq!(balances_json(None, &[]), json!({ "balances": [] }));
+        assert_eq!(balances_json(Some(&account), &[])["account"], reference);
+        let links = Links::new().with("account", "/v1/accounts/acc-01");
+        let page = transactions_json(None, &[], &links);
+        assert_eq!(
+            page,
+            json!({ "transactions": {
+                "booked": [],
+                "pending": [],
+                "_links": { "account": { "href": "/v1/accounts/acc-01" } },
+            } })
+        );
+        assert_eq!(
+            transactions_json(Some(&account), &[], &links)["account"],
+            reference
+        );
+    }
+
+    #[test]
     fn a_cancellation_is_204_when_done_and_202_with_the_status_otherwise() {
         assert_eq!(
             cancellation(PaymentStatus::Cancelled).status(),
