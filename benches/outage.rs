@@ -32,7 +32,8 @@ use psd2_fallback_sandbox::{
     CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig, card_reader_response,
 };
 use psd2_fallback_service::{
-    BankSetup, Caller, ServiceLimits, ServiceState, TokenHash, api_probe, serve,
+    BankSetup, Caller, ServiceLimits, ServiceState, SqliteOwnerStore, TokenHash, api_probe,
+    owners_path, serve,
 };
 use rust_decimal::dec;
 use secrecy::SecretString;
@@ -125,6 +126,7 @@ async fn main() {
     let state = ServiceState::new(
         vec![setup],
         Arc::new(SqliteJournal::open(&journal_path).unwrap()),
+        Arc::new(SqliteOwnerStore::beside_journal(&journal_path).unwrap()),
         vec![Caller {
             name: "bench".into(),
             token: TokenHash::of(TOKEN),
@@ -311,6 +313,7 @@ async fn main() {
     let _ = server.await;
     sandbox.shutdown().await;
     let _ = std::fs::remove_file(&journal_path);
+    let _ = std::fs::remove_file(owners_path(&journal_path));
 }
 
 /// p50 and p99 of a channel's bank-call latency, from the service's histogram (bucket upper bounds).

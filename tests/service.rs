@@ -13,7 +13,7 @@ use psd2_fallback_engine::model::{
 };
 use psd2_fallback_engine::{Bank, Channel, PsuContext};
 use psd2_fallback_sandbox::Sandbox;
-use psd2_fallback_service::ServiceLimits;
+use psd2_fallback_service::{ServiceLimits, owners_path};
 use rust_decimal::dec;
 use serde_json::{Value, json};
 use time::Duration as Days;
@@ -413,7 +413,7 @@ async fn a_restarted_service_still_keeps_callers_apart() {
         .unwrap();
     first.stop().await;
 
-    // A new service (a new port, nothing in memory) on the same journal file.
+    // A new service (a new port, nothing in memory) on the same journal and owners files.
     let second = start_on_journal(
         &sandbox,
         screen_channel(&sandbox).await,
@@ -491,13 +491,15 @@ async fn a_restarted_service_still_keeps_callers_apart() {
     );
     second.stop().await;
     sandbox.shutdown().await;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
+    for file in [journal.clone(), owners_path(&journal)] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
     }
 }
 
 #[tokio::test]
-async fn consent_details_come_from_the_journal_and_the_bank_and_information_is_refused() {
+async fn consent_details_come_from_the_owner_store_and_the_bank_and_information_is_refused() {
     let sandbox = sandbox().await;
     let service = start(
         &sandbox,

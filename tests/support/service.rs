@@ -10,7 +10,8 @@ use psd2_fallback_engine::health::{Health, HealthConfig, spawn_prober};
 use psd2_fallback_engine::journal::SqliteJournal;
 use psd2_fallback_sandbox::Sandbox;
 use psd2_fallback_service::{
-    BankSetup, Caller, ServiceLimits, ServiceState, TokenHash, api_probe, serve,
+    BankSetup, Caller, ServiceLimits, ServiceState, SqliteOwnerStore, TokenHash, api_probe,
+    owners_path, serve,
 };
 use secrecy::SecretString;
 use tokio::sync::oneshot;
@@ -67,7 +68,7 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     prober: tokio::task::JoinHandle<()>,
-    /// The journal file, when this service made it (removed on drop).
+    /// The journal file, when this service made it (removed on drop, with its owners file).
     own_journal: Option<std::path::PathBuf>,
 }
 
@@ -92,12 +93,14 @@ impl Drop for Running {
         self.prober.abort();
         self.task.abort();
         if let Some(journal) = &self.own_journal {
+            let _ = std::fs::remove_file(owners_path(journal));
             let _ = std::fs::remove_file(journal);
         }
     }
 }
 
-/// Starts the service over `sandbox`, with the other channel `screen`, on a journal of its own.
+/// Starts the service over `sandbox`, with the other channel `screen`, on a journal (and owners file)
+/// of its own.
 pub async fn start(
     sandbox: &Sandbox,
     screen: Arc<dyn Bank>,
@@ -111,8 +114,8 @@ pub async fn start(
     running
 }
 
-/// Starts the service over `sandbox` on the journal file `journal_path`, which the test keeps (to
-/// start another service on it, as after a restart).
+/// Starts the service over `sandbox` on the journal file `journal_path` and the owners file beside it,
+/// which the test keeps (to start another service on them, as after a restart).
 pub async fn start_on_journal(
     sandbox: &Sandbox,
     screen: Arc<dyn Bank>,
@@ -122,6 +125,7 @@ pub async fn start_on_journal(
 ) -> Running {
     let gate = Gate::start(sandbox.api_url()).await;
     let journal = Arc::new(SqliteJournal::open(journal_path).unwrap());
+    let owners = Arc::new(SqliteOwnerStore::beside_journal(journal_path).unwrap());
     let probe_timeout = health.probe_timeout;
     let health = Health::new(BANK, health);
     let prober = spawn_prober(health.clone(), api_probe(&gate.url, probe_timeout));
@@ -129,6 +133,7 @@ pub async fn start_on_journal(
     let state = ServiceState::new(
         vec![BankSetup::new(BANK, api, screen, health.clone())],
         journal,
+        owners,
         vec![
             Caller {
                 name: "budget-app".into(),

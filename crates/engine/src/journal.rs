@@ -7,6 +7,9 @@
 //! embedded default (one SQLite file, WAL, every commit durable). A multi-instance deployment would
 //! implement the same trait on PostgreSQL.
 //!
+//! The journal knows nothing of the resilience service's callers: who made which consent or payment
+//! through the service is kept by the service, in its own store.
+//!
 //! The journal has its own row shapes: only this module knows them.
 
 use std::fmt;
@@ -18,10 +21,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::bank::Channel;
 use crate::health::SwitchEvent;
-use crate::model::{
-    ConsentAccess, ConsentRequest, Iban, PaymentId, PaymentKind, PaymentProduct, PaymentRef,
-    PaymentStatus,
-};
+use crate::model::{PaymentId, PaymentKind, PaymentProduct, PaymentRef, PaymentStatus};
 
 /// A journal operation that failed: the store could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -166,17 +166,6 @@ pub struct StoredSwitch {
     pub downtime_started: Option<OffsetDateTime>,
 }
 
-/// Who made a consent or payment resource through the resilience service: the caller (a TPP
-/// application) and the customer. Kept so that one caller never reaches another's resources, across
-/// restarts too.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceOwner {
-    /// The caller's name, as configured.
-    pub caller: String,
-    /// The customer the resource was made for.
-    pub psu: String,
-}
-
 /// What a journal store does. Implementations must make each call durable before returning.
 pub trait JournalStore: Send + Sync + fmt::Debug {
     /// Records an intent before its first attempt. When the key is known already, nothing is written and
@@ -218,33 +207,6 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
         day: Date,
         limit: u32,
     ) -> JournalResult<Result<u32, u32>>;
-    /// Records who made a consent at a bank, and what it asked for. A consent already recorded keeps
-    /// its first owner.
-    fn record_consent_owner(
-        &self,
-        bank: &str,
-        consent: &str,
-        owner: &ResourceOwner,
-        request: &ConsentRequest,
-    ) -> JournalResult<()>;
-    /// Who made a consent at a bank, if the journal knows.
-    fn consent_owner(&self, bank: &str, consent: &str) -> JournalResult<Option<ResourceOwner>>;
-    /// What a consent recorded with [`JournalStore::record_consent_owner`] asked for.
-    fn consent_request(&self, bank: &str, consent: &str) -> JournalResult<Option<ConsentRequest>>;
-    /// Records who made a payment resource (of any kind) at a bank. A resource already recorded keeps
-    /// its first owner.
-    fn record_payment_owner(
-        &self,
-        bank: &str,
-        payment: &PaymentRef,
-        owner: &ResourceOwner,
-    ) -> JournalResult<()>;
-    /// Who made a payment resource at a bank, and of which kind it is, if the journal knows.
-    fn payment_owner(
-        &self,
-        bank: &str,
-        payment: &str,
-    ) -> JournalResult<Option<(PaymentKind, ResourceOwner)>>;
 }
 
 /// The embedded journal: one SQLite file.
@@ -305,27 +267,6 @@ CREATE TABLE IF NOT EXISTS unattended (
     day TEXT NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY (bank, psu, account, day)
-);
-CREATE TABLE IF NOT EXISTS owners (
-    bank TEXT NOT NULL,
-    resource TEXT NOT NULL,
-    id TEXT NOT NULL,
-    payment_kind TEXT,
-    caller TEXT NOT NULL,
-    psu TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (bank, resource, id)
-);
-CREATE TABLE IF NOT EXISTS consent_requests (
-    bank TEXT NOT NULL,
-    id TEXT NOT NULL,
-    accounts TEXT NOT NULL,
-    balances TEXT NOT NULL,
-    transactions TEXT NOT NULL,
-    recurring INTEGER NOT NULL,
-    valid_until TEXT NOT NULL,
-    frequency_per_day INTEGER NOT NULL,
-    PRIMARY KEY (bank, id)
 );
 ";
 
@@ -584,169 +525,6 @@ impl JournalStore for SqliteJournal {
         transaction.commit()?;
         Ok(Ok(count + 1))
     }
-
-    fn record_consent_owner(
-        &self,
-        bank: &str,
-        consent: &str,
-        owner: &ResourceOwner,
-        request: &ConsentRequest,
-    ) -> JournalResult<()> {
-        let mut connection = self.lock();
-        let transaction = connection.transaction()?;
-        transaction.execute(
-            "INSERT INTO owners (bank, resource, id, payment_kind, caller, psu, created_at)
-             VALUES (?1, 'consent', ?2, NULL, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-            params![
-                bank,
-                consent,
-                owner.caller,
-                owner.psu,
-                timestamp(OffsetDateTime::now_utc())
-            ],
-        )?;
-        let ibans = |list: &[Iban]| {
-            list.iter()
-                .map(|i| i.as_str().to_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let access = &request.access;
-        transaction.execute(
-            "INSERT INTO consent_requests (bank, id, accounts, balances, transactions, recurring, valid_until, frequency_per_day)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-            params![
-                bank,
-                consent,
-                ibans(&access.accounts),
-                ibans(&access.balances),
-                ibans(&access.transactions),
-                request.recurring,
-                request.valid_until.to_string(),
-                request.frequency_per_day,
-            ],
-        )?;
-        transaction.commit()?;
-        Ok(())
-    }
-
-    fn consent_request(&self, bank: &str, consent: &str) -> JournalResult<Option<ConsentRequest>> {
-        let row = self
-            .lock()
-            .query_row(
-                "SELECT accounts, balances, transactions, recurring, valid_until, frequency_per_day
-                 FROM consent_requests WHERE bank = ?1 AND id = ?2",
-                params![bank, consent],
-                |row| {
-                    Ok((
-                        [
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                        ],
-                        row.get::<_, bool>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, u32>(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some(([accounts, balances, transactions], recurring, valid_until, frequency)) = row
-        else {
-            return Ok(None);
-        };
-        let bad =
-            |what: &str| JournalError(format!("consent_requests.{what} holds an unknown value"));
-        let ibans = |text: &str, what: &str| {
-            text.split_whitespace()
-                .map(|i| Iban::parse(i).map_err(|_| bad(what)))
-                .collect::<JournalResult<Vec<_>>>()
-        };
-        Ok(Some(ConsentRequest {
-            access: ConsentAccess {
-                accounts: ibans(&accounts, "accounts")?,
-                balances: ibans(&balances, "balances")?,
-                transactions: ibans(&transactions, "transactions")?,
-            },
-            recurring,
-            valid_until: Date::parse(
-                &valid_until,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .map_err(|_| bad("valid_until"))?,
-            frequency_per_day: frequency,
-        }))
-    }
-
-    fn consent_owner(&self, bank: &str, consent: &str) -> JournalResult<Option<ResourceOwner>> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT caller, psu FROM owners WHERE bank = ?1 AND resource = 'consent' AND id = ?2",
-                params![bank, consent],
-                |row| {
-                    Ok(ResourceOwner {
-                        caller: row.get(0)?,
-                        psu: row.get(1)?,
-                    })
-                },
-            )
-            .optional()?)
-    }
-
-    fn record_payment_owner(
-        &self,
-        bank: &str,
-        payment: &PaymentRef,
-        owner: &ResourceOwner,
-    ) -> JournalResult<()> {
-        self.lock().execute(
-            "INSERT INTO owners (bank, resource, id, payment_kind, caller, psu, created_at)
-             VALUES (?1, 'payment', ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-            params![
-                bank,
-                payment.id.to_string(),
-                kind_to_row(payment.kind),
-                owner.caller,
-                owner.psu,
-                timestamp(OffsetDateTime::now_utc())
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn payment_owner(
-        &self,
-        bank: &str,
-        payment: &str,
-    ) -> JournalResult<Option<(PaymentKind, ResourceOwner)>> {
-        let row = self
-            .lock()
-            .query_row(
-                "SELECT payment_kind, caller, psu FROM owners WHERE bank = ?1 AND resource = 'payment' AND id = ?2",
-                params![bank, payment],
-                |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        ResourceOwner {
-                            caller: row.get(1)?,
-                            psu: row.get(2)?,
-                        },
-                    ))
-                },
-            )
-            .optional()?;
-        row.map(|(kind, owner)| {
-            kind_from_row(&kind)
-                .map(|kind| (kind, owner))
-                .ok_or_else(|| {
-                    JournalError(format!(
-                        "owners.payment_kind holds an unknown value {kind:?}"
-                    ))
-                })
-        })
-        .transpose()
-    }
 }
 
 #[cfg(test)]
@@ -916,57 +694,5 @@ mod tests {
         let log = journal.access_log(at.date()).unwrap();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].switch_event, Some(id));
-    }
-
-    #[test]
-    fn owners_are_kept_across_reopening_and_keep_their_first_owner() {
-        let dir = tempdir::TempDir::new();
-        let path = dir.path().join("journal.sqlite");
-        let a = ResourceOwner {
-            caller: "budget-app".into(),
-            psu: "1001".into(),
-        };
-        let b = ResourceOwner {
-            caller: "accounting-tool".into(),
-            psu: "1002".into(),
-        };
-        let payment = PaymentRef {
-            kind: PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
-            id: PaymentId::new("pmt-1"),
-        };
-        let request = ConsentRequest {
-            access: ConsentAccess {
-                accounts: vec![Iban::parse("BE68539007547034").unwrap()],
-                balances: vec![Iban::parse("BE68539007547034").unwrap()],
-                transactions: vec![],
-            },
-            recurring: true,
-            valid_until: time::macros::date!(2027 - 01 - 31),
-            frequency_per_day: 4,
-        };
-        {
-            let journal = SqliteJournal::open(&path).unwrap();
-            journal
-                .record_consent_owner("bank", "c-1", &a, &request)
-                .unwrap();
-            journal
-                .record_consent_owner("bank", "c-1", &b, &request)
-                .unwrap();
-            journal.record_payment_owner("bank", &payment, &b).unwrap();
-        }
-        let journal = SqliteJournal::open(&path).unwrap();
-        assert_eq!(journal.consent_owner("bank", "c-1").unwrap(), Some(a));
-        assert_eq!(
-            journal.consent_request("bank", "c-1").unwrap(),
-            Some(request)
-        );
-        assert_eq!(journal.consent_request("bank", "c-2").unwrap(), None);
-        assert_eq!(journal.consent_owner("other", "c-1").unwrap(), None);
-        assert_eq!(journal.consent_owner("bank", "pmt-1").unwrap(), None);
-        assert_eq!(
-            journal.payment_owner("bank", "pmt-1").unwrap(),
-            Some((payment.kind, b))
-        );
-        assert_eq!(journal.payment_owner("bank", "c-1").unwrap(), None);
     }
 }

@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use time::Date;
 
-use super::{BankSetup, Caller, ServiceLimits, ServiceState, TokenHash};
+use crate::auth::{Caller, TokenHash};
+use crate::owners::{OwnerStore, SqliteOwnerStore};
+use crate::state::{BankSetup, ServiceLimits, ServiceState};
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
 use psd2_fallback_engine::bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
 use psd2_fallback_engine::health::{Health, HealthConfig, Policy, spawn_prober};
@@ -67,7 +69,8 @@ pub enum ConfigError {
 pub struct ServiceConfig {
     /// Where the service listens.
     pub listen: SocketAddr,
-    /// The journal's SQLite file.
+    /// The journal's SQLite file. The service keeps who made which consent and payment in a file
+    /// beside it (`psd2-fallback.db` → `psd2-fallback.owners.db`).
     pub journal: PathBuf,
     /// The SHA-256 (hex) of the admin token for the override route; `PSD2_FALLBACK_ADMIN_TOKEN` wins.
     #[serde(default)]
@@ -441,6 +444,10 @@ impl ServiceConfig {
             SqliteJournal::open(&self.journal)
                 .map_err(|e| self.invalid("journal", e.to_string()))?,
         );
+        let owners: Arc<dyn OwnerStore> = Arc::new(
+            SqliteOwnerStore::beside_journal(&self.journal)
+                .map_err(|e| self.invalid("journal", e.to_string()))?,
+        );
         let mut banks = Vec::new();
         let mut probers = Vec::new();
         for (i, bank) in self.banks.iter().enumerate() {
@@ -511,7 +518,7 @@ impl ServiceConfig {
             events_on_connect: l.events_on_connect,
         };
         Ok((
-            ServiceState::new(banks, journal, callers, self.admin_token()?, limits),
+            ServiceState::new(banks, journal, owners, callers, self.admin_token()?, limits),
             probers,
         ))
     }

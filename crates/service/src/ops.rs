@@ -16,7 +16,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration as Days, OffsetDateTime};
 use tokio::sync::broadcast;
 
-use super::{ServedBank, ServiceState, TokenHash};
+use crate::auth::{TokenHash, bearer_token};
+use crate::state::{ServedBank, ServiceState};
 use psd2_fallback_engine::health::{Health, Override, SwitchEvent};
 use psd2_fallback_engine::journal::{IntentState, StoredSwitch};
 use psd2_fallback_xs2a::ApiError;
@@ -169,12 +170,7 @@ pub(super) async fn set_override(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match (state.inner.admin, token) {
+    match (state.inner.admin, bearer_token(&headers)) {
         (None, _) => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -1,0 +1,166 @@
+//! Failures as answers: [`ServiceError`] (a Berlin Group `ApiError` plus the real cause, kept out of the
+//! body), how a `BankError` and a failure of the owner store become answers, and the middleware that
+//! logs each cause once.
+//!
+//! The caller's mistakes and the bank's refusals are explained; a channel failure never reaches the
+//! caller as its cause: 503 (nothing sent) or 502 (outcome unknown) with a generic text.
+
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use time::OffsetDateTime;
+
+use psd2_fallback_engine::bank::BankError;
+use psd2_fallback_xs2a::ApiError;
+
+use crate::owners::OwnerStoreError;
+
+/// What a handler returns.
+pub(crate) type Result<T> = std::result::Result<T, ServiceError>;
+
+/// An `ApiError` with the cause to log.
+pub(crate) struct ServiceError {
+    /// The answer the caller gets.
+    error: ApiError,
+    /// What really went wrong, for the log only.
+    cause: Option<String>,
+}
+
+impl From<ApiError> for ServiceError {
+    fn from(error: ApiError) -> Self {
+        Self { error, cause: None }
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let mut response = self.error.into_response();
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(Cause(cause));
+        }
+        response
+    }
+}
+
+/// The real cause of a 5xx answer, kept out of the body and logged once, by [`log_causes`].
+#[derive(Debug, Clone)]
+struct Cause(String);
+
+/// Logs the cause of every failed answer, once: the method, the path, the status and the cause.
+pub(crate) async fn log_causes(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if let Some(Cause(cause)) = response.extensions().get::<Cause>() {
+        tracing::warn!(%method, %path, status = response.status().as_u16(), %cause, "request failed");
+    } else if response.status().is_server_error() {
+        tracing::warn!(%method, %path, status = response.status().as_u16(), "request failed");
+    }
+    response
+}
+
+/// An owner store failure as an answer: a generic 500, the cause logged by the middleware.
+pub(crate) fn owner_store_error(error: OwnerStoreError) -> ServiceError {
+    ServiceError {
+        error: ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "the service could not keep its records; try again later",
+        ),
+        cause: Some(error.to_string()),
+    }
+}
+
+/// A `BankError` as an answer: the caller's mistakes and the bank's refusals are explained, channel
+/// failures get a generic text (their cause is logged by the middleware).
+pub(crate) fn bank_error(error: BankError) -> ServiceError {
+    let cause = Some(error.to_string());
+    let generic = |status, text: &str| ServiceError {
+        error: ApiError::new(status, "SERVICE_UNAVAILABLE", text),
+        cause: cause.clone(),
+    };
+    match error {
+        BankError::Unavailable { .. } => generic(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the bank cannot be reached at the moment; nothing was sent",
+        ),
+        BankError::OutcomeUnknown { .. } => generic(
+            StatusCode::BAD_GATEWAY,
+            "the bank did not confirm the outcome; ask for the resource's status before retrying",
+        ),
+        BankError::ScreenChanged { .. } => generic(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the bank cannot be reached at the moment",
+        ),
+        BankError::FallbackExempt { bank, reason, .. } => ServiceError {
+            error: ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                format!(
+                    "the API of {bank} is unavailable and {bank} is exempt from the fallback: {reason}"
+                ),
+            ),
+            cause,
+        },
+        BankError::Rejected { code, message } => {
+            let status = match code.as_str() {
+                "CONSENT_UNKNOWN" => StatusCode::FORBIDDEN,
+                "RESOURCE_UNKNOWN" | "PRODUCT_UNKNOWN" => StatusCode::NOT_FOUND,
+                "PSU_CREDENTIALS_INVALID" | "CONSENT_INVALID" | "CONSENT_EXPIRED" => {
+                    StatusCode::UNAUTHORIZED
+                }
+                "STATUS_INVALID" => StatusCode::CONFLICT,
+                "CANCELLATION_INVALID" => StatusCode::METHOD_NOT_ALLOWED,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            ApiError::new(status, code, message).into()
+        }
+        BankError::LimitReached { limit, retry_after } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "ACCESS_EXCEEDED", limit)
+                .with_retry_after(
+                    retry_after
+                        .unwrap_or_else(until_midnight_utc)
+                        .as_secs()
+                        .max(1),
+                )
+                .into()
+        }
+        BankError::ScaRequired { challenge } => ApiError::sca_required(&challenge).into(),
+        BankError::InvalidInput(invalid) => ApiError::from(invalid).into(),
+        BankError::ReadBackMismatch { field, .. } => ServiceError {
+            error: ApiError::new(
+                StatusCode::CONFLICT,
+                "PAYMENT_FAILED",
+                format!(
+                    "the bank's confirmation screen showed another {field}; the order was cancelled before it was confirmed, nothing was sent"
+                ),
+            ),
+            cause,
+        },
+        BankError::NotSupported { operation, .. } => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "SERVICE_INVALID",
+            format!("the bank does not support {operation} at the moment"),
+        )
+        .into(),
+        // A class of error this service does not know yet: told as a failure to reach the bank.
+        _ => generic(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the bank cannot be reached at the moment",
+        ),
+    }
+}
+
+/// Unattended reads are counted per UTC day: the next chance is at midnight.
+fn until_midnight_utc() -> Duration {
+    let now = OffsetDateTime::now_utc();
+    let midnight = now
+        .date()
+        .next_day()
+        .map(|d| d.midnight().assume_utc())
+        .unwrap_or(now);
+    Duration::from_secs((midnight - now).whole_seconds().max(1) as u64)
+}

@@ -1,0 +1,126 @@
+//! Account information under a consent: `GET /v1/accounts`, `…/{id}/balances[?referenceDate=]` and
+//! `…/{id}/transactions`, the last paged by `_links.next` over the read kept in the page cache.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query};
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+use psd2_fallback_engine::model::AccountId;
+use psd2_fallback_xs2a as xs2a;
+use psd2_fallback_xs2a::{
+    ApiError, BookingQuery, Links, accounts_json, balances_json, transactions_json,
+};
+
+use super::ctx::Ctx;
+use crate::errors::{Result, bank_error};
+
+/// `GET /v1/accounts`: the accounts the consent covers.
+pub(super) async fn accounts(ctx: Ctx, headers: HeaderMap) -> Result<Json<Value>> {
+    let psu = ctx.consent_psu(&headers)?;
+    let accounts = ctx.failover().accounts(&psu).await.map_err(bank_error)?;
+    Ok(Json(accounts_json(&accounts, &ctx.prefix)))
+}
+
+/// `GET /v1/accounts/{id}/balances`, now or (`referenceDate`) at the close of an earlier day.
+pub(super) async fn balances(
+    ctx: Ctx,
+    Path(account): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let psu = ctx.consent_psu(&headers)?;
+    let at = xs2a::reference_date(&query)?;
+    let balances = ctx
+        .failover()
+        .balances(&psu, &AccountId::new(account), at)
+        .await
+        .map_err(bank_error)?;
+    Ok(Json(balances_json(None, &balances)))
+}
+
+/// `GET /v1/accounts/{id}/transactions?bookingStatus=&dateFrom=[&dateTo=]`: the first page asks the
+/// bank and keeps the whole read when it has more pages; `pageToken` and `pageIndex` (from
+/// `_links.next` and `_links.previous`) serve the later pages from that read.
+pub(super) async fn transactions(
+    ctx: Ctx,
+    Path(account): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let psu = ctx.consent_psu(&headers)?;
+    let filter = match xs2a::transaction_query(&query)? {
+        (BookingQuery::Information, _) => {
+            return Err(ApiError::format(
+                "bookingStatus",
+                "information (the account's standing orders) cannot be served: no channel reads a \
+                 bank's standing orders; ask for booked, pending or both",
+            )
+            .into());
+        }
+        (BookingQuery::Transactions(_), filter) => filter,
+    };
+    let page = xs2a::page_index(&query)?;
+    let inner = &ctx.state.inner;
+    let bank = &ctx.bank().name;
+    let size = inner.limits.transactions_page_size.max(1);
+    let now = tokio::time::Instant::now();
+    let (token, all) = match query.get("pageToken") {
+        Some(token) => {
+            let found = inner
+                .pages
+                .get(token, &ctx.caller, bank, &account, now)
+                .ok_or_else(|| {
+                    ApiError::format(
+                        "pageToken",
+                        "is unknown or expired; read the first page again",
+                    )
+                })?;
+            (token.clone(), found)
+        }
+        None => {
+            let all = ctx
+                .failover()
+                .transactions(&psu, &AccountId::new(account.clone()), &filter)
+                .await
+                .map_err(bank_error)?;
+            let all = Arc::new(all);
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            if all.len() > size {
+                inner
+                    .pages
+                    .keep(token.clone(), &ctx.caller, bank, &account, now, all.clone());
+            }
+            (token, all)
+        }
+    };
+    let pages = all.len().div_ceil(size).max(1);
+    if page >= pages {
+        return Err(ApiError::format("pageIndex", format!("there are {pages} pages")).into());
+    }
+    let slice = &all[page * size..((page + 1) * size).min(all.len())];
+    let mut base = format!(
+        "{}/v1/accounts/{account}/transactions?bookingStatus={}&dateFrom={}",
+        ctx.prefix, query["bookingStatus"], query["dateFrom"]
+    );
+    if let Some(to) = query.get("dateTo") {
+        base.push_str(&format!("&dateTo={to}"));
+    }
+    let mut links = Links::new().with("account", format!("{}/v1/accounts/{account}", ctx.prefix));
+    if page + 1 < pages {
+        links.push(
+            "next",
+            format!("{base}&pageToken={token}&pageIndex={}", page + 1),
+        );
+    }
+    if page > 0 {
+        links.push(
+            "previous",
+            format!("{base}&pageToken={token}&pageIndex={}", page - 1),
+        );
+    }
+    Ok(Json(transactions_json(None, slice, &links)))
+}

@@ -1,0 +1,128 @@
+//! Consents: `POST /v1/consents`, `GET /v1/consents/{id}` and `…/status`, and their authorisations.
+//! A consent made here is recorded with its caller in the owner store, with what it asked for.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::Value;
+
+use psd2_fallback_engine::model::{ConsentId, ScaTarget};
+use psd2_fallback_xs2a as xs2a;
+use psd2_fallback_xs2a::{
+    ApiError, ConsentIn, Links, consent_created, consent_json, consent_status_json,
+};
+
+use super::authorisations::{start_authorisation, update_authorisation};
+use super::ctx::Ctx;
+use crate::errors::{Result, bank_error, owner_store_error};
+
+/// `POST /v1/consents`: the consent is made at the bank, then recorded as this caller's.
+pub(super) async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let psu_id = xs2a::psu_id(&headers)?;
+    let input: ConsentIn = xs2a::json(&body)?;
+    // The service cannot list a customer's accounts before it has a consent: `allPsd2` is refused.
+    let request = input.to_request(|| None)?;
+    let psu = ctx.psu(&psu_id, &headers);
+    let id = ctx
+        .failover()
+        .create_consent(&psu, &request)
+        .await
+        .map_err(bank_error)?;
+    ctx.state
+        .inner
+        .owners
+        .record_consent_owner(&ctx.bank().name, id.as_str(), &ctx.owner(psu_id), &request)
+        .map_err(owner_store_error)?;
+    Ok(consent_created(&id, &ctx.prefix))
+}
+
+/// `GET /v1/consents/{id}`: what the consent asked for (kept in the owner store when it was made
+/// through the service) and its status now (from the bank). `lastActionDate` is left out: the bank's
+/// own record of it is not read by any channel, and the service does not guess it.
+pub(super) async fn consent_details(
+    ctx: Ctx,
+    Path(consent): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let owned = ctx.consent(&consent)?;
+    let request = ctx
+        .state
+        .inner
+        .owners
+        .consent_request(&ctx.bank().name, &consent)
+        .map_err(owner_store_error)?
+        .ok_or_else(|| {
+            ApiError::unknown("the details of this consent were not kept (made before they were)")
+        })?;
+    let status = ctx
+        .failover()
+        .consent_status(
+            &ctx.psu(&owned.psu, &headers),
+            &ConsentId::new(consent.clone()),
+        )
+        .await
+        .map_err(bank_error)?;
+    let base = format!("{}/v1/consents/{consent}", ctx.prefix);
+    let links = Links::new()
+        .with("self", base.clone())
+        .with("status", format!("{base}/status"));
+    Ok(Json(consent_json(&request, status, None, &links)))
+}
+
+/// `GET /v1/consents/{id}/status`, from the bank.
+pub(super) async fn consent_status(
+    ctx: Ctx,
+    Path(consent): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let owned = ctx.consent(&consent)?;
+    let status = ctx
+        .failover()
+        .consent_status(&ctx.psu(&owned.psu, &headers), &ConsentId::new(consent))
+        .await
+        .map_err(bank_error)?;
+    Ok(Json(consent_status_json(status)))
+}
+
+/// `POST /v1/consents/{id}/authorisations`.
+pub(super) async fn start_consent_authorisation(
+    ctx: Ctx,
+    Path(consent): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let owned = ctx.consent(&consent)?;
+    let base = format!("{}/v1/consents/{consent}", ctx.prefix);
+    start_authorisation(
+        &ctx,
+        &owned,
+        &headers,
+        &body,
+        ScaTarget::Consent(ConsentId::new(consent)),
+        base,
+    )
+    .await
+}
+
+/// `PUT /v1/consents/{id}/authorisations/{authorisation}`.
+pub(super) async fn update_consent_authorisation(
+    ctx: Ctx,
+    Path((consent, authorisation)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let owned = ctx.consent(&consent)?;
+    let base = format!("{}/v1/consents/{consent}", ctx.prefix);
+    update_authorisation(
+        &ctx,
+        &owned,
+        &headers,
+        &body,
+        ScaTarget::Consent(ConsentId::new(consent)),
+        authorisation,
+        base,
+    )
+    .await
+}

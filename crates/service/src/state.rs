@@ -1,0 +1,216 @@
+//! What the service serves and who may use it: [`ServiceState`] (cheap to clone, shared by every
+//! handler), built from a [`BankSetup`] per bank, the journal, the owner store, the callers and the
+//! [`ServiceLimits`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+
+use psd2_fallback_engine::bank::{Bank, Channel};
+use psd2_fallback_engine::failover::{Failover, FailoverConfig};
+use psd2_fallback_engine::health::Health;
+use psd2_fallback_engine::journal::JournalStore;
+
+use crate::auth::{Caller, Callers, TokenHash};
+use crate::metrics::{Metered, Metrics};
+use crate::owners::OwnerStore;
+use crate::pages::PageCache;
+
+/// One bank the service serves: its two channels and its health. The service wraps them in a
+/// `Failover`.
+#[derive(Debug, Clone)]
+pub struct BankSetup {
+    /// The bank's name (in paths, events, metrics and the journal).
+    pub name: String,
+    /// The API channel (an `ApiBank`).
+    pub api: Arc<dyn Bank>,
+    /// The website channel (a `ScreenBank`), or any `Bank` standing in for it.
+    pub screen: Arc<dyn Bank>,
+    /// The bank's health.
+    pub health: Arc<Health>,
+    /// Unattended reads of one account per day (RTS Art. 36(5)).
+    pub unattended_reads_per_day: u32,
+}
+
+impl BankSetup {
+    /// A bank with the regulation's unattended-read limit (4 a day).
+    pub fn new(
+        name: impl Into<String>,
+        api: Arc<dyn Bank>,
+        screen: Arc<dyn Bank>,
+        health: Arc<Health>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            api,
+            screen,
+            health,
+            unattended_reads_per_day: 4,
+        }
+    }
+}
+
+/// The service's limits.
+#[derive(Debug, Clone)]
+pub struct ServiceLimits {
+    /// Requests per second one caller may make, sustained.
+    pub requests_per_second: NonZeroU32,
+    /// Requests one caller may make at once above the sustained rate.
+    pub burst: NonZeroU32,
+    /// The largest pain.001 file accepted, in bytes.
+    pub max_file_bytes: usize,
+    /// Transactions per page.
+    pub transactions_page_size: usize,
+    /// How long the pages of one transactions read are kept for `_links.next`.
+    pub page_cache_ttl: Duration,
+    /// How many past switch events `/events` sends on connect.
+    pub events_on_connect: usize,
+}
+
+impl Default for ServiceLimits {
+    fn default() -> Self {
+        Self {
+            requests_per_second: NonZeroU32::new(50).expect("not zero"),
+            burst: NonZeroU32::new(100).expect("not zero"),
+            max_file_bytes: 1024 * 1024,
+            transactions_page_size: 100,
+            page_cache_ttl: Duration::from_secs(120),
+            events_on_connect: 20,
+        }
+    }
+}
+
+/// What the service serves and who may use it. Cheap to clone.
+#[derive(Clone)]
+pub struct ServiceState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ServiceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceState")
+            .field(
+                "banks",
+                &self.inner.banks.iter().map(|b| &b.name).collect::<Vec<_>>(),
+            )
+            .field("callers", &self.inner.callers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bank as served: its failover and health.
+#[derive(Debug)]
+pub(crate) struct ServedBank {
+    /// The bank's name, in paths, events and metrics.
+    pub(crate) name: String,
+    /// Its two channels behind one `Bank`.
+    pub(crate) failover: Failover,
+    /// Its health, for `/health`, the override and the switch events.
+    pub(crate) health: Arc<Health>,
+}
+
+/// The state behind a [`ServiceState`].
+pub(crate) struct Inner {
+    /// The banks, in configuration order; the first answers `/v1/…` without a prefix.
+    pub(crate) banks: Vec<ServedBank>,
+    /// The engine's journal: intents, switch events, the access log, the counters.
+    pub(crate) journal: Arc<dyn JournalStore>,
+    /// Who made which consent and payment, so a caller reaches only its own.
+    pub(crate) owners: Arc<dyn OwnerStore>,
+    /// The callers let in, and their rate limits.
+    pub(crate) callers: Arc<Callers>,
+    /// The admin token's hash for the override route; none: the route is closed.
+    pub(crate) admin: Option<TokenHash>,
+    /// The limits the service was given.
+    pub(crate) limits: ServiceLimits,
+    /// PSU passwords given at authorisation, by (bank, PSU), so the website channel can log in later
+    /// for the same customer. Secret: never logged.
+    pub(crate) passwords: Mutex<HashMap<(String, String), SecretString>>,
+    /// Transactions reads kept for their later pages.
+    pub(crate) pages: PageCache,
+    /// The Prometheus registry.
+    pub(crate) metrics: Metrics,
+    /// Switch events of every bank, as JSON, for `/events`.
+    pub(crate) events: broadcast::Sender<Value>,
+    /// Becomes `true` when the service shuts down, so open event streams end.
+    pub(crate) closing: watch::Sender<bool>,
+}
+
+/// A mutex's guard, even when a panic poisoned it (what it guards stays consistent between calls).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ServiceState {
+    /// The service over `banks`, writing `journal`, keeping who made what in `owners`, open to
+    /// `callers`; `admin` authorises the override route (none: the route is closed).
+    pub fn new(
+        banks: Vec<BankSetup>,
+        journal: Arc<dyn JournalStore>,
+        owners: Arc<dyn OwnerStore>,
+        callers: Vec<Caller>,
+        admin: Option<TokenHash>,
+        limits: ServiceLimits,
+    ) -> Self {
+        let metrics = Metrics::new();
+        let banks = banks
+            .into_iter()
+            .map(|b| {
+                let api = Metered::new(b.api, Channel::Api, &b.name, metrics.clone());
+                let screen = Metered::new(b.screen, Channel::Screen, &b.name, metrics.clone());
+                let failover = Failover::new(
+                    FailoverConfig {
+                        bank: b.name.clone(),
+                        unattended_reads_per_day: b.unattended_reads_per_day,
+                    },
+                    Arc::new(api),
+                    Arc::new(screen),
+                    b.health.clone(),
+                    journal.clone(),
+                );
+                ServedBank {
+                    name: b.name,
+                    failover,
+                    health: b.health,
+                }
+            })
+            .collect();
+        let callers = Callers::new(callers, limits.requests_per_second, limits.burst);
+        Self {
+            inner: Arc::new(Inner {
+                banks,
+                journal,
+                owners,
+                callers: Arc::new(callers),
+                admin,
+                pages: PageCache::new(limits.page_cache_ttl),
+                limits,
+                passwords: Mutex::default(),
+                metrics,
+                events: broadcast::channel(256).0,
+                closing: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// The service's metrics (the screen channel sets its browser-session gauge here).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The failover of a bank, by name.
+    pub fn failover(&self, bank: &str) -> Option<&Failover> {
+        self.bank(bank).map(|b| &b.failover)
+    }
+
+    /// A served bank, by name.
+    pub(crate) fn bank(&self, name: &str) -> Option<&ServedBank> {
+        self.inner.banks.iter().find(|b| b.name == name)
+    }
+}

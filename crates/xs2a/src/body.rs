@@ -1,0 +1,277 @@
+//! Request bodies as sent (`PaymentIn`, `ConsentIn`, the authorisation and funds-confirmation bodies),
+//! turned into `model` values with errors that name the field (`creditorAccount.iban`,
+//! `instructedAmount.currency`, `psuData.password`).
+
+use axum::body::Bytes;
+use serde::Deserialize;
+
+use psd2_fallback_engine::model::{
+    Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, ExecutionRule, Frequency, Iban,
+    PaymentProduct, PaymentRequest, StandingOrderRequest,
+};
+
+use crate::error::{ApiError, ApiResult};
+use crate::request::{at, date_at, json};
+
+// ---------------------------------------------------------------------------------------------------
+// Payments and standing orders
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+/// An account reference in a request (`debtorAccount`, `creditorAccount`, a consent's accounts).
+pub struct AccountReferenceIn {
+    /// The IBAN as sent, checked by [`iban_at`].
+    pub iban: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+/// An amount in a request (`instructedAmount`), checked by [`amount_in`].
+pub struct AmountIn {
+    currency: String,
+    amount: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+/// A payment initiation body (single or periodic), as sent.
+pub struct PaymentIn {
+    end_to_end_identification: Option<String>,
+    debtor_account: AccountReferenceIn,
+    instructed_amount: AmountIn,
+    creditor_account: AccountReferenceIn,
+    creditor_name: String,
+    remittance_information_unstructured: Option<String>,
+    requested_execution_date: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    execution_rule: Option<String>,
+    frequency: Option<String>,
+    day_of_execution: Option<String>,
+}
+
+/// The IBAN of an account reference, or an error naming `path`.
+pub fn iban_at(path: &str, reference: &AccountReferenceIn) -> ApiResult<Iban> {
+    let text = reference
+        .iban
+        .as_deref()
+        .ok_or_else(|| ApiError::format(path, "an IBAN is required"))?;
+    at(path, Iban::parse(text))
+}
+
+/// An amount at its currency's scale, or an error naming `path.currency` or `path.amount`.
+pub fn amount_in(path: &str, amount: &AmountIn) -> ApiResult<Amount> {
+    let currency = at(
+        &format!("{path}.currency"),
+        Currency::from_code(&amount.currency),
+    )?;
+    at(
+        &format!("{path}.amount"),
+        Amount::parse_api(&amount.amount, currency),
+    )
+}
+
+impl PaymentIn {
+    /// The single payment this body asks for; errors name the field.
+    pub fn to_request(&self, product: PaymentProduct) -> ApiResult<PaymentRequest> {
+        let end_to_end_id = match &self.end_to_end_identification {
+            Some(id) => at("endToEndIdentification", EndToEndId::new(id.clone()))?,
+            None => EndToEndId::generate(),
+        };
+        let request = PaymentRequest {
+            product,
+            debtor: iban_at("debtorAccount.iban", &self.debtor_account)?,
+            creditor_name: self.creditor_name.clone(),
+            creditor: iban_at("creditorAccount.iban", &self.creditor_account)?,
+            amount: amount_in("instructedAmount", &self.instructed_amount)?,
+            remittance: self.remittance_information_unstructured.clone(),
+            requested_execution_date: self
+                .requested_execution_date
+                .as_deref()
+                .map(|d| date_at("requestedExecutionDate", d))
+                .transpose()?,
+            end_to_end_id,
+        };
+        request.validate()?;
+        Ok(request)
+    }
+
+    /// The standing order (periodic payment) this body asks for; errors name the field.
+    pub fn to_standing_order(&self, product: PaymentProduct) -> ApiResult<StandingOrderRequest> {
+        let mut payment = self.to_request(product)?;
+        payment.requested_execution_date = None;
+        let start = self
+            .start_date
+            .as_deref()
+            .ok_or_else(|| ApiError::format("startDate", "is required"))?;
+        let frequency = self
+            .frequency
+            .as_deref()
+            .ok_or_else(|| ApiError::format("frequency", "is required"))?;
+        let request = StandingOrderRequest {
+            payment,
+            start_date: date_at("startDate", start)?,
+            end_date: self
+                .end_date
+                .as_deref()
+                .map(|d| date_at("endDate", d))
+                .transpose()?,
+            frequency: Frequency::from_code(frequency).ok_or_else(|| {
+                ApiError::format(
+                    "frequency",
+                    format!("{frequency:?} is not a frequency code"),
+                )
+            })?,
+            day_of_execution: self
+                .day_of_execution
+                .as_deref()
+                .map(|d| {
+                    d.parse::<u8>().map_err(|_| {
+                        ApiError::format(
+                            "dayOfExecution",
+                            format!("{d:?} is not a day of the month"),
+                        )
+                    })
+                })
+                .transpose()?,
+            execution_rule: match self.execution_rule.as_deref() {
+                None => ExecutionRule::Following,
+                Some(rule) => ExecutionRule::from_code(rule).ok_or_else(|| {
+                    ApiError::format(
+                        "executionRule",
+                        format!("{rule:?} is neither following nor preceding"),
+                    )
+                })?,
+            },
+        };
+        request.validate()?;
+        Ok(request)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Consents
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+/// A consent's `access`: accounts by reference, or `allPsd2`.
+pub struct AccessIn {
+    #[serde(default)]
+    accounts: Vec<AccountReferenceIn>,
+    #[serde(default)]
+    balances: Vec<AccountReferenceIn>,
+    #[serde(default)]
+    transactions: Vec<AccountReferenceIn>,
+    all_psd2: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+/// A consent request body (`POST /v1/consents`).
+pub struct ConsentIn {
+    access: AccessIn,
+    recurring_indicator: bool,
+    valid_until: String,
+    frequency_per_day: u32,
+}
+
+impl ConsentIn {
+    /// The consent asked for. `all_accounts` lists the customer's accounts for `allPsd2: allAccounts`;
+    /// a server that cannot list them passes `None` and the request is refused naming the field.
+    pub fn to_request(
+        &self,
+        all_accounts: impl FnOnce() -> Option<Vec<Iban>>,
+    ) -> ApiResult<ConsentRequest> {
+        let list = |name: &str, refs: &[AccountReferenceIn]| -> ApiResult<Vec<Iban>> {
+            refs.iter()
+                .enumerate()
+                .map(|(i, r)| iban_at(&format!("access.{name}[{i}].iban"), r))
+                .collect()
+        };
+        let access = match self.access.all_psd2.as_deref() {
+            Some("allAccounts") => ConsentAccess::full(all_accounts().ok_or_else(|| {
+                ApiError::format("access.allPsd2", "is not supported here; list the accounts")
+            })?),
+            Some(other) => {
+                return Err(ApiError::format(
+                    "access.allPsd2",
+                    format!("{other:?} is not supported; use allAccounts"),
+                ));
+            }
+            None => ConsentAccess {
+                accounts: list("accounts", &self.access.accounts)?,
+                balances: list("balances", &self.access.balances)?,
+                transactions: list("transactions", &self.access.transactions)?,
+            },
+        };
+        Ok(ConsentRequest {
+            access,
+            recurring: self.recurring_indicator,
+            valid_until: date_at("validUntil", &self.valid_until)?,
+            frequency_per_day: self.frequency_per_day,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Authorisations (embedded SCA)
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StartAuthorisationIn {
+    psu_data: Option<PsuDataIn>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PsuDataIn {
+    password: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateAuthorisationIn {
+    sca_authentication_data: Option<String>,
+}
+
+/// The PSU's password from a start-authorisation body (`psuData.password`), required by the embedded
+/// approach.
+pub fn authorisation_password(body: &Bytes) -> ApiResult<String> {
+    let input: StartAuthorisationIn = if body.is_empty() {
+        StartAuthorisationIn { psu_data: None }
+    } else {
+        json(body)?
+    };
+    input.psu_data.and_then(|d| d.password).ok_or_else(|| {
+        ApiError::format(
+            "psuData.password",
+            "the embedded approach needs the PSU's password",
+        )
+    })
+}
+
+/// The customer's answer from an update-authorisation body (`scaAuthenticationData`).
+pub fn authorisation_answer(body: &Bytes) -> ApiResult<String> {
+    let input: UpdateAuthorisationIn = json(body)?;
+    input
+        .sca_authentication_data
+        .ok_or_else(|| ApiError::format("scaAuthenticationData", "is required"))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Funds confirmation
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FundsIn {
+    account: AccountReferenceIn,
+    instructed_amount: AmountIn,
+}
+
+/// A funds-confirmation body: the account and the amount.
+pub fn funds_request(body: &Bytes) -> ApiResult<(Iban, Amount)> {
+    let input: FundsIn = json(body)?;
+    Ok((
+        iban_at("account.iban", &input.account)?,
+        amount_in("instructedAmount", &input.instructed_amount)?,
+    ))
+}
