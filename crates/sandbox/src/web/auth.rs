@@ -283,7 +283,7 @@ pub(crate) async fn sca(visitor: Visitor, Form(form): Form<HashMap<String, Strin
     else {
         return Redirect::to("/login").into_response();
     };
-    if crate::card_reader_response(customer, challenge) == form.get(Field::Response) {
+    if crate::card_reader::card_reader_response(customer, challenge) == form.get(Field::Response) {
         let login = Login::Authenticated {
             customer: customer.clone(),
             name: name.clone(),
