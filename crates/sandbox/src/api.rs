@@ -20,9 +20,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::faults::ApiFault;
-use super::ledger::{ConsentUse, LedgerError, PaymentDetail, PaymentRecord};
-use super::server::{DropConnection, Shared};
+use crate::faults::ApiFault;
+use crate::ledger::{ConsentUse, LedgerError, PaymentDetail, PaymentRecord};
+use crate::state::{DropConnection, Shared};
 use psd2_fallback_engine::model::belgian::format_iso_date;
 use psd2_fallback_engine::model::{
     AccountId, AuthorisationId, BookingStatus, ConsentId, Iban, PaymentId, PaymentKind, PaymentRef,

@@ -8,6 +8,19 @@
 //! The customers' card readers are simulated by [`card_reader_response`]: given a customer and the
 //! challenge the bank shows, it computes the answer the customer's card reader would display, so tests
 //! and the demo answer challenges honestly instead of the bank skipping SCA.
+//!
+//! # Layout
+//!
+//! Dependencies point one way, down this list; nothing imports a module above it, and nothing imports
+//! this file or a folder's `mod.rs` from inside (they only declare, re-export and compose):
+//!
+//! - `server` — [`Sandbox`]: the two listeners, the admin routes, the connection handling. It builds the
+//!   shared state and composes the two faces over it.
+//! - [`api`], [`web`] — the two faces. Neither knows the other or `server`.
+//! - `state` — what both faces share: the ledger handle, the faults in force, [`SandboxConfig`], and the
+//!   marker that lets a fault drop a connection.
+//! - [`ledger`] — the book; `seed` — its customers and history; `faults` — the faults;
+//!   `card_reader` — the customers' card readers.
 
 pub mod api;
 mod card_reader;
@@ -15,10 +28,12 @@ mod faults;
 pub mod ledger;
 mod seed;
 mod server;
+mod state;
 pub mod web;
 
 pub use card_reader::{CardReaderRelay, card_reader_response};
 pub use faults::{ApiFault, WebsiteFault};
 pub use ledger::{Ledger, LedgerError};
 pub use seed::{CUSTOMERS, SandboxCustomer};
-pub use server::{Sandbox, SandboxConfig};
+pub use server::Sandbox;
+pub use state::SandboxConfig;

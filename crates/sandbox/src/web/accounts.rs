@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::html::{self, Button, Col, Field, FormData, Layout, Row, escape, url_encode};
-use super::session::Customer;
-use super::{amount_html, error_page, refusal, render};
+use super::page::{amount_html, error_page, refusal, render};
+use super::visitor::Customer;
 use psd2_fallback_engine::model::belgian::{format_amount, format_date, parse_date};
 use psd2_fallback_engine::model::{
     AccountId, Balance, BalanceType, BookingStatus, Direction, Recurrence, TransactionFilter,

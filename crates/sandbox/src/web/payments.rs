@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use time::Date;
 
 use super::html::{self, Button, Col, Field, FormData, Layout, Row, escape, url_encode};
-use super::session::{Customer, Signing};
-use super::{amount_html, error_page, refusal, render};
-use crate::LedgerError;
-use crate::ledger::{PaymentDetail, PaymentRecord};
+use super::page::{amount_html, error_page, refusal, render};
+use super::session::Signing;
+use super::visitor::Customer;
+use crate::ledger::{LedgerError, PaymentDetail, PaymentRecord};
 use psd2_fallback_engine::model::belgian::{
     format_amount, format_date, format_number, parse_amount, parse_date,
 };
