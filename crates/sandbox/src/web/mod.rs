@@ -52,19 +52,22 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/logout", get(auth::logout))
         .route("/accounts", get(accounts::overview))
         .route("/accounts/{id}", get(accounts::account))
-        .route("/payments", get(payments::list))
+        .route("/payments", get(payments::list::list))
         .route(
             "/payments/new",
-            get(payments::new_page).post(payments::new_submit),
+            get(payments::transfer::new_page).post(payments::transfer::new_submit),
         )
         .route(
             "/payments/confirm",
-            get(payments::confirm_page).post(payments::confirm),
+            get(payments::transfer::confirm_page).post(payments::transfer::confirm),
         )
-        .route("/payments/{id}", get(payments::detail))
-        .route("/payments/{id}/cancel", post(payments::cancel))
-        .route("/payments/{id}/result", get(payments::result))
-        .route("/sign/{id}", get(payments::sign_page).post(payments::sign))
+        .route("/payments/{id}", get(payments::list::detail))
+        .route("/payments/{id}/cancel", post(payments::list::cancel))
+        .route("/payments/{id}/result", get(payments::signing::result))
+        .route(
+            "/sign/{id}",
+            get(payments::signing::sign_page).post(payments::signing::sign),
+        )
         .route("/standing-orders", get(orders::list))
         .route(
             "/standing-orders/new",

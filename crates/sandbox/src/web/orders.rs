@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::html::{self, Button, Col, Field, FormData, Layout, Row, escape, url_encode};
 use super::page::render;
-use super::payments::{
-    cancel_form, optional_date, parse_payment_fields, payment_fields, read_back, refused,
-};
+use super::payments::describe::refused;
+use super::payments::fields::{optional_date, parse_payment_fields, payment_fields, read_back};
+use super::payments::list::cancel_form;
 use super::visitor::Customer;
 use psd2_fallback_engine::model::belgian::{format_amount, format_date};
 use psd2_fallback_engine::model::{ExecutionRule, Frequency, PaymentStatus, StandingOrderRequest};
