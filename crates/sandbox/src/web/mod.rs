@@ -13,13 +13,14 @@
 //! - `session`: sessions, CSRF tokens, drafts and signings in progress.
 //! - `site`: `Web`, what every handler reaches: the shared state and the sessions.
 //! - `visitor`: the extractors that hand a page its visitor or customer, and the CSRF check.
-//! - `auth`, `accounts`, `payments`, `orders`, `files`: the screens.
+//! - `auth`, `accounts` (with `history`), `payments`, `orders`, `files`: the screens.
 //!
 //! This file only routes and applies the fault; the screens import the modules above, never this one.
 
 mod accounts;
 mod auth;
 mod files;
+mod history;
 mod html;
 mod orders;
 mod page;
