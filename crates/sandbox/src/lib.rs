@@ -8,49 +8,32 @@
 //! The customers' card readers are simulated by [`card_reader_response`]: given a customer and the
 //! challenge the bank shows, it computes the answer the customer's card reader would display, so tests
 //! and the demo answer challenges honestly instead of the bank skipping SCA.
+//!
+//! # Layout
+//!
+//! Dependencies point one way, down this list; nothing imports a module above it, and nothing imports
+//! this file or a folder's `mod.rs` from inside (they only declare, re-export and compose):
+//!
+//! - `server` — [`Sandbox`]: the two listeners, the admin routes, the connection handling. It builds the
+//!   shared state and composes the two faces over it.
+//! - [`api`], [`web`] — the two faces. Neither knows the other or `server`.
+//! - `state` — what both faces share: the ledger handle, the faults in force, [`SandboxConfig`], and the
+//!   marker that lets a fault drop a connection.
+//! - [`ledger`] — the book; `seed` — its customers and history; `faults` — the faults;
+//!   `card_reader` — the customers' card readers.
 
 pub mod api;
+mod card_reader;
 mod faults;
 pub mod ledger;
 mod seed;
 mod server;
+mod state;
 pub mod web;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
+pub use card_reader::{CardReaderRelay, card_reader_response};
 pub use faults::{ApiFault, WebsiteFault};
 pub use ledger::{Ledger, LedgerError};
 pub use seed::{CUSTOMERS, SandboxCustomer};
-pub use server::{Sandbox, SandboxConfig};
-
-/// What the customer's card reader shows for a challenge: eight digits, keyed by a secret that only the
-/// customer's card (and the bank) hold.
-pub fn card_reader_response(customer: &str, challenge: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(format!("psd2-fallback sandbox card {customer}").as_bytes())
-            .expect("HMAC accepts any key length");
-    mac.update(challenge.trim().as_bytes());
-    let digest = mac.finalize().into_bytes();
-    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 100_000_000;
-    format!("{n:08}")
-}
-
-/// The sandbox customers' card readers as an [`ScaRelay`](psd2_fallback_engine::bank::ScaRelay): answers every
-/// challenge with [`card_reader_response`], as the customer holding the card would. For tests and the
-/// demo, where the screen channel must log in unattended.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CardReaderRelay;
-
-#[async_trait::async_trait]
-impl psd2_fallback_engine::bank::ScaRelay for CardReaderRelay {
-    async fn answer(
-        &self,
-        psu: &psd2_fallback_engine::model::PsuId,
-        challenge: &psd2_fallback_engine::model::ScaChallenge,
-    ) -> Option<psd2_fallback_engine::model::ScaAnswer> {
-        Some(psd2_fallback_engine::model::ScaAnswer::new(
-            card_reader_response(psu.as_str(), &challenge.data),
-        ))
-    }
-}
+pub use server::Sandbox;
+pub use state::SandboxConfig;

@@ -14,56 +14,16 @@ use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde::{Deserialize, Serialize};
-use time::Date;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tower::ServiceExt;
 
-use super::{ApiFault, Ledger, WebsiteFault, api, web};
+use crate::faults::{ApiFault, WebsiteFault};
+use crate::ledger::Ledger;
+use crate::state::{ApiFaultSetting, DropConnection, SandboxConfig, Shared};
+use crate::{api, web};
 use psd2_fallback_engine::model::belgian::{format_iso_date, parse_iso_date};
-
-/// How the sandbox bank is set up.
-#[derive(Debug, Clone)]
-pub struct SandboxConfig {
-    /// The bank's business day; `None` for today's date (UTC). Pin it for reproducible data.
-    pub today: Option<Date>,
-    /// How long an accepted payment waits before it settles (`ACTC` → `ACSC`).
-    pub settle_after: Duration,
-    /// How long a website session may stay idle before the customer must log in again.
-    pub session_idle: Duration,
-}
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        Self {
-            today: None,
-            settle_after: Duration::from_secs(2),
-            session_idle: Duration::from_secs(10 * 60),
-        }
-    }
-}
-
-/// The API fault in force and when it was set (flapping counts its phases from then).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ApiFaultSetting {
-    pub(crate) fault: ApiFault,
-    pub(crate) since: Instant,
-}
-
-/// What the API and the website share: the ledger and the faults.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) ledger: Arc<Ledger>,
-    pub(crate) api_fault: watch::Sender<ApiFaultSetting>,
-    pub(crate) web_fault: watch::Sender<WebsiteFault>,
-    pub(crate) config: SandboxConfig,
-}
-
-/// Closes the connection a request came on, without an answer (for `processed-but-no-answer`).
-#[derive(Debug, Clone)]
-pub(crate) struct DropConnection(pub(crate) Arc<Notify>);
 
 /// A running sandbox bank.
 #[derive(Debug)]
@@ -90,15 +50,7 @@ impl Sandbox {
             .today
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
         let ledger = Arc::new(Ledger::new(today, config.settle_after));
-        let shared = Arc::new(Shared {
-            ledger,
-            api_fault: watch::Sender::new(ApiFaultSetting {
-                fault: ApiFault::Up,
-                since: Instant::now(),
-            }),
-            web_fault: watch::Sender::new(WebsiteFault::Up),
-            config,
-        });
+        let shared = Arc::new(Shared::new(ledger, config));
         let api_addr = api.local_addr()?;
         let web_addr = web.local_addr()?;
         let (stop, _) = watch::channel(false);
@@ -144,7 +96,7 @@ impl Sandbox {
 
     /// Makes the API misbehave (or behave again).
     pub fn set_api_fault(&self, fault: ApiFault) {
-        set_api_fault(&self.shared, fault);
+        self.shared.set_api_fault(fault);
     }
 
     /// The API fault in force.
@@ -154,8 +106,7 @@ impl Sandbox {
 
     /// Makes the website misbehave (or behave again).
     pub fn set_website_fault(&self, fault: WebsiteFault) {
-        tracing::info!(%fault, "sandbox website fault");
-        self.shared.web_fault.send_replace(fault);
+        self.shared.set_website_fault(fault);
     }
 
     /// The website fault in force.
@@ -168,14 +119,6 @@ impl Sandbox {
         self.stop.send_replace(true);
         while self.tasks.join_next().await.is_some() {}
     }
-}
-
-fn set_api_fault(shared: &Shared, fault: ApiFault) {
-    tracing::info!(%fault, "sandbox API fault");
-    shared.api_fault.send_replace(ApiFaultSetting {
-        fault,
-        since: Instant::now(),
-    });
 }
 
 /// Accepts connections until stopped. With `faults`, the `refuse` fault closes the port (and every open
@@ -284,7 +227,7 @@ async fn get_api_fault(State(shared): State<Arc<Shared>>) -> Json<ApiFault> {
 async fn put_api_fault(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     match json_body::<ApiFault>(request).await {
         Ok(fault) => {
-            set_api_fault(&shared, fault);
+            shared.set_api_fault(fault);
             Json(fault).into_response()
         }
         Err(response) => response,
@@ -298,8 +241,7 @@ async fn get_web_fault(State(shared): State<Arc<Shared>>) -> Json<WebsiteFault> 
 async fn put_web_fault(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     match json_body::<WebsiteFault>(request).await {
         Ok(fault) => {
-            tracing::info!(%fault, "sandbox website fault");
-            shared.web_fault.send_replace(fault);
+            shared.set_website_fault(fault);
             Json(fault).into_response()
         }
         Err(response) => response,

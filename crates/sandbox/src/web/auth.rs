@@ -8,7 +8,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::html::{self, Button, Chrome, Field, FormData, Layout, escape};
-use super::session::{Login, Visitor, check_csrf, clear_session_cookie, session_cookie};
+use super::page::{forbidden, render};
+use super::session::{Login, clear_session_cookie, session_cookie};
+use super::visitor::{Visitor, check_csrf};
 use crate::ledger::SCA_ATTEMPTS;
 
 const LOGIN: Button = Button {
@@ -41,7 +43,7 @@ pub(crate) async fn accept_cookies(
     let form = FormData(form);
     let chrome = visitor.chrome();
     let Some((_, session)) = &visitor.session else {
-        return super::forbidden(&chrome);
+        return forbidden(&chrome);
     };
     if let Err(response) = check_csrf(&session.csrf, &form, &chrome) {
         return *response;
@@ -150,7 +152,7 @@ fn anonymous_login_page(
         Layout::V1 => "Log in to online banking",
         Layout::V2 => "Welcome back",
     };
-    let mut response = super::render(&chrome, "login", title, &body);
+    let mut response = render(&chrome, "login", title, &body);
     if let Some(sid) = new_cookie {
         response
             .headers_mut()
@@ -257,7 +259,7 @@ fn sca_screen(
         Some(csrf),
         &inner,
     ));
-    super::render(&chrome, "sca", "Confirm it is you", &body)
+    render(&chrome, "sca", "Confirm it is you", &body)
 }
 
 /// Checks the card reader's response: right → logged in; wrong → a new challenge, at most three tries.
@@ -283,7 +285,7 @@ pub(crate) async fn sca(visitor: Visitor, Form(form): Form<HashMap<String, Strin
     else {
         return Redirect::to("/login").into_response();
     };
-    if crate::card_reader_response(customer, challenge) == form.get(Field::Response) {
+    if crate::card_reader::card_reader_response(customer, challenge) == form.get(Field::Response) {
         let login = Login::Authenticated {
             customer: customer.clone(),
             name: name.clone(),

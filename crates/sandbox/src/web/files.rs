@@ -5,9 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::html::{self, Button, Col, Field, FormData, Layout, Row, escape, url_encode};
-use super::payments::{DISCARD, euros, file_lines, refused, status_text};
-use super::render;
-use super::session::Customer;
+use super::page::render;
+use super::payments::describe::{euros, file_lines, refused, status_text};
+use super::payments::fields::DISCARD;
+use super::visitor::Customer;
 use crate::ledger::PaymentDetail;
 use psd2_fallback_engine::model::PaymentFile;
 

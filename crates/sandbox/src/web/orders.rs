@@ -8,10 +8,11 @@ use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::html::{self, Button, Col, Field, FormData, Layout, Row, escape, url_encode};
-use super::payments::{
-    cancel_form, optional_date, parse_payment_fields, payment_fields, read_back, refused,
-};
-use super::render;
+use super::page::render;
+use super::payments::describe::refused;
+use super::payments::fields::{optional_date, parse_payment_fields, payment_fields, read_back};
+use super::payments::list::cancel_form;
+use super::visitor::Customer;
 use psd2_fallback_engine::model::belgian::{format_amount, format_date};
 use psd2_fallback_engine::model::{ExecutionRule, Frequency, PaymentStatus, StandingOrderRequest};
 
@@ -37,7 +38,7 @@ fn frequency_text(f: Frequency) -> &'static str {
 
 /// The active standing orders (marker `standing-orders`), each with a cancel button.
 pub(crate) async fn list(
-    customer: super::session::Customer,
+    customer: Customer,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let layout = customer.layout();
@@ -164,7 +165,7 @@ pub(crate) async fn list(
 }
 
 /// The standing-order form (marker `standing-order-new`).
-pub(crate) async fn new_page(customer: super::session::Customer) -> Response {
+pub(crate) async fn new_page(customer: Customer) -> Response {
     let mut values = FormData::default();
     values
         .0
@@ -172,11 +173,7 @@ pub(crate) async fn new_page(customer: super::session::Customer) -> Response {
     order_form(&customer, &values, &[])
 }
 
-fn order_form(
-    customer: &super::session::Customer,
-    values: &FormData,
-    errors: &[(Field, String)],
-) -> Response {
+fn order_form(customer: &Customer, values: &FormData, errors: &[(Field, String)]) -> Response {
     let layout = customer.layout();
     let accounts = customer.web.shared.ledger.accounts(&customer.customer);
     let frequencies: Vec<(String, String)> = Frequency::ALL
@@ -247,7 +244,7 @@ fn order_form(
 
 /// Checks the form; errors re-render it with the values kept, else the read-back follows.
 pub(crate) async fn new_submit(
-    customer: super::session::Customer,
+    customer: Customer,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let form = FormData(form);
@@ -323,7 +320,7 @@ pub(crate) async fn new_submit(
 }
 
 /// The read-back of the standing order (marker `standing-order-confirm`).
-pub(crate) async fn confirm_page(customer: super::session::Customer) -> Response {
+pub(crate) async fn confirm_page(customer: Customer) -> Response {
     let Some((_, request)) = &customer.session.drafts.order else {
         return Redirect::to("/standing-orders/new").into_response();
     };
@@ -400,7 +397,7 @@ pub(crate) async fn confirm_page(customer: super::session::Customer) -> Response
 
 /// "Confirm" records the standing order (once) and goes to signing; "Cancel" drops it.
 pub(crate) async fn confirm(
-    customer: super::session::Customer,
+    customer: Customer,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let form = FormData(form);

@@ -1,0 +1,75 @@
+//! The API's middleware: the fault in force (down, hanging, slow, flapping, garbage, or executing a
+//! request and dropping the connection before the answer), then `X-Request-ID`, required on every
+//! request and echoed on every answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::faults::ApiFault;
+use crate::state::{DropConnection, Shared};
+use psd2_fallback_xs2a::ApiError;
+
+/// Applies the API fault in force, then checks `X-Request-ID` and echoes it on the answer.
+pub(super) async fn request_id_and_faults(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let setting = *shared.api_fault.borrow();
+    match setting.fault {
+        ApiFault::Down => return service_unavailable(),
+        ApiFault::Hang => {
+            // Never answer; give the task back once the fault is lifted.
+            let mut faults = shared.api_fault.subscribe();
+            let _ = faults.changed().await;
+            return service_unavailable();
+        }
+        ApiFault::Slow { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
+        ApiFault::Flap { period_ms } => {
+            let phase = setting.since.elapsed().as_millis() / u128::from(period_ms.max(1));
+            if phase % 2 == 1 {
+                return service_unavailable();
+            }
+        }
+        ApiFault::Garbage => {
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{\"accounts\": [{\"iban\": \"BE68 5390"))
+                .expect("a static response");
+        }
+        ApiFault::Up | ApiFault::Refuse | ApiFault::ProcessedButNoAnswer => {}
+    }
+    let request_id = match psd2_fallback_xs2a::request_id(request.headers()) {
+        Ok(id) => id.to_owned(),
+        Err(error) => return error.into_response(),
+    };
+    let drop_connection = request.extensions().get::<DropConnection>().cloned();
+    let mut response = next.run(request).await;
+    if setting.fault == ApiFault::ProcessedButNoAnswer {
+        // The request was executed; the answer is lost with the connection.
+        if let Some(DropConnection(notify)) = drop_connection {
+            notify.notify_one();
+        }
+        std::future::pending::<()>().await;
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("X-Request-ID", value);
+    }
+    response
+}
+
+fn service_unavailable() -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+        "the service is temporarily unavailable",
+    )
+    .into_response()
+}

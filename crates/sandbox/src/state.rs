@@ -1,0 +1,90 @@
+//! What the API and the website share: the ledger (and with it the bank's day), the faults in force,
+//! the configuration, and the marker that lets a fault drop a connection. `api` and `web` read it;
+//! `server` builds it and composes the two faces over it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::Date;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+use crate::faults::{ApiFault, WebsiteFault};
+use crate::ledger::Ledger;
+
+/// How the sandbox bank is set up.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The bank's business day; `None` for today's date (UTC). Pin it for reproducible data.
+    pub today: Option<Date>,
+    /// How long an accepted payment waits before it settles (`ACTC` → `ACSC`).
+    pub settle_after: Duration,
+    /// How long a website session may stay idle before the customer must log in again.
+    pub session_idle: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            today: None,
+            settle_after: Duration::from_secs(2),
+            session_idle: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// The API fault in force and when it was set (flapping counts its phases from then).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ApiFaultSetting {
+    /// The fault.
+    pub(crate) fault: ApiFault,
+    /// When it was set.
+    pub(crate) since: Instant,
+}
+
+/// What the API and the website share: the ledger and the faults.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The one book behind both faces.
+    pub(crate) ledger: Arc<Ledger>,
+    /// The API's fault; the API port's connection handling watches it too.
+    pub(crate) api_fault: watch::Sender<ApiFaultSetting>,
+    /// The website's fault.
+    pub(crate) web_fault: watch::Sender<WebsiteFault>,
+    /// How the bank was set up.
+    pub(crate) config: SandboxConfig,
+}
+
+impl Shared {
+    /// Both faces up, over `ledger`.
+    pub(crate) fn new(ledger: Arc<Ledger>, config: SandboxConfig) -> Self {
+        Self {
+            ledger,
+            api_fault: watch::Sender::new(ApiFaultSetting {
+                fault: ApiFault::Up,
+                since: Instant::now(),
+            }),
+            web_fault: watch::Sender::new(WebsiteFault::Up),
+            config,
+        }
+    }
+
+    /// Makes the API misbehave (or behave again) from now on.
+    pub(crate) fn set_api_fault(&self, fault: ApiFault) {
+        tracing::info!(%fault, "sandbox API fault");
+        self.api_fault.send_replace(ApiFaultSetting {
+            fault,
+            since: Instant::now(),
+        });
+    }
+
+    /// Makes the website misbehave (or behave again).
+    pub(crate) fn set_website_fault(&self, fault: WebsiteFault) {
+        tracing::info!(%fault, "sandbox website fault");
+        self.web_fault.send_replace(fault);
+    }
+}
+
+/// Closes the connection a request came on, without an answer (for `processed-but-no-answer`).
+#[derive(Debug, Clone)]
+pub(crate) struct DropConnection(pub(crate) Arc<Notify>);
