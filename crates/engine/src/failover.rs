@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use crate::health::{CallOutcome, Health, Mode};
-use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore};
+use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore, Operation};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
@@ -218,7 +218,7 @@ macro_rules! read {
 
 /// What a write is, for the journal.
 struct WriteIntent<'a> {
-    operation: &'static str,
+    operation: Operation,
     debtor: &'a Iban,
     /// The end-to-end id (a file's message id) by which it is found again.
     reference: &'a str,
@@ -229,7 +229,11 @@ impl Failover {
     fn intent_key(&self, psu: &PsuContext, write: &WriteIntent<'_>) -> String {
         format!(
             "{}:{}:{}:{}:{}",
-            self.config.bank, psu.psu_id, write.operation, write.debtor, write.reference
+            self.config.bank,
+            psu.psu_id,
+            write.operation.code(),
+            write.debtor,
+            write.reference
         )
     }
 
@@ -252,7 +256,7 @@ impl Failover {
                 psu: psu.psu_id.as_str().to_owned(),
                 end_to_end_id: write.reference.to_owned(),
                 debtor: write.debtor.as_str().to_owned(),
-                operation: write.operation.to_owned(),
+                operation: write.operation,
                 request: write.request.clone(),
                 state: IntentState::Recorded,
                 payment: None,
@@ -520,7 +524,7 @@ impl Bank for Failover {
     ) -> BankResult<PaymentInitiation> {
         request.validate()?;
         let write = WriteIntent {
-            operation: "payment",
+            operation: Operation::Payment,
             debtor: &request.debtor,
             reference: request.end_to_end_id.as_str(),
             request: format!(
@@ -563,7 +567,7 @@ impl Bank for Failover {
             .map(|p| p.debtor.clone())
             .ok_or_else(|| crate::model::InvalidValue::new("file", "holds no payment"))?;
         let write = WriteIntent {
-            operation: "file",
+            operation: Operation::File,
             debtor: &debtor,
             reference: &file.message_id,
             request: format!(
@@ -584,7 +588,7 @@ impl Bank for Failover {
     ) -> BankResult<PaymentInitiation> {
         request.validate()?;
         let write = WriteIntent {
-            operation: "standing-order",
+            operation: Operation::StandingOrder,
             debtor: &request.payment.debtor,
             reference: request.payment.end_to_end_id.as_str(),
             request: format!(

@@ -216,6 +216,31 @@ impl fmt::Display for SwitchReason {
     }
 }
 
+impl SwitchReason {
+    /// Whether the switch came from measured health or from an operator's override.
+    pub fn cause(&self) -> SwitchCause {
+        match self {
+            SwitchReason::Override(_) => SwitchCause::Override,
+            SwitchReason::PolicyTripped(_)
+            | SwitchReason::DwellElapsed
+            | SwitchReason::Recovered(_)
+            | SwitchReason::ProbeFailed => SwitchCause::Measured,
+        }
+    }
+}
+
+/// Where a switch came from. Only measured switches say anything about the API's availability: an
+/// override chooses the channel without measuring anything, so the availability report (EBA/GL/2018/07)
+/// never counts it as downtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SwitchCause {
+    /// Measured health moved: a policy tripped, the dwell time ended, probes answered or failed. The
+    /// event's `from` and `to` are measured modes.
+    Measured,
+    /// An operator set or cleared an override. The event's `from` and `to` are the modes in force.
+    Override,
+}
+
 /// One change of mode: the justification of every use of the fallback (RTS Art. 33(5)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwitchEvent {
