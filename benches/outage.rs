@@ -114,7 +114,10 @@ async fn main() {
         ..HealthConfig::default()
     };
     let health = Health::new("sandbox", health_config);
-    let prober = spawn_prober(health.clone(), api_probe(&gate.url, Duration::from_secs(1)));
+    let prober = spawn_prober(
+        health.clone(),
+        api_probe(&gate.url, Duration::from_secs(1)).unwrap(),
+    );
     let mut setup = BankSetup::new(
         "sandbox",
         Arc::new(api_bank(&gate.url, None)),

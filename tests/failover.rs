@@ -93,10 +93,7 @@ async fn engine(sandbox: &Sandbox, scratch: &Scratch, exempt: Option<&str>) -> E
         health.clone(),
         journal.clone(),
     );
-    let prober = spawn_prober(health.clone(), move || {
-        let api = api.clone();
-        async move { api.probe().await }
-    });
+    let prober = spawn_prober(health.clone(), api.health_probe());
     Engine {
         failover,
         health,

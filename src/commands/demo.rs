@@ -210,11 +210,7 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         health.clone(),
         journal.clone(),
     );
-    let probe_api = api.clone();
-    let prober = spawn_prober(health.clone(), move || {
-        let api = probe_api.clone();
-        async move { api.probe().await }
-    });
+    let prober = spawn_prober(health.clone(), api.health_probe());
     let mut events = health.events();
     let printer_log = Log {
         started: log.started,

@@ -124,7 +124,7 @@ pub async fn start_on_journal(
     let journal = Arc::new(SqliteJournal::open(journal_path).unwrap());
     let probe_timeout = health.probe_timeout;
     let health = Health::new(BANK, health);
-    let prober = spawn_prober(health.clone(), api_probe(&gate.url, probe_timeout));
+    let prober = spawn_prober(health.clone(), api_probe(&gate.url, probe_timeout).unwrap());
     let api: Arc<dyn Bank> = Arc::new(api_bank(&gate.url, None));
     let state = ServiceState::new(
         vec![BankSetup::new(BANK, api, screen, health.clone())],

@@ -25,6 +25,8 @@ use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use crate::BoxFuture;
+
 /// Which channel serves a bank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -728,14 +730,42 @@ fn rate(
     bad * 100 >= recent.len() * usize::from(percent)
 }
 
+/// What a probe does: asks the API once, `Ok` when it answered as a working API does, `Err` with what
+/// went wrong otherwise.
+type ProbeFn = dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync;
+
+/// One active check of a bank's API, as [`spawn_prober`] runs it. The API channel's is
+/// `ApiBank::health_probe`, the one definition of a healthy API that every setup (the failover
+/// builder, the service) uses; [`Probe::new`] makes others, for tests.
+#[derive(Clone)]
+pub struct Probe(Arc<ProbeFn>);
+
+impl Probe {
+    /// A probe that runs `check`: `Ok` for a healthy API, `Err` with the evidence otherwise.
+    pub fn new<F, Fut>(check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        Self(Arc::new(move || Box::pin(check())))
+    }
+
+    /// Probes once, without a time limit of its own (the prober applies `probe_timeout`).
+    pub async fn check(&self) -> Result<(), String> {
+        (self.0)().await
+    }
+}
+
+impl fmt::Debug for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Probe")
+    }
+}
+
 /// Probes the API in the background: every `probe_interval` plus jitter, with `probe_timeout`; on the
 /// API a probe counts like a request, in `Fallback` the dwell time is checked, while `Probing` probes
-/// decide recovery. Stops when the returned handle is dropped or aborted.
-pub fn spawn_prober<F, Fut>(health: Arc<Health>, probe: F) -> tokio::task::JoinHandle<()>
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
-{
+/// decide recovery. Stops when the returned handle is aborted.
+pub fn spawn_prober(health: Arc<Health>, probe: Probe) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seed = health.bank.bytes().fold(0x9E37_79B9_u64, |acc, b| {
             acc.wrapping_mul(31).wrapping_add(u64::from(b))
@@ -751,7 +781,7 @@ where
                 continue;
             }
             let started = Instant::now();
-            let result = tokio::time::timeout(health.config.probe_timeout, probe()).await;
+            let result = tokio::time::timeout(health.config.probe_timeout, probe.check()).await;
             let elapsed = started.elapsed();
             match result {
                 Ok(Ok(())) => health.record_probe(CallOutcome::Answered(elapsed), None),
@@ -918,10 +948,13 @@ mod tests {
         let health = Health::new("sandbox", config());
         let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let probe_up = up.clone();
-        let prober = spawn_prober(health.clone(), move || {
-            let up = probe_up.load(std::sync::atomic::Ordering::SeqCst);
-            async move { if up { Ok(()) } else { Err("503".to_owned()) } }
-        });
+        let prober = spawn_prober(
+            health.clone(),
+            Probe::new(move || {
+                let up = probe_up.load(std::sync::atomic::Ordering::SeqCst);
+                async move { if up { Ok(()) } else { Err("503".to_owned()) } }
+            }),
+        );
         let mut mode = health.watch();
         mode.wait_for(|m| *m == Mode::Fallback).await.unwrap();
         up.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -3,11 +3,9 @@
 //! `PSD2_FALLBACK_ADMIN_TOKEN` (the admin token) and `PSD2_FALLBACK_CALLER_<NAME>_TOKEN` (a caller's
 //! token; the name upper-cased, `-` as `_`), hashed when loaded.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +14,9 @@ use serde::Deserialize;
 use time::Date;
 
 use super::{BankSetup, Caller, ServiceLimits, ServiceState, TokenHash};
-use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError};
 use psd2_fallback_engine::bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
-use psd2_fallback_engine::health::{Health, HealthConfig, Policy, spawn_prober};
+use psd2_fallback_engine::health::{Health, HealthConfig, Policy, Probe, spawn_prober};
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
@@ -452,10 +450,7 @@ impl ServiceConfig {
                 bank.name.clone(),
                 bank.policy.health_config(bank.exempt.clone()),
             );
-            probers.push(spawn_prober(
-                health.clone(),
-                api_probe(&bank.api_base_url, ms(bank.policy.probe_timeout_ms)),
-            ));
+            probers.push(spawn_prober(health.clone(), api.health_probe()));
             let screen: Arc<dyn Bank> = match (&bank.website_url, &bank.screen_map) {
                 (Some(website), Some(map)) => {
                     let mut config = ScreenBankConfig::new(map.clone(), website.clone());
@@ -517,31 +512,14 @@ impl ServiceConfig {
     }
 }
 
-type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-
-/// A probe of a bank's API: a request to `/v1/accounts` without consent. Any answer but a 5xx means
-/// the API is up (a 400 for the missing consent included); no answer, or a 5xx, means it is not.
-pub fn api_probe(
-    base_url: &str,
-    timeout: Duration,
-) -> impl Fn() -> ProbeFuture + Send + Sync + 'static {
-    let url = format!("{}/v1/accounts", base_url.trim_end_matches('/'));
-    let http = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .expect("a plain HTTP client builds");
-    move || {
-        let request = http
-            .get(&url)
-            .header("X-Request-ID", uuid::Uuid::new_v4().to_string());
-        Box::pin(async move {
-            match request.send().await {
-                Ok(r) if r.status().is_server_error() => Err(format!("probe: {}", r.status())),
-                Ok(_) => Ok(()),
-                Err(e) => Err(format!("probe: {}", e.without_url())),
-            }
-        })
-    }
+/// The probe of a bank's API that the service runs: the engine's one probe
+/// ([`ApiBank::health_probe`]), on a client of its own that waits at most `timeout` for an answer.
+/// A well-formed answer below 500 (a 400 for the missing consent included) means the API is up; no
+/// answer, a 5xx or a garbled body means it is not.
+pub fn api_probe(base_url: &str, timeout: Duration) -> Result<Probe, ApiConfigError> {
+    let mut config = ApiBankConfig::new(base_url);
+    config.request_timeout = timeout;
+    Ok(ApiBank::new(config)?.health_probe())
 }
 
 /// A bank without a configured website channel: every call is *unavailable*, with the reason. It does
