@@ -9,6 +9,9 @@
 //! Every call served through the website is logged with the switch event that justified it (RTS Art.
 //! 33(5)), and unattended reads of account data are counted against the daily limit (Art. 36(5)) on
 //! both channels.
+//!
+//! [`FailoverBuilder`] puts a bank's engine together: the channels (made, or from their configs), the
+//! health, the API prober and the `Failover`.
 
 use std::sync::Arc;
 
@@ -29,6 +32,12 @@ use crate::model::{
 
 /// A boxed future, as the `Bank` trait's methods return.
 use crate::BoxFuture;
+
+mod builder;
+
+pub use builder::{
+    ApiChannel, BuildError, BuiltFailover, FailoverBuilder, FailoverParts, ScreenChannel,
+};
 
 /// How a `Failover` behaves beyond its health.
 #[derive(Debug, Clone)]
@@ -69,7 +78,8 @@ fn journal_error(error: JournalError) -> BankError {
 
 impl Failover {
     /// Wraps the two channels of one bank. Switch events of `health` are made durable in `journal`
-    /// before they are announced.
+    /// before they are announced. [`FailoverBuilder`] makes the channels, the health and the prober
+    /// and calls this.
     pub fn new(
         config: FailoverConfig,
         api: Arc<dyn Bank>,

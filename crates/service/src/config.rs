@@ -16,7 +16,8 @@ use time::Date;
 use super::{BankSetup, Caller, ServiceLimits, ServiceState, TokenHash};
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError};
 use psd2_fallback_engine::bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
-use psd2_fallback_engine::health::{Health, HealthConfig, Policy, Probe, spawn_prober};
+use psd2_fallback_engine::failover::{BuildError, FailoverBuilder, ScreenChannel};
+use psd2_fallback_engine::health::{HealthConfig, Policy, Probe};
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
@@ -24,8 +25,8 @@ use psd2_fallback_engine::model::{
     PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
     Transaction, TransactionFilter,
 };
+use psd2_fallback_engine::screen::ScreenBankConfig;
 use psd2_fallback_engine::screen::driver::WebDriverTarget;
-use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
 
 /// A configuration that cannot be used: the file, the key and why.
 #[derive(Debug, thiserror::Error)]
@@ -446,12 +447,7 @@ impl ServiceConfig {
             api_config.request_timeout = ms(bank.api_timeout_ms);
             let api = ApiBank::new(api_config)
                 .map_err(|e| self.invalid(format!("banks[{i}].api_base_url"), e.to_string()))?;
-            let health = Health::new(
-                bank.name.clone(),
-                bank.policy.health_config(bank.exempt.clone()),
-            );
-            probers.push(spawn_prober(health.clone(), api.health_probe()));
-            let screen: Arc<dyn Bank> = match (&bank.website_url, &bank.screen_map) {
+            let screen = match (&bank.website_url, &bank.screen_map) {
                 (Some(website), Some(map)) => {
                     let mut config = ScreenBankConfig::new(map.clone(), website.clone());
                     if let Some(remote) = &bank.webdriver_url {
@@ -472,20 +468,37 @@ impl ServiceConfig {
                             ));
                         }
                     };
-                    let screen = ScreenBank::new(config, relay).await.map_err(|e| {
-                        self.invalid(format!("banks[{i}].screen_map"), e.to_string())
-                    })?;
-                    Arc::new(screen)
+                    ScreenChannel::config(config, relay)
                 }
-                _ => Arc::new(NoScreenChannel {
+                _ => ScreenChannel::Other(Arc::new(NoScreenChannel {
                     reason: format!(
                         "no website channel is configured for {} (website_url, screen_map)",
                         bank.name
                     ),
-                }),
+                })),
             };
-            let mut setup = BankSetup::new(bank.name.clone(), Arc::new(api), screen, health);
-            setup.unattended_reads_per_day = bank.unattended_reads_per_day;
+            // The service wraps each channel in its metrics before it makes the failover, so it
+            // takes the parts; the builder has started the API prober.
+            let parts = FailoverBuilder::new(bank.name.clone(), api, screen)
+                .health(bank.policy.health_config(bank.exempt.clone()))
+                .unattended_reads_per_day(bank.unattended_reads_per_day)
+                .parts()
+                .await
+                .map_err(|e| {
+                    let key = match e {
+                        BuildError::Api(_) => "api_base_url",
+                        _ => "screen_map",
+                    };
+                    self.invalid(format!("banks[{i}].{key}"), e.to_string())
+                })?;
+            probers.extend(parts.prober);
+            let mut setup = BankSetup::new(
+                bank.name.clone(),
+                Arc::new(parts.api),
+                parts.screen,
+                parts.health,
+            );
+            setup.unattended_reads_per_day = parts.config.unattended_reads_per_day;
             banks.push(setup);
         }
         let callers = (0..self.callers.len())
