@@ -353,7 +353,9 @@ impl Health {
         })
     }
 
-    /// Sets what makes switch events durable (once; later calls are ignored).
+    /// Sets what makes switch events durable (once; later calls are ignored). It is called for each
+    /// switch before the switch is announced, outside the state lock, one switch at a time and in
+    /// order; it returns the event's durable id.
     pub fn set_recorder(
         &self,
         record: impl Fn(&SwitchEvent) -> Option<i64> + Send + Sync + 'static,

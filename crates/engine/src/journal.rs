@@ -52,7 +52,7 @@ pub enum JournalError {
         /// What it holds.
         value: String,
     },
-    /// A column holds a value that does not parse (a timestamp, a number).
+    /// A column holds a value that does not parse (a timestamp).
     #[error("journal: {column} holds an unreadable value: {source}")]
     Unreadable {
         /// The table and column, e.g. `switches.at`.
@@ -657,10 +657,6 @@ impl SqliteJournal {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    fn read_intent(row: &rusqlite::Row<'_>) -> rusqlite::Result<IntentRow> {
-        IntentRow::read(row)
-    }
 }
 
 impl JournalStore for SqliteJournal {
@@ -693,7 +689,7 @@ impl JournalStore for SqliteJournal {
             .query_row(
                 "SELECT * FROM intents WHERE key = ?1",
                 [&intent.key],
-                Self::read_intent,
+                IntentRow::read,
             )?
             .into_intent()
     }
@@ -737,7 +733,7 @@ impl JournalStore for SqliteJournal {
             .query_row(
                 "SELECT * FROM intents WHERE key = ?1",
                 [key],
-                Self::read_intent,
+                IntentRow::read,
             )
             .optional()?
             .map(IntentRow::into_intent)
@@ -747,7 +743,7 @@ impl JournalStore for SqliteJournal {
     fn open_intents(&self) -> JournalResult<Vec<Intent>> {
         let connection = self.lock();
         let mut statement = connection.prepare("SELECT * FROM intents WHERE state IN ('recorded', 'attempting', 'in-doubt') ORDER BY created_at, rowid")?;
-        let rows = statement.query_map([], Self::read_intent)?;
+        let rows = statement.query_map([], IntentRow::read)?;
         rows.map(|row| row?.into_intent()).collect()
     }
 
