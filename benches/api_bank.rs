@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::failover::{FailoverBuilder, ScreenChannel};
 use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, Iban, PaymentProduct,
     PaymentRequest, PsuId, ScaAnswer, ScaTarget, TransactionFilter,
@@ -220,19 +221,17 @@ async fn main() {
         sandbox.web_url(),
     );
     screen_config.spare = false;
-    let screen = psd2_fallback_engine::screen::ScreenBank::new(screen_config, None)
-        .await
-        .unwrap();
-    let failover = psd2_fallback_engine::failover::Failover::new(
-        psd2_fallback_engine::failover::FailoverConfig::new("sandbox"),
-        std::sync::Arc::new(bank.clone()),
-        std::sync::Arc::new(screen.clone()),
-        psd2_fallback_engine::health::Health::new(
-            "sandbox",
-            psd2_fallback_engine::health::HealthConfig::default(),
-        ),
-        journal,
-    );
+    // No prober: only the measured calls reach the API.
+    let engine = FailoverBuilder::new(
+        "sandbox",
+        bank.clone(),
+        ScreenChannel::config(screen_config, None),
+    )
+    .without_prober()
+    .build(journal)
+    .await
+    .unwrap();
+    let failover = &engine.failover;
     let direct = measure(iterations, || async {
         bank.balances(&psu, &account, None).await.unwrap();
     })
@@ -255,7 +254,7 @@ async fn main() {
     .await;
     row(&format!("{count} tx via Failover"), &tx_through, &tx_direct);
     println!("(rows \"via Failover\": the floor is ApiBank alone; target <= 1.05x)");
-    screen.close().await;
+    engine.shutdown().await;
     let _ = std::fs::remove_dir_all(&scratch);
 
     let initiation = measure(iterations, || async {

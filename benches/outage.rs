@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
-use psd2_fallback_engine::health::{Health, HealthConfig, Policy, spawn_prober};
+use psd2_fallback_engine::failover::FailoverBuilder;
+use psd2_fallback_engine::health::{HealthConfig, Policy};
 use psd2_fallback_engine::journal::SqliteJournal;
 use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, PaymentProduct,
@@ -32,8 +33,7 @@ use psd2_fallback_sandbox::{
     CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig, card_reader_response,
 };
 use psd2_fallback_service::{
-    BankSetup, Caller, ServiceLimits, ServiceState, SqliteOwnerStore, TokenHash, api_probe,
-    owners_path, serve,
+    BankSetup, Caller, ServiceLimits, ServiceState, SqliteOwnerStore, TokenHash, owners_path, serve,
 };
 use rust_decimal::dec;
 use secrecy::SecretString;
@@ -114,15 +114,20 @@ async fn main() {
         probe_timeout: Duration::from_secs(1),
         ..HealthConfig::default()
     };
-    let health = Health::new("sandbox", health_config);
-    let prober = spawn_prober(health.clone(), api_probe(&gate.url, Duration::from_secs(1)));
-    let mut setup = BankSetup::new(
+    let parts = FailoverBuilder::new(
         "sandbox",
-        Arc::new(api_bank(&gate.url, None)),
+        api_bank(&gate.url, None),
         other_channel(&channel, &sandbox).await,
-        health.clone(),
-    );
-    setup.unattended_reads_per_day = u32::MAX;
+    )
+    .health(health_config)
+    .unattended_reads_per_day(u32::MAX)
+    .parts()
+    .await
+    .unwrap();
+    let health = parts.health;
+    let prober = parts.prober.expect("the builder probes the API");
+    let mut setup = BankSetup::new("sandbox", Arc::new(parts.api), parts.screen, health.clone());
+    setup.unattended_reads_per_day = parts.config.unattended_reads_per_day;
     let state = ServiceState::new(
         vec![setup],
         Arc::new(SqliteJournal::open(&journal_path).unwrap()),

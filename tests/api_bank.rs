@@ -378,6 +378,38 @@ fn class<T>(result: &Result<T, BankError>) -> Class {
     }
 }
 
+/// Regression test: the service ran a probe of its own that took a garbled answer (HTTP 200 with
+/// malformed JSON) for a working API. It now runs the engine's one probe, which agrees with
+/// `ApiBank::probe` under every fault.
+#[tokio::test]
+async fn the_services_probe_is_the_engines_and_a_garbled_answer_is_unhealthy() {
+    let sandbox = sandbox().await;
+    let probe =
+        psd2_fallback_service::api_probe(&sandbox.api_url(), Duration::from_millis(500)).unwrap();
+    let engine = bank(&sandbox, Duration::from_millis(500));
+    for (fault, healthy) in [
+        (ApiFault::Up, true),
+        (ApiFault::Garbage, false),
+        (ApiFault::Down, false),
+        (ApiFault::Hang, false),
+        (ApiFault::Up, true),
+    ] {
+        sandbox.set_api_fault(fault);
+        let service = probe.check().await;
+        assert_eq!(
+            service.is_ok(),
+            healthy,
+            "service probe under {fault}: {service:?}"
+        );
+        assert_eq!(
+            engine.probe().await.is_ok(),
+            healthy,
+            "ApiBank::probe under {fault}"
+        );
+    }
+    sandbox.shutdown().await;
+}
+
 /// The fault × operation table: each sandbox fault, for a read and for a payment write.
 #[tokio::test]
 async fn every_fault_is_classified_for_reads_and_writes() {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
-use psd2_fallback_engine::failover::{Failover, FailoverConfig};
-use psd2_fallback_engine::health::{Health, HealthConfig, Mode, Policy, spawn_prober};
+use psd2_fallback_engine::failover::{BuiltFailover, Failover, FailoverBuilder};
+use psd2_fallback_engine::health::{Health, HealthConfig, Mode, Policy};
 use psd2_fallback_engine::journal::{IntentState, JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, Iban, PaymentProduct,
@@ -77,32 +77,22 @@ struct Engine {
     failover: Failover,
     health: Arc<Health>,
     journal: Arc<SqliteJournal>,
-    screen: ScreenBank,
-    prober: tokio::task::JoinHandle<()>,
+    /// What the builder started: the prober and the browsers, stopped by `stop`.
+    built: BuiltFailover,
 }
 
 async fn engine(sandbox: &Sandbox, scratch: &Scratch, exempt: Option<&str>) -> Engine {
-    let api = Arc::new(api(sandbox));
-    let screen = screen(sandbox).await;
     let journal = scratch.journal();
-    let health = Health::new("sandbox", fast_health(exempt));
-    let failover = Failover::new(
-        FailoverConfig::new("sandbox"),
-        api.clone(),
-        Arc::new(screen.clone()),
-        health.clone(),
-        journal.clone(),
-    );
-    let prober = spawn_prober(health.clone(), move || {
-        let api = api.clone();
-        async move { api.probe().await }
-    });
+    let built = FailoverBuilder::new("sandbox", api(sandbox), screen(sandbox).await)
+        .health(fast_health(exempt))
+        .build(journal.clone())
+        .await
+        .expect("the engine builds");
     Engine {
-        failover,
-        health,
+        failover: built.failover.clone(),
+        health: built.failover.health().clone(),
         journal,
-        screen,
-        prober,
+        built,
     }
 }
 
@@ -138,8 +128,7 @@ impl Engine {
     }
 
     async fn stop(self) {
-        self.prober.abort();
-        self.screen.close().await;
+        self.built.shutdown().await;
     }
 
     fn screen_accesses(&self) -> usize {

@@ -18,10 +18,10 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::api::ApiBankConfig;
 use psd2_fallback_engine::bank::{Bank, BankResult, Channel, PsuContext};
-use psd2_fallback_engine::failover::{Failover, FailoverConfig};
-use psd2_fallback_engine::health::{Health, HealthConfig, Mode, Policy, spawn_prober};
+use psd2_fallback_engine::failover::{Failover, FailoverBuilder, ScreenChannel};
+use psd2_fallback_engine::health::{HealthConfig, Mode, Policy};
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::belgian::format_amount;
 use psd2_fallback_engine::model::{
@@ -29,7 +29,7 @@ use psd2_fallback_engine::model::{
     PaymentProduct, PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaStatus, ScaTarget,
     StandingOrderRequest, TransactionFilter,
 };
-use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
+use psd2_fallback_engine::screen::ScreenBankConfig;
 use psd2_fallback_sandbox::{
     ApiFault, CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig, card_reader_response,
 };
@@ -186,35 +186,27 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     let journal: Arc<dyn JournalStore> = Arc::new(SqliteJournal::open(&journal_path)?);
     let mut api_config = ApiBankConfig::new(sandbox.api_url());
     api_config.request_timeout = Duration::from_secs(2);
-    let api = Arc::new(ApiBank::new(api_config)?);
     let mut screen_config = ScreenBankConfig::new(&options.map, sandbox.web_url());
     screen_config.webdriver = options.webdriver.clone();
     log.line("starting the screen channel (headless Chromium through chromedriver)");
-    let screen = ScreenBank::new(screen_config, Some(Arc::new(CardReaderRelay))).await?;
-    let health = Health::new(
+    let engine = FailoverBuilder::new(
         "sandbox",
-        HealthConfig {
-            extra_policies: vec![Policy::ConsecutiveFailures { n: 2 }],
-            dwell: Duration::from_secs(2),
-            probes_to_recover: 3,
-            probe_interval: Duration::from_millis(300),
-            probe_jitter: Duration::from_millis(100),
-            probe_timeout: Duration::from_secs(1),
-            ..HealthConfig::default()
-        },
-    );
-    let failover = Failover::new(
-        FailoverConfig::new("sandbox"),
-        api.clone(),
-        Arc::new(screen.clone()),
-        health.clone(),
-        journal.clone(),
-    );
-    let probe_api = api.clone();
-    let prober = spawn_prober(health.clone(), move || {
-        let api = probe_api.clone();
-        async move { api.probe().await }
-    });
+        api_config,
+        ScreenChannel::config(screen_config, Some(Arc::new(CardReaderRelay))),
+    )
+    .health(HealthConfig {
+        extra_policies: vec![Policy::ConsecutiveFailures { n: 2 }],
+        dwell: Duration::from_secs(2),
+        probes_to_recover: 3,
+        probe_interval: Duration::from_millis(300),
+        probe_jitter: Duration::from_millis(100),
+        probe_timeout: Duration::from_secs(1),
+        ..HealthConfig::default()
+    })
+    .build(journal.clone())
+    .await?;
+    let failover = &engine.failover;
+    let health = failover.health();
     let mut events = health.events();
     let printer_log = Log {
         started: log.started,
@@ -257,7 +249,7 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
             },
         )
         .await?;
-    sign(&failover, &psu, &ScaTarget::Consent(consent.clone())).await?;
+    sign(failover, &psu, &ScaTarget::Consent(consent.clone())).await?;
     let psu = psu.with_consent(consent);
     let current = AccountId::new(own[0].id.as_str());
 
@@ -273,7 +265,7 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     workload(
         &log,
         &mut tally,
-        &failover,
+        failover,
         &psu,
         &current,
         &payee_account.iban,
@@ -298,7 +290,7 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         workload(
             &log,
             &mut tally,
-            &failover,
+            failover,
             &psu,
             &current,
             &payee_account.iban,
@@ -324,7 +316,7 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     workload(
         &log,
         &mut tally,
-        &failover,
+        failover,
         &psu,
         &current,
         &payee_account.iban,
@@ -349,9 +341,8 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         })
         .count() as u32;
     summary.switches = switches.load(std::sync::atomic::Ordering::SeqCst);
-    prober.abort();
     printer.abort();
-    screen.close().await;
+    engine.shutdown().await;
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&scratch);
     print_summary(&summary);

@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::api::ApiBankConfig;
 use psd2_fallback_engine::bank::{Bank, BankError, PsuContext, ScaRelay};
-use psd2_fallback_engine::failover::{Failover, FailoverConfig};
-use psd2_fallback_engine::health::{Health, HealthConfig};
+use psd2_fallback_engine::failover::{FailoverBuilder, ScreenChannel};
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{PaymentInitiation, PaymentRequest, PsuId};
+use psd2_fallback_engine::screen::ScreenBankConfig;
 use psd2_fallback_engine::screen::WebDriverTarget;
-use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
 
 /// Where the bank is and how to reach it.
 #[derive(Debug, Clone)]
@@ -57,24 +56,24 @@ pub(crate) async fn pay(
     let journal: Arc<dyn JournalStore> = Arc::new(SqliteJournal::open(&options.journal)?);
     let mut api_config = ApiBankConfig::new(&options.api_url);
     api_config.request_timeout = options.api_timeout;
-    let api = Arc::new(ApiBank::new(api_config)?);
     let mut screen_config = ScreenBankConfig::new(&options.map, &options.website_url);
     screen_config.webdriver = options.webdriver.clone();
     screen_config.spare = false;
-    let screen = ScreenBank::new(screen_config, relay).await?;
-    let health = Health::new(options.bank.clone(), HealthConfig::default());
-    let failover = Failover::new(
-        FailoverConfig::new(options.bank.clone()),
-        api,
-        Arc::new(screen.clone()),
-        health,
-        journal,
-    );
+    // One payment and done: only the payment's own calls reach the API, no background probes.
+    let engine = FailoverBuilder::new(
+        options.bank.clone(),
+        api_config,
+        ScreenChannel::config(screen_config, relay),
+    )
+    .without_prober()
+    .build(journal)
+    .await?;
+    let failover = &engine.failover;
     let psu = PsuContext::new(PsuId::new(&options.psu)).with_password(options.password.clone());
     let resumed = match failover.resume(|_| psu.clone()).await {
         Ok(counts) => counts,
         Err(error) => {
-            screen.close().await;
+            engine.shutdown().await;
             return Ok(PayOutcome {
                 resumed: (0, 0),
                 result: Err(error),
@@ -82,6 +81,6 @@ pub(crate) async fn pay(
         }
     };
     let result = failover.initiate_payment(&psu, request).await;
-    screen.close().await;
+    engine.shutdown().await;
     Ok(PayOutcome { resumed, result })
 }

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use psd2_fallback_engine::Bank;
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
-use psd2_fallback_engine::health::{Health, HealthConfig, spawn_prober};
+use psd2_fallback_engine::failover::FailoverBuilder;
+use psd2_fallback_engine::health::{Health, HealthConfig};
 use psd2_fallback_engine::journal::SqliteJournal;
 use psd2_fallback_sandbox::Sandbox;
 use psd2_fallback_service::{
-    BankSetup, Caller, ServiceLimits, ServiceState, SqliteOwnerStore, TokenHash, api_probe,
-    owners_path, serve,
+    BankSetup, Caller, ServiceLimits, ServiceState, SqliteOwnerStore, TokenHash, owners_path, serve,
 };
 use secrecy::SecretString;
 use tokio::sync::oneshot;
@@ -126,12 +126,20 @@ pub async fn start_on_journal(
     let gate = Gate::start(sandbox.api_url()).await;
     let journal = Arc::new(SqliteJournal::open(journal_path).unwrap());
     let owners = Arc::new(SqliteOwnerStore::beside_journal(journal_path).unwrap());
-    let probe_timeout = health.probe_timeout;
-    let health = Health::new(BANK, health);
-    let prober = spawn_prober(health.clone(), api_probe(&gate.url, probe_timeout));
-    let api: Arc<dyn Bank> = Arc::new(api_bank(&gate.url, None));
+    let parts = FailoverBuilder::new(BANK, api_bank(&gate.url, None), screen)
+        .health(health)
+        .parts()
+        .await
+        .unwrap();
+    let health = parts.health;
+    let prober = parts.prober.expect("the builder probes the API");
     let state = ServiceState::new(
-        vec![BankSetup::new(BANK, api, screen, health.clone())],
+        vec![BankSetup::new(
+            BANK,
+            Arc::new(parts.api),
+            parts.screen,
+            health.clone(),
+        )],
         journal,
         owners,
         vec![

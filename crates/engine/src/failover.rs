@@ -9,6 +9,9 @@
 //! Every call served through the website is logged with the switch event that justified it (RTS Art.
 //! 33(5)), and unattended reads of account data are counted against the daily limit (Art. 36(5)) on
 //! both channels.
+//!
+//! [`FailoverBuilder`] puts a bank's engine together: the channels (made, or from their configs), the
+//! health, the API prober and the `Failover`.
 
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use crate::health::{CallOutcome, Health, Mode};
-use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore};
+use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore, Operation};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
@@ -29,6 +32,12 @@ use crate::model::{
 
 /// A boxed future, as the `Bank` trait's methods return.
 use crate::BoxFuture;
+
+mod builder;
+
+pub use builder::{
+    ApiChannel, BuildError, BuiltFailover, FailoverBuilder, FailoverParts, ScreenChannel,
+};
 
 /// How a `Failover` behaves beyond its health.
 #[derive(Debug, Clone)]
@@ -69,7 +78,8 @@ fn journal_error(error: JournalError) -> BankError {
 
 impl Failover {
     /// Wraps the two channels of one bank. Switch events of `health` are made durable in `journal`
-    /// before they are announced.
+    /// before they are announced. [`FailoverBuilder`] makes the channels, the health and the prober
+    /// and calls this.
     pub fn new(
         config: FailoverConfig,
         api: Arc<dyn Bank>,
@@ -191,34 +201,64 @@ impl Failover {
     }
 }
 
-/// Serves a read through the route: the first channel, and on *unavailable* the next, in the same call.
-macro_rules! read {
-    ($self:ident, $psu:expr, $data:expr, |$bank:ident| $call:expr) => {{
+/// What [`Failover::through_route`] tells its caller as it goes, so a write's journal follows every
+/// attempt.
+enum Step<'e> {
+    /// The call is about to be sent through this channel.
+    Sending(Channel),
+    /// The channel was *unavailable*: nothing reached the bank, and the next channel is tried.
+    Unavailable(Channel, &'e BankError),
+}
+
+impl Failover {
+    /// Serves one call through the route: the active channel first and, when it is *unavailable*, the
+    /// other within the same call. Every API outcome is reported to health; every use of the website is
+    /// logged with `data` and the switch that justified it (RTS Art. 33(5)); `step` hears of each
+    /// attempt and may stop the call with an error (a write's journal). Returns the first result that is
+    /// not *unavailable* (an answer, a rejection, an outcome unknown…) with the channel that gave it;
+    /// when every channel was unavailable, the last error (`FallbackExempt` for an exempt bank).
+    async fn through_route<'a, T>(
+        &'a self,
+        psu: &PsuContext,
+        data: &str,
+        mut step: impl FnMut(Step<'_>) -> BankResult<()>,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<(Channel, BankResult<T>)> {
         let mut last = None;
-        let data: &str = &$data;
-        for channel in $self.route() {
+        for channel in self.route() {
+            step(Step::Sending(channel))?;
             if channel == Channel::Screen {
-                $self.log_access($psu, data);
+                self.log_access(psu, data);
             }
             let started = Instant::now();
-            let $bank = $self.bank(channel);
-            let result = $call.await;
-            $self.observe(channel, started, &result);
+            let result = call(self.bank(channel)).await;
+            self.observe(channel, started, &result);
             match result {
                 Err(error) if error.triggers_switch() => {
-                    tracing::info!(bank = %$self.config.bank, %channel, %error, "unavailable; trying the other channel");
+                    tracing::info!(bank = %self.config.bank, %channel, %error, "unavailable; trying the other channel");
+                    step(Step::Unavailable(channel, &error))?;
                     last = Some(error);
                 }
-                other => return other,
+                other => return Ok((channel, other)),
             }
         }
-        Err($self.exempt_error(last.expect("a route has at least one channel")))
-    }};
+        Err(self.exempt_error(last.expect("a route has at least one channel")))
+    }
+
+    /// A read (or a call as harmless to repeat) through the route: see [`Failover::through_route`].
+    async fn read<'a, T>(
+        &'a self,
+        psu: &PsuContext,
+        data: &str,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<T> {
+        self.through_route(psu, data, |_| Ok(()), call).await?.1
+    }
 }
 
 /// What a write is, for the journal.
 struct WriteIntent<'a> {
-    operation: &'static str,
+    operation: Operation,
     debtor: &'a Iban,
     /// The end-to-end id (a file's message id) by which it is found again.
     reference: &'a str,
@@ -229,7 +269,11 @@ impl Failover {
     fn intent_key(&self, psu: &PsuContext, write: &WriteIntent<'_>) -> String {
         format!(
             "{}:{}:{}:{}:{}",
-            self.config.bank, psu.psu_id, write.operation, write.debtor, write.reference
+            self.config.bank,
+            psu.psu_id,
+            write.operation.code(),
+            write.debtor,
+            write.reference
         )
     }
 
@@ -252,7 +296,7 @@ impl Failover {
                 psu: psu.psu_id.as_str().to_owned(),
                 end_to_end_id: write.reference.to_owned(),
                 debtor: write.debtor.as_str().to_owned(),
-                operation: write.operation.to_owned(),
+                operation: write.operation,
                 request: write.request.clone(),
                 state: IntentState::Recorded,
                 payment: None,
@@ -301,66 +345,58 @@ impl Failover {
     where
         F: Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<PaymentInitiation>>,
     {
-        let mut last = None;
-        for channel in self.route() {
-            self.update(
+        let sending = |step: Step<'_>| match step {
+            Step::Sending(channel) => self.update(
                 key,
                 IntentState::Attempting(channel),
                 None,
                 None,
                 &format!("sending through the {channel} channel"),
-            )?;
-            if channel == Channel::Screen {
-                self.log_access(psu, &format!("write {reference}"));
+            ),
+            Step::Unavailable(channel, error) => self.update(
+                key,
+                IntentState::NotSent,
+                None,
+                None,
+                &format!("{channel}: {error}"),
+            ),
+        };
+        let (channel, result) = self
+            .through_route(psu, &format!("write {reference}"), sending, send)
+            .await?;
+        match result {
+            Ok(done) => {
+                self.update(
+                    key,
+                    IntentState::Accepted,
+                    Some(&done.payment),
+                    Some(done.status),
+                    &format!("accepted through the {channel} channel"),
+                )?;
+                Ok(done)
             }
-            let started = Instant::now();
-            let result = send(self.bank(channel)).await;
-            self.observe(channel, started, &result);
-            match result {
-                Ok(done) => {
-                    self.update(
-                        key,
-                        IntentState::Accepted,
-                        Some(&done.payment),
-                        Some(done.status),
-                        &format!("accepted through the {channel} channel"),
-                    )?;
-                    return Ok(done);
+            Err(error) if error.is_outcome_unknown() => {
+                self.update(
+                    key,
+                    IntentState::InDoubt(channel),
+                    None,
+                    None,
+                    &format!("{channel}: {error}"),
+                )?;
+                match self.reconcile(psu, key, debtor, reference).await? {
+                    Some(found) => Ok(found),
+                    None => {
+                        // Proven absent: the write never took effect, so it may be sent once more.
+                        Box::pin(self.attempt(psu, key, debtor, reference, send)).await
+                    }
                 }
-                Err(error) if error.triggers_switch() => {
-                    self.update(
-                        key,
-                        IntentState::NotSent,
-                        None,
-                        None,
-                        &format!("{channel}: {error}"),
-                    )?;
-                    last = Some(error);
-                }
-                Err(error) if error.is_outcome_unknown() => {
-                    self.update(
-                        key,
-                        IntentState::InDoubt(channel),
-                        None,
-                        None,
-                        &format!("{channel}: {error}"),
-                    )?;
-                    return match self.reconcile(psu, key, debtor, reference).await? {
-                        Some(found) => Ok(found),
-                        None => {
-                            // Proven absent: the write never took effect, so it may be sent once more.
-                            Box::pin(self.attempt(psu, key, debtor, reference, send)).await
-                        }
-                    };
-                }
-                Err(error) => {
-                    let note = error.to_string();
-                    self.update(key, IntentState::Rejected, None, None, &note)?;
-                    return Err(error);
-                }
+            }
+            Err(error) => {
+                let note = error.to_string();
+                self.update(key, IntentState::Rejected, None, None, &note)?;
+                Err(error)
             }
         }
-        Err(self.exempt_error(last.expect("a route has at least one channel")))
     }
 
     fn update(
@@ -476,7 +512,7 @@ fn accounts_data(account: &AccountId, what: &str) -> String {
 #[async_trait]
 impl Bank for Failover {
     async fn accounts(&self, psu: &PsuContext) -> BankResult<Vec<Account>> {
-        read!(self, psu, "accounts", |bank| bank.accounts(psu))
+        self.read(psu, "accounts", |bank| bank.accounts(psu)).await
     }
 
     async fn balances(
@@ -490,7 +526,8 @@ impl Bank for Failover {
             Some(day) => accounts_data(account, &format!("balance at {}", format_iso_date(day))),
             None => accounts_data(account, "balances"),
         };
-        read!(self, psu, data, |bank| bank.balances(psu, account, at))
+        self.read(psu, &data, |bank| bank.balances(psu, account, at))
+            .await
     }
 
     async fn transactions(
@@ -505,12 +542,12 @@ impl Bank for Failover {
             filter.date_from.map(format_iso_date).unwrap_or_default(),
             filter.date_to.map(format_iso_date).unwrap_or_default()
         );
-        read!(
-            self,
+        self.read(
             psu,
-            accounts_data(account, &format!("transactions {range}")),
-            |bank| bank.transactions(psu, account, filter)
+            &accounts_data(account, &format!("transactions {range}")),
+            |bank| bank.transactions(psu, account, filter),
         )
+        .await
     }
 
     async fn initiate_payment(
@@ -520,7 +557,7 @@ impl Bank for Failover {
     ) -> BankResult<PaymentInitiation> {
         request.validate()?;
         let write = WriteIntent {
-            operation: "payment",
+            operation: Operation::Payment,
             debtor: &request.debtor,
             reference: request.end_to_end_id.as_str(),
             request: format!(
@@ -540,8 +577,10 @@ impl Bank for Failover {
         psu: &PsuContext,
         payment: &PaymentRef,
     ) -> BankResult<PaymentStatus> {
-        read!(self, psu, format!("payment {}", payment.id), |bank| bank
-            .payment_status(psu, payment))
+        self.read(psu, &format!("payment {}", payment.id), |bank| {
+            bank.payment_status(psu, payment)
+        })
+        .await
     }
 
     async fn cancel_payment(
@@ -563,7 +602,7 @@ impl Bank for Failover {
             .map(|p| p.debtor.clone())
             .ok_or_else(|| crate::model::InvalidValue::new("file", "holds no payment"))?;
         let write = WriteIntent {
-            operation: "file",
+            operation: Operation::File,
             debtor: &debtor,
             reference: &file.message_id,
             request: format!(
@@ -584,7 +623,7 @@ impl Bank for Failover {
     ) -> BankResult<PaymentInitiation> {
         request.validate()?;
         let write = WriteIntent {
-            operation: "standing-order",
+            operation: Operation::StandingOrder,
             debtor: &request.payment.debtor,
             reference: request.payment.end_to_end_id.as_str(),
             request: format!(
@@ -612,9 +651,10 @@ impl Bank for Failover {
         account: &Iban,
         amount: &Amount,
     ) -> BankResult<FundsConfirmation> {
-        read!(self, psu, format!("funds {}", account.masked()), |bank| {
+        self.read(psu, &format!("funds {}", account.masked()), |bank| {
             bank.confirm_funds(psu, account, amount)
         })
+        .await
     }
 
     async fn create_consent(
@@ -622,8 +662,8 @@ impl Bank for Failover {
         psu: &PsuContext,
         request: &ConsentRequest,
     ) -> BankResult<ConsentId> {
-        read!(self, psu, "consent", |bank| bank
-            .create_consent(psu, request))
+        self.read(psu, "consent", |bank| bank.create_consent(psu, request))
+            .await
     }
 
     async fn consent_status(
@@ -631,8 +671,10 @@ impl Bank for Failover {
         psu: &PsuContext,
         consent: &ConsentId,
     ) -> BankResult<ConsentStatus> {
-        read!(self, psu, "consent status", |bank| bank
-            .consent_status(psu, consent))
+        self.read(psu, "consent status", |bank| {
+            bank.consent_status(psu, consent)
+        })
+        .await
     }
 
     async fn start_authorisation(
@@ -640,8 +682,10 @@ impl Bank for Failover {
         psu: &PsuContext,
         target: &ScaTarget,
     ) -> BankResult<ScaChallenge> {
-        read!(self, psu, "authorisation", |bank| bank
-            .start_authorisation(psu, target))
+        self.read(psu, "authorisation", |bank| {
+            bank.start_authorisation(psu, target)
+        })
+        .await
     }
 
     async fn authorise(
@@ -652,46 +696,39 @@ impl Bank for Failover {
         answer: &ScaAnswer,
     ) -> BankResult<ScaStatus> {
         let ScaTarget::Payment(payment) = target else {
-            return read!(self, psu, "consent authorisation", |bank| bank.authorise(
-                psu,
-                target,
-                authorisation,
-                answer
-            ));
+            return self
+                .read(psu, "consent authorisation", |bank| {
+                    bank.authorise(psu, target, authorisation, answer)
+                })
+                .await;
         };
         // Signing is what moves money: an answer lost on the way is settled by asking the payment's
         // status, never by signing again.
-        let mut last = None;
-        for channel in self.route() {
-            if channel == Channel::Screen {
-                self.log_access(psu, &format!("sign {}", payment.id));
-            }
-            let started = Instant::now();
-            let result = self
-                .bank(channel)
-                .authorise(psu, target, authorisation, answer)
-                .await;
-            self.observe(channel, started, &result);
-            match result {
-                Err(error) if error.triggers_switch() => last = Some(error),
-                Err(error) if error.is_outcome_unknown() => {
-                    return match self.payment_status(psu, payment).await {
-                        Ok(PaymentStatus::Received) => Err(BankError::Unavailable {
-                            channel,
-                            reason: format!(
-                                "the signature did not reach the bank ({error}); payment {} is still waiting for it",
-                                payment.id
-                            ),
-                        }),
-                        Ok(PaymentStatus::Rejected) => Ok(ScaStatus::Failed),
-                        Ok(_) => Ok(ScaStatus::Finalised),
-                        Err(_) => Err(error),
-                    };
+        let (channel, result) = self
+            .through_route(
+                psu,
+                &format!("sign {}", payment.id),
+                |_| Ok(()),
+                |bank| bank.authorise(psu, target, authorisation, answer),
+            )
+            .await?;
+        match result {
+            Err(error) if error.is_outcome_unknown() => {
+                match self.payment_status(psu, payment).await {
+                    Ok(PaymentStatus::Received) => Err(BankError::Unavailable {
+                        channel,
+                        reason: format!(
+                            "the signature did not reach the bank ({error}); payment {} is still waiting for it",
+                            payment.id
+                        ),
+                    }),
+                    Ok(PaymentStatus::Rejected) => Ok(ScaStatus::Failed),
+                    Ok(_) => Ok(ScaStatus::Finalised),
+                    Err(_) => Err(error),
                 }
-                other => return other,
             }
+            other => other,
         }
-        Err(self.exempt_error(last.expect("a route has at least one channel")))
     }
 
     async fn find_payment(
@@ -700,8 +737,10 @@ impl Bank for Failover {
         debtor: &Iban,
         end_to_end_id: &str,
     ) -> BankResult<Option<(PaymentRef, PaymentStatus)>> {
-        read!(self, psu, format!("lookup {end_to_end_id}"), |bank| bank
-            .find_payment(psu, debtor, end_to_end_id))
+        self.read(psu, &format!("lookup {end_to_end_id}"), |bank| {
+            bank.find_payment(psu, debtor, end_to_end_id)
+        })
+        .await
     }
 }
 
@@ -713,27 +752,379 @@ impl Failover {
         payment: &PaymentRef,
         standing_order: bool,
     ) -> BankResult<PaymentStatus> {
-        let mut last = None;
-        for channel in self.route() {
-            if channel == Channel::Screen {
-                self.log_access(psu, &format!("cancel {}", payment.id));
+        let (_, result) = self
+            .through_route(
+                psu,
+                &format!("cancel {}", payment.id),
+                |_| Ok(()),
+                |bank| {
+                    if standing_order {
+                        bank.cancel_standing_order(psu, payment)
+                    } else {
+                        bank.cancel_payment(psu, payment)
+                    }
+                },
+            )
+            .await?;
+        match result {
+            Err(error) if error.is_outcome_unknown() => {
+                self.payment_status(psu, payment).await.or(Err(error))
             }
-            let started = Instant::now();
-            let bank = self.bank(channel);
-            let result = if standing_order {
-                bank.cancel_standing_order(psu, payment).await
-            } else {
-                bank.cancel_payment(psu, payment).await
-            };
-            self.observe(channel, started, &result);
-            match result {
-                Err(error) if error.triggers_switch() => last = Some(error),
-                Err(error) if error.is_outcome_unknown() => {
-                    return self.payment_status(psu, payment).await.or(Err(error));
-                }
-                other => return other,
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use rust_decimal::dec;
+
+    use super::*;
+    use crate::health::{HealthConfig, Policy};
+    use crate::journal::SqliteJournal;
+    use crate::model::{EndToEndId, PaymentId, PaymentKind, PaymentProduct, PsuId};
+
+    /// How a scripted channel answers every call.
+    #[derive(Debug, Clone, Copy)]
+    enum Script {
+        Serves,
+        Unavailable,
+        Rejects,
+    }
+
+    /// A channel whose every answer is scripted, counting its calls.
+    #[derive(Debug)]
+    struct Scripted {
+        channel: Channel,
+        script: Mutex<Script>,
+        calls: AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(channel: Channel, script: Script) -> Arc<Self> {
+            Arc::new(Self {
+                channel,
+                script: Mutex::new(script),
+                calls: AtomicUsize::new(0),
+            })
+        }
+
+        fn calls(&self) -> usize {
+            self.calls.load(Ordering::SeqCst)
+        }
+
+        fn answer<T>(&self, served: T) -> BankResult<T> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            match *self.script.lock().unwrap() {
+                Script::Serves => Ok(served),
+                Script::Unavailable => Err(BankError::Unavailable {
+                    channel: self.channel,
+                    reason: "scripted outage".to_owned(),
+                }),
+                Script::Rejects => Err(BankError::Rejected {
+                    code: "FORMAT_ERROR".to_owned(),
+                    message: "scripted refusal".to_owned(),
+                }),
             }
         }
-        Err(self.exempt_error(last.expect("a route has at least one channel")))
+
+        fn not_scripted<T>(&self, operation: &'static str) -> BankResult<T> {
+            Err(BankError::NotSupported {
+                channel: self.channel,
+                operation,
+            })
+        }
+    }
+
+    fn initiation() -> PaymentInitiation {
+        PaymentInitiation {
+            payment: PaymentRef {
+                kind: PaymentKind::Single(PaymentProduct::SepaCreditTransfer),
+                id: PaymentId::new("pmt-1"),
+            },
+            status: PaymentStatus::Received,
+        }
+    }
+
+    #[async_trait]
+    impl Bank for Scripted {
+        async fn accounts(&self, _: &PsuContext) -> BankResult<Vec<Account>> {
+            self.answer(Vec::new())
+        }
+        async fn balances(
+            &self,
+            _: &PsuContext,
+            _: &AccountId,
+            _: Option<Date>,
+        ) -> BankResult<Vec<Balance>> {
+            self.answer(Vec::new())
+        }
+        async fn transactions(
+            &self,
+            _: &PsuContext,
+            _: &AccountId,
+            _: &TransactionFilter,
+        ) -> BankResult<Vec<Transaction>> {
+            self.answer(Vec::new())
+        }
+        async fn initiate_payment(
+            &self,
+            _: &PsuContext,
+            _: &PaymentRequest,
+        ) -> BankResult<PaymentInitiation> {
+            self.answer(initiation())
+        }
+        async fn payment_status(
+            &self,
+            _: &PsuContext,
+            _: &PaymentRef,
+        ) -> BankResult<PaymentStatus> {
+            self.answer(PaymentStatus::Received)
+        }
+        async fn cancel_payment(
+            &self,
+            _: &PsuContext,
+            _: &PaymentRef,
+        ) -> BankResult<PaymentStatus> {
+            self.answer(PaymentStatus::Cancelled)
+        }
+        async fn upload_payment_file(
+            &self,
+            _: &PsuContext,
+            _: &PaymentFile,
+        ) -> BankResult<PaymentInitiation> {
+            self.not_scripted("upload_payment_file")
+        }
+        async fn create_standing_order(
+            &self,
+            _: &PsuContext,
+            _: &StandingOrderRequest,
+        ) -> BankResult<PaymentInitiation> {
+            self.not_scripted("create_standing_order")
+        }
+        async fn cancel_standing_order(
+            &self,
+            _: &PsuContext,
+            _: &PaymentRef,
+        ) -> BankResult<PaymentStatus> {
+            self.answer(PaymentStatus::Cancelled)
+        }
+        async fn confirm_funds(
+            &self,
+            _: &PsuContext,
+            _: &Iban,
+            _: &Amount,
+        ) -> BankResult<FundsConfirmation> {
+            self.not_scripted("confirm_funds")
+        }
+        async fn create_consent(
+            &self,
+            _: &PsuContext,
+            _: &ConsentRequest,
+        ) -> BankResult<ConsentId> {
+            self.not_scripted("create_consent")
+        }
+        async fn consent_status(&self, _: &PsuContext, _: &ConsentId) -> BankResult<ConsentStatus> {
+            self.not_scripted("consent_status")
+        }
+        async fn start_authorisation(
+            &self,
+            _: &PsuContext,
+            _: &ScaTarget,
+        ) -> BankResult<ScaChallenge> {
+            self.not_scripted("start_authorisation")
+        }
+        async fn authorise(
+            &self,
+            _: &PsuContext,
+            _: &ScaTarget,
+            _: &AuthorisationId,
+            _: &ScaAnswer,
+        ) -> BankResult<ScaStatus> {
+            self.answer(ScaStatus::Finalised)
+        }
+        async fn find_payment(
+            &self,
+            _: &PsuContext,
+            _: &Iban,
+            _: &str,
+        ) -> BankResult<Option<(PaymentRef, PaymentStatus)>> {
+            self.answer(None)
+        }
+    }
+
+    /// A failover over two scripted channels on a journal in a temporary file (removed on drop). One
+    /// failure is enough to switch, so a test sees health move after a single call.
+    struct Rig {
+        api: Arc<Scripted>,
+        screen: Arc<Scripted>,
+        failover: Failover,
+        journal: Arc<SqliteJournal>,
+        dir: std::path::PathBuf,
+    }
+
+    impl Rig {
+        fn new(api: Script, screen: Script, exempt: Option<&str>) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("psd2-fallback-failover-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let journal = Arc::new(SqliteJournal::open(&dir.join("journal.sqlite")).unwrap());
+            let api = Scripted::new(Channel::Api, api);
+            let screen = Scripted::new(Channel::Screen, screen);
+            let health = Health::new(
+                "sandbox",
+                HealthConfig {
+                    extra_policies: vec![Policy::ConsecutiveFailures { n: 1 }],
+                    dwell: Duration::from_secs(10),
+                    exempt: exempt.map(str::to_owned),
+                    ..HealthConfig::default()
+                },
+            );
+            let failover = Failover::new(
+                FailoverConfig::new("sandbox"),
+                api.clone(),
+                screen.clone(),
+                health,
+                journal.clone(),
+            );
+            Self {
+                api,
+                screen,
+                failover,
+                journal,
+                dir,
+            }
+        }
+
+        fn accesses(&self) -> Vec<AccessEntry> {
+            self.journal
+                .access_log(OffsetDateTime::now_utc().date())
+                .unwrap()
+        }
+    }
+
+    impl Drop for Rig {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn psu() -> PsuContext {
+        PsuContext::new(PsuId::new("1000001"))
+    }
+
+    /// The read path: the API is unavailable, the website serves the same call, the API's failure
+    /// reaches health, and the website access is logged with the switch it caused.
+    #[tokio::test(start_paused = true)]
+    async fn an_unavailable_api_is_served_by_the_website_in_the_same_call() {
+        let rig = Rig::new(Script::Unavailable, Script::Serves, None);
+        assert_eq!(rig.failover.accounts(&psu()).await.unwrap(), []);
+        assert_eq!((rig.api.calls(), rig.screen.calls()), (1, 1));
+        assert_eq!(rig.failover.health().mode(), Mode::Fallback);
+        let accesses = rig.accesses();
+        assert_eq!(accesses.len(), 1);
+        assert_eq!(accesses[0].data, "accounts");
+        assert!(
+            accesses[0].switch_event.is_some(),
+            "the access names the switch that justified it"
+        );
+        // On the fallback the website is asked first, and the API not at all.
+        rig.failover
+            .payment_status(&psu(), &initiation().payment)
+            .await
+            .unwrap();
+        assert_eq!((rig.api.calls(), rig.screen.calls()), (1, 2));
+        assert_eq!(rig.accesses()[1].data, "payment pmt-1");
+    }
+
+    /// A rejection is the bank's answer: it is returned as it is, never sent to the other channel and
+    /// never counted against the API's health.
+    #[tokio::test(start_paused = true)]
+    async fn a_rejection_is_an_answer_and_moves_nothing() {
+        let rig = Rig::new(Script::Rejects, Script::Serves, None);
+        let error = rig.failover.accounts(&psu()).await.unwrap_err();
+        assert!(error.is_rejected(), "{error}");
+        let error = rig
+            .failover
+            .cancel_payment(&psu(), &initiation().payment)
+            .await
+            .unwrap_err();
+        assert!(error.is_rejected(), "{error}");
+        assert_eq!((rig.api.calls(), rig.screen.calls()), (2, 0));
+        assert_eq!(rig.failover.health().mode(), Mode::Api);
+        assert!(rig.accesses().is_empty());
+    }
+
+    /// When every channel is unavailable the caller gets the last channel's error; an exempt bank has
+    /// only its API and says why.
+    #[tokio::test(start_paused = true)]
+    async fn when_no_channel_serves_the_last_error_is_returned() {
+        let rig = Rig::new(Script::Unavailable, Script::Unavailable, None);
+        let error = rig.failover.accounts(&psu()).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                BankError::Unavailable {
+                    channel: Channel::Screen,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+
+        let exempt = Rig::new(
+            Script::Unavailable,
+            Script::Serves,
+            Some("exempt since 2026"),
+        );
+        let error = exempt.failover.accounts(&psu()).await.unwrap_err();
+        assert!(matches!(error, BankError::FallbackExempt { .. }), "{error}");
+        assert_eq!((exempt.api.calls(), exempt.screen.calls()), (1, 0));
+    }
+
+    /// A write the API did not receive moves to the website within the same call, and the journal
+    /// follows each attempt to the end.
+    #[tokio::test(start_paused = true)]
+    async fn a_write_not_sent_moves_to_the_other_channel() {
+        let rig = Rig::new(Script::Unavailable, Script::Serves, None);
+        let request = PaymentRequest {
+            product: PaymentProduct::SepaCreditTransfer,
+            debtor: Iban::parse("BE68539007547034").unwrap(),
+            creditor_name: "Garage Vermeulen".to_owned(),
+            creditor: Iban::parse("BE71096123456769").unwrap(),
+            amount: Amount::eur(dec!(12.50)).unwrap(),
+            remittance: None,
+            requested_execution_date: None,
+            end_to_end_id: EndToEndId::generate(),
+        };
+        let done = rig
+            .failover
+            .initiate_payment(&psu(), &request)
+            .await
+            .unwrap();
+        assert_eq!(done, initiation());
+        assert_eq!((rig.api.calls(), rig.screen.calls()), (1, 1));
+        let key = format!(
+            "sandbox:1000001:payment:BE68539007547034:{}",
+            request.end_to_end_id.as_str()
+        );
+        let intent = rig.journal.intent(&key).unwrap().expect("journalled");
+        assert_eq!(
+            (intent.operation, intent.state, intent.payment),
+            (
+                Operation::Payment,
+                IntentState::Accepted,
+                Some(initiation().payment)
+            )
+        );
+        assert_eq!(intent.note, "accepted through the screen channel");
+        assert_eq!(
+            rig.accesses()[0].data,
+            format!("write {}", request.end_to_end_id.as_str())
+        );
     }
 }

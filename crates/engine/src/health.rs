@@ -10,6 +10,11 @@
 //!
 //! Time is `tokio::time`, so tests run with paused time. Every transition is a [`SwitchEvent`] on a
 //! `broadcast` channel (and a `tracing` event); the effective mode is on a `watch` channel.
+//!
+//! A transition is decided under the state lock and queued; it is journalled (through the recorder the
+//! failover installs) and announced after the lock is released, one at a time and in the order decided,
+//! so a slow journal never holds up the outcomes of other calls. An event is journalled before it is
+//! broadcast, and a call that caused a switch returns only once that switch is announced.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,6 +24,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
+
+use crate::BoxFuture;
 
 /// Which channel serves a bank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -216,6 +223,31 @@ impl fmt::Display for SwitchReason {
     }
 }
 
+impl SwitchReason {
+    /// Whether the switch came from measured health or from an operator's override.
+    pub fn cause(&self) -> SwitchCause {
+        match self {
+            SwitchReason::Override(_) => SwitchCause::Override,
+            SwitchReason::PolicyTripped(_)
+            | SwitchReason::DwellElapsed
+            | SwitchReason::Recovered(_)
+            | SwitchReason::ProbeFailed => SwitchCause::Measured,
+        }
+    }
+}
+
+/// Where a switch came from. Only measured switches say anything about the API's availability: an
+/// override chooses the channel without measuring anything, so the availability report (EBA/GL/2018/07)
+/// never counts it as downtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SwitchCause {
+    /// Measured health moved: a policy tripped, the dwell time ended, probes answered or failed. The
+    /// event's `from` and `to` are measured modes.
+    Measured,
+    /// An operator set or cleared an override. The event's `from` and `to` are the modes in force.
+    Override,
+}
+
 /// One change of mode: the justification of every use of the fallback (RTS Art. 33(5)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwitchEvent {
@@ -259,6 +291,9 @@ struct State {
     window: VecDeque<Sample>,
     good_probes: u32,
     sequence: u64,
+    /// Switches decided but not yet journalled and announced, oldest first, each with the mode in
+    /// force after it. Filled under the state lock, emptied by `flush` outside it.
+    outbox: VecDeque<(SwitchEvent, Mode)>,
 }
 
 /// Makes a switch event durable and returns its durable id (the journal does this).
@@ -282,6 +317,9 @@ pub struct Health {
     events: broadcast::Sender<SwitchEvent>,
     /// Called for every switch before it is announced, so the journal holds it first.
     recorder: std::sync::OnceLock<Recorder>,
+    /// Held while switches are journalled and announced, so they go out one at a time, in order, and
+    /// without the state lock.
+    publishing: Mutex<()>,
     /// The durable id of the switch that put the bank on the fallback: the justification logged with
     /// every access through the website (RTS Art. 33(5)).
     justification: Mutex<Option<i64>>,
@@ -305,15 +343,19 @@ impl Health {
                 window: VecDeque::new(),
                 good_probes: 0,
                 sequence: 0,
+                outbox: VecDeque::new(),
             }),
             mode: watch::Sender::new(Mode::Api),
             events,
             recorder: std::sync::OnceLock::new(),
+            publishing: Mutex::new(()),
             justification: Mutex::new(None),
         })
     }
 
-    /// Sets what makes switch events durable (once; later calls are ignored).
+    /// Sets what makes switch events durable (once; later calls are ignored). It is called for each
+    /// switch before the switch is announced, outside the state lock, one switch at a time and in
+    /// order; it returns the event's durable id.
     pub fn set_recorder(
         &self,
         record: impl Fn(&SwitchEvent) -> Option<i64> + Send + Sync + 'static,
@@ -374,7 +416,24 @@ impl Health {
 
     /// Records the outcome of a real request to the API (or of a probe while on the API).
     pub fn record(&self, outcome: CallOutcome, error: Option<&str>) {
-        let mut state = self.lock();
+        self.decide(|state| self.judge(state, outcome, error));
+    }
+
+    /// Runs `decide` under the state lock, then journals and announces what it switched, outside the
+    /// lock. A call that switched nothing does not wait for another call's switch to be published.
+    fn decide(&self, decide: impl FnOnce(&mut State)) {
+        let queued = {
+            let mut state = self.lock();
+            decide(&mut state);
+            !state.outbox.is_empty()
+        };
+        if queued {
+            self.flush();
+        }
+    }
+
+    /// Counts an outcome against the policies and, on the API, switches to `Fallback` when one trips.
+    fn judge(&self, state: &mut State, outcome: CallOutcome, error: Option<&str>) {
         let now = Instant::now();
         let (failed, latency) = match outcome {
             CallOutcome::Answered(l) => (false, l),
@@ -468,7 +527,7 @@ impl Health {
             );
             let started = state.series_started;
             self.transition(
-                &mut state,
+                state,
                 Mode::Fallback,
                 SwitchReason::PolicyTripped(policy.describe()),
                 evidence,
@@ -488,11 +547,13 @@ impl Health {
     /// the dwell again, with no event: an outage that lasts makes no noise). While probing, good probes
     /// in a row bring the API back and a bad one returns to `Fallback`.
     pub fn record_probe(&self, outcome: CallOutcome, error: Option<&str>) {
-        let measured = self.lock().measured;
-        match measured {
-            Mode::Api => self.record(outcome, error),
+        self.decide(|state| self.judge_probe(state, outcome, error));
+    }
+
+    fn judge_probe(&self, state: &mut State, outcome: CallOutcome, error: Option<&str>) {
+        match state.measured {
+            Mode::Api => self.judge(state, outcome, error),
             Mode::Fallback => {
-                let mut state = self.lock();
                 if state.entered.elapsed() < self.config.dwell {
                     return;
                 }
@@ -504,7 +565,7 @@ impl Health {
                             state.entered.elapsed()
                         );
                         self.transition(
-                            &mut state,
+                            state,
                             Mode::Probing,
                             SwitchReason::DwellElapsed,
                             evidence,
@@ -512,36 +573,33 @@ impl Health {
                         );
                         state.good_probes = 1;
                         if state.good_probes >= self.config.probes_to_recover {
-                            self.recover(&mut state);
+                            self.recover(state);
                         }
                     }
                 }
             }
-            Mode::Probing => {
-                let mut state = self.lock();
-                match outcome {
-                    CallOutcome::Answered(_) => {
-                        state.good_probes += 1;
-                        if state.good_probes >= self.config.probes_to_recover {
-                            self.recover(&mut state);
-                        }
-                    }
-                    CallOutcome::Failed(_) => {
-                        let evidence = format!(
-                            "probe failed after {} good ones: {}",
-                            state.good_probes,
-                            error.unwrap_or("no answer")
-                        );
-                        self.transition(
-                            &mut state,
-                            Mode::Fallback,
-                            SwitchReason::ProbeFailed,
-                            evidence,
-                            None,
-                        );
+            Mode::Probing => match outcome {
+                CallOutcome::Answered(_) => {
+                    state.good_probes += 1;
+                    if state.good_probes >= self.config.probes_to_recover {
+                        self.recover(state);
                     }
                 }
-            }
+                CallOutcome::Failed(_) => {
+                    let evidence = format!(
+                        "probe failed after {} good ones: {}",
+                        state.good_probes,
+                        error.unwrap_or("no answer")
+                    );
+                    self.transition(
+                        state,
+                        Mode::Fallback,
+                        SwitchReason::ProbeFailed,
+                        evidence,
+                        None,
+                    );
+                }
+            },
         }
     }
 
@@ -558,27 +616,28 @@ impl Health {
 
     /// Sets or clears the manual override. Measured health goes on being tracked underneath.
     pub fn set_override(&self, value: Override) {
-        let mut state = self.lock();
-        if state.override_ == value {
-            return;
-        }
-        let before = self.effective(&state);
-        state.override_ = value;
-        let after = self.effective(&state);
-        if before != after {
-            state.sequence += 1;
-            let event = SwitchEvent {
-                sequence: state.sequence,
-                bank: self.bank.clone(),
-                from: before,
-                to: after,
-                reason: SwitchReason::Override(value),
-                evidence: format!("measured health is {}", state.measured),
-                at: OffsetDateTime::now_utc(),
-                downtime_started: None,
-            };
-            self.publish(event, after);
-        }
+        self.decide(|state| {
+            if state.override_ == value {
+                return;
+            }
+            let before = self.effective(state);
+            state.override_ = value;
+            let after = self.effective(state);
+            if before != after {
+                state.sequence += 1;
+                let event = SwitchEvent {
+                    sequence: state.sequence,
+                    bank: self.bank.clone(),
+                    from: before,
+                    to: after,
+                    reason: SwitchReason::Override(value),
+                    evidence: format!("measured health is {}", state.measured),
+                    at: OffsetDateTime::now_utc(),
+                    downtime_started: None,
+                };
+                state.outbox.push_back((event, after));
+            }
+        });
     }
 
     fn effective(&self, state: &State) -> Mode {
@@ -615,12 +674,29 @@ impl Health {
             downtime_started,
         };
         if before != after || self.config.exempt.is_none() {
-            self.publish(event, after);
+            state.outbox.push_back((event, after));
         } else {
             tracing::warn!(bank = %self.bank, measured = %to, exemption = self.config.exempt.as_deref().unwrap_or(""), "the API is {} but the bank is exempt from the fallback", to);
         }
     }
 
+    /// Journals and announces the queued switches, oldest first, without the state lock. Whoever holds
+    /// `publishing` empties the whole queue, so a switch queued by another call while this one
+    /// publishes is out before that call's own `flush` returns.
+    fn flush(&self) {
+        let _publishing = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            // The state lock is held only to take the next switch, never while it is published.
+            let next = self.lock().outbox.pop_front();
+            let Some((event, effective)) = next else {
+                return;
+            };
+            self.publish(event, effective);
+        }
+    }
+
+    /// Journals one switch, then announces it: the journal always holds an event before anyone hears
+    /// of it.
     fn publish(&self, event: SwitchEvent, effective: Mode) {
         if let Some(Recorder(record)) = self.recorder.get() {
             let id = record(&event);
@@ -656,14 +732,42 @@ fn rate(
     bad * 100 >= recent.len() * usize::from(percent)
 }
 
+/// What a probe does: asks the API once, `Ok` when it answered as a working API does, `Err` with what
+/// went wrong otherwise.
+type ProbeFn = dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync;
+
+/// One active check of a bank's API, as [`spawn_prober`] runs it. The API channel's is
+/// `ApiBank::health_probe`, the one definition of a healthy API that every setup (the failover
+/// builder, the service) uses; [`Probe::new`] makes others, for tests.
+#[derive(Clone)]
+pub struct Probe(Arc<ProbeFn>);
+
+impl Probe {
+    /// A probe that runs `check`: `Ok` for a healthy API, `Err` with the evidence otherwise.
+    pub fn new<F, Fut>(check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        Self(Arc::new(move || Box::pin(check())))
+    }
+
+    /// Probes once, without a time limit of its own (the prober applies `probe_timeout`).
+    pub async fn check(&self) -> Result<(), String> {
+        (self.0)().await
+    }
+}
+
+impl fmt::Debug for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Probe")
+    }
+}
+
 /// Probes the API in the background: every `probe_interval` plus jitter, with `probe_timeout`; on the
 /// API a probe counts like a request, in `Fallback` the dwell time is checked, while `Probing` probes
-/// decide recovery. Stops when the returned handle is dropped or aborted.
-pub fn spawn_prober<F, Fut>(health: Arc<Health>, probe: F) -> tokio::task::JoinHandle<()>
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
-{
+/// decide recovery. Stops when the returned handle is aborted.
+pub fn spawn_prober(health: Arc<Health>, probe: Probe) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seed = health.bank.bytes().fold(0x9E37_79B9_u64, |acc, b| {
             acc.wrapping_mul(31).wrapping_add(u64::from(b))
@@ -679,7 +783,7 @@ where
                 continue;
             }
             let started = Instant::now();
-            let result = tokio::time::timeout(health.config.probe_timeout, probe()).await;
+            let result = tokio::time::timeout(health.config.probe_timeout, probe.check()).await;
             let elapsed = started.elapsed();
             match result {
                 Ok(Ok(())) => health.record_probe(CallOutcome::Answered(elapsed), None),
@@ -846,10 +950,13 @@ mod tests {
         let health = Health::new("sandbox", config());
         let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let probe_up = up.clone();
-        let prober = spawn_prober(health.clone(), move || {
-            let up = probe_up.load(std::sync::atomic::Ordering::SeqCst);
-            async move { if up { Ok(()) } else { Err("503".to_owned()) } }
-        });
+        let prober = spawn_prober(
+            health.clone(),
+            Probe::new(move || {
+                let up = probe_up.load(std::sync::atomic::Ordering::SeqCst);
+                async move { if up { Ok(()) } else { Err("503".to_owned()) } }
+            }),
+        );
         let mut mode = health.watch();
         mode.wait_for(|m| *m == Mode::Fallback).await.unwrap();
         up.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -861,6 +968,83 @@ mod tests {
             "{took:?}"
         );
         prober.abort();
+    }
+
+    /// Guards the lock order: the recorder (the journal's SQLite write) runs with the state lock free,
+    /// before the event is broadcast and before the mode changes.
+    #[tokio::test(start_paused = true)]
+    async fn a_switch_is_journalled_outside_the_state_lock_and_before_it_is_broadcast() {
+        let health = Health::new("sandbox", config());
+        let mut events = health.events();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        {
+            let weak = Arc::downgrade(&health);
+            let seen = seen.clone();
+            health.set_recorder(move |event| {
+                let health = weak.upgrade().expect("the health outlives its recorder");
+                seen.lock().unwrap().push((
+                    event.sequence,
+                    health.state.try_lock().is_ok(),
+                    health.events.len(),
+                    health.mode(),
+                ));
+                Some(7)
+            });
+        }
+        for _ in 0..5 {
+            health.record(FAIL, Some("connection refused"));
+        }
+        health.set_override(Override::ForceApi);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(1, true, 0, Mode::Api), (2, true, 1, Mode::Fallback)],
+            "each switch is journalled with the state lock free, before it is broadcast and before the mode changes"
+        );
+        let first = events.try_recv().unwrap();
+        assert_eq!((first.sequence, first.to), (1, Mode::Fallback));
+        assert_eq!(events.try_recv().unwrap().sequence, 2);
+        assert_eq!(health.mode(), Mode::Api);
+    }
+
+    /// While one call's switch is being journalled (a slow SQLite write), other calls go on: their
+    /// outcomes are counted and the mode can be read. The switch is announced when the write is done.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_journal_does_not_hold_up_other_calls() {
+        let health = Health::new("sandbox", config());
+        let mut events = health.events();
+        let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let entered_tx = Mutex::new(Some(entered_tx));
+        let released = Mutex::new(released);
+        health.set_recorder(move |_| {
+            if let Some(tx) = entered_tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            // Released by the test, or by its end: a dropped sender ends the wait too.
+            let _ = released.lock().unwrap().recv();
+            Some(1)
+        });
+        for _ in 0..4 {
+            health.record(FAIL, None);
+        }
+        let tripping = health.clone();
+        let switching = tokio::task::spawn_blocking(move || tripping.record(FAIL, None));
+        entered.await.unwrap();
+        // The journal write is in progress: the state is free, nothing is announced yet.
+        assert!(health.state.try_lock().is_ok(), "the state lock is free");
+        health.record(OK, None);
+        assert_eq!(health.measured(), Mode::Fallback);
+        assert_eq!(
+            health.mode(),
+            Mode::Api,
+            "not announced before it is journalled"
+        );
+        assert!(events.try_recv().is_err());
+        release.send(()).unwrap();
+        switching.await.unwrap();
+        assert_eq!(health.mode(), Mode::Fallback);
+        assert_eq!(events.try_recv().unwrap().to, Mode::Fallback);
+        assert_eq!(health.justification(), Some(1));
     }
 
     #[tokio::test(start_paused = true)]

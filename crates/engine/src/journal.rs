@@ -13,25 +13,60 @@
 //! The journal has its own row shapes: only this module knows them.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use time::{Date, OffsetDateTime};
 
 use crate::bank::Channel;
-use crate::health::SwitchEvent;
+use crate::health::{Mode, SwitchCause, SwitchEvent};
 use crate::model::{PaymentId, PaymentKind, PaymentProduct, PaymentRef, PaymentStatus};
 
-/// A journal operation that failed: the store could not be read or written.
+/// A journal operation that failed, with the underlying error as its source.
 #[derive(Debug, thiserror::Error)]
-#[error("journal: {0}")]
-pub struct JournalError(String);
-
-impl From<rusqlite::Error> for JournalError {
-    fn from(error: rusqlite::Error) -> Self {
-        JournalError(error.to_string())
-    }
+#[non_exhaustive]
+pub enum JournalError {
+    /// The journal file could not be opened or prepared (schema, pragmas, upgrade).
+    #[error("journal: {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A read or a write of the store failed.
+    #[error("journal: {source}")]
+    Store {
+        /// What SQLite said.
+        #[from]
+        source: rusqlite::Error,
+    },
+    /// A column holds a code this version does not know: the journal was written by a newer
+    /// version, or damaged.
+    #[error("journal: {column} holds an unknown value {value:?}")]
+    UnknownCode {
+        /// The table and column, e.g. `intents.state`.
+        column: &'static str,
+        /// What it holds.
+        value: String,
+    },
+    /// A column holds a value that does not parse (a timestamp).
+    #[error("journal: {column} holds an unreadable value: {source}")]
+    Unreadable {
+        /// The table and column, e.g. `switches.at`.
+        column: &'static str,
+        /// Why it does not parse.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An update named an intent the journal does not hold.
+    #[error("journal: no intent with key {key:?}")]
+    UnknownIntent {
+        /// The idempotency key.
+        key: String,
+    },
 }
 
 /// What the journal returns.
@@ -58,24 +93,27 @@ impl IntentState {
     fn to_row(self) -> (&'static str, Option<&'static str>) {
         match self {
             IntentState::Recorded => ("recorded", None),
-            IntentState::Attempting(c) => ("attempting", Some(channel_name(c))),
+            IntentState::Attempting(c) => ("attempting", Some(channel_code(c))),
             IntentState::NotSent => ("not-sent", None),
             IntentState::Accepted => ("accepted", None),
-            IntentState::InDoubt(c) => ("in-doubt", Some(channel_name(c))),
+            IntentState::InDoubt(c) => ("in-doubt", Some(channel_code(c))),
             IntentState::Rejected => ("rejected", None),
         }
     }
 
-    fn from_row(state: &str, channel: Option<&str>) -> Option<Self> {
-        let channel = || channel.and_then(channel_of);
-        Some(match state {
+    fn from_row(state: &str, channel: Option<&str>) -> JournalResult<Self> {
+        let channel = || match channel {
+            Some(code) => channel_of(code),
+            None => Err(unknown("intents.channel", "NULL")),
+        };
+        Ok(match state {
             "recorded" => IntentState::Recorded,
             "attempting" => IntentState::Attempting(channel()?),
             "not-sent" => IntentState::NotSent,
             "accepted" => IntentState::Accepted,
             "in-doubt" => IntentState::InDoubt(channel()?),
             "rejected" => IntentState::Rejected,
-            _ => return None,
+            other => return Err(unknown("intents.state", other)),
         })
     }
 
@@ -88,18 +126,95 @@ impl IntentState {
     }
 }
 
-fn channel_name(channel: Channel) -> &'static str {
+fn unknown(column: &'static str, value: &str) -> JournalError {
+    JournalError::UnknownCode {
+        column,
+        value: value.to_owned(),
+    }
+}
+
+fn channel_code(channel: Channel) -> &'static str {
     match channel {
         Channel::Api => "api",
         Channel::Screen => "screen",
     }
 }
 
-fn channel_of(name: &str) -> Option<Channel> {
-    match name {
-        "api" => Some(Channel::Api),
-        "screen" => Some(Channel::Screen),
-        _ => None,
+fn channel_of(code: &str) -> JournalResult<Channel> {
+    match code {
+        "api" => Ok(Channel::Api),
+        "screen" => Ok(Channel::Screen),
+        other => Err(unknown("intents.channel", other)),
+    }
+}
+
+fn mode_code(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Api => "api",
+        Mode::Fallback => "fallback",
+        Mode::Probing => "probing",
+    }
+}
+
+fn mode_of(column: &'static str, code: &str) -> JournalResult<Mode> {
+    match code {
+        "api" => Ok(Mode::Api),
+        "fallback" => Ok(Mode::Fallback),
+        "probing" => Ok(Mode::Probing),
+        other => Err(unknown(column, other)),
+    }
+}
+
+fn cause_code(cause: SwitchCause) -> &'static str {
+    match cause {
+        SwitchCause::Measured => "measured",
+        SwitchCause::Override => "override",
+    }
+}
+
+fn cause_of(code: &str) -> JournalResult<SwitchCause> {
+    match code {
+        "measured" => Ok(SwitchCause::Measured),
+        "override" => Ok(SwitchCause::Override),
+        other => Err(unknown("switches.cause", other)),
+    }
+}
+
+/// What kind of write an intent is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// A single payment.
+    Payment,
+    /// A standing order (a periodic payment).
+    StandingOrder,
+    /// A payment file (pain.001).
+    File,
+}
+
+impl Operation {
+    /// The operation's code: `payment`, `standing-order`, `file`. Stable: it is stored in the journal
+    /// and is part of every idempotency key.
+    pub fn code(self) -> &'static str {
+        match self {
+            Operation::Payment => "payment",
+            Operation::StandingOrder => "standing-order",
+            Operation::File => "file",
+        }
+    }
+
+    fn from_code(code: &str) -> JournalResult<Self> {
+        match code {
+            "payment" => Ok(Operation::Payment),
+            "standing-order" => Ok(Operation::StandingOrder),
+            "file" => Ok(Operation::File),
+            other => Err(unknown("intents.operation", other)),
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
     }
 }
 
@@ -116,8 +231,8 @@ pub struct Intent {
     pub end_to_end_id: String,
     /// The debtor account (electronic IBAN).
     pub debtor: String,
-    /// What kind of write: `payment`, `standing-order`, `file`, `sign`, `cancel`.
-    pub operation: String,
+    /// What kind of write.
+    pub operation: Operation,
     /// The request, in the journal's own serialised form (no secrets).
     pub request: String,
     /// Where it stands.
@@ -152,10 +267,12 @@ pub struct StoredSwitch {
     pub id: i64,
     /// The bank.
     pub bank: String,
-    /// `api`, `fallback`, `probing`.
-    pub from: String,
-    /// `api`, `fallback`, `probing`.
-    pub to: String,
+    /// The mode before: measured health for a measured switch, the mode in force for an override.
+    pub from: Mode,
+    /// The mode after, in the same sense.
+    pub to: Mode,
+    /// Whether measured health or an operator's override made the switch.
+    pub cause: SwitchCause,
     /// Why, in words.
     pub reason: String,
     /// What was measured.
@@ -275,10 +392,150 @@ fn timestamp(at: OffsetDateTime) -> String {
         .expect("a UTC time formats as RFC 3339")
 }
 
-fn parse_timestamp(text: &str) -> rusqlite::Result<OffsetDateTime> {
+fn parse_timestamp(column: &'static str, text: &str) -> JournalResult<OffsetDateTime> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        JournalError::Unreadable {
+            column,
+            source: Box::new(e),
+        }
     })
+}
+
+/// Brings a journal file written by an earlier version up to this one's shape, in one transaction
+/// (so two processes opening the same old file upgrade it once).
+fn upgrade(connection: &Connection) -> rusqlite::Result<()> {
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let has_cause = connection
+            .prepare("SELECT 1 FROM pragma_table_info('switches') WHERE name = 'cause'")?
+            .exists([])?;
+        if !has_cause {
+            // Earlier versions kept the cause only in the reason's words; an override's began with
+            // "manual override:".
+            connection.execute_batch(
+                "ALTER TABLE switches ADD COLUMN cause TEXT NOT NULL DEFAULT 'measured';
+                 UPDATE switches SET cause = 'override' WHERE reason LIKE 'manual override:%';",
+            )?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => connection.execute_batch("COMMIT"),
+        Err(error) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
+/// An `intents` row as SQLite holds it: text codes, turned into types by [`IntentRow::into_intent`].
+struct IntentRow {
+    key: String,
+    bank: String,
+    psu: String,
+    end_to_end_id: String,
+    debtor: String,
+    operation: String,
+    request: String,
+    state: String,
+    channel: Option<String>,
+    payment_kind: Option<String>,
+    payment_id: Option<String>,
+    status: Option<String>,
+    note: String,
+}
+
+impl IntentRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            key: row.get("key")?,
+            bank: row.get("bank")?,
+            psu: row.get("psu")?,
+            end_to_end_id: row.get("end_to_end_id")?,
+            debtor: row.get("debtor")?,
+            operation: row.get("operation")?,
+            request: row.get("request")?,
+            state: row.get("state")?,
+            channel: row.get("channel")?,
+            payment_kind: row.get("payment_kind")?,
+            payment_id: row.get("payment_id")?,
+            status: row.get("status")?,
+            note: row.get("note")?,
+        })
+    }
+
+    fn into_intent(self) -> JournalResult<Intent> {
+        Ok(Intent {
+            state: IntentState::from_row(&self.state, self.channel.as_deref())?,
+            operation: Operation::from_code(&self.operation)?,
+            payment: match (self.payment_kind, self.payment_id) {
+                (Some(kind), Some(id)) => Some(PaymentRef {
+                    kind: kind_from_row(&kind)
+                        .ok_or_else(|| unknown("intents.payment_kind", &kind))?,
+                    id: PaymentId::new(id),
+                }),
+                _ => None,
+            },
+            status: self
+                .status
+                .map(|s| PaymentStatus::from_code(&s).ok_or_else(|| unknown("intents.status", &s)))
+                .transpose()?,
+            key: self.key,
+            bank: self.bank,
+            psu: self.psu,
+            end_to_end_id: self.end_to_end_id,
+            debtor: self.debtor,
+            request: self.request,
+            note: self.note,
+        })
+    }
+}
+
+/// A `switches` row as SQLite holds it.
+struct SwitchRow {
+    id: i64,
+    bank: String,
+    from: String,
+    to: String,
+    cause: String,
+    reason: String,
+    evidence: String,
+    at: String,
+    downtime_started: Option<String>,
+}
+
+impl SwitchRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            bank: row.get("bank")?,
+            from: row.get("from_mode")?,
+            to: row.get("to_mode")?,
+            cause: row.get("cause")?,
+            reason: row.get("reason")?,
+            evidence: row.get("evidence")?,
+            at: row.get("at")?,
+            downtime_started: row.get("downtime_started")?,
+        })
+    }
+
+    fn into_switch(self) -> JournalResult<StoredSwitch> {
+        Ok(StoredSwitch {
+            id: self.id,
+            bank: self.bank,
+            from: mode_of("switches.from_mode", &self.from)?,
+            to: mode_of("switches.to_mode", &self.to)?,
+            cause: cause_of(&self.cause)?,
+            reason: self.reason,
+            evidence: self.evidence,
+            at: parse_timestamp("switches.at", &self.at)?,
+            downtime_started: self
+                .downtime_started
+                .as_deref()
+                .map(|t| parse_timestamp("switches.downtime_started", t))
+                .transpose()?,
+        })
+    }
 }
 
 fn kind_to_row(kind: PaymentKind) -> String {
@@ -306,12 +563,19 @@ impl SqliteJournal {
     /// Opens (or creates) the journal file. Writes are durable when a call returns: WAL with
     /// `synchronous = FULL`.
     pub fn open(path: &Path) -> JournalResult<Self> {
-        let connection =
-            Connection::open(path).map_err(|e| JournalError(format!("{}: {e}", path.display())))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        connection.execute_batch(SCHEMA)?;
+        let prepare = || {
+            let connection = Connection::open(path)?;
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+            connection.pragma_update(None, "synchronous", "FULL")?;
+            connection.busy_timeout(std::time::Duration::from_secs(5))?;
+            connection.execute_batch(SCHEMA)?;
+            upgrade(&connection)?;
+            Ok(connection)
+        };
+        let connection = prepare().map_err(|source| JournalError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self {
             connection: Mutex::new(connection),
         })
@@ -321,38 +585,6 @@ impl SqliteJournal {
         self.connection
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn read_intent(row: &rusqlite::Row<'_>) -> rusqlite::Result<Intent> {
-        let state: String = row.get("state")?;
-        let channel: Option<String> = row.get("channel")?;
-        let kind: Option<String> = row.get("payment_kind")?;
-        let id: Option<String> = row.get("payment_id")?;
-        let status: Option<String> = row.get("status")?;
-        let bad = |what: &str| {
-            rusqlite::Error::InvalidColumnName(format!("intents.{what} holds an unknown value"))
-        };
-        Ok(Intent {
-            key: row.get("key")?,
-            bank: row.get("bank")?,
-            psu: row.get("psu")?,
-            end_to_end_id: row.get("end_to_end_id")?,
-            debtor: row.get("debtor")?,
-            operation: row.get("operation")?,
-            request: row.get("request")?,
-            state: IntentState::from_row(&state, channel.as_deref()).ok_or_else(|| bad("state"))?,
-            payment: match (kind, id) {
-                (Some(kind), Some(id)) => Some(PaymentRef {
-                    kind: kind_from_row(&kind).ok_or_else(|| bad("payment_kind"))?,
-                    id: PaymentId::new(id),
-                }),
-                _ => None,
-            },
-            status: status
-                .map(|s| PaymentStatus::from_code(&s).ok_or_else(|| bad("status")))
-                .transpose()?,
-            note: row.get("note")?,
-        })
     }
 }
 
@@ -371,7 +603,7 @@ impl JournalStore for SqliteJournal {
                 intent.psu,
                 intent.end_to_end_id,
                 intent.debtor,
-                intent.operation,
+                intent.operation.code(),
                 intent.request,
                 state,
                 channel,
@@ -382,12 +614,13 @@ impl JournalStore for SqliteJournal {
                 now,
             ],
         )?;
-        let stored = connection.query_row(
-            "SELECT * FROM intents WHERE key = ?1",
-            [&intent.key],
-            Self::read_intent,
-        )?;
-        Ok(stored)
+        connection
+            .query_row(
+                "SELECT * FROM intents WHERE key = ?1",
+                [&intent.key],
+                IntentRow::read,
+            )?
+            .into_intent()
     }
 
     fn update_intent(
@@ -417,34 +650,46 @@ impl JournalStore for SqliteJournal {
             ],
         )?;
         if changed == 0 {
-            return Err(JournalError(format!("no intent with key {key:?}")));
+            return Err(JournalError::UnknownIntent {
+                key: key.to_owned(),
+            });
         }
         Ok(())
     }
 
     fn intent(&self, key: &str) -> JournalResult<Option<Intent>> {
-        Ok(self
-            .lock()
+        self.lock()
             .query_row(
                 "SELECT * FROM intents WHERE key = ?1",
                 [key],
-                Self::read_intent,
+                IntentRow::read,
             )
-            .optional()?)
+            .optional()?
+            .map(IntentRow::into_intent)
+            .transpose()
     }
 
     fn open_intents(&self) -> JournalResult<Vec<Intent>> {
         let connection = self.lock();
         let mut statement = connection.prepare("SELECT * FROM intents WHERE state IN ('recorded', 'attempting', 'in-doubt') ORDER BY created_at, rowid")?;
-        let rows = statement.query_map([], Self::read_intent)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = statement.query_map([], IntentRow::read)?;
+        rows.map(|row| row?.into_intent()).collect()
     }
 
     fn record_switch(&self, event: &SwitchEvent) -> JournalResult<i64> {
         let connection = self.lock();
         connection.execute(
-            "INSERT INTO switches (bank, from_mode, to_mode, reason, evidence, at, downtime_started) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![event.bank, event.from.name(), event.to.name(), event.reason.to_string(), event.evidence, timestamp(event.at), event.downtime_started.map(timestamp)],
+            "INSERT INTO switches (bank, from_mode, to_mode, cause, reason, evidence, at, downtime_started) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                event.bank,
+                mode_code(event.from),
+                mode_code(event.to),
+                cause_code(event.reason.cause()),
+                event.reason.to_string(),
+                event.evidence,
+                timestamp(event.at),
+                event.downtime_started.map(timestamp)
+            ],
         )?;
         Ok(connection.last_insert_rowid())
     }
@@ -459,20 +704,11 @@ impl JournalStore for SqliteJournal {
         let mut statement = connection.prepare(
             "SELECT * FROM switches WHERE bank = ?1 AND at >= ?2 AND at < ?3 ORDER BY at, id",
         )?;
-        let rows = statement.query_map(params![bank, timestamp(from), timestamp(to)], |row| {
-            let started: Option<String> = row.get("downtime_started")?;
-            Ok(StoredSwitch {
-                id: row.get("id")?,
-                bank: row.get("bank")?,
-                from: row.get("from_mode")?,
-                to: row.get("to_mode")?,
-                reason: row.get("reason")?,
-                evidence: row.get("evidence")?,
-                at: parse_timestamp(&row.get::<_, String>("at")?)?,
-                downtime_started: started.as_deref().map(parse_timestamp).transpose()?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = statement.query_map(
+            params![bank, timestamp(from), timestamp(to)],
+            SwitchRow::read,
+        )?;
+        rows.map(|row| row?.into_switch()).collect()
     }
 
     fn log_access(&self, entry: &AccessEntry) -> JournalResult<()> {
@@ -489,15 +725,25 @@ impl JournalStore for SqliteJournal {
             "SELECT at, bank, psu, data, switch_event FROM access_log WHERE day = ?1 ORDER BY id",
         )?;
         let rows = statement.query_map([day.to_string()], |row| {
-            Ok(AccessEntry {
-                at: parse_timestamp(&row.get::<_, String>(0)?)?,
-                bank: row.get(1)?,
-                psu: row.get(2)?,
-                data: row.get(3)?,
-                switch_event: row.get(4)?,
-            })
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
         })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        rows.map(|row| {
+            let (at, bank, psu, data, switch_event) = row?;
+            Ok(AccessEntry {
+                at: parse_timestamp("access_log.at", &at)?,
+                bank,
+                psu,
+                data,
+                switch_event,
+            })
+        })
+        .collect()
     }
 
     fn count_unattended(
@@ -530,7 +776,7 @@ impl JournalStore for SqliteJournal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::{Mode, SwitchReason};
+    use crate::health::SwitchReason;
 
     fn journal() -> (tempdir::TempDir, SqliteJournal) {
         let dir = tempdir::TempDir::new();
@@ -566,7 +812,7 @@ mod tests {
             psu: "1000002".to_owned(),
             end_to_end_id: "E2E-1".to_owned(),
             debtor: "BE33738234567846".to_owned(),
-            operation: "payment".to_owned(),
+            operation: Operation::Payment,
             request: "{}".to_owned(),
             state: IntentState::Recorded,
             payment: None,
@@ -659,6 +905,167 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_code_is_an_error_naming_its_column() {
+        let (_dir, journal) = journal();
+        journal.record_intent(&intent("k1")).unwrap();
+        let set = |sql: &str| journal.lock().execute(sql, []).unwrap();
+        let unknown_column = |error: JournalError| match error {
+            JournalError::UnknownCode { column, value } => (column, value),
+            other => panic!("not an unknown code: {other:?}"),
+        };
+
+        set("UPDATE intents SET operation = 'teleport' WHERE key = 'k1'");
+        let error = journal.intent("k1").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "journal: intents.operation holds an unknown value \"teleport\""
+        );
+        assert_eq!(
+            unknown_column(error),
+            ("intents.operation", "teleport".to_owned())
+        );
+
+        set("UPDATE intents SET operation = 'payment', state = 'pondering' WHERE key = 'k1'");
+        assert_eq!(
+            unknown_column(journal.intent("k1").unwrap_err()),
+            ("intents.state", "pondering".to_owned())
+        );
+        set("UPDATE intents SET state = 'in-doubt', channel = 'carrier-pigeon' WHERE key = 'k1'");
+        assert_eq!(
+            unknown_column(journal.open_intents().unwrap_err()),
+            ("intents.channel", "carrier-pigeon".to_owned())
+        );
+        set("UPDATE intents SET channel = 'api', status = 'MAYBE' WHERE key = 'k1'");
+        assert_eq!(
+            unknown_column(journal.intent("k1").unwrap_err()),
+            ("intents.status", "MAYBE".to_owned())
+        );
+
+        let at = OffsetDateTime::now_utc();
+        journal
+            .record_switch(&SwitchEvent {
+                sequence: 1,
+                bank: "sandbox".to_owned(),
+                from: Mode::Api,
+                to: Mode::Fallback,
+                reason: SwitchReason::ProbeFailed,
+                evidence: String::new(),
+                at,
+                downtime_started: None,
+            })
+            .unwrap();
+        let hour = time::Duration::hours(1);
+        set("UPDATE switches SET to_mode = 'limbo'");
+        assert_eq!(
+            unknown_column(
+                journal
+                    .switches("sandbox", at - hour, at + hour)
+                    .unwrap_err()
+            ),
+            ("switches.to_mode", "limbo".to_owned())
+        );
+        set("UPDATE switches SET to_mode = 'fallback', cause = 'whim'");
+        assert_eq!(
+            unknown_column(
+                journal
+                    .switches("sandbox", at - hour, at + hour)
+                    .unwrap_err()
+            ),
+            ("switches.cause", "whim".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_journal_error_keeps_its_source() {
+        use std::error::Error as _;
+        let dir = tempdir::TempDir::new();
+        let error = SqliteJournal::open(&dir.path().join("absent").join("journal.sqlite"))
+            .expect_err("a file in a missing folder cannot be opened");
+        assert!(matches!(error, JournalError::Open { .. }), "{error:?}");
+        let source = error.source().expect("the SQLite error is kept");
+        assert!(source.downcast_ref::<rusqlite::Error>().is_some());
+
+        let journal = SqliteJournal::open(&dir.path().join("journal.sqlite")).unwrap();
+        journal.lock().execute_batch("DROP TABLE intents").unwrap();
+        let error = journal.intent("k1").unwrap_err();
+        assert!(matches!(error, JournalError::Store { .. }), "{error:?}");
+        assert!(
+            error
+                .source()
+                .and_then(|s| s.downcast_ref::<rusqlite::Error>())
+                .is_some()
+        );
+        let error = journal
+            .update_intent("nope", IntentState::Rejected, None, None, "")
+            .unwrap_err();
+        assert!(matches!(error, JournalError::Store { .. }), "{error:?}");
+    }
+
+    /// A switch keeps whether it was measured or an override; a journal written before the journal
+    /// kept that is upgraded on open, its overrides found by their words.
+    #[test]
+    fn switches_keep_their_cause_and_old_journals_are_upgraded() {
+        let dir = tempdir::TempDir::new();
+        let path = dir.path().join("journal.sqlite");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE switches (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    bank TEXT NOT NULL,
+                    from_mode TEXT NOT NULL,
+                    to_mode TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    evidence TEXT NOT NULL,
+                    at TEXT NOT NULL,
+                    downtime_started TEXT
+                );
+                INSERT INTO switches (bank, from_mode, to_mode, reason, evidence, at)
+                VALUES ('sandbox', 'api', 'fallback', 'manual override: force-fallback', '', '2026-11-23T10:00:00Z'),
+                       ('sandbox', 'fallback', 'api', 'manual override: auto', '', '2026-11-23T10:05:00Z'),
+                       ('sandbox', 'api', 'fallback', 'policy tripped: 2 consecutive failures', '', '2026-11-23T11:00:00Z');",
+            )
+            .unwrap();
+        }
+        let journal = SqliteJournal::open(&path).unwrap();
+        let day = time::macros::datetime!(2026-11-23 00:00 UTC);
+        let causes = |journal: &SqliteJournal| {
+            journal
+                .switches("sandbox", day, day + time::Duration::days(1))
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.to, s.cause))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            causes(&journal),
+            [
+                (Mode::Fallback, SwitchCause::Override),
+                (Mode::Api, SwitchCause::Override),
+                (Mode::Fallback, SwitchCause::Measured),
+            ]
+        );
+        journal
+            .record_switch(&SwitchEvent {
+                sequence: 4,
+                bank: "sandbox".to_owned(),
+                from: Mode::Fallback,
+                to: Mode::Api,
+                reason: SwitchReason::Override(crate::health::Override::ForceApi),
+                evidence: String::new(),
+                at: time::macros::datetime!(2026-11-23 12:00 UTC),
+                downtime_started: None,
+            })
+            .unwrap();
+        drop(journal);
+        let reopened = SqliteJournal::open(&path).unwrap();
+        assert_eq!(
+            causes(&reopened).last(),
+            Some(&(Mode::Api, SwitchCause::Override))
+        );
+    }
+
+    #[test]
     fn switches_and_accesses_are_logged() {
         let (_dir, journal) = journal();
         let at = OffsetDateTime::now_utc();
@@ -681,7 +1088,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(stored.len(), 1);
-        assert_eq!((stored[0].id, stored[0].to.as_str()), (id, "fallback"));
+        assert_eq!(
+            (stored[0].id, stored[0].from, stored[0].to, stored[0].cause),
+            (id, Mode::Api, Mode::Fallback, SwitchCause::Measured)
+        );
         journal
             .log_access(&AccessEntry {
                 at,

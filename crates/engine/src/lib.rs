@@ -18,7 +18,7 @@
 //! - [`journal`]: the durable record — payment intents, switch events, the fallback access log and the
 //!   unattended-access counters ([`journal::SqliteJournal`]).
 //! - [`failover`]: [`failover::Failover`], a `Bank` over the two channels that keeps "one intent, at most
-//!   one payment".
+//!   one payment", and [`failover::FailoverBuilder`], the one way to put a bank's engine together.
 //! - [`report`]: daily availability the EBA way.
 //! - [`service`]: the resilience service — a Berlin-Group-shaped HTTP server (axum) over a `Failover` per
 //!   bank, with caller authentication, rate limits, `/health`, `/metrics`, `/events` and its config file.

@@ -3,9 +3,12 @@
 //! Downtime starts at the first failed request of the series that made the engine switch to the
 //! fallback (the switch event's `downtime_started`), and ends when the engine switches back to the API.
 //! Daily availability is the share of a midnight-to-midnight (UTC) day the dedicated interface was up.
+//! Only switches of measured health count: an operator's override chooses a channel and says nothing
+//! about the API, so a forced fallback is no downtime and forcing the API does not end an outage.
 
 use time::{Date, Duration, OffsetDateTime, Time};
 
+use crate::health::{Mode, SwitchCause};
 use crate::journal::{JournalResult, JournalStore, StoredSwitch};
 
 /// One bank's availability on one day.
@@ -34,19 +37,20 @@ impl DailyAvailability {
 }
 
 /// Outages from a bank's switch events: each runs from the start of the failure series that caused the
-/// switch to the fallback until the switch back to the API (or `until`, if still down).
+/// switch to the fallback until the switch back to the API (or `until`, if still down). Overrides are
+/// left out: their modes are the ones in force, not measured health.
 pub fn outages(
     switches: &[StoredSwitch],
     until: OffsetDateTime,
 ) -> Vec<(OffsetDateTime, OffsetDateTime)> {
     let mut out = Vec::new();
     let mut open: Option<OffsetDateTime> = None;
-    for s in switches {
-        match (s.from.as_str(), s.to.as_str()) {
-            ("api", "fallback") if open.is_none() => {
+    for s in switches.iter().filter(|s| s.cause == SwitchCause::Measured) {
+        match (s.from, s.to) {
+            (Mode::Api, Mode::Fallback) if open.is_none() => {
                 open = Some(s.downtime_started.unwrap_or(s.at))
             }
-            (_, "api") => {
+            (_, Mode::Api) => {
                 if let Some(start) = open.take() {
                     out.push((start, s.at));
                 }
@@ -92,17 +96,20 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
+    use crate::health::Mode::{Api, Fallback, Probing};
+
     fn switch(
-        from: &str,
-        to: &str,
+        from: Mode,
+        to: Mode,
         at: OffsetDateTime,
         started: Option<OffsetDateTime>,
     ) -> StoredSwitch {
         StoredSwitch {
             id: 0,
             bank: "sandbox".to_owned(),
-            from: from.to_owned(),
-            to: to.to_owned(),
+            from,
+            to,
+            cause: SwitchCause::Measured,
             reason: String::new(),
             evidence: String::new(),
             at,
@@ -114,33 +121,18 @@ mod tests {
     fn downtime_runs_from_the_first_failure_to_the_switch_back() {
         let switches = [
             switch(
-                "api",
-                "fallback",
+                Api,
+                Fallback,
                 datetime!(2026-11-23 10:00:30 UTC),
                 Some(datetime!(2026-11-23 10:00:00 UTC)),
             ),
+            switch(Fallback, Probing, datetime!(2026-11-23 10:05:00 UTC), None),
+            switch(Probing, Fallback, datetime!(2026-11-23 10:06:00 UTC), None),
+            switch(Fallback, Probing, datetime!(2026-11-23 10:10:00 UTC), None),
+            switch(Probing, Api, datetime!(2026-11-23 10:15:00 UTC), None),
             switch(
-                "fallback",
-                "probing",
-                datetime!(2026-11-23 10:05:00 UTC),
-                None,
-            ),
-            switch(
-                "probing",
-                "fallback",
-                datetime!(2026-11-23 10:06:00 UTC),
-                None,
-            ),
-            switch(
-                "fallback",
-                "probing",
-                datetime!(2026-11-23 10:10:00 UTC),
-                None,
-            ),
-            switch("probing", "api", datetime!(2026-11-23 10:15:00 UTC), None),
-            switch(
-                "api",
-                "fallback",
+                Api,
+                Fallback,
                 datetime!(2026-11-23 23:50:00 UTC),
                 Some(datetime!(2026-11-23 23:50:00 UTC)),
             ),
@@ -161,6 +153,74 @@ mod tests {
         );
     }
 
+    /// An operator forcing the fallback is no outage of the API; an outage that starts while the
+    /// override is on counts from its first failed request, and forcing the API does not end it: only
+    /// measured recovery does.
+    #[test]
+    fn an_override_is_no_downtime_of_the_api() {
+        let overridden = |from, to, at| StoredSwitch {
+            cause: SwitchCause::Override,
+            ..switch(from, to, at, None)
+        };
+        let forced_only = [
+            overridden(Api, Fallback, datetime!(2026-11-23 09:00:00 UTC)),
+            overridden(Fallback, Api, datetime!(2026-11-23 09:30:00 UTC)),
+        ];
+        assert_eq!(outages(&forced_only, datetime!(2026-11-24 00:00 UTC)), []);
+
+        let switches = [
+            overridden(Api, Fallback, datetime!(2026-11-23 09:00:00 UTC)),
+            switch(
+                Api,
+                Fallback,
+                datetime!(2026-11-23 10:00:30 UTC),
+                Some(datetime!(2026-11-23 10:00:00 UTC)),
+            ),
+            overridden(Fallback, Api, datetime!(2026-11-23 10:05:00 UTC)),
+            switch(Fallback, Probing, datetime!(2026-11-23 10:10:00 UTC), None),
+            switch(Probing, Api, datetime!(2026-11-23 10:15:00 UTC), None),
+        ];
+        assert_eq!(
+            outages(&switches, datetime!(2026-11-24 00:00 UTC)),
+            [(
+                datetime!(2026-11-23 10:00:00 UTC),
+                datetime!(2026-11-23 10:15:00 UTC)
+            )]
+        );
+    }
+
+    /// The same through the journal and a real `Health`: a day with only an override-forced fallback
+    /// is fully available.
+    #[tokio::test(start_paused = true)]
+    async fn a_forced_fallback_leaves_the_day_fully_available() {
+        use crate::health::{Health, HealthConfig, Override};
+        use std::sync::Arc;
+        let dir =
+            std::env::temp_dir().join(format!("psd2-fallback-report-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let journal = Arc::new(crate::journal::SqliteJournal::open(&dir.join("j.sqlite")).unwrap());
+        let health = Health::new("sandbox", HealthConfig::default());
+        let recorder = journal.clone();
+        health.set_recorder(move |event| recorder.record_switch(event).ok());
+        let before = OffsetDateTime::now_utc();
+        health.set_override(Override::ForceFallback);
+        assert_eq!(health.mode(), Mode::Fallback);
+        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+        health.set_override(Override::Auto);
+        let switches = journal
+            .switches(
+                "sandbox",
+                before,
+                OffsetDateTime::now_utc() + Duration::seconds(1),
+            )
+            .unwrap();
+        assert_eq!(switches.len(), 2, "both switches are journalled");
+        assert!(switches.iter().all(|s| s.cause == SwitchCause::Override));
+        let day = daily_availability(&*journal, "sandbox", before.date()).unwrap();
+        assert_eq!((day.downtime_seconds, day.outages.len()), (0, 0));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn a_day_counts_only_its_own_seconds() {
         let dir =
@@ -177,7 +237,6 @@ mod tests {
             at,
             downtime_started: started,
         };
-        use crate::health::Mode::{Api, Fallback, Probing};
         journal
             .record_switch(&event(
                 Api,

@@ -3,11 +3,9 @@
 //! `PSD2_FALLBACK_ADMIN_TOKEN` (the admin token) and `PSD2_FALLBACK_CALLER_<NAME>_TOKEN` (a caller's
 //! token; the name upper-cased, `-` as `_`), hashed when loaded.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +16,10 @@ use time::Date;
 use crate::auth::{Caller, TokenHash};
 use crate::owners::{OwnerStore, SqliteOwnerStore};
 use crate::state::{BankSetup, ServiceLimits, ServiceState};
-use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
+use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError};
 use psd2_fallback_engine::bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
-use psd2_fallback_engine::health::{Health, HealthConfig, Policy, spawn_prober};
+use psd2_fallback_engine::failover::{BuildError, FailoverBuilder, ScreenChannel};
+use psd2_fallback_engine::health::{HealthConfig, Policy, Probe};
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
@@ -28,8 +27,8 @@ use psd2_fallback_engine::model::{
     PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
     Transaction, TransactionFilter,
 };
+use psd2_fallback_engine::screen::ScreenBankConfig;
 use psd2_fallback_engine::screen::WebDriverTarget;
-use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
 
 /// A configuration that cannot be used: the file, the key and why.
 #[derive(Debug, thiserror::Error)]
@@ -455,15 +454,7 @@ impl ServiceConfig {
             api_config.request_timeout = ms(bank.api_timeout_ms);
             let api = ApiBank::new(api_config)
                 .map_err(|e| self.invalid(format!("banks[{i}].api_base_url"), e.to_string()))?;
-            let health = Health::new(
-                bank.name.clone(),
-                bank.policy.health_config(bank.exempt.clone()),
-            );
-            probers.push(spawn_prober(
-                health.clone(),
-                api_probe(&bank.api_base_url, ms(bank.policy.probe_timeout_ms)),
-            ));
-            let screen: Arc<dyn Bank> = match (&bank.website_url, &bank.screen_map) {
+            let screen = match (&bank.website_url, &bank.screen_map) {
                 (Some(website), Some(map)) => {
                     let mut config = ScreenBankConfig::new(map.clone(), website.clone());
                     if let Some(remote) = &bank.webdriver_url {
@@ -484,20 +475,37 @@ impl ServiceConfig {
                             ));
                         }
                     };
-                    let screen = ScreenBank::new(config, relay).await.map_err(|e| {
-                        self.invalid(format!("banks[{i}].screen_map"), e.to_string())
-                    })?;
-                    Arc::new(screen)
+                    ScreenChannel::config(config, relay)
                 }
-                _ => Arc::new(NoScreenChannel {
+                _ => ScreenChannel::Other(Arc::new(NoScreenChannel {
                     reason: format!(
                         "no website channel is configured for {} (website_url, screen_map)",
                         bank.name
                     ),
-                }),
+                })),
             };
-            let mut setup = BankSetup::new(bank.name.clone(), Arc::new(api), screen, health);
-            setup.unattended_reads_per_day = bank.unattended_reads_per_day;
+            // The service wraps each channel in its metrics before it makes the failover, so it
+            // takes the parts; the builder has started the API prober.
+            let parts = FailoverBuilder::new(bank.name.clone(), api, screen)
+                .health(bank.policy.health_config(bank.exempt.clone()))
+                .unattended_reads_per_day(bank.unattended_reads_per_day)
+                .parts()
+                .await
+                .map_err(|e| {
+                    let key = match e {
+                        BuildError::Api(_) => "api_base_url",
+                        _ => "screen_map",
+                    };
+                    self.invalid(format!("banks[{i}].{key}"), e.to_string())
+                })?;
+            probers.extend(parts.prober);
+            let mut setup = BankSetup::new(
+                bank.name.clone(),
+                Arc::new(parts.api),
+                parts.screen,
+                parts.health,
+            );
+            setup.unattended_reads_per_day = parts.config.unattended_reads_per_day;
             banks.push(setup);
         }
         let callers = (0..self.callers.len())
@@ -524,31 +532,14 @@ impl ServiceConfig {
     }
 }
 
-type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-
-/// A probe of a bank's API: a request to `/v1/accounts` without consent. Any answer but a 5xx means
-/// the API is up (a 400 for the missing consent included); no answer, or a 5xx, means it is not.
-pub fn api_probe(
-    base_url: &str,
-    timeout: Duration,
-) -> impl Fn() -> ProbeFuture + Send + Sync + 'static {
-    let url = format!("{}/v1/accounts", base_url.trim_end_matches('/'));
-    let http = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .expect("a plain HTTP client builds");
-    move || {
-        let request = http
-            .get(&url)
-            .header("X-Request-ID", uuid::Uuid::new_v4().to_string());
-        Box::pin(async move {
-            match request.send().await {
-                Ok(r) if r.status().is_server_error() => Err(format!("probe: {}", r.status())),
-                Ok(_) => Ok(()),
-                Err(e) => Err(format!("probe: {}", e.without_url())),
-            }
-        })
-    }
+/// The probe of a bank's API that the service runs: the engine's one probe
+/// ([`ApiBank::health_probe`]), on a client of its own that waits at most `timeout` for an answer.
+/// A well-formed answer below 500 (a 400 for the missing consent included) means the API is up; no
+/// answer, a 5xx or a garbled body means it is not.
+pub fn api_probe(base_url: &str, timeout: Duration) -> Result<Probe, ApiConfigError> {
+    let mut config = ApiBankConfig::new(base_url);
+    config.request_timeout = timeout;
+    Ok(ApiBank::new(config)?.health_probe())
 }
 
 /// A bank without a configured website channel: every call is *unavailable*, with the reason. It does

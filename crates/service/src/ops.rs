@@ -86,8 +86,8 @@ fn stored_json(event: &StoredSwitch) -> Value {
     json!({
         "id": event.id,
         "bank": event.bank,
-        "from": event.from,
-        "to": event.to,
+        "from": event.from.name(),
+        "to": event.to.name(),
         "reason": event.reason,
         "evidence": event.evidence,
         "at": rfc3339(event.at),

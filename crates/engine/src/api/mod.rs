@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use time::Date;
 
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
+use crate::health::Probe;
 use crate::model::belgian::format_iso_date;
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus, ConsentId,
@@ -184,7 +185,8 @@ impl ApiBank {
 
     /// Probes the API for health: one cheap request (the account list without a consent) that a working
     /// API answers at once with a definite answer, usually a `4xx` naming the missing consent. Any
-    /// well-formed answer below 500 is healthy; no answer, a 5xx or a garbled body is not.
+    /// well-formed answer below 500 is healthy; no answer, a 5xx or a garbled body is not. This is the
+    /// one definition of a healthy API: [`ApiBank::health_probe`] hands it to the prober.
     pub async fn probe(&self) -> Result<(), String> {
         let response = self
             .http
@@ -204,6 +206,16 @@ impl ApiBank {
         serde_json::from_slice::<serde_json::Value>(&body)
             .map_err(|e| format!("malformed answer: {e}"))?;
         Ok(())
+    }
+
+    /// [`ApiBank::probe`] as the [`Probe`] that `health::spawn_prober` runs, on this client (its
+    /// connections, timeouts and identity).
+    pub fn health_probe(&self) -> Probe {
+        let api = self.clone();
+        Probe::new(move || {
+            let api = api.clone();
+            async move { api.probe().await }
+        })
     }
 
     fn request(&self, method: Method, path: &str, psu: &PsuContext) -> RequestBuilder {
@@ -950,3 +962,59 @@ id_text!(
     ConsentId,
     AuthorisationId
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-shot HTTP server on a loopback port: it reads one request and answers with `status` and
+    /// `body` (as JSON), then closes the connection.
+    fn answer_once(status: &str, body: &str) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let _ = stream.write_all(response.as_bytes());
+        });
+        url
+    }
+
+    /// Regression test for the service's own probe, which took any answer below 500 as healthy: the
+    /// one probe judges the body too, so an HTTP 200 with malformed JSON is not a working API.
+    #[tokio::test]
+    async fn a_garbled_answer_is_unhealthy_for_the_probe() {
+        let cases = [
+            (
+                "400 Bad Request",
+                r#"{"tppMessages":[{"code":"CONSENT_UNKNOWN"}]}"#,
+                true,
+            ),
+            ("200 OK", r#"{"accounts":[]}"#, true),
+            ("200 OK", r#"{"accounts":"#, false),
+            ("400 Bad Request", "<h1>Bad request</h1>", false),
+            ("503 Service Unavailable", "", false),
+        ];
+        for (status, body, healthy) in cases {
+            let api = ApiBank::new(ApiBankConfig::new(answer_once(status, body))).unwrap();
+            let result = api.health_probe().check().await;
+            assert_eq!(result.is_ok(), healthy, "{status} {body:?}: {result:?}");
+            if status == "200 OK" && !healthy {
+                let evidence = result.unwrap_err();
+                assert!(evidence.starts_with("malformed answer"), "{evidence}");
+            }
+        }
+    }
+}
