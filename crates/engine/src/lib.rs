@@ -1,30 +1,112 @@
 //! psd2-fallback keeps open-banking apps working when a bank's PSD2 API goes down.
 //!
-//! When the bank's dedicated interface (its Berlin Group NextGenPSD2 API) is unavailable, the engine
-//! drives the bank's customer interface (its online-banking website) through WebDriver and serves the
-//! same operations with the same types, as RTS 2018/389 Art. 33 allows.
+//! When a bank's dedicated interface (its Berlin Group NextGenPSD2 API) is unavailable, RTS 2018/389
+//! Art. 33 lets a third-party provider use the bank's customer interface — its online-banking website —
+//! instead. This crate is the engine that does it: one trait, [`Bank`], in front of two ways of reaching
+//! a bank — [`ApiBank`] over its API, [`ScreenBank`] through its website driven by WebDriver — and
+//! [`Failover`], itself a `Bank`, which serves every call through whichever channel works, switches on
+//! measured [`Health`], journals every payment intent before the first attempt and every switch as an
+//! event ([`SwitchEvent`]).
+//!
+//! # Embedding it
+//!
+//! A caller that already speaks to a bank through [`ApiBank`] swaps it for a [`Failover`] built by
+//! [`FailoverBuilder`] and keeps its code: both are `Bank`s.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use psd2_fallback_engine::model::{
+//!     ConsentAccess, ConsentRequest, Iban, PsuId, ScaAnswer, ScaTarget,
+//! };
+//! use psd2_fallback_engine::{
+//!     ApiBankConfig, Bank, FailoverBuilder, JournalStore, PsuContext, ScreenBankConfig,
+//!     ScreenChannel, SqliteJournal,
+//! };
+//!
+//! # async fn embed() -> Result<(), Box<dyn std::error::Error>> {
+//! // The journal keeps the engine's promises across crashes: payment intents, switches, the
+//! // fallback access log (Art. 33(5)) and the unattended-read counters (Art. 36(5)).
+//! let journal: Arc<dyn JournalStore> =
+//!     Arc::new(SqliteJournal::open("psd2-fallback.db".as_ref())?);
+//!
+//! // One bank: its API, and its website read through a screen map (`selectors/<bank>.toml`).
+//! let engine = FailoverBuilder::new(
+//!     "my-bank",
+//!     ApiBankConfig::new("https://api.my-bank.example/psd2"),
+//!     ScreenChannel::config(
+//!         ScreenBankConfig::new("selectors/my-bank.toml", "https://www.my-bank.example"),
+//!         None, // challenges go back to the caller as `BankError::ScaRequired`
+//!     ),
+//! )
+//! .build(journal)
+//! .await?;
+//! let bank: &dyn Bank = &engine.failover;
+//!
+//! // Every switch between the channels is an event to watch.
+//! let mut switches = engine.failover.health().events();
+//! tokio::spawn(async move {
+//!     while let Ok(switch) = switches.recv().await {
+//!         println!("{}: {} -> {}: {}", switch.bank, switch.from, switch.to, switch.reason);
+//!     }
+//! });
+//!
+//! // The customer signs a consent: the bank's challenge out, the customer's answer back.
+//! let psu = PsuContext::new(PsuId::new("1000001"))
+//!     .with_password(std::env::var("CUSTOMER_PASSWORD")?.into());
+//! let accounts = vec![Iban::parse("BE68539007547034")?];
+//! let request = ConsentRequest {
+//!     access: ConsentAccess::full(accounts),
+//!     recurring: true,
+//!     valid_until: time::macros::date!(2027 - 05 - 31),
+//!     frequency_per_day: 4,
+//! };
+//! let consent = bank.create_consent(&psu, &request).await?;
+//! let target = ScaTarget::Consent(consent.clone());
+//! let challenge = bank.start_authorisation(&psu, &target).await?;
+//! let answer = ScaAnswer::new(ask_the_customer(&challenge.data));
+//! bank.authorise(&psu, &target, &challenge.authorisation_id, &answer).await?;
+//!
+//! // Reads go through whichever channel works; an error says what it means for the caller
+//! // (`is_outcome_unknown()`, `triggers_switch()`, …).
+//! let psu = psu.with_consent(consent);
+//! for account in bank.accounts(&psu).await? {
+//!     for balance in bank.balances(&psu, &account.id, None).await? {
+//!         println!("{}: {:?} {}", account.iban, balance.kind, balance.amount);
+//!     }
+//! }
+//! engine.shutdown().await;
+//! # Ok(()) }
+//! # fn ask_the_customer(_challenge: &str) -> String { String::new() }
+//! ```
+//!
+//! The same engine runs as an HTTP service with Berlin-Group-shaped routes (the `psd2-fallback-service`
+//! crate) and is exercised against a complete sandbox bank (`psd2-fallback-sandbox`); neither is a
+//! dependency of this crate.
 //!
 //! # Layout
 //! - [`model`]: the domain — IBANs, amounts, accounts, balances, transactions, payments, standing orders,
 //!   payment files (pain.001), consents, SCA. No IO, no wire formats.
-//! - [`bank`]: the [`Bank`] trait every channel implements, and [`BankError`], which says what a failure
-//!   means for switching (unavailable, outcome unknown, rejected, SCA required, screen changed, …).
-//! - [`api`]: [`api::ApiBank`], the API channel — a Berlin Group NextGenPSD2 client for every operation,
-//!   whose errors say whether anything reached the bank.
-//! - [`screen`]: [`screen::ScreenBank`], the screen channel — the bank's website driven through
-//!   WebDriver, read through a screen map (`selectors/<bank>.toml`).
-//! - [`health`]: [`health::Health`], one state machine per bank (`Api` / `Fallback` / `Probing`), the RTS
-//!   Art. 33(1) policy and faster ones, overrides, exemption, [`health::SwitchEvent`]s.
+//! - [`bank`]: the [`Bank`] trait every channel implements, [`PsuContext`], and [`BankError`], which says
+//!   what a failure means for switching (unavailable, outcome unknown, rejected, SCA required, screen
+//!   changed, …).
+//! - [`api`]: [`ApiBank`], the API channel — a Berlin Group NextGenPSD2 client for every operation, whose
+//!   errors say whether anything reached the bank.
+//! - [`screen`]: [`ScreenBank`], the website channel — the bank's website driven through WebDriver, read
+//!   through a screen map ([`screen::map::ScreenMap`], which map authors can also use to read a saved
+//!   page: [`screen::map::ScreenMap::read`]).
+//! - [`health`]: [`Health`], one state machine per bank (`Api` / `Fallback` / `Probing`), the RTS
+//!   Art. 33(1) policy and faster ones, overrides, exemption, [`SwitchEvent`]s, the API [`health::Probe`].
 //! - [`journal`]: the durable record — payment intents, switch events, the fallback access log and the
-//!   unattended-access counters ([`journal::SqliteJournal`]).
-//! - [`failover`]: [`failover::Failover`], a `Bank` over the two channels that keeps "one intent, at most
-//!   one payment", and [`failover::FailoverBuilder`], the one way to put a bank's engine together.
+//!   unattended-access counters ([`SqliteJournal`] behind [`JournalStore`]).
+//! - [`failover`]: [`Failover`], a `Bank` over the two channels that keeps "one intent, at most one
+//!   payment", and [`FailoverBuilder`], the one way to put a bank's engine together.
 //! - [`report`]: daily availability the EBA way.
-//! - [`service`]: the resilience service — a Berlin-Group-shaped HTTP server (axum) over a `Failover` per
-//!   bank, with caller authentication, rate limits, `/health`, `/metrics`, `/events` and its config file.
-//!   `xs2a` (private) is the server side of the NextGenPSD2 JSON, shared with the sandbox bank's API.
-//! - [`sandbox`] (feature `sandbox`, on by default): a small but complete bank — one ledger behind a
-//!   Berlin-Group-shaped API and an online-banking website — with fault injection, for the demo and tests.
+//!
+//! # Features
+//! - `pain001-schema` (default): validates pain.001 payment files against the ISO 20022 schemas with
+//!   libxml2, whose bindings need libclang at build time. Without it, files are still checked for a DTD,
+//!   their shape, every element the engine reads, counts, sums and IBANs.
 //!
 //! The README's "Architecture" section is the longer version of this map.
 
@@ -38,7 +120,12 @@ pub mod model;
 pub mod report;
 pub mod screen;
 
+pub use api::{ApiBank, ApiBankConfig};
 pub use bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
+pub use failover::{BuiltFailover, Failover, FailoverBuilder, ScreenChannel};
+pub use health::{Health, HealthConfig, Mode, SwitchEvent};
+pub use journal::{JournalStore, SqliteJournal};
+pub use screen::{ScreenBank, ScreenBankConfig};
 
 /// A boxed, sendable future: how the engine passes async closures (flows, channel calls) around.
 pub(crate) type BoxFuture<'a, T> =

@@ -8,7 +8,7 @@
 //! is the bank saying it did not serve the request. Any other `4xx` is the bank's answer (*rejected*),
 //! never a reason to switch; `429` is a *limit*.
 //!
-//! Only [`wire`] knows the JSON. Consent ids and passwords travel in headers marked sensitive and never
+//! Only `wire` knows the JSON. Consent ids and passwords travel in headers marked sensitive and never
 //! appear in errors; errors never carry URLs.
 
 mod wire;
