@@ -275,8 +275,13 @@ impl Spec {
         }
     }
 
+    /// The whole OpenAPI document, as JSON.
+    pub fn doc(&self) -> &Value {
+        &self.doc
+    }
+
     /// Follows `$ref`s (`#/components/...`) until a value that is not one.
-    fn resolve<'a>(&'a self, mut value: &'a Value) -> &'a Value {
+    pub fn resolve<'a>(&'a self, mut value: &'a Value) -> &'a Value {
         while let Some(reference) = value.get("$ref").and_then(Value::as_str) {
             let pointer = reference
                 .strip_prefix('#')
