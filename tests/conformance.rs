@@ -43,6 +43,22 @@ fn json_request(method: &str, path: &str, body: Value) -> Checked {
     )
 }
 
+/// The parameters of a request with `query`, an `X-Request-ID`, and a `Consent-ID` if `consent`.
+fn parameters(method: &str, path: &str, query: &str, consent: bool) -> Checked {
+    let op = spec().operation(method, path).unwrap();
+    let mut headers = vec![(
+        "x-request-id".to_owned(),
+        "99391c7e-ad88-49ec-a2ad-99ddcb1f7721".to_owned(),
+    )];
+    if consent {
+        headers.push(("consent-id".to_owned(), "c-1".to_owned()));
+    }
+    Checked {
+        validated: false,
+        violations: spec().check_parameters(op, Some(query), &headers),
+    }
+}
+
 /// The violations as `(pointer, message)`.
 fn found(checked: &Checked) -> Vec<(&str, &str)> {
     checked
@@ -290,6 +306,73 @@ fn bodies_and_answers_the_spec_does_not_give_are_violations() {
 }
 
 #[test]
+fn request_parameters_are_checked_present_and_fitting() {
+    let op = spec()
+        .operation("GET", "/v1/accounts/acc-01/transactions")
+        .unwrap();
+    let headers = |request_id: &str| {
+        vec![
+            ("x-request-id".to_owned(), request_id.to_owned()),
+            ("consent-id".to_owned(), "c-1".to_owned()),
+        ]
+    };
+    let good = "99391c7e-ad88-49ec-a2ad-99ddcb1f7721";
+    let right = spec().check_parameters(
+        op,
+        Some("bookingStatus=booked&dateFrom=2026-09-01&withBalance=true"),
+        &headers(good),
+    );
+    assert_eq!(right, []);
+    let cases = [
+        (
+            "dateFrom=2026-09-01",
+            good,
+            "query bookingStatus",
+            "required, missing",
+        ),
+        (
+            "bookingStatus=everything",
+            good,
+            "query bookingStatus",
+            "\"everything\" is not one of",
+        ),
+        (
+            "bookingStatus=both&dateFrom=01/09/2026",
+            good,
+            "query dateFrom",
+            "is not a \"date\"",
+        ),
+        (
+            "bookingStatus=both&withBalance=yes",
+            good,
+            "query withBalance",
+            "\"yes\" is not of type \"boolean\"",
+        ),
+        (
+            "bookingStatus=both",
+            "request-1",
+            "header X-Request-ID",
+            "is not a \"uuid\"",
+        ),
+        (
+            "bookingStatus=both&datefrom=2026-09-01",
+            good,
+            "query datefrom",
+            "does not declare",
+        ),
+    ];
+    for (query, request_id, pointer, message) in cases {
+        let found = spec().check_parameters(op, Some(query), &headers(request_id));
+        assert!(
+            found
+                .iter()
+                .any(|v| v.pointer == pointer && v.message.contains(message)),
+            "{query} {request_id}: expected {message:?} at {pointer:?}, found {found:?}"
+        );
+    }
+}
+
+#[test]
 fn nullable_becomes_a_null_type_and_enum_value() {
     let mut schema = json!({"properties": {"a": {"type": "string", "enum": ["x"], "nullable": true},
                                            "b": {"type": "string", "nullable": false}}});
@@ -353,6 +436,19 @@ fn every_known_departure_is_real_and_excuses_exactly_itself() {
             200,
             periodic_status,
         ),
+        parameters(
+            "GET",
+            "/v1/accounts/acc-01/balances",
+            "referenceDate=2026-11-20",
+            true,
+        ),
+        parameters(
+            "GET",
+            "/v1/accounts/acc-01/transactions",
+            "bookingStatus=both&pageToken=t-1&pageIndex=1",
+            true,
+        ),
+        parameters("GET", "/v1/accounts", "", false),
         json_response(
             "GET",
             "/v1/consents/c-1",
