@@ -203,7 +203,7 @@ impl Violation {
         let side = self.side.to_string();
         KNOWN.iter().find(|k| {
             k.operation == self.operation
-                && (k.side == side || (k.side == "response" && side.starts_with("response")))
+                && k.side == side
                 && k.pointer == self.pointer
                 && self.message.contains(k.message)
         })
@@ -750,7 +750,11 @@ impl Checker {
             upstream,
             prefix: prefix.to_owned(),
             fault_url,
-            http: reqwest::Client::new(),
+            // Redirects pass through to the client, as everything else.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a plain HTTP client builds"),
             record: record.clone(),
         };
         let task = tokio::spawn(async move {
