@@ -15,15 +15,19 @@ use rust_decimal::{Decimal, dec};
 use time::Duration as Days;
 use time::macros::date;
 
+use crate::support::conformance::{Checker, Conforming};
 use crate::support::{TODAY, pain001, password, psu, sandbox, transaction_filters};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
 
-fn bank(sandbox: &Sandbox, timeout: Duration) -> ApiBank {
-    let mut config = ApiBankConfig::new(sandbox.api_url());
+/// An `ApiBank` on the sandbox, through a conformance checker.
+fn bank(sandbox: &Sandbox, timeout: Duration) -> Conforming<ApiBank> {
+    let checker = Checker::sandbox(sandbox);
+    let mut config = ApiBankConfig::new(checker.url.clone());
     config.request_timeout = timeout;
-    ApiBank::new(config).unwrap()
+    let client = ApiBank::new(config).unwrap();
+    Conforming { client, checker }
 }
 
 /// Signs a consent or payment through the bank, answering with the customer's card reader.
@@ -592,7 +596,7 @@ async fn errors_carry_no_secrets_and_bad_configuration_is_named() {
     assert!(error.is_rejected());
     sandbox.set_api_fault(ApiFault::Down);
     let down = bank.accounts(&psu).await.unwrap_err();
-    assert!(!down.to_string().contains(&sandbox.api_url()), "{down}");
+    assert!(!down.to_string().contains(&bank.checker.url), "{down}");
 
     assert!(matches!(
         ApiBank::new(ApiBankConfig::new("ftp://bank")),

@@ -33,7 +33,7 @@ async fn the_consent_flow_follows_embedded_sca() {
     let (status, created) = body(
         api.post("/v1/consents")
             .header("PSU-ID", ANNA)
-            .json(&json!({"access": {"allPsd2": "allAccounts"}, "recurringIndicator": true, "validUntil": "2027-01-31", "frequencyPerDay": 4}))
+            .json(&json!({"access": {"allPsd2": "allAccounts"}, "recurringIndicator": true, "validUntil": "2027-01-31", "frequencyPerDay": 4, "combinedServiceIndicator": false}))
             .send()
             .await
             .unwrap(),
@@ -742,7 +742,8 @@ async fn funds_confirmation_answers_a_boolean() {
 #[tokio::test]
 async fn every_api_fault_is_observable() {
     let sandbox = sandbox().await;
-    let api = Api::with_timeout(&sandbox, Duration::from_millis(400));
+    // Straight to the port: a closed port cannot be seen through a proxy.
+    let api = Api::direct(&sandbox, Duration::from_millis(400));
     let consent = Api::new(&sandbox).consent(ANNA, 100).await;
     let read = || {
         api.get("/v1/accounts/acc-01/balances")

@@ -3,6 +3,7 @@
 
 mod api_bank;
 mod cli;
+mod conformance;
 mod failover;
 mod payment_files;
 mod sandbox_api;

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+pub mod conformance;
 pub mod gate;
 pub mod service;
 
@@ -102,11 +103,14 @@ pub fn password(customer: &str) -> &'static str {
         .password
 }
 
-/// A client of the sandbox API: every request carries a fresh `X-Request-ID`.
+/// A client of the sandbox API: every request carries a fresh `X-Request-ID`, and goes through a
+/// [`conformance::Checker`] that fails the test when an exchange departs from the spec.
 #[derive(Debug, Clone)]
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+    /// `None` for [`Api::direct`].
+    pub checker: Option<std::sync::Arc<conformance::Checker>>,
 }
 
 impl Api {
@@ -115,8 +119,20 @@ impl Api {
     }
 
     pub fn with_timeout(sandbox: &Sandbox, timeout: Duration) -> Self {
+        let checker = conformance::Checker::sandbox(sandbox);
+        Self {
+            base: checker.url.clone(),
+            checker: Some(std::sync::Arc::new(checker)),
+            ..Self::direct(sandbox, timeout)
+        }
+    }
+
+    /// A client straight to the sandbox's port, without a conformance checker in between: for tests
+    /// of the sandbox's transport faults (a closed port is seen only without a proxy in front).
+    pub fn direct(sandbox: &Sandbox, timeout: Duration) -> Self {
         Self {
             base: sandbox.api_url(),
+            checker: None,
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .build()
@@ -188,6 +204,7 @@ impl Api {
                 "recurringIndicator": true,
                 "validUntil": "2027-02-01",
                 "frequencyPerDay": frequency_per_day,
+                "combinedServiceIndicator": false,
             }))
             .send()
             .await

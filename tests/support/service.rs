@@ -16,6 +16,7 @@ use psd2_fallback_service::{
 use secrecy::SecretString;
 use tokio::sync::oneshot;
 
+use super::conformance::Checker;
 use super::gate::Gate;
 
 /// The bank's name in the service.
@@ -65,6 +66,10 @@ pub struct Running {
     pub health: Arc<Health>,
     /// The gate in front of the sandbox API, for the API channel.
     pub gate: Gate,
+    /// Checks what callers and the service say to each other ([`Running::bank_url`] goes through it).
+    pub conformance: Checker,
+    /// Checks what the service's `ApiBank` and the sandbox API say to each other (behind the gate).
+    pub bank_conformance: Checker,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     prober: tokio::task::JoinHandle<()>,
@@ -75,7 +80,7 @@ pub struct Running {
 impl Running {
     /// The base URL of the bank's XS2A API in the service.
     pub fn bank_url(&self) -> String {
-        format!("{}/banks/{BANK}", self.url)
+        format!("{}/banks/{BANK}", self.conformance.url)
     }
 
     /// Stops the service and waits for it.
@@ -123,7 +128,8 @@ pub async fn start_on_journal(
     health: HealthConfig,
     journal_path: &std::path::Path,
 ) -> Running {
-    let gate = Gate::start(sandbox.api_url()).await;
+    let bank_conformance = Checker::sandbox(sandbox);
+    let gate = Gate::start(bank_conformance.url.clone()).await;
     let journal = Arc::new(SqliteJournal::open(journal_path).unwrap());
     let owners = Arc::new(SqliteOwnerStore::beside_journal(journal_path).unwrap());
     let parts = FailoverBuilder::new(BANK, api_bank(&gate.url, None), screen)
@@ -162,11 +168,14 @@ pub async fn start_on_journal(
     let task = tokio::spawn(serve(listener, state.clone(), async move {
         let _ = rx.await;
     }));
+    let conformance = Checker::start(url.clone(), &format!("/banks/{BANK}"), None);
     Running {
         url,
         state,
         health,
         gate,
+        conformance,
+        bank_conformance,
         shutdown: Some(tx),
         task,
         prober,

@@ -11,6 +11,8 @@
 //! Only `wire` knows the JSON. Consent ids and passwords travel in headers marked sensitive and never
 //! appear in errors; errors never carry URLs.
 
+#[cfg(test)]
+mod spec_examples;
 mod wire;
 
 use std::fmt;

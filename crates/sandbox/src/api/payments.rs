@@ -117,19 +117,28 @@ fn payment_json(record: &PaymentRecord) -> Value {
         PaymentDetail::File {
             message_id,
             payments,
-        } => json!({
-            "messageId": message_id,
-            "numberOfTransactions": payments.len(),
-            "payments": payments.iter().map(|(p, status)| json!({
-                "endToEndIdentification": p.end_to_end_id,
-                "debtorAccount": { "iban": p.debtor.as_str() },
-                "instructedAmount": amount_json(&p.amount),
-                "creditorAccount": { "iban": p.creditor.as_str() },
-                "creditorName": p.creditor_name,
-                "requestedExecutionDate": format_iso_date(p.requested_execution_date),
-                "transactionStatus": status.code(),
-            })).collect::<Vec<_>>(),
-        }),
+        } => {
+            let mut v = json!({
+                "messageId": message_id,
+                "numberOfTransactions": payments.len(),
+                "payments": payments.iter().map(|(p, status)| json!({
+                    "endToEndIdentification": p.end_to_end_id,
+                    "debtorAccount": { "iban": p.debtor.as_str() },
+                    "instructedAmount": amount_json(&p.amount),
+                    "creditorAccount": { "iban": p.creditor.as_str() },
+                    "creditorName": p.creditor_name,
+                    "requestedExecutionDate": format_iso_date(p.requested_execution_date),
+                    "transactionStatus": status.code(),
+                })).collect::<Vec<_>>(),
+            });
+            // Berlin Group's bulk details have one `debtorAccount`: the file's, when it has one.
+            if let Some((first, _)) = payments.first()
+                && payments.iter().all(|(p, _)| p.debtor == first.debtor)
+            {
+                v["debtorAccount"] = json!({ "iban": first.debtor.as_str() });
+            }
+            v
+        }
     };
     v["transactionStatus"] = Value::String(record.status.code().to_owned());
     v
