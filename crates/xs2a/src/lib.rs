@@ -34,11 +34,12 @@ pub use body::{
 };
 pub use error::{ApiError, ApiResult};
 pub use render::{
-    Links, access_json, account_json, account_reference_json, accounts_json, amount_json,
-    authorisation_started, authorisation_updated, balance_json, balances_json, cancellation,
-    challenge_json, consent_created, consent_json, consent_status_json, created, funds_json,
-    iban_reference_json, initiation_created, link, sca_status_json, transaction_json,
-    transaction_status_json, transactions_json, transactions_page,
+    Links, access_json, account_details_json, account_json, account_reference_json, accounts_json,
+    amount_json, authorisation_ids_json, authorisation_started, authorisation_updated,
+    balance_json, balances_json, cancellation, challenge_json, consent_created, consent_json,
+    consent_status_json, created, funds_json, iban_reference_json, initiation_created, link,
+    sca_status_json, transaction_json, transaction_status_json, transactions_json,
+    transactions_page,
 };
 pub use request::{
     BookingQuery, PAIN001_PRODUCT, at, consent_id, date_at, header, json, page_index, payment_file,

@@ -193,6 +193,11 @@ pub fn authorisation_updated(
     })
 }
 
+/// A resource's authorisations (`GET …/authorisations`): `{"authorisationIds": […]}`.
+pub fn authorisation_ids_json(ids: &[AuthorisationId]) -> Value {
+    json!({ "authorisationIds": ids.iter().map(AuthorisationId::as_str).collect::<Vec<_>>() })
+}
+
 /// An authorisation's status (`GET …/authorisations/{id}`): `{"scaStatus": "finalised"}`.
 pub fn sca_status_json(status: ScaStatus) -> Value {
     json!({ "scaStatus": status.code() })
@@ -218,6 +223,11 @@ pub fn account_json(a: &Account, base: &str) -> Value {
             "transactions": link(format!("{base}/transactions")),
         },
     })
+}
+
+/// One account (`GET /v1/accounts/{id}`): `{"account": …}`; `base` prefixes the links.
+pub fn account_details_json(account: &Account, base: &str) -> Value {
+    json!({ "account": account_json(account, base) })
 }
 
 /// The account list (`GET /v1/accounts`): `{"accounts": […]}`; `base` prefixes the links.

@@ -14,12 +14,13 @@ use serde_json::{Value, json};
 
 use crate::ledger::{ConsentUse, LedgerError};
 use crate::state::Shared;
+use psd2_fallback_engine::model::FundsConfirmation;
 use psd2_fallback_engine::model::belgian::format_iso_date;
 use psd2_fallback_engine::model::{AccountId, BookingStatus, ConsentId};
 use psd2_fallback_xs2a::{
-    ApiError, ApiResult, BookingQuery, account_json, amount_json, balance_json, consent_id,
-    funds_request, header, link, page_index, psu_present, reference_date, transaction_query,
-    transactions_page,
+    ApiError, ApiResult, BookingQuery, Links, account_details_json, accounts_json, amount_json,
+    balances_json, consent_id, funds_json, funds_request, header, link, page_index, psu_present,
+    reference_date, transaction_query, transactions_json,
 };
 
 /// How many transactions one page holds.
@@ -31,9 +32,7 @@ pub(super) async fn accounts(
 ) -> ApiResult<Json<Value>> {
     let consent = consent_id(&headers)?;
     let accounts = shared.ledger.consent_accounts(&consent)?;
-    Ok(Json(
-        json!({ "accounts": accounts.iter().map(|a| account_json(a, "")).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(accounts_json(&accounts, "")))
 }
 
 pub(super) async fn account(
@@ -47,7 +46,7 @@ pub(super) async fn account(
         .ledger
         .use_consent(&consent, ConsentUse::Accounts, Some(&id), true)?;
     let account = shared.ledger.account(&customer, &id)?;
-    Ok(Json(json!({ "account": account_json(&account, "") })))
+    Ok(Json(account_details_json(&account, "")))
 }
 
 pub(super) async fn balances(
@@ -68,10 +67,7 @@ pub(super) async fn balances(
     )?;
     let account = shared.ledger.account(&customer, &id)?;
     let balances = shared.ledger.balances(&customer, &id, at)?;
-    Ok(Json(json!({
-        "account": { "iban": account.iban.as_str(), "currency": account.currency.code() },
-        "balances": balances.iter().map(balance_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(balances_json(Some(&account), &balances)))
 }
 
 pub(super) async fn transactions(
@@ -118,21 +114,17 @@ pub(super) async fn transactions(
     if let Some(to) = query.get("dateTo") {
         query_base.push_str(&format!("&dateTo={to}"));
     }
-    let mut links = json!({
-        "account": link(format!("/v1/accounts/{id}")),
-        "first": link(format!("{query_base}&pageIndex=0")),
-        "last": link(format!("{query_base}&pageIndex={}", pages - 1)),
-    });
+    let mut links = Links::new()
+        .with("account", format!("/v1/accounts/{id}"))
+        .with("first", format!("{query_base}&pageIndex=0"))
+        .with("last", format!("{query_base}&pageIndex={}", pages - 1));
     if page + 1 < pages {
-        links["next"] = link(format!("{query_base}&pageIndex={}", page + 1));
+        links.push("next", format!("{query_base}&pageIndex={}", page + 1));
     }
     if page > 0 {
-        links["previous"] = link(format!("{query_base}&pageIndex={}", page - 1));
+        links.push("previous", format!("{query_base}&pageIndex={}", page - 1));
     }
-    Ok(Json(json!({
-        "account": { "iban": account.iban.as_str(), "currency": account.currency.code() },
-        "transactions": transactions_page(slice, links),
-    })))
+    Ok(Json(transactions_json(Some(&account), slice, &links)))
 }
 
 /// `bookingStatus=information`: one entry per active standing order of the account.
@@ -211,5 +203,7 @@ pub(super) async fn funds_confirmation(
         }
     }
     let available = shared.ledger.funds_available(&customer, &iban, &amount)?;
-    Ok(Json(json!({ "fundsAvailable": available })))
+    Ok(Json(funds_json(&FundsConfirmation {
+        funds_available: available,
+    })))
 }

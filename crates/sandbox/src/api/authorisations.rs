@@ -5,14 +5,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::ledger::LedgerError;
 use crate::state::Shared;
 use psd2_fallback_engine::model::{AuthorisationId, ScaTarget};
 use psd2_fallback_xs2a::{
-    ApiResult, authorisation_answer, authorisation_password, authorisation_started, header, link,
-    psu_id,
+    ApiResult, authorisation_answer, authorisation_ids_json, authorisation_password,
+    authorisation_started, authorisation_updated, header, psu_id, sca_status_json,
 };
 
 pub(super) async fn start_authorisation(
@@ -45,10 +45,7 @@ pub(super) async fn update_authorisation(
     let answer = authorisation_answer(body)?;
     let id = AuthorisationId::new(authorisation);
     let status = shared.ledger.authorise(&customer, &target, &id, &answer)?;
-    Ok(Json(json!({
-        "scaStatus": status.code(),
-        "_links": { "scaStatus": link(format!("{base}/authorisations/{id}")) },
-    })))
+    Ok(Json(authorisation_updated(status, &base, &id)))
 }
 
 fn owner(shared: &Shared, target: &ScaTarget) -> ApiResult<String> {
@@ -72,16 +69,12 @@ pub(super) fn sca_status(
     let status = shared
         .ledger
         .authorisation_status(target, &AuthorisationId::new(authorisation))?;
-    Ok(Json(json!({ "scaStatus": status.code() })))
+    Ok(Json(sca_status_json(status)))
 }
 
 pub(super) fn authorisation_list(shared: &Shared, target: &ScaTarget) -> ApiResult<Json<Value>> {
     owner(shared, target)?;
-    let ids: Vec<String> = shared
-        .ledger
-        .authorisations(target)
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
-    Ok(Json(json!({ "authorisationIds": ids })))
+    Ok(Json(authorisation_ids_json(
+        &shared.ledger.authorisations(target),
+    )))
 }

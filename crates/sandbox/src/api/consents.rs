@@ -8,15 +8,16 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::authorisations::{
     authorisation_list, sca_status, start_authorisation, update_authorisation,
 };
 use crate::state::Shared;
-use psd2_fallback_engine::model::belgian::format_iso_date;
-use psd2_fallback_engine::model::{ConsentId, Iban, ScaTarget};
-use psd2_fallback_xs2a::{ApiResult, ConsentIn, consent_created, json, link, psu_id};
+use psd2_fallback_engine::model::{ConsentId, ScaTarget};
+use psd2_fallback_xs2a::{
+    ApiResult, ConsentIn, Links, consent_created, consent_json, consent_status_json, json, psu_id,
+};
 
 pub(super) async fn create_consent(
     State(shared): State<Arc<Shared>>,
@@ -44,26 +45,12 @@ pub(super) async fn get_consent(
     Path(consent): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (_, consent) = shared.ledger.consent(&ConsentId::new(consent))?;
-    let refs = |ibans: &[Iban]| {
-        ibans
-            .iter()
-            .map(|i| json!({"iban": i.as_str()}))
-            .collect::<Vec<_>>()
-    };
-    let access = &consent.request.access;
-    Ok(Json(json!({
-        "access": {
-            "accounts": refs(&access.accounts),
-            "balances": refs(&access.balances),
-            "transactions": refs(&access.transactions),
-        },
-        "recurringIndicator": consent.request.recurring,
-        "validUntil": format_iso_date(consent.request.valid_until),
-        "frequencyPerDay": consent.request.frequency_per_day,
-        "lastActionDate": format_iso_date(shared.ledger.today()),
-        "consentStatus": consent.status.code(),
-        "_links": { "status": link(format!("/v1/consents/{}/status", consent.id)) },
-    })))
+    Ok(Json(consent_json(
+        &consent.request,
+        consent.status,
+        Some(shared.ledger.today()),
+        &Links::new().with("status", format!("/v1/consents/{}/status", consent.id)),
+    )))
 }
 
 pub(super) async fn delete_consent(
@@ -79,7 +66,7 @@ pub(super) async fn consent_status(
     Path(consent): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (_, consent) = shared.ledger.consent(&ConsentId::new(consent))?;
-    Ok(Json(json!({ "consentStatus": consent.status.code() })))
+    Ok(Json(consent_status_json(consent.status)))
 }
 
 pub(super) async fn start_consent_authorisation(

@@ -20,7 +20,7 @@ use psd2_fallback_engine::model::belgian::format_iso_date;
 use psd2_fallback_engine::model::{PaymentId, PaymentKind, PaymentRef, PaymentRequest, ScaTarget};
 use psd2_fallback_xs2a::{
     ApiError, ApiResult, PaymentIn, amount_json, header, initiation_created, json, payment_file,
-    psu_id, resource,
+    psu_id, resource, transaction_status_json,
 };
 
 fn payment_ref(service: &str, product: &str, payment: String) -> ApiResult<PaymentRef> {
@@ -159,7 +159,7 @@ pub(super) async fn payment_status(
 ) -> ApiResult<Json<Value>> {
     let payment = payment_ref(&service, &product, payment)?;
     let (_, record) = record(&shared, &payment)?;
-    Ok(Json(json!({ "transactionStatus": record.status.code() })))
+    Ok(Json(transaction_status_json(record.status)))
 }
 
 pub(super) async fn cancel(
