@@ -15,6 +15,9 @@ use psd2_fallback_engine::journal::{AccessEntry, JournalStore, SqliteJournal};
 use psd2_fallback_service::{ServiceConfig, ServiceLimits, TokenHash};
 use time::macros::datetime;
 
+use crate::support::processes::{
+    driver_folders_of, is_loopback, listening_sockets, processes_naming, settle,
+};
 use crate::support::sandbox;
 use crate::support::service::{ADMIN, BANK, api_bank, fast_health, start};
 
@@ -446,5 +449,102 @@ async fn events_tails_a_running_services_switch_events() {
     );
     drop(child);
     service.stop().await;
+    sandbox.shutdown().await;
+}
+
+/// r11: `serve` with a website channel, stopped with SIGTERM (what every process manager sends), ends
+/// cleanly and leaves no chromedriver, no Chromium and no profile folder behind; while it ran, its
+/// chromedriver listened on loopback only.
+#[tokio::test]
+async fn sigterm_stops_the_service_and_leaves_no_browser_and_no_folder() {
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let dir = TempDir::new();
+    let port = free_port();
+    let config = dir.file(
+        "psd2-fallback.toml",
+        &format!(
+            "listen = \"127.0.0.1:{port}\"\njournal = \"{}\"\n\n\
+             [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\nwebsite_url = \"{}\"\n\
+             screen_map = \"{}/selectors/sandbox.toml\"\nsandbox_card_reader = true\n",
+            dir.0.join("journal.db").display(),
+            sandbox.api_url(),
+            sandbox.web_url(),
+            env!("CARGO_MANIFEST_DIR"),
+        ),
+    );
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until_up(&reqwest::Client::new(), &url, &mut child.0).await;
+    let marker = PathBuf::from(format!("psd2fb-{pid}-"));
+    // The website channel's chromedriver (and its spare browser) run while the service does.
+    let mut chromedriver = None;
+    for _ in 0..400 {
+        chromedriver = processes_naming(&marker)
+            .into_iter()
+            .find(|(_, name)| name.contains("chromedriver"));
+        if chromedriver.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (driver_pid, _) = chromedriver.expect("the website channel started chromedriver");
+    let cmdline = std::fs::read(format!("/proc/{driver_pid}/cmdline")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains("allowed-ips"),
+        "chromedriver must not open itself to other hosts"
+    );
+    let mut sockets = Vec::new();
+    for _ in 0..100 {
+        sockets = listening_sockets(driver_pid);
+        if !sockets.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!sockets.is_empty(), "chromedriver listens");
+    for (address, port) in &sockets {
+        assert!(
+            is_loopback(address),
+            "chromedriver listens on {address} port {port}, not loopback"
+        );
+    }
+    assert!(
+        !driver_folders_of(pid).is_empty(),
+        "the driver's folder exists"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..400 {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let exited = exited.expect("the service stops within 20 s of SIGTERM");
+    assert!(exited.success(), "a clean stop: {exited}");
+    assert_eq!(settle(&marker).await, Vec::new(), "no process left");
+    assert_eq!(
+        driver_folders_of(pid),
+        Vec::<PathBuf>::new(),
+        "no folder left"
+    );
     sandbox.shutdown().await;
 }

@@ -19,6 +19,7 @@ use rust_decimal::dec;
 use time::Duration as Days;
 use time::macros::date;
 
+use crate::support::processes::{processes_naming, settle};
 use crate::support::{TODAY, browser, pain001, psu, sandbox, sign, transaction_filters};
 
 const ANNA: &str = "1000001";
@@ -316,43 +317,6 @@ async fn without_a_relay_a_read_asks_for_the_challenge_and_a_consent_logs_in() {
     );
     assert_eq!(screen.accounts(&site).await.unwrap().len(), 2);
     screen.close().await;
-}
-
-/// The live processes whose command line or environment names `folder` (the driver's own folder, so
-/// parallel tests with drivers of their own are not counted). Zombies name nothing and are not counted.
-fn processes_naming(folder: &std::path::Path) -> Vec<(u32, String)> {
-    let marker = folder.to_string_lossy().into_owned();
-    let own = std::process::id();
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != own)
-        .filter(|pid| {
-            ["cmdline", "environ"].iter().any(|file| {
-                std::fs::read(format!("/proc/{pid}/{file}"))
-                    .map(|bytes| String::from_utf8_lossy(&bytes).contains(&marker))
-                    .unwrap_or(false)
-            })
-        })
-        .map(|pid| {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            (pid, comm.trim().to_owned())
-        })
-        .collect()
-}
-
-/// Waits (polling, bounded) until no live process names `folder`; returns what is still there.
-async fn settle(folder: &std::path::Path) -> Vec<(u32, String)> {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let left = processes_naming(folder);
-        if left.is_empty() || std::time::Instant::now() > until {
-            return left;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 /// A few flows for Anna: accounts, balances, one transactions page.

@@ -31,12 +31,27 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         config.banks.len(),
         config.callers.len()
     );
-    serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    serve(listener, state, stop_signal()).await?;
     for prober in probers {
         prober.abort();
     }
     Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, what a process manager sends: either way the service stops
+/// taking requests, finishes those in flight, and its website channels close their browsers and
+/// remove their folders before the process ends.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

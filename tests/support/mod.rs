@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod conformance;
 pub mod gate;
+pub mod processes;
 pub mod service;
 
 use std::time::Duration;

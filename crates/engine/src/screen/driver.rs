@@ -230,9 +230,10 @@ impl Driver {
                     .and_then(|l| l.local_addr())
                     .map_err(|e| DriverError::Unavailable(format!("no loopback port: {e}")))?
                     .port();
+                // No `--allowed-ips`: with it chromedriver listens on every interface; without it,
+                // on loopback only, where nothing but this machine can reach it.
                 let mut child = Command::new(chromedriver)
                     .arg(format!("--port={port}"))
-                    .arg("--allowed-ips=127.0.0.1")
                     .env("HOME", &home)
                     .env("TMPDIR", &tmp)
                     .stdout(Stdio::piped())
@@ -285,7 +286,9 @@ impl Driver {
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1280,900"
+                "--no-first-run", "--window-size=1280,900",
+                // Bank pages are never kept on disk: no HTTP cache.
+                "--disk-cache-dir=/dev/null", "--disk-cache-size=1"
             ],
         });
         if let Some(local) = &self.local {
