@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod commands;
+mod logging;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -103,12 +104,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo and one-shot commands print their own story; the servers log what they do.
     let quiet = matches!(cli.command, Command::Demo { .. } | Command::Pay(_));
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| if quiet { "error" } else { "info" }.into()),
-        )
-        .init();
+    let requested = std::env::var("RUST_LOG")
+        .unwrap_or_else(|_| if quiet { "error" } else { "info" }.to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(logging::directives(&requested))
+        .context("RUST_LOG")?;
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     match cli.command {
         Command::Demo { outage_secs, map } => {
             let options = commands::demo::DemoOptions {

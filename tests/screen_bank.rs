@@ -184,6 +184,14 @@ async fn layout_one_map_on_layout_two_is_screen_changed_with_a_masked_trace() {
     }
     let png = std::fs::read(capture.join("screenshot.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    // r11: a captured bank page is its owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&capture), 0o700, "the trace folder");
+    for file in ["page.html", "screenshot.png", "README.txt"] {
+        assert_eq!(mode(&capture.join(file)), 0o600, "{file}");
+    }
     std::fs::remove_dir_all(&trace).unwrap();
 }
 

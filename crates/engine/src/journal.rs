@@ -563,6 +563,10 @@ impl SqliteJournal {
     /// Opens (or creates) the journal file. Writes are durable when a call returns: WAL with
     /// `synchronous = FULL`.
     pub fn open(path: &Path) -> JournalResult<Self> {
+        owner_only(path).map_err(|e| JournalError::Open {
+            path: path.to_owned(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
         let prepare = || {
             let connection = Connection::open(path)?;
             connection.pragma_update(None, "journal_mode", "WAL")?;
@@ -771,6 +775,19 @@ impl JournalStore for SqliteJournal {
         transaction.commit()?;
         Ok(Ok(count + 1))
     }
+}
+
+/// Makes `path` a file only its owner can read and write (0600), creating it empty when missing, so a
+/// database that holds customers' payments and identifiers is never world-readable. SQLite gives the
+/// `-wal` and `-shm` files it creates beside it the same permissions.
+pub fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
 }
 
 #[cfg(test)]
@@ -1104,5 +1121,26 @@ mod tests {
         let log = journal.access_log(at.date()).unwrap();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].switch_event, Some(id));
+    }
+
+    /// r11: the journal (and the WAL SQLite makes beside it) is its owner's alone, even when the file
+    /// existed world-readable before.
+    #[test]
+    fn the_journal_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("psd2-journal-mode-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.db");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let journal = SqliteJournal::open(&path).unwrap();
+        journal.open_intents().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        let wal = dir.join("journal.db-wal");
+        assert!(wal.exists(), "WAL mode made its file");
+        assert_eq!(mode(&wal), 0o600);
+        drop(journal);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -174,6 +174,8 @@ impl SqliteOwnerStore {
     /// Opens (or creates) an owners file. Writes are durable when a call returns: WAL with
     /// `synchronous = FULL`.
     pub fn open(path: &Path) -> OwnerStoreResult<Self> {
+        psd2_fallback_engine::journal::owner_only(path)
+            .map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
         let connection = Connection::open(path)
             .map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;

@@ -3,7 +3,7 @@
 //! `BankError` a caller sees — a changed screen with a trace bundle (page source and screenshot,
 //! customer number, password and IBANs masked).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use secrecy::ExposeSecret;
 
@@ -134,25 +134,51 @@ impl ScreenBank {
             time::OffsetDateTime::now_utc().unix_timestamp(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         ));
-        std::fs::create_dir_all(&folder).ok()?;
+        private_folder(&folder).ok()?;
         let mut secrets = vec![psu.psu_id.as_str().to_owned()];
         if let Some(p) = &psu.password {
             secrets.push(p.expose_secret().to_owned());
         }
         let _ = browser.mask_page(&secrets).await;
         if let Ok(png) = browser.screenshot().await {
-            let _ = std::fs::write(folder.join("screenshot.png"), png);
+            let _ = private_write(&folder.join("screenshot.png"), &png);
         }
         let source = browser.source().await.unwrap_or_default();
-        let _ = std::fs::write(folder.join("page.html"), mask(&source, &secrets));
+        let _ = private_write(
+            &folder.join("page.html"),
+            mask(&source, &secrets).as_bytes(),
+        );
         let note = format!(
             "map: {}\nscreen: {screen}\nselector: {selector}\npath: {}\n",
             self.inner.map.file,
             browser.current_path().await.unwrap_or_default()
         );
-        let _ = std::fs::write(folder.join("README.txt"), note);
+        let _ = private_write(&folder.join("README.txt"), note.as_bytes());
         Some(folder)
     }
+}
+
+/// Creates a trace folder only its owner can enter (0700): a bank page, even masked, is nobody else's.
+fn private_folder(folder: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(folder)?;
+    std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Writes a trace file only its owner can read (0600).
+fn private_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }
 
 #[cfg(test)]
