@@ -103,6 +103,12 @@ pub struct LimitsConfig {
     pub page_cache_secs: u64,
     /// Past switch events sent on `/events` connect.
     pub events_on_connect: usize,
+    /// How long a client may take to send a request's headers, in milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// How long one request may take, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Requests served at once, all callers together.
+    pub max_in_flight: usize,
 }
 
 impl Default for LimitsConfig {
@@ -115,8 +121,15 @@ impl Default for LimitsConfig {
             transactions_page_size: d.transactions_page_size,
             page_cache_secs: d.page_cache_ttl.as_secs(),
             events_on_connect: d.events_on_connect,
+            header_read_timeout_ms: millis(d.header_read_timeout),
+            request_timeout_ms: millis(d.request_timeout),
+            max_in_flight: d.max_in_flight,
         }
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `[[callers]]`.
@@ -393,6 +406,18 @@ impl ServiceConfig {
         if let Some(hash) = &self.admin_token_sha256 {
             TokenHash::from_hex(hash).map_err(|e| self.invalid("admin_token_sha256", e.reason))?;
         }
+        for (key, value) in [
+            (
+                "limits.header_read_timeout_ms",
+                self.limits.header_read_timeout_ms,
+            ),
+            ("limits.request_timeout_ms", self.limits.request_timeout_ms),
+            ("limits.max_in_flight", self.limits.max_in_flight as u64),
+        ] {
+            if value == 0 {
+                return Err(self.invalid(key, "must be above 0"));
+            }
+        }
         if self.limits.requests_per_second == 0 || self.limits.burst == 0 {
             return Err(self.invalid("limits", "requests_per_second and burst must be at least 1"));
         }
@@ -524,6 +549,9 @@ impl ServiceConfig {
             transactions_page_size: l.transactions_page_size.max(1),
             page_cache_ttl: Duration::from_secs(l.page_cache_secs),
             events_on_connect: l.events_on_connect,
+            header_read_timeout: ms(l.header_read_timeout_ms),
+            request_timeout: ms(l.request_timeout_ms),
+            max_in_flight: l.max_in_flight,
         };
         Ok((
             ServiceState::new(banks, journal, owners, callers, self.admin_token()?, limits),

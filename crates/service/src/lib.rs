@@ -29,6 +29,7 @@
 mod auth;
 mod config;
 mod errors;
+mod limits;
 mod metrics;
 mod ops;
 mod owners;
@@ -39,7 +40,7 @@ mod state;
 use std::future::Future;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, put};
 use tokio::net::TcpListener;
@@ -69,20 +70,66 @@ pub async fn serve(
         .collect();
     let app = router(state.clone());
     let app = tower::util::MapRequestLayer::new(routes::select_bank).layer(app);
-    let closing = state.inner.closing.clone();
-    let result = axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        closing.send_replace(true);
-    })
-    .await;
+    let header_read_timeout = state.inner.limits.header_read_timeout;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let result = loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // A connection that failed before it was accepted (reset, out of descriptors for a
+                // moment) is that connection's problem, not the service's.
+                Err(error) if is_per_connection(&error) => continue,
+                Err(error) => break Err(error),
+            },
+            () = &mut shutdown => break Ok(()),
+        };
+        let service =
+            hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+                app.clone(),
+                |request: hyper::Request<hyper::body::Incoming>| request.map(axum::body::Body::new),
+            ));
+        let mut builder =
+            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        // A client gets this long to send its request's headers (slow clients holding connections
+        // open are cut off), on HTTP/1.1 and HTTP/2 alike.
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_read_timeout);
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Some(header_read_timeout));
+        let connection = builder
+            .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away mid-request ends its own connection; nothing to report.
+            let _ = connection.await;
+        });
+    };
+    // Long-lived answers (`/events`) end themselves when told the service is closing.
+    state.inner.closing.send_replace(true);
+    graceful.shutdown().await;
     for task in forwarders {
         task.abort();
     }
     result
+}
+
+/// Whether an `accept` error concerns only the connection being accepted.
+fn is_per_connection(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::Interrupted
+    ) || error
+        .raw_os_error()
+        .is_some_and(|code| code == 24 || code == 23)
 }
 
 /// The whole app: the XS2A routes, the operators' routes, and the layers around them (cause logging,
@@ -97,6 +144,7 @@ fn router(state: ServiceState) -> Router {
         .route("/admin/banks/{bank}/override", put(ops::set_override))
         .fallback(|| async { ApiError::unknown("no such endpoint") })
         .layer(middleware::from_fn(errors::log_causes))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::bound))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -71,6 +71,14 @@ pub struct ServiceLimits {
     pub page_cache_ttl: Duration,
     /// How many past switch events `/events` sends on connect.
     pub events_on_connect: usize,
+    /// How long a client may take to send a request's headers before its connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long one request may take, body and bank included (longer than the bank's own timeout, so
+    /// a bank's answer is never cut off by the service); `/events` streams are exempt.
+    pub request_timeout: Duration,
+    /// Requests served at once, all callers together; above it the service answers 503 with
+    /// `Retry-After` at once instead of queueing (operators' `/health` and `/metrics` are exempt).
+    pub max_in_flight: usize,
 }
 
 impl Default for ServiceLimits {
@@ -82,6 +90,9 @@ impl Default for ServiceLimits {
             transactions_page_size: 100,
             page_cache_ttl: Duration::from_secs(120),
             events_on_connect: 20,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(90),
+            max_in_flight: 256,
         }
     }
 }
@@ -140,6 +151,8 @@ pub(crate) struct Inner {
     pub(crate) events: broadcast::Sender<Value>,
     /// Becomes `true` when the service shuts down, so open event streams end.
     pub(crate) closing: watch::Sender<bool>,
+    /// The requests being served, bounded by `limits.max_in_flight`.
+    pub(crate) in_flight: crate::limits::InFlight,
 }
 
 /// A mutex's guard, even when a panic poisoned it (what it guards stays consistent between calls).
@@ -181,6 +194,7 @@ impl ServiceState {
                 }
             })
             .collect();
+        let in_flight = crate::limits::InFlight::new(limits.max_in_flight);
         let callers = Callers::new(callers, limits.requests_per_second, limits.burst);
         Self {
             inner: Arc::new(Inner {
@@ -195,6 +209,7 @@ impl ServiceState {
                 metrics,
                 events: broadcast::channel(256).0,
                 closing: watch::Sender::new(false),
+                in_flight,
             }),
         }
     }

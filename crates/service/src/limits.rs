@@ -1,0 +1,71 @@
+//! The service's own bounds on load, as one middleware: how many requests it serves at once (above it,
+//! 503 with `Retry-After` at once — a caller waits outside, not in a queue whose latency grows without
+//! bound) and how long one request may take. The operators' `/health` and `/metrics` are never turned
+//! away, and `/events` streams are not timed (they last as long as the subscriber listens).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+
+use psd2_fallback_xs2a::ApiError;
+
+use crate::state::ServiceState;
+
+/// The shared count of requests in flight.
+#[derive(Debug, Clone)]
+pub(crate) struct InFlight(Arc<Semaphore>);
+
+impl InFlight {
+    /// Room for `max` requests at once.
+    pub(crate) fn new(max: usize) -> Self {
+        Self(Arc::new(Semaphore::new(max)))
+    }
+}
+
+/// Sheds load above the in-flight bound and times each request out.
+pub(crate) async fn bound(
+    State(state): State<ServiceState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if path == "/health" || path == "/metrics" {
+        return next.run(request).await;
+    }
+    let streaming = path == "/events";
+    let Ok(_permit) = state.inner.in_flight.0.clone().try_acquire_owned() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the service is serving as many requests as it can; try again in a second",
+        )
+        .with_retry_after(1)
+        .into_response();
+    };
+    if streaming {
+        return next.run(request).await;
+    }
+    let limit = state.inner.limits.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => timed_out(limit),
+    }
+}
+
+/// The answer to a request that took longer than the service allows.
+fn timed_out(limit: Duration) -> Response {
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "SERVICE_UNAVAILABLE",
+        format!(
+            "the request took longer than {} s; for a payment, ask its status before sending it again",
+            limit.as_secs()
+        ),
+    )
+    .into_response()
+}

@@ -1,0 +1,137 @@
+//! The service under load it did not ask for (r11): slow clients that never finish their headers are
+//! cut off, requests beyond the in-flight bound are turned away at once with `Retry-After` while the
+//! operators' `/health` still answers, and a request that takes too long is ended with an answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use psd2_fallback_service::ServiceLimits;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::sandbox;
+use crate::support::service::{TOKEN_A, api_bank, fast_health, start};
+
+/// Whether the server closed `stream` (end of file or reset) within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 512];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // An answer (a 408) is fine; keep reading until the close.
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_the_in_flight_bound_answers_at_once() {
+    let sandbox = sandbox().await;
+    let limits = ServiceLimits {
+        header_read_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(1500),
+        max_in_flight: 2,
+        ..ServiceLimits::default()
+    };
+    let stand_in = Arc::new(api_bank(&sandbox.api_url(), None));
+    let service = start(&sandbox, stand_in, limits, fast_health()).await;
+    let address = service.url.trim_start_matches("http://").to_owned();
+
+    // 200 slowloris connections: headers begun, never finished.
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(&address).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let mut cut = 0;
+    for stream in &mut slow {
+        if closed_within(stream, Duration::from_secs(5)).await {
+            cut += 1;
+        }
+    }
+    assert_eq!(cut, 200, "every slow connection is closed by the service");
+
+    // Two requests that never finish their bodies hold the two places in flight.
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /banks/sandbox/v1/payments/sepa-credit-transfers HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {TOKEN_A}\r\nX-Request-ID: {}\r\nPSU-ID: 1000001\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"debtor",
+            uuid::Uuid::new_v4()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        holders.push(stream);
+    }
+    let http = reqwest::Client::new();
+    // Straight to the service, not through its conformance checker: the spec gives a 503 no body, and
+    // the service's 503 carries a `tppMessages` entry saying why (the checker would count that).
+    let accounts = format!("{}/banks/sandbox/v1/accounts", service.url);
+    let mut turned_away = None;
+    for _ in 0..50 {
+        let answer = http
+            .get(&accounts)
+            .bearer_auth(TOKEN_A)
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+            .header("Consent-ID", "no-such-consent")
+            .send()
+            .await
+            .unwrap();
+        if answer.status() == 503 {
+            turned_away = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answer = turned_away.expect("a request over the bound is turned away");
+    assert_eq!(answer.headers()["retry-after"], "1");
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["tppMessages"][0]["code"], "SERVICE_UNAVAILABLE");
+    // The operators still see the service.
+    let health = http
+        .get(format!("{}/health", service.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // The held requests are ended by the request timeout, with an answer.
+    for stream in &mut holders {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buffer = [0u8; 1024];
+            loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        answer.extend_from_slice(&buffer[..n]);
+                        if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "the held request is answered");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 504"), "{text}");
+    }
+    // And the places are free again.
+    let after = http
+        .get(format!("{}/v1/accounts", service.bank_url()))
+        .bearer_auth(TOKEN_A)
+        .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+        .header("Consent-ID", "no-such-consent")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 403, "a bound request is served again");
+    sandbox.shutdown().await;
+}
