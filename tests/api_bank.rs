@@ -617,3 +617,72 @@ async fn errors_carry_no_secrets_and_bad_configuration_is_named() {
     assert!(missing.to_string().contains("/nonexistent/qwac.pem"));
     sandbox.shutdown().await;
 }
+
+/// r11: a bank's API is reached over TLS unless it is on this machine or plain HTTP is allowed by
+/// name, and a redirect is never followed — it would carry the customer's password elsewhere.
+#[tokio::test]
+async fn plain_http_to_another_host_is_refused_and_redirects_are_not_followed() {
+    match ApiBank::new(ApiBankConfig::new("http://api.bank.example/psd2")) {
+        Err(ApiConfigError::PlainHttp(url)) => assert_eq!(url, "http://api.bank.example/psd2"),
+        other => panic!("{other:?}"),
+    }
+    let mut allowed = ApiBankConfig::new("http://api.bank.example/psd2");
+    allowed.allow_plain_http = true;
+    assert!(ApiBank::new(allowed).is_ok());
+    for local in [
+        "http://127.0.0.1:8081",
+        "http://localhost:8081/psd2",
+        "http://[::1]:8081",
+        "https://api.bank.example",
+    ] {
+        assert!(ApiBank::new(ApiBankConfig::new(local)).is_ok(), "{local}");
+    }
+
+    // A bank that answers the password step with a redirect to another server.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let elsewhere = {
+        let hits = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            let hits = hits.clone();
+            async move {
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                "thanks"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    };
+    let redirecting = {
+        let target = format!("{elsewhere}/collect");
+        let app = axum::Router::new().fallback(move || {
+            let target = target.clone();
+            async move {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, target)],
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    };
+    let bank = ApiBank::new(ApiBankConfig::new(redirecting)).unwrap();
+    let anna = psu(ANNA).with_consent(psd2_fallback_engine::model::ConsentId::new("c-1"));
+    let error = bank
+        .start_authorisation(
+            &anna,
+            &ScaTarget::Consent(psd2_fallback_engine::model::ConsentId::new("c-1")),
+        )
+        .await
+        .unwrap_err();
+    assert!(!error.is_outcome_unknown(), "{error:?}");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached the other server"
+    );
+}

@@ -170,6 +170,10 @@ pub struct BankConfig {
     /// sandbox only; a real bank's challenges go to the customer).
     #[serde(default)]
     pub sandbox_card_reader: bool,
+    /// Lets `api_base_url` be plain `http://` to another machine (off: https, or plain HTTP on
+    /// loopback only).
+    #[serde(default)]
+    pub allow_plain_http: bool,
     /// Unattended reads of one account per day (RTS Art. 36(5)).
     #[serde(default = "default_unattended")]
     pub unattended_reads_per_day: u32,
@@ -477,6 +481,7 @@ impl ServiceConfig {
         for (i, bank) in self.banks.iter().enumerate() {
             let mut api_config = ApiBankConfig::new(bank.api_base_url.clone());
             api_config.request_timeout = ms(bank.api_timeout_ms);
+            api_config.allow_plain_http = bank.allow_plain_http;
             let api = ApiBank::new(api_config)
                 .map_err(|e| self.invalid(format!("banks[{i}].api_base_url"), e.to_string()))?;
             let screen = match (&bank.website_url, &bank.screen_map) {

@@ -3,29 +3,16 @@
 //! bound) and how long one request may take. The operators' `/health` and `/metrics` are never turned
 //! away, and `/events` streams are not timed (they last as long as the subscriber listens).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
 
 use psd2_fallback_xs2a::ApiError;
 
 use crate::state::ServiceState;
-
-/// The shared count of requests in flight.
-#[derive(Debug, Clone)]
-pub(crate) struct InFlight(Arc<Semaphore>);
-
-impl InFlight {
-    /// Room for `max` requests at once.
-    pub(crate) fn new(max: usize) -> Self {
-        Self(Arc::new(Semaphore::new(max)))
-    }
-}
 
 /// Sheds load above the in-flight bound and times each request out.
 pub(crate) async fn bound(
@@ -38,7 +25,7 @@ pub(crate) async fn bound(
         return next.run(request).await;
     }
     let streaming = path == "/events";
-    let Ok(_permit) = state.inner.in_flight.0.clone().try_acquire_owned() else {
+    let Some(_permit) = state.inner.in_flight.try_enter() else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",

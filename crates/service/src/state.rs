@@ -97,6 +97,22 @@ impl Default for ServiceLimits {
     }
 }
 
+/// The shared count of requests in flight.
+#[derive(Debug, Clone)]
+pub(crate) struct InFlight(Arc<tokio::sync::Semaphore>);
+
+impl InFlight {
+    /// Room for `max` requests at once.
+    pub(crate) fn new(max: usize) -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(max)))
+    }
+
+    /// A place for one more request, held until dropped; `None` when all are taken.
+    pub(crate) fn try_enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
+    }
+}
+
 /// What the service serves and who may use it. Cheap to clone.
 #[derive(Clone)]
 pub struct ServiceState {
@@ -152,7 +168,7 @@ pub(crate) struct Inner {
     /// Becomes `true` when the service shuts down, so open event streams end.
     pub(crate) closing: watch::Sender<bool>,
     /// The requests being served, bounded by `limits.max_in_flight`.
-    pub(crate) in_flight: crate::limits::InFlight,
+    pub(crate) in_flight: InFlight,
 }
 
 /// A mutex's guard, even when a panic poisoned it (what it guards stays consistent between calls).
@@ -194,7 +210,7 @@ impl ServiceState {
                 }
             })
             .collect();
-        let in_flight = crate::limits::InFlight::new(limits.max_in_flight);
+        let in_flight = InFlight::new(limits.max_in_flight);
         let callers = Callers::new(callers, limits.requests_per_second, limits.burst);
         Self {
             inner: Arc::new(Inner {

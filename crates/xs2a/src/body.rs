@@ -11,7 +11,7 @@ use psd2_fallback_engine::model::{
 };
 
 use crate::error::{ApiError, ApiResult};
-use crate::request::{at, date_at, json};
+use crate::request::{at, date_at, execution_date_at, json};
 
 // ---------------------------------------------------------------------------------------------------
 // Payments and standing orders
@@ -88,7 +88,7 @@ impl PaymentIn {
             requested_execution_date: self
                 .requested_execution_date
                 .as_deref()
-                .map(|d| date_at("requestedExecutionDate", d))
+                .map(|d| execution_date_at("requestedExecutionDate", d))
                 .transpose()?,
             end_to_end_id,
         };
@@ -110,7 +110,7 @@ impl PaymentIn {
             .ok_or_else(|| ApiError::format("frequency", "is required"))?;
         let request = StandingOrderRequest {
             payment,
-            start_date: date_at("startDate", start)?,
+            start_date: execution_date_at("startDate", start)?,
             end_date: self
                 .end_date
                 .as_deref()
@@ -274,4 +274,57 @@ pub fn funds_request(body: &Bytes) -> ApiResult<(Iban, Amount)> {
         iban_at("account.iban", &input.account)?,
         amount_in("instructedAmount", &input.instructed_amount)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use psd2_fallback_engine::model::PaymentProduct;
+
+    use super::PaymentIn;
+    use crate::request::json;
+
+    fn order(date: &str) -> PaymentIn {
+        let body = format!(
+            r#"{{"endToEndIdentification":"E2E-1","debtorAccount":{{"iban":"BE68539007547034"}},
+                "instructedAmount":{{"currency":"EUR","amount":"12.30"}},
+                "creditorAccount":{{"iban":"BE71096123456769"}},"creditorName":"Garage Vermeulen",
+                "requestedExecutionDate":"{date}"}}"#
+        );
+        json(&axum::body::Bytes::from(body)).unwrap()
+    }
+
+    /// r11: an execution date far beyond any bank's horizon is refused naming the field; NUL and
+    /// right-to-left overrides in a name and a dollar amount on a SEPA product are refused too.
+    #[test]
+    fn dates_beyond_the_horizon_and_texts_outside_sepa_are_refused_naming_the_field() {
+        let soon = (time::OffsetDateTime::now_utc().date() + time::Duration::days(30)).to_string();
+        assert!(
+            order(&soon)
+                .to_request(PaymentProduct::SepaCreditTransfer)
+                .is_ok()
+        );
+        let error = order("9999-12-31")
+            .to_request(PaymentProduct::SepaCreditTransfer)
+            .unwrap_err();
+        assert_eq!(error.code, "FORMAT_ERROR");
+        assert!(error.text.contains("365 days"), "{}", error.text);
+        let body = |name: &str, currency: &str| {
+            format!(
+                r#"{{"debtorAccount":{{"iban":"BE68539007547034"}},
+                    "instructedAmount":{{"currency":"{currency}","amount":"12.30"}},
+                    "creditorAccount":{{"iban":"BE71096123456769"}},"creditorName":"{name}"}}"#
+            )
+        };
+        for (text, field) in [
+            (body("Garage\\u0000Vermeulen", "EUR"), "creditorName"),
+            (body("Garage \\u202eneleumreV", "EUR"), "creditorName"),
+            (body("Garage Vermeulen", "USD"), "instructedAmount.currency"),
+        ] {
+            let order: PaymentIn = json(&axum::body::Bytes::from(text)).unwrap();
+            let error = order
+                .to_request(PaymentProduct::SepaCreditTransfer)
+                .unwrap_err();
+            assert!(format!("{error:?}").contains(field), "{field}: {error:?}");
+        }
+    }
 }

@@ -81,6 +81,25 @@ pub fn date_at(path: &str, text: &str) -> ApiResult<Date> {
     at(path, parse_iso_date(text))
 }
 
+/// How far ahead an order may be dated: banks take future-dated orders up to a year ahead.
+pub const EXECUTION_HORIZON_DAYS: i64 = 365;
+
+/// An execution date at `path` (`requestedExecutionDate`, a standing order's `startDate`): an ISO date
+/// no later than [`EXECUTION_HORIZON_DAYS`] after today (UTC). Dates in the past are the bank's to
+/// refuse: its business day is its own.
+pub fn execution_date_at(path: &str, text: &str) -> ApiResult<Date> {
+    let date = date_at(path, text)?;
+    let horizon =
+        time::OffsetDateTime::now_utc().date() + time::Duration::days(EXECUTION_HORIZON_DAYS);
+    if date > horizon {
+        return Err(ApiError::format(
+            path,
+            format!("is more than {EXECUTION_HORIZON_DAYS} days ahead (after {horizon})"),
+        ));
+    }
+    Ok(date)
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Transactions and balances queries
 

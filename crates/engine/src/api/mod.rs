@@ -57,6 +57,9 @@ pub struct ApiBankConfig {
     /// Sent as `Authorization: Bearer …` (marked sensitive) on every request, for servers that
     /// authenticate their callers by token, such as the resilience service. Secret.
     pub bearer_token: Option<SecretString>,
+    /// Lets `base_url` be plain `http://` to a host other than this machine. Off: a bank's API is
+    /// reached over TLS, and plain HTTP is accepted only on loopback (a local sandbox, a test).
+    pub allow_plain_http: bool,
 }
 
 impl ApiBankConfig {
@@ -69,6 +72,7 @@ impl ApiBankConfig {
             identity: None,
             tpp_redirect_uri: None,
             bearer_token: None,
+            allow_plain_http: false,
         }
     }
 }
@@ -104,6 +108,11 @@ pub enum ApiConfigError {
     /// The base URL is not an `http(s)` URL.
     #[error("base_url {0:?} is not an http:// or https:// URL")]
     BaseUrl(String),
+    /// The base URL is plain `http://` to another machine, and `allow_plain_http` is off.
+    #[error(
+        "base_url {0:?} is plain http:// to another machine: use https://, or allow plain HTTP explicitly"
+    )]
+    PlainHttp(String),
     /// The client identity could not be read or used.
     #[error("client identity: {0}")]
     Identity(String),
@@ -146,10 +155,19 @@ impl ApiBank {
             .ok_or_else(|| ApiConfigError::BaseUrl(config.base_url.clone()))?;
         let host_len = rest.find('/').unwrap_or(rest.len());
         let origin = base[..base.len() - rest.len() + host_len].to_owned();
+        if base.starts_with("http://")
+            && !config.allow_plain_http
+            && !is_loopback(&rest[..host_len])
+        {
+            return Err(ApiConfigError::PlainHttp(config.base_url.clone()));
+        }
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .retry(reqwest::retry::never())
+            // A redirect is never followed: it would carry the consent, a password or a payment to
+            // wherever the answer points. It reaches the caller as the bank's unusable answer.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("psd2-fallback/", env!("CARGO_PKG_VERSION")));
         if let Some(identity) = &config.identity {
             let identity =
@@ -922,6 +940,18 @@ impl Bank for ApiBank {
             .await?;
         status.status().map_err(|e| malformed(effect, e))
     }
+}
+
+/// Whether `host` (`name[:port]`, `[v6]:port`) is this machine: `localhost`, `127.0.0.0/8`, `::1`.
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An identifier as one path segment: checked ([`crate::model::check_id`]: a caller's crafted id is

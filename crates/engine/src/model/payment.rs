@@ -2,7 +2,7 @@
 
 use time::Date;
 
-use super::{Amount, EndToEndId, Iban, InvalidValue, PaymentId};
+use super::{Amount, Currency, EndToEndId, Iban, InvalidValue, PaymentId};
 
 /// The payment product (Berlin Group `payment-product`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,11 +55,25 @@ impl PaymentRequest {
     /// Checks the rules a request must meet before it is sent anywhere: a positive amount, a creditor
     /// name of 1–70 characters, a communication of at most 140 characters, different accounts.
     pub fn validate(&self) -> Result<(), InvalidValue> {
+        // Both products are SEPA schemes, which settle in euro only (EPC rulebooks).
+        if self.amount.currency() != Currency::EUR {
+            return Err(InvalidValue::new(
+                "instructedAmount.currency",
+                format!(
+                    "a SEPA credit transfer is in EUR, not {}",
+                    self.amount.currency().code()
+                ),
+            ));
+        }
         if !self.amount.is_positive() {
             return Err(InvalidValue::new(
                 "instructedAmount.amount",
                 "must be greater than zero",
             ));
+        }
+        sepa_text("creditorName", &self.creditor_name)?;
+        if let Some(text) = &self.remittance {
+            sepa_text("remittanceInformationUnstructured", text)?;
         }
         let name = self.creditor_name.trim();
         if name.is_empty() || name.chars().count() > 70 {
@@ -83,6 +97,29 @@ impl PaymentRequest {
             ));
         }
         Ok(())
+    }
+}
+
+/// Checks a SEPA text field against the EPC character rules: the basic Latin set (letters, digits,
+/// space and `/ - ? : ( ) . , ' +`) and the Latin letters with diacritics that national extended sets
+/// carry; never a control character (NUL, line breaks) nor an invisible formatting one (right-to-left
+/// overrides and the like, which make a name read other than it is). The error names the field and
+/// the character.
+fn sepa_text(field: &'static str, text: &str) -> Result<(), InvalidValue> {
+    let allowed = |c: char| {
+        c.is_ascii_alphanumeric()
+            || " /-?:().,'+".contains(c)
+            || (('\u{c0}'..='\u{24f}').contains(&c) && c.is_alphabetic())
+    };
+    match text.chars().find(|c| !allowed(*c)) {
+        None => Ok(()),
+        Some(c) => Err(InvalidValue::new(
+            field,
+            format!(
+                "contains U+{:04X}, outside the SEPA character set",
+                u32::from(c)
+            ),
+        )),
     }
 }
 
@@ -360,4 +397,65 @@ pub struct StandingOrder {
 pub struct FundsConfirmation {
     /// Whether the amount is available on the account now.
     pub funds_available: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::dec;
+
+    use super::*;
+
+    fn request() -> PaymentRequest {
+        PaymentRequest {
+            product: PaymentProduct::SepaCreditTransfer,
+            debtor: Iban::parse("BE68539007547034").unwrap(),
+            creditor_name: "Garage Vermeulen".to_owned(),
+            creditor: Iban::parse("BE71096123456769").unwrap(),
+            amount: Amount::eur(dec!(12.30)).unwrap(),
+            remittance: Some("Onderhoud 2026/11".to_owned()),
+            requested_execution_date: None,
+            end_to_end_id: EndToEndId::new("E2E-1").unwrap(),
+        }
+    }
+
+    /// r11: a SEPA order is in euro and its texts keep to the EPC character rules, naming the field.
+    #[test]
+    fn sepa_orders_are_in_euro_and_their_texts_in_the_sepa_character_set() {
+        assert_eq!(request().validate(), Ok(()));
+        let accented = PaymentRequest {
+            creditor_name: "Crème Brûlée Ørsted Straße".to_owned(),
+            ..request()
+        };
+        assert_eq!(accented.validate(), Ok(()));
+        let usd = PaymentRequest {
+            amount: Amount::new(dec!(12.30), Currency::from_code("USD").unwrap()).unwrap(),
+            ..request()
+        };
+        assert_eq!(
+            usd.validate().unwrap_err().field,
+            "instructedAmount.currency"
+        );
+        for (name, bad) in [
+            ("creditorName", "Garage\u{0}Vermeulen"),
+            ("creditorName", "Garage \u{202e}neleumreV"),
+            ("creditorName", "Garage\nVermeulen"),
+            ("creditorName", "Garage 🚗"),
+        ] {
+            let order = PaymentRequest {
+                creditor_name: bad.to_owned(),
+                ..request()
+            };
+            let error = order.validate().unwrap_err();
+            assert_eq!(error.field, name, "{bad:?}");
+            assert!(error.reason.contains("U+"), "{}", error.reason);
+        }
+        let remittance = PaymentRequest {
+            remittance: Some("invoice\u{2066}42".to_owned()),
+            ..request()
+        };
+        assert_eq!(
+            remittance.validate().unwrap_err().field,
+            "remittanceInformationUnstructured"
+        );
+    }
 }
