@@ -135,3 +135,37 @@ async fn slow_clients_are_cut_off_and_the_in_flight_bound_answers_at_once() {
     assert_eq!(after.status(), 403, "a bound request is served again");
     sandbox.shutdown().await;
 }
+
+/// r11: an upload far above the file limit is refused like every other refusal — JSON `tppMessages`
+/// naming `body` — not with the framework's plain text.
+#[tokio::test]
+async fn an_oversized_upload_is_refused_in_json_naming_the_body() {
+    let sandbox = sandbox().await;
+    let limits = ServiceLimits {
+        max_file_bytes: 4096,
+        ..ServiceLimits::default()
+    };
+    let stand_in = Arc::new(api_bank(&sandbox.api_url(), None));
+    let service = start(&sandbox, stand_in, limits, fast_health()).await;
+    let http = reqwest::Client::new();
+    for size in [10_000, 300_000] {
+        let answer = http
+            .post(format!(
+                "{}/banks/sandbox/v1/bulk-payments/pain.001-sepa-credit-transfers",
+                service.url
+            ))
+            .bearer_auth(TOKEN_A)
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+            .header("PSU-ID", "1000001")
+            .header("Content-Type", "application/xml")
+            .body("<".repeat(size))
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        assert!(status == 413 || status == 400, "{size}: {status}");
+        let body: serde_json::Value = answer.json().await.expect("a JSON answer");
+        assert_eq!(body["tppMessages"][0]["path"], "body", "{size}: {body}");
+    }
+    sandbox.shutdown().await;
+}

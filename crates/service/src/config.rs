@@ -103,6 +103,10 @@ pub struct LimitsConfig {
     pub page_cache_secs: u64,
     /// Past switch events sent on `/events` connect.
     pub events_on_connect: usize,
+    /// The most transactions reads the page cache keeps at once.
+    pub page_cache_reads: usize,
+    /// The most bytes the page cache keeps at once.
+    pub page_cache_bytes: usize,
     /// How long a client may take to send a request's headers, in milliseconds.
     pub header_read_timeout_ms: u64,
     /// How long one request may take, in milliseconds.
@@ -121,6 +125,8 @@ impl Default for LimitsConfig {
             transactions_page_size: d.transactions_page_size,
             page_cache_secs: d.page_cache_ttl.as_secs(),
             events_on_connect: d.events_on_connect,
+            page_cache_reads: d.page_cache_reads,
+            page_cache_bytes: d.page_cache_bytes,
             header_read_timeout_ms: millis(d.header_read_timeout),
             request_timeout_ms: millis(d.request_timeout),
             max_in_flight: d.max_in_flight,
@@ -417,6 +423,10 @@ impl ServiceConfig {
             ),
             ("limits.request_timeout_ms", self.limits.request_timeout_ms),
             ("limits.max_in_flight", self.limits.max_in_flight as u64),
+            (
+                "limits.page_cache_reads",
+                self.limits.page_cache_reads as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(self.invalid(key, "must be above 0"));
@@ -554,6 +564,8 @@ impl ServiceConfig {
             transactions_page_size: l.transactions_page_size.max(1),
             page_cache_ttl: Duration::from_secs(l.page_cache_secs),
             events_on_connect: l.events_on_connect,
+            page_cache_reads: l.page_cache_reads,
+            page_cache_bytes: l.page_cache_bytes,
             header_read_timeout: ms(l.header_read_timeout_ms),
             request_timeout: ms(l.request_timeout_ms),
             max_in_flight: l.max_in_flight,

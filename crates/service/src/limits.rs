@@ -38,10 +38,20 @@ pub(crate) async fn bound(
         return next.run(request).await;
     }
     let limit = state.inner.limits.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
+    let response = match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => timed_out(limit),
+        Err(_) => return timed_out(limit),
+    };
+    // A body over the framework's limit is refused before any handler runs, in plain text: answer it
+    // as every other refusal is answered, naming `body`.
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|t| !t.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && plain {
+        return ApiError::too_large(state.inner.limits.max_file_bytes).into_response();
     }
+    response
 }
 
 /// The answer to a request that took longer than the service allows.

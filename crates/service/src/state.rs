@@ -71,6 +71,10 @@ pub struct ServiceLimits {
     pub page_cache_ttl: Duration,
     /// How many past switch events `/events` sends on connect.
     pub events_on_connect: usize,
+    /// The most transactions reads the page cache keeps at once.
+    pub page_cache_reads: usize,
+    /// The most bytes the page cache keeps at once (a single larger read is kept alone).
+    pub page_cache_bytes: usize,
     /// How long a client may take to send a request's headers before its connection is closed.
     pub header_read_timeout: Duration,
     /// How long one request may take, body and bank included (longer than the bank's own timeout, so
@@ -90,6 +94,8 @@ impl Default for ServiceLimits {
             transactions_page_size: 100,
             page_cache_ttl: Duration::from_secs(120),
             events_on_connect: 20,
+            page_cache_reads: 1000,
+            page_cache_bytes: 64 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(90),
             max_in_flight: 256,
@@ -219,7 +225,11 @@ impl ServiceState {
                 owners,
                 callers: Arc::new(callers),
                 admin,
-                pages: PageCache::new(limits.page_cache_ttl),
+                pages: PageCache::new(
+                    limits.page_cache_ttl,
+                    limits.page_cache_reads,
+                    limits.page_cache_bytes,
+                ),
                 limits,
                 passwords: Mutex::default(),
                 metrics,

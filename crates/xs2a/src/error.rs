@@ -73,6 +73,17 @@ impl ApiError {
         error
     }
 
+    /// A `413 FORMAT_ERROR` naming `body`: the request body is larger than `limit` bytes.
+    pub fn too_large(limit: usize) -> Self {
+        let mut error = Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "FORMAT_ERROR",
+            format!("the body is larger than the {limit} bytes accepted"),
+        );
+        error.more().path = Some("body".to_owned());
+        error
+    }
+
     /// A `404 RESOURCE_UNKNOWN`.
     pub fn unknown(text: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "RESOURCE_UNKNOWN", text)
