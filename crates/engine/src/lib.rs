@@ -113,6 +113,8 @@
 pub mod api;
 pub mod bank;
 pub mod failover;
+#[cfg(test)]
+mod fuzz;
 pub mod health;
 pub mod journal;
 mod mask;

@@ -13,7 +13,7 @@
 
 #[cfg(test)]
 mod spec_examples;
-mod wire;
+pub(crate) mod wire;
 
 use std::fmt;
 use std::path::Path;
