@@ -94,10 +94,7 @@ fn jsonish() -> impl Strategy<Value = serde_json::Value> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
             prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|fields| {
                 serde_json::Value::Object(
-                    fields
-                        .into_iter()
-                        .map(|(k, v)| (k.to_owned(), v))
-                        .collect(),
+                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                 )
             }),
         ]

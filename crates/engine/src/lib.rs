@@ -117,7 +117,7 @@ pub mod failover;
 mod fuzz;
 pub mod health;
 pub mod journal;
-mod mask;
+pub mod mask;
 pub mod model;
 pub mod report;
 pub mod screen;

@@ -4,7 +4,7 @@
 
 /// Masks secrets and IBANs in a text: each secret becomes `***`, each IBAN keeps its country and last
 /// two characters.
-pub(crate) fn mask(text: &str, secrets: &[String]) -> String {
+pub fn mask(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         out = out.replace(secret.as_str(), "***");

@@ -50,16 +50,38 @@ impl IntoResponse for ServiceError {
 struct Cause(String);
 
 /// Logs the cause of every failed answer, once: the method, the path, the status and the cause.
+/// Consent ids in the path are logged as a short hash, IBANs in the cause masked.
 pub(crate) async fn log_causes(request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = loggable_path(request.uri().path());
     let response = next.run(request).await;
     if let Some(Cause(cause)) = response.extensions().get::<Cause>() {
+        let cause = psd2_fallback_engine::mask::mask(cause, &[]);
         tracing::warn!(%method, %path, status = response.status().as_u16(), %cause, "request failed");
     } else if response.status().is_server_error() {
         tracing::warn!(%method, %path, status = response.status().as_u16(), "request failed");
     }
     response
+}
+
+/// A request path fit for a log: a consent id (which, with the customer's number, opens the customer's
+/// data) becomes `#` and the first 12 hex digits of its SHA-256 — stable, so one consent's requests can
+/// be followed, but not the id.
+pub(crate) fn loggable_path(path: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut out = Vec::new();
+    let mut after_consents = false;
+    for segment in path.split('/') {
+        if after_consents && !segment.is_empty() {
+            let digest = Sha256::digest(segment.as_bytes());
+            let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+            out.push(format!("#{hex}"));
+        } else {
+            out.push(segment.to_owned());
+        }
+        after_consents = segment == "consents";
+    }
+    out.join("/")
 }
 
 /// An owner store failure as an answer: a generic 500, the cause logged by the middleware.
@@ -163,4 +185,23 @@ fn until_midnight_utc() -> Duration {
         .map(|d| d.midnight().assume_utc())
         .unwrap_or(now);
     Duration::from_secs((midnight - now).whole_seconds().max(1) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn consent_ids_are_hashed_in_logged_paths() {
+        let path = loggable_path("/banks/sandbox/v1/consents/c-7f3a9e/authorisations/a-1");
+        assert!(!path.contains("c-7f3a9e"), "{path}");
+        assert!(path.starts_with("/banks/sandbox/v1/consents/#"), "{path}");
+        assert!(path.ends_with("/authorisations/a-1"), "{path}");
+        assert_eq!(
+            path,
+            loggable_path("/banks/sandbox/v1/consents/c-7f3a9e/authorisations/a-1")
+        );
+        assert_eq!(loggable_path("/v1/consents"), "/v1/consents");
+        assert_eq!(loggable_path("/v1/accounts/acc-01"), "/v1/accounts/acc-01");
+    }
 }
