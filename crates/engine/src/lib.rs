@@ -113,6 +113,7 @@
 pub mod api;
 pub mod bank;
 pub mod failover;
+pub mod fingerprint;
 pub mod health;
 pub mod journal;
 mod mask;
