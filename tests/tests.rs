@@ -11,5 +11,6 @@ mod sandbox_web;
 mod screen_bank;
 mod screen_snapshots;
 mod service;
+mod service_once;
 mod support;
 mod workspace;

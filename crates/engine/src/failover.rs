@@ -585,8 +585,12 @@ impl Failover {
                 tracing::info!(bank = %self.config.bank, key = %intent.key, "left open for a run with its customer's context");
                 continue;
             };
+            // Under the intent's lock, so a retry of the same write in this process waits for it.
             match self
-                .reconcile(&psu, &intent.key, &debtor, &intent.end_to_end_id)
+                .one_at_a_time(
+                    &intent.key,
+                    self.reconcile(&psu, &intent.key, &debtor, &intent.end_to_end_id),
+                )
                 .await
             {
                 Ok(_) => settled += 1,

@@ -33,6 +33,7 @@ mod metrics;
 mod ops;
 mod owners;
 mod pages;
+mod replay;
 mod routes;
 mod state;
 
@@ -44,6 +45,11 @@ use axum::middleware;
 use axum::routing::{get, put};
 use tokio::net::TcpListener;
 use tower::Layer as _;
+
+use psd2_fallback_engine::bank::PsuContext;
+use psd2_fallback_engine::failover::Failover;
+use psd2_fallback_engine::journal::Intent;
+use psd2_fallback_engine::model::PsuId;
 
 pub use auth::{Caller, TokenHash};
 pub use config::{BankConfig, ConfigError, PolicyConfig, ServiceConfig, api_probe};
@@ -67,6 +73,12 @@ pub async fn serve(
         .iter()
         .map(|bank| ops::forward_switches(state.clone(), bank.health.clone()))
         .collect();
+    let resumers: Vec<_> = state
+        .inner
+        .banks
+        .iter()
+        .map(|bank| tokio::spawn(resume(bank.name.clone(), bank.failover.clone())))
+        .collect();
     let app = router(state.clone());
     let app = tower::util::MapRequestLayer::new(routes::select_bank).layer(app);
     let closing = state.inner.closing.clone();
@@ -79,10 +91,23 @@ pub async fn serve(
         closing.send_replace(true);
     })
     .await;
-    for task in forwarders {
+    for task in forwarders.into_iter().chain(resumers) {
         task.abort();
     }
     result
+}
+
+/// Settles the writes an earlier run left open, each looked up as its own customer (the intent's
+/// PSU). The website channel needs a password a restart does not keep, so what only the website could
+/// settle stays in doubt until its customer's next write.
+async fn resume(bank: String, failover: Failover) {
+    let context = |intent: &Intent| Some(PsuContext::new(PsuId::new(&intent.psu)));
+    match failover.resume(context).await {
+        Ok((settled, in_doubt)) => {
+            tracing::info!(%bank, settled, in_doubt, "open writes of an earlier run reconciled");
+        }
+        Err(error) => tracing::warn!(%bank, %error, "open writes of an earlier run not reconciled"),
+    }
 }
 
 /// The whole app: the XS2A routes, the operators' routes, and the layers around them (cause logging,
