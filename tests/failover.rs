@@ -366,6 +366,57 @@ async fn an_exempt_bank_is_never_reached_through_its_website() {
     sandbox.shutdown().await;
 }
 
+/// r6: "proven absent" reads the whole list of orders. A payment whose answer was lost is pushed to the
+/// website list's second page by later orders; reconciling it finds it there instead of proving it
+/// absent from the first page and sending it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_a_lost_payment_on_the_second_page_of_orders_is_found_not_sent_again() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let engine = engine(&sandbox, &scratch, None).await;
+    let luc = psu("1000002");
+    let request = luc_payment();
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    sandbox.set_website_fault(psd2_fallback_sandbox::WebsiteFault::Maintenance);
+    let error = engine
+        .failover
+        .initiate_payment(&luc, &request)
+        .await
+        .unwrap_err();
+    assert!(error.is_outcome_unknown(), "{error}");
+    // Later orders push it off the list's first page.
+    for n in 0..25 {
+        let mut later = luc_payment();
+        later.amount = Amount::eur(dec!(0.01)).unwrap();
+        later.end_to_end_id = EndToEndId::new(format!("LATER-{n}")).unwrap();
+        sandbox
+            .ledger()
+            .initiate_payment("1000002", later, None)
+            .unwrap();
+    }
+    sandbox.set_website_fault(psd2_fallback_sandbox::WebsiteFault::Up);
+    let found = engine
+        .failover
+        .initiate_payment(&luc, &request)
+        .await
+        .expect("found on the list's second page");
+    let held = sandbox
+        .ledger()
+        .find_by_end_to_end_id("1000002", request.end_to_end_id.as_str())
+        .expect("the bank holds it");
+    assert_eq!(found.payment, held.payment);
+    assert_eq!(
+        payments_with(&sandbox, request.end_to_end_id.as_str()),
+        1,
+        "exactly one payment"
+    );
+    engine.stop().await;
+    sandbox.shutdown().await;
+}
+
 /// Runs `psd2-fallback pay` as its own process against the sandbox, for the drills that kill it: Luc
 /// pays the garage.
 fn pay_command(
