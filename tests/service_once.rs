@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::support::service::{
     Running, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start,
 };
-use crate::support::{TODAY, psu, sandbox, sign};
+use crate::support::{TODAY, pain001, psu, sandbox, sign};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
@@ -224,6 +224,61 @@ async fn r5_an_end_to_end_id_reused_for_another_order_is_refused_naming_the_fiel
     .await;
     assert_eq!(made.0, 201, "{made:?}");
     assert_eq!(anna_payments(&sandbox), before + 2);
+    service.stop().await;
+    sandbox.shutdown().await;
+}
+
+/// r5: a payment file whose MsgId was used for another file of the same account is refused naming
+/// `body`, and not answered with the earlier file's id.
+#[tokio::test]
+async fn r5_a_msg_id_reused_for_another_file_is_refused_naming_the_body() {
+    let sandbox = sandbox().await;
+    let service = start(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+    )
+    .await;
+    let (anna, luc) = (iban(&sandbox, ANNA), iban(&sandbox, LUC));
+    let first = pain001(
+        anna.as_str(),
+        &[("Alpha", luc.as_str(), "3.00")],
+        &TODAY.to_string(),
+    );
+    let other = first.replace("3.00", "4.00");
+    let post_file = |xml: String| {
+        reqwest::Client::new()
+            .post(format!(
+                "{}/v1/bulk-payments/pain.001-sepa-credit-transfers",
+                service.bank_url()
+            ))
+            .bearer_auth(TOKEN_A)
+            .header("X-Request-ID", new_id())
+            .header("PSU-ID", ANNA)
+            .header("PSU-IP-Address", "192.0.2.7")
+            .header("Content-Type", "application/xml")
+            .body(xml)
+            .send()
+    };
+    let made = post_file(first).await.unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let made: Value = made.json().await.unwrap();
+    let refused = post_file(other).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    let refused: Value = refused.json().await.unwrap();
+    let message = &refused["tppMessages"][0];
+    assert_eq!(message["path"], "body", "{refused}");
+    assert!(
+        message["text"].as_str().unwrap().contains("MsgId"),
+        "{refused}"
+    );
+    assert!(
+        !refused
+            .to_string()
+            .contains(made["paymentId"].as_str().unwrap()),
+        "{refused}"
+    );
     service.stop().await;
     sandbox.shutdown().await;
 }
