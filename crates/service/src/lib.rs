@@ -17,6 +17,7 @@
 //! - `metrics` — Prometheus and `Metered`, the channel wrapper that counts and times calls.
 //! - `auth` — [`TokenHash`], [`Caller`], the per-caller rate limit and the authentication middleware.
 //! - `pages` — the short-lived cache of transaction reads behind `_links.next`.
+//! - `replay` — writes answered once per caller and `X-Request-ID`, by the fingerprint of their content.
 //! - `errors` — `ServiceError`, `BankError` and store failures as answers, the cause-logging middleware.
 //! - `state` — [`ServiceState`], [`BankSetup`], [`ServiceLimits`].
 //! - `routes` — the XS2A path table and handlers (`ctx`, `consents`, `authorisations`, `accounts`,
@@ -24,7 +25,8 @@
 //! - `ops` — health, metrics, events, admin.
 //! - `config` — the TOML file and what it builds.
 //!
-//! This file assembles them: the app router and [`serve`].
+//! This file assembles them: the app router and [`serve`], which first reconciles the writes an earlier
+//! run left open.
 
 mod auth;
 mod config;

@@ -19,7 +19,10 @@ use sha2::{Digest, Sha256};
 
 use psd2_fallback_xs2a::ApiError;
 
-use crate::state::lock;
+/// A mutex's guard, even when a panic poisoned it (the maps stay consistent between calls).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A caller's name and a request's `X-Request-ID`.
 type Key = (String, String);
