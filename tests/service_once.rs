@@ -4,13 +4,14 @@
 //! order is refused naming the field, concurrent duplicates wait for the first.
 
 use psd2_fallback_engine::Bank;
+use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{ConsentAccess, ConsentRequest, Iban, ScaStatus, ScaTarget};
 use psd2_fallback_sandbox::{ApiFault, Sandbox, WebsiteFault};
-use psd2_fallback_service::ServiceLimits;
+use psd2_fallback_service::{ServiceLimits, owners_path};
 use serde_json::{Value, json};
 
 use crate::support::service::{
-    Running, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start,
+    Running, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start, start_on_journal,
 };
 use crate::support::{TODAY, pain001, psu, sandbox, sign};
 
@@ -61,6 +62,29 @@ fn anna_payments(sandbox: &Sandbox) -> usize {
 
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// Anna makes and signs a consent through the service with caller A, giving her password: the
+/// website channel can then log in as her.
+async fn authorised(service: &Running, sandbox: &Sandbox) {
+    let client = api_bank(&service.bank_url(), Some(TOKEN_A));
+    let anna = psu(ANNA);
+    let consent = client
+        .create_consent(
+            &anna,
+            &ConsentRequest {
+                access: ConsentAccess::full(vec![iban(sandbox, ANNA)]),
+                recurring: true,
+                valid_until: TODAY + time::Duration::days(90),
+                frequency_per_day: 4,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sign(&client, &anna, &ScaTarget::Consent(consent)).await,
+        ScaStatus::Finalised
+    );
 }
 
 /// r4: a retry with the same `X-Request-ID` (and no end-to-end id of the caller's) gets the same
@@ -122,24 +146,7 @@ async fn r4_a_retry_after_502_gets_the_one_payment() {
     )
     .await;
     // Anna gave her password at a consent's authorisation: the website can look her payments up.
-    let client = api_bank(&service.bank_url(), Some(TOKEN_A));
-    let anna = psu(ANNA);
-    let consent = client
-        .create_consent(
-            &anna,
-            &ConsentRequest {
-                access: ConsentAccess::full(vec![iban(&sandbox, ANNA)]),
-                recurring: true,
-                valid_until: TODAY + time::Duration::days(90),
-                frequency_per_day: 4,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        sign(&client, &anna, &ScaTarget::Consent(consent)).await,
-        ScaStatus::Finalised
-    );
+    authorised(&service, &sandbox).await;
     let before = anna_payments(&sandbox);
     sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
     sandbox.set_website_fault(WebsiteFault::Maintenance);
@@ -281,4 +288,59 @@ async fn r5_a_msg_id_reused_for_another_file_is_refused_naming_the_body() {
     );
     service.stop().await;
     sandbox.shutdown().await;
+}
+
+/// r4: the service dies after answering 502 for a payment the bank made; a new service on the same
+/// journal (which reconciles open writes at start, each as its own customer) answers the client's
+/// retry with the same `X-Request-ID` with the one payment — the intent was not taken for absent.
+#[tokio::test]
+async fn r4_a_retry_after_502_and_a_restart_gets_the_one_payment() {
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let journal = std::env::temp_dir().join(format!("psd2-fallback-once-{}.db", new_id()));
+    let first = start_on_journal(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+        &journal,
+    )
+    .await;
+    authorised(&first, &sandbox).await;
+    let before = anna_payments(&sandbox);
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    sandbox.set_website_fault(WebsiteFault::Maintenance);
+    let id = new_id();
+    let body = order(&sandbox, None, "11.00");
+    let lost = post(&first, TOKEN_A, &id, &body).await;
+    assert_eq!(lost.0, 502, "{lost:?}");
+    first.stop().await;
+    sandbox.set_api_fault(ApiFault::Up);
+    sandbox.set_website_fault(WebsiteFault::Up);
+
+    let second = start_on_journal(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+        &journal,
+    )
+    .await;
+    let open = SqliteJournal::open(&journal)
+        .unwrap()
+        .open_intents()
+        .unwrap();
+    assert_eq!(open.len(), 1, "still in doubt after the restart: {open:?}");
+    authorised(&second, &sandbox).await;
+    let retried = post(&second, TOKEN_A, &id, &body).await;
+    assert_eq!(retried.0, 201, "{retried:?}");
+    let payments = sandbox.ledger().payments(ANNA);
+    assert_eq!(payments.len(), before + 1, "one payment");
+    assert_eq!(retried.1["paymentId"], payments[0].payment.id.as_str());
+    second.stop().await;
+    sandbox.shutdown().await;
+    let _ = std::fs::remove_file(owners_path(&journal));
+    let _ = std::fs::remove_file(&journal);
 }
