@@ -130,6 +130,33 @@ async fn r4_a_retry_with_the_same_request_id_gets_the_first_answer() {
     sandbox.shutdown().await;
 }
 
+/// r6: concurrent identical initiations with their own request ids (one order, one end-to-end id) are
+/// one payment, and every caller gets it — none hears "outcome unknown".
+#[tokio::test]
+async fn r6_concurrent_identical_initiations_all_get_the_one_payment() {
+    let sandbox = sandbox().await;
+    let service = start(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+    )
+    .await;
+    let before = anna_payments(&sandbox);
+    let body = order(&sandbox, Some("E2E-R6-CONCURRENT"), "2.00");
+    let ids: Vec<String> = (0..4).map(|_| new_id()).collect();
+    let answers =
+        futures_util::future::join_all(ids.iter().map(|id| post(&service, TOKEN_A, id, &body)))
+            .await;
+    for answer in &answers {
+        assert_eq!(answer.0, 201, "{answer:?}");
+        assert_eq!(answer.1["paymentId"], answers[0].1["paymentId"]);
+    }
+    assert_eq!(anna_payments(&sandbox), before + 1);
+    service.stop().await;
+    sandbox.shutdown().await;
+}
+
 /// r4: a payment answered 502 (the bank executed it and its answer was lost, and nothing could look it
 /// up), then retried by the client with the same `X-Request-ID`, is the one payment.
 #[tokio::test]

@@ -615,17 +615,8 @@ impl JournalStore for SqliteJournal {
         // insert one at a time.
         let transaction =
             connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let existing = transaction
-            .query_row(
-                "SELECT * FROM intents WHERE key = ?1",
-                [&intent.key],
-                IntentRow::read,
-            )
-            .optional()?;
-        if let Some(existing) = existing {
-            transaction.commit()?;
-            return existing.into_intent();
-        }
+        // First the conflict: even an intent known already (say, rejected) is not sent again under an
+        // end-to-end id that another live intent now holds with other content.
         let conflicting = transaction
             .query_row(
                 "SELECT * FROM intents WHERE bank = ?1 AND debtor = ?2 AND end_to_end_id = ?3
@@ -644,6 +635,17 @@ impl JournalStore for SqliteJournal {
         if let Some(conflicting) = conflicting {
             transaction.commit()?;
             return conflicting.into_intent();
+        }
+        let existing = transaction
+            .query_row(
+                "SELECT * FROM intents WHERE key = ?1",
+                [&intent.key],
+                IntentRow::read,
+            )
+            .optional()?;
+        if let Some(existing) = existing {
+            transaction.commit()?;
+            return existing.into_intent();
         }
         let now = timestamp(OffsetDateTime::now_utc());
         let (state, channel) = intent.state.to_row();
@@ -901,6 +903,8 @@ mod tests {
             ..other
         };
         assert_eq!(journal.record_intent(&after).unwrap().key, "k3");
+        // The rejected write asked again is not sent under the id a live intent now holds.
+        assert_eq!(journal.record_intent(&intent("k1")).unwrap().key, "k3");
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! (same status, same body), without reaching the bank; the same id with other content is a 409
 //! `STATUS_INVALID`; concurrent requests with one id wait for the first and get its answer.
 //!
-//! Only final answers are kept: a resource made (2xx) or the caller's or the bank's refusal (4xx but
-//! 429). An answer that leaves the outcome open — 502 (outcome unknown), 503 (nothing sent), 429 — is
+//! Only final answers are kept, for a day, in memory: a resource made (2xx) or the caller's or the
+//! bank's refusal (4xx but 429). An answer that leaves the outcome open — 502 (outcome unknown), 503 (nothing sent), 429 — is
 //! not kept, so a retry with the same id asks again; the engine's journal then finds the payment the
 //! first attempt made instead of sending a second one.
 
@@ -44,9 +44,14 @@ impl fmt::Debug for Replays {
     }
 }
 
+/// How long a final answer is kept for a retry (as payment APIs keep idempotency keys: a day).
+const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// A final answer as given: what is needed to give it again.
 #[derive(Debug, Clone)]
 struct Answer {
+    /// When it was given; after [`KEPT_FOR`] it is forgotten.
+    at: tokio::time::Instant,
     /// The fingerprint of the request it answered.
     fingerprint: [u8; 32],
     status: StatusCode,
@@ -102,7 +107,10 @@ impl Replays {
     where
         F: Future<Output = Response>,
     {
-        let kept = lock(&self.answers).get(key).cloned();
+        let kept = lock(&self.answers)
+            .get(key)
+            .filter(|kept| kept.at.elapsed() < KEPT_FOR)
+            .cloned();
         if let Some(kept) = kept {
             if kept.fingerprint != fingerprint {
                 return ApiError::new(
@@ -132,9 +140,12 @@ impl Replays {
                 return Response::from_parts(parts, Body::empty());
             }
         };
-        lock(&self.answers).insert(
+        let mut answers = lock(&self.answers);
+        answers.retain(|_, kept| kept.at.elapsed() < KEPT_FOR);
+        answers.insert(
             key.clone(),
             Answer {
+                at: tokio::time::Instant::now(),
                 fingerprint,
                 status: parts.status,
                 headers: kept_headers(&parts.headers),
