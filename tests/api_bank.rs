@@ -248,6 +248,31 @@ fn payment_to_garage(amount: Decimal, date: Option<time::Date>) -> PaymentReques
     }
 }
 
+/// r5: the `X-Request-ID` ApiBank sends for a write carries the fingerprint of its content: a different
+/// order with the same end-to-end id is never taken by the bank for the earlier one (the sandbox
+/// de-duplicates by request id), while the same order sent again still is.
+#[tokio::test]
+async fn r5_the_request_id_sent_for_a_write_follows_its_content() {
+    let sandbox = sandbox().await;
+    let bank = bank(&sandbox, Duration::from_secs(10));
+    let luc = psu(LUC);
+    let first = payment_to_garage(dec!(3.00), None);
+    let mut other = first.clone();
+    other.amount = Amount::eur(dec!(4.00)).unwrap();
+    let made = bank.initiate_payment(&luc, &first).await.unwrap();
+    let again = bank.initiate_payment(&luc, &first).await.unwrap();
+    assert_eq!(
+        again.payment, made.payment,
+        "the same order is the same payment"
+    );
+    let different = bank.initiate_payment(&luc, &other).await.unwrap();
+    assert_ne!(
+        different.payment, made.payment,
+        "another order is not answered with the earlier payment"
+    );
+    sandbox.shutdown().await;
+}
+
 #[tokio::test]
 async fn writes_round_trip_and_land_in_the_ledger_once() {
     let sandbox = sandbox().await;

@@ -461,6 +461,13 @@ fn every_known_departure_is_real_and_excuses_exactly_itself() {
                 "consentStatus": "valid",
             }),
         ),
+        json_response(
+            "POST",
+            "/v1/payments/sepa-credit-transfers",
+            502,
+            json!({"tppMessages": [{"category": "ERROR", "code": "SERVICE_UNAVAILABLE",
+                                    "text": "the bank did not confirm the outcome"}]}),
+        ),
     ];
     let mut excused = Vec::new();
     for checked in &cases {

@@ -366,11 +366,74 @@ async fn an_exempt_bank_is_never_reached_through_its_website() {
     sandbox.shutdown().await;
 }
 
-/// Runs `psd2-fallback pay` as its own process against the sandbox, for the drills that kill it.
+/// r6: "proven absent" reads the whole list of orders. A payment whose answer was lost is pushed to the
+/// website list's second page by later orders; reconciling it finds it there instead of proving it
+/// absent from the first page and sending it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_a_lost_payment_on_the_second_page_of_orders_is_found_not_sent_again() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let engine = engine(&sandbox, &scratch, None).await;
+    let luc = psu("1000002");
+    let request = luc_payment();
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    sandbox.set_website_fault(psd2_fallback_sandbox::WebsiteFault::Maintenance);
+    let error = engine
+        .failover
+        .initiate_payment(&luc, &request)
+        .await
+        .unwrap_err();
+    assert!(error.is_outcome_unknown(), "{error}");
+    // Later orders push it off the list's first page.
+    for n in 0..25 {
+        let mut later = luc_payment();
+        later.amount = Amount::eur(dec!(0.01)).unwrap();
+        later.end_to_end_id = EndToEndId::new(format!("LATER-{n}")).unwrap();
+        sandbox
+            .ledger()
+            .initiate_payment("1000002", later, None)
+            .unwrap();
+    }
+    sandbox.set_website_fault(psd2_fallback_sandbox::WebsiteFault::Up);
+    let found = engine
+        .failover
+        .initiate_payment(&luc, &request)
+        .await
+        .expect("found on the list's second page");
+    let held = sandbox
+        .ledger()
+        .find_by_end_to_end_id("1000002", request.end_to_end_id.as_str())
+        .expect("the bank holds it");
+    assert_eq!(found.payment, held.payment);
+    assert_eq!(
+        payments_with(&sandbox, request.end_to_end_id.as_str()),
+        1,
+        "exactly one payment"
+    );
+    engine.stop().await;
+    sandbox.shutdown().await;
+}
+
+/// Runs `psd2-fallback pay` as its own process against the sandbox, for the drills that kill it: Luc
+/// pays the garage.
 fn pay_command(
     sandbox: &Sandbox,
     journal: &std::path::Path,
     reference: &str,
+) -> std::process::Command {
+    pay_command_as(sandbox, journal, reference, "1000002", "BE33738234567846")
+}
+
+/// `psd2-fallback pay` as `customer`, from the account `from` to the garage.
+fn pay_command_as(
+    sandbox: &Sandbox,
+    journal: &std::path::Path,
+    reference: &str,
+    customer: &str,
+    from: &str,
 ) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_psd2-fallback"));
     command
@@ -389,9 +452,9 @@ fn pay_command(
         .arg(journal)
         .args([
             "--psu",
-            "1000002",
+            customer,
             "--from",
-            "BE33738234567846",
+            from,
             "--to",
             "BE71096123456769",
             "--name",
@@ -406,16 +469,20 @@ fn pay_command(
             "60000",
             "--sandbox-card-reader",
         ])
-        .env("PSD2_FALLBACK_PASSWORD", password("1000002"))
+        .env("PSD2_FALLBACK_PASSWORD", password(customer))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     command
 }
 
 fn payments_with(sandbox: &Sandbox, reference: &str) -> usize {
+    payments_of_with(sandbox, "1000002", reference)
+}
+
+fn payments_of_with(sandbox: &Sandbox, customer: &str, reference: &str) -> usize {
     sandbox
         .ledger()
-        .payments("1000002")
+        .payments(customer)
         .iter()
         .filter(|p| matches!(&p.detail, psd2_fallback_sandbox::ledger::PaymentDetail::Single(r) if r.end_to_end_id.as_str() == reference))
         .count()
@@ -535,5 +602,111 @@ async fn a_killed_engine_makes_exactly_one_payment_after_restart() {
         "{stdout}"
     );
     assert_eq!(payments_with(&sandbox, &lost), 1, "found, not sent again");
+    sandbox.shutdown().await;
+}
+
+/// r6: two customers' `pay` runs share a journal. Luc's run ends in doubt after the bank executed his
+/// payment; Anna's run (killed mid-send) must not look Luc's payment up with her login — it would look
+/// absent and be sent again — so it leaves it open; Luc's next run finds it; Anna's next run settles
+/// hers. Exactly one payment each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_two_customers_runs_each_reconcile_only_their_own_intents() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let journal_path = scratch.0.join("journal.sqlite");
+    let anna_iban = sandbox.ledger().accounts("1000001")[0].iban.clone();
+    let anna = |reference: &str| {
+        pay_command_as(
+            &sandbox,
+            &journal_path,
+            reference,
+            "1000001",
+            anna_iban.as_str(),
+        )
+    };
+    let open_intent = |reference: &str| {
+        SqliteJournal::open(&journal_path)
+            .unwrap()
+            .open_intents()
+            .unwrap()
+            .into_iter()
+            .find(|i| i.end_to_end_id == reference)
+    };
+
+    // 1. Luc's payment is executed and its answer lost while the website is in maintenance: in doubt.
+    let luc_ref = format!("LUC-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    sandbox.set_website_fault(psd2_fallback_sandbox::WebsiteFault::Maintenance);
+    let output = pay_command(&sandbox, &journal_path, &luc_ref)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "in doubt");
+    assert_eq!(payments_with(&sandbox, &luc_ref), 1);
+
+    // 2. Anna's run starts with everything up but the API hanging: it resumes (leaving Luc's intent to
+    //    a run with his login), sends her payment, and is killed while it waits.
+    sandbox.set_website_fault(psd2_fallback_sandbox::WebsiteFault::Up);
+    sandbox.set_api_fault(ApiFault::Hang);
+    let anna_ref = format!("ANNA-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut child = anna(&anna_ref).spawn().unwrap();
+    let mut attempting = false;
+    for _ in 0..400 {
+        if open_intent(&anna_ref)
+            .is_some_and(|i| i.state == IntentState::Attempting(psd2_fallback_engine::Channel::Api))
+        {
+            attempting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(attempting, "Anna's intent was being sent before the kill");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let luc_intent = open_intent(&luc_ref).expect("Luc's intent is still open");
+    assert!(
+        matches!(luc_intent.state, IntentState::InDoubt(_)),
+        "Anna's run did not settle Luc's intent: {:?}",
+        luc_intent.state
+    );
+
+    // 3. Luc's next run finds his payment instead of sending it again; Anna's open intent is not his.
+    sandbox.set_api_fault(ApiFault::Up);
+    let output = pay_command(&sandbox, &journal_path, &luc_ref)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("resumed: 1 settled, 0 in doubt"),
+        "{stdout}"
+    );
+    assert_eq!(
+        payments_with(&sandbox, &luc_ref),
+        1,
+        "found, not sent again"
+    );
+    assert!(open_intent(&anna_ref).is_some(), "left for Anna's run");
+
+    // 4. Anna's next run settles hers (the hung request never executed) and pays once.
+    let output = anna(&anna_ref).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("resumed: 1 settled, 0 in doubt"),
+        "{stdout}"
+    );
+    assert_eq!(payments_of_with(&sandbox, "1000001", &anna_ref), 1);
+    assert_eq!(payments_with(&sandbox, &luc_ref), 1);
     sandbox.shutdown().await;
 }

@@ -12,5 +12,6 @@ mod screen_bank;
 mod screen_snapshots;
 mod service;
 mod service_limits;
+mod service_once;
 mod support;
 mod workspace;

@@ -70,7 +70,12 @@ pub(crate) async fn pay(
     .await?;
     let failover = &engine.failover;
     let psu = PsuContext::new(PsuId::new(&options.psu)).with_password(options.password.clone());
-    let resumed = match failover.resume(|_| psu.clone()).await {
+    // Each open intent is looked up as its own customer: this run can do so for its own customer only,
+    // and leaves the others for a run that has their context.
+    let resumed = match failover
+        .resume(|intent| (intent.psu == options.psu).then(|| psu.clone()))
+        .await
+    {
         Ok(counts) => counts,
         Err(error) => {
             engine.shutdown().await;

@@ -140,6 +140,16 @@ pub const KNOWN: &[Known] = &[
               requires it): no channel reads the bank's own date, and the service does not guess \
               it (crates/service/src/routes.rs, consent_details)",
     },
+    Known {
+        operation: "initiatePayment",
+        side: "response 502",
+        pointer: "",
+        message: "the spec gives no 502 answer here",
+        why: "the resilience service answers 502 when a payment was sent and its outcome is unknown \
+              (README, Invariants: 503 nothing sent, 502 outcome unknown); the spec lists no 5xx \
+              for it, and a 4xx would tell the TPP the bank refused. The TPP retries with the same \
+              X-Request-ID and gets the one payment (crates/service/src/replay.rs)",
+    },
 ];
 
 /// One entry of [`KNOWN`].

@@ -13,7 +13,8 @@
 //! [`FailoverBuilder`] puts a bank's engine together: the channels (made, or from their configs), the
 //! health, the API prober and the `Failover`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use time::{Date, OffsetDateTime};
@@ -66,6 +67,18 @@ pub struct Failover {
     screen: Arc<dyn Bank>,
     health: Arc<Health>,
     journal: Arc<dyn JournalStore>,
+    /// One lock per intent key being written, so concurrent identical writes in this process wait for
+    /// the first and get its answer instead of racing it to the bank.
+    writing: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// A journal failure after a write was sent: whatever the bank did stands, so the outcome is unknown,
+/// never "nothing was sent".
+fn after_send(channel: Channel, error: &BankError) -> BankError {
+    BankError::OutcomeUnknown {
+        channel,
+        reason: format!("a write was sent and its outcome could not be journalled: {error}"),
+    }
 }
 
 fn journal_error(error: JournalError) -> BankError {
@@ -101,6 +114,7 @@ impl Failover {
             screen,
             health,
             journal,
+            writing: Arc::default(),
         }
     }
 
@@ -262,19 +276,50 @@ struct WriteIntent<'a> {
     debtor: &'a Iban,
     /// The end-to-end id (a file's message id) by which it is found again.
     reference: &'a str,
+    /// The request field that holds `reference`, named when it is reused for other content.
+    reference_field: &'static str,
+    /// The fingerprint of the write's content ([`crate::fingerprint`]).
+    fingerprint: String,
     request: String,
 }
 
+/// A write's journal key: the bank, the customer, the operation, the debtor, the end-to-end id and the
+/// fingerprint of the content. One key, at most one payment.
+fn intent_key(bank: &str, psu: &PsuContext, write: &WriteIntent<'_>) -> String {
+    format!(
+        "{bank}:{}:{}:{}:{}:{}",
+        psu.psu_id,
+        write.operation.code(),
+        write.debtor,
+        write.reference,
+        write.fingerprint
+    )
+}
+
 impl Failover {
-    fn intent_key(&self, psu: &PsuContext, write: &WriteIntent<'_>) -> String {
-        format!(
-            "{}:{}:{}:{}:{}",
-            self.config.bank,
-            psu.psu_id,
-            write.operation.code(),
-            write.debtor,
-            write.reference
-        )
+    /// Runs `work` holding this process's lock for one intent key: a concurrent write of the same
+    /// intent waits, then finds the first one's outcome in the journal.
+    async fn one_at_a_time<T>(&self, key: &str, work: impl Future<Output = T>) -> T {
+        let lock = self
+            .writing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let result = {
+            let _held = lock.lock().await;
+            work.await
+        };
+        let mut writing = self
+            .writing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The map and this call hold the last two handles: nobody else waits, so the entry goes.
+        if Arc::strong_count(&lock) == 2 {
+            writing.remove(key);
+        }
+        result
     }
 
     /// Makes a write that creates a payment resource, keeping the promise: at most one.
@@ -287,16 +332,31 @@ impl Failover {
     where
         F: Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<PaymentInitiation>>,
     {
-        let key = self.intent_key(psu, &write);
+        let key = intent_key(&self.config.bank, psu, &write);
+        self.one_at_a_time(&key, self.write_once(psu, &key, write, send))
+            .await
+    }
+
+    async fn write_once<'a, F>(
+        &'a self,
+        psu: &'a PsuContext,
+        key: &str,
+        write: WriteIntent<'a>,
+        send: F,
+    ) -> BankResult<PaymentInitiation>
+    where
+        F: Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<PaymentInitiation>>,
+    {
         let stored = self
             .journal
             .record_intent(&Intent {
-                key: key.clone(),
+                key: key.to_owned(),
                 bank: self.config.bank.clone(),
                 psu: psu.psu_id.as_str().to_owned(),
                 end_to_end_id: write.reference.to_owned(),
                 debtor: write.debtor.as_str().to_owned(),
                 operation: write.operation,
+                fingerprint: write.fingerprint.clone(),
                 request: write.request.clone(),
                 state: IntentState::Recorded,
                 payment: None,
@@ -304,6 +364,24 @@ impl Failover {
                 note: "recorded before the first attempt".to_owned(),
             })
             .map_err(journal_error)?;
+        if stored.key != key {
+            // Another write of this debtor holds the end-to-end id with other content: never answer
+            // with its payment, never send this one under its id.
+            return Err(crate::model::InvalidValue::new(
+                write.reference_field,
+                format!(
+                    "{} {:?} was used before for another {} from this account; use a new one",
+                    if write.operation == Operation::File {
+                        "MsgId"
+                    } else {
+                        "the end-to-end id"
+                    },
+                    write.reference,
+                    write.operation
+                ),
+            )
+            .into());
+        }
         match stored.state {
             IntentState::Accepted => {
                 if let Some(payment) = stored.payment {
@@ -313,24 +391,20 @@ impl Failover {
                     });
                 }
             }
-            IntentState::Rejected => {
-                return Err(BankError::Rejected {
-                    code: "DUPLICATE".to_owned(),
-                    message: format!("intent {key} was rejected before: {}", stored.note),
-                });
-            }
             IntentState::InDoubt(_) | IntentState::Attempting(_) => {
                 // A previous attempt may have reached the bank: find it before anything is sent.
                 if let Some(found) = self
-                    .reconcile(psu, &key, write.debtor, write.reference)
+                    .reconcile(psu, key, write.debtor, write.reference)
                     .await?
                 {
                     return Ok(found);
                 }
             }
-            IntentState::Recorded | IntentState::NotSent => {}
+            // A rejection made no payment: the same write asked again is sent again, and the bank
+            // answers it anew.
+            IntentState::Recorded | IntentState::NotSent | IntentState::Rejected => {}
         }
-        self.attempt(psu, &key, write.debtor, write.reference, &send)
+        self.attempt(psu, key, write.debtor, write.reference, &send)
             .await
     }
 
@@ -366,13 +440,17 @@ impl Failover {
             .await?;
         match result {
             Ok(done) => {
-                self.update(
+                // The bank made the payment: that is the answer, whether or not the journal takes
+                // it. An intent the journal could not close stays open, and `resume` finds it.
+                if let Err(error) = self.update(
                     key,
                     IntentState::Accepted,
                     Some(&done.payment),
                     Some(done.status),
                     &format!("accepted through the {channel} channel"),
-                )?;
+                ) {
+                    tracing::error!(bank = %self.config.bank, %key, %error, "an accepted write could not be journalled");
+                }
                 Ok(done)
             }
             Err(error) if error.is_outcome_unknown() => {
@@ -382,7 +460,8 @@ impl Failover {
                     None,
                     None,
                     &format!("{channel}: {error}"),
-                )?;
+                )
+                .map_err(|journal| after_send(channel, &journal))?;
                 match self.reconcile(psu, key, debtor, reference).await? {
                     Some(found) => Ok(found),
                     None => {
@@ -393,7 +472,9 @@ impl Failover {
             }
             Err(error) => {
                 let note = error.to_string();
-                self.update(key, IntentState::Rejected, None, None, &note)?;
+                if let Err(journal) = self.update(key, IntentState::Rejected, None, None, &note) {
+                    tracing::error!(bank = %self.config.bank, %key, error = %journal, "a rejected write could not be journalled");
+                }
                 Err(error)
             }
         }
@@ -435,23 +516,27 @@ impl Failover {
                 .await
             {
                 Ok(Some((payment, status))) => {
-                    self.update(
+                    if let Err(error) = self.update(
                         key,
                         IntentState::Accepted,
                         Some(&payment),
                         Some(status),
                         &format!("found through the {channel} channel"),
-                    )?;
+                    ) {
+                        tracing::error!(bank = %self.config.bank, %key, %error, "a found write could not be journalled");
+                    }
                     return Ok(Some(PaymentInitiation { payment, status }));
                 }
                 Ok(None) => {
+                    // Only an absence the journal holds may lead to a second send.
                     self.update(
                         key,
                         IntentState::NotSent,
                         None,
                         None,
                         &format!("proven absent through the {channel} channel"),
-                    )?;
+                    )
+                    .map_err(|journal| after_send(channel, &journal))?;
                     return Ok(None);
                 }
                 Err(error) => reasons.push(format!("{channel}: {error}")),
@@ -468,16 +553,18 @@ impl Failover {
 
     /// Reconciles every intent left open by an earlier run (a crash, a kill) before new work: each is
     /// found or proven absent; those proven absent are left `not-sent` for the caller to retry with the
-    /// same request, which then sends them. `contexts` gives the customer context of an intent's PSU.
-    /// Returns how many were settled and how many remain in doubt.
+    /// same request, which then sends them. `contexts` gives the customer context an intent is looked
+    /// up in — its own customer's (`intent.psu`), never another's — or `None` when this run has no
+    /// context for that customer: such an intent is left open for a run that has. (An intent recorded
+    /// and never attempted needs no context: nothing reached the bank.) Returns how many were settled
+    /// and how many remain in doubt, not counting those left for another run.
     pub async fn resume(
         &self,
-        contexts: impl Fn(&str) -> PsuContext,
+        contexts: impl Fn(&Intent) -> Option<PsuContext>,
     ) -> BankResult<(usize, usize)> {
         let open = self.journal.open_intents().map_err(journal_error)?;
         let (mut settled, mut doubtful) = (0, 0);
         for intent in open.into_iter().filter(|i| i.bank == self.config.bank) {
-            let psu = contexts(&intent.psu);
             let Ok(debtor) = Iban::parse(&intent.debtor) else {
                 continue;
             };
@@ -493,8 +580,17 @@ impl Failover {
                 settled += 1;
                 continue;
             }
+            let Some(psu) = contexts(&intent).filter(|psu| psu.psu_id.as_str() == intent.psu)
+            else {
+                tracing::info!(bank = %self.config.bank, key = %intent.key, "left open for a run with its customer's context");
+                continue;
+            };
+            // Under the intent's lock, so a retry of the same write in this process waits for it.
             match self
-                .reconcile(&psu, &intent.key, &debtor, &intent.end_to_end_id)
+                .one_at_a_time(
+                    &intent.key,
+                    self.reconcile(&psu, &intent.key, &debtor, &intent.end_to_end_id),
+                )
                 .await
             {
                 Ok(_) => settled += 1,
@@ -560,6 +656,8 @@ impl Bank for Failover {
             operation: Operation::Payment,
             debtor: &request.debtor,
             reference: request.end_to_end_id.as_str(),
+            reference_field: "endToEndIdentification",
+            fingerprint: crate::fingerprint::payment(request),
             request: format!(
                 "{} {} to {} ({})",
                 request.product.code(),
@@ -605,6 +703,8 @@ impl Bank for Failover {
             operation: Operation::File,
             debtor: &debtor,
             reference: &file.message_id,
+            reference_field: "body",
+            fingerprint: crate::fingerprint::file(file),
             request: format!(
                 "{} with {} payments, {}",
                 file.version.name(),
@@ -626,6 +726,8 @@ impl Bank for Failover {
             operation: Operation::StandingOrder,
             debtor: &request.payment.debtor,
             reference: request.payment.end_to_end_id.as_str(),
+            reference_field: "endToEndIdentification",
+            fingerprint: crate::fingerprint::standing_order(request),
             request: format!(
                 "{} {} from {}",
                 request.frequency.code(),
@@ -781,7 +883,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    use rust_decimal::dec;
+    use rust_decimal::{Decimal, dec};
 
     use super::*;
     use crate::health::{HealthConfig, Policy};
@@ -876,6 +978,8 @@ mod tests {
             _: &PsuContext,
             _: &PaymentRequest,
         ) -> BankResult<PaymentInitiation> {
+            // A bank takes a while to answer, so concurrent initiations overlap (paused time).
+            tokio::time::sleep(Duration::from_millis(50)).await;
             self.answer(initiation())
         }
         async fn payment_status(
@@ -957,6 +1061,70 @@ mod tests {
         }
     }
 
+    /// A journal that loses every update to a given state (a full disk, a lost lock), and keeps the rest.
+    #[derive(Debug)]
+    struct LosesUpdates {
+        inner: SqliteJournal,
+        lost: IntentState,
+    }
+
+    impl JournalStore for LosesUpdates {
+        fn record_intent(&self, intent: &Intent) -> crate::journal::JournalResult<Intent> {
+            self.inner.record_intent(intent)
+        }
+        fn update_intent(
+            &self,
+            key: &str,
+            state: IntentState,
+            payment: Option<&PaymentRef>,
+            status: Option<PaymentStatus>,
+            note: &str,
+        ) -> crate::journal::JournalResult<()> {
+            if state == self.lost {
+                return Err(JournalError::UnknownIntent {
+                    key: "lost".to_owned(),
+                });
+            }
+            self.inner.update_intent(key, state, payment, status, note)
+        }
+        fn intent(&self, key: &str) -> crate::journal::JournalResult<Option<Intent>> {
+            self.inner.intent(key)
+        }
+        fn open_intents(&self) -> crate::journal::JournalResult<Vec<Intent>> {
+            self.inner.open_intents()
+        }
+        fn record_switch(
+            &self,
+            event: &crate::health::SwitchEvent,
+        ) -> crate::journal::JournalResult<i64> {
+            self.inner.record_switch(event)
+        }
+        fn switches(
+            &self,
+            bank: &str,
+            from: OffsetDateTime,
+            to: OffsetDateTime,
+        ) -> crate::journal::JournalResult<Vec<crate::journal::StoredSwitch>> {
+            self.inner.switches(bank, from, to)
+        }
+        fn log_access(&self, entry: &AccessEntry) -> crate::journal::JournalResult<()> {
+            self.inner.log_access(entry)
+        }
+        fn access_log(&self, day: Date) -> crate::journal::JournalResult<Vec<AccessEntry>> {
+            self.inner.access_log(day)
+        }
+        fn count_unattended(
+            &self,
+            bank: &str,
+            psu: &str,
+            account: &str,
+            day: Date,
+            limit: u32,
+        ) -> crate::journal::JournalResult<Result<u32, u32>> {
+            self.inner.count_unattended(bank, psu, account, day, limit)
+        }
+    }
+
     /// A failover over two scripted channels on a journal in a temporary file (removed on drop). One
     /// failure is enough to switch, so a test sees health move after a single call.
     struct Rig {
@@ -1015,6 +1183,166 @@ mod tests {
 
     fn psu() -> PsuContext {
         PsuContext::new(PsuId::new("1000001"))
+    }
+
+    fn request(end_to_end_id: &str, amount: Decimal) -> PaymentRequest {
+        PaymentRequest {
+            product: PaymentProduct::SepaCreditTransfer,
+            debtor: Iban::parse("BE68539007547034").unwrap(),
+            creditor_name: "Garage Vermeulen".to_owned(),
+            creditor: Iban::parse("BE71096123456769").unwrap(),
+            amount: Amount::eur(amount).unwrap(),
+            remittance: None,
+            requested_execution_date: None,
+            end_to_end_id: EndToEndId::new(end_to_end_id).unwrap(),
+        }
+    }
+
+    /// r5: an end-to-end id reused by the same debtor for a *different* order is refused naming the
+    /// field — never answered with the earlier payment — and nothing is sent; the same order again is
+    /// answered with the one payment, sent once.
+    #[tokio::test(start_paused = true)]
+    async fn r5_an_end_to_end_id_reused_for_another_order_is_refused_naming_the_field() {
+        let rig = Rig::new(Script::Serves, Script::Serves, None);
+        let first = rig
+            .failover
+            .initiate_payment(&psu(), &request("E2E-R5", dec!(12.50)))
+            .await
+            .unwrap();
+        let again = rig
+            .failover
+            .initiate_payment(&psu(), &request("E2E-R5", dec!(12.50)))
+            .await
+            .unwrap();
+        assert_eq!(first, again);
+        let error = rig
+            .failover
+            .initiate_payment(&psu(), &request("E2E-R5", dec!(99.00)))
+            .await
+            .unwrap_err();
+        match &error {
+            BankError::InvalidInput(invalid) => {
+                assert_eq!(invalid.field, "endToEndIdentification", "{error}")
+            }
+            other => panic!("expected a refusal naming the field, got {other}"),
+        }
+        assert_eq!(rig.api.calls(), 1, "one order sent, once");
+    }
+
+    /// r5: after a rejected order, a different order with the same end-to-end id is sent (a rejection
+    /// made no payment), and is not refused as a duplicate.
+    #[tokio::test(start_paused = true)]
+    async fn r5_after_a_rejection_a_different_order_with_the_same_end_to_end_id_is_sent() {
+        let rig = Rig::new(Script::Rejects, Script::Serves, None);
+        let error = rig
+            .failover
+            .initiate_payment(&psu(), &request("E2E-RJ", dec!(5000.00)))
+            .await
+            .unwrap_err();
+        assert!(error.is_rejected(), "{error}");
+        *rig.api.script.lock().unwrap() = Script::Serves;
+        let done = rig
+            .failover
+            .initiate_payment(&psu(), &request("E2E-RJ", dec!(50.00)))
+            .await
+            .unwrap();
+        assert_eq!(done, initiation());
+        assert_eq!(rig.api.calls(), 2);
+    }
+
+    /// r6: concurrent identical initiations wait for the first and all get its payment; the bank sees
+    /// one.
+    #[tokio::test(start_paused = true)]
+    async fn r6_concurrent_identical_initiations_are_sent_once_and_all_answered() {
+        let rig = Rig::new(Script::Serves, Script::Serves, None);
+        let order = request("E2E-CONC", dec!(12.50));
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let (failover, order) = (rig.failover.clone(), order.clone());
+            calls.spawn(async move { failover.initiate_payment(&psu(), &order).await });
+        }
+        while let Some(answer) = calls.join_next().await {
+            assert_eq!(answer.unwrap().unwrap(), initiation());
+        }
+        assert_eq!(rig.api.calls(), 1);
+    }
+
+    /// r6: when the journal fails *after* the bank accepted, the caller hears of the payment, never
+    /// "nothing was sent"; when it fails to record an in-doubt outcome, the caller hears "outcome
+    /// unknown".
+    #[tokio::test(start_paused = true)]
+    async fn r6_a_journal_failure_after_the_send_is_never_reported_as_not_sent() {
+        let dir =
+            std::env::temp_dir().join(format!("psd2-fallback-failover-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let journal = Arc::new(LosesUpdates {
+            inner: SqliteJournal::open(&dir.join("journal.sqlite")).unwrap(),
+            lost: IntentState::Accepted,
+        });
+        let api = Scripted::new(Channel::Api, Script::Serves);
+        let screen = Scripted::new(Channel::Screen, Script::Serves);
+        let failover = Failover::new(
+            FailoverConfig::new("sandbox"),
+            api.clone(),
+            screen,
+            Health::new("sandbox", HealthConfig::default()),
+            journal.clone(),
+        );
+        let done = failover
+            .initiate_payment(&psu(), &request("E2E-JF", dec!(12.50)))
+            .await
+            .expect("the bank accepted: the caller gets the payment");
+        assert_eq!(done, initiation());
+        assert_eq!(
+            journal.open_intents().unwrap().len(),
+            1,
+            "the intent stays open for resume to find"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// r6: `resume` settles only intents whose customer it has a context for; another customer's
+    /// open intent is left open, and no channel is asked about it with the wrong login.
+    #[tokio::test(start_paused = true)]
+    async fn r6_resume_leaves_another_customers_intent_for_their_own_context() {
+        let rig = Rig::new(Script::Serves, Script::Serves, None);
+        let open = |psu: &str, e2e: &str| Intent {
+            key: format!("sandbox:{psu}:payment:BE68539007547034:{e2e}:f"),
+            bank: "sandbox".to_owned(),
+            psu: psu.to_owned(),
+            end_to_end_id: e2e.to_owned(),
+            debtor: "BE68539007547034".to_owned(),
+            operation: Operation::Payment,
+            fingerprint: "f".to_owned(),
+            request: String::new(),
+            state: IntentState::Recorded,
+            payment: None,
+            status: None,
+            note: String::new(),
+        };
+        for (psu, e2e) in [("1000001", "E2E-MINE"), ("1000002", "E2E-THEIRS")] {
+            let intent = rig.journal.record_intent(&open(psu, e2e)).unwrap();
+            rig.journal
+                .update_intent(
+                    &intent.key,
+                    IntentState::InDoubt(Channel::Api),
+                    None,
+                    None,
+                    "lost",
+                )
+                .unwrap();
+        }
+        // A context provider that would (wrongly) give the current login for anyone.
+        let (settled, doubtful) = rig.failover.resume(|_| Some(psu())).await.unwrap();
+        assert_eq!((settled, doubtful), (1, 0));
+        let left = rig.journal.open_intents().unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].psu, "1000002");
+        assert_eq!(
+            rig.screen.calls() + rig.api.calls(),
+            1,
+            "only my intent was looked up"
+        );
     }
 
     /// The read path: the API is unavailable, the website serves the same call, the API's failure
@@ -1109,8 +1437,9 @@ mod tests {
         assert_eq!(done, initiation());
         assert_eq!((rig.api.calls(), rig.screen.calls()), (1, 1));
         let key = format!(
-            "sandbox:1000001:payment:BE68539007547034:{}",
-            request.end_to_end_id.as_str()
+            "sandbox:1000001:payment:BE68539007547034:{}:{}",
+            request.end_to_end_id.as_str(),
+            crate::fingerprint::payment(&request)
         );
         let intent = rig.journal.intent(&key).unwrap().expect("journalled");
         assert_eq!(

@@ -233,6 +233,10 @@ pub struct Intent {
     pub debtor: String,
     /// What kind of write.
     pub operation: Operation,
+    /// The fingerprint of the write's content ([`crate::fingerprint`]): two intents with one end-to-end
+    /// id and one debtor are the same write only when their fingerprints agree. Empty for intents an
+    /// earlier version journalled.
+    pub fingerprint: String,
     /// The request, in the journal's own serialised form (no secrets).
     pub request: String,
     /// Where it stands.
@@ -285,8 +289,11 @@ pub struct StoredSwitch {
 
 /// What a journal store does. Implementations must make each call durable before returning.
 pub trait JournalStore: Send + Sync + fmt::Debug {
-    /// Records an intent before its first attempt. When the key is known already, nothing is written and
-    /// the stored intent is returned (so a repeated request never makes a second payment).
+    /// Records an intent before its first attempt, atomically with two checks. When the key is known
+    /// already, nothing is written and the stored intent is returned (so a repeated request never makes
+    /// a second payment). When another intent of the same bank, operation and debtor holds the same
+    /// end-to-end id with another fingerprint and was not rejected, nothing is written and *that*
+    /// intent is returned: its key differs from the one asked for, and the caller refuses the write.
     fn record_intent(&self, intent: &Intent) -> JournalResult<Intent>;
     /// Moves an intent to a new state, with what is known of its payment.
     fn update_intent(
@@ -356,6 +363,7 @@ CREATE TABLE IF NOT EXISTS intents (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS intents_open ON intents (state);
+CREATE INDEX IF NOT EXISTS intents_reference ON intents (bank, debtor, end_to_end_id);
 CREATE TABLE IF NOT EXISTS switches (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     bank TEXT NOT NULL,
@@ -417,6 +425,15 @@ fn upgrade(connection: &Connection) -> rusqlite::Result<()> {
                  UPDATE switches SET cause = 'override' WHERE reason LIKE 'manual override:%';",
             )?;
         }
+        let has_fingerprint = connection
+            .prepare("SELECT 1 FROM pragma_table_info('intents') WHERE name = 'fingerprint'")?
+            .exists([])?;
+        if !has_fingerprint {
+            // Earlier versions keyed an intent by its end-to-end id alone.
+            connection.execute_batch(
+                "ALTER TABLE intents ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';",
+            )?;
+        }
         Ok(())
     })();
     match result {
@@ -436,6 +453,7 @@ struct IntentRow {
     end_to_end_id: String,
     debtor: String,
     operation: String,
+    fingerprint: String,
     request: String,
     state: String,
     channel: Option<String>,
@@ -454,6 +472,7 @@ impl IntentRow {
             end_to_end_id: row.get("end_to_end_id")?,
             debtor: row.get("debtor")?,
             operation: row.get("operation")?,
+            fingerprint: row.get("fingerprint")?,
             request: row.get("request")?,
             state: row.get("state")?,
             channel: row.get("channel")?,
@@ -485,6 +504,7 @@ impl IntentRow {
             psu: self.psu,
             end_to_end_id: self.end_to_end_id,
             debtor: self.debtor,
+            fingerprint: self.fingerprint,
             request: self.request,
             note: self.note,
         })
@@ -594,13 +614,48 @@ impl SqliteJournal {
 
 impl JournalStore for SqliteJournal {
     fn record_intent(&self, intent: &Intent) -> JournalResult<Intent> {
-        let connection = self.lock();
+        let mut connection = self.lock();
+        // One transaction that takes the write lock first, so two processes sharing the file check and
+        // insert one at a time.
+        let transaction =
+            connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // First the conflict: even an intent known already (say, rejected) is not sent again under an
+        // end-to-end id that another live intent now holds with other content.
+        let conflicting = transaction
+            .query_row(
+                "SELECT * FROM intents WHERE bank = ?1 AND debtor = ?2 AND end_to_end_id = ?3
+                     AND operation = ?4 AND fingerprint <> ?5 AND fingerprint <> '' AND state <> 'rejected'
+                 ORDER BY created_at, rowid LIMIT 1",
+                params![
+                    intent.bank,
+                    intent.debtor,
+                    intent.end_to_end_id,
+                    intent.operation.code(),
+                    intent.fingerprint
+                ],
+                IntentRow::read,
+            )
+            .optional()?;
+        if let Some(conflicting) = conflicting {
+            transaction.commit()?;
+            return conflicting.into_intent();
+        }
+        let existing = transaction
+            .query_row(
+                "SELECT * FROM intents WHERE key = ?1",
+                [&intent.key],
+                IntentRow::read,
+            )
+            .optional()?;
+        if let Some(existing) = existing {
+            transaction.commit()?;
+            return existing.into_intent();
+        }
         let now = timestamp(OffsetDateTime::now_utc());
         let (state, channel) = intent.state.to_row();
-        connection.execute(
-            "INSERT INTO intents (key, bank, psu, end_to_end_id, debtor, operation, request, state, channel, payment_kind, payment_id, status, note, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
-             ON CONFLICT (key) DO NOTHING",
+        transaction.execute(
+            "INSERT INTO intents (key, bank, psu, end_to_end_id, debtor, operation, request, state, channel, payment_kind, payment_id, status, note, created_at, updated_at, fingerprint)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)",
             params![
                 intent.key,
                 intent.bank,
@@ -616,15 +671,16 @@ impl JournalStore for SqliteJournal {
                 intent.status.map(|s| s.code()),
                 intent.note,
                 now,
+                intent.fingerprint,
             ],
         )?;
-        connection
-            .query_row(
-                "SELECT * FROM intents WHERE key = ?1",
-                [&intent.key],
-                IntentRow::read,
-            )?
-            .into_intent()
+        let stored = transaction.query_row(
+            "SELECT * FROM intents WHERE key = ?1",
+            [&intent.key],
+            IntentRow::read,
+        )?;
+        transaction.commit()?;
+        stored.into_intent()
     }
 
     fn update_intent(
@@ -830,12 +886,42 @@ mod tests {
             end_to_end_id: "E2E-1".to_owned(),
             debtor: "BE33738234567846".to_owned(),
             operation: Operation::Payment,
+            fingerprint: "f1".to_owned(),
             request: "{}".to_owned(),
             state: IntentState::Recorded,
             payment: None,
             status: None,
             note: "recorded".to_owned(),
         }
+    }
+
+    /// An end-to-end id reused by the same debtor with other content is not a new intent: the earlier
+    /// one is returned, unless it was rejected (a rejection made no payment to confuse it with).
+    #[test]
+    fn an_end_to_end_id_reused_with_other_content_returns_the_earlier_intent() {
+        let (_dir, journal) = journal();
+        journal.record_intent(&intent("k1")).unwrap();
+        let other = Intent {
+            fingerprint: "f2".to_owned(),
+            ..intent("k2")
+        };
+        assert_eq!(journal.record_intent(&other).unwrap().key, "k1");
+        assert!(journal.intent("k2").unwrap().is_none(), "nothing written");
+        let elsewhere = Intent {
+            debtor: "BE68539007547034".to_owned(),
+            ..other.clone()
+        };
+        assert_eq!(journal.record_intent(&elsewhere).unwrap().key, "k2");
+        journal
+            .update_intent("k1", IntentState::Rejected, None, None, "no funds")
+            .unwrap();
+        let after = Intent {
+            key: "k3".to_owned(),
+            ..other
+        };
+        assert_eq!(journal.record_intent(&after).unwrap().key, "k3");
+        // The rejected write asked again is not sent under the id a live intent now holds.
+        assert_eq!(journal.record_intent(&intent("k1")).unwrap().key, "k3");
     }
 
     #[test]

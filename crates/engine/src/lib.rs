@@ -99,6 +99,8 @@
 //!   Art. 33(1) policy and faster ones, overrides, exemption, [`SwitchEvent`]s, the API [`health::Probe`].
 //! - [`journal`]: the durable record — payment intents, switch events, the fallback access log and the
 //!   unattended-access counters ([`SqliteJournal`] behind [`JournalStore`]).
+//! - [`fingerprint`]: what a write says, as one stable id — part of its journal key and of the
+//!   `X-Request-ID` sent for it.
 //! - [`failover`]: [`Failover`], a `Bank` over the two channels that keeps "one intent, at most one
 //!   payment", and [`FailoverBuilder`], the one way to put a bank's engine together.
 //! - [`report`]: daily availability the EBA way.
@@ -113,6 +115,7 @@
 pub mod api;
 pub mod bank;
 pub mod failover;
+pub mod fingerprint;
 #[cfg(test)]
 mod fuzz;
 pub mod health;

@@ -17,6 +17,7 @@
 //! - `metrics` — Prometheus and `Metered`, the channel wrapper that counts and times calls.
 //! - `auth` — [`TokenHash`], [`Caller`], the per-caller rate limit and the authentication middleware.
 //! - `pages` — the short-lived cache of transaction reads behind `_links.next`.
+//! - `replay` — writes answered once per caller and `X-Request-ID`, by the fingerprint of their content.
 //! - `errors` — `ServiceError`, `BankError` and store failures as answers, the cause-logging middleware.
 //! - `state` — [`ServiceState`], [`BankSetup`], [`ServiceLimits`].
 //! - `routes` — the XS2A path table and handlers (`ctx`, `consents`, `authorisations`, `accounts`,
@@ -24,7 +25,8 @@
 //! - `ops` — health, metrics, events, admin.
 //! - `config` — the TOML file and what it builds.
 //!
-//! This file assembles them: the app router and [`serve`].
+//! This file assembles them: the app router and [`serve`], which first reconciles the writes an earlier
+//! run left open.
 
 mod auth;
 mod config;
@@ -34,6 +36,7 @@ mod metrics;
 mod ops;
 mod owners;
 mod pages;
+mod replay;
 mod routes;
 mod state;
 
@@ -45,6 +48,11 @@ use axum::middleware;
 use axum::routing::{get, put};
 use tokio::net::TcpListener;
 use tower::Layer as _;
+
+use psd2_fallback_engine::bank::PsuContext;
+use psd2_fallback_engine::failover::Failover;
+use psd2_fallback_engine::journal::Intent;
+use psd2_fallback_engine::model::PsuId;
 
 pub use auth::{Caller, TokenHash};
 pub use config::{BankConfig, ConfigError, PolicyConfig, ServiceConfig, api_probe};
@@ -67,6 +75,12 @@ pub async fn serve(
         .banks
         .iter()
         .map(|bank| ops::forward_switches(state.clone(), bank.health.clone()))
+        .collect();
+    let resumers: Vec<_> = state
+        .inner
+        .banks
+        .iter()
+        .map(|bank| tokio::spawn(resume(bank.name.clone(), bank.failover.clone())))
         .collect();
     let app = router(state.clone());
     let app = tower::util::MapRequestLayer::new(routes::select_bank).layer(app);
@@ -113,7 +127,7 @@ pub async fn serve(
     // Long-lived answers (`/events`) end themselves when told the service is closing.
     state.inner.closing.send_replace(true);
     graceful.shutdown().await;
-    for task in forwarders {
+    for task in forwarders.into_iter().chain(resumers) {
         task.abort();
     }
     result
@@ -130,6 +144,19 @@ fn is_per_connection(error: &std::io::Error) -> bool {
     ) || error
         .raw_os_error()
         .is_some_and(|code| code == 24 || code == 23)
+}
+
+/// Settles the writes an earlier run left open, each looked up as its own customer (the intent's
+/// PSU). The website channel needs a password a restart does not keep, so what only the website could
+/// settle stays in doubt until its customer's next write.
+async fn resume(bank: String, failover: Failover) {
+    let context = |intent: &Intent| Some(PsuContext::new(PsuId::new(&intent.psu)));
+    match failover.resume(context).await {
+        Ok((settled, in_doubt)) => {
+            tracing::info!(%bank, settled, in_doubt, "open writes of an earlier run reconciled");
+        }
+        Err(error) => tracing::warn!(%bank, %error, "open writes of an earlier run not reconciled"),
+    }
 }
 
 /// The whole app: the XS2A routes, the operators' routes, and the layers around them (cause logging,

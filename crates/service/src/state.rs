@@ -21,6 +21,7 @@ use crate::auth::{Caller, Callers, TokenHash};
 use crate::metrics::{Metered, Metrics};
 use crate::owners::OwnerStore;
 use crate::pages::PageCache;
+use crate::replay::Replays;
 
 /// One bank the service serves: its two channels and its health. The service wraps them in a
 /// `Failover`.
@@ -167,6 +168,8 @@ pub(crate) struct Inner {
     pub(crate) passwords: Mutex<HashMap<(String, String), SecretString>>,
     /// Transactions reads kept for their later pages.
     pub(crate) pages: PageCache,
+    /// The final answers to writes, by caller and `X-Request-ID`, so a retry is answered, not re-made.
+    pub(crate) replays: Replays,
     /// The Prometheus registry.
     pub(crate) metrics: Metrics,
     /// Switch events of every bank, as JSON, for `/events`.
@@ -232,6 +235,7 @@ impl ServiceState {
                 ),
                 limits,
                 passwords: Mutex::default(),
+                replays: Replays::default(),
                 metrics,
                 events: broadcast::channel(256).0,
                 closing: watch::Sender::new(false),

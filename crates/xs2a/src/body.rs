@@ -72,6 +72,11 @@ pub fn amount_in(path: &str, amount: &AmountIn) -> ApiResult<Amount> {
 }
 
 impl PaymentIn {
+    /// The `endToEndIdentification` as sent, if it was.
+    pub fn end_to_end_identification(&self) -> Option<&str> {
+        self.end_to_end_identification.as_deref()
+    }
+
     /// The single payment this body asks for; errors name the field.
     pub fn to_request(&self, product: PaymentProduct) -> ApiResult<PaymentRequest> {
         let end_to_end_id = match &self.end_to_end_identification {

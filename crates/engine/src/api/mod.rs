@@ -467,12 +467,14 @@ impl ApiBank {
         }
     }
 
-    /// A write's `X-Request-ID`, derived from what identifies the intent, so a bank that de-duplicates by
-    /// request id recognises a re-sent initiation as the same one.
-    fn write_request_id(debtor: &Iban, end_to_end_id: &str) -> uuid::Uuid {
+    /// A write's `X-Request-ID`, derived from what identifies the intent — its debtor, its end-to-end id
+    /// and the fingerprint of its content ([`crate::fingerprint`]) — so a bank that de-duplicates by
+    /// request id recognises a re-sent initiation as the same one, and never takes a different order
+    /// with the same end-to-end id for it.
+    fn write_request_id(debtor: &Iban, end_to_end_id: &str, fingerprint: &str) -> uuid::Uuid {
         uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_OID,
-            format!("psd2-fallback:{debtor}:{end_to_end_id}").as_bytes(),
+            format!("psd2-fallback:{debtor}:{end_to_end_id}:{fingerprint}").as_bytes(),
         )
     }
 
@@ -715,7 +717,11 @@ impl Bank for ApiBank {
     ) -> BankResult<PaymentInitiation> {
         request.validate()?;
         let path = format!("/v1/payments/{}", request.product.code());
-        let request_id = Self::write_request_id(&request.debtor, request.end_to_end_id.as_str());
+        let request_id = Self::write_request_id(
+            &request.debtor,
+            request.end_to_end_id.as_str(),
+            &crate::fingerprint::payment(request),
+        );
         self.initiate(
             psu,
             path,
@@ -757,7 +763,8 @@ impl Bank for ApiBank {
             .first()
             .map(|p| p.debtor.clone())
             .ok_or_else(|| InvalidValue::new("file", "holds no payment"))?;
-        let request_id = Self::write_request_id(&debtor, &file.message_id);
+        let request_id =
+            Self::write_request_id(&debtor, &file.message_id, &crate::fingerprint::file(file));
         let request = self
             .request_to(Method::POST, url, psu, request_id)
             .header(reqwest::header::CONTENT_TYPE, "application/xml")
@@ -787,6 +794,7 @@ impl Bank for ApiBank {
         let request_id = Self::write_request_id(
             &request.payment.debtor,
             request.payment.end_to_end_id.as_str(),
+            &crate::fingerprint::standing_order(request),
         );
         self.initiate(
             psu,

@@ -171,6 +171,18 @@ impl EndToEndId {
         Self(uuid::Uuid::new_v4().simple().to_string())
     }
 
+    /// The end-to-end id of a request that came without one, derived from who sent it and the
+    /// request's own id (`X-Request-ID`): the same request asked again gets the same id (32
+    /// hexadecimal characters).
+    pub fn from_request(caller: &str, request_id: &str) -> Self {
+        let name = format!("psd2-fallback:end-to-end:{caller}:{request_id}");
+        Self(
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes())
+                .simple()
+                .to_string(),
+        )
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

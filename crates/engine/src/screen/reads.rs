@@ -312,14 +312,40 @@ impl ScreenBank {
     }
 
     /// A payment, standing order or file found by its end-to-end id (a file: its message id) in the
-    /// customer's list of orders.
+    /// customer's list of orders — every page of it, so `None` proves it absent.
     pub(super) async fn find_on_list(
         &self,
         browser: &Browser,
         reference: &str,
     ) -> FlowResult<Option<(PaymentRef, PaymentStatus)>> {
-        let source = self.open(browser, "payments", None).await?;
-        let page = Page::new(&source, &self.inner.map);
+        let next = self.inner.map.screen("payments").actions.get("next_page");
+        let mut source = self.open(browser, "payments", None).await?;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            if let Some(found) = self.find_on_page(&source, reference)? {
+                return Ok(Some(found));
+            }
+            let href =
+                next.and_then(|next| Page::new(&source, &self.inner.map).attribute(next, "href"));
+            match href {
+                Some(href) if seen.insert(href.clone()) => {
+                    self.pace().await;
+                    browser.goto(&format!("{}{href}", self.inner.base)).await?;
+                    source = browser.source().await?;
+                    self.expect(&source, &["payments"])?;
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// The order with end-to-end id `reference` on one page of the list of orders, if it is there.
+    fn find_on_page(
+        &self,
+        source: &str,
+        reference: &str,
+    ) -> FlowResult<Option<(PaymentRef, PaymentStatus)>> {
+        let page = Page::new(source, &self.inner.map);
         for row in page.table("payments", "payments")? {
             if text(&row, "reference") != reference {
                 continue;

@@ -6,40 +6,90 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use psd2_fallback_engine::model::{PaymentKind, ScaTarget};
+use psd2_fallback_engine::model::{EndToEndId, InvalidValue, PaymentKind, ScaTarget};
 use psd2_fallback_xs2a as xs2a;
-use psd2_fallback_xs2a::{PaymentIn, cancellation, initiation_created, transaction_status_json};
+use psd2_fallback_xs2a::{
+    ApiError, PaymentIn, cancellation, initiation_created, transaction_status_json,
+};
 
 use super::authorisations::{start_authorisation, update_authorisation};
 use super::ctx::Ctx;
 use crate::errors::{Result, bank_error, owner_store_error};
+use crate::replay;
 
 /// `POST /v1/{payments|periodic-payments}/{product}` (JSON) or
 /// `POST /v1/bulk-payments/pain.001-sepa-credit-transfers` (XML): the resource is made at the bank,
-/// then recorded as this caller's.
+/// then recorded as this caller's. A write is answered once per caller and `X-Request-ID`
+/// (`crate::replay`): a retry with the same id and content gets the first answer again.
 pub(super) async fn initiate(
     ctx: Ctx,
     Path((service, product)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
+    let request_id = xs2a::request_id(&headers)?.to_owned();
+    let psu_id = headers
+        .get("PSU-ID")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let fingerprint = replay::fingerprint(&[
+        ctx.bank().name.as_bytes(),
+        service.as_bytes(),
+        product.as_bytes(),
+        psu_id,
+        &body,
+    ]);
+    let state = ctx.state.clone();
+    let caller = ctx.caller.clone();
+    Ok(state
+        .inner
+        .replays
+        .once(&caller, &request_id, fingerprint, async {
+            initiate_once(ctx, service, product, headers, body, &request_id)
+                .await
+                .into_response()
+        })
+        .await)
+}
+
+/// One initiation, as [`initiate`] answers it the first time.
+async fn initiate_once(
+    ctx: Ctx,
+    service: String,
+    product: String,
+    headers: HeaderMap,
+    body: Bytes,
+    request_id: &str,
+) -> Result<Response> {
     let kind = xs2a::resource(&service, &product)?;
     let psu_id = xs2a::psu_id(&headers)?;
     let psu = ctx.psu(&psu_id, &headers);
     let bank = ctx.failover();
+    // Without an end-to-end id from the caller, the request's own identity gives one: a retry of the
+    // same request is the same payment, never a second one under a fresh id.
+    let end_to_end_id = |input: &PaymentIn| match input.end_to_end_identification() {
+        Some(_) => None,
+        None => Some(EndToEndId::from_request(&ctx.caller, request_id)),
+    };
     let initiation = match kind {
         PaymentKind::Single(product) => {
             let input: PaymentIn = xs2a::json(&body)?;
-            bank.initiate_payment(&psu, &input.to_request(product)?)
-                .await
+            let mut request = input.to_request(product)?;
+            if let Some(id) = end_to_end_id(&input) {
+                request.end_to_end_id = id;
+            }
+            bank.initiate_payment(&psu, &request).await
         }
         PaymentKind::Periodic(product) => {
             let input: PaymentIn = xs2a::json(&body)?;
-            bank.create_standing_order(&psu, &input.to_standing_order(product)?)
-                .await
+            let mut request = input.to_standing_order(product)?;
+            if let Some(id) = end_to_end_id(&input) {
+                request.payment.end_to_end_id = id;
+            }
+            bank.create_standing_order(&psu, &request).await
         }
         PaymentKind::File => {
             let file = xs2a::payment_file(&headers, &body, ctx.state.inner.limits.max_file_bytes)?;
@@ -47,9 +97,26 @@ pub(super) async fn initiate(
         }
     }
     .map_err(bank_error)?;
-    ctx.state
-        .inner
-        .owners
+    let owners = &ctx.state.inner.owners;
+    if let Some((_, owner)) = owners
+        .payment_owner(&ctx.bank().name, initiation.payment.id.as_str())
+        .map_err(owner_store_error)?
+        && owner.caller != ctx.caller
+    {
+        // The engine found another caller's payment under this end-to-end id (MsgId): it is not this
+        // caller's to see, and this order was not made.
+        let field = if kind == PaymentKind::File {
+            "body"
+        } else {
+            "endToEndIdentification"
+        };
+        return Err(ApiError::from(InvalidValue::new(
+            field,
+            "is in use by another order of this account; use a new one",
+        ))
+        .into());
+    }
+    owners
         .record_payment_owner(&ctx.bank().name, &initiation.payment, &ctx.owner(psu_id))
         .map_err(owner_store_error)?;
     let base = format!(

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::describe::{end_to_end, file_lines, kind_text, refused, status_text, summary};
 use crate::ledger::{PaymentDetail, PaymentRecord};
+use crate::web::history::pager;
 use crate::web::html::{self, Button, Col, Field, FormData, Row, escape, url_encode};
 use crate::web::page::render;
 use crate::web::visitor::Customer;
@@ -45,13 +46,28 @@ pub(crate) fn cancel_form(
     )
 }
 
-/// Every payment, standing order and file of the customer (marker `payments`).
+/// Orders per page of the list, as an online bank pages a long list.
+pub(crate) const ORDERS_PER_PAGE: usize = 20;
+
+/// Every payment, standing order and file of the customer, newest first, [`ORDERS_PER_PAGE`] a page
+/// with a pager when there is more than one (marker `payments`).
 pub(crate) async fn list(
     customer: Customer,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let layout = customer.layout();
-    let records = customer.web.shared.ledger.payments(&customer.customer);
+    let all = customer.web.shared.ledger.payments(&customer.customer);
+    let pages = all.len().div_ceil(ORDERS_PER_PAGE).max(1);
+    let page = query
+        .get(Field::Page.name(layout))
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let records: Vec<_> = all
+        .into_iter()
+        .skip((page - 1) * ORDERS_PER_PAGE)
+        .take(ORDERS_PER_PAGE)
+        .collect();
     let cols = [
         Col {
             key: "payment-reference",
@@ -130,6 +146,10 @@ pub(crate) async fn list(
         &cols,
         &rows,
     ));
+    if pages > 1 {
+        let link = |n: usize| format!("/payments?{}={n}", Field::Page.name(layout));
+        body.push_str(&pager(layout, page, pages, &link));
+    }
     render(&customer.chrome, "payments", "Payments", &body)
 }
 
