@@ -184,12 +184,16 @@ pub struct PolicyConfig {
     pub rts_consecutive: u32,
     /// … within this many milliseconds (30 000).
     pub rts_within_ms: u64,
-    /// Also switch after this many consecutive failures.
+    /// Also switch after this many consecutive failed calls (not answered, or answered that the
+    /// service is unavailable), once the API probe fails too.
     pub consecutive_failures: Option<u32>,
     /// Also switch on a failure rate: `{ window_ms, min_calls, percent }`.
     pub failure_rate: Option<RateConfig>,
     /// Also switch on a slow-call rate: `{ window_ms, min_calls, percent, slow_ms }`.
     pub slow_call_rate: Option<RateConfig>,
+    /// Also switch after this many consecutive unusable answers (a malformed body, a field failing
+    /// validation), once the API probe fails too. Never part of the RTS rule.
+    pub unusable_answers: Option<u32>,
     /// How long to stay on the fallback before probing, in milliseconds.
     pub dwell_ms: u64,
     /// Good probes in a row that bring the API back.
@@ -211,6 +215,7 @@ impl Default for PolicyConfig {
             consecutive_failures: None,
             failure_rate: None,
             slow_call_rate: None,
+            unusable_answers: None,
             dwell_ms: d.dwell.as_millis() as u64,
             probes_to_recover: d.probes_to_recover,
             probe_interval_ms: d.probe_interval.as_millis() as u64,
@@ -260,6 +265,9 @@ impl PolicyConfig {
                 slow: ms(r.slow_ms.unwrap_or(5_000)),
                 percent: r.percent,
             });
+        }
+        if let Some(consecutive) = self.unusable_answers {
+            extra.push(Policy::UnusableAnswers { consecutive });
         }
         HealthConfig {
             extra_policies: extra,
