@@ -251,7 +251,7 @@ impl Failover {
             self.observe(channel, started, &result);
             match result {
                 Err(error) if error.triggers_switch() => {
-                    tracing::info!(bank = %self.config.bank, %channel, %error, "unavailable; trying the other channel");
+                    tracing::info!(bank = %self.config.bank, %channel, class = error.class(), %error, "not served; trying the other channel");
                     step(Step::Unavailable(channel, &error))?;
                     last = Some(error);
                 }

@@ -582,11 +582,12 @@ impl Health {
         let Some((reason, evidence)) = tripped else {
             return;
         };
-        match (self.probe.get(), self.me.upgrade()) {
-            (Some(probe), Some(me)) => {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        match (self.probe.get(), self.me.upgrade(), runtime) {
+            (Some(probe), Some(me), Some(runtime)) => {
                 state.confirming = true;
                 let probe = probe.clone();
-                tokio::spawn(async move {
+                runtime.spawn(async move {
                     let started = Instant::now();
                     let result = tokio::time::timeout(me.config.probe_timeout, probe.check())
                         .await
@@ -596,8 +597,13 @@ impl Health {
                     me.decide(|state| me.confirmed(state, reason, evidence, result, started));
                 });
             }
-            _ => {
-                let evidence = format!("{evidence}; not confirmed: no probe is configured");
+            (probe, _, _) => {
+                let why = if probe.is_none() {
+                    "no probe is configured"
+                } else {
+                    "no runtime to run the probe on"
+                };
+                let evidence = format!("{evidence}; not confirmed: {why}");
                 let started = state.series_started;
                 self.transition(
                     state,

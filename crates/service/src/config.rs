@@ -656,3 +656,28 @@ impl Bank for NoScreenChannel {
         self.no()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unusable-answers policy is its own key, off unless set, and never replaces the RTS rule.
+    #[test]
+    fn unusable_answers_is_a_policy_of_its_own() {
+        let off: PolicyConfig = toml::from_str("").unwrap();
+        assert!(off.health_config(None).extra_policies.is_empty());
+        let on: PolicyConfig =
+            toml::from_str("unusable_answers = 5\nconsecutive_failures = 3").unwrap();
+        let health = on.health_config(None);
+        assert_eq!(
+            health.extra_policies,
+            [
+                Policy::ConsecutiveFailures { n: 3 },
+                Policy::UnusableAnswers { consecutive: 5 }
+            ]
+        );
+        assert_eq!(health.rts, Policy::RTS);
+        let typo = toml::from_str::<PolicyConfig>("unusable_answer = 5").unwrap_err();
+        assert!(typo.to_string().contains("unusable_answer"), "{typo}");
+    }
+}
