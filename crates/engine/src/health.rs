@@ -39,7 +39,9 @@ use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use crate::BoxFuture;
+mod probe;
+
+pub use probe::{Probe, ProbeFailure, spawn_prober};
 
 /// Which channel serves a bank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -314,7 +316,10 @@ struct State {
     unusable_run: u32,
     last_unusable: Option<String>,
     series_started: Option<OffsetDateTime>,
+    /// What the last failed call met (for the failure policies' evidence).
     last_failure: Option<String>,
+    /// What the last request not answered in time met (for the RTS rule's evidence).
+    last_not_replied: Option<String>,
     /// A tripped policy is waiting for the probe that confirms it (at most one probe at a time).
     confirming: bool,
     window: VecDeque<Sample>,
@@ -376,6 +381,7 @@ impl Health {
                 last_unusable: None,
                 series_started: None,
                 last_failure: None,
+                last_not_replied: None,
                 confirming: false,
                 window: VecDeque::new(),
                 good_probes: 0,
@@ -497,12 +503,18 @@ impl Health {
         if (not_replied || failed) && state.rts_run == 0 && state.failure_run == 0 {
             state.series_started = Some(OffsetDateTime::now_utc());
         }
-        if not_replied || failed {
-            if let Some(e) = error {
-                state.last_failure = Some(e.to_owned());
-            } else if !failed {
-                state.last_failure = Some(format!("an answer took {latency:?}"));
-            }
+        if not_replied {
+            state.last_not_replied = Some(match (not_answered, error) {
+                (true, Some(e)) => e.to_owned(),
+                (true, None) => "no answer".to_owned(),
+                (false, e) => format!(
+                    "an answer took {latency:?}{}",
+                    e.map(|e| format!(" ({e})")).unwrap_or_default()
+                ),
+            });
+        }
+        if failed && let Some(e) = error {
+            state.last_failure = Some(e.to_owned());
         }
         state.rts_run = if not_replied { state.rts_run + 1 } else { 0 };
         if failed {
@@ -558,8 +570,8 @@ impl Health {
                 state.rts_run
             );
             let evidence = format!(
-                "last: {}",
-                state.last_failure.as_deref().unwrap_or("none recorded")
+                "last request not answered in time: {}",
+                state.last_not_replied.as_deref().unwrap_or("none recorded")
             );
             let started = state.series_started;
             self.transition(
@@ -858,7 +870,10 @@ fn trips(policy: &Policy, state: &State, now: Instant) -> Option<(String, String
                     "{} consecutive requests not answered within {within:?}",
                     state.rts_run
                 ),
-                last_failure(),
+                format!(
+                    "last request not answered in time: {}",
+                    state.last_not_replied.as_deref().unwrap_or("none recorded")
+                ),
             )
         }),
         Policy::ConsecutiveFailures { n } => (state.failure_run >= n).then(|| {
@@ -939,110 +954,6 @@ fn rate(
     let calls = recent.len();
     let bad: Vec<&Sample> = recent.into_iter().filter(|s| bad(s)).collect();
     (bad.len() * 100 >= calls * usize::from(percent)).then_some((bad.len(), calls, bad))
-}
-
-/// What kind of failure a probe met, so that on the API a probe counts like the request it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeFailure {
-    /// No answer (no connection, a timeout, a 5xx without an error body).
-    NotAnswered,
-    /// The API answered that its service is unavailable (a 503 with its error body).
-    ServiceUnavailable,
-    /// The API answered with something unusable (a malformed body).
-    Unusable,
-}
-
-/// What a probe does: asks the API once, `Ok` when it answered as a working API does, `Err` with what
-/// went wrong otherwise.
-type ProbeFn = dyn Fn() -> BoxFuture<'static, Result<(), (ProbeFailure, String)>> + Send + Sync;
-
-/// One active check of a bank's API, as [`spawn_prober`] runs it. The API channel's is
-/// `ApiBank::health_probe`, the one definition of a healthy API that every setup (the failover
-/// builder, the service) uses; [`Probe::new`] makes others, for tests.
-#[derive(Clone)]
-pub struct Probe(Arc<ProbeFn>);
-
-impl Probe {
-    /// A probe that runs `check`: `Ok` for a healthy API, `Err` with the evidence otherwise (counted
-    /// as no answer).
-    pub fn new<F, Fut>(check: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
-    {
-        Self::classified(move || {
-            let checked = check();
-            async move { checked.await.map_err(|e| (ProbeFailure::NotAnswered, e)) }
-        })
-    }
-
-    /// A probe that runs `check`, which says what kind of failure it met.
-    pub fn classified<F, Fut>(check: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<(), (ProbeFailure, String)>> + Send + 'static,
-    {
-        Self(Arc::new(move || Box::pin(check())))
-    }
-
-    /// Probes once, without a time limit of its own (the prober applies `probe_timeout`).
-    pub async fn check(&self) -> Result<(), String> {
-        self.check_classified().await.map_err(|(_, e)| e)
-    }
-
-    /// Probes once, saying what kind of failure it met.
-    pub async fn check_classified(&self) -> Result<(), (ProbeFailure, String)> {
-        (self.0)().await
-    }
-}
-
-impl fmt::Debug for Probe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Probe")
-    }
-}
-
-/// Probes the API in the background: every `probe_interval` plus jitter, with `probe_timeout`; on the
-/// API a probe counts like a request, in `Fallback` the dwell time is checked, while `Probing` probes
-/// decide recovery. Stops when the returned handle is aborted.
-pub fn spawn_prober(health: Arc<Health>, probe: Probe) -> tokio::task::JoinHandle<()> {
-    health.set_probe(probe.clone());
-    tokio::spawn(async move {
-        let mut seed = health.bank.bytes().fold(0x9E37_79B9_u64, |acc, b| {
-            acc.wrapping_mul(31).wrapping_add(u64::from(b))
-        });
-        loop {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let jitter_ms = health.config.probe_jitter.as_millis() as u64;
-            let jitter = Duration::from_millis(if jitter_ms == 0 { 0 } else { seed % jitter_ms });
-            tokio::time::sleep(health.config.probe_interval + jitter).await;
-            if health.measured() == Mode::Fallback && !health.dwell_over() {
-                continue;
-            }
-            let started = Instant::now();
-            let result =
-                tokio::time::timeout(health.config.probe_timeout, probe.check_classified()).await;
-            let elapsed = started.elapsed();
-            match result {
-                Ok(Ok(())) => health.record_probe(CallOutcome::Answered(elapsed), None),
-                Ok(Err((kind, error))) => {
-                    let outcome = match kind {
-                        ProbeFailure::NotAnswered => CallOutcome::Failed(elapsed),
-                        ProbeFailure::ServiceUnavailable => {
-                            CallOutcome::ServiceUnavailable(elapsed)
-                        }
-                        ProbeFailure::Unusable => CallOutcome::Unusable(elapsed),
-                    };
-                    health.record_probe(outcome, Some(&error))
-                }
-                Err(_) => {
-                    health.record_probe(CallOutcome::Failed(elapsed), Some("probe timed out"))
-                }
-            }
-        }
-    })
 }
 
 #[cfg(test)]
