@@ -390,7 +390,14 @@ async fn writes_round_trip_and_land_in_the_ledger_once() {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     Ok,
+    /// Not answered, nothing executed.
     Unavailable,
+    /// Answered: the service is unavailable (a 503 with its error body).
+    ServiceUnavailable,
+    /// Answered with something unusable; a read, nothing executed.
+    Unusable,
+    /// Answered with something unusable; a write that may have been executed.
+    UnusableMaybeExecuted,
     OutcomeUnknown,
     Rejected,
     LimitReached,
@@ -400,6 +407,14 @@ fn class<T>(result: &Result<T, BankError>) -> Class {
     match result {
         Ok(_) => Class::Ok,
         Err(BankError::Unavailable { .. }) => Class::Unavailable,
+        Err(BankError::ServiceUnavailable { .. }) => Class::ServiceUnavailable,
+        Err(BankError::Unusable { write_sent, .. }) => {
+            if *write_sent {
+                Class::UnusableMaybeExecuted
+            } else {
+                Class::Unusable
+            }
+        }
         Err(BankError::OutcomeUnknown { .. }) => Class::OutcomeUnknown,
         Err(BankError::Rejected { .. }) => Class::Rejected,
         Err(BankError::LimitReached { .. }) => Class::LimitReached,
@@ -430,10 +445,11 @@ async fn the_services_probe_is_the_engines_and_a_garbled_answer_is_unhealthy() {
             healthy,
             "service probe under {fault}: {service:?}"
         );
+        let engines = engine.probe().await;
         assert_eq!(
-            engine.probe().await.is_ok(),
+            engines.is_ok(),
             healthy,
-            "ApiBank::probe under {fault}"
+            "ApiBank::probe under {fault}: {engines:?}"
         );
     }
     sandbox.shutdown().await;
@@ -449,7 +465,11 @@ async fn every_fault_is_classified_for_reads_and_writes() {
     let luc = psu(LUC);
     let table = [
         (ApiFault::Up, Class::Ok, Class::Ok),
-        (ApiFault::Down, Class::Unavailable, Class::Unavailable),
+        (
+            ApiFault::Down,
+            Class::ServiceUnavailable,
+            Class::ServiceUnavailable,
+        ),
         (ApiFault::Refuse, Class::Unavailable, Class::Unavailable),
         (ApiFault::Hang, Class::Unavailable, Class::OutcomeUnknown),
         (
@@ -457,7 +477,13 @@ async fn every_fault_is_classified_for_reads_and_writes() {
             Class::Unavailable,
             Class::OutcomeUnknown,
         ),
-        (ApiFault::Garbage, Class::Unavailable, Class::OutcomeUnknown),
+        (
+            ApiFault::Garbage,
+            Class::Unusable,
+            Class::UnusableMaybeExecuted,
+        ),
+        // Only the account list is touched: a balance and a payment are fine.
+        (ApiFault::BadField, Class::Ok, Class::Ok),
         (
             ApiFault::ProcessedButNoAnswer,
             Class::Unavailable,
@@ -481,7 +507,7 @@ async fn every_fault_is_classified_for_reads_and_writes() {
             .find_by_end_to_end_id(LUC, request.end_to_end_id.as_str())
             .is_some();
         match write_class {
-            Class::Unavailable => {
+            Class::Unavailable | Class::ServiceUnavailable => {
                 assert!(!executed, "{fault}: an unavailable write reached the bank")
             }
             Class::Ok => assert!(executed),
@@ -496,6 +522,7 @@ async fn every_fault_is_classified_for_reads_and_writes() {
         (ApiFault::Up, true),
         (ApiFault::Down, false),
         (ApiFault::Garbage, false),
+        (ApiFault::BadField, true),
         (ApiFault::Hang, false),
     ] {
         sandbox.set_api_fault(fault);
@@ -511,8 +538,44 @@ async fn every_fault_is_classified_for_reads_and_writes() {
         ));
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["Ok", "Unavailable"]);
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["Ok", "ServiceUnavailable"]
+    );
     sandbox.set_api_fault(ApiFault::Up);
+    sandbox.shutdown().await;
+}
+
+/// r8: an account list answered at once with one IBAN failing mod-97 is an *unusable* answer naming
+/// the field — the read goes to the other channel — never *unavailable* (a request not answered, which
+/// the RTS rule counts). Every class says whether the call may go elsewhere.
+#[tokio::test]
+async fn an_answer_with_one_bad_field_is_unusable_and_names_it() {
+    let sandbox = sandbox().await;
+    let bank = bank(&sandbox, Duration::from_secs(10));
+    let anna = with_consent(&bank, ANNA).await;
+    sandbox.set_api_fault(ApiFault::BadField);
+    let error = bank.accounts(&anna).await.unwrap_err();
+    match &error {
+        BankError::Unusable {
+            field, write_sent, ..
+        } => assert_eq!((field.as_str(), *write_sent), ("accounts[0].iban", false)),
+        other => panic!("{other:?}"),
+    }
+    assert!(error.triggers_switch() && !error.is_outcome_unknown());
+    assert!(error.to_string().contains("accounts[0].iban"), "{error}");
+    sandbox.set_api_fault(ApiFault::Down);
+    let down = bank.accounts(&anna).await.unwrap_err();
+    assert!(
+        matches!(&down, BankError::ServiceUnavailable { code, .. } if code == "SERVICE_UNAVAILABLE"),
+        "{down:?}"
+    );
+    assert!(down.triggers_switch());
+    sandbox.set_api_fault(ApiFault::Up);
+    assert_eq!(
+        bank.accounts(&anna).await.unwrap(),
+        sandbox.ledger().accounts(ANNA)
+    );
     sandbox.shutdown().await;
 }
 

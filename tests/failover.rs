@@ -710,3 +710,271 @@ async fn r6_two_customers_runs_each_reconcile_only_their_own_intents() {
     assert_eq!(payments_with(&sandbox, &luc_ref), 1);
     sandbox.shutdown().await;
 }
+
+/// A stand-in for the website channel that serves the account list from the sandbox's ledger and
+/// counts what it serves; it serves nothing else. For drills about the API's health alone, without a
+/// browser.
+#[derive(Debug)]
+struct LedgerAccounts {
+    sandbox_ledger: Arc<psd2_fallback_sandbox::Ledger>,
+    served: std::sync::atomic::AtomicUsize,
+}
+
+impl LedgerAccounts {
+    fn unavailable<T>() -> Result<T, BankError> {
+        Err(BankError::Unavailable {
+            channel: psd2_fallback_engine::Channel::Screen,
+            reason: "the stand-in serves the account list only".to_owned(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Bank for LedgerAccounts {
+    async fn accounts(
+        &self,
+        psu: &PsuContext,
+    ) -> Result<Vec<psd2_fallback_engine::model::Account>, BankError> {
+        self.served
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.sandbox_ledger.accounts(psu.psu_id.as_str()))
+    }
+    async fn balances(
+        &self,
+        _: &PsuContext,
+        _: &AccountId,
+        _: Option<time::Date>,
+    ) -> Result<Vec<psd2_fallback_engine::model::Balance>, BankError> {
+        Self::unavailable()
+    }
+    async fn transactions(
+        &self,
+        _: &PsuContext,
+        _: &AccountId,
+        _: &psd2_fallback_engine::model::TransactionFilter,
+    ) -> Result<Vec<psd2_fallback_engine::model::Transaction>, BankError> {
+        Self::unavailable()
+    }
+    async fn initiate_payment(
+        &self,
+        _: &PsuContext,
+        _: &PaymentRequest,
+    ) -> Result<psd2_fallback_engine::model::PaymentInitiation, BankError> {
+        Self::unavailable()
+    }
+    async fn payment_status(
+        &self,
+        _: &PsuContext,
+        _: &psd2_fallback_engine::model::PaymentRef,
+    ) -> Result<PaymentStatus, BankError> {
+        Self::unavailable()
+    }
+    async fn cancel_payment(
+        &self,
+        _: &PsuContext,
+        _: &psd2_fallback_engine::model::PaymentRef,
+    ) -> Result<PaymentStatus, BankError> {
+        Self::unavailable()
+    }
+    async fn upload_payment_file(
+        &self,
+        _: &PsuContext,
+        _: &psd2_fallback_engine::model::PaymentFile,
+    ) -> Result<psd2_fallback_engine::model::PaymentInitiation, BankError> {
+        Self::unavailable()
+    }
+    async fn create_standing_order(
+        &self,
+        _: &PsuContext,
+        _: &psd2_fallback_engine::model::StandingOrderRequest,
+    ) -> Result<psd2_fallback_engine::model::PaymentInitiation, BankError> {
+        Self::unavailable()
+    }
+    async fn cancel_standing_order(
+        &self,
+        _: &PsuContext,
+        _: &psd2_fallback_engine::model::PaymentRef,
+    ) -> Result<PaymentStatus, BankError> {
+        Self::unavailable()
+    }
+    async fn confirm_funds(
+        &self,
+        _: &PsuContext,
+        _: &Iban,
+        _: &Amount,
+    ) -> Result<psd2_fallback_engine::model::FundsConfirmation, BankError> {
+        Self::unavailable()
+    }
+    async fn create_consent(
+        &self,
+        _: &PsuContext,
+        _: &ConsentRequest,
+    ) -> Result<psd2_fallback_engine::model::ConsentId, BankError> {
+        Self::unavailable()
+    }
+    async fn consent_status(
+        &self,
+        _: &PsuContext,
+        _: &psd2_fallback_engine::model::ConsentId,
+    ) -> Result<psd2_fallback_engine::model::ConsentStatus, BankError> {
+        Self::unavailable()
+    }
+    async fn start_authorisation(
+        &self,
+        _: &PsuContext,
+        _: &ScaTarget,
+    ) -> Result<psd2_fallback_engine::model::ScaChallenge, BankError> {
+        Self::unavailable()
+    }
+    async fn authorise(
+        &self,
+        _: &PsuContext,
+        _: &ScaTarget,
+        _: &psd2_fallback_engine::model::AuthorisationId,
+        _: &ScaAnswer,
+    ) -> Result<psd2_fallback_engine::model::ScaStatus, BankError> {
+        Self::unavailable()
+    }
+}
+
+/// r7 and r8 against the real API: a caller's crafted requests (ids that cannot be sent, a consent
+/// the bank does not know) and an account list answered at once with one IBAN failing mod-97 leave
+/// the bank on its API with no switch journalled — the bad list is served by the other channel within
+/// the same call — while a real outage still switches, with a reason that says what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crafted_requests_and_a_bad_field_never_switch_the_bank_but_an_outage_does() {
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let journal = scratch.journal();
+    let standin = Arc::new(LedgerAccounts {
+        sandbox_ledger: sandbox.ledger().clone(),
+        served: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let built = FailoverBuilder::new("sandbox", api(&sandbox), standin.clone() as Arc<dyn Bank>)
+        .health(HealthConfig {
+            extra_policies: vec![
+                Policy::ConsecutiveFailures { n: 2 },
+                Policy::UnusableAnswers { consecutive: 2 },
+            ],
+            ..fast_health(None)
+        })
+        .build(journal.clone())
+        .await
+        .expect("the engine builds");
+    let failover = built.failover.clone();
+    let health = failover.health().clone();
+    let switches = || {
+        let now = time::OffsetDateTime::now_utc();
+        journal
+            .switches("sandbox", now - time::Duration::days(1), now)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.reason)
+            .collect::<Vec<_>>()
+    };
+    let anna = psu("1000001");
+    let ibans = sandbox
+        .ledger()
+        .accounts("1000001")
+        .into_iter()
+        .map(|a| a.iban)
+        .collect();
+    let consent = failover
+        .create_consent(
+            &anna,
+            &ConsentRequest {
+                access: ConsentAccess::full(ibans),
+                recurring: true,
+                valid_until: sandbox.ledger().today() + time::Duration::days(90),
+                frequency_per_day: 4,
+            },
+        )
+        .await
+        .unwrap();
+    let target = ScaTarget::Consent(consent.clone());
+    let challenge = failover.start_authorisation(&anna, &target).await.unwrap();
+    let answer = ScaAnswer::new(card_reader_response("1000001", &challenge.data));
+    failover
+        .authorise(&anna, &target, &challenge.authorisation_id, &answer)
+        .await
+        .unwrap();
+    let anna = anna
+        .present_at("192.0.2.10".parse().unwrap())
+        .with_consent(consent);
+
+    // Six crafted requests from one caller.
+    let stranger =
+        psu("1000001").with_consent(psd2_fallback_engine::model::ConsentId::new("cns-made-up"));
+    for id in ["..", "acc 01", "", "acc-01"] {
+        let caller = if id == "acc-01" { &stranger } else { &anna };
+        let error = failover
+            .balances(caller, &AccountId::new(id), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                BankError::InvalidInput(_) | BankError::Rejected { .. }
+            ),
+            "{id:?}: {error:?}"
+        );
+    }
+    for _ in 0..2 {
+        assert!(
+            failover
+                .accounts(&stranger)
+                .await
+                .unwrap_err()
+                .is_rejected()
+        );
+    }
+    assert_eq!(health.mode(), Mode::Api);
+
+    // An account list with one bad IBAN, six times: each read served by the other channel.
+    sandbox.set_api_fault(ApiFault::BadField);
+    for _ in 0..6 {
+        assert_eq!(
+            failover.accounts(&anna).await.unwrap(),
+            sandbox.ledger().accounts("1000001")
+        );
+        // Lets a confirming probe finish (it is answered: the API works).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(standin.served.load(std::sync::atomic::Ordering::SeqCst), 6);
+    assert_eq!(health.mode(), Mode::Api);
+    assert_eq!(switches(), Vec::<String>::new(), "no switch journalled");
+
+    // A real outage: the bank answers 503 with its error body; the probe confirms it.
+    sandbox.set_api_fault(ApiFault::Down);
+    let mut mode = health.watch();
+    for _ in 0..2 {
+        failover.accounts(&anna).await.unwrap();
+    }
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        mode.wait_for(|m| *m == Mode::Fallback),
+    )
+    .await
+    .expect("the outage switched the bank")
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let stored = journal
+        .switches("sandbox", now - time::Duration::days(1), now)
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].reason,
+        "policy tripped: 2 consecutive calls failed: 0 not answered, 2 answered that the service is unavailable"
+    );
+    assert!(
+        stored[0]
+            .evidence
+            .contains("confirmed: the API probe failed too")
+            && stored[0].evidence.contains("HTTP 503 SERVICE_UNAVAILABLE"),
+        "{}",
+        stored[0].evidence
+    );
+    sandbox.set_api_fault(ApiFault::Up);
+    built.shutdown().await;
+    sandbox.shutdown().await;
+}

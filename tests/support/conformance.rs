@@ -863,12 +863,10 @@ async fn forward(
     let answer = match upstream.send().await {
         Ok(answer) => answer,
         Err(e) if e.is_connect() => {
-            return Ok(hyper::Response::builder()
-                .status(503)
-                .header("content-type", "application/json")
-                .body(Body::from(
-                    r#"{"tppMessages":[{"category":"ERROR","code":"SERVICE_UNAVAILABLE","text":"the bank could not be reached"}]}"#,
-                ))?);
+            // What a gateway says when the bank behind it is not there: a 503 without the bank's
+            // error body, so the client still sees a request nothing answered (not the bank saying
+            // it is unavailable).
+            return Ok(hyper::Response::builder().status(503).body(Body::empty())?);
         }
         Err(e) => return Err(Box::new(e.without_url())),
     };

@@ -93,9 +93,17 @@ impl fmt::Debug for PsuContext {
 
 /// What went wrong, classified by what the failover must do about it.
 ///
-/// Only [`BankError::Unavailable`] is a reason to go to the other channel. [`BankError::OutcomeUnknown`]
-/// means a write may have reached the bank: it must be looked up, never simply re-sent. Everything else
-/// is an answer, passed to the caller as it is.
+/// [`BankError::triggers_switch`] says when the same call goes to the other channel (nothing reached
+/// the bank, or a read got no usable answer). [`BankError::is_outcome_unknown`] says when a write may
+/// have reached the bank: it must be looked up, never simply re-sent. Everything else is an answer,
+/// passed to the caller as it is.
+///
+/// Three kinds of failure are kept apart, because health counts them apart: *not answered*
+/// ([`BankError::Unavailable`], [`BankError::OutcomeUnknown`]: the only input to the RTS Art. 33(1)
+/// rule), *answered but not served* ([`BankError::ServiceUnavailable`]: the bank said it is down) or
+/// *answered but unusable* ([`BankError::Unusable`]: a malformed body, a field failing validation),
+/// and *caused by the caller* ([`BankError::InvalidInput`], [`BankError::Rejected`]), which never
+/// counts against the bank.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BankError {
@@ -106,6 +114,35 @@ pub enum BankError {
         channel: Channel,
         /// What happened (connection refused, timeout, 503, malformed answer, maintenance page).
         reason: String,
+    },
+    /// The bank answered that it cannot serve the request now: HTTP 503 with its Berlin Group error
+    /// body. Nothing was served (nor executed), so the call may go to the other channel; the bank did
+    /// answer, so it is no "request not answered" in the sense of RTS Art. 33(1).
+    #[error("the {channel} channel answered that it is unavailable: {code}: {message}")]
+    ServiceUnavailable {
+        /// Which channel answered.
+        channel: Channel,
+        /// The bank's code (`tppMessages[].code`, e.g. `SERVICE_UNAVAILABLE`).
+        code: String,
+        /// The bank's words.
+        message: String,
+    },
+    /// The bank answered, but the answer cannot be used: a malformed body, or a field failing
+    /// validation (an IBAN failing mod-97, an unknown currency). It names the field. A read so answered
+    /// is served by the other channel; a write so answered may have been executed (`write_sent`), so it
+    /// is settled like an outcome unknown. Never a "request not answered" (RTS Art. 33(1)): health
+    /// counts it under its own policy.
+    #[error("the {channel} channel answered with an unusable {field}: {reason}{}", if *.write_sent { "; the write may have been executed" } else { "" })]
+    Unusable {
+        /// Which channel answered.
+        channel: Channel,
+        /// The part of the answer that could not be used (`body`, `accounts[0].iban`, …).
+        field: String,
+        /// Why.
+        reason: String,
+        /// Whether the call was a write that moves money, which may have been executed although its
+        /// answer is unusable.
+        write_sent: bool,
     },
     /// A write was sent and no definite answer came back: it may or may not have been executed.
     #[error("the outcome on the {channel} channel is unknown: {reason}")]
@@ -199,6 +236,8 @@ impl BankError {
         match self {
             BankError::Unavailable { .. } => "unavailable",
             BankError::OutcomeUnknown { .. } => "outcome_unknown",
+            BankError::ServiceUnavailable { .. } => "service_unavailable",
+            BankError::Unusable { .. } => "unusable",
             BankError::Rejected { .. } => "rejected",
             BankError::ScaRequired { .. } => "sca_required",
             BankError::ScreenChanged { .. } => "screen_changed",
@@ -210,14 +249,42 @@ impl BankError {
         }
     }
 
-    /// Whether the failover should serve this call through the other channel.
+    /// Whether the failover should serve this call through the other channel: nothing was served, and
+    /// nothing was executed.
     pub fn triggers_switch(&self) -> bool {
-        matches!(self, BankError::Unavailable { .. })
+        matches!(
+            self,
+            BankError::Unavailable { .. }
+                | BankError::ServiceUnavailable { .. }
+                | BankError::Unusable {
+                    write_sent: false,
+                    ..
+                }
+        )
     }
 
     /// Whether a write may have been executed although no answer says so.
     pub fn is_outcome_unknown(&self) -> bool {
-        matches!(self, BankError::OutcomeUnknown { .. })
+        matches!(
+            self,
+            BankError::OutcomeUnknown { .. }
+                | BankError::Unusable {
+                    write_sent: true,
+                    ..
+                }
+        )
+    }
+
+    /// Whether the bank answered with something that could not be used (a malformed body, a field
+    /// failing validation).
+    pub fn is_unusable(&self) -> bool {
+        matches!(self, BankError::Unusable { .. })
+    }
+
+    /// Whether the call failed because of what the caller sent, before anything reached the bank.
+    /// Such a failure says nothing about the bank: health never hears of it.
+    pub fn is_caused_by_caller(&self) -> bool {
+        matches!(self, BankError::InvalidInput(_))
     }
 
     /// Whether the bank gave a definite "no".

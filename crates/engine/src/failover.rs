@@ -146,19 +146,35 @@ impl Failover {
         }
     }
 
-    /// Feeds the outcome of an API call to health. Only the absence of an answer counts against it.
+    /// Feeds the outcome of an API call to health, as what it was: not answered, answered that the
+    /// service is unavailable, answered unusably, or answered. A call refused because of what the
+    /// caller sent reached no bank and says nothing about it: health never hears of it (neither
+    /// against the bank nor for it).
     fn observe<T>(&self, channel: Channel, started: Instant, result: &BankResult<T>) {
         if channel != Channel::Api {
             return;
         }
         let elapsed = started.elapsed();
-        match result {
-            Err(e @ (BankError::Unavailable { .. } | BankError::OutcomeUnknown { .. })) => {
-                self.health
-                    .record(CallOutcome::Failed(elapsed), Some(&e.to_string()));
+        let error = match result {
+            Ok(_) => return self.health.record(CallOutcome::Answered(elapsed), None),
+            Err(error) => error,
+        };
+        let outcome = match error {
+            _ if error.is_caused_by_caller() => return,
+            BankError::Unusable { field, reason, .. } => {
+                return self.health.record(
+                    CallOutcome::Unusable(elapsed),
+                    Some(&format!("{field}: {reason}")),
+                );
             }
-            _ => self.health.record(CallOutcome::Answered(elapsed), None),
-        }
+            BankError::ServiceUnavailable { .. } => CallOutcome::ServiceUnavailable(elapsed),
+            BankError::Unavailable { .. } | BankError::OutcomeUnknown { .. } => {
+                CallOutcome::Failed(elapsed)
+            }
+            // A rejection, a limit, a challenge…: the bank answered.
+            _ => return self.health.record(CallOutcome::Answered(elapsed), None),
+        };
+        self.health.record(outcome, Some(&error.to_string()));
     }
 
     /// Logs an access through the website with the switch that justified it (RTS Art. 33(5)).
@@ -249,7 +265,7 @@ impl Failover {
             self.observe(channel, started, &result);
             match result {
                 Err(error) if error.triggers_switch() => {
-                    tracing::info!(bank = %self.config.bank, %channel, %error, "unavailable; trying the other channel");
+                    tracing::info!(bank = %self.config.bank, %channel, class = error.class(), %error, "not served; trying the other channel");
                     step(Step::Unavailable(channel, &error))?;
                     last = Some(error);
                 }
@@ -896,6 +912,10 @@ mod tests {
         Serves,
         Unavailable,
         Rejects,
+        /// Refused before sending, because of what the caller sent.
+        Invalid,
+        /// Answered at once, with one field failing validation.
+        Unusable,
     }
 
     /// A channel whose every answer is scripted, counting its calls.
@@ -930,6 +950,17 @@ mod tests {
                 Script::Rejects => Err(BankError::Rejected {
                     code: "FORMAT_ERROR".to_owned(),
                     message: "scripted refusal".to_owned(),
+                }),
+                Script::Invalid => Err(crate::model::InvalidValue::new(
+                    "resourceId",
+                    "is not one path segment",
+                )
+                .into()),
+                Script::Unusable => Err(BankError::Unusable {
+                    channel: self.channel,
+                    field: "accounts[1].iban".to_owned(),
+                    reason: "check digits do not match".to_owned(),
+                    write_sent: false,
                 }),
             }
         }
@@ -1137,21 +1168,26 @@ mod tests {
 
     impl Rig {
         fn new(api: Script, screen: Script, exempt: Option<&str>) -> Self {
-            let dir = std::env::temp_dir()
-                .join(format!("psd2-fallback-failover-{}", uuid::Uuid::new_v4()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let journal = Arc::new(SqliteJournal::open(&dir.join("journal.sqlite")).unwrap());
-            let api = Scripted::new(Channel::Api, api);
-            let screen = Scripted::new(Channel::Screen, screen);
-            let health = Health::new(
-                "sandbox",
+            Self::with_health(
+                api,
+                screen,
                 HealthConfig {
                     extra_policies: vec![Policy::ConsecutiveFailures { n: 1 }],
                     dwell: Duration::from_secs(10),
                     exempt: exempt.map(str::to_owned),
                     ..HealthConfig::default()
                 },
-            );
+            )
+        }
+
+        fn with_health(api: Script, screen: Script, health: HealthConfig) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("psd2-fallback-failover-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let journal = Arc::new(SqliteJournal::open(&dir.join("journal.sqlite")).unwrap());
+            let api = Scripted::new(Channel::Api, api);
+            let screen = Scripted::new(Channel::Screen, screen);
+            let health = Health::new("sandbox", health);
             let failover = Failover::new(
                 FailoverConfig::new("sandbox"),
                 api.clone(),
@@ -1166,6 +1202,20 @@ mod tests {
                 journal,
                 dir,
             }
+        }
+
+        fn script_api(&self, script: Script) {
+            *self.api.script.lock().unwrap() = script;
+        }
+
+        fn switches(&self) -> Vec<String> {
+            let now = OffsetDateTime::now_utc();
+            self.journal
+                .switches("sandbox", now - time::Duration::days(1), now)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.reason)
+                .collect()
         }
 
         fn accesses(&self) -> Vec<AccessEntry> {
@@ -1385,6 +1435,63 @@ mod tests {
         assert_eq!((rig.api.calls(), rig.screen.calls()), (2, 0));
         assert_eq!(rig.failover.health().mode(), Mode::Api);
         assert!(rig.accesses().is_empty());
+    }
+
+    /// r7: one caller cannot switch a bank for everyone. Requests that fail because of what the caller
+    /// sent — refused before sending, or rejected by the bank — never count against the bank, and the
+    /// ones never sent do not count for it either: they cannot hide a real outage from the RTS rule.
+    #[tokio::test(start_paused = true)]
+    async fn r7_requests_failing_on_what_the_caller_sent_never_switch_the_bank() {
+        let rig = Rig::with_health(Script::Invalid, Script::Serves, HealthConfig::default());
+        for i in 0..6 {
+            rig.script_api(if i % 2 == 0 {
+                Script::Invalid
+            } else {
+                Script::Rejects
+            });
+            let error = rig.failover.accounts(&psu()).await.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    BankError::InvalidInput(_) | BankError::Rejected { .. }
+                ),
+                "{error}"
+            );
+        }
+        assert_eq!(rig.failover.health().mode(), Mode::Api);
+        assert_eq!(rig.switches(), Vec::<String>::new(), "no switch journalled");
+        assert_eq!(rig.screen.calls(), 0, "the website was never used");
+
+        // During a real outage, the same crafted requests do not reset the count of requests not
+        // answered: the fifth unanswered one still trips the RTS rule.
+        for _ in 0..4 {
+            rig.script_api(Script::Unavailable);
+            rig.failover.accounts(&psu()).await.unwrap();
+            rig.script_api(Script::Invalid);
+            rig.failover.accounts(&psu()).await.unwrap_err();
+        }
+        assert_eq!(rig.failover.health().mode(), Mode::Api);
+        rig.script_api(Script::Unavailable);
+        rig.failover.accounts(&psu()).await.unwrap();
+        assert_eq!(rig.failover.health().mode(), Mode::Fallback);
+        assert_eq!(
+            rig.switches(),
+            ["policy tripped: RTS Art. 33(1): 5 consecutive requests not answered within 30s"]
+        );
+    }
+
+    /// r8: an API that answers at once with one unusable field is no outage. The read is served by
+    /// the website within the same call; the RTS rule never counts it, and no switch is journalled.
+    #[tokio::test(start_paused = true)]
+    async fn r8_an_answer_with_one_unusable_field_is_served_elsewhere_and_never_counts_toward_rts()
+    {
+        let rig = Rig::with_health(Script::Unusable, Script::Serves, HealthConfig::default());
+        for _ in 0..6 {
+            assert_eq!(rig.failover.accounts(&psu()).await.unwrap(), []);
+        }
+        assert_eq!((rig.api.calls(), rig.screen.calls()), (6, 6));
+        assert_eq!(rig.failover.health().mode(), Mode::Api);
+        assert_eq!(rig.switches(), Vec::<String>::new());
     }
 
     /// When every channel is unavailable the caller gets the last channel's error; an exempt bank has

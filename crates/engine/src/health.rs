@@ -8,6 +8,20 @@
 //! §2.2). Faster policies are added on top of it, never instead. A manual override is kept apart from
 //! measured health, and a bank exempt under Art. 33(6) never falls back.
 //!
+//! Health tells the truth about what it counted. Three kinds of failure are kept apart
+//! ([`CallOutcome`]): a request *not answered* (no connection, a timeout, a dropped connection, a 5xx
+//! without an error body) is the only input to the RTS rule; the bank *answering that it is
+//! unavailable* (a 503 with its error body) counts for the failure policies
+//! ([`Policy::ConsecutiveFailures`], [`Policy::FailureRate`]) but is no request left unanswered; an
+//! *unusable answer* (a malformed body, a field failing validation) counts only for its own policy,
+//! [`Policy::UnusableAnswers`]. A request refused because of what the caller sent is never reported
+//! here at all. Each switch reason states what was counted, in numbers.
+//!
+//! The RTS rule is the law's own presumption of unavailability and switches at once. Every other
+//! policy is a heuristic of the operator's: when one trips, the engine probes the API itself (the
+//! probe [`spawn_prober`] runs, or [`Health::set_probe`]) and switches only if the probe fails too,
+//! putting the probe's evidence in the event.
+//!
 //! Time is `tokio::time`, so tests run with paused time. Every transition is a [`SwitchEvent`] on a
 //! `broadcast` channel (and a `tracing` event); the effective mode is on a `watch` channel.
 //!
@@ -25,7 +39,9 @@ use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use crate::BoxFuture;
+mod probe;
+
+pub use probe::{Probe, ProbeFailure, spawn_prober};
 
 /// Which channel serves a bank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,12 +109,13 @@ pub enum Policy {
         /// How long an answer may take and still count (30 s in the regulation).
         within: Duration,
     },
-    /// `n` failures in a row (a failure: no answer, or a 5xx).
+    /// `n` failed calls in a row (failed: not answered, or answered that the service is unavailable).
     ConsecutiveFailures {
         /// How many.
         n: u32,
     },
-    /// At least `percent` % of the calls in the last `window` failed, once there were `min_calls`.
+    /// At least `percent` % of the calls in the last `window` failed (as for `ConsecutiveFailures`),
+    /// once there were `min_calls`.
     FailureRate {
         /// The sliding window.
         window: Duration,
@@ -118,6 +135,12 @@ pub enum Policy {
         /// The rate that trips, in percent.
         percent: u8,
     },
+    /// `consecutive` answers in a row that could not be used (a malformed body, a field failing
+    /// validation). Answers, not outages: never part of the RTS rule.
+    UnusableAnswers {
+        /// How many in a row.
+        consecutive: u32,
+    },
 }
 
 impl Policy {
@@ -126,27 +149,6 @@ impl Policy {
         consecutive: 5,
         within: Duration::from_secs(30),
     };
-
-    fn describe(&self) -> String {
-        match self {
-            Policy::Rts {
-                consecutive,
-                within,
-            } => format!(
-                "RTS Art. 33(1): {consecutive} consecutive requests not answered within {within:?}"
-            ),
-            Policy::ConsecutiveFailures { n } => format!("{n} consecutive failures"),
-            Policy::FailureRate {
-                window, percent, ..
-            } => format!("{percent}% of calls failed over {window:?}"),
-            Policy::SlowCallRate {
-                window,
-                slow,
-                percent,
-                ..
-            } => format!("{percent}% of calls slower than {slow:?} over {window:?}"),
-        }
-    }
 }
 
 /// How one bank's health is judged.
@@ -185,13 +187,32 @@ impl Default for HealthConfig {
     }
 }
 
-/// What one request to the API came to.
+/// What one request to the API came to. A request refused before it was sent (the caller's invalid
+/// input) is no outcome: it is not reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallOutcome {
     /// The API answered (any definite answer, a rejection included) in this time.
     Answered(Duration),
-    /// No usable answer: no connection, a timeout, a 5xx, a garbled body.
+    /// Not answered: no connection, a timeout, a dropped connection, a 5xx without an error body.
+    /// The only input to the RTS rule (with answers slower than its limit).
     Failed(Duration),
+    /// The bank answered that it cannot serve the request now (a 503 with its error body): a failed
+    /// call for the failure policies, but not a request left unanswered.
+    ServiceUnavailable(Duration),
+    /// The bank answered with something that could not be used (a malformed body, a field failing
+    /// validation): counted by [`Policy::UnusableAnswers`] only.
+    Unusable(Duration),
+}
+
+impl CallOutcome {
+    fn latency(self) -> Duration {
+        match self {
+            CallOutcome::Answered(l)
+            | CallOutcome::Failed(l)
+            | CallOutcome::ServiceUnavailable(l)
+            | CallOutcome::Unusable(l) => l,
+        }
+    }
 }
 
 /// Why the mode changed.
@@ -273,7 +294,10 @@ pub struct SwitchEvent {
 #[derive(Debug)]
 struct Sample {
     at: Instant,
+    /// Not answered, or answered that the service is unavailable.
     failed: bool,
+    /// Of the failed: not answered at all.
+    not_answered: bool,
     latency: Duration,
 }
 
@@ -284,10 +308,20 @@ struct State {
     entered: Instant,
     /// Failures (in the RTS sense) in a row, and when the series started.
     rts_run: u32,
-    /// Plain failures in a row.
+    /// Failed calls in a row (not answered, or answered that the service is unavailable).
     failure_run: u32,
+    /// Of `failure_run`, those not answered at all.
+    failure_run_not_answered: u32,
+    /// Unusable answers in a row, and what was wrong with the last one.
+    unusable_run: u32,
+    last_unusable: Option<String>,
     series_started: Option<OffsetDateTime>,
+    /// What the last failed call met (for the failure policies' evidence).
     last_failure: Option<String>,
+    /// What the last request not answered in time met (for the RTS rule's evidence).
+    last_not_replied: Option<String>,
+    /// A tripped policy is waiting for the probe that confirms it (at most one probe at a time).
+    confirming: bool,
     window: VecDeque<Sample>,
     good_probes: u32,
     sequence: u64,
@@ -323,13 +357,17 @@ pub struct Health {
     /// The durable id of the switch that put the bank on the fallback: the justification logged with
     /// every access through the website (RTS Art. 33(5)).
     justification: Mutex<Option<i64>>,
+    /// The probe that confirms a tripped policy other than the RTS rule before it switches.
+    probe: std::sync::OnceLock<Probe>,
+    /// This health itself, for the task that runs a confirming probe.
+    me: std::sync::Weak<Health>,
 }
 
 impl Health {
     /// A bank's health, starting on the API.
     pub fn new(bank: impl Into<String>, config: HealthConfig) -> Arc<Self> {
         let (events, _) = broadcast::channel(256);
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             bank: bank.into(),
             config,
             state: Mutex::new(State {
@@ -338,8 +376,13 @@ impl Health {
                 entered: Instant::now(),
                 rts_run: 0,
                 failure_run: 0,
+                failure_run_not_answered: 0,
+                unusable_run: 0,
+                last_unusable: None,
                 series_started: None,
                 last_failure: None,
+                last_not_replied: None,
+                confirming: false,
                 window: VecDeque::new(),
                 good_probes: 0,
                 sequence: 0,
@@ -350,7 +393,16 @@ impl Health {
             recorder: std::sync::OnceLock::new(),
             publishing: Mutex::new(()),
             justification: Mutex::new(None),
+            probe: std::sync::OnceLock::new(),
+            me: me.clone(),
         })
+    }
+
+    /// Sets the probe that confirms a tripped policy (once; later calls are ignored).
+    /// [`spawn_prober`] sets the probe it runs. Without one, a tripped policy switches unconfirmed and
+    /// its event says so.
+    pub fn set_probe(&self, probe: Probe) {
+        let _ = self.probe.set(probe);
     }
 
     /// Sets what makes switch events durable (once; later calls are ignored). It is called for each
@@ -432,13 +484,11 @@ impl Health {
         }
     }
 
-    /// Counts an outcome against the policies and, on the API, switches to `Fallback` when one trips.
+    /// Counts an outcome against the policies and, on the API, switches to `Fallback` when one trips
+    /// (the RTS rule at once, any other policy once a probe confirms it).
     fn judge(&self, state: &mut State, outcome: CallOutcome, error: Option<&str>) {
         let now = Instant::now();
-        let (failed, latency) = match outcome {
-            CallOutcome::Answered(l) => (false, l),
-            CallOutcome::Failed(l) => (true, l),
-        };
+        let latency = outcome.latency();
         let Policy::Rts {
             consecutive,
             within,
@@ -446,25 +496,49 @@ impl Health {
         else {
             unreachable!("the RTS policy is an Rts")
         };
-        let not_replied = failed || latency > within;
-        if not_replied {
-            if state.rts_run == 0 && state.failure_run == 0 {
-                state.series_started = Some(OffsetDateTime::now_utc());
-            }
-            state.rts_run += 1;
-            if let Some(e) = error {
-                state.last_failure = Some(e.to_owned());
-            }
-        } else {
-            state.rts_run = 0;
+        let not_answered = matches!(outcome, CallOutcome::Failed(_));
+        let failed = not_answered || matches!(outcome, CallOutcome::ServiceUnavailable(_));
+        // RTS Art. 33(1): not replied to within the limit, whatever the reply would have been.
+        let not_replied = not_answered || latency > within;
+        if (not_replied || failed) && state.rts_run == 0 && state.failure_run == 0 {
+            state.series_started = Some(OffsetDateTime::now_utc());
         }
-        state.failure_run = if failed { state.failure_run + 1 } else { 0 };
-        if !not_replied && state.failure_run == 0 {
+        if not_replied {
+            state.last_not_replied = Some(match (not_answered, error) {
+                (true, Some(e)) => e.to_owned(),
+                (true, None) => "no answer".to_owned(),
+                (false, e) => format!(
+                    "an answer took {latency:?}{}",
+                    e.map(|e| format!(" ({e})")).unwrap_or_default()
+                ),
+            });
+        }
+        if failed && let Some(e) = error {
+            state.last_failure = Some(e.to_owned());
+        }
+        state.rts_run = if not_replied { state.rts_run + 1 } else { 0 };
+        if failed {
+            state.failure_run += 1;
+            state.failure_run_not_answered += u32::from(not_answered);
+        } else {
+            state.failure_run = 0;
+            state.failure_run_not_answered = 0;
+        }
+        match outcome {
+            CallOutcome::Unusable(_) => {
+                state.unusable_run += 1;
+                state.last_unusable = error.map(str::to_owned);
+            }
+            CallOutcome::Answered(_) => state.unusable_run = 0,
+            CallOutcome::Failed(_) | CallOutcome::ServiceUnavailable(_) => {}
+        }
+        if state.rts_run == 0 && state.failure_run == 0 {
             state.series_started = None;
         }
         state.window.push_back(Sample {
             at: now,
             failed,
+            not_answered,
             latency,
         });
         let longest = self
@@ -489,50 +563,108 @@ impl Health {
         if state.measured != Mode::Api {
             return;
         }
-        let mut tripped = None;
         if state.rts_run >= consecutive {
-            tripped = Some(self.config.rts);
-        }
-        for policy in &self.config.extra_policies {
-            if tripped.is_some() {
-                break;
-            }
-            let trips = match *policy {
-                Policy::Rts { consecutive, .. } => state.rts_run >= consecutive,
-                Policy::ConsecutiveFailures { n } => state.failure_run >= n,
-                Policy::FailureRate {
-                    window,
-                    min_calls,
-                    percent,
-                } => rate(&state.window, now, window, min_calls, percent, |s| s.failed),
-                Policy::SlowCallRate {
-                    window,
-                    min_calls,
-                    slow,
-                    percent,
-                } => rate(&state.window, now, window, min_calls, percent, |s| {
-                    s.latency > slow
-                }),
-            };
-            if trips {
-                tripped = Some(*policy);
-            }
-        }
-        if let Some(policy) = tripped {
+            // The law's own presumption: no probe is asked to confirm it.
+            let reason = format!(
+                "RTS Art. 33(1): {} consecutive requests not answered within {within:?}",
+                state.rts_run
+            );
             let evidence = format!(
-                "{} consecutive requests not answered in time, {} failures in a row; last error: {}",
-                state.rts_run,
-                state.failure_run,
-                state.last_failure.as_deref().unwrap_or("none recorded")
+                "last request not answered in time: {}",
+                state.last_not_replied.as_deref().unwrap_or("none recorded")
             );
             let started = state.series_started;
             self.transition(
                 state,
                 Mode::Fallback,
-                SwitchReason::PolicyTripped(policy.describe()),
+                SwitchReason::PolicyTripped(reason),
                 evidence,
                 started,
             );
+            return;
+        }
+        if state.confirming {
+            return;
+        }
+        let tripped = self
+            .config
+            .extra_policies
+            .iter()
+            .find_map(|policy| trips(policy, state, now));
+        let Some((reason, evidence)) = tripped else {
+            return;
+        };
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        match (self.probe.get(), self.me.upgrade(), runtime) {
+            (Some(probe), Some(me), Some(runtime)) => {
+                state.confirming = true;
+                let probe = probe.clone();
+                runtime.spawn(async move {
+                    let started = Instant::now();
+                    let result = tokio::time::timeout(me.config.probe_timeout, probe.check())
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(format!("no answer within {:?}", me.config.probe_timeout))
+                        });
+                    me.decide(|state| me.confirmed(state, reason, evidence, result, started));
+                });
+            }
+            (probe, _, _) => {
+                let why = if probe.is_none() {
+                    "no probe is configured"
+                } else {
+                    "no runtime to run the probe on"
+                };
+                let evidence = format!("{evidence}; not confirmed: {why}");
+                let started = state.series_started;
+                self.transition(
+                    state,
+                    Mode::Fallback,
+                    SwitchReason::PolicyTripped(reason),
+                    evidence,
+                    started,
+                );
+            }
+        }
+    }
+
+    /// Ends the confirmation of a tripped policy: the probe failed too, so the bank switches with the
+    /// probe's evidence; or the probe was answered, so it does not, and the counts that tripped start
+    /// again.
+    fn confirmed(
+        &self,
+        state: &mut State,
+        reason: String,
+        evidence: String,
+        probe: Result<(), String>,
+        started: Instant,
+    ) {
+        state.confirming = false;
+        if state.measured != Mode::Api {
+            return;
+        }
+        match probe {
+            Err(probe_error) => {
+                let evidence = format!(
+                    "{evidence}; confirmed: the API probe failed too after {:?}: {probe_error}",
+                    started.elapsed()
+                );
+                let downtime_started = state.series_started;
+                self.transition(
+                    state,
+                    Mode::Fallback,
+                    SwitchReason::PolicyTripped(reason),
+                    evidence,
+                    downtime_started,
+                );
+            }
+            Ok(()) => {
+                tracing::info!(bank = %self.bank, %reason, %evidence, "a policy tripped but the API answered the probe: not switched");
+                state.failure_run = 0;
+                state.failure_run_not_answered = 0;
+                state.unusable_run = 0;
+                state.window.clear();
+            }
         }
     }
 
@@ -558,7 +690,9 @@ impl Health {
                     return;
                 }
                 match outcome {
-                    CallOutcome::Failed(_) => state.entered = Instant::now(),
+                    CallOutcome::Failed(_)
+                    | CallOutcome::ServiceUnavailable(_)
+                    | CallOutcome::Unusable(_) => state.entered = Instant::now(),
                     CallOutcome::Answered(_) => {
                         let evidence = format!(
                             "{:?} in fallback, then the API answered a probe",
@@ -585,7 +719,9 @@ impl Health {
                         self.recover(state);
                     }
                 }
-                CallOutcome::Failed(_) => {
+                CallOutcome::Failed(_)
+                | CallOutcome::ServiceUnavailable(_)
+                | CallOutcome::Unusable(_) => {
                     let evidence = format!(
                         "probe failed after {} good ones: {}",
                         state.good_probes,
@@ -609,6 +745,8 @@ impl Health {
         let evidence = format!("{n} probes answered in a row");
         state.rts_run = 0;
         state.failure_run = 0;
+        state.failure_run_not_answered = 0;
+        state.unusable_run = 0;
         state.series_started = None;
         state.window.clear();
         self.transition(state, Mode::Api, SwitchReason::Recovered(n), evidence, None);
@@ -713,6 +851,91 @@ impl Health {
     }
 }
 
+/// Whether an extra policy trips on the counts, and if so its reason — a statement of what was
+/// counted, in numbers — and its evidence.
+fn trips(policy: &Policy, state: &State, now: Instant) -> Option<(String, String)> {
+    let last_failure = || {
+        format!(
+            "last failure: {}",
+            state.last_failure.as_deref().unwrap_or("none recorded")
+        )
+    };
+    match *policy {
+        Policy::Rts {
+            consecutive,
+            within,
+        } => (state.rts_run >= consecutive).then(|| {
+            (
+                format!(
+                    "{} consecutive requests not answered within {within:?}",
+                    state.rts_run
+                ),
+                format!(
+                    "last request not answered in time: {}",
+                    state.last_not_replied.as_deref().unwrap_or("none recorded")
+                ),
+            )
+        }),
+        Policy::ConsecutiveFailures { n } => (state.failure_run >= n).then(|| {
+            let answered = state.failure_run - state.failure_run_not_answered;
+            (
+                format!(
+                    "{} consecutive calls failed: {} not answered, {answered} answered that the service is unavailable",
+                    state.failure_run, state.failure_run_not_answered
+                ),
+                last_failure(),
+            )
+        }),
+        Policy::FailureRate {
+            window,
+            min_calls,
+            percent,
+        } => rate(&state.window, now, window, min_calls, percent, |s| s.failed).map(
+            |(bad, calls, recent)| {
+                let not_answered = recent.iter().filter(|s| s.not_answered).count();
+                (
+                    format!(
+                        "{bad} of the {calls} calls in the last {window:?} failed (at least {percent}%): {not_answered} not answered, {} answered that the service is unavailable",
+                        bad - not_answered
+                    ),
+                    last_failure(),
+                )
+            },
+        ),
+        Policy::SlowCallRate {
+            window,
+            min_calls,
+            slow,
+            percent,
+        } => rate(&state.window, now, window, min_calls, percent, |s| {
+            s.latency > slow
+        })
+        .map(|(bad, calls, recent)| {
+            let slowest = recent.iter().map(|s| s.latency).max().unwrap_or_default();
+            (
+                format!(
+                    "{bad} of the {calls} calls in the last {window:?} took longer than {slow:?} (at least {percent}%)"
+                ),
+                format!("the slowest took {slowest:?}"),
+            )
+        }),
+        Policy::UnusableAnswers { consecutive } => {
+            (state.unusable_run >= consecutive).then(|| {
+                let last = state.last_unusable.as_deref().unwrap_or("not recorded");
+                (
+                    format!(
+                        "{} consecutive answers unusable: {last}",
+                        state.unusable_run
+                    ),
+                    format!("the last unusable answer: {last}"),
+                )
+            })
+        }
+    }
+}
+
+/// When at least `percent` % of the calls in the last `span` are bad (once there are `min_calls`):
+/// how many were bad, out of how many, and the calls counted.
 fn rate(
     window: &VecDeque<Sample>,
     now: Instant,
@@ -720,80 +943,17 @@ fn rate(
     min_calls: u32,
     percent: u8,
     bad: impl Fn(&Sample) -> bool,
-) -> bool {
+) -> Option<(usize, usize, Vec<&Sample>)> {
     let recent: Vec<&Sample> = window
         .iter()
         .filter(|s| now.duration_since(s.at) <= span)
         .collect();
     if recent.len() < min_calls as usize || recent.is_empty() {
-        return false;
+        return None;
     }
-    let bad = recent.iter().filter(|s| bad(s)).count();
-    bad * 100 >= recent.len() * usize::from(percent)
-}
-
-/// What a probe does: asks the API once, `Ok` when it answered as a working API does, `Err` with what
-/// went wrong otherwise.
-type ProbeFn = dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync;
-
-/// One active check of a bank's API, as [`spawn_prober`] runs it. The API channel's is
-/// `ApiBank::health_probe`, the one definition of a healthy API that every setup (the failover
-/// builder, the service) uses; [`Probe::new`] makes others, for tests.
-#[derive(Clone)]
-pub struct Probe(Arc<ProbeFn>);
-
-impl Probe {
-    /// A probe that runs `check`: `Ok` for a healthy API, `Err` with the evidence otherwise.
-    pub fn new<F, Fut>(check: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
-    {
-        Self(Arc::new(move || Box::pin(check())))
-    }
-
-    /// Probes once, without a time limit of its own (the prober applies `probe_timeout`).
-    pub async fn check(&self) -> Result<(), String> {
-        (self.0)().await
-    }
-}
-
-impl fmt::Debug for Probe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Probe")
-    }
-}
-
-/// Probes the API in the background: every `probe_interval` plus jitter, with `probe_timeout`; on the
-/// API a probe counts like a request, in `Fallback` the dwell time is checked, while `Probing` probes
-/// decide recovery. Stops when the returned handle is aborted.
-pub fn spawn_prober(health: Arc<Health>, probe: Probe) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut seed = health.bank.bytes().fold(0x9E37_79B9_u64, |acc, b| {
-            acc.wrapping_mul(31).wrapping_add(u64::from(b))
-        });
-        loop {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let jitter_ms = health.config.probe_jitter.as_millis() as u64;
-            let jitter = Duration::from_millis(if jitter_ms == 0 { 0 } else { seed % jitter_ms });
-            tokio::time::sleep(health.config.probe_interval + jitter).await;
-            if health.measured() == Mode::Fallback && !health.dwell_over() {
-                continue;
-            }
-            let started = Instant::now();
-            let result = tokio::time::timeout(health.config.probe_timeout, probe.check()).await;
-            let elapsed = started.elapsed();
-            match result {
-                Ok(Ok(())) => health.record_probe(CallOutcome::Answered(elapsed), None),
-                Ok(Err(error)) => health.record_probe(CallOutcome::Failed(elapsed), Some(&error)),
-                Err(_) => {
-                    health.record_probe(CallOutcome::Failed(elapsed), Some("probe timed out"))
-                }
-            }
-        }
-    })
+    let calls = recent.len();
+    let bad: Vec<&Sample> = recent.into_iter().filter(|s| bad(s)).collect();
+    (bad.len() * 100 >= calls * usize::from(percent)).then_some((bad.len(), calls, bad))
 }
 
 #[cfg(test)]
@@ -901,6 +1061,189 @@ mod tests {
         }
         slow.record(OK, None);
         assert_eq!(slow.mode(), Mode::Fallback);
+    }
+
+    const SAID_DOWN: CallOutcome = CallOutcome::ServiceUnavailable(Duration::from_millis(20));
+    const UNUSABLE: CallOutcome = CallOutcome::Unusable(Duration::from_millis(20));
+
+    /// Every switch reason is a literal statement of what was counted; each policy's text is pinned
+    /// here (none of these has a probe, so each says it was not confirmed).
+    #[tokio::test(start_paused = true)]
+    async fn every_switch_reason_states_what_was_counted() {
+        let slow = CallOutcome::Answered(Duration::from_secs(3));
+        let iban = "accounts[0].iban: check digits do not match";
+        type Case<'a> = (Option<Policy>, Vec<(CallOutcome, Option<&'a str>)>, &'a str);
+        let cases: [Case<'_>; 5] = [
+            (
+                None,
+                vec![(FAIL, Some("connection refused")); 5],
+                "RTS Art. 33(1): 5 consecutive requests not answered within 30s",
+            ),
+            (
+                Some(Policy::ConsecutiveFailures { n: 3 }),
+                vec![(FAIL, None), (SAID_DOWN, None), (SAID_DOWN, None)],
+                "3 consecutive calls failed: 1 not answered, 2 answered that the service is unavailable",
+            ),
+            (
+                Some(Policy::FailureRate {
+                    window: Duration::from_secs(10),
+                    min_calls: 4,
+                    percent: 50,
+                }),
+                vec![(OK, None), (FAIL, None), (OK, None), (SAID_DOWN, None)],
+                "2 of the 4 calls in the last 10s failed (at least 50%): 1 not answered, 1 answered that the service is unavailable",
+            ),
+            (
+                Some(Policy::SlowCallRate {
+                    window: Duration::from_secs(10),
+                    min_calls: 4,
+                    slow: Duration::from_secs(2),
+                    percent: 75,
+                }),
+                vec![(slow, None), (slow, None), (slow, None), (OK, None)],
+                "3 of the 4 calls in the last 10s took longer than 2s (at least 75%)",
+            ),
+            (
+                Some(Policy::UnusableAnswers { consecutive: 3 }),
+                vec![(UNUSABLE, Some(iban)); 3],
+                "3 consecutive answers unusable: accounts[0].iban: check digits do not match",
+            ),
+        ];
+        for (policy, outcomes, reason) in cases {
+            let health = Health::new(
+                "sandbox",
+                HealthConfig {
+                    extra_policies: policy.into_iter().collect(),
+                    ..config()
+                },
+            );
+            let mut events = health.events();
+            let (last, before) = outcomes.split_last().unwrap();
+            for (outcome, error) in before {
+                health.record(*outcome, *error);
+            }
+            assert_eq!(
+                health.mode(),
+                Mode::Api,
+                "{reason}: not before the last call"
+            );
+            health.record(last.0, last.1);
+            let event = events.try_recv().expect(reason);
+            assert_eq!(event.reason, SwitchReason::PolicyTripped(reason.to_owned()));
+            if policy.is_some() {
+                assert!(
+                    event
+                        .evidence
+                        .ends_with("not confirmed: no probe is configured"),
+                    "{}",
+                    event.evidence
+                );
+            }
+        }
+    }
+
+    /// r8: answers that came at once but could not be used, and answers saying the service is
+    /// unavailable, are no "requests not answered": the RTS rule never counts them.
+    #[tokio::test(start_paused = true)]
+    async fn unusable_or_unavailable_answers_never_count_toward_the_rts_rule() {
+        let health = Health::new("sandbox", config());
+        let mut events = health.events();
+        for _ in 0..10 {
+            health.record(
+                UNUSABLE,
+                Some("accounts[0].iban: check digits do not match"),
+            );
+        }
+        for _ in 0..10 {
+            health.record(SAID_DOWN, Some("503 SERVICE_UNAVAILABLE"));
+        }
+        // Interleaved with them, four requests not answered stay four.
+        for outcome in [FAIL, FAIL, UNUSABLE, FAIL, FAIL] {
+            health.record(outcome, None);
+        }
+        assert_eq!(health.mode(), Mode::Api);
+        assert!(events.try_recv().is_err(), "no switch");
+        // Answers slower than the limit are not replied to within it, whatever they said.
+        for _ in 0..5 {
+            health.record(CallOutcome::Unusable(Duration::from_secs(31)), None);
+        }
+        assert_eq!(health.mode(), Mode::Fallback);
+    }
+
+    /// A policy other than the RTS rule switches only when the engine's own probe fails too, and the
+    /// event carries the probe's evidence; a probe the API answers keeps the bank on the API.
+    #[tokio::test(start_paused = true)]
+    async fn a_tripped_policy_switches_only_when_a_probe_confirms_it() {
+        let health = Health::new(
+            "sandbox",
+            HealthConfig {
+                extra_policies: vec![
+                    Policy::ConsecutiveFailures { n: 2 },
+                    Policy::UnusableAnswers { consecutive: 2 },
+                ],
+                ..config()
+            },
+        );
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let probe_up = up.clone();
+        health.set_probe(Probe::new(move || {
+            let up = probe_up.load(std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err("HTTP 503 SERVICE_UNAVAILABLE".to_owned())
+                }
+            }
+        }));
+        let mut events = health.events();
+        for outcome in [SAID_DOWN, SAID_DOWN, UNUSABLE, UNUSABLE] {
+            health.record(outcome, Some("accounts[0].iban: check digits do not match"));
+            // Lets the confirming probe run (paused time: nothing really waits).
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(health.mode(), Mode::Api, "the probe was answered");
+        assert!(events.try_recv().is_err(), "no switch");
+
+        up.store(false, std::sync::atomic::Ordering::SeqCst);
+        health.record(
+            UNUSABLE,
+            Some("accounts[0].iban: check digits do not match"),
+        );
+        health.record(
+            UNUSABLE,
+            Some("accounts[0].iban: check digits do not match"),
+        );
+        let event = events.recv().await.unwrap();
+        assert_eq!((event.from, event.to), (Mode::Api, Mode::Fallback));
+        assert_eq!(
+            event.reason,
+            SwitchReason::PolicyTripped(
+                "2 consecutive answers unusable: accounts[0].iban: check digits do not match"
+                    .to_owned()
+            )
+        );
+        assert!(
+            event
+                .evidence
+                .contains("confirmed: the API probe failed too after")
+                && event.evidence.ends_with("HTTP 503 SERVICE_UNAVAILABLE"),
+            "{}",
+            event.evidence
+        );
+        assert_eq!(health.mode(), Mode::Fallback);
+    }
+
+    /// The RTS rule is the law's presumption of unavailability: it switches at once, without asking a
+    /// probe (which here would be answered).
+    #[tokio::test(start_paused = true)]
+    async fn the_rts_rule_switches_without_a_confirming_probe() {
+        let health = Health::new("sandbox", config());
+        health.set_probe(Probe::new(|| async { Ok(()) }));
+        for _ in 0..5 {
+            health.record(FAIL, Some("connection refused"));
+        }
+        assert_eq!(health.mode(), Mode::Fallback, "switched within the call");
     }
 
     #[tokio::test(start_paused = true)]

@@ -88,15 +88,16 @@
 //! - [`model`]: the domain — IBANs, amounts, accounts, balances, transactions, payments, standing orders,
 //!   payment files (pain.001), consents, SCA. No IO, no wire formats.
 //! - [`bank`]: the [`Bank`] trait every channel implements, [`PsuContext`], and [`BankError`], which says
-//!   what a failure means for switching (unavailable, outcome unknown, rejected, SCA required, screen
-//!   changed, …).
+//!   what a failure means for switching (unavailable, service unavailable, unusable, outcome unknown,
+//!   rejected, SCA required, screen changed, …).
 //! - [`api`]: [`ApiBank`], the API channel — a Berlin Group NextGenPSD2 client for every operation, whose
 //!   errors say whether anything reached the bank.
 //! - [`screen`]: [`ScreenBank`], the website channel — the bank's website driven through WebDriver, read
 //!   through a screen map ([`screen::map::ScreenMap`], which map authors can also use to read a saved
 //!   page: [`screen::map::ScreenMap::read`]).
 //! - [`health`]: [`Health`], one state machine per bank (`Api` / `Fallback` / `Probing`), the RTS
-//!   Art. 33(1) policy and faster ones, overrides, exemption, [`SwitchEvent`]s, the API [`health::Probe`].
+//!   Art. 33(1) policy (requests not answered only) and faster ones confirmed by a probe, overrides,
+//!   exemption, [`SwitchEvent`]s with literal reasons, the API [`health::Probe`].
 //! - [`journal`]: the durable record — payment intents, switch events, the fallback access log and the
 //!   unattended-access counters ([`SqliteJournal`] behind [`JournalStore`]).
 //! - [`fingerprint`]: what a write says, as one stable id — part of its journal key and of the

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// As JSON (the admin route): `{"mode":"up"}`, `{"mode":"slow","ms":800}`, `{"mode":"flap","periodMs":2000}`.
 /// As text (the command line): `up`, `down`, `refuse`, `hang`, `slow:800`, `flap:2000`, `garbage`,
-/// `processed-but-no-answer`.
+/// `bad-field`, `processed-but-no-answer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "mode",
@@ -38,6 +38,9 @@ pub enum ApiFault {
     },
     /// Answers `200` with a malformed JSON body.
     Garbage,
+    /// Works, but the account list names its first account with an IBAN failing mod-97 (one check
+    /// digit off): an answer at once, with one unusable field.
+    BadField,
     /// Requests are executed, then the connection is closed without an answer.
     ProcessedButNoAnswer,
 }
@@ -100,7 +103,7 @@ impl FromStr for ApiFault {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let unknown = || UnknownFault {
             given: text.to_owned(),
-            expected: "up, down, refuse, hang, slow:<ms>, flap:<ms>, garbage, processed-but-no-answer",
+            expected: "up, down, refuse, hang, slow:<ms>, flap:<ms>, garbage, bad-field, processed-but-no-answer",
         };
         let (mode, n, ok) = split(text.trim());
         if !ok {
@@ -114,6 +117,7 @@ impl FromStr for ApiFault {
             ("slow", Some(ms)) => ApiFault::Slow { ms },
             ("flap", Some(period_ms)) if period_ms > 0 => ApiFault::Flap { period_ms },
             ("garbage", None) => ApiFault::Garbage,
+            ("bad-field", None) => ApiFault::BadField,
             ("processed-but-no-answer", None) => ApiFault::ProcessedButNoAnswer,
             _ => return Err(unknown()),
         })
@@ -152,6 +156,7 @@ impl fmt::Display for ApiFault {
             ApiFault::Slow { ms } => write!(f, "slow:{ms}"),
             ApiFault::Flap { period_ms } => write!(f, "flap:{period_ms}"),
             ApiFault::Garbage => f.write_str("garbage"),
+            ApiFault::BadField => f.write_str("bad-field"),
             ApiFault::ProcessedButNoAnswer => f.write_str("processed-but-no-answer"),
         }
     }
@@ -182,6 +187,7 @@ mod tests {
             "slow:800",
             "flap:2000",
             "garbage",
+            "bad-field",
             "processed-but-no-answer",
         ] {
             let fault: ApiFault = text.parse().unwrap();

@@ -207,12 +207,16 @@ pub struct PolicyConfig {
     pub rts_consecutive: u32,
     /// … within this many milliseconds (30 000).
     pub rts_within_ms: u64,
-    /// Also switch after this many consecutive failures.
+    /// Also switch after this many consecutive failed calls (not answered, or answered that the
+    /// service is unavailable), once the API probe fails too.
     pub consecutive_failures: Option<u32>,
     /// Also switch on a failure rate: `{ window_ms, min_calls, percent }`.
     pub failure_rate: Option<RateConfig>,
     /// Also switch on a slow-call rate: `{ window_ms, min_calls, percent, slow_ms }`.
     pub slow_call_rate: Option<RateConfig>,
+    /// Also switch after this many consecutive unusable answers (a malformed body, a field failing
+    /// validation), once the API probe fails too. Never part of the RTS rule.
+    pub unusable_answers: Option<u32>,
     /// How long to stay on the fallback before probing, in milliseconds.
     pub dwell_ms: u64,
     /// Good probes in a row that bring the API back.
@@ -234,6 +238,7 @@ impl Default for PolicyConfig {
             consecutive_failures: None,
             failure_rate: None,
             slow_call_rate: None,
+            unusable_answers: None,
             dwell_ms: d.dwell.as_millis() as u64,
             probes_to_recover: d.probes_to_recover,
             probe_interval_ms: d.probe_interval.as_millis() as u64,
@@ -283,6 +288,9 @@ impl PolicyConfig {
                 slow: ms(r.slow_ms.unwrap_or(5_000)),
                 percent: r.percent,
             });
+        }
+        if let Some(consecutive) = self.unusable_answers {
+            extra.push(Policy::UnusableAnswers { consecutive });
         }
         HealthConfig {
             extra_policies: extra,
@@ -691,5 +699,30 @@ impl Bank for NoScreenChannel {
         _: &str,
     ) -> BankResult<Option<(PaymentRef, PaymentStatus)>> {
         self.no()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unusable-answers policy is its own key, off unless set, and never replaces the RTS rule.
+    #[test]
+    fn unusable_answers_is_a_policy_of_its_own() {
+        let off: PolicyConfig = toml::from_str("").unwrap();
+        assert!(off.health_config(None).extra_policies.is_empty());
+        let on: PolicyConfig =
+            toml::from_str("unusable_answers = 5\nconsecutive_failures = 3").unwrap();
+        let health = on.health_config(None);
+        assert_eq!(
+            health.extra_policies,
+            [
+                Policy::ConsecutiveFailures { n: 3 },
+                Policy::UnusableAnswers { consecutive: 5 }
+            ]
+        );
+        assert_eq!(health.rts, Policy::RTS);
+        let typo = toml::from_str::<PolicyConfig>("unusable_answer = 5").unwrap_err();
+        assert!(typo.to_string().contains("unusable_answer"), "{typo}");
     }
 }

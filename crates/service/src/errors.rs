@@ -109,7 +109,17 @@ pub(crate) fn bank_error(error: BankError) -> ServiceError {
             StatusCode::SERVICE_UNAVAILABLE,
             "the bank cannot be reached at the moment; nothing was sent",
         ),
-        BankError::OutcomeUnknown { .. } => generic(
+        BankError::ServiceUnavailable { .. }
+        | BankError::Unusable {
+            write_sent: false, ..
+        } => generic(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the bank cannot be reached at the moment; nothing was sent",
+        ),
+        BankError::OutcomeUnknown { .. }
+        | BankError::Unusable {
+            write_sent: true, ..
+        } => generic(
             StatusCode::BAD_GATEWAY,
             "the bank did not confirm the outcome; ask for the resource's status before retrying",
         ),

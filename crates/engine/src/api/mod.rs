@@ -4,13 +4,17 @@
 //! do after a failed call depends on whether anything reached the bank. A call that could not connect
 //! sent nothing (*unavailable*, whatever it was). A read that got no usable answer is *unavailable* (it
 //! can be asked elsewhere). A write that was sent and got no definite answer — a timeout, a dropped
-//! connection, a 500/502/504, a garbled body — is *outcome unknown*: it may have been executed. A `503`
-//! is the bank saying it did not serve the request. Any other `4xx` is the bank's answer (*rejected*),
-//! never a reason to switch; `429` is a *limit*.
+//! connection, a 500/502/504 — is *outcome unknown*: it may have been executed. A `503` with a Berlin
+//! Group error body is the bank saying it did not serve the request (*service unavailable*: an answer,
+//! not a request left unanswered); a `503` without one is no answer. An answer that cannot be used — a
+//! malformed body, a field failing validation such as an IBAN failing mod-97 — is *unusable*, naming
+//! the field (a write so answered may have been executed). Any other `4xx` is the bank's answer
+//! (*rejected*), never a reason to switch; `429` is a *limit*.
 //!
 //! Only `wire` knows the JSON. Consent ids and passwords travel in headers marked sensitive and never
 //! appear in errors; errors never carry URLs.
 
+mod classify;
 #[cfg(test)]
 mod spec_examples;
 pub(crate) mod wire;
@@ -27,7 +31,7 @@ use serde::de::DeserializeOwned;
 use time::Date;
 
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
-use crate::health::Probe;
+use crate::health::{Probe, ProbeFailure};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus, ConsentId,
@@ -35,6 +39,7 @@ use crate::model::{
     PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer,
     ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
+use classify::{answer_error, no_answer, scrub, unusable};
 use wire::Malformed;
 
 /// The bulk product path for pain.001 payment files.
@@ -208,23 +213,41 @@ impl ApiBank {
     /// well-formed answer below 500 is healthy; no answer, a 5xx or a garbled body is not. This is the
     /// one definition of a healthy API: [`ApiBank::health_probe`] hands it to the prober.
     pub async fn probe(&self) -> Result<(), String> {
+        self.classified_probe().await.map_err(|(_, e)| e)
+    }
+
+    /// [`ApiBank::probe`], saying what kind of failure it met: no answer (a 5xx without an error body
+    /// included), the bank answering that its service is unavailable (a 503 with its error body), or
+    /// an unusable answer.
+    async fn classified_probe(&self) -> Result<(), (ProbeFailure, String)> {
+        let not_answered =
+            |e: reqwest::Error| (ProbeFailure::NotAnswered, e.without_url().to_string());
         let response = self
             .http
             .get(format!("{}/v1/accounts", self.base))
             .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(not_answered)?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
+        let body = response.bytes().await.map_err(not_answered)?;
         if status.is_server_error() {
-            return Err(format!("HTTP {}", status.as_u16()));
+            let said = serde_json::from_slice::<wire::ErrorBody>(&body)
+                .ok()
+                .and_then(|b| b.tpp_messages.into_iter().next());
+            return Err(match said {
+                Some(m) if status == StatusCode::SERVICE_UNAVAILABLE => (
+                    ProbeFailure::ServiceUnavailable,
+                    format!("HTTP 503 {}", m.code),
+                ),
+                _ => (
+                    ProbeFailure::NotAnswered,
+                    format!("HTTP {}", status.as_u16()),
+                ),
+            });
         }
         serde_json::from_slice::<serde_json::Value>(&body)
-            .map_err(|e| format!("malformed answer: {e}"))?;
+            .map_err(|e| (ProbeFailure::Unusable, format!("malformed answer: {e}")))?;
         Ok(())
     }
 
@@ -232,9 +255,9 @@ impl ApiBank {
     /// connections, timeouts and identity).
     pub fn health_probe(&self) -> Probe {
         let api = self.clone();
-        Probe::new(move || {
+        Probe::classified(move || {
             let api = api.clone();
-            async move { api.probe().await }
+            async move { api.classified_probe().await }
         })
     }
 
@@ -294,8 +317,15 @@ impl ApiBank {
         psu: &PsuContext,
     ) -> BankResult<T> {
         let bytes = self.exchange(request, effect, psu).await?.1;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| no_answer(effect, format!("malformed answer: {e}")))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            unusable(
+                effect,
+                Malformed {
+                    field: "body".to_owned(),
+                    reason: e.to_string(),
+                },
+            )
+        })
     }
 
     /// Sends a request and returns the status and body of a successful answer. The bank's words in an
@@ -374,7 +404,7 @@ impl ApiBank {
             .await?;
         let mut out = Vec::new();
         for (i, b) in list.balances.iter().enumerate() {
-            if let Some(balance) = b.to_balance(i).map_err(|e| malformed(Effect::Safe, e))? {
+            if let Some(balance) = b.to_balance(i).map_err(|e| unusable(Effect::Safe, e))? {
                 out.push(balance);
             }
         }
@@ -398,7 +428,7 @@ impl ApiBank {
         let mut seen = std::collections::HashSet::new();
         loop {
             if !seen.insert(url.clone()) {
-                return Err(malformed(
+                return Err(unusable(
                     Effect::Safe,
                     Malformed {
                         field: "_links.next".to_owned(),
@@ -421,7 +451,7 @@ impl ApiBank {
                 for (i, t) in list.iter().enumerate() {
                     out.push(
                         t.to_transaction(status, &format!("transactions.{name}[{i}]"))
-                            .map_err(|e| malformed(Effect::Safe, e))?,
+                            .map_err(|e| unusable(Effect::Safe, e))?,
                     );
                 }
             }
@@ -439,7 +469,7 @@ impl ApiBank {
         } else if href.starts_with(&format!("{}/", self.origin)) {
             Ok(href.to_owned())
         } else {
-            Err(malformed(
+            Err(unusable(
                 Effect::Safe,
                 Malformed {
                     field: "_links.next.href".to_owned(),
@@ -498,7 +528,7 @@ impl ApiBank {
             self.call(request, Effect::MovesMoney, psu).await?;
         let (id, status) = created
             .to_parts()
-            .map_err(|e| malformed(Effect::MovesMoney, e))?;
+            .map_err(|e| unusable(Effect::MovesMoney, e))?;
         Ok(PaymentInitiation {
             payment: PaymentRef { kind, id },
             status,
@@ -522,89 +552,6 @@ impl ApiBank {
     }
 }
 
-/// Masks the consent id and the password wherever the bank's words repeat them.
-fn scrub(error: BankError, psu: &PsuContext) -> BankError {
-    let mut secrets: Vec<String> = Vec::new();
-    if let Some(consent) = &psu.consent_id {
-        secrets.push(consent.as_str().to_owned());
-    }
-    if let Some(password) = &psu.password {
-        secrets.push(password.expose_secret().to_owned());
-    }
-    let clean = |text: String| crate::mask::mask(&text, &secrets);
-    match error {
-        BankError::Rejected { code, message } => BankError::Rejected {
-            code,
-            message: clean(message),
-        },
-        BankError::Unavailable { channel, reason } => BankError::Unavailable {
-            channel,
-            reason: clean(reason),
-        },
-        BankError::OutcomeUnknown { channel, reason } => BankError::OutcomeUnknown {
-            channel,
-            reason: clean(reason),
-        },
-        BankError::LimitReached { limit, retry_after } => BankError::LimitReached {
-            limit: clean(limit),
-            retry_after,
-        },
-        other => other,
-    }
-}
-
-/// A call that got no usable answer: a read can go elsewhere, a payment write may have happened.
-fn no_answer(effect: Effect, reason: String) -> BankError {
-    match effect {
-        Effect::Safe => BankError::Unavailable {
-            channel: Channel::Api,
-            reason,
-        },
-        Effect::MovesMoney => BankError::OutcomeUnknown {
-            channel: Channel::Api,
-            reason,
-        },
-    }
-}
-
-fn malformed(effect: Effect, error: Malformed) -> BankError {
-    no_answer(effect, error.to_string())
-}
-
-/// An HTTP answer that is not a success.
-fn answer_error(
-    status: StatusCode,
-    body: &[u8],
-    effect: Effect,
-    retry_after: Option<Duration>,
-) -> BankError {
-    let parsed: wire::ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let first = parsed.tpp_messages.first();
-    let code = first
-        .map(|m| m.code.clone())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| status.as_u16().to_string());
-    let text = first
-        .and_then(|m| m.text.clone())
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-    let message = match first.and_then(|m| m.path.as_deref()) {
-        Some(path) => format!("{path}: {text}"),
-        None => text,
-    };
-    match status {
-        StatusCode::SERVICE_UNAVAILABLE => BankError::Unavailable {
-            channel: Channel::Api,
-            reason: format!("503 {code}: {message}"),
-        },
-        StatusCode::TOO_MANY_REQUESTS => BankError::LimitReached {
-            limit: format!("{code}: {message}"),
-            retry_after,
-        },
-        s if s.is_client_error() => BankError::Rejected { code, message },
-        s => no_answer(effect, format!("{} {code}: {message}", s.as_u16())),
-    }
-}
-
 #[async_trait]
 impl Bank for ApiBank {
     async fn accounts(&self, psu: &PsuContext) -> BankResult<Vec<Account>> {
@@ -619,7 +566,7 @@ impl Bank for ApiBank {
         list.accounts
             .iter()
             .enumerate()
-            .map(|(i, a)| a.to_account(i).map_err(|e| malformed(Effect::Safe, e)))
+            .map(|(i, a)| a.to_account(i).map_err(|e| unusable(Effect::Safe, e)))
             .collect()
     }
 
@@ -741,7 +688,7 @@ impl Bank for ApiBank {
         let answer: wire::PaymentStatusResponse = self
             .call(self.request(Method::GET, &path, psu), Effect::Safe, psu)
             .await?;
-        answer.status().map_err(|e| malformed(Effect::Safe, e))
+        answer.status().map_err(|e| unusable(Effect::Safe, e))
     }
 
     async fn cancel_payment(
@@ -773,7 +720,7 @@ impl Bank for ApiBank {
             self.call(request, Effect::MovesMoney, psu).await?;
         let (id, status) = created
             .to_parts()
-            .map_err(|e| malformed(Effect::MovesMoney, e))?;
+            .map_err(|e| unusable(Effect::MovesMoney, e))?;
         Ok(PaymentInitiation {
             payment: PaymentRef {
                 kind: PaymentKind::File,
@@ -836,7 +783,7 @@ impl Bank for ApiBank {
             )
             .await?;
         Ok(FundsConfirmation {
-            funds_available: answer.available().map_err(|e| malformed(Effect::Safe, e))?,
+            funds_available: answer.available().map_err(|e| unusable(Effect::Safe, e))?,
         })
     }
 
@@ -872,7 +819,7 @@ impl Bank for ApiBank {
                 psu,
             )
             .await?;
-        answer.status().map_err(|e| malformed(Effect::Safe, e))
+        answer.status().map_err(|e| unusable(Effect::Safe, e))
     }
 
     async fn start_authorisation(
@@ -900,7 +847,7 @@ impl Bank for ApiBank {
             let status = wire::sca_status(&answer.sca_status)
                 .map(|s| s.code())
                 .unwrap_or("unknown");
-            malformed(
+            unusable(
                 Effect::Safe,
                 Malformed {
                     field: "challengeData".to_owned(),
@@ -946,7 +893,7 @@ impl Bank for ApiBank {
                 psu,
             )
             .await?;
-        status.status().map_err(|e| malformed(effect, e))
+        status.status().map_err(|e| unusable(effect, e))
     }
 }
 

@@ -1,6 +1,6 @@
-//! The API's middleware: the fault in force (down, hanging, slow, flapping, garbage, or executing a
-//! request and dropping the connection before the answer), then `X-Request-ID`, required on every
-//! request and echoed on every answer.
+//! The API's middleware: the fault in force (down, hanging, slow, flapping, garbage, a bad field in
+//! the account list, or executing a request and dropping the connection before the answer), then
+//! `X-Request-ID`, required on every request and echoed on every answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,14 +44,23 @@ pub(super) async fn request_id_and_faults(
                 .body(Body::from("{\"accounts\": [{\"iban\": \"BE68 5390"))
                 .expect("a static response");
         }
-        ApiFault::Up | ApiFault::Refuse | ApiFault::ProcessedButNoAnswer => {}
+        ApiFault::Up | ApiFault::Refuse | ApiFault::ProcessedButNoAnswer | ApiFault::BadField => {}
     }
     let request_id = match psd2_fallback_xs2a::request_id(request.headers()) {
         Ok(id) => id.to_owned(),
         Err(error) => return error.into_response(),
     };
     let drop_connection = request.extensions().get::<DropConnection>().cloned();
+    let account_list = request.method() == axum::http::Method::GET
+        && request
+            .uri()
+            .path()
+            .trim_end_matches('/')
+            .ends_with("/v1/accounts");
     let mut response = next.run(request).await;
+    if setting.fault == ApiFault::BadField && account_list && response.status() == StatusCode::OK {
+        response = with_bad_iban(response).await;
+    }
     if setting.fault == ApiFault::ProcessedButNoAnswer {
         // The request was executed; the answer is lost with the connection.
         if let Some(DropConnection(notify)) = drop_connection {
@@ -63,6 +72,32 @@ pub(super) async fn request_id_and_faults(
         response.headers_mut().insert("X-Request-ID", value);
     }
     response
+}
+
+/// The account list with its first account's IBAN one check digit off, so it fails mod-97 (a
+/// single changed digit always does).
+async fn with_bad_iban(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return service_unavailable();
+    };
+    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(_) => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    if let Some(iban) = value
+        .pointer_mut("/accounts/0/iban")
+        .and_then(|iban| iban.as_str().map(str::to_owned))
+    {
+        let mut chars: Vec<char> = iban.chars().collect();
+        if let Some(digit) = chars.get_mut(3).and_then(|c| c.to_digit(10)) {
+            chars[3] = char::from_digit((digit + 1) % 10, 10).expect("a digit");
+        }
+        value["accounts"][0]["iban"] = serde_json::Value::String(chars.into_iter().collect());
+    }
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(value.to_string()))
 }
 
 fn service_unavailable() -> Response {
