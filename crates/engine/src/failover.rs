@@ -24,10 +24,10 @@ use crate::health::{CallOutcome, Health, Mode};
 use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore, Operation};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
-    FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest,
-    PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
-    Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentId, ConsentRequest,
+    ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef,
+    PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget,
+    StandingOrderRequest, Transaction, TransactionFilter,
 };
 
 /// A boxed future, as the `Bank` trait's methods return.
@@ -186,6 +186,40 @@ impl Failover {
                 ),
                 retry_after: None,
             }),
+        }
+    }
+
+    /// The context with what the journal recorded of its consent (none when the consent is unknown or
+    /// was made for another customer), so the website channel enforces it as the bank's API would.
+    fn granted(&self, psu: &PsuContext) -> BankResult<PsuContext> {
+        self.granted_for(psu, psu.consent_id.as_ref())
+    }
+
+    /// The context with what the journal recorded of `consent` (see [`Failover::granted`]), for calls
+    /// that name their consent elsewhere (its status, its authorisation).
+    fn granted_for(&self, psu: &PsuContext, consent: Option<&ConsentId>) -> BankResult<PsuContext> {
+        let mut granted = psu.clone();
+        granted.grant = None;
+        if let Some(consent) = consent
+            && let Some((owner, record)) = self
+                .journal
+                .consent(&self.config.bank, consent.as_str())
+                .map_err(journal_error)?
+            && owner == psu.psu_id.as_str()
+        {
+            granted.grant = Some(record);
+        }
+        Ok(granted)
+    }
+
+    /// Keeps a consent's status as a channel reported it; a journal failure is logged (the website
+    /// channel then still holds the status recorded before, never a better one).
+    fn note_consent_status(&self, consent: &ConsentId, status: ConsentStatus) {
+        if let Err(error) =
+            self.journal
+                .set_consent_status(&self.config.bank, consent.as_str(), status)
+        {
+            tracing::error!(%error, "a consent's status could not be journalled");
         }
     }
 
@@ -512,6 +546,7 @@ fn accounts_data(account: &AccountId, what: &str) -> String {
 #[async_trait]
 impl Bank for Failover {
     async fn accounts(&self, psu: &PsuContext) -> BankResult<Vec<Account>> {
+        let psu = &self.granted(psu)?;
         self.read(psu, "accounts", |bank| bank.accounts(psu)).await
     }
 
@@ -521,6 +556,7 @@ impl Bank for Failover {
         account: &AccountId,
         at: Option<Date>,
     ) -> BankResult<Vec<Balance>> {
+        let psu = &self.granted(psu)?;
         self.count_unattended(psu, account)?;
         let data = match at {
             Some(day) => accounts_data(account, &format!("balance at {}", format_iso_date(day))),
@@ -536,6 +572,7 @@ impl Bank for Failover {
         account: &AccountId,
         filter: &TransactionFilter,
     ) -> BankResult<Vec<Transaction>> {
+        let psu = &self.granted(psu)?;
         self.count_unattended(psu, account)?;
         let range = format!(
             "{}..{}",
@@ -651,6 +688,7 @@ impl Bank for Failover {
         account: &Iban,
         amount: &Amount,
     ) -> BankResult<FundsConfirmation> {
+        let psu = &self.granted(psu)?;
         self.read(psu, &format!("funds {}", account.masked()), |bank| {
             bank.confirm_funds(psu, account, amount)
         })
@@ -662,8 +700,23 @@ impl Bank for Failover {
         psu: &PsuContext,
         request: &ConsentRequest,
     ) -> BankResult<ConsentId> {
-        self.read(psu, "consent", |bank| bank.create_consent(psu, request))
-            .await
+        let id = self
+            .read(psu, "consent", |bank| bank.create_consent(psu, request))
+            .await?;
+        // Recorded whichever channel made it: the website channel enforces what was asked for, and
+        // the consent is valid only once its own SCA succeeded.
+        let consent = Consent {
+            id: id.clone(),
+            request: request.clone(),
+            status: ConsentStatus::Received,
+        };
+        if let Err(error) =
+            self.journal
+                .record_consent(&self.config.bank, psu.psu_id.as_str(), &consent)
+        {
+            tracing::error!(%error, "a consent could not be journalled; the website will refuse it");
+        }
+        Ok(id)
     }
 
     async fn consent_status(
@@ -671,10 +724,14 @@ impl Bank for Failover {
         psu: &PsuContext,
         consent: &ConsentId,
     ) -> BankResult<ConsentStatus> {
-        self.read(psu, "consent status", |bank| {
-            bank.consent_status(psu, consent)
-        })
-        .await
+        let psu = &self.granted_for(psu, Some(consent))?;
+        let status = self
+            .read(psu, "consent status", |bank| {
+                bank.consent_status(psu, consent)
+            })
+            .await?;
+        self.note_consent_status(consent, status);
+        Ok(status)
     }
 
     async fn start_authorisation(
@@ -682,6 +739,14 @@ impl Bank for Failover {
         psu: &PsuContext,
         target: &ScaTarget,
     ) -> BankResult<ScaChallenge> {
+        let granted;
+        let psu = match target {
+            ScaTarget::Consent(consent) => {
+                granted = self.granted_for(psu, Some(consent))?;
+                &granted
+            }
+            ScaTarget::Payment(_) => psu,
+        };
         self.read(psu, "authorisation", |bank| {
             bank.start_authorisation(psu, target)
         })
@@ -696,11 +761,23 @@ impl Bank for Failover {
         answer: &ScaAnswer,
     ) -> BankResult<ScaStatus> {
         let ScaTarget::Payment(payment) = target else {
-            return self
+            let psu = &match target {
+                ScaTarget::Consent(consent) => self.granted_for(psu, Some(consent))?,
+                ScaTarget::Payment(_) => psu.clone(),
+            };
+            let status = self
                 .read(psu, "consent authorisation", |bank| {
                     bank.authorise(psu, target, authorisation, answer)
                 })
-                .await;
+                .await?;
+            if let ScaTarget::Consent(consent) = target {
+                match status {
+                    ScaStatus::Finalised => self.note_consent_status(consent, ConsentStatus::Valid),
+                    ScaStatus::Failed => self.note_consent_status(consent, ConsentStatus::Rejected),
+                    _ => {}
+                }
+            }
+            return Ok(status);
         };
         // Signing is what moves money: an answer lost on the way is settled by asking the payment's
         // status, never by signing again.

@@ -61,9 +61,9 @@ use tokio::sync::{Mutex, Semaphore};
 use self::bank::ConsentState;
 use self::driver::{Browser, Driver};
 use self::map::{MapError, ScreenMap};
-use self::sessions::Session;
+use self::sessions::{Session, SessionKey};
 use crate::bank::ScaRelay;
-use crate::model::{ConsentId, PsuId};
+use crate::model::ConsentId;
 
 /// How a `ScreenBank` reaches a bank's website.
 #[derive(Debug, Clone)]
@@ -133,8 +133,9 @@ struct Inner {
     driver: Driver,
     /// Answers login challenges for unattended reads; without one they fail with `ScaRequired`.
     relay: Option<Arc<dyn ScaRelay>>,
-    /// One session per customer, each locked by the flow using it.
-    sessions: StdMutex<HashMap<PsuId, Arc<Mutex<Session>>>>,
+    /// One session per consent of a customer (and one per customer for calls without a consent),
+    /// each locked by the flow using it.
+    sessions: StdMutex<HashMap<SessionKey, Arc<Mutex<Session>>>>,
     /// The consents given on this channel and where their login stands.
     consents: StdMutex<HashMap<ConsentId, ConsentState>>,
     /// The `max_active` permits: flows that may use a browser at once.

@@ -1,5 +1,10 @@
-//! Per-customer sessions: one browser each, never shared, the pool of permits that bounds the flows
-//! running at once, the spare browser for the next new customer, and the idle timeout.
+//! Sessions: one browser per consent of one customer (its own profile, made by the driver), never
+//! shared between consents, the pool of permits that bounds the flows running at once, the spare
+//! browser for the next new session, and the idle timeout.
+//!
+//! A session is keyed by [`SessionKey`]: the customer and the consent a call is made under. A call
+//! without a consent (an embedder acting as the customer, or a payment) has the customer's own
+//! session, which no consent's call ever uses: being logged in for one consent never serves another.
 
 use std::path::Path;
 
@@ -9,9 +14,29 @@ use tokio::time::Instant;
 use super::ScreenBank;
 use super::driver::Browser;
 use super::fail::FlowResult;
-use crate::model::PsuId;
+use crate::bank::PsuContext;
+use crate::model::{ConsentId, PsuId};
 
-/// One customer's browser.
+/// Whose a browser session is: a customer, under one consent (or under none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct SessionKey {
+    /// The customer logged in.
+    pub(super) psu: PsuId,
+    /// The consent the session serves; `None` for calls made without one.
+    pub(super) consent: Option<ConsentId>,
+}
+
+impl SessionKey {
+    /// The session a call for `psu` uses.
+    pub(super) fn of(psu: &PsuContext) -> Self {
+        Self {
+            psu: psu.psu_id.clone(),
+            consent: psu.consent_id.clone(),
+        }
+    }
+}
+
+/// One session's browser.
 #[derive(Debug, Default)]
 pub(super) struct Session {
     /// The customer's browser; `None` until one is launched (or the spare taken), and again once it
@@ -59,7 +84,7 @@ impl ScreenBank {
         self.inner.driver.folder()
     }
 
-    /// How many customers have a browser now.
+    /// How many sessions (consents, or customers acting without one) have a browser now.
     pub fn sessions(&self) -> usize {
         self.inner
             .sessions
@@ -83,8 +108,10 @@ impl ScreenBank {
         }
     }
 
-    /// Locks a customer's session for one flow, closing idle sessions of others on the way.
-    pub(super) async fn flow(&self, psu: &PsuId) -> Flow {
+    /// Locks the session of a call's customer and consent for one flow, closing idle sessions of
+    /// others on the way.
+    pub(super) async fn flow(&self, psu: &PsuContext) -> Flow {
+        let key = SessionKey::of(psu);
         let idle = self.inner.config.idle_timeout;
         let (session, stale) = {
             let mut map = self
@@ -94,7 +121,7 @@ impl ScreenBank {
                 .unwrap_or_else(|p| p.into_inner());
             let mut stale = Vec::new();
             map.retain(|id, s| {
-                let keep = id == psu
+                let keep = *id == key
                     || s.try_lock()
                         .map(|g| g.last_used.is_none_or(|t| t.elapsed() < idle))
                         .unwrap_or(true);
@@ -103,7 +130,7 @@ impl ScreenBank {
                 }
                 keep
             });
-            (map.entry(psu.clone()).or_default().clone(), stale)
+            (map.entry(key).or_default().clone(), stale)
         };
         for s in stale {
             if let Some(browser) = s.lock().await.browser.take() {
