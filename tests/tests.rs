@@ -11,5 +11,6 @@ mod sandbox_web;
 mod screen_bank;
 mod screen_snapshots;
 mod service;
+mod service_isolation;
 mod support;
 mod workspace;

@@ -129,9 +129,10 @@ pub(crate) struct Inner {
     pub(crate) admin: Option<TokenHash>,
     /// The limits the service was given.
     pub(crate) limits: ServiceLimits,
-    /// PSU passwords given at authorisation, by (bank, PSU), so the website channel can log in later
-    /// for the same customer. Secret: never logged.
-    pub(crate) passwords: Mutex<HashMap<(String, String), SecretString>>,
+    /// PSU passwords, kept per consent (or payment) of one caller, only once an authorisation with them
+    /// succeeded, for at most [`PASSWORD_KEPT_AT_MOST`] and never past the consent's `validUntil`, so
+    /// the website channel can log in again for that consent. Secret: never logged.
+    pub(crate) passwords: Mutex<Passwords>,
     /// Transactions reads kept for their later pages.
     pub(crate) pages: PageCache,
     /// The Prometheus registry.
@@ -140,6 +141,34 @@ pub(crate) struct Inner {
     pub(crate) events: broadcast::Sender<Value>,
     /// Becomes `true` when the service shuts down, so open event streams end.
     pub(crate) closing: watch::Sender<bool>,
+}
+
+/// The longest a PSU password is kept after the authorisation that proved it (a consent's
+/// `validUntil` may end it sooner).
+pub(crate) const PASSWORD_KEPT_AT_MOST: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a kept password belongs to: one resource of one caller at one bank, or that caller's
+/// customer (for the calls a caller makes without a consent: payments).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum PasswordFor {
+    /// A consent, by id.
+    Consent(String),
+    /// A payment resource, by id.
+    Payment(String),
+    /// The caller's calls for this customer that name no consent.
+    Customer(String),
+}
+
+/// The key of a kept password: (bank, caller, what it is for).
+pub(crate) type PasswordKey = (String, String, PasswordFor);
+
+/// A password given to start an authorisation, and the passwords proven by one.
+#[derive(Default)]
+pub(crate) struct Passwords {
+    /// Given with an authorisation that has not succeeded yet: used for that authorisation only.
+    pub(crate) pending: HashMap<PasswordKey, SecretString>,
+    /// Proven by a successful authorisation, each kept until its instant.
+    pub(crate) kept: HashMap<PasswordKey, (SecretString, tokio::time::Instant)>,
 }
 
 /// A mutex's guard, even when a panic poisoned it (what it guards stays consistent between calls).
