@@ -167,7 +167,15 @@ impl Failover {
             return Ok(());
         }
         let today: Date = OffsetDateTime::now_utc().date();
-        let limit = self.config.unattended_reads_per_day;
+        // The consent's own `frequencyPerDay` when the journal recorded it, within the bank's limit.
+        let limit = psu
+            .grant
+            .as_ref()
+            .map_or(self.config.unattended_reads_per_day, |g| {
+                g.request
+                    .frequency_per_day
+                    .min(self.config.unattended_reads_per_day)
+            });
         match self
             .journal
             .count_unattended(
@@ -1116,6 +1124,35 @@ mod tests {
             .unwrap();
         assert_eq!((rig.api.calls(), rig.screen.calls()), (1, 2));
         assert_eq!(rig.accesses()[1].data, "payment pmt-1");
+    }
+
+    /// Unattended reads are limited by the consent's own `frequencyPerDay`, as the journal recorded it,
+    /// on whichever channel serves them.
+    #[tokio::test(start_paused = true)]
+    async fn a_consents_frequency_per_day_limits_unattended_reads() {
+        let rig = Rig::new(Script::Unavailable, Script::Serves, None);
+        let consent = Consent {
+            id: ConsentId::new("c-1"),
+            request: ConsentRequest {
+                access: crate::model::ConsentAccess::default(),
+                recurring: true,
+                valid_until: OffsetDateTime::now_utc().date(),
+                frequency_per_day: 1,
+            },
+            status: ConsentStatus::Valid,
+        };
+        rig.journal
+            .record_consent("sandbox", "1000001", &consent)
+            .unwrap();
+        let under = psu().with_consent(consent.id.clone());
+        let account = AccountId::new("acc-01");
+        rig.failover.balances(&under, &account, None).await.unwrap();
+        let error = rig
+            .failover
+            .balances(&under, &account, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, BankError::LimitReached { .. }), "{error}");
     }
 
     /// A rejection is the bank's answer: it is returned as it is, never sent to the other channel and
