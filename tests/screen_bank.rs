@@ -646,3 +646,27 @@ async fn a_killed_browser_is_replaced_on_the_next_call_and_nothing_leaks() {
     assert!(!folder.exists(), "{} is removed", folder.display());
     sandbox.shutdown().await;
 }
+
+/// Browsers are bounded: beyond `max_sessions`, the least recently used session is closed to make room.
+#[tokio::test]
+async fn open_sessions_are_bounded_and_the_least_recently_used_is_closed() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let mut config = ScreenBankConfig::new(map("sandbox.toml"), sandbox.web_url());
+    config.spare = false;
+    config.max_sessions = 1;
+    config.pacing_per_second = 200;
+    let screen = ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
+        .await
+        .unwrap();
+    assert_eq!(screen.accounts(&psu(ANNA)).await.unwrap().len(), 2);
+    assert_eq!(screen.sessions(), 1);
+    assert!(!screen.accounts(&psu("1000002")).await.unwrap().is_empty());
+    assert_eq!(screen.sessions(), 1);
+    // Anna's session was closed: she is served again, in a new one.
+    assert_eq!(screen.accounts(&psu(ANNA)).await.unwrap().len(), 2);
+    assert_eq!(screen.sessions(), 1);
+    screen.close().await;
+}

@@ -455,7 +455,14 @@ impl Bank for ScreenBank {
                         flow.session.logged_in = true;
                         (ScaStatus::Finalised, ConsentStatus::Valid)
                     }
-                    Ok(false) => (ScaStatus::Failed, ConsentStatus::Rejected),
+                    Ok(false) => {
+                        // A rejected consent never reads: its browser is closed now.
+                        if let Some(browser) = flow.session.browser.take() {
+                            browser.close().await;
+                        }
+                        flow.session.logged_in = false;
+                        (ScaStatus::Failed, ConsentStatus::Rejected)
+                    }
                     Err(fail) => {
                         return Err(self.classify(&mut flow, psu, fail, Effect::Safe).await);
                     }

@@ -86,13 +86,16 @@ pub struct ScreenBankConfig {
     pub max_active: usize,
     /// Keep one blank browser launched for the next new customer.
     pub spare: bool,
-    /// A customer's browser idle this long is closed.
+    /// A session's browser idle this long is closed.
     pub idle_timeout: Duration,
+    /// Browsers kept open at most (one per consent in use): beyond it, the least recently used
+    /// session not in a flow is closed to make room.
+    pub max_sessions: usize,
 }
 
 impl ScreenBankConfig {
     /// A configuration with defaults: local chromedriver, 20 actions/s, 30 s page loads, 2 active flows,
-    /// a spare browser, 5 minutes idle.
+    /// a spare browser, 5 minutes idle, 8 open sessions.
     pub fn new(map: impl Into<PathBuf>, base_url: impl Into<String>) -> Self {
         Self {
             map: map.into(),
@@ -105,6 +108,7 @@ impl ScreenBankConfig {
             max_active: 2,
             spare: true,
             idle_timeout: Duration::from_secs(300),
+            max_sessions: 8,
         }
     }
 }

@@ -130,6 +130,20 @@ impl ScreenBank {
                 }
                 keep
             });
+            // Bounded: a new session beyond the limit closes the least recently used one that no
+            // flow holds (sessions in flows stay; the bound is then exceeded until they end).
+            let max = self.inner.config.max_sessions.max(1);
+            while !map.contains_key(&key) && map.len() >= max {
+                let oldest = map
+                    .iter()
+                    .filter_map(|(id, s)| s.try_lock().ok().map(|g| (id.clone(), g.last_used)))
+                    .min_by_key(|(_, used)| *used)
+                    .map(|(id, _)| id);
+                let Some(oldest) = oldest else { break };
+                if let Some(s) = map.remove(&oldest) {
+                    stale.push(s);
+                }
+            }
             (map.entry(key).or_default().clone(), stale)
         };
         for s in stale {
