@@ -18,15 +18,18 @@
 //!   when the screen changed;
 //! - `login`: login and SCA;
 //! - `navigation`: opening and recognising screens, forms, waits, the cookie banner, pacing;
-//! - `sessions`: one browser per customer, the permits, the spare browser, the idle timeout;
+//! - `sessions`: one browser per consent, the permits, the spare browser, the idle timeout, the bound;
 //! - `fail`: `Fail`, what goes wrong inside a flow.
 //!
-//! A consent is a logged-in website session: `create_consent` logs in up to the challenge,
-//! `authorise` answers it. Reads log in unattended through an [`ScaRelay`] when one is given; without an
+//! A consent has its own website session: `create_consent` records it (`received`),
+//! `start_authorisation` logs in up to the challenge in the consent's own browser, `authorise` answers
+//! it (then `valid`). Every read under a consent is checked against it first, as the bank's API checks
+//! it (see `bank`). Reads log in unattended through an [`ScaRelay`] when one is given; without an
 //! answer they fail with [`BankError::ScaRequired`](crate::BankError::ScaRequired). Payments are two-phase: fill, read the
 //! confirmation back and compare every field, and only then confirm.
 //!
-//! Sessions: one browser per customer, never shared, reused while valid, closed when idle, on
+//! Sessions: one browser per consent of a customer (and one per customer for calls without a
+//! consent), never shared, reused while valid, closed when idle, when `max_sessions` needs room, on
 //! [`ScreenBank::close`], or replaced when the browser died. At most `max_active` flows use a browser at
 //! once (a fair semaphore: the others wait in order); a pre-launched blank spare is handed to a new
 //! customer. `governor` paces page loads and clicks per bank.
