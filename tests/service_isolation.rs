@@ -7,12 +7,14 @@
 //! passwords were kept per customer, so any caller's authorisation — even with a wrong password —
 //! replaced them; (3) funds confirmation needed no consent and took any `PSU-ID`.
 
-use psd2_fallback_engine::Bank;
 use psd2_fallback_engine::model::{
-    ConsentAccess, ConsentId, ConsentRequest, Iban, ScaAnswer, ScaStatus, ScaTarget,
+    Amount, ConsentAccess, ConsentId, ConsentRequest, EndToEndId, Iban, PaymentProduct,
+    PaymentRequest, ScaAnswer, ScaStatus, ScaTarget,
 };
+use psd2_fallback_engine::{Bank, BankError};
 use psd2_fallback_sandbox::Sandbox;
 use psd2_fallback_service::ServiceLimits;
+use rust_decimal::dec;
 use serde_json::{Value, json};
 use time::Duration as Days;
 
@@ -159,6 +161,20 @@ async fn r_isolation_two_callers_two_customers_get_what_the_api_gives_on_both_ch
             .is_err()
     );
 
+    // Caller A: a valid consent of Luc's (A now holds Luc's proven password; B never did).
+    let luc = psu(LUC);
+    let lucs = a
+        .create_consent(
+            &luc,
+            &consent_request(ConsentAccess::full(luc_ibans.clone())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sign(&a, &luc, &ScaTarget::Consent(lucs)).await,
+        ScaStatus::Finalised
+    );
+
     let http = reqwest::Client::new();
     let accounts = |token, consent: &ConsentId, status, code| Case {
         what: "accounts",
@@ -272,6 +288,51 @@ async fn r_isolation_two_callers_two_customers_get_what_the_api_gives_on_both_ch
         site_answer, api_answer,
         "a one-account consent lists one account"
     );
+
+    // Caller B never authorised anything for Luc: the website does not log in as Luc for B with the
+    // password A's authorisation proved.
+    let from_luc = PaymentRequest {
+        product: PaymentProduct::SepaCreditTransfer,
+        debtor: luc_ibans[0].clone(),
+        creditor_name: "Anna Janssens".into(),
+        creditor: anna_ibans[0].clone(),
+        amount: Amount::eur(dec!(3.00)).unwrap(),
+        remittance: Some("not B's to make".into()),
+        requested_execution_date: None,
+        end_to_end_id: EndToEndId::generate(),
+    };
+    match b.initiate_payment(&luc, &from_luc).await {
+        Err(BankError::Rejected { code, message }) => {
+            assert_eq!(code, "FORMAT_ERROR", "{message}");
+            assert!(message.contains("password"), "{message}");
+        }
+        other => panic!("B must not pay from Luc's account with A's password: {other:?}"),
+    }
+
+    // On the website too, a wrong password is refused and replaces nothing: A still reads (logging in
+    // again with its own), B's consent stays unusable.
+    let guessed_on_site = b
+        .create_consent(
+            &anna,
+            &consent_request(ConsentAccess::full(anna_ibans.clone())),
+        )
+        .await
+        .unwrap();
+    assert!(
+        b.start_authorisation(&guessing, &ScaTarget::Consent(guessed_on_site.clone()))
+            .await
+            .is_err()
+    );
+    check(
+        &http,
+        &base,
+        &[
+            balances("A after B's guess", TOKEN_A, &full, "acc-01", 200, None),
+            accounts(TOKEN_B, &guessed_on_site, 401, Some("CONSENT_INVALID")),
+        ],
+        "website, after a wrong password",
+    )
+    .await;
 
     // A consent made while the API is down is not valid until its own SCA, although sessions of
     // the same customer are logged in; after it, it reads.
