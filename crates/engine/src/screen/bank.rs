@@ -23,14 +23,24 @@ use crate::model::{
     ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
 
-/// A consent this channel knows: made here, or authorised here from a caller's grant.
-#[derive(Debug, Clone)]
+/// A consent this channel knows: made here, or authorised here from a caller's grant. Its `Debug`
+/// shows the status only.
+#[derive(Clone)]
 pub(super) struct ConsentState {
     /// The customer who asked for it: no one else may see or use it.
     psu: PsuId,
     /// What it gives access to and until when; its status is received until its own login
     /// challenge is answered, then valid (or rejected).
     consent: Consent,
+}
+
+impl std::fmt::Debug for ConsentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentState")
+            .field("psu", &self.psu)
+            .field("status", &self.consent.status)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a read under a consent uses it for, as the API's access lists say.

@@ -17,13 +17,23 @@ use super::fail::FlowResult;
 use crate::bank::PsuContext;
 use crate::model::{ConsentId, PsuId};
 
-/// Whose a browser session is: a customer, under one consent (or under none).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Whose a browser session is: a customer, under one consent (or under none). Its `Debug` masks the
+/// consent id.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(super) struct SessionKey {
     /// The customer logged in.
     pub(super) psu: PsuId,
     /// The consent the session serves; `None` for calls made without one.
     pub(super) consent: Option<ConsentId>,
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionKey")
+            .field("psu", &self.psu)
+            .field("consent", &self.consent.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl SessionKey {
