@@ -171,6 +171,63 @@ pub(crate) struct Passwords {
     pub(crate) kept: HashMap<PasswordKey, (SecretString, tokio::time::Instant)>,
 }
 
+impl Passwords {
+    /// A kept password, unless its time is over (then it is forgotten).
+    pub(crate) fn kept(
+        &mut self,
+        key: &PasswordKey,
+        now: tokio::time::Instant,
+    ) -> Option<SecretString> {
+        match self.kept.get(key) {
+            Some((secret, until)) if now < *until => Some(secret.clone()),
+            Some(_) => {
+                self.kept.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// A password given to start an authorisation: pending, a kept one untouched.
+    pub(crate) fn given(&mut self, key: PasswordKey, secret: SecretString) {
+        self.pending.insert(key, secret);
+    }
+
+    /// The password for an authorisation under way: the one given for it, else the kept one.
+    pub(crate) fn for_authorisation(
+        &mut self,
+        key: &PasswordKey,
+        now: tokio::time::Instant,
+    ) -> Option<SecretString> {
+        match self.pending.get(key) {
+            Some(secret) => Some(secret.clone()),
+            None => self.kept(key, now),
+        }
+    }
+
+    /// The authorisation succeeded: its pending password is kept under `key` and `customer` until
+    /// `until`, at most [`PASSWORD_KEPT_AT_MOST`] after `now`.
+    pub(crate) fn proven(
+        &mut self,
+        key: PasswordKey,
+        customer: PasswordKey,
+        until: Option<tokio::time::Instant>,
+        now: tokio::time::Instant,
+    ) {
+        let at_most = now + PASSWORD_KEPT_AT_MOST;
+        let until = until.map_or(at_most, |u| u.min(at_most));
+        if let Some(secret) = self.pending.remove(&key) {
+            self.kept.insert(key, (secret.clone(), until));
+            self.kept.insert(customer, (secret, until));
+        }
+    }
+
+    /// The authorisation failed: its pending password is forgotten.
+    pub(crate) fn refused(&mut self, key: &PasswordKey) {
+        self.pending.remove(key);
+    }
+}
+
 /// A mutex's guard, even when a panic poisoned it (what it guards stays consistent between calls).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
@@ -241,5 +298,86 @@ impl ServiceState {
     /// A served bank, by name.
     pub(crate) fn bank(&self, name: &str) -> Option<&ServedBank> {
         self.inner.banks.iter().find(|b| b.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+    use tokio::time::Instant;
+
+    use super::*;
+
+    fn key(caller: &str, what: PasswordFor) -> PasswordKey {
+        ("sandbox".to_owned(), caller.to_owned(), what)
+    }
+
+    fn secret(text: &str) -> SecretString {
+        SecretString::from(text.to_owned())
+    }
+
+    /// A password is kept only once its authorisation succeeded, per caller, never replaced by a
+    /// failed one, and no longer than its bound.
+    #[test]
+    fn passwords_are_kept_per_caller_after_success_and_for_a_bounded_time() {
+        let mut passwords = Passwords::default();
+        let now = Instant::now();
+        let consent = key("a", PasswordFor::Consent("c-1".into()));
+        let anna = key("a", PasswordFor::Customer("1000001".into()));
+        passwords.given(consent.clone(), secret("right"));
+        assert!(
+            passwords.kept(&consent, now).is_none(),
+            "not before success"
+        );
+        assert!(passwords.kept(&anna, now).is_none());
+        passwords.proven(consent.clone(), anna.clone(), None, now);
+        assert_eq!(
+            passwords.kept(&consent, now).unwrap().expose_secret(),
+            "right"
+        );
+        assert_eq!(passwords.kept(&anna, now).unwrap().expose_secret(), "right");
+
+        // Another caller's password for the same customer, and a failed try, replace nothing.
+        let other = key("b", PasswordFor::Consent("c-2".into()));
+        passwords.given(other.clone(), secret("wrong"));
+        passwords.refused(&other);
+        passwords.proven(
+            other.clone(),
+            key("b", PasswordFor::Customer("1000001".into())),
+            None,
+            now,
+        );
+        assert!(passwords.kept(&other, now).is_none());
+        assert!(
+            passwords
+                .kept(&key("b", PasswordFor::Customer("1000001".into())), now)
+                .is_none()
+        );
+        assert_eq!(passwords.kept(&anna, now).unwrap().expose_secret(), "right");
+
+        // Bounded: at most PASSWORD_KEPT_AT_MOST, or sooner when the consent ends sooner.
+        assert!(
+            passwords
+                .kept(&consent, now + PASSWORD_KEPT_AT_MOST)
+                .is_none()
+        );
+        let short = key("a", PasswordFor::Consent("c-3".into()));
+        passwords.given(short.clone(), secret("right"));
+        passwords.proven(
+            short.clone(),
+            anna.clone(),
+            Some(now + Duration::from_secs(60)),
+            now,
+        );
+        assert!(
+            passwords
+                .kept(&short, now + Duration::from_secs(59))
+                .is_some()
+        );
+        assert!(
+            passwords
+                .kept(&short, now + Duration::from_secs(60))
+                .is_none()
+        );
     }
 }

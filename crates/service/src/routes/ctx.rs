@@ -16,9 +16,8 @@ use psd2_fallback_xs2a::ApiError;
 use crate::auth::CallerName;
 use crate::errors::{Result, ServiceError, owner_store_error};
 use crate::owners::ResourceOwner;
-use crate::state::{
-    PASSWORD_KEPT_AT_MOST, PasswordFor, PasswordKey, ServedBank, ServiceState, lock,
-};
+use crate::state::{PasswordFor, PasswordKey, ServedBank, ServiceState, lock};
+use tokio::time::Instant;
 
 /// The bank a request names by its path prefix `/banks/{bank}`; absent for the first bank.
 #[derive(Debug, Clone)]
@@ -134,64 +133,32 @@ impl Ctx {
 
     /// A password kept for `what` of this caller, unless its time is over.
     fn kept_password(&self, what: &PasswordFor) -> Option<SecretString> {
-        let key = self.key(what.clone());
-        let mut passwords = lock(&self.state.inner.passwords);
-        match passwords.kept.get(&key) {
-            Some((secret, until)) if tokio::time::Instant::now() < *until => Some(secret.clone()),
-            Some(_) => {
-                passwords.kept.remove(&key);
-                None
-            }
-            None => None,
-        }
+        lock(&self.state.inner.passwords).kept(&self.key(what.clone()), Instant::now())
     }
 
     /// The password given to start an authorisation of `what`: used for that authorisation, kept
     /// apart until it succeeds ([`Ctx::password_proven`]); a kept password is not touched.
     pub(super) fn password_given(&self, what: PasswordFor, password: String) -> SecretString {
         let secret = SecretString::from(password);
-        lock(&self.state.inner.passwords)
-            .pending
-            .insert(self.key(what), secret.clone());
+        lock(&self.state.inner.passwords).given(self.key(what), secret.clone());
         secret
     }
 
     /// The password given for `what`'s authorisation (pending or kept).
     pub(super) fn password_for(&self, what: &PasswordFor) -> Option<SecretString> {
-        let pending = lock(&self.state.inner.passwords)
-            .pending
-            .get(&self.key(what.clone()))
-            .cloned();
-        pending.or_else(|| self.kept_password(what))
+        lock(&self.state.inner.passwords).for_authorisation(&self.key(what.clone()), Instant::now())
     }
 
     /// `what`'s authorisation succeeded: its password is kept for it and for this caller's calls for
-    /// `psu` that name no consent, until `until` (at most [`PASSWORD_KEPT_AT_MOST`] from now).
-    pub(super) fn password_proven(
-        &self,
-        what: PasswordFor,
-        psu: &str,
-        until: Option<tokio::time::Instant>,
-    ) {
-        let at_most = tokio::time::Instant::now() + PASSWORD_KEPT_AT_MOST;
-        let until = until.map_or(at_most, |u| u.min(at_most));
-        let mut passwords = lock(&self.state.inner.passwords);
-        if let Some(secret) = passwords.pending.remove(&self.key(what.clone())) {
-            passwords
-                .kept
-                .insert(self.key(what), (secret.clone(), until));
-            passwords.kept.insert(
-                self.key(PasswordFor::Customer(psu.to_owned())),
-                (secret, until),
-            );
-        }
+    /// `psu` that name no consent, until `until` (at most `PASSWORD_KEPT_AT_MOST` from now).
+    pub(super) fn password_proven(&self, what: PasswordFor, psu: &str, until: Option<Instant>) {
+        let customer = self.key(PasswordFor::Customer(psu.to_owned()));
+        lock(&self.state.inner.passwords).proven(self.key(what), customer, until, Instant::now());
     }
 
     /// `what`'s authorisation failed: the password given for it is forgotten.
     pub(super) fn password_refused(&self, what: &PasswordFor) {
-        lock(&self.state.inner.passwords)
-            .pending
-            .remove(&self.key(what.clone()));
+        lock(&self.state.inner.passwords).refused(&self.key(what.clone()));
     }
 
     /// A consent of this caller; another caller's consent does not exist for it.
