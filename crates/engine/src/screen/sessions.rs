@@ -7,8 +7,9 @@
 //! session, which no consent's call ever uses: being logged in for one consent never serves another.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use super::ScreenBank;
@@ -122,6 +123,40 @@ impl ScreenBank {
     /// others on the way.
     pub(super) async fn flow(&self, psu: &PsuContext) -> Flow {
         let key = SessionKey::of(psu);
+        loop {
+            let session = self.session(&key).await;
+            // The session's lock first, then a permit: a caller waiting behind another flow of the
+            // same session must not hold one of the few permits while it waits.
+            let held = session.clone().lock_owned().await;
+            // Closed while this flow waited (idle, or to make room): take the session now in its
+            // place, so no browser is ever launched in a session nothing will close.
+            let current = self
+                .inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .is_some_and(|s| Arc::ptr_eq(s, &session));
+            if !current {
+                continue;
+            }
+            let permit = self
+                .inner
+                .active
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            return Flow {
+                session: held,
+                _permit: permit,
+            };
+        }
+    }
+
+    /// The session of `key` (made when there is none), closing idle sessions of others, and the
+    /// least recently used ones beyond `max_sessions`, on the way.
+    async fn session(&self, key: &SessionKey) -> Arc<Mutex<Session>> {
         let idle = self.inner.config.idle_timeout;
         let (session, stale) = {
             let mut map = self
@@ -131,7 +166,7 @@ impl ScreenBank {
                 .unwrap_or_else(|p| p.into_inner());
             let mut stale = Vec::new();
             map.retain(|id, s| {
-                let keep = *id == key
+                let keep = id == key
                     || s.try_lock()
                         .map(|g| g.last_used.is_none_or(|t| t.elapsed() < idle))
                         .unwrap_or(true);
@@ -143,7 +178,7 @@ impl ScreenBank {
             // Bounded: a new session beyond the limit closes the least recently used one that no
             // flow holds (sessions in flows stay; the bound is then exceeded until they end).
             let max = self.inner.config.max_sessions.max(1);
-            while !map.contains_key(&key) && map.len() >= max {
+            while !map.contains_key(key) && map.len() >= max {
                 let oldest = map
                     .iter()
                     .filter_map(|(id, s)| s.try_lock().ok().map(|g| (id.clone(), g.last_used)))
@@ -154,27 +189,14 @@ impl ScreenBank {
                     stale.push(s);
                 }
             }
-            (map.entry(key).or_default().clone(), stale)
+            (map.entry(key.clone()).or_default().clone(), stale)
         };
         for s in stale {
             if let Some(browser) = s.lock().await.browser.take() {
                 browser.close().await;
             }
         }
-        // The customer's session first, then a permit: a caller waiting behind another flow of the
-        // same customer must not hold one of the few permits while it waits.
-        let session = session.lock_owned().await;
-        let permit = self
-            .inner
-            .active
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        Flow {
-            session,
-            _permit: permit,
-        }
+        session
     }
 
     /// The customer's browser, launching one (or taking the spare) when there is none.
