@@ -311,7 +311,7 @@ async fn without_a_relay_a_read_asks_for_the_challenge_and_a_consent_logs_in() {
     let error = screen.accounts(&site).await.unwrap_err();
     assert!(error.is_sca_required(), "{error:?}");
     let request = ConsentRequest {
-        access: ConsentAccess::default(),
+        access: ConsentAccess::full(anna_ibans(&sandbox)),
         recurring: true,
         valid_until: TODAY + Days::days(90),
         frequency_per_day: 4,
@@ -323,7 +323,139 @@ async fn without_a_relay_a_read_asks_for_the_challenge_and_a_consent_logs_in() {
         screen.consent_status(&site, &consent).await.unwrap(),
         psd2_fallback_engine::model::ConsentStatus::Valid
     );
+    // The consent's session is logged in; the customer's own (no consent) still is not.
+    let under = site.clone().with_consent(consent);
+    assert_eq!(screen.accounts(&under).await.unwrap().len(), 2);
+    let error = screen.accounts(&site).await.unwrap_err();
+    assert!(error.is_sca_required(), "{error:?}");
+    screen.close().await;
+}
+
+fn anna_ibans(sandbox: &Sandbox) -> Vec<psd2_fallback_engine::model::Iban> {
+    sandbox
+        .ledger()
+        .accounts(ANNA)
+        .into_iter()
+        .map(|a| a.iban)
+        .collect()
+}
+
+fn code(error: BankError) -> String {
+    match error {
+        BankError::Rejected { code, .. } => code,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+/// Regression (isolation defect 1): the website ignored consents — a consent became valid because a
+/// session was logged in, reads under a consent not (yet) valid were served, and a consent for one
+/// account read all of them. Each consent now has its own session and is checked as the API checks it.
+#[tokio::test]
+async fn r_isolation_a_website_consent_is_its_own_session_and_reads_only_what_it_allows() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let screen = screen(&sandbox, "sandbox.toml", None).await;
+    let site = psu(ANNA);
+    let ibans = anna_ibans(&sandbox);
+    // The customer's own session is logged in (through the relay) before any consent exists.
     assert_eq!(screen.accounts(&site).await.unwrap().len(), 2);
+
+    let one = ConsentRequest {
+        access: ConsentAccess::full(vec![ibans[0].clone()]),
+        recurring: true,
+        valid_until: TODAY + Days::days(90),
+        frequency_per_day: 4,
+    };
+    let consent = screen.create_consent(&site, &one).await.unwrap();
+    assert_eq!(
+        screen.consent_status(&site, &consent).await.unwrap(),
+        psd2_fallback_engine::model::ConsentStatus::Received,
+        "a logged-in session does not make a new consent valid"
+    );
+    let under = site.clone().with_consent(consent.clone());
+    let first = AccountId::new("acc-01");
+    let second = AccountId::new("acc-02");
+    assert_eq!(
+        code(screen.accounts(&under).await.unwrap_err()),
+        "CONSENT_INVALID"
+    );
+    assert_eq!(
+        code(screen.balances(&under, &first, None).await.unwrap_err()),
+        "CONSENT_INVALID"
+    );
+
+    let target = ScaTarget::Consent(consent.clone());
+    assert_eq!(sign(&screen, &site, &target).await, ScaStatus::Finalised);
+    let accounts = screen.accounts(&under).await.unwrap();
+    assert_eq!(
+        accounts.iter().map(|a| a.iban.clone()).collect::<Vec<_>>(),
+        vec![ibans[0].clone()],
+        "a consent for one account lists that account only"
+    );
+    assert_eq!(accounts[0].id, first);
+    assert_eq!(
+        screen.balances(&under, &first, None).await.unwrap().len(),
+        5
+    );
+    assert_eq!(
+        code(screen.balances(&under, &second, None).await.unwrap_err()),
+        "CONSENT_INVALID"
+    );
+    assert_eq!(
+        code(
+            screen
+                .transactions(&under, &second, &TransactionFilter::default())
+                .await
+                .unwrap_err()
+        ),
+        "CONSENT_INVALID"
+    );
+    assert_eq!(
+        code(
+            screen
+                .balances(&under, &AccountId::new("acc-99"), None)
+                .await
+                .unwrap_err()
+        ),
+        "RESOURCE_UNKNOWN"
+    );
+    let amount = Amount::eur(dec!(1.00)).unwrap();
+    assert_eq!(
+        code(
+            screen
+                .confirm_funds(&under, &ibans[1], &amount)
+                .await
+                .unwrap_err()
+        ),
+        "CONSENT_INVALID"
+    );
+
+    // Another customer naming this consent does not find it.
+    let luc = psu("1000002").with_consent(consent.clone());
+    assert_eq!(
+        code(screen.accounts(&luc).await.unwrap_err()),
+        "CONSENT_UNKNOWN"
+    );
+    // A consent the caller recorded as expired, or past its validUntil, is refused as expired.
+    let mut expired = site
+        .clone()
+        .with_consent(psd2_fallback_engine::model::ConsentId::new("api-1"));
+    expired.grant = Some(psd2_fallback_engine::model::Consent {
+        id: psd2_fallback_engine::model::ConsentId::new("api-1"),
+        request: ConsentRequest {
+            valid_until: date!(2020 - 01 - 01),
+            ..one.clone()
+        },
+        status: psd2_fallback_engine::model::ConsentStatus::Valid,
+    });
+    assert_eq!(
+        code(screen.accounts(&expired).await.unwrap_err()),
+        "CONSENT_EXPIRED"
+    );
+    // The customer's session and the consent's are two browsers.
+    assert_eq!(screen.sessions(), 2);
     screen.close().await;
 }
 
@@ -485,4 +617,28 @@ async fn a_killed_browser_is_replaced_on_the_next_call_and_nothing_leaks() {
     );
     assert!(!folder.exists(), "{} is removed", folder.display());
     sandbox.shutdown().await;
+}
+
+/// Browsers are bounded: beyond `max_sessions`, the least recently used session is closed to make room.
+#[tokio::test]
+async fn open_sessions_are_bounded_and_the_least_recently_used_is_closed() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let mut config = ScreenBankConfig::new(map("sandbox.toml"), sandbox.web_url());
+    config.spare = false;
+    config.max_sessions = 1;
+    config.pacing_per_second = 200;
+    let screen = ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
+        .await
+        .unwrap();
+    assert_eq!(screen.accounts(&psu(ANNA)).await.unwrap().len(), 2);
+    assert_eq!(screen.sessions(), 1);
+    assert!(!screen.accounts(&psu("1000002")).await.unwrap().is_empty());
+    assert_eq!(screen.sessions(), 1);
+    // Anna's session was closed: she is served again, in a new one.
+    assert_eq!(screen.accounts(&psu(ANNA)).await.unwrap().len(), 2);
+    assert_eq!(screen.sessions(), 1);
+    screen.close().await;
 }

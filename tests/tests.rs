@@ -11,6 +11,7 @@ mod sandbox_web;
 mod screen_bank;
 mod screen_snapshots;
 mod service;
+mod service_isolation;
 mod service_limits;
 mod service_once;
 mod support;

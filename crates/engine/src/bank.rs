@@ -11,10 +11,10 @@ use secrecy::SecretString;
 use time::Date;
 
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
-    FundsConfirmation, Iban, InvalidValue, PaymentFile, PaymentInitiation, PaymentRef,
-    PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget,
-    StandingOrderRequest, Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentId, ConsentRequest,
+    ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile, PaymentInitiation,
+    PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaChallenge, ScaStatus,
+    ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
 
 /// Which way a request reached the bank.
@@ -45,6 +45,10 @@ pub struct PsuContext {
     pub ip_address: Option<IpAddr>,
     /// The consent account reads are made under.
     pub consent_id: Option<ConsentId>,
+    /// What the engine recorded of that consent (access, `validUntil`, `frequencyPerDay`, status),
+    /// for a channel that must enforce it itself as the bank's API would (the website). `Failover`
+    /// fills it from its journal; `None` when the consent is not known to the engine.
+    pub grant: Option<Consent>,
     /// The customer's online-banking password, for the channels that log in on their behalf (embedded
     /// SCA on the API, the login form on the website). Secret.
     pub password: Option<SecretString>,
@@ -57,6 +61,7 @@ impl PsuContext {
             psu_id,
             ip_address: None,
             consent_id: None,
+            grant: None,
             password: None,
         }
     }
@@ -86,6 +91,7 @@ impl fmt::Debug for PsuContext {
             .field("psu_id", &self.psu_id)
             .field("present", &self.ip_address.is_some())
             .field("consent_id", &self.consent_id.as_ref().map(|_| "***"))
+            .field("grant", &self.grant.as_ref().map(|g| g.status))
             .field("password", &self.password.as_ref().map(|_| "***"))
             .finish()
     }

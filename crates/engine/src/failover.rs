@@ -25,10 +25,10 @@ use crate::health::{CallOutcome, Health, Mode};
 use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore, Operation};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
-    FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest,
-    PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
-    Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentId, ConsentRequest,
+    ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef,
+    PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget,
+    StandingOrderRequest, Transaction, TransactionFilter,
 };
 
 /// A boxed future, as the `Bank` trait's methods return.
@@ -197,7 +197,15 @@ impl Failover {
             return Ok(());
         }
         let today: Date = OffsetDateTime::now_utc().date();
-        let limit = self.config.unattended_reads_per_day;
+        // The consent's own `frequencyPerDay` when the journal recorded it, within the bank's limit.
+        let limit = psu
+            .grant
+            .as_ref()
+            .map_or(self.config.unattended_reads_per_day, |g| {
+                g.request
+                    .frequency_per_day
+                    .min(self.config.unattended_reads_per_day)
+            });
         match self
             .journal
             .count_unattended(
@@ -216,6 +224,40 @@ impl Failover {
                 ),
                 retry_after: None,
             }),
+        }
+    }
+
+    /// The context with what the journal recorded of its consent (none when the consent is unknown or
+    /// was made for another customer), so the website channel enforces it as the bank's API would.
+    fn granted(&self, psu: &PsuContext) -> BankResult<PsuContext> {
+        self.granted_for(psu, psu.consent_id.as_ref())
+    }
+
+    /// The context with what the journal recorded of `consent` (see [`Failover::granted`]), for calls
+    /// that name their consent elsewhere (its status, its authorisation).
+    fn granted_for(&self, psu: &PsuContext, consent: Option<&ConsentId>) -> BankResult<PsuContext> {
+        let mut granted = psu.clone();
+        granted.grant = None;
+        if let Some(consent) = consent
+            && let Some((owner, record)) = self
+                .journal
+                .consent(&self.config.bank, consent.as_str())
+                .map_err(journal_error)?
+            && owner == psu.psu_id.as_str()
+        {
+            granted.grant = Some(record);
+        }
+        Ok(granted)
+    }
+
+    /// Keeps a consent's status as a channel reported it; a journal failure is logged (the website
+    /// channel then still holds the status recorded before, never a better one).
+    fn note_consent_status(&self, consent: &ConsentId, status: ConsentStatus) {
+        if let Err(error) =
+            self.journal
+                .set_consent_status(&self.config.bank, consent.as_str(), status)
+        {
+            tracing::error!(%error, "a consent's status could not be journalled");
         }
     }
 
@@ -624,6 +666,7 @@ fn accounts_data(account: &AccountId, what: &str) -> String {
 #[async_trait]
 impl Bank for Failover {
     async fn accounts(&self, psu: &PsuContext) -> BankResult<Vec<Account>> {
+        let psu = &self.granted(psu)?;
         self.read(psu, "accounts", |bank| bank.accounts(psu)).await
     }
 
@@ -633,6 +676,7 @@ impl Bank for Failover {
         account: &AccountId,
         at: Option<Date>,
     ) -> BankResult<Vec<Balance>> {
+        let psu = &self.granted(psu)?;
         self.count_unattended(psu, account)?;
         let data = match at {
             Some(day) => accounts_data(account, &format!("balance at {}", format_iso_date(day))),
@@ -648,6 +692,7 @@ impl Bank for Failover {
         account: &AccountId,
         filter: &TransactionFilter,
     ) -> BankResult<Vec<Transaction>> {
+        let psu = &self.granted(psu)?;
         self.count_unattended(psu, account)?;
         let range = format!(
             "{}..{}",
@@ -769,6 +814,7 @@ impl Bank for Failover {
         account: &Iban,
         amount: &Amount,
     ) -> BankResult<FundsConfirmation> {
+        let psu = &self.granted(psu)?;
         self.read(psu, &format!("funds {}", account.masked()), |bank| {
             bank.confirm_funds(psu, account, amount)
         })
@@ -780,8 +826,23 @@ impl Bank for Failover {
         psu: &PsuContext,
         request: &ConsentRequest,
     ) -> BankResult<ConsentId> {
-        self.read(psu, "consent", |bank| bank.create_consent(psu, request))
-            .await
+        let id = self
+            .read(psu, "consent", |bank| bank.create_consent(psu, request))
+            .await?;
+        // Recorded whichever channel made it: the website channel enforces what was asked for, and
+        // the consent is valid only once its own SCA succeeded.
+        let consent = Consent {
+            id: id.clone(),
+            request: request.clone(),
+            status: ConsentStatus::Received,
+        };
+        if let Err(error) =
+            self.journal
+                .record_consent(&self.config.bank, psu.psu_id.as_str(), &consent)
+        {
+            tracing::error!(%error, "a consent could not be journalled; the website will refuse it");
+        }
+        Ok(id)
     }
 
     async fn consent_status(
@@ -789,10 +850,14 @@ impl Bank for Failover {
         psu: &PsuContext,
         consent: &ConsentId,
     ) -> BankResult<ConsentStatus> {
-        self.read(psu, "consent status", |bank| {
-            bank.consent_status(psu, consent)
-        })
-        .await
+        let psu = &self.granted_for(psu, Some(consent))?;
+        let status = self
+            .read(psu, "consent status", |bank| {
+                bank.consent_status(psu, consent)
+            })
+            .await?;
+        self.note_consent_status(consent, status);
+        Ok(status)
     }
 
     async fn start_authorisation(
@@ -800,6 +865,14 @@ impl Bank for Failover {
         psu: &PsuContext,
         target: &ScaTarget,
     ) -> BankResult<ScaChallenge> {
+        let granted;
+        let psu = match target {
+            ScaTarget::Consent(consent) => {
+                granted = self.granted_for(psu, Some(consent))?;
+                &granted
+            }
+            ScaTarget::Payment(_) => psu,
+        };
         self.read(psu, "authorisation", |bank| {
             bank.start_authorisation(psu, target)
         })
@@ -814,11 +887,23 @@ impl Bank for Failover {
         answer: &ScaAnswer,
     ) -> BankResult<ScaStatus> {
         let ScaTarget::Payment(payment) = target else {
-            return self
+            let psu = &match target {
+                ScaTarget::Consent(consent) => self.granted_for(psu, Some(consent))?,
+                ScaTarget::Payment(_) => psu.clone(),
+            };
+            let status = self
                 .read(psu, "consent authorisation", |bank| {
                     bank.authorise(psu, target, authorisation, answer)
                 })
-                .await;
+                .await?;
+            if let ScaTarget::Consent(consent) = target {
+                match status {
+                    ScaStatus::Finalised => self.note_consent_status(consent, ConsentStatus::Valid),
+                    ScaStatus::Failed => self.note_consent_status(consent, ConsentStatus::Rejected),
+                    _ => {}
+                }
+            }
+            return Ok(status);
         };
         // Signing is what moves money: an answer lost on the way is settled by asking the payment's
         // status, never by signing again.
@@ -1154,6 +1239,29 @@ mod tests {
         ) -> crate::journal::JournalResult<Result<u32, u32>> {
             self.inner.count_unattended(bank, psu, account, day, limit)
         }
+        fn record_consent(
+            &self,
+            bank: &str,
+            psu: &str,
+            consent: &crate::model::Consent,
+        ) -> crate::journal::JournalResult<()> {
+            self.inner.record_consent(bank, psu, consent)
+        }
+        fn consent(
+            &self,
+            bank: &str,
+            id: &str,
+        ) -> crate::journal::JournalResult<Option<(String, crate::model::Consent)>> {
+            self.inner.consent(bank, id)
+        }
+        fn set_consent_status(
+            &self,
+            bank: &str,
+            id: &str,
+            status: crate::model::ConsentStatus,
+        ) -> crate::journal::JournalResult<()> {
+            self.inner.set_consent_status(bank, id, status)
+        }
     }
 
     /// A failover over two scripted channels on a journal in a temporary file (removed on drop). One
@@ -1417,6 +1525,35 @@ mod tests {
             .unwrap();
         assert_eq!((rig.api.calls(), rig.screen.calls()), (1, 2));
         assert_eq!(rig.accesses()[1].data, "payment pmt-1");
+    }
+
+    /// Unattended reads are limited by the consent's own `frequencyPerDay`, as the journal recorded it,
+    /// on whichever channel serves them.
+    #[tokio::test(start_paused = true)]
+    async fn a_consents_frequency_per_day_limits_unattended_reads() {
+        let rig = Rig::new(Script::Unavailable, Script::Serves, None);
+        let consent = Consent {
+            id: ConsentId::new("c-1"),
+            request: ConsentRequest {
+                access: crate::model::ConsentAccess::default(),
+                recurring: true,
+                valid_until: OffsetDateTime::now_utc().date(),
+                frequency_per_day: 1,
+            },
+            status: ConsentStatus::Valid,
+        };
+        rig.journal
+            .record_consent("sandbox", "1000001", &consent)
+            .unwrap();
+        let under = psu().with_consent(consent.id.clone());
+        let account = AccountId::new("acc-01");
+        rig.failover.balances(&under, &account, None).await.unwrap();
+        let error = rig
+            .failover
+            .balances(&under, &account, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, BankError::LimitReached { .. }), "{error}");
     }
 
     /// A rejection is the bank's answer: it is returned as it is, never sent to the other channel and

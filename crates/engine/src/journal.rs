@@ -21,7 +21,10 @@ use time::{Date, OffsetDateTime};
 
 use crate::bank::Channel;
 use crate::health::{Mode, SwitchCause, SwitchEvent};
-use crate::model::{PaymentId, PaymentKind, PaymentProduct, PaymentRef, PaymentStatus};
+use crate::model::{
+    Consent, ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, Iban, PaymentId, PaymentKind,
+    PaymentProduct, PaymentRef, PaymentStatus,
+};
 
 /// A journal operation that failed, with the underlying error as its source.
 #[derive(Debug, thiserror::Error)]
@@ -331,6 +334,15 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
         day: Date,
         limit: u32,
     ) -> JournalResult<Result<u32, u32>>;
+    /// Records a consent made through the engine (what it gives access to, until when, how often, its
+    /// status) for `psu`, so the website channel can enforce it as the bank's API would, whichever
+    /// channel made it. A consent recorded again is replaced.
+    fn record_consent(&self, bank: &str, psu: &str, consent: &Consent) -> JournalResult<()>;
+    /// A recorded consent of a bank, with the customer it was made for.
+    fn consent(&self, bank: &str, id: &str) -> JournalResult<Option<(String, Consent)>>;
+    /// Sets a recorded consent's status (after its SCA, or as the bank's API reported it); a consent
+    /// not recorded is left alone.
+    fn set_consent_status(&self, bank: &str, id: &str, status: ConsentStatus) -> JournalResult<()>;
 }
 
 /// The embedded journal: one SQLite file.
@@ -392,6 +404,19 @@ CREATE TABLE IF NOT EXISTS unattended (
     day TEXT NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY (bank, psu, account, day)
+);
+CREATE TABLE IF NOT EXISTS consents (
+    bank TEXT NOT NULL,
+    id TEXT NOT NULL,
+    psu TEXT NOT NULL,
+    accounts TEXT NOT NULL,
+    balances TEXT NOT NULL,
+    transactions TEXT NOT NULL,
+    recurring INTEGER NOT NULL,
+    valid_until TEXT NOT NULL,
+    frequency_per_day INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (bank, id)
 );
 ";
 
@@ -831,6 +856,109 @@ impl JournalStore for SqliteJournal {
         transaction.commit()?;
         Ok(Ok(count + 1))
     }
+
+    fn record_consent(&self, bank: &str, psu: &str, consent: &Consent) -> JournalResult<()> {
+        let list = |ibans: &[Iban]| {
+            ibans
+                .iter()
+                .map(|i| i.as_str().to_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let request = &consent.request;
+        self.lock().execute(
+            "INSERT OR REPLACE INTO consents (bank, id, psu, accounts, balances, transactions, recurring, valid_until, frequency_per_day, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                bank,
+                consent.id.as_str(),
+                psu,
+                list(&request.access.accounts),
+                list(&request.access.balances),
+                list(&request.access.transactions),
+                request.recurring,
+                request.valid_until.to_string(),
+                request.frequency_per_day,
+                consent.status.code(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn consent(&self, bank: &str, id: &str) -> JournalResult<Option<(String, Consent)>> {
+        type Row = (String, String, String, String, bool, String, u32, String);
+        let row: Option<Row> = self
+            .lock()
+            .query_row(
+                "SELECT psu, accounts, balances, transactions, recurring, valid_until, frequency_per_day, status
+                 FROM consents WHERE bank = ?1 AND id = ?2",
+                params![bank, id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((psu, accounts, balances, transactions, recurring, until, frequency, status)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let list = |column: &'static str, text: &str| -> JournalResult<Vec<Iban>> {
+            text.split_whitespace()
+                .map(|i| {
+                    Iban::parse(i).map_err(|e| JournalError::Unreadable {
+                        column,
+                        source: Box::new(e),
+                    })
+                })
+                .collect()
+        };
+        let valid_until = crate::model::belgian::parse_iso_date(&until).map_err(|e| {
+            JournalError::Unreadable {
+                column: "consents.valid_until",
+                source: Box::new(e),
+            }
+        })?;
+        let status =
+            ConsentStatus::from_code(&status).ok_or_else(|| JournalError::UnknownCode {
+                column: "consents.status",
+                value: status.clone(),
+            })?;
+        Ok(Some((
+            psu,
+            Consent {
+                id: ConsentId::new(id),
+                request: ConsentRequest {
+                    access: ConsentAccess {
+                        accounts: list("consents.accounts", &accounts)?,
+                        balances: list("consents.balances", &balances)?,
+                        transactions: list("consents.transactions", &transactions)?,
+                    },
+                    recurring,
+                    valid_until,
+                    frequency_per_day: frequency,
+                },
+                status,
+            },
+        )))
+    }
+
+    fn set_consent_status(&self, bank: &str, id: &str, status: ConsentStatus) -> JournalResult<()> {
+        self.lock().execute(
+            "UPDATE consents SET status = ?3 WHERE bank = ?1 AND id = ?2",
+            params![bank, id, status.code()],
+        )?;
+        Ok(())
+    }
 }
 
 /// Makes `path` a file only its owner can read and write (0600), creating it empty when missing, so a
@@ -922,6 +1050,42 @@ mod tests {
         assert_eq!(journal.record_intent(&after).unwrap().key, "k3");
         // The rejected write asked again is not sent under the id a live intent now holds.
         assert_eq!(journal.record_intent(&intent("k1")).unwrap().key, "k3");
+    }
+
+    #[test]
+    fn a_consent_is_kept_with_its_access_and_status() {
+        let (_dir, journal) = journal();
+        let iban = Iban::parse("BE68539007547034").unwrap();
+        let consent = Consent {
+            id: ConsentId::new("c-1"),
+            request: ConsentRequest {
+                access: ConsentAccess {
+                    accounts: vec![iban.clone()],
+                    balances: vec![iban.clone()],
+                    transactions: vec![],
+                },
+                recurring: true,
+                valid_until: time::macros::date!(2027 - 02 - 21),
+                frequency_per_day: 2,
+            },
+            status: ConsentStatus::Received,
+        };
+        journal.record_consent("bank", "1000001", &consent).unwrap();
+        assert_eq!(
+            journal.consent("bank", "c-1").unwrap(),
+            Some(("1000001".to_owned(), consent.clone()))
+        );
+        assert_eq!(journal.consent("other", "c-1").unwrap(), None);
+        journal
+            .set_consent_status("bank", "c-1", ConsentStatus::Valid)
+            .unwrap();
+        journal
+            .set_consent_status("bank", "unknown", ConsentStatus::Valid)
+            .unwrap();
+        let (_, stored) = journal.consent("bank", "c-1").unwrap().unwrap();
+        assert_eq!(stored.status, ConsentStatus::Valid);
+        assert_eq!(stored.request, consent.request);
+        assert_eq!(journal.consent("bank", "unknown").unwrap(), None);
     }
 
     #[test]

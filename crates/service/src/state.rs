@@ -163,9 +163,10 @@ pub(crate) struct Inner {
     pub(crate) admin: Option<TokenHash>,
     /// The limits the service was given.
     pub(crate) limits: ServiceLimits,
-    /// PSU passwords given at authorisation, by (bank, PSU), so the website channel can log in later
-    /// for the same customer. Secret: never logged.
-    pub(crate) passwords: Mutex<HashMap<(String, String), SecretString>>,
+    /// PSU passwords, kept per consent (or payment) of one caller, only once an authorisation with them
+    /// succeeded, for at most [`PASSWORD_KEPT_AT_MOST`] and never past the consent's `validUntil`, so
+    /// the website channel can log in again for that consent. Secret: never logged.
+    pub(crate) passwords: Mutex<Passwords>,
     /// Transactions reads kept for their later pages.
     pub(crate) pages: PageCache,
     /// The final answers to writes, by caller and `X-Request-ID`, so a retry is answered, not re-made.
@@ -178,6 +179,91 @@ pub(crate) struct Inner {
     pub(crate) closing: watch::Sender<bool>,
     /// The requests being served, bounded by `limits.max_in_flight`.
     pub(crate) in_flight: InFlight,
+}
+
+/// The longest a PSU password is kept after the authorisation that proved it (a consent's
+/// `validUntil` may end it sooner).
+pub(crate) const PASSWORD_KEPT_AT_MOST: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a kept password belongs to: one resource of one caller at one bank, or that caller's
+/// customer (for the calls a caller makes without a consent: payments).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum PasswordFor {
+    /// A consent, by id.
+    Consent(String),
+    /// A payment resource, by id.
+    Payment(String),
+    /// The caller's calls for this customer that name no consent.
+    Customer(String),
+}
+
+/// The key of a kept password: (bank, caller, what it is for).
+pub(crate) type PasswordKey = (String, String, PasswordFor);
+
+/// A password given to start an authorisation, and the passwords proven by one.
+#[derive(Default)]
+pub(crate) struct Passwords {
+    /// Given with an authorisation that has not succeeded yet: used for that authorisation only.
+    pub(crate) pending: HashMap<PasswordKey, SecretString>,
+    /// Proven by a successful authorisation, each kept until its instant.
+    pub(crate) kept: HashMap<PasswordKey, (SecretString, tokio::time::Instant)>,
+}
+
+impl Passwords {
+    /// A kept password, unless its time is over (then it is forgotten).
+    pub(crate) fn kept(
+        &mut self,
+        key: &PasswordKey,
+        now: tokio::time::Instant,
+    ) -> Option<SecretString> {
+        match self.kept.get(key) {
+            Some((secret, until)) if now < *until => Some(secret.clone()),
+            Some(_) => {
+                self.kept.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// A password given to start an authorisation: pending, a kept one untouched.
+    pub(crate) fn given(&mut self, key: PasswordKey, secret: SecretString) {
+        self.pending.insert(key, secret);
+    }
+
+    /// The password for an authorisation under way: the one given for it, else the kept one.
+    pub(crate) fn for_authorisation(
+        &mut self,
+        key: &PasswordKey,
+        now: tokio::time::Instant,
+    ) -> Option<SecretString> {
+        match self.pending.get(key) {
+            Some(secret) => Some(secret.clone()),
+            None => self.kept(key, now),
+        }
+    }
+
+    /// The authorisation succeeded: its pending password is kept under `key` and `customer` until
+    /// `until`, at most [`PASSWORD_KEPT_AT_MOST`] after `now`.
+    pub(crate) fn proven(
+        &mut self,
+        key: PasswordKey,
+        customer: PasswordKey,
+        until: Option<tokio::time::Instant>,
+        now: tokio::time::Instant,
+    ) {
+        let at_most = now + PASSWORD_KEPT_AT_MOST;
+        let until = until.map_or(at_most, |u| u.min(at_most));
+        if let Some(secret) = self.pending.remove(&key) {
+            self.kept.insert(key, (secret.clone(), until));
+            self.kept.insert(customer, (secret, until));
+        }
+    }
+
+    /// The authorisation failed: its pending password is forgotten.
+    pub(crate) fn refused(&mut self, key: &PasswordKey) {
+        self.pending.remove(key);
+    }
 }
 
 /// A mutex's guard, even when a panic poisoned it (what it guards stays consistent between calls).
@@ -257,5 +343,86 @@ impl ServiceState {
     /// A served bank, by name.
     pub(crate) fn bank(&self, name: &str) -> Option<&ServedBank> {
         self.inner.banks.iter().find(|b| b.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+    use tokio::time::Instant;
+
+    use super::*;
+
+    fn key(caller: &str, what: PasswordFor) -> PasswordKey {
+        ("sandbox".to_owned(), caller.to_owned(), what)
+    }
+
+    fn secret(text: &str) -> SecretString {
+        SecretString::from(text.to_owned())
+    }
+
+    /// A password is kept only once its authorisation succeeded, per caller, never replaced by a
+    /// failed one, and no longer than its bound.
+    #[test]
+    fn passwords_are_kept_per_caller_after_success_and_for_a_bounded_time() {
+        let mut passwords = Passwords::default();
+        let now = Instant::now();
+        let consent = key("a", PasswordFor::Consent("c-1".into()));
+        let anna = key("a", PasswordFor::Customer("1000001".into()));
+        passwords.given(consent.clone(), secret("right"));
+        assert!(
+            passwords.kept(&consent, now).is_none(),
+            "not before success"
+        );
+        assert!(passwords.kept(&anna, now).is_none());
+        passwords.proven(consent.clone(), anna.clone(), None, now);
+        assert_eq!(
+            passwords.kept(&consent, now).unwrap().expose_secret(),
+            "right"
+        );
+        assert_eq!(passwords.kept(&anna, now).unwrap().expose_secret(), "right");
+
+        // Another caller's password for the same customer, and a failed try, replace nothing.
+        let other = key("b", PasswordFor::Consent("c-2".into()));
+        passwords.given(other.clone(), secret("wrong"));
+        passwords.refused(&other);
+        passwords.proven(
+            other.clone(),
+            key("b", PasswordFor::Customer("1000001".into())),
+            None,
+            now,
+        );
+        assert!(passwords.kept(&other, now).is_none());
+        assert!(
+            passwords
+                .kept(&key("b", PasswordFor::Customer("1000001".into())), now)
+                .is_none()
+        );
+        assert_eq!(passwords.kept(&anna, now).unwrap().expose_secret(), "right");
+
+        // Bounded: at most PASSWORD_KEPT_AT_MOST, or sooner when the consent ends sooner.
+        assert!(
+            passwords
+                .kept(&consent, now + PASSWORD_KEPT_AT_MOST)
+                .is_none()
+        );
+        let short = key("a", PasswordFor::Consent("c-3".into()));
+        passwords.given(short.clone(), secret("right"));
+        passwords.proven(
+            short.clone(),
+            anna.clone(),
+            Some(now + Duration::from_secs(60)),
+            now,
+        );
+        assert!(
+            passwords
+                .kept(&short, now + Duration::from_secs(59))
+                .is_some()
+        );
+        assert!(
+            passwords
+                .kept(&short, now + Duration::from_secs(60))
+                .is_none()
+        );
     }
 }

@@ -1,5 +1,13 @@
 //! `impl Bank for ScreenBank`: each operation as a flow run for the customer — reads and writes
-//! through [`ScreenBank::run`], consents as logged-in website sessions.
+//! through [`ScreenBank::run`] — and consents, enforced here as the bank's API enforces them.
+//!
+//! A consent is known to this channel when it was made here, or when the caller passes what it
+//! recorded of it in [`PsuContext::grant`] (`Failover` does, from its journal). Every read under a
+//! consent checks, before any browser is used, that the consent is known and made for this customer
+//! (else `CONSENT_UNKNOWN`), valid (else `CONSENT_INVALID`) and not past `validUntil` (else
+//! `CONSENT_EXPIRED`); then that the account read is in its access (else `CONSENT_INVALID`, an
+//! account not the customer's `RESOURCE_UNKNOWN`) — the sandbox API's codes. A consent made here is
+//! `received` until its own login challenge is answered in its own session.
 
 use async_trait::async_trait;
 use time::Date;
@@ -9,26 +17,164 @@ use super::fail::{Fail, unavailable};
 use super::flow::Effect;
 use crate::bank::{Bank, BankError, BankResult, PsuContext};
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, ConsentId, ConsentRequest,
-    ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile, PaymentInitiation,
-    PaymentKind, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaChallenge,
-    ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, Consent, ConsentId,
+    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
+    PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer,
+    ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
 
-/// Where a consent's login stands.
-#[derive(Debug, Clone)]
+/// A consent this channel knows: made here, or authorised here from a caller's grant. Its `Debug`
+/// shows the status only.
+#[derive(Clone)]
 pub(super) struct ConsentState {
     /// The customer who asked for it: no one else may see or use it.
     psu: PsuId,
-    /// Received until the login challenge is answered, then valid (or rejected).
-    status: ConsentStatus,
+    /// What it gives access to and until when; its status is received until its own login
+    /// challenge is answered, then valid (or rejected).
+    consent: Consent,
+}
+
+impl std::fmt::Debug for ConsentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentState")
+            .field("psu", &self.psu)
+            .field("status", &self.consent.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a read under a consent uses it for, as the API's access lists say.
+#[derive(Debug, Clone, Copy)]
+enum ConsentUse {
+    Balances,
+    Transactions,
+}
+
+fn refused(code: &str, message: impl Into<String>) -> BankError {
+    BankError::Rejected {
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Whether an account is in a consent's access at all (any of its lists).
+fn covers(consent: &Consent, iban: &Iban) -> bool {
+    let access = &consent.request.access;
+    access.accounts.contains(iban)
+        || access.balances.contains(iban)
+        || access.transactions.contains(iban)
+}
+
+impl ScreenBank {
+    /// The consent a call is made under, as this channel knows it; `None` for a call made without a
+    /// consent. A consent unknown here, or made for another customer, is `CONSENT_UNKNOWN`.
+    fn consent_of(&self, psu: &PsuContext) -> BankResult<Option<Consent>> {
+        let Some(id) = &psu.consent_id else {
+            return Ok(None);
+        };
+        // The caller's record first: it follows what the bank's API said of the consent since.
+        let granted = psu.grant.clone().filter(|grant| &grant.id == id);
+        granted
+            .or_else(|| {
+                self.inner
+                    .consents
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(id)
+                    .filter(|state| state.psu == psu.psu_id)
+                    .map(|state| state.consent.clone())
+            })
+            .map(Some)
+            .ok_or_else(|| refused("CONSENT_UNKNOWN", "no such consent for this customer"))
+    }
+
+    /// The consent a read is made under, checked as the API checks it: valid and not expired.
+    fn usable_consent(&self, psu: &PsuContext) -> BankResult<Option<Consent>> {
+        let Some(consent) = self.consent_of(psu)? else {
+            return Ok(None);
+        };
+        let today = time::OffsetDateTime::now_utc().date();
+        match consent.status {
+            ConsentStatus::Expired => Err(refused("CONSENT_EXPIRED", "the consent has expired")),
+            ConsentStatus::Valid if consent.request.valid_until < today => Err(refused(
+                "CONSENT_EXPIRED",
+                "the consent is past its validUntil",
+            )),
+            ConsentStatus::Valid => Ok(Some(consent)),
+            other => Err(refused(
+                "CONSENT_INVALID",
+                format!("the consent's status is {}", other.code()),
+            )),
+        }
+    }
+
+    /// Checks that a consent gives `what` access to an account, found among the customer's accounts
+    /// (read in the same flow) by its id.
+    fn check_scope(
+        consent: Option<&Consent>,
+        accounts: &[Account],
+        account: &AccountId,
+        what: ConsentUse,
+    ) -> Result<(), Fail> {
+        let Some(consent) = consent else {
+            return Ok(());
+        };
+        let Some(found) = accounts.iter().find(|a| &a.id == account) else {
+            return Err(Fail::Bank(BankError::Rejected {
+                code: "RESOURCE_UNKNOWN".to_owned(),
+                message: format!("no account {account} for this customer"),
+            }));
+        };
+        let access = &consent.request.access;
+        let list = match what {
+            ConsentUse::Balances => &access.balances,
+            ConsentUse::Transactions => &access.transactions,
+        };
+        if list.contains(&found.iban) {
+            Ok(())
+        } else {
+            Err(Fail::Bank(refused(
+                "CONSENT_INVALID",
+                format!(
+                    "the consent gives no {} access to {}",
+                    match what {
+                        ConsentUse::Balances => "balances",
+                        ConsentUse::Transactions => "transactions",
+                    },
+                    found.iban.masked()
+                ),
+            )))
+        }
+    }
+
+    /// Sets a consent's status after its login challenge, keeping what it gives access to.
+    fn settle_consent(&self, psu: &PsuContext, mut consent: Consent, status: ConsentStatus) {
+        consent.status = status;
+        self.inner
+            .consents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                consent.id.clone(),
+                ConsentState {
+                    psu: psu.psu_id.clone(),
+                    consent,
+                },
+            );
+    }
 }
 
 #[async_trait]
 impl Bank for ScreenBank {
     async fn accounts(&self, psu: &PsuContext) -> BankResult<Vec<Account>> {
-        self.run(psu, Effect::Safe, |bank, b| Box::pin(bank.account_rows(b)))
-            .await
+        let consent = self.usable_consent(psu)?;
+        let mut accounts = self
+            .run(psu, Effect::Safe, |bank, b| Box::pin(bank.account_rows(b)))
+            .await?;
+        if let Some(consent) = &consent {
+            accounts.retain(|a| covers(consent, &a.iban));
+        }
+        Ok(accounts)
     }
 
     async fn balances(
@@ -37,9 +183,16 @@ impl Bank for ScreenBank {
         account: &AccountId,
         at: Option<Date>,
     ) -> BankResult<Vec<Balance>> {
+        let consent = self.usable_consent(psu)?;
         self.run(psu, Effect::Safe, move |bank, b| {
-            let account = account.clone();
-            Box::pin(async move { bank.read_balances(b, &account, at).await })
+            let (account, consent) = (account.clone(), consent.clone());
+            Box::pin(async move {
+                if consent.is_some() {
+                    let accounts = bank.account_rows(b).await?;
+                    Self::check_scope(consent.as_ref(), &accounts, &account, ConsentUse::Balances)?;
+                }
+                bank.read_balances(b, &account, at).await
+            })
         })
         .await
     }
@@ -50,10 +203,22 @@ impl Bank for ScreenBank {
         account: &AccountId,
         filter: &TransactionFilter,
     ) -> BankResult<Vec<Transaction>> {
+        let consent = self.usable_consent(psu)?;
         let mut all = self
             .run(psu, Effect::Safe, move |bank, b| {
-                let (account, filter) = (account.clone(), filter.clone());
-                Box::pin(async move { bank.read_transactions(b, &account, &filter).await })
+                let (account, filter, consent) = (account.clone(), filter.clone(), consent.clone());
+                Box::pin(async move {
+                    if consent.is_some() {
+                        let accounts = bank.account_rows(b).await?;
+                        Self::check_scope(
+                            consent.as_ref(),
+                            &accounts,
+                            &account,
+                            ConsentUse::Transactions,
+                        )?;
+                    }
+                    bank.read_transactions(b, &account, &filter).await
+                })
             })
             .await?;
         // The website filters by date, direction and recurrence; status and code are applied here,
@@ -163,9 +328,16 @@ impl Bank for ScreenBank {
     ) -> BankResult<FundsConfirmation> {
         let accounts = self.accounts(psu).await?;
         let Some(found) = accounts.iter().find(|a| &a.iban == account) else {
-            return Err(BankError::Rejected {
-                code: "RESOURCE_UNKNOWN".to_owned(),
-                message: format!("account {} is not one of the customer's", account.masked()),
+            // Under a consent, as the API answers for an account the consent does not cover.
+            return Err(match psu.consent_id {
+                Some(_) => refused(
+                    "CONSENT_INVALID",
+                    format!("the consent does not cover account {}", account.masked()),
+                ),
+                None => BankError::Rejected {
+                    code: "RESOURCE_UNKNOWN".to_owned(),
+                    message: format!("account {} is not one of the customer's", account.masked()),
+                },
             });
         };
         if amount.currency() != found.currency {
@@ -186,34 +358,20 @@ impl Bank for ScreenBank {
     async fn create_consent(
         &self,
         psu: &PsuContext,
-        _request: &ConsentRequest,
+        request: &ConsentRequest,
     ) -> BankResult<ConsentId> {
-        let mut flow = self.flow(&psu.psu_id).await;
-        let result = async {
-            let browser = self.browser(&mut flow).await?;
-            self.login_to_challenge(browser, psu).await
-        }
-        .await;
-        let status = match result {
-            Ok(Some(_)) => ConsentStatus::Received,
-            Ok(None) => {
-                flow.session.logged_in = true;
-                ConsentStatus::Valid
-            }
-            Err(fail) => return Err(self.classify(&mut flow, psu, fail, Effect::Safe).await),
-        };
+        // Nothing is asked of the website yet: the consent's own session logs in when it is
+        // authorised, so no session already logged in can make it valid.
         let id = ConsentId::new(format!("screen-{}", uuid::Uuid::new_v4().simple()));
-        self.inner
-            .consents
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                id.clone(),
-                ConsentState {
-                    psu: psu.psu_id.clone(),
-                    status,
-                },
-            );
+        self.settle_consent(
+            psu,
+            Consent {
+                id: id.clone(),
+                request: request.clone(),
+                status: ConsentStatus::Received,
+            },
+            ConsentStatus::Received,
+        );
         Ok(id)
     }
 
@@ -222,18 +380,11 @@ impl Bank for ScreenBank {
         psu: &PsuContext,
         consent: &ConsentId,
     ) -> BankResult<ConsentStatus> {
-        let consents = self
-            .inner
-            .consents
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        match consents.get(consent) {
-            Some(state) if state.psu == psu.psu_id => Ok(state.status),
-            _ => Err(BankError::Rejected {
-                code: "CONSENT_UNKNOWN".to_owned(),
-                message: "no such consent on the screen channel".to_owned(),
-            }),
-        }
+        let psu = psu.clone().with_consent(consent.clone());
+        Ok(self
+            .consent_of(&psu)?
+            .expect("a consent id was given")
+            .status)
     }
 
     async fn start_authorisation(
@@ -243,8 +394,16 @@ impl Bank for ScreenBank {
     ) -> BankResult<ScaChallenge> {
         match target {
             ScaTarget::Consent(consent) => {
-                self.consent_status(psu, consent).await?;
-                let mut flow = self.flow(&psu.psu_id).await;
+                // The consent's own session: never one logged in for another consent.
+                let psu = &psu.clone().with_consent(consent.clone());
+                let known = self.consent_of(psu)?.expect("a consent id was given");
+                if known.status != ConsentStatus::Received {
+                    return Err(refused(
+                        "STATUS_INVALID",
+                        format!("the consent's status is {}", known.status.code()),
+                    ));
+                }
+                let mut flow = self.flow(psu).await;
                 let result = async {
                     let browser = self.browser(&mut flow).await?;
                     let source = browser.source().await?;
@@ -287,33 +446,39 @@ impl Bank for ScreenBank {
     ) -> BankResult<ScaStatus> {
         match target {
             ScaTarget::Consent(consent) => {
-                self.consent_status(psu, consent).await?;
-                let mut flow = self.flow(&psu.psu_id).await;
+                let psu = &psu.clone().with_consent(consent.clone());
+                let known = self.consent_of(psu)?.expect("a consent id was given");
+                if known.status != ConsentStatus::Received {
+                    return Err(refused(
+                        "STATUS_INVALID",
+                        format!("the consent's status is {}", known.status.code()),
+                    ));
+                }
+                let mut flow = self.flow(psu).await;
                 let result = async {
                     let browser = self.browser(&mut flow).await?;
                     self.answer_login(browser, answer).await
                 }
                 .await;
-                let status = match result {
+                let (sca, status) = match result {
                     Ok(true) => {
                         flow.session.logged_in = true;
                         (ScaStatus::Finalised, ConsentStatus::Valid)
                     }
-                    Ok(false) => (ScaStatus::Failed, ConsentStatus::Rejected),
+                    Ok(false) => {
+                        // A rejected consent never reads: its browser is closed now.
+                        if let Some(browser) = flow.session.browser.take() {
+                            browser.close().await;
+                        }
+                        flow.session.logged_in = false;
+                        (ScaStatus::Failed, ConsentStatus::Rejected)
+                    }
                     Err(fail) => {
                         return Err(self.classify(&mut flow, psu, fail, Effect::Safe).await);
                     }
                 };
-                if let Some(state) = self
-                    .inner
-                    .consents
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_mut(consent)
-                {
-                    state.status = status.1;
-                }
-                Ok(status.0)
+                self.settle_consent(psu, known, status);
+                Ok(sca)
             }
             ScaTarget::Payment(payment) => {
                 self.run(psu, Effect::MovesMoney, move |bank, b| {

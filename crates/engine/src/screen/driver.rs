@@ -3,7 +3,7 @@
 //! `Driver` starts `chromedriver` as a child in a process group of its own, on a loopback port, with
 //! its own `HOME` and `TMPDIR` (so Chromium's profiles and caches land in one folder that is removed on
 //! shutdown), or connects to a remote WebDriver (Selenium Grid). `Browser` is one browser session:
-//! one per customer, never shared. It *acts* (navigate, fill, click, wait for a condition — polled every
+//! one per consent, never shared. It *acts* (navigate, fill, click, wait for a condition — polled every
 //! few milliseconds, never a sleep) and *reads* by handing back the page source, once per page, for
 //! `extract` to parse.
 //!

@@ -18,15 +18,18 @@
 //!   when the screen changed;
 //! - `login`: login and SCA;
 //! - `navigation`: opening and recognising screens, forms, waits, the cookie banner, pacing;
-//! - `sessions`: one browser per customer, the permits, the spare browser, the idle timeout;
+//! - `sessions`: one browser per consent, the permits, the spare browser, the idle timeout, the bound;
 //! - `fail`: `Fail`, what goes wrong inside a flow.
 //!
-//! A consent is a logged-in website session: `create_consent` logs in up to the challenge,
-//! `authorise` answers it. Reads log in unattended through an [`ScaRelay`] when one is given; without an
+//! A consent has its own website session: `create_consent` records it (`received`),
+//! `start_authorisation` logs in up to the challenge in the consent's own browser, `authorise` answers
+//! it (then `valid`). Every read under a consent is checked against it first, as the bank's API checks
+//! it (see `bank`). Reads log in unattended through an [`ScaRelay`] when one is given; without an
 //! answer they fail with [`BankError::ScaRequired`](crate::BankError::ScaRequired). Payments are two-phase: fill, read the
 //! confirmation back and compare every field, and only then confirm.
 //!
-//! Sessions: one browser per customer, never shared, reused while valid, closed when idle, on
+//! Sessions: one browser per consent of a customer (and one per customer for calls without a
+//! consent), never shared, reused while valid, closed when idle, when `max_sessions` needs room, on
 //! [`ScreenBank::close`], or replaced when the browser died. At most `max_active` flows use a browser at
 //! once (a fair semaphore: the others wait in order); a pre-launched blank spare is handed to a new
 //! customer. `governor` paces page loads and clicks per bank.
@@ -61,9 +64,9 @@ use tokio::sync::{Mutex, Semaphore};
 use self::bank::ConsentState;
 use self::driver::{Browser, Driver};
 use self::map::{MapError, ScreenMap};
-use self::sessions::Session;
+use self::sessions::{Session, SessionKey};
 use crate::bank::ScaRelay;
-use crate::model::{ConsentId, PsuId};
+use crate::model::ConsentId;
 
 /// How a `ScreenBank` reaches a bank's website.
 #[derive(Debug, Clone)]
@@ -86,13 +89,16 @@ pub struct ScreenBankConfig {
     pub max_active: usize,
     /// Keep one blank browser launched for the next new customer.
     pub spare: bool,
-    /// A customer's browser idle this long is closed.
+    /// A session's browser idle this long is closed.
     pub idle_timeout: Duration,
+    /// Browsers kept open at most (one per consent in use): beyond it, the least recently used
+    /// session not in a flow is closed to make room.
+    pub max_sessions: usize,
 }
 
 impl ScreenBankConfig {
     /// A configuration with defaults: local chromedriver, 20 actions/s, 30 s page loads, 2 active flows,
-    /// a spare browser, 5 minutes idle.
+    /// a spare browser, 5 minutes idle, 8 open sessions.
     pub fn new(map: impl Into<PathBuf>, base_url: impl Into<String>) -> Self {
         Self {
             map: map.into(),
@@ -105,6 +111,7 @@ impl ScreenBankConfig {
             max_active: 2,
             spare: true,
             idle_timeout: Duration::from_secs(300),
+            max_sessions: 8,
         }
     }
 }
@@ -133,8 +140,9 @@ struct Inner {
     driver: Driver,
     /// Answers login challenges for unattended reads; without one they fail with `ScaRequired`.
     relay: Option<Arc<dyn ScaRelay>>,
-    /// One session per customer, each locked by the flow using it.
-    sessions: StdMutex<HashMap<PsuId, Arc<Mutex<Session>>>>,
+    /// One session per consent of a customer (and one per customer for calls without a consent),
+    /// each locked by the flow using it.
+    sessions: StdMutex<HashMap<SessionKey, Arc<Mutex<Session>>>>,
     /// The consents given on this channel and where their login stands.
     consents: StdMutex<HashMap<ConsentId, ConsentState>>,
     /// The `max_active` permits: flows that may use a browser at once.

@@ -1,17 +1,53 @@
-//! Per-customer sessions: one browser each, never shared, the pool of permits that bounds the flows
-//! running at once, the spare browser for the next new customer, and the idle timeout.
+//! Sessions: one browser per consent of one customer (its own profile, made by the driver), never
+//! shared between consents, the pool of permits that bounds the flows running at once, the spare
+//! browser for the next new session, and the idle timeout.
+//!
+//! A session is keyed by [`SessionKey`]: the customer and the consent a call is made under. A call
+//! without a consent (an embedder acting as the customer, or a payment) has the customer's own
+//! session, which no consent's call ever uses: being logged in for one consent never serves another.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use super::ScreenBank;
 use super::driver::Browser;
 use super::fail::FlowResult;
-use crate::model::PsuId;
+use crate::bank::PsuContext;
+use crate::model::{ConsentId, PsuId};
 
-/// One customer's browser.
+/// Whose a browser session is: a customer, under one consent (or under none). Its `Debug` masks the
+/// consent id.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(super) struct SessionKey {
+    /// The customer logged in.
+    pub(super) psu: PsuId,
+    /// The consent the session serves; `None` for calls made without one.
+    pub(super) consent: Option<ConsentId>,
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionKey")
+            .field("psu", &self.psu)
+            .field("consent", &self.consent.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl SessionKey {
+    /// The session a call for `psu` uses.
+    pub(super) fn of(psu: &PsuContext) -> Self {
+        Self {
+            psu: psu.psu_id.clone(),
+            consent: psu.consent_id.clone(),
+        }
+    }
+}
+
+/// One session's browser.
 #[derive(Debug, Default)]
 pub(super) struct Session {
     /// The customer's browser; `None` until one is launched (or the spare taken), and again once it
@@ -59,7 +95,7 @@ impl ScreenBank {
         self.inner.driver.folder()
     }
 
-    /// How many customers have a browser now.
+    /// How many sessions (consents, or customers acting without one) have a browser now.
     pub fn sessions(&self) -> usize {
         self.inner
             .sessions
@@ -83,8 +119,44 @@ impl ScreenBank {
         }
     }
 
-    /// Locks a customer's session for one flow, closing idle sessions of others on the way.
-    pub(super) async fn flow(&self, psu: &PsuId) -> Flow {
+    /// Locks the session of a call's customer and consent for one flow, closing idle sessions of
+    /// others on the way.
+    pub(super) async fn flow(&self, psu: &PsuContext) -> Flow {
+        let key = SessionKey::of(psu);
+        loop {
+            let session = self.session(&key).await;
+            // The session's lock first, then a permit: a caller waiting behind another flow of the
+            // same session must not hold one of the few permits while it waits.
+            let held = session.clone().lock_owned().await;
+            // Closed while this flow waited (idle, or to make room): take the session now in its
+            // place, so no browser is ever launched in a session nothing will close.
+            let current = self
+                .inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .is_some_and(|s| Arc::ptr_eq(s, &session));
+            if !current {
+                continue;
+            }
+            let permit = self
+                .inner
+                .active
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            return Flow {
+                session: held,
+                _permit: permit,
+            };
+        }
+    }
+
+    /// The session of `key` (made when there is none), closing idle sessions of others, and the
+    /// least recently used ones beyond `max_sessions`, on the way.
+    async fn session(&self, key: &SessionKey) -> Arc<Mutex<Session>> {
         let idle = self.inner.config.idle_timeout;
         let (session, stale) = {
             let mut map = self
@@ -94,7 +166,7 @@ impl ScreenBank {
                 .unwrap_or_else(|p| p.into_inner());
             let mut stale = Vec::new();
             map.retain(|id, s| {
-                let keep = id == psu
+                let keep = id == key
                     || s.try_lock()
                         .map(|g| g.last_used.is_none_or(|t| t.elapsed() < idle))
                         .unwrap_or(true);
@@ -103,27 +175,28 @@ impl ScreenBank {
                 }
                 keep
             });
-            (map.entry(psu.clone()).or_default().clone(), stale)
+            // Bounded: a new session beyond the limit closes the least recently used one that no
+            // flow holds (sessions in flows stay; the bound is then exceeded until they end).
+            let max = self.inner.config.max_sessions.max(1);
+            while !map.contains_key(key) && map.len() >= max {
+                let oldest = map
+                    .iter()
+                    .filter_map(|(id, s)| s.try_lock().ok().map(|g| (id.clone(), g.last_used)))
+                    .min_by_key(|(_, used)| *used)
+                    .map(|(id, _)| id);
+                let Some(oldest) = oldest else { break };
+                if let Some(s) = map.remove(&oldest) {
+                    stale.push(s);
+                }
+            }
+            (map.entry(key.clone()).or_default().clone(), stale)
         };
         for s in stale {
             if let Some(browser) = s.lock().await.browser.take() {
                 browser.close().await;
             }
         }
-        // The customer's session first, then a permit: a caller waiting behind another flow of the
-        // same customer must not hold one of the few permits while it waits.
-        let session = session.lock_owned().await;
-        let permit = self
-            .inner
-            .active
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        Flow {
-            session,
-            _permit: permit,
-        }
+        session
     }
 
     /// The customer's browser, launching one (or taking the spare) when there is none.

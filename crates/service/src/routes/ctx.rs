@@ -16,7 +16,8 @@ use psd2_fallback_xs2a::ApiError;
 use crate::auth::CallerName;
 use crate::errors::{Result, ServiceError, owner_store_error};
 use crate::owners::ResourceOwner;
-use crate::state::{ServedBank, ServiceState, lock};
+use crate::state::{PasswordFor, PasswordKey, ServedBank, ServiceState, lock};
+use tokio::time::Instant;
 
 /// The bank a request names by its path prefix `/banks/{bank}`; absent for the first bank.
 #[derive(Debug, Clone)]
@@ -108,8 +109,8 @@ impl Ctx {
         &self.bank().failover
     }
 
-    fn key(&self, id: &str) -> (String, String) {
-        (self.bank().name.clone(), id.to_owned())
+    fn key(&self, what: PasswordFor) -> PasswordKey {
+        (self.bank().name.clone(), self.caller.clone(), what)
     }
 
     /// The caller as the owner of a resource it makes for `psu`.
@@ -120,22 +121,44 @@ impl Ctx {
         }
     }
 
-    /// The customer context: the PSU, present when `PSU-IP-Address` is given, the password given at an
-    /// earlier authorisation (for the website channel).
+    /// The customer context: the PSU, present when `PSU-IP-Address` is given, and the password this
+    /// caller's own successful authorisation for this customer proved (for the website channel's
+    /// calls that name no consent).
     pub(super) fn psu(&self, psu: &str, headers: &HeaderMap) -> PsuContext {
         let mut context = PsuContext::new(PsuId::new(psu));
         context.ip_address = xs2a::psu_ip(headers);
-        context.password = lock(&self.state.inner.passwords)
-            .get(&self.key(psu))
-            .cloned();
+        context.password = self.kept_password(&PasswordFor::Customer(psu.to_owned()));
         context
     }
 
-    /// Keeps the password a customer gave at authorisation, for the website channel's later logins.
-    pub(super) fn remember_password(&self, psu: &str, password: String) -> SecretString {
+    /// A password kept for `what` of this caller, unless its time is over.
+    fn kept_password(&self, what: &PasswordFor) -> Option<SecretString> {
+        lock(&self.state.inner.passwords).kept(&self.key(what.clone()), Instant::now())
+    }
+
+    /// The password given to start an authorisation of `what`: used for that authorisation, kept
+    /// apart until it succeeds ([`Ctx::password_proven`]); a kept password is not touched.
+    pub(super) fn password_given(&self, what: PasswordFor, password: String) -> SecretString {
         let secret = SecretString::from(password);
-        lock(&self.state.inner.passwords).insert(self.key(psu), secret.clone());
+        lock(&self.state.inner.passwords).given(self.key(what), secret.clone());
         secret
+    }
+
+    /// The password given for `what`'s authorisation (pending or kept).
+    pub(super) fn password_for(&self, what: &PasswordFor) -> Option<SecretString> {
+        lock(&self.state.inner.passwords).for_authorisation(&self.key(what.clone()), Instant::now())
+    }
+
+    /// `what`'s authorisation succeeded: its password is kept for it and for this caller's calls for
+    /// `psu` that name no consent, until `until` (at most `PASSWORD_KEPT_AT_MOST` from now).
+    pub(super) fn password_proven(&self, what: PasswordFor, psu: &str, until: Option<Instant>) {
+        let customer = self.key(PasswordFor::Customer(psu.to_owned()));
+        lock(&self.state.inner.passwords).proven(self.key(what), customer, until, Instant::now());
+    }
+
+    /// `what`'s authorisation failed: the password given for it is forgotten.
+    pub(super) fn password_refused(&self, what: &PasswordFor) {
+        lock(&self.state.inner.passwords).refused(&self.key(what.clone()));
     }
 
     /// A consent of this caller; another caller's consent does not exist for it.
@@ -157,11 +180,15 @@ impl Ctx {
             })
     }
 
-    /// The customer context of a read under the `Consent-ID` header's consent.
+    /// The customer context of a read under the `Consent-ID` header's consent, with the password
+    /// kept for that consent only.
     pub(super) fn consent_psu(&self, headers: &HeaderMap) -> Result<PsuContext> {
         let consent = xs2a::consent_id(headers)?;
         let owned = self.consent(consent.as_str())?;
-        Ok(self.psu(&owned.psu, headers).with_consent(consent))
+        let mut context = PsuContext::new(PsuId::new(owned.psu));
+        context.ip_address = xs2a::psu_ip(headers);
+        context.password = self.kept_password(&PasswordFor::Consent(consent.as_str().to_owned()));
+        Ok(context.with_consent(consent))
     }
 
     /// A payment resource of this caller, of the kind the path says.
