@@ -421,6 +421,7 @@ async fn events_tails_a_running_services_switch_events() {
     let mut child = Running(
         Command::new(BIN)
             .args(["events", "--url", &format!("{}/events", service.url)])
+            .env("PSD2_FALLBACK_OPERATOR_TOKEN", ADMIN)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -764,6 +764,7 @@ async fn an_api_outage_mid_run_is_served_by_the_other_channel_and_watched() {
     // Tail the event stream from the start.
     let mut stream = http
         .get(format!("{}/events", service.url))
+        .bearer_auth(ADMIN)
         .send()
         .await
         .unwrap();
@@ -822,6 +823,7 @@ async fn an_api_outage_mid_run_is_served_by_the_other_channel_and_watched() {
     // /metrics, in Prometheus text format.
     let text = http
         .get(format!("{}/metrics", service.url))
+        .bearer_auth(ADMIN)
         .send()
         .await
         .unwrap()
@@ -890,6 +892,7 @@ async fn an_api_outage_mid_run_is_served_by_the_other_channel_and_watched() {
     // A new subscriber gets the past switches from the journal first.
     let mut replay = http
         .get(format!("{}/events", service.url))
+        .bearer_auth(ADMIN)
         .send()
         .await
         .unwrap();

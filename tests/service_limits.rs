@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::sandbox;
-use crate::support::service::{TOKEN_A, api_bank, fast_health, start};
+use crate::support::service::{ADMIN, TOKEN_A, api_bank, fast_health, start};
 
 /// Whether the server closed `stream` (end of file or reset) within `within`.
 async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
@@ -167,5 +167,47 @@ async fn an_oversized_upload_is_refused_in_json_naming_the_body() {
         let body: serde_json::Value = answer.json().await.expect("a JSON answer");
         assert_eq!(body["tppMessages"][0]["path"], "body", "{size}: {body}");
     }
+    sandbox.shutdown().await;
+}
+
+/// r11: `/metrics` and `/events` show which banks are down and every switch: only the operator token
+/// (or the admin token) opens them, never a caller's token or none; `/health` stays open.
+#[tokio::test]
+async fn metrics_and_events_need_the_operator_token() {
+    let sandbox = sandbox().await;
+    let stand_in = Arc::new(api_bank(&sandbox.api_url(), None));
+    let service = start(&sandbox, stand_in, ServiceLimits::default(), fast_health()).await;
+    service
+        .state
+        .set_operator_token(Some(psd2_fallback_service::TokenHash::of("operator-token")));
+    let http = reqwest::Client::new();
+    for route in ["/metrics", "/events"] {
+        let url = format!("{}{route}", service.url);
+        let status = |token: Option<&'static str>| {
+            let mut request = http.get(&url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(status(None).await, 401, "{route} without a token");
+        assert_eq!(
+            status(Some(TOKEN_A)).await,
+            401,
+            "{route} with a caller's token"
+        );
+        assert_eq!(status(Some("operator-token")).await, 200, "{route}");
+        assert_eq!(
+            status(Some(ADMIN)).await,
+            200,
+            "{route} with the admin token"
+        );
+    }
+    let health = http
+        .get(format!("{}/health", service.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
     sandbox.shutdown().await;
 }

@@ -8,12 +8,20 @@ pub(crate) struct Args {
     /// The service's `/events` URL.
     #[arg(long, default_value = "http://127.0.0.1:8443/events")]
     url: String,
+    /// The operator (or admin) token that opens `/events`; better given in the environment.
+    #[arg(long, env = "PSD2_FALLBACK_OPERATOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 /// Prints each `switch` event of the stream as one line, until the stream ends.
 pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let url = &args.url;
-    let mut response = reqwest::get(url)
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = &args.token {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request
+        .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?
         .error_for_status()?;

@@ -74,6 +74,10 @@ pub struct ServiceConfig {
     /// The SHA-256 (hex) of the admin token for the override route; `PSD2_FALLBACK_ADMIN_TOKEN` wins.
     #[serde(default)]
     pub admin_token_sha256: Option<String>,
+    /// The SHA-256 (hex) of the operator token for `/metrics` and `/events` (the admin token opens them
+    /// too; with neither they are closed); `PSD2_FALLBACK_OPERATOR_TOKEN` wins.
+    #[serde(default)]
+    pub operator_token_sha256: Option<String>,
     /// Per-caller rate and size limits.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -474,6 +478,19 @@ impl ServiceConfig {
             .transpose()
     }
 
+    /// The operator token's hash: `PSD2_FALLBACK_OPERATOR_TOKEN` (hashed), else the file's.
+    pub fn operator_token(&self) -> Result<Option<TokenHash>, ConfigError> {
+        if let Ok(token) = std::env::var("PSD2_FALLBACK_OPERATOR_TOKEN") {
+            return Ok(Some(TokenHash::of(&token)));
+        }
+        self.operator_token_sha256
+            .as_deref()
+            .map(|h| {
+                TokenHash::from_hex(h).map_err(|e| self.invalid("operator_token_sha256", e.reason))
+            })
+            .transpose()
+    }
+
     /// The service this configuration describes: an `ApiBank` and its health per bank, the journal,
     /// the callers; and the API probers, running until their handles are aborted.
     ///
@@ -579,7 +596,12 @@ impl ServiceConfig {
             max_in_flight: l.max_in_flight,
         };
         Ok((
-            ServiceState::new(banks, journal, owners, callers, self.admin_token()?, limits),
+            {
+                let state =
+                    ServiceState::new(banks, journal, owners, callers, self.admin_token()?, limits);
+                state.set_operator_token(self.operator_token()?);
+                state
+            },
             probers,
         ))
     }

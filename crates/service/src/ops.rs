@@ -47,7 +47,10 @@ pub(super) async fn health(State(state): State<ServiceState>) -> Json<Value> {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub(super) async fn metrics(State(state): State<ServiceState>) -> Response {
+pub(super) async fn metrics(State(state): State<ServiceState>, headers: HeaderMap) -> Response {
+    if let Err(refused) = state.is_operator(bearer_token(&headers)) {
+        return refused.into_response();
+    }
     let metrics = &state.inner.metrics;
     for bank in &state.inner.banks {
         metrics.set_mode(&bank.name, bank.health.mode());
@@ -120,7 +123,9 @@ pub(super) fn forward_switches(
 /// `GET /events`: the last switch events from the journal, then every new one as it happens.
 pub(super) async fn events(
     State(state): State<ServiceState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    state.is_operator(bearer_token(&headers))?;
     let live = state.inner.events.subscribe();
     let now = OffsetDateTime::now_utc();
     let mut past: Vec<StoredSwitch> = Vec::new();
@@ -159,7 +164,7 @@ pub(super) async fn events(
         .chain(live)
         .map(event)
         .take_until(ended);
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// `PUT /admin/banks/{bank}/override` with `auto`, `force-api` or `force-fallback` (plain text, or JSON

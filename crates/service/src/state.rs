@@ -8,6 +8,8 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::StatusCode;
+use psd2_fallback_xs2a::ApiError;
 use secrecy::SecretString;
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
@@ -161,6 +163,8 @@ pub(crate) struct Inner {
     pub(crate) callers: Arc<Callers>,
     /// The admin token's hash for the override route; none: the route is closed.
     pub(crate) admin: Option<TokenHash>,
+    /// The operator (viewer) token's hash for `/metrics` and `/events` (the admin token opens them too).
+    pub(crate) operator: Mutex<Option<TokenHash>>,
     /// The limits the service was given.
     pub(crate) limits: ServiceLimits,
     /// PSU passwords, kept per consent (or payment) of one caller, only once an authorisation with them
@@ -272,6 +276,33 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ServiceState {
+    /// Lets `token` (its hash) read `/metrics` and `/events`, besides the admin token. Without either,
+    /// those routes are closed: they show which banks are down and every switch, nobody's business but
+    /// the operators'.
+    pub fn set_operator_token(&self, token: Option<TokenHash>) {
+        *lock(&self.inner.operator) = token;
+    }
+
+    /// Whether `token` opens the operators' views (`/metrics`, `/events`).
+    pub(crate) fn is_operator(&self, token: Option<&str>) -> Result<(), ApiError> {
+        let operator = *lock(&self.inner.operator);
+        if operator.is_none() && self.inner.admin.is_none() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "TOKEN_INVALID",
+                "no operator token is configured: /metrics and /events are closed",
+            ));
+        }
+        match token.map(TokenHash::of) {
+            Some(hash) if Some(hash) == operator || Some(hash) == self.inner.admin => Ok(()),
+            _ => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "TOKEN_INVALID",
+                "the operator token is required (Authorization: Bearer …)",
+            )),
+        }
+    }
+
     /// The service over `banks`, writing `journal`, keeping who made what in `owners`, open to
     /// `callers`; `admin` authorises the override route (none: the route is closed).
     pub fn new(
@@ -314,6 +345,7 @@ impl ServiceState {
                 owners,
                 callers: Arc::new(callers),
                 admin,
+                operator: Mutex::new(None),
                 pages: PageCache::new(
                     limits.page_cache_ttl,
                     limits.page_cache_reads,
