@@ -42,7 +42,7 @@ pub use render::{
     transactions_page,
 };
 pub use request::{
-    BookingQuery, EXECUTION_HORIZON_DAYS, PAIN001_PRODUCT, at, consent_id, date_at,
-    execution_date_at, header, json, page_index, payment_file, psu_id, psu_ip, psu_present,
-    reference_date, request_id, resource, transaction_query,
+    BookingQuery, EXECUTION_HORIZON_DAYS, PAIN001_PRODUCT, PAYMENT_FILE_TIME_BOUND, at, consent_id,
+    date_at, execution_date_at, header, json, page_index, payment_file, payment_file_checked,
+    psu_id, psu_ip, psu_present, reference_date, request_id, resource, transaction_query,
 };

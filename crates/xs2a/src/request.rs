@@ -220,3 +220,30 @@ pub fn payment_file(headers: &HeaderMap, body: &Bytes, max_bytes: usize) -> ApiR
         std::str::from_utf8(body).map_err(|_| ApiError::format("body", "the file is not UTF-8"))?;
     PaymentFile::parse(text).map_err(|e| ApiError::format("body", e.to_string()))
 }
+
+/// How long checking one payment file may take before it is refused.
+pub const PAYMENT_FILE_TIME_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`payment_file`], off the async runtime: the schema validation of a large file is CPU work, and
+/// done on a runtime thread it would stall every other request (two large uploads once kept `/health`
+/// from answering). A check that takes longer than [`PAYMENT_FILE_TIME_BOUND`] is refused naming
+/// `body`.
+pub async fn payment_file_checked(
+    headers: &HeaderMap,
+    body: &Bytes,
+    max_bytes: usize,
+) -> ApiResult<PaymentFile> {
+    let (headers, body) = (headers.clone(), body.clone());
+    let check = tokio::task::spawn_blocking(move || payment_file(&headers, &body, max_bytes));
+    match tokio::time::timeout(PAYMENT_FILE_TIME_BOUND, check).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(ApiError::format("body", "the file could not be checked")),
+        Err(_) => Err(ApiError::format(
+            "body",
+            format!(
+                "checking the file took longer than {} s",
+                PAYMENT_FILE_TIME_BOUND.as_secs()
+            ),
+        )),
+    }
+}

@@ -19,8 +19,8 @@ use crate::state::Shared;
 use psd2_fallback_engine::model::belgian::format_iso_date;
 use psd2_fallback_engine::model::{PaymentId, PaymentKind, PaymentRef, PaymentRequest, ScaTarget};
 use psd2_fallback_xs2a::{
-    ApiError, ApiResult, PaymentIn, amount_json, header, initiation_created, json, payment_file,
-    psu_id, resource, transaction_status_json,
+    ApiError, ApiResult, PaymentIn, amount_json, header, initiation_created, json,
+    payment_file_checked, psu_id, resource, transaction_status_json,
 };
 
 fn payment_ref(service: &str, product: &str, payment: String) -> ApiResult<PaymentRef> {
@@ -74,7 +74,7 @@ pub(super) async fn initiate(
             )?
         }
         PaymentKind::File => {
-            let file = payment_file(&headers, &body, usize::MAX)?;
+            let file = payment_file_checked(&headers, &body, usize::MAX).await?;
             shared.ledger.upload_file(&customer, file, request_id)?
         }
     };

@@ -92,7 +92,9 @@ async fn initiate_once(
             bank.create_standing_order(&psu, &request).await
         }
         PaymentKind::File => {
-            let file = xs2a::payment_file(&headers, &body, ctx.state.inner.limits.max_file_bytes)?;
+            let file =
+                xs2a::payment_file_checked(&headers, &body, ctx.state.inner.limits.max_file_bytes)
+                    .await?;
             bank.upload_payment_file(&psu, &file).await
         }
     }
