@@ -428,9 +428,10 @@ fn class<T>(result: &Result<T, BankError>) -> Class {
 #[tokio::test]
 async fn the_services_probe_is_the_engines_and_a_garbled_answer_is_unhealthy() {
     let sandbox = sandbox().await;
-    let probe =
-        psd2_fallback_service::api_probe(&sandbox.api_url(), Duration::from_millis(500)).unwrap();
-    let engine = bank(&sandbox, Duration::from_millis(500));
+    // Long enough for a healthy answer on a loaded machine; a hang still ends in time.
+    let patience = Duration::from_secs(3);
+    let probe = psd2_fallback_service::api_probe(&sandbox.api_url(), patience).unwrap();
+    let engine = bank(&sandbox, patience);
     for (fault, healthy) in [
         (ApiFault::Up, true),
         (ApiFault::Garbage, false),
