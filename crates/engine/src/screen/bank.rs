@@ -88,6 +88,26 @@ impl ScreenBank {
             .ok_or_else(|| refused("CONSENT_UNKNOWN", "no such consent for this customer"))
     }
 
+    /// The context of a consent's own SCA: the consent's own session, and only while the consent
+    /// waits for it (`received`); otherwise `STATUS_INVALID`, as the API answers.
+    fn awaiting_sca(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<(PsuContext, Consent)> {
+        let psu = psu.clone().with_consent(consent.clone());
+        let known = self
+            .consent_of(&psu)?
+            .ok_or_else(|| refused("CONSENT_UNKNOWN", "no such consent for this customer"))?;
+        if known.status != ConsentStatus::Received {
+            return Err(refused(
+                "STATUS_INVALID",
+                format!("the consent's status is {}", known.status.code()),
+            ));
+        }
+        Ok((psu, known))
+    }
+
     /// The consent a read is made under, checked as the API checks it: valid and not expired.
     fn usable_consent(&self, psu: &PsuContext) -> BankResult<Option<Consent>> {
         let Some(consent) = self.consent_of(psu)? else {
@@ -395,14 +415,7 @@ impl Bank for ScreenBank {
         match target {
             ScaTarget::Consent(consent) => {
                 // The consent's own session: never one logged in for another consent.
-                let psu = &psu.clone().with_consent(consent.clone());
-                let known = self.consent_of(psu)?.expect("a consent id was given");
-                if known.status != ConsentStatus::Received {
-                    return Err(refused(
-                        "STATUS_INVALID",
-                        format!("the consent's status is {}", known.status.code()),
-                    ));
-                }
+                let (psu, _) = &self.awaiting_sca(psu, consent)?;
                 let mut flow = self.flow(psu).await;
                 let result = async {
                     let browser = self.browser(&mut flow).await?;
@@ -446,14 +459,7 @@ impl Bank for ScreenBank {
     ) -> BankResult<ScaStatus> {
         match target {
             ScaTarget::Consent(consent) => {
-                let psu = &psu.clone().with_consent(consent.clone());
-                let known = self.consent_of(psu)?.expect("a consent id was given");
-                if known.status != ConsentStatus::Received {
-                    return Err(refused(
-                        "STATUS_INVALID",
-                        format!("the consent's status is {}", known.status.code()),
-                    ));
-                }
+                let (psu, known) = &self.awaiting_sca(psu, consent)?;
                 let mut flow = self.flow(psu).await;
                 let result = async {
                     let browser = self.browser(&mut flow).await?;
@@ -477,7 +483,7 @@ impl Bank for ScreenBank {
                         return Err(self.classify(&mut flow, psu, fail, Effect::Safe).await);
                     }
                 };
-                self.settle_consent(psu, known, status);
+                self.settle_consent(psu, known.clone(), status);
                 Ok(sca)
             }
             ScaTarget::Payment(payment) => {
