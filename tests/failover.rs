@@ -978,3 +978,59 @@ async fn crafted_requests_and_a_bad_field_never_switch_the_bank_but_an_outage_do
     built.shutdown().await;
     sandbox.shutdown().await;
 }
+
+/// A consent made through the website while the API was down is signed on the website even when the
+/// API is back in between: the API does not know the consent (it once answered CONSENT_UNKNOWN).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_is_signed_on_the_channel_that_made_it() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let engine = engine(&sandbox, &scratch, None).await;
+    let psu = psu("1000001");
+    let ibans = sandbox
+        .ledger()
+        .accounts("1000001")
+        .into_iter()
+        .map(|a| a.iban)
+        .collect();
+    let request = ConsentRequest {
+        access: ConsentAccess::full(ibans),
+        recurring: true,
+        valid_until: sandbox.ledger().today() + time::Duration::days(90),
+        frequency_per_day: 4,
+    };
+    sandbox.set_api_fault(ApiFault::Down);
+    engine
+        .health
+        .set_override(psd2_fallback_engine::health::Override::ForceFallback);
+    let consent = engine
+        .failover
+        .create_consent(&psu, &request)
+        .await
+        .unwrap();
+    // The API is back, and the engine uses it first again.
+    sandbox.set_api_fault(ApiFault::Up);
+    engine
+        .health
+        .set_override(psd2_fallback_engine::health::Override::ForceApi);
+    let target = ScaTarget::Consent(consent.clone());
+    let challenge = engine
+        .failover
+        .start_authorisation(&psu, &target)
+        .await
+        .expect("the website, which made the consent, starts its SCA");
+    let answer = ScaAnswer::new(card_reader_response("1000001", &challenge.data));
+    assert_eq!(
+        engine
+            .failover
+            .authorise(&psu, &target, &challenge.authorisation_id, &answer)
+            .await
+            .unwrap(),
+        psd2_fallback_engine::model::ScaStatus::Finalised
+    );
+    engine.stop().await;
+    sandbox.shutdown().await;
+}

@@ -70,6 +70,9 @@ pub struct Failover {
     /// One lock per intent key being written, so concurrent identical writes in this process wait for
     /// the first and get its answer instead of racing it to the bank.
     writing: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// The channel that made each consent this process made: its SCA goes there, since the other
+    /// channel does not know the consent.
+    consent_channels: Arc<Mutex<HashMap<ConsentId, Channel>>>,
 }
 
 /// A journal failure after a write was sent: whatever the bank did stands, so the outcome is unknown,
@@ -115,6 +118,7 @@ impl Failover {
             health,
             journal,
             writing: Arc::default(),
+            consent_channels: Arc::default(),
         }
     }
 
@@ -315,6 +319,33 @@ impl Failover {
             }
         }
         Err(self.exempt_error(last.expect("a route has at least one channel")))
+    }
+
+    /// A call about one consent's SCA: on the channel that made the consent when this process made it
+    /// (the other channel does not know it), else along the route.
+    async fn on_consent_channel<'a, T>(
+        &'a self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+        data: &str,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<T> {
+        let made_on = self
+            .consent_channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(consent)
+            .copied();
+        let Some(channel) = made_on else {
+            return self.read(psu, data, call).await;
+        };
+        if channel == Channel::Screen {
+            self.log_access(psu, data);
+        }
+        let started = Instant::now();
+        let result = call(self.bank(channel)).await;
+        self.observe(channel, started, &result);
+        result
     }
 
     /// A read (or a call as harmless to repeat) through the route: see [`Failover::through_route`].
@@ -826,9 +857,19 @@ impl Bank for Failover {
         psu: &PsuContext,
         request: &ConsentRequest,
     ) -> BankResult<ConsentId> {
-        let id = self
-            .read(psu, "consent", |bank| bank.create_consent(psu, request))
+        let (channel, made) = self
+            .through_route(
+                psu,
+                "consent",
+                |_| Ok(()),
+                |bank| bank.create_consent(psu, request),
+            )
             .await?;
+        let id = made?;
+        self.consent_channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), channel);
         // Recorded whichever channel made it: the website channel enforces what was asked for, and
         // the consent is valid only once its own SCA succeeded.
         let consent = Consent {
@@ -865,18 +906,21 @@ impl Bank for Failover {
         psu: &PsuContext,
         target: &ScaTarget,
     ) -> BankResult<ScaChallenge> {
-        let granted;
-        let psu = match target {
+        match target {
             ScaTarget::Consent(consent) => {
-                granted = self.granted_for(psu, Some(consent))?;
-                &granted
+                let psu = &self.granted_for(psu, Some(consent))?;
+                self.on_consent_channel(psu, consent, "authorisation", |bank| {
+                    bank.start_authorisation(psu, target)
+                })
+                .await
             }
-            ScaTarget::Payment(_) => psu,
-        };
-        self.read(psu, "authorisation", |bank| {
-            bank.start_authorisation(psu, target)
-        })
-        .await
+            ScaTarget::Payment(_) => {
+                self.read(psu, "authorisation", |bank| {
+                    bank.start_authorisation(psu, target)
+                })
+                .await
+            }
+        }
     }
 
     async fn authorise(
@@ -886,24 +930,22 @@ impl Bank for Failover {
         authorisation: &AuthorisationId,
         answer: &ScaAnswer,
     ) -> BankResult<ScaStatus> {
-        let ScaTarget::Payment(payment) = target else {
-            let psu = &match target {
-                ScaTarget::Consent(consent) => self.granted_for(psu, Some(consent))?,
-                ScaTarget::Payment(_) => psu.clone(),
-            };
-            let status = self
-                .read(psu, "consent authorisation", |bank| {
-                    bank.authorise(psu, target, authorisation, answer)
-                })
-                .await?;
-            if let ScaTarget::Consent(consent) = target {
+        let payment = match target {
+            ScaTarget::Consent(consent) => {
+                let psu = &self.granted_for(psu, Some(consent))?;
+                let status = self
+                    .on_consent_channel(psu, consent, "consent authorisation", |bank| {
+                        bank.authorise(psu, target, authorisation, answer)
+                    })
+                    .await?;
                 match status {
                     ScaStatus::Finalised => self.note_consent_status(consent, ConsentStatus::Valid),
                     ScaStatus::Failed => self.note_consent_status(consent, ConsentStatus::Rejected),
                     _ => {}
                 }
+                return Ok(status);
             }
-            return Ok(status);
+            ScaTarget::Payment(payment) => payment,
         };
         // Signing is what moves money: an answer lost on the way is settled by asking the payment's
         // status, never by signing again.
