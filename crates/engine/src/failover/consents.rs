@@ -1,0 +1,77 @@
+//! What the failover keeps of consents: the journal's record of each, handed to the website channel
+//! with every call under it, the status each channel reports, and the channel that made each consent,
+//! where its SCA must go.
+
+use tokio::time::Instant;
+
+use super::{Failover, journal_error};
+use crate::BoxFuture;
+use crate::bank::{Bank, BankResult, Channel, PsuContext};
+use crate::model::{ConsentId, ConsentStatus};
+
+impl Failover {
+    /// The context with what the journal recorded of its consent (none when the consent is unknown or
+    /// was made for another customer), so the website channel enforces it as the bank's API would.
+    pub(super) fn granted(&self, psu: &PsuContext) -> BankResult<PsuContext> {
+        self.granted_for(psu, psu.consent_id.as_ref())
+    }
+
+    /// The context with what the journal recorded of `consent` (see [`Failover::granted`]), for calls
+    /// that name their consent elsewhere (its status, its authorisation).
+    pub(super) fn granted_for(
+        &self,
+        psu: &PsuContext,
+        consent: Option<&ConsentId>,
+    ) -> BankResult<PsuContext> {
+        let mut granted = psu.clone();
+        granted.grant = None;
+        if let Some(consent) = consent
+            && let Some((owner, record)) = self
+                .journal
+                .consent(&self.config.bank, consent.as_str())
+                .map_err(journal_error)?
+            && owner == psu.psu_id.as_str()
+        {
+            granted.grant = Some(record);
+        }
+        Ok(granted)
+    }
+
+    /// Keeps a consent's status as a channel reported it; a journal failure is logged (the website
+    /// channel then still holds the status recorded before, never a better one).
+    pub(super) fn note_consent_status(&self, consent: &ConsentId, status: ConsentStatus) {
+        if let Err(error) =
+            self.journal
+                .set_consent_status(&self.config.bank, consent.as_str(), status)
+        {
+            tracing::error!(%error, "a consent's status could not be journalled");
+        }
+    }
+
+    /// A call about one consent's SCA: on the channel that made the consent when this process made it
+    /// (the other channel does not know it), else along the route.
+    pub(super) async fn on_consent_channel<'a, T>(
+        &'a self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+        data: &str,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<T> {
+        let made_on = self
+            .consent_channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(consent)
+            .copied();
+        let Some(channel) = made_on else {
+            return self.read(psu, data, call).await;
+        };
+        if channel == Channel::Screen {
+            self.log_access(psu, data);
+        }
+        let started = Instant::now();
+        let result = call(self.bank(channel)).await;
+        self.observe(channel, started, &result);
+        result
+    }
+}
