@@ -12,49 +12,15 @@ use std::time::Duration;
 
 use psd2_fallback_engine::health::{Mode, SwitchEvent, SwitchReason};
 use psd2_fallback_engine::journal::{AccessEntry, JournalStore, SqliteJournal};
-use psd2_fallback_service::{ServiceConfig, ServiceLimits, TokenHash};
+use psd2_fallback_service::{ServiceConfig, ServiceLimits};
 use time::macros::datetime;
 
+use crate::support::child::{BIN, Running, TempDir, free_port, hash, wait_until_up};
 use crate::support::processes::{
     driver_folders_of, is_loopback, listening_sockets, processes_naming, settle,
 };
 use crate::support::sandbox;
 use crate::support::service::{ADMIN, BANK, api_bank, fast_health, start};
-
-const BIN: &str = env!("CARGO_BIN_EXE_psd2-fallback");
-
-/// A temporary folder, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("psd2-fallback-cli-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed on drop, so a failing test leaves nothing running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The lines a child prints, as they come.
 fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
@@ -68,10 +34,6 @@ fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
         }
     });
     rx
-}
-
-fn hash(token: &str) -> String {
-    TokenHash::of(token).to_hex()
 }
 
 const BANK_OK: &str = r#"
@@ -95,7 +57,7 @@ fn check_config_error(dir: &TempDir, name: &str, text: &str, expected: &[&str]) 
 
 #[test]
 fn config_errors_name_the_file_and_the_key() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let top = "listen = \"127.0.0.1:0\"\njournal = \"j.db\"\n";
     check_config_error(
         &dir,
@@ -179,32 +141,10 @@ fn config_errors_name_the_file_and_the_key() {
     );
 }
 
-/// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_until_up(http: &reqwest::Client, url: &str, child: &mut Child) {
-    for _ in 0..200 {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the service stopped: {status}");
-        }
-        if http.get(format!("{url}/health")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the service did not start within 10 s");
-}
-
 #[tokio::test]
 async fn env_vars_override_the_admin_and_caller_tokens() {
     let sandbox = sandbox().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let port = free_port();
     let config = dir.file(
         "psd2-fallback.toml",
@@ -284,7 +224,7 @@ async fn env_vars_override_the_admin_and_caller_tokens() {
 
 #[test]
 fn report_prints_a_days_availability_and_the_fallback_access_log() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let path = dir.0.join("journal.db");
     let journal = SqliteJournal::open(&path).unwrap();
     let switch = |from, to, reason, at, started| SwitchEvent {
@@ -462,7 +402,7 @@ async fn sigterm_stops_the_service_and_leaves_no_browser_and_no_folder() {
         return;
     };
     let sandbox = sandbox().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let port = free_port();
     let config = dir.file(
         "psd2-fallback.toml",

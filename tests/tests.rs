@@ -10,6 +10,7 @@ mod sandbox_api;
 mod sandbox_web;
 mod screen_bank;
 mod screen_snapshots;
+mod secret_leak;
 mod service;
 mod service_isolation;
 mod service_limits;

@@ -141,6 +141,15 @@ pub const KNOWN: &[Known] = &[
               it (crates/service/src/routes.rs, consent_details)",
     },
     Known {
+        operation: "getBalances",
+        side: "response 503",
+        pointer: "",
+        message: "a body, where the spec gives none",
+        why: "the resilience service gives every refusal one shape, a `tppMessages` body, 503s \
+              included (yaml SERVICE_UNAVAILABLE_503 has none): a TPP reads why in the same place \
+              whatever the status (crates/service/src/errors.rs)",
+    },
+    Known {
         operation: "initiatePayment",
         side: "response 502",
         pointer: "",
@@ -701,6 +710,8 @@ pub struct Record {
     pub under_fault: usize,
     /// Every violation, known or not.
     pub violations: Vec<Violation>,
+    /// Every answer as the client got it: status, headers and body as text (for the secret-leak test).
+    pub answers: Vec<(u16, String)>,
 }
 
 impl Record {
@@ -952,6 +963,13 @@ async fn forward(
         record.refused_invalid += usize::from(refused_invalid);
         record.under_fault += usize::from(under_fault);
         record.violations.extend(violations);
+        let head: String = (headers.iter())
+            .map(|(n, v)| format!("{n}: {}\n", String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        record.answers.push((
+            status.as_u16(),
+            format!("{head}\n{}", String::from_utf8_lossy(&answer_body)),
+        ));
     }
 
     let mut response = hyper::Response::new(Body::from(answer_body));

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+pub mod child;
 pub mod conformance;
 pub mod gate;
 pub mod processes;

@@ -176,6 +176,10 @@ pub struct BankConfig {
     /// Or a chromedriver binary to start.
     #[serde(default)]
     pub chromedriver: Option<PathBuf>,
+    /// Where the website channel writes a trace bundle (page source and screenshot, secrets masked,
+    /// files 0600) when a screen no longer matches its map; none when absent.
+    #[serde(default)]
+    pub trace_dir: Option<PathBuf>,
     /// Answer the website's login challenges with the sandbox bank's card-reader simulation (for the
     /// sandbox only; a real bank's challenges go to the customer).
     #[serde(default)]
@@ -522,6 +526,7 @@ impl ServiceConfig {
             let screen = match (&bank.website_url, &bank.screen_map) {
                 (Some(website), Some(map)) => {
                     let mut config = ScreenBankConfig::new(map.clone(), website.clone());
+                    config.trace_dir = bank.trace_dir.clone();
                     if let Some(remote) = &bank.webdriver_url {
                         config.webdriver = WebDriverTarget::Remote(remote.clone());
                     } else if let Some(chromedriver) = &bank.chromedriver {
