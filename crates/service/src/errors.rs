@@ -50,18 +50,84 @@ impl IntoResponse for ServiceError {
 struct Cause(String);
 
 /// Logs the cause of every failed answer, once: the method, the path, the status and the cause.
-/// Consent ids in the path are logged as a short hash, IBANs in the cause masked.
+/// Consent ids in the path are logged as a short hash; the consent id and PSU id the request names,
+/// and IBANs, are masked in the cause.
 pub(crate) async fn log_causes(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = loggable_path(request.uri().path());
+    let named = named_identifiers(&request);
     let response = next.run(request).await;
     if let Some(Cause(cause)) = response.extensions().get::<Cause>() {
-        let cause = psd2_fallback_engine::mask::mask(cause, &[]);
+        let cause = psd2_fallback_engine::mask::mask(cause, &named);
         tracing::warn!(%method, %path, status = response.status().as_u16(), %cause, "request failed");
     } else if response.status().is_server_error() {
         tracing::warn!(%method, %path, status = response.status().as_u16(), "request failed");
     }
     response
+}
+
+/// The identifiers a request names that no refusal and no log line may repeat: the consent id (its
+/// `Consent-ID` header, or the path's `/consents/{id}`) and the PSU id (`PSU-ID`). Shorter than four
+/// characters, an id is left alone: masking it would mask ordinary words and numbers too.
+fn named_identifiers(request: &Request) -> Vec<String> {
+    let mut out: Vec<String> = ["consent-id", "psu-id"]
+        .iter()
+        .filter_map(|name| request.headers().get(*name)?.to_str().ok())
+        .map(|value| value.trim().to_owned())
+        .collect();
+    let mut segments = request.uri().path().split('/');
+    while let Some(segment) = segments.next() {
+        if segment == "consents"
+            && let Some(id) = segments.next()
+        {
+            out.push(id.to_owned());
+        }
+    }
+    out.retain(|id| id.chars().count() >= 4);
+    out
+}
+
+/// Masks the texts of every refusal (`tppMessages[].text` of a 4xx or 5xx JSON answer): the consent id
+/// and PSU id the request named become `***`, each IBAN keeps only its country and last two
+/// characters — whatever the bank's words or a parser's message repeated. The field at fault
+/// (`path`) and the code stay as they are.
+pub(crate) async fn mask_refusals(request: Request, next: Next) -> Response {
+    let named = named_identifiers(&request);
+    let response = next.run(request).await;
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if response.status().as_u16() < 400 || !json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Refusals are small; one larger than this is not one the service wrote.
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let mut changed = false;
+    if let Some(messages) = value.get_mut("tppMessages").and_then(|m| m.as_array_mut()) {
+        for text in messages.iter_mut().filter_map(|m| m.get_mut("text")) {
+            if let Some(original) = text.as_str() {
+                let masked = psd2_fallback_engine::mask::mask(original, &named);
+                if masked != original {
+                    *text = serde_json::Value::String(masked);
+                    changed = true;
+                }
+            }
+        }
+    }
+    if !changed {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(value.to_string()))
 }
 
 /// A request path fit for a log: a consent id (which, with the customer's number, opens the customer's
@@ -200,6 +266,60 @@ fn until_midnight_utc() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::loggable_path;
+
+    /// r11: a refusal whose text repeats the request's consent id, PSU id or an IBAN (the bank's
+    /// words, a parser's message) reaches the caller with them masked; its code and field stay.
+    #[tokio::test]
+    async fn refusals_never_repeat_the_consent_id_the_psu_id_or_an_iban() {
+        use axum::http::{Request, StatusCode};
+        use tower::ServiceExt;
+
+        let echo = |request: axum::extract::Request| async move {
+            let header = |name: &str| request.headers()[name].to_str().unwrap().to_owned();
+            psd2_fallback_xs2a::ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "CONSENT_INVALID",
+                format!(
+                    "consent {} of customer {} does not cover BE68539007547034 (path {})",
+                    header("consent-id"),
+                    header("psu-id"),
+                    request.uri().path(),
+                ),
+            )
+        };
+        let app = axum::Router::new()
+            .route("/v1/consents/{id}/status", axum::routing::get(echo))
+            .route("/v1/accounts", axum::routing::get(echo))
+            .layer(axum::middleware::from_fn(super::mask_refusals));
+        for path in ["/v1/accounts", "/v1/consents/c-7f3a9e-path/status"] {
+            let answer = app
+                .clone()
+                .oneshot(
+                    Request::get(path)
+                        .header("Consent-ID", "c-7f3a9e-header")
+                        .header("PSU-ID", "1000001")
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+            let body = axum::body::to_bytes(answer.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body = String::from_utf8(body.to_vec()).unwrap();
+            for hidden in [
+                "c-7f3a9e-header",
+                "c-7f3a9e-path",
+                "1000001",
+                "BE68539007547034",
+            ] {
+                assert!(!body.contains(hidden), "{path}: {hidden} in {body}");
+            }
+            assert!(body.contains("CONSENT_INVALID"), "{body}");
+            assert!(body.contains("BE** **** 34"), "{body}");
+        }
+    }
 
     #[test]
     fn consent_ids_are_hashed_in_logged_paths() {

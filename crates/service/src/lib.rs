@@ -159,8 +159,8 @@ async fn resume(bank: String, failover: Failover) {
     }
 }
 
-/// The whole app: the XS2A routes, the operators' routes, and the layers around them (cause logging,
-/// the body limit).
+/// The whole app: the XS2A routes, the operators' routes, and the layers around them (identifiers
+/// masked in refusals, cause logging, the body limit).
 fn router(state: ServiceState) -> Router {
     let body_limit = state.inner.limits.max_file_bytes.saturating_mul(2) + 64 * 1024;
     Router::new()
@@ -170,6 +170,7 @@ fn router(state: ServiceState) -> Router {
         .route("/events", get(ops::events))
         .route("/admin/banks/{bank}/override", put(ops::set_override))
         .fallback(|| async { ApiError::unknown("no such endpoint") })
+        .layer(middleware::from_fn(errors::mask_refusals))
         .layer(middleware::from_fn(errors::log_causes))
         .layer(middleware::from_fn_with_state(state.clone(), limits::bound))
         .layer(DefaultBodyLimit::max(body_limit))
