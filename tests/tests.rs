@@ -15,5 +15,6 @@ mod service;
 mod service_isolation;
 mod service_limits;
 mod service_once;
+mod service_statuses;
 mod support;
 mod workspace;

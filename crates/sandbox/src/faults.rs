@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// As JSON (the admin route): `{"mode":"up"}`, `{"mode":"slow","ms":800}`, `{"mode":"flap","periodMs":2000}`.
 /// As text (the command line): `up`, `down`, `refuse`, `hang`, `slow:800`, `flap:2000`, `garbage`,
-/// `bad-field`, `processed-but-no-answer`.
+/// `bad-field`, `processed-but-no-answer`, `answer:415`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "mode",
@@ -43,6 +43,14 @@ pub enum ApiFault {
     BadField,
     /// Requests are executed, then the connection is closed without an answer.
     ProcessedButNoAnswer,
+    /// Every request is refused, unexecuted, with this 4xx status, as a bank answers it: 415 without
+    /// a body (the specification gives it none), 429 with `Retry-After: 7`, the others with the
+    /// status's Berlin Group code (`SERVICE_INVALID` for 405, `REQUESTED_FORMATS_INVALID` for 406,
+    /// `STATUS_INVALID` for 409, `FORMAT_ERROR` otherwise).
+    Answer {
+        /// The HTTP status, 400 to 499.
+        status: u16,
+    },
 }
 
 /// How the sandbox website behaves.
@@ -103,7 +111,7 @@ impl FromStr for ApiFault {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let unknown = || UnknownFault {
             given: text.to_owned(),
-            expected: "up, down, refuse, hang, slow:<ms>, flap:<ms>, garbage, bad-field, processed-but-no-answer",
+            expected: "up, down, refuse, hang, slow:<ms>, flap:<ms>, garbage, bad-field, processed-but-no-answer, answer:<4xx status>",
         };
         let (mode, n, ok) = split(text.trim());
         if !ok {
@@ -119,6 +127,9 @@ impl FromStr for ApiFault {
             ("garbage", None) => ApiFault::Garbage,
             ("bad-field", None) => ApiFault::BadField,
             ("processed-but-no-answer", None) => ApiFault::ProcessedButNoAnswer,
+            ("answer", Some(status)) if (400..500).contains(&status) => ApiFault::Answer {
+                status: status as u16,
+            },
             _ => return Err(unknown()),
         })
     }
@@ -158,6 +169,7 @@ impl fmt::Display for ApiFault {
             ApiFault::Garbage => f.write_str("garbage"),
             ApiFault::BadField => f.write_str("bad-field"),
             ApiFault::ProcessedButNoAnswer => f.write_str("processed-but-no-answer"),
+            ApiFault::Answer { status } => write!(f, "answer:{status}"),
         }
     }
 }
@@ -189,6 +201,7 @@ mod tests {
             "garbage",
             "bad-field",
             "processed-but-no-answer",
+            "answer:415",
         ] {
             let fault: ApiFault = text.parse().unwrap();
             assert_eq!(fault.to_string(), text);
@@ -205,6 +218,8 @@ mod tests {
         }
         assert!("slow".parse::<ApiFault>().is_err());
         assert!("flap:0".parse::<ApiFault>().is_err());
+        assert!("answer:200".parse::<ApiFault>().is_err());
+        assert!("answer:503".parse::<ApiFault>().is_err());
         assert!(
             "sideways"
                 .parse::<WebsiteFault>()

@@ -203,19 +203,25 @@ pub(crate) fn bank_error(error: BankError) -> ServiceError {
             ),
             cause,
         },
-        BankError::Rejected { code, message } => {
-            let status = match code.as_str() {
-                "CONSENT_UNKNOWN" => StatusCode::FORBIDDEN,
-                "RESOURCE_UNKNOWN" | "PRODUCT_UNKNOWN" => StatusCode::NOT_FOUND,
-                "PSU_CREDENTIALS_INVALID" | "CONSENT_INVALID" | "CONSENT_EXPIRED" => {
-                    StatusCode::UNAUTHORIZED
-                }
-                "STATUS_INVALID" => StatusCode::CONFLICT,
-                "CANCELLATION_INVALID" => StatusCode::METHOD_NOT_ALLOWED,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            ApiError::new(status, code, message).into()
-        }
+        BankError::Rejected { code, message } => match bank_status(&code) {
+            // A refusal the bank gave as a bare status (a 415 has no message code): the same status,
+            // with the Berlin Group code that goes with it.
+            Some((status, code)) => ApiError::new(status, code, message).into(),
+            None => {
+                let status = match code.as_str() {
+                    "CONSENT_UNKNOWN" | "SERVICE_BLOCKED" => StatusCode::FORBIDDEN,
+                    "RESOURCE_UNKNOWN" | "PRODUCT_UNKNOWN" => StatusCode::NOT_FOUND,
+                    "PSU_CREDENTIALS_INVALID" | "CONSENT_INVALID" | "CONSENT_EXPIRED" => {
+                        StatusCode::UNAUTHORIZED
+                    }
+                    "STATUS_INVALID" => StatusCode::CONFLICT,
+                    "CANCELLATION_INVALID" => StatusCode::METHOD_NOT_ALLOWED,
+                    "REQUESTED_FORMATS_INVALID" => StatusCode::NOT_ACCEPTABLE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, code, message).into()
+            }
+        },
         BankError::LimitReached { limit, retry_after } => {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "ACCESS_EXCEEDED", limit)
                 .with_retry_after(
@@ -250,6 +256,24 @@ pub(crate) fn bank_error(error: BankError) -> ServiceError {
             "the bank cannot be reached at the moment",
         ),
     }
+}
+
+/// A rejection whose code is the bank's bare HTTP status (an answer without a Berlin Group message,
+/// as a 415 always is): the status to pass on and the code to give it, for the 4xx statuses that mean
+/// the same to the caller as to the service. Other codes are the bank's own words: `None`.
+fn bank_status(code: &str) -> Option<(StatusCode, &'static str)> {
+    let status = StatusCode::from_bytes(code.as_bytes()).ok()?;
+    let code = match status {
+        StatusCode::UNAUTHORIZED => "CONSENT_INVALID",
+        StatusCode::FORBIDDEN => "SERVICE_BLOCKED",
+        StatusCode::NOT_FOUND => "RESOURCE_UNKNOWN",
+        StatusCode::METHOD_NOT_ALLOWED => "SERVICE_INVALID",
+        StatusCode::NOT_ACCEPTABLE => "REQUESTED_FORMATS_INVALID",
+        StatusCode::CONFLICT => "STATUS_INVALID",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "FORMAT_ERROR",
+        _ => return None,
+    };
+    Some((status, code))
 }
 
 /// Unattended reads are counted per UTC day: the next chance is at midnight.

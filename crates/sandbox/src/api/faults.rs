@@ -1,5 +1,6 @@
 //! The API's middleware: the fault in force (down, hanging, slow, flapping, garbage, a bad field in
-//! the account list, or executing a request and dropping the connection before the answer), then
+//! the account list, a refusal with a given 4xx status, or executing a request and dropping the
+//! connection before the answer), then
 //! `X-Request-ID`, required on every request and echoed on every answer.
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub(super) async fn request_id_and_faults(
                 .body(Body::from("{\"accounts\": [{\"iban\": \"BE68 5390"))
                 .expect("a static response");
         }
+        ApiFault::Answer { status } => return refusal(status),
         ApiFault::Up | ApiFault::Refuse | ApiFault::ProcessedButNoAnswer | ApiFault::BadField => {}
     }
     let request_id = match psd2_fallback_xs2a::request_id(request.headers()) {
@@ -98,6 +100,30 @@ async fn with_bad_iban(response: Response) -> Response {
     let mut parts = parts;
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(value.to_string()))
+}
+
+/// A bank's refusal with a 4xx status, as `ApiFault::Answer` describes it.
+fn refusal(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let code = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            // The specification gives a 415 no body: there is no message code for it.
+            return status.into_response();
+        }
+        StatusCode::TOO_MANY_REQUESTS => {
+            let mut response =
+                ApiError::new(status, "ACCESS_EXCEEDED", "too many requests").into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
+            return response;
+        }
+        StatusCode::METHOD_NOT_ALLOWED => "SERVICE_INVALID",
+        StatusCode::NOT_ACCEPTABLE => "REQUESTED_FORMATS_INVALID",
+        StatusCode::CONFLICT => "STATUS_INVALID",
+        _ => "FORMAT_ERROR",
+    };
+    ApiError::new(status, code, "refused by the bank").into_response()
 }
 
 fn service_unavailable() -> Response {
