@@ -532,6 +532,76 @@ async fn closing_the_screen_bank_leaves_no_process_and_no_folder() {
     sandbox.shutdown().await;
 }
 
+/// The uid that owns a process, from `/proc/<pid>/status`.
+fn process_uid(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// r11: Chromium keeps its sandbox. Run as root (as CI runs), the browser runs as the account
+/// `scripts/setup` makes, never as root; as any other user, as that user. No Chromium process is
+/// started with `--no-sandbox`, and the renderers run under a seccomp filter (the sandbox's mark).
+#[tokio::test]
+async fn the_browser_keeps_its_sandbox_and_never_runs_as_root() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let own = process_uid(std::process::id()).expect("our own uid");
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let account = passwd.lines().find_map(|l| {
+        let fields: Vec<&str> = l.split(':').collect();
+        (fields.first() == Some(&psd2_fallback_engine::screen::BROWSER_USER))
+            .then(|| fields[2].parse::<u32>().unwrap())
+    });
+    let expected = if own == 0 {
+        account.unwrap_or_else(|| {
+            panic!(
+                "running as root, the browser needs the account {}: run scripts/setup",
+                psd2_fallback_engine::screen::BROWSER_USER
+            )
+        })
+    } else {
+        own
+    };
+    let sandbox = sandbox().await;
+    let (screen, folder) = hygiene_bank(&sandbox, false).await;
+    serve_a_few_flows(&screen).await;
+    let running = processes_naming(&folder);
+    let browsers: Vec<&(u32, String)> = running
+        .iter()
+        .filter(|(_, c)| !c.starts_with("chromedriver"))
+        .collect();
+    assert!(!browsers.is_empty(), "Chromium runs: {running:?}");
+    let mut filtered = 0;
+    for (pid, name) in &running {
+        let Some(uid) = process_uid(*pid) else {
+            continue; // gone meanwhile
+        };
+        assert_eq!(uid, expected, "{name} ({pid}) runs as uid {uid}");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains("--no-sandbox"),
+            "{name} ({pid}) was started without its sandbox"
+        );
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if status
+            .lines()
+            .any(|l| l.starts_with("Seccomp:") && l.ends_with('2'))
+        {
+            filtered += 1;
+        }
+    }
+    assert!(
+        filtered > 0,
+        "no Chromium process runs under a seccomp filter: {running:?}"
+    );
+    screen.close().await;
+    assert_eq!(settle(&folder).await, Vec::<(u32, String)>::new());
+    assert!(!folder.exists(), "{} is removed", folder.display());
+    sandbox.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_screen_bank_dropped_by_a_panic_leaves_no_process_and_no_folder() {
     let Some(_permit) = browser::permit().await else {

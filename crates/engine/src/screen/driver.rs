@@ -7,6 +7,11 @@
 //! few milliseconds, never a sleep) and *reads* by handing back the page source, once per page, for
 //! `extract` to parse.
 //!
+//! Fence: when the engine runs as root, chromedriver and its browsers run as the account
+//! [`BROWSER_USER`] (made by `scripts/setup`) with Chromium's sandbox on; as any other user, as that
+//! user with the sandbox on. Only where the platform cannot sandbox (no unprivileged user namespaces)
+//! or the account is missing does Chromium run with `--no-sandbox`, and the log says why, once.
+//!
 //! Hygiene: every session is closed explicitly (`Browser::close`); when the driver stops (or is
 //! dropped, after a panic) it kills the process group it started — chromedriver and every Chromium it
 //! launched, and only those — waits for chromedriver, and removes its folder.
@@ -110,6 +115,88 @@ impl Local {
     }
 }
 
+/// The account the browser runs as when the engine runs as root (`scripts/setup` creates it): Chromium
+/// refuses its sandbox as root, and an unsandboxed renderer parsing bank pages as root is one exploit
+/// away from the whole machine.
+pub const BROWSER_USER: &str = "psd2fb-browser";
+
+/// Runs a program as another user and group, without supplementary groups.
+const SETPRIV: &str = "/usr/bin/setpriv";
+
+/// How the browser is fenced in: decided once per driver from what the platform offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fence {
+    /// Chromium's own sandbox (user namespaces), as this user and group (`None`: the engine's own).
+    Sandbox(Option<(u32, u32)>),
+    /// Chromium without its sandbox (`--no-sandbox`), and why: logged once per process.
+    NoSandbox(String),
+}
+
+impl Fence {
+    /// The fence for an engine that runs as root or not, on a platform with or without unprivileged
+    /// user namespaces (the only sandbox Debian's Chromium has: it ships no setuid helper), with the
+    /// browser account's ids when it exists.
+    pub(crate) fn decide(root: bool, user_namespaces: bool, account: Option<(u32, u32)>) -> Fence {
+        if !user_namespaces {
+            return Fence::NoSandbox(
+                "this platform gives no unprivileged user namespaces (kernel.unprivileged_userns_clone, \
+                 user.max_user_namespaces or an AppArmor restriction), and Chromium has no setuid \
+                 sandbox helper here"
+                    .to_owned(),
+            );
+        }
+        match (root, account) {
+            (false, _) => Fence::Sandbox(None),
+            (true, Some(ids)) => Fence::Sandbox(Some(ids)),
+            (true, None) => Fence::NoSandbox(format!(
+                "the engine runs as root and there is no user {BROWSER_USER} to run the browser as \
+                 (scripts/setup creates it)"
+            )),
+        }
+    }
+
+    /// The fence on this machine, now.
+    pub(crate) fn here() -> Fence {
+        Fence::decide(
+            effective_uid() == Some(0),
+            user_namespaces(),
+            account_ids(BROWSER_USER),
+        )
+    }
+}
+
+/// The engine's effective user id, from `/proc/self/status`.
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Whether an unprivileged process may make a user namespace (what Chromium's sandbox needs).
+fn user_namespaces() -> bool {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+    };
+    read("/proc/sys/user/max_user_namespaces").is_some_and(|n| n > 0)
+        && read("/proc/sys/kernel/unprivileged_userns_clone") != Some(0)
+        && read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") != Some(1)
+}
+
+/// A local account's user and group ids, from `/etc/passwd`.
+fn account_ids(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        if fields.next()? != name {
+            return None;
+        }
+        let mut ids = fields.skip(1);
+        Some((ids.next()?.parse().ok()?, ids.next()?.parse().ok()?))
+    })
+}
+
 /// The prefix of the folders the driver makes: `psd2fb-<engine pid>-<unique>`. Short on purpose: Chromium
 /// puts a Unix socket below it, and socket paths may not exceed 108 bytes.
 const FOLDER_PREFIX: &str = "psd2fb-";
@@ -187,6 +274,8 @@ pub(crate) struct Driver {
     url: String,
     local: Option<Local>,
     page_timeout: Duration,
+    /// Whether Chromium is asked to keep its sandbox (no `--no-sandbox`).
+    sandboxed: bool,
 }
 
 impl Driver {
@@ -200,6 +289,8 @@ impl Driver {
                 url: url.trim_end_matches('/').to_owned(),
                 local: None,
                 page_timeout,
+                // A grid's browsers run in its containers, as its images decide: asked as before.
+                sandboxed: false,
             }),
             WebDriverTarget::Local {
                 chromedriver,
@@ -226,27 +317,62 @@ impl Driver {
                         DriverError::Unavailable(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
+                let fence = Fence::here();
+                let account = match &fence {
+                    Fence::Sandbox(account) => *account,
+                    Fence::NoSandbox(why) => {
+                        static SAID: std::sync::Once = std::sync::Once::new();
+                        SAID.call_once(|| {
+                            tracing::warn!(reason = %why, "Chromium runs without its sandbox");
+                        });
+                        None
+                    }
+                };
+                if let Some((uid, gid)) = account {
+                    // The browser's account owns its HOME and TMPDIR (and nothing else of ours).
+                    for dir in [&folder, &home, &tmp] {
+                        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| {
+                            DriverError::Unavailable(format!(
+                                "cannot give {} to {BROWSER_USER}: {e}",
+                                dir.display()
+                            ))
+                        })?;
+                    }
+                }
                 let port = std::net::TcpListener::bind("127.0.0.1:0")
                     .and_then(|l| l.local_addr())
                     .map_err(|e| DriverError::Unavailable(format!("no loopback port: {e}")))?
                     .port();
                 // No `--allowed-ips`: with it chromedriver listens on every interface; without it,
                 // on loopback only, where nothing but this machine can reach it.
-                let mut child = Command::new(chromedriver)
+                // As the browser's account: through `setpriv` (util-linux), which also drops the
+                // engine's supplementary groups (the standard library cannot, without unsafe code).
+                let mut command = match account {
+                    Some((uid, gid)) => {
+                        let mut command = Command::new(SETPRIV);
+                        command
+                            .arg(format!("--reuid={uid}"))
+                            .arg(format!("--regid={gid}"))
+                            .args(["--clear-groups", "--"])
+                            .arg(chromedriver);
+                        command
+                    }
+                    None => Command::new(chromedriver),
+                };
+                command
                     .arg(format!("--port={port}"))
                     .env("HOME", &home)
                     .env("TMPDIR", &tmp)
                     .stdout(Stdio::piped())
                     .stderr(Stdio::null())
                     .stdin(Stdio::null())
-                    .process_group(0)
-                    .spawn()
-                    .map_err(|e| {
-                        DriverError::Unavailable(format!(
-                            "cannot start {}: {e}",
-                            chromedriver.display()
-                        ))
-                    })?;
+                    .process_group(0);
+                let mut child = command.spawn().map_err(|e| {
+                    DriverError::Unavailable(format!(
+                        "cannot start {}: {e}",
+                        chromedriver.display()
+                    ))
+                })?;
                 let stdout = child.stdout.take().expect("stdout is piped");
                 let local = Local {
                     child: Mutex::new(Some(child)),
@@ -275,6 +401,7 @@ impl Driver {
                     url: format!("http://127.0.0.1:{port}"),
                     local: Some(local),
                     page_timeout,
+                    sandboxed: matches!(fence, Fence::Sandbox(_)),
                 })
             }
         }
@@ -284,13 +411,19 @@ impl Driver {
     pub(crate) async fn new_browser(&self) -> Result<Browser, DriverError> {
         let mut options = json!({
             "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--headless=new", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", "--window-size=1280,900",
                 // Bank pages are never kept on disk: no HTTP cache.
                 "--disk-cache-dir=/dev/null", "--disk-cache-size=1"
             ],
         });
+        if !self.sandboxed {
+            options["args"]
+                .as_array_mut()
+                .expect("args is a list")
+                .push(json!("--no-sandbox"));
+        }
         if let Some(local) = &self.local {
             options["binary"] = json!(local.chromium.display().to_string());
         }
@@ -508,5 +641,33 @@ impl Browser {
     /// Closes the session (its Chromium exits).
     pub(crate) async fn close(self) {
         let _ = self.client.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BROWSER_USER, Fence};
+
+    /// r11: the browser keeps its sandbox wherever the platform allows one; without it, the reason is
+    /// stated (it is what the log says).
+    #[test]
+    fn the_sandbox_is_dropped_only_for_a_stated_reason() {
+        assert_eq!(Fence::decide(false, true, None), Fence::Sandbox(None));
+        assert_eq!(
+            Fence::decide(true, true, Some((999, 995))),
+            Fence::Sandbox(Some((999, 995)))
+        );
+        let Fence::NoSandbox(no_account) = Fence::decide(true, true, None) else {
+            panic!("root without the account cannot sandbox");
+        };
+        assert!(no_account.contains(BROWSER_USER), "{no_account}");
+        assert!(no_account.contains("scripts/setup"), "{no_account}");
+        for root in [false, true] {
+            let Fence::NoSandbox(no_namespaces) = Fence::decide(root, false, Some((999, 995)))
+            else {
+                panic!("no user namespaces, no sandbox");
+            };
+            assert!(no_namespaces.contains("user namespaces"), "{no_namespaces}");
+        }
     }
 }

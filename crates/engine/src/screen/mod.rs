@@ -47,7 +47,7 @@ mod selector_check;
 mod sessions;
 mod writes;
 
-pub use self::driver::{DriverError, WebDriverTarget};
+pub use self::driver::{BROWSER_USER, DriverError, WebDriverTarget};
 pub use self::extract::{ReadError, Reading, Record, Value};
 pub use self::selector_check::SelectorCheck;
 
