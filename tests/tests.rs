@@ -2,6 +2,7 @@
 //! headless Chromium through chromedriver, the real ISO 20022 schemas and Berlin Group specification.
 
 mod api_bank;
+mod chaos;
 mod cli;
 mod conformance;
 mod failover;

@@ -176,6 +176,13 @@ pub struct BankConfig {
     /// Or a chromedriver binary to start.
     #[serde(default)]
     pub chromedriver: Option<PathBuf>,
+    /// Browsers the website channel keeps open at most (one per consent in use; default 8).
+    #[serde(default)]
+    pub max_browsers: Option<usize>,
+    /// Whether the website channel keeps a blank browser launched for the next new customer (default
+    /// yes; it counts as an open browser).
+    #[serde(default = "default_true")]
+    pub spare_browser: bool,
     /// Where the website channel writes a trace bundle (page source and screenshot, secrets masked,
     /// files 0600) when a screen no longer matches its map; none when absent.
     #[serde(default)]
@@ -197,6 +204,10 @@ pub struct BankConfig {
     /// When to switch and when to come back.
     #[serde(default)]
     pub policy: PolicyConfig,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_api_timeout_ms() -> u64 {
@@ -527,6 +538,10 @@ impl ServiceConfig {
                 (Some(website), Some(map)) => {
                     let mut config = ScreenBankConfig::new(map.clone(), website.clone());
                     config.trace_dir = bank.trace_dir.clone();
+                    config.spare = bank.spare_browser;
+                    if let Some(max) = bank.max_browsers {
+                        config.max_sessions = max.max(1);
+                    }
                     if let Some(remote) = &bank.webdriver_url {
                         config.webdriver = WebDriverTarget::Remote(remote.clone());
                     } else if let Some(chromedriver) = &bank.chromedriver {
