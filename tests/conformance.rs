@@ -462,6 +462,13 @@ fn every_known_departure_is_real_and_excuses_exactly_itself() {
             }),
         ),
         json_response(
+            "GET",
+            "/v1/accounts/acc-01/balances",
+            503,
+            json!({"tppMessages": [{"category": "ERROR", "code": "SERVICE_UNAVAILABLE",
+                                    "text": "the bank cannot be reached at the moment"}]}),
+        ),
+        json_response(
             "POST",
             "/v1/payments/sepa-credit-transfers",
             502,

@@ -491,6 +491,10 @@ async fn no_secret_reaches_a_log_an_answer_a_file_or_a_trace_bundle() {
         log_text.contains("TRACE"),
         "the service logged at trace level"
     );
+    assert!(
+        log_text.contains("fallback"),
+        "the log holds the engine's switch to the website"
+    );
     outputs.push(("the service's log".into(), log_text, true));
     for (path, text) in files_under(&dir.0) {
         let name = path.display().to_string();
