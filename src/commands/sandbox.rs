@@ -27,7 +27,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 600)]
     session_idle_secs: u64,
     /// The API's behaviour at start: up, down, refuse, hang, slow:<ms>, flap:<ms>, garbage,
-    /// processed-but-no-answer.
+    /// bad-field, processed-but-no-answer, answer:<4xx status>.
     #[arg(long, default_value = "up")]
     api_fault: ApiFault,
     /// The website's behaviour at start: up, maintenance, layout-v2, slow:<ms>.
