@@ -5,6 +5,7 @@ mod api_bank;
 mod cli;
 mod conformance;
 mod failover;
+mod monitoring;
 mod payment_files;
 mod sandbox_api;
 mod sandbox_web;
