@@ -6,6 +6,7 @@ mod cli;
 mod conformance;
 mod failover;
 mod monitoring;
+mod openapi;
 mod payment_files;
 mod sandbox_api;
 mod sandbox_web;

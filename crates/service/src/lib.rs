@@ -22,6 +22,7 @@
 //! - `state` — [`ServiceState`], [`BankSetup`], [`ServiceLimits`].
 //! - `routes` — the XS2A path table and handlers (`ctx`, `consents`, `authorisations`, `accounts`,
 //!   `funds`, `payments`).
+//! - `openapi` — the OpenAPI description's frame and `/openapi.json`.
 //! - `ops` — health, metrics, events, admin.
 //! - `config` — the TOML file and what it builds.
 //!
@@ -33,6 +34,7 @@ mod config;
 mod errors;
 mod limits;
 mod metrics;
+mod openapi;
 mod ops;
 mod owners;
 mod pages;
@@ -43,11 +45,13 @@ mod state;
 use std::future::Future;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Extension};
 use axum::middleware;
-use axum::routing::{get, put};
 use tokio::net::TcpListener;
 use tower::Layer as _;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use psd2_fallback_engine::bank::PsuContext;
 use psd2_fallback_engine::failover::Failover;
@@ -160,18 +164,36 @@ async fn resume(bank: String, failover: Failover) {
 }
 
 /// The whole app: the XS2A routes, the operators' routes, and the layers around them (cause logging,
-/// the body limit).
+/// the body limit). Every route is registered through `routes!`, so it is in the OpenAPI description
+/// (served at `/openapi.json`) exactly as it is served.
 fn router(state: ServiceState) -> Router {
     let body_limit = state.inner.limits.max_file_bytes.saturating_mul(2) + 64 * 1024;
-    Router::new()
-        .merge(routes::router(state.clone()))
-        .route("/health", get(ops::health))
-        .route("/metrics", get(ops::metrics))
-        .route("/events", get(ops::events))
-        .route("/admin/banks/{bank}/override", put(ops::set_override))
+    let (router, description) = described_routes(state.clone()).split_for_parts();
+    let banks: Vec<String> = state.inner.banks.iter().map(|b| b.name.clone()).collect();
+    let document = openapi::Document(std::sync::Arc::new(openapi::document(description, &banks)));
+    router
         .fallback(|| async { ApiError::unknown("no such endpoint") })
+        .layer(Extension(document))
         .layer(middleware::from_fn(errors::log_causes))
         .layer(middleware::from_fn_with_state(state.clone(), limits::bound))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// Every route the service serves, with its description.
+fn described_routes(state: ServiceState) -> OpenApiRouter<ServiceState> {
+    OpenApiRouter::with_openapi(openapi::Frame::openapi())
+        .merge(routes::router(state))
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::events))
+        .routes(routes!(ops::set_override))
+        .routes(routes!(openapi::openapi_json))
+}
+
+/// The service's OpenAPI description, as `/openapi.json` serves it (the served banks as the values of
+/// the `/banks/{bank}` server).
+pub fn openapi_description(state: &ServiceState) -> serde_json::Value {
+    let banks: Vec<String> = state.inner.banks.iter().map(|b| b.name.clone()).collect();
+    openapi::document(described_routes(state.clone()).into_openapi(), &banks)
 }

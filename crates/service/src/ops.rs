@@ -39,6 +39,8 @@ fn bank_json(bank: &ServedBank) -> Value {
 
 /// `GET /health`: the service is up; per bank, the mode in force, measured health, the override and the
 /// exemption.
+#[utoipa::path(get, path = "/health", tag = "operators",
+    responses((status = 200, description = "`status` and, per bank, `mode`, `measured`, `override`, `exempt`", content_type = "application/json")))]
 pub(super) async fn health(State(state): State<ServiceState>) -> Json<Value> {
     Json(json!({
         "status": "up",
@@ -47,6 +49,12 @@ pub(super) async fn health(State(state): State<ServiceState>) -> Json<Value> {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operators", security(("operator" = [])),
+    responses(
+        (status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text"),
+        (status = 401, description = "No or a wrong operator token"),
+        (status = 403, description = "No operator token is configured")
+    ))]
 pub(super) async fn metrics(State(state): State<ServiceState>, headers: HeaderMap) -> Response {
     if let Err(refused) = state.is_operator(bearer_token(&headers)) {
         return refused.into_response();
@@ -121,6 +129,12 @@ pub(super) fn forward_switches(
 }
 
 /// `GET /events`: the last switch events from the journal, then every new one as it happens.
+#[utoipa::path(get, path = "/events", tag = "operators", security(("operator" = [])),
+    responses(
+        (status = 200, description = "Server-Sent Events: `switch` events, the last ones first", content_type = "text/event-stream"),
+        (status = 401, description = "No or a wrong operator token"),
+        (status = 403, description = "No operator token is configured")
+    ))]
 pub(super) async fn events(
     State(state): State<ServiceState>,
     headers: HeaderMap,
@@ -169,6 +183,17 @@ pub(super) async fn events(
 
 /// `PUT /admin/banks/{bank}/override` with `auto`, `force-api` or `force-fallback` (plain text, or JSON
 /// `{"override": …}`), authorised by the admin token.
+#[utoipa::path(put, path = "/admin/banks/{bank}/override", tag = "operators", security(("admin" = [])),
+    params(("bank" = String, Path, description = "A served bank's name")),
+    request_body(content = String, content_type = "text/plain", description = "`auto`, `force-api` or `force-fallback` (or JSON `{\"override\": …}`)"),
+    responses(
+        (status = 200, description = "The bank's modes after the override", content_type = "application/json"),
+        (status = 400, description = "Not an override: `tppMessages` name `override`"),
+        (status = 401, description = "No or a wrong admin token"),
+        (status = 403, description = "No admin token is configured"),
+        (status = 404, description = "No such bank"),
+        (status = 409, description = "The bank is exempt from the fallback (RTS Art. 33(6))")
+    ))]
 pub(super) async fn set_override(
     State(state): State<ServiceState>,
     Path(bank): Path<String>,
