@@ -16,5 +16,6 @@ mod service;
 mod service_isolation;
 mod service_limits;
 mod service_once;
+mod status_page;
 mod support;
 mod workspace;

@@ -78,6 +78,10 @@ pub struct ServiceConfig {
     /// too; with neither they are closed); `PSD2_FALLBACK_OPERATOR_TOKEN` wins.
     #[serde(default)]
     pub operator_token_sha256: Option<String>,
+    /// The SHA-256 (hex) of the viewer token, which opens the status page (`/status`) and nothing
+    /// else; `PSD2_FALLBACK_VIEWER_TOKEN` wins.
+    #[serde(default)]
+    pub viewer_token_sha256: Option<String>,
     /// Per-caller rate and size limits.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -491,6 +495,19 @@ impl ServiceConfig {
             .transpose()
     }
 
+    /// The viewer token's hash: `PSD2_FALLBACK_VIEWER_TOKEN` (hashed), else the file's.
+    pub fn viewer_token(&self) -> Result<Option<TokenHash>, ConfigError> {
+        if let Ok(token) = std::env::var("PSD2_FALLBACK_VIEWER_TOKEN") {
+            return Ok(Some(TokenHash::of(&token)));
+        }
+        self.viewer_token_sha256
+            .as_deref()
+            .map(|h| {
+                TokenHash::from_hex(h).map_err(|e| self.invalid("viewer_token_sha256", e.reason))
+            })
+            .transpose()
+    }
+
     /// The service this configuration describes: an `ApiBank` and its health per bank, the journal,
     /// the callers; and the API probers, running until their handles are aborted.
     ///
@@ -600,6 +617,7 @@ impl ServiceConfig {
                 let state =
                     ServiceState::new(banks, journal, owners, callers, self.admin_token()?, limits);
                 state.set_operator_token(self.operator_token()?);
+                state.set_viewer_token(self.viewer_token()?);
                 state
             },
             probers,

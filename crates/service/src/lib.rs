@@ -24,6 +24,7 @@
 //!   `funds`, `payments`).
 //! - `openapi` — the OpenAPI description's frame and `/openapi.json`.
 //! - `ops` — health, metrics, events, admin.
+//! - `status` — the live status page (`/status`), its login and its live updates.
 //! - `config` — the TOML file and what it builds.
 //!
 //! This file assembles them: the app router and [`serve`], which first reconciles the writes an earlier
@@ -41,6 +42,7 @@ mod pages;
 mod replay;
 mod routes;
 mod state;
+mod status;
 
 use std::future::Future;
 
@@ -189,6 +191,11 @@ fn described_routes(state: ServiceState) -> OpenApiRouter<ServiceState> {
         .routes(routes!(ops::events))
         .routes(routes!(ops::set_override))
         .routes(routes!(openapi::openapi_json))
+        .routes(routes!(status::page))
+        .routes(routes!(status::panel))
+        .routes(routes!(status::login))
+        .routes(routes!(status::logout))
+        .routes(routes!(status::live))
 }
 
 /// The service's OpenAPI description, as `/openapi.json` serves it (the served banks as the values of

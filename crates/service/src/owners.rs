@@ -76,6 +76,9 @@ pub trait OwnerStore: Send + Sync + fmt::Debug {
         bank: &str,
         consent: &str,
     ) -> OwnerStoreResult<Option<ConsentRequest>>;
+    /// How many consents at a bank have their `validUntil` from `from` to `until` (both included): the
+    /// status page's "consents expiring" count.
+    fn consents_expiring(&self, bank: &str, from: Date, until: Date) -> OwnerStoreResult<usize>;
     /// Records who made a payment resource (of any kind) at a bank. A resource already recorded keeps
     /// its first owner.
     fn record_payment_owner(
@@ -391,6 +394,16 @@ impl OwnerStore for SqliteOwnerStore {
         }))
     }
 
+    fn consents_expiring(&self, bank: &str, from: Date, until: Date) -> OwnerStoreResult<usize> {
+        // `valid_until` is an ISO date, so text order is date order.
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM consent_requests WHERE bank = ?1 AND valid_until BETWEEN ?2 AND ?3",
+            params![bank, from.to_string(), until.to_string()],
+            |row| row.get(0),
+        )?;
+        Ok(usize::try_from(count).unwrap_or_default())
+    }
+
     fn record_payment_owner(
         &self,
         bank: &str,
@@ -494,6 +507,34 @@ mod tests {
             kind: PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
             id: PaymentId::new(id),
         }
+    }
+
+    #[test]
+    fn consents_expiring_are_counted_by_bank_and_their_valid_until() {
+        use time::macros::date;
+        let dir = TempDir::new();
+        let store = SqliteOwnerStore::open(&dir.0.join("owners.sqlite")).unwrap();
+        let mut soon = request();
+        soon.valid_until = date!(2027 - 01 - 03);
+        let mut later = request();
+        later.valid_until = date!(2027 - 02 - 01);
+        let who = owner("budget-app", "1001");
+        store
+            .record_consent_owner("kbc", "c-1", &who, &soon)
+            .unwrap();
+        store
+            .record_consent_owner("kbc", "c-2", &who, &later)
+            .unwrap();
+        store
+            .record_consent_owner("ing", "c-3", &who, &soon)
+            .unwrap();
+        let week = (date!(2027 - 01 - 01), date!(2027 - 01 - 08));
+        assert_eq!(store.consents_expiring("kbc", week.0, week.1).unwrap(), 1);
+        assert_eq!(store.consents_expiring("ing", week.0, week.1).unwrap(), 1);
+        assert_eq!(store.consents_expiring("bnp", week.0, week.1).unwrap(), 0);
+        // Both ends are included.
+        let day = date!(2027 - 01 - 03);
+        assert_eq!(store.consents_expiring("kbc", day, day).unwrap(), 1);
     }
 
     #[test]

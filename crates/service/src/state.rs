@@ -165,6 +165,11 @@ pub(crate) struct Inner {
     pub(crate) admin: Option<TokenHash>,
     /// The operator (viewer) token's hash for `/metrics` and `/events` (the admin token opens them too).
     pub(crate) operator: Mutex<Option<TokenHash>>,
+    /// The viewer token's hash: it opens the status page only (the operator and admin tokens open it
+    /// too).
+    pub(crate) viewer: Mutex<Option<TokenHash>>,
+    /// The status page's login sessions: the hash of each session cookie, and when it expires.
+    pub(crate) status_sessions: Mutex<HashMap<TokenHash, tokio::time::Instant>>,
     /// The limits the service was given.
     pub(crate) limits: ServiceLimits,
     /// PSU passwords, kept per consent (or payment) of one caller, only once an authorisation with them
@@ -283,6 +288,20 @@ impl ServiceState {
         *lock(&self.inner.operator) = token;
     }
 
+    /// Lets `token` (its hash) log in to the status page, and nothing else. The operator and admin
+    /// tokens log in there too.
+    pub fn set_viewer_token(&self, token: Option<TokenHash>) {
+        *lock(&self.inner.viewer) = token;
+    }
+
+    /// Whether `token` may log in to the status page: the viewer, operator or admin token.
+    pub(crate) fn is_status_viewer(&self, token: &str) -> bool {
+        let hash = Some(TokenHash::of(token));
+        hash == *lock(&self.inner.viewer)
+            || hash == *lock(&self.inner.operator)
+            || hash == self.inner.admin
+    }
+
     /// Whether `token` opens the operators' views (`/metrics`, `/events`).
     pub(crate) fn is_operator(&self, token: Option<&str>) -> Result<(), ApiError> {
         let operator = *lock(&self.inner.operator);
@@ -346,6 +365,8 @@ impl ServiceState {
                 callers: Arc::new(callers),
                 admin,
                 operator: Mutex::new(None),
+                viewer: Mutex::new(None),
+                status_sessions: Mutex::default(),
                 pages: PageCache::new(
                     limits.page_cache_ttl,
                     limits.page_cache_reads,
