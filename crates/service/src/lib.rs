@@ -14,6 +14,7 @@
 //!
 //! Layout, each module depending only on those before it:
 //! - `owners` — who made which consent and payment ([`OwnerStore`], [`SqliteOwnerStore`]).
+//! - `outbox` — events for applications until delivered ([`SqliteOutbox`]), callers' [`Webhook`]s.
 //! - `metrics` — Prometheus and `Metered`, the channel wrapper that counts and times calls.
 //! - `auth` — [`TokenHash`], [`Caller`], the per-caller rate limit and the authentication middleware.
 //! - `pages` — the short-lived cache of transaction reads behind `_links.next`.
@@ -24,6 +25,7 @@
 //!   `funds`, `payments`).
 //! - `openapi` — the OpenAPI description's frame and `/openapi.json`.
 //! - `ops` — health, metrics, events, admin.
+//! - `webhooks` — events for applications made (switches, consents) and delivered, signed, retried.
 //! - `status` — the live status page (`/status`), its login and its live updates.
 //! - `config` — the TOML file and what it builds.
 //!
@@ -37,12 +39,14 @@ mod limits;
 mod metrics;
 mod openapi;
 mod ops;
+mod outbox;
 mod owners;
 mod pages;
 mod replay;
 mod routes;
 mod state;
 mod status;
+mod webhooks;
 
 use std::future::Future;
 
@@ -63,6 +67,7 @@ use psd2_fallback_engine::model::PsuId;
 pub use auth::{Caller, TokenHash};
 pub use config::{BankConfig, ConfigError, PolicyConfig, ServiceConfig, api_probe};
 pub use metrics::Metrics;
+pub use outbox::{SqliteOutbox, Webhook, outbox_path, signature};
 pub use owners::{
     OwnerStore, OwnerStoreError, OwnerStoreResult, ResourceOwner, SqliteOwnerStore, owners_path,
 };
@@ -88,6 +93,7 @@ pub async fn serve(
         .iter()
         .map(|bank| tokio::spawn(resume(bank.name.clone(), bank.failover.clone())))
         .collect();
+    let deliverer = webhooks::deliver(state.clone());
     let app = router(state.clone());
     let app = tower::util::MapRequestLayer::new(routes::select_bank).layer(app);
     let header_read_timeout = state.inner.limits.header_read_timeout;
@@ -133,7 +139,7 @@ pub async fn serve(
     // Long-lived answers (`/events`) end themselves when told the service is closing.
     state.inner.closing.send_replace(true);
     graceful.shutdown().await;
-    for task in forwarders.into_iter().chain(resumers) {
+    for task in forwarders.into_iter().chain(resumers).chain([deliverer]) {
         task.abort();
     }
     result

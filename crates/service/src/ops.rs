@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration as Days, OffsetDateTime};
@@ -117,6 +118,9 @@ pub(super) fn forward_switches(
             match events.recv().await {
                 Ok(event) => {
                     state.inner.metrics.count_switch(&event.bank, &event.reason);
+                    if let Some(outbox) = state.inner.outbox.get() {
+                        crate::webhooks::record_switch(&state, outbox, &event);
+                    }
                     let _ = state.inner.events.send(live_json(&event));
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -128,18 +132,103 @@ pub(super) fn forward_switches(
     })
 }
 
-/// `GET /events`: the last switch events from the journal, then every new one as it happens.
-#[utoipa::path(get, path = "/events", tag = "operators", security(("operator" = [])),
+/// `GET /events`. For an operator: the last switch events from the journal, then every new one as it
+/// happens. For a caller: its events for applications from the outbox (its banks' and its own
+/// consents'), each with its `id`, resuming after `Last-Event-ID`.
+#[utoipa::path(get, path = "/events", tag = "operators", security(("operator" = []), ("caller" = [])),
+    params(("Last-Event-ID" = Option<i64>, Header, description = "A caller resumes after this event id")),
     responses(
-        (status = 200, description = "Server-Sent Events: `switch` events, the last ones first", content_type = "text/event-stream"),
-        (status = 401, description = "No or a wrong operator token"),
+        (status = 200, description = "Server-Sent Events: `switch` events for operators; for a caller, its events for applications (`bank.degraded`, `bank.recovered`, `consent.expiring`, `consent.expired`) with their ids", content_type = "text/event-stream"),
+        (status = 400, description = "`Last-Event-ID` is not an event id"),
+        (status = 401, description = "No or a wrong token"),
         (status = 403, description = "No operator token is configured")
     ))]
 pub(super) async fn events(
     State(state): State<ServiceState>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    state.is_operator(bearer_token(&headers))?;
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let caller = bearer_token(&headers)
+        .and_then(|token| state.inner.callers.name_of(token))
+        .map(str::to_owned);
+    let stream = match caller {
+        Some(caller) => caller_events(&state, caller, &headers)?,
+        None => {
+            state.is_operator(bearer_token(&headers))?;
+            switch_events(&state)
+        }
+    };
+    let mut closing = state.inner.closing.subscribe();
+    let ended = async move {
+        let _ = closing.wait_for(|closed| *closed).await;
+    };
+    Ok(Sse::new(stream.take_until(ended)).keep_alive(KeepAlive::default()))
+}
+
+/// A caller's events for applications after `Last-Event-ID`, then each new one.
+fn caller_events(
+    state: &ServiceState,
+    caller: String,
+    headers: &HeaderMap,
+) -> Result<BoxStream<'static, Result<Event, Infallible>>, ApiError> {
+    let after = match headers.get("Last-Event-ID") {
+        None => 0,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| ApiError::format("Last-Event-ID", "is not an event id"))?,
+    };
+    let Some(outbox) = state.inner.outbox.get().cloned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "this service keeps no events for applications",
+        ));
+    };
+    let state = state.clone();
+    let stream = futures_util::stream::unfold(
+        (after, std::collections::VecDeque::new()),
+        move |(mut after, mut queue)| {
+            let (state, outbox, caller) = (state.clone(), outbox.clone(), caller.clone());
+            async move {
+                loop {
+                    if let Some(event) = queue.pop_front() {
+                        return Some((event, (after, queue)));
+                    }
+                    let changed = state.inner.outbox_changed.notified();
+                    let mut changed = std::pin::pin!(changed);
+                    changed.as_mut().enable();
+                    match outbox.for_caller(&caller, after, 100) {
+                        Ok(found) if !found.is_empty() => {
+                            after = found.last().map_or(after, |e| e.id);
+                            queue.extend(found);
+                            continue;
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "the outbox could not be read"),
+                    }
+                    tokio::select! {
+                        () = changed => {}
+                        () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    }
+                }
+            }
+        },
+    )
+    .map(|event: crate::outbox::AppEvent| {
+        Ok::<_, Infallible>(
+            Event::default()
+                .id(event.id.to_string())
+                .event(event.kind)
+                .data(event.body.to_string()),
+        )
+    });
+    Ok(stream.boxed())
+}
+
+/// The last switch events from the journal, then every new one as it happens.
+fn switch_events(state: &ServiceState) -> BoxStream<'static, Result<Event, Infallible>> {
     let live = state.inner.events.subscribe();
     let now = OffsetDateTime::now_utc();
     let mut past: Vec<StoredSwitch> = Vec::new();
@@ -161,10 +250,6 @@ pub(super) async fn events(
     let event = |value: Value| {
         Ok::<_, Infallible>(Event::default().event("switch").data(value.to_string()))
     };
-    let mut closing = state.inner.closing.subscribe();
-    let ended = async move {
-        let _ = closing.wait_for(|closed| *closed).await;
-    };
     let live = futures_util::stream::unfold(live, |mut rx| async move {
         loop {
             match rx.recv().await {
@@ -174,11 +259,10 @@ pub(super) async fn events(
             }
         }
     });
-    let stream = futures_util::stream::iter(past)
+    futures_util::stream::iter(past)
         .chain(live)
         .map(event)
-        .take_until(ended);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+        .boxed()
 }
 
 /// `PUT /admin/banks/{bank}/override` with `auto`, `force-api` or `force-fallback` (plain text, or JSON

@@ -38,6 +38,13 @@ use psd2_fallback_engine::model::{
 #[error("owner store: {0}")]
 pub struct OwnerStoreError(String);
 
+impl OwnerStoreError {
+    /// A failure described in words.
+    pub(crate) fn new(what: String) -> Self {
+        Self(what)
+    }
+}
+
 impl From<rusqlite::Error> for OwnerStoreError {
     fn from(error: rusqlite::Error) -> Self {
         OwnerStoreError(error.to_string())
@@ -79,6 +86,8 @@ pub trait OwnerStore: Send + Sync + fmt::Debug {
     /// How many consents at a bank have their `validUntil` from `from` to `until` (both included): the
     /// status page's "consents expiring" count.
     fn consents_expiring(&self, bank: &str, from: Date, until: Date) -> OwnerStoreResult<usize>;
+    /// Every consent whose `validUntil` is `until` or earlier: (bank, consent, caller, `validUntil`).
+    fn consents_until(&self, until: Date) -> OwnerStoreResult<Vec<(String, String, String, Date)>>;
     /// Records who made a payment resource (of any kind) at a bank. A resource already recorded keeps
     /// its first owner.
     fn record_payment_owner(
@@ -98,13 +107,19 @@ pub trait OwnerStore: Send + Sync + fmt::Debug {
 /// The owners file that goes with a journal file: the journal's name with `.owners` before its
 /// extension (`psd2-fallback.db` → `psd2-fallback.owners.db`, `journal` → `journal.owners`).
 pub fn owners_path(journal: &Path) -> PathBuf {
+    beside(journal, "owners")
+}
+
+/// A file of the service's beside a journal file: the journal's name with `.{label}` before its
+/// extension.
+pub(crate) fn beside(journal: &Path, label: &str) -> PathBuf {
     let stem = journal
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let name = match journal.extension() {
-        Some(extension) => format!("{stem}.owners.{}", extension.to_string_lossy()),
-        None => format!("{stem}.owners"),
+        Some(extension) => format!("{stem}.{label}.{}", extension.to_string_lossy()),
+        None => format!("{stem}.{label}"),
     };
     journal.with_file_name(name)
 }
@@ -392,6 +407,31 @@ impl OwnerStore for SqliteOwnerStore {
             .map_err(|_| bad("valid_until"))?,
             frequency_per_day: frequency,
         }))
+    }
+
+    fn consents_until(&self, until: Date) -> OwnerStoreResult<Vec<(String, String, String, Date)>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT r.bank, r.id, o.caller, r.valid_until FROM consent_requests r
+             JOIN owners o ON o.bank = r.bank AND o.resource = 'consent' AND o.id = r.id
+             WHERE r.valid_until <= ?1 ORDER BY r.valid_until",
+        )?;
+        let rows = statement.query_map(params![until.to_string()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (bank, id, caller, until) = row?;
+            let until = psd2_fallback_engine::model::belgian::parse_iso_date(&until)
+                .map_err(|e| OwnerStoreError(format!("consent_requests.valid_until: {e}")))?;
+            out.push((bank, id, caller, until));
+        }
+        Ok(out)
     }
 
     fn consents_expiring(&self, bank: &str, from: Date, until: Date) -> OwnerStoreResult<usize> {
