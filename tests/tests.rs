@@ -18,4 +18,5 @@ mod service_limits;
 mod service_once;
 mod status_page;
 mod support;
+mod webhooks;
 mod workspace;
