@@ -12,7 +12,7 @@ use psd2_fallback_engine::Bank as _;
 use psd2_fallback_service::ServiceLimits;
 use serde_json::Value;
 
-use crate::support::service::{ADMIN, BANK, api_bank, fast_health, start};
+use crate::support::service::{ADMIN, BANK, api_bank, fast_health, set_override, start};
 use crate::support::{psu, sandbox};
 
 fn monitoring(file: &str) -> PathBuf {
@@ -152,14 +152,7 @@ async fn every_metric_the_rules_and_the_dashboard_use_is_exported() {
     // certificate's expiry.
     let failover = service.state.failover(BANK).unwrap().clone();
     let _ = failover.accounts(&psu("1000001")).await;
-    http.put(format!("{}/admin/banks/{BANK}/override", service.url))
-        .bearer_auth(ADMIN)
-        .body("force-fallback")
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    set_override(&service.url, "force-fallback").await;
     service.state.metrics().set_certificate_expiry(
         "qwac",
         time::OffsetDateTime::now_utc() + time::Duration::days(90),

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::support::browser::Browser;
 use crate::support::sandbox;
 use crate::support::service::{
-    ADMIN, BANK, Running, TOKEN_A, api_bank, fast_health, start_on_journal,
+    ADMIN, BANK, Running, TOKEN_A, api_bank, fast_health, set_override, start_on_journal,
 };
 
 /// The viewer token: the status page and nothing else.
@@ -112,15 +112,7 @@ async fn the_status_page_follows_a_switch_live_in_a_real_browser() {
         .unwrap();
 
     let switched = tokio::time::Instant::now();
-    http()
-        .put(format!("{}/admin/banks/{BANK}/override", service.url))
-        .bearer_auth(ADMIN)
-        .body("force-fallback")
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    set_override(&service.url, "force-fallback").await;
     let shown = format!("{section}[data-mode=\"fallback\"] svg.timeline[data-switches=\"1\"]");
     while !browser.has(&shown).await {
         assert!(

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::support::sandbox;
 use crate::support::service::{
-    ADMIN, BANK, Running, TOKEN_A, TOKEN_B, api_bank, fast_health, start_on_journal,
+    BANK, Running, TOKEN_A, TOKEN_B, api_bank, fast_health, set_override, start_on_journal,
 };
 
 const KEY_A: &str = "webhook-key-of-the-budget-app";
@@ -135,18 +135,6 @@ fn remove(journal: &std::path::Path) {
     }
 }
 
-async fn force(url: &str, value: &str) {
-    reqwest::Client::new()
-        .put(format!("{url}/admin/banks/{BANK}/override"))
-        .bearer_auth(ADMIN)
-        .body(value.to_owned())
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-}
-
 /// The events a receiver accepted (2xx), by id, each checked against its signature under `key`.
 fn accepted(received: &Received, key: &str) -> Vec<(i64, Value)> {
     let key = SecretString::from(key.to_owned());
@@ -188,7 +176,7 @@ async fn webhooks_survive_a_receiver_outage_and_a_restart_and_reach_their_caller
         ("accounting-tool", url_b.as_str(), KEY_B),
     ];
     let first = service(&sandbox, &journal, &hooks).await;
-    force(&first.url, "force-fallback").await;
+    set_override(&first.url, "force-fallback").await;
     // A's receiver has refused at least once: the service stops with A's deliveries pending.
     wait_until("a first delivery attempt to A", || {
         !received_a.lock().unwrap().is_empty()
@@ -246,8 +234,8 @@ async fn webhooks_survive_a_receiver_outage_and_a_restart_and_reach_their_caller
 
     // This service started on its API (an override is not kept): off it and back, `bank.recovered`
     // to both.
-    force(&second.url, "force-fallback").await;
-    force(&second.url, "auto").await;
+    set_override(&second.url, "force-fallback").await;
+    set_override(&second.url, "auto").await;
     wait_until("A and B get the recovered bank", || {
         accepted(&received_a, KEY_A)
             .iter()
@@ -304,7 +292,7 @@ async fn a_caller_reads_its_own_events_and_resumes_after_the_last_one() {
     assert_eq!(a.status(), 200);
     let mut seen = String::new();
     read_until(&mut a, &mut seen, |s| s.contains("consent-of-a-soon")).await;
-    force(&service.url, "force-fallback").await;
+    set_override(&service.url, "force-fallback").await;
     read_until(&mut a, &mut seen, |s| s.contains("event: bank.degraded")).await;
     assert!(!seen.contains("consent-of-b"), "{seen}");
     drop(a);

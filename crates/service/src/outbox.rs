@@ -26,7 +26,7 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::owners::{OwnerStoreError, OwnerStoreResult};
+use crate::owners::{OwnerStoreResult, open_durable};
 
 /// The outbox file that goes with a journal file: `.outbox` before the extension.
 pub fn outbox_path(journal: &Path) -> PathBuf {
@@ -91,16 +91,8 @@ fn now_ms() -> i64 {
 impl SqliteOutbox {
     /// Opens (or creates) an outbox file, readable by its owner only.
     pub fn open(path: &Path) -> OwnerStoreResult<Self> {
-        psd2_fallback_engine::journal::owner_only(path)
-            .map_err(|e| OwnerStoreError::new(format!("{}: {e}", path.display())))?;
-        let connection = Connection::open(path)
-            .map_err(|e| OwnerStoreError::new(format!("{}: {e}", path.display())))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        connection.execute_batch(SCHEMA)?;
         Ok(Self {
-            connection: Mutex::new(connection),
+            connection: Mutex::new(open_durable(path, SCHEMA)?),
         })
     }
 
@@ -371,14 +363,16 @@ mod tests {
             .unwrap();
         assert_eq!(own.body["consentId"], "c-1");
         assert_eq!(own.body["type"], "consent.expiring");
-        let due: Vec<(i64, String)> = outbox
-            .due(10)
-            .unwrap()
-            .into_iter()
-            .map(|d| (d.event.id, d.caller))
-            .collect();
+        let due = || -> Vec<(i64, String)> {
+            outbox
+                .due(10)
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.event.id, d.caller))
+                .collect()
+        };
         assert_eq!(
-            due,
+            due(),
             vec![
                 (bank.id, "a".into()),
                 (bank.id, "b".into()),
@@ -397,13 +391,7 @@ mod tests {
             .failed(bank.id, "a", std::time::Duration::from_secs(60))
             .unwrap();
         outbox.delivered(own.id, "a").unwrap();
-        let due: Vec<(i64, String)> = outbox
-            .due(10)
-            .unwrap()
-            .into_iter()
-            .map(|d| (d.event.id, d.caller))
-            .collect();
-        assert_eq!(due, vec![(bank.id, "b".into())]);
+        assert_eq!(due(), vec![(bank.id, "b".into())]);
         drop(outbox);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

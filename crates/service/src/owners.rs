@@ -38,13 +38,6 @@ use psd2_fallback_engine::model::{
 #[error("owner store: {0}")]
 pub struct OwnerStoreError(String);
 
-impl OwnerStoreError {
-    /// A failure described in words.
-    pub(crate) fn new(what: String) -> Self {
-        Self(what)
-    }
-}
-
 impl From<rusqlite::Error> for OwnerStoreError {
     fn from(error: rusqlite::Error) -> Self {
         OwnerStoreError(error.to_string())
@@ -188,20 +181,26 @@ fn kind_from_row(text: &str) -> Option<PaymentKind> {
     }
 }
 
+/// Opens (or creates) one of the service's SQLite files, readable by its owner only, with `schema`.
+/// Writes are durable when a call returns: WAL with `synchronous = FULL`.
+pub(crate) fn open_durable(path: &Path, schema: &str) -> OwnerStoreResult<Connection> {
+    psd2_fallback_engine::journal::owner_only(path)
+        .map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
+    let connection =
+        Connection::open(path).map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.execute_batch(schema)?;
+    Ok(connection)
+}
+
 impl SqliteOwnerStore {
     /// Opens (or creates) an owners file. Writes are durable when a call returns: WAL with
     /// `synchronous = FULL`.
     pub fn open(path: &Path) -> OwnerStoreResult<Self> {
-        psd2_fallback_engine::journal::owner_only(path)
-            .map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
-        let connection = Connection::open(path)
-            .map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        connection.execute_batch(SCHEMA)?;
         Ok(Self {
-            connection: Mutex::new(connection),
+            connection: Mutex::new(open_durable(path, SCHEMA)?),
         })
     }
 
