@@ -295,6 +295,8 @@ async fn a_caller_reads_its_own_events_and_resumes_after_the_last_one() {
     set_override(&service.url, "force-fallback").await;
     read_until(&mut a, &mut seen, |s| s.contains("event: bank.degraded")).await;
     assert!(!seen.contains("consent-of-b"), "{seen}");
+    // A caller's stream never carries the operators' switch events (their evidence and reasons).
+    assert!(!seen.contains("event: switch"), "{seen}");
     drop(a);
     // The id of A's first event: resuming after it gives the later ones only.
     let first_id = seen

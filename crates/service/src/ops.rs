@@ -147,8 +147,10 @@ pub(super) async fn events(
     State(state): State<ServiceState>,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // A caller's token opens its own events, where the service keeps them; never the operators'.
     let caller = bearer_token(&headers)
         .and_then(|token| state.inner.callers.name_of(token))
+        .filter(|_| state.inner.outbox.get().is_some())
         .map(str::to_owned);
     let stream = match caller {
         Some(caller) => caller_events(&state, caller, &headers)?,
