@@ -222,11 +222,10 @@ async fn env_vars_override_the_admin_and_caller_tokens() {
     sandbox.shutdown().await;
 }
 
-#[test]
-fn report_prints_a_days_availability_and_the_fallback_access_log() {
-    let dir = TempDir::new("cli");
-    let path = dir.0.join("journal.db");
-    let journal = SqliteJournal::open(&path).unwrap();
+/// A journal with one outage on 2026-03-02 (09:59:00 to 10:14:00, 900 s) and two website reads it
+/// justified; the id of the switch to the fallback.
+fn outage_journal(path: &Path) -> i64 {
+    let journal = SqliteJournal::open(path).unwrap();
     let switch = |from, to, reason, at, started| SwitchEvent {
         sequence: 0,
         bank: "sandbox".into(),
@@ -287,7 +286,14 @@ fn report_prints_a_days_availability_and_the_fallback_access_log() {
             })
             .unwrap();
     }
-    drop(journal);
+    down
+}
+
+#[test]
+fn report_prints_a_days_availability_and_the_fallback_access_log() {
+    let dir = TempDir::new("cli");
+    let path = dir.0.join("journal.db");
+    let down = outage_journal(&path);
 
     let report = |day: &str| {
         let output = Command::new(BIN)
@@ -336,6 +342,84 @@ fn report_prints_a_days_availability_and_the_fallback_access_log() {
         "{output:?}"
     );
     assert!(!Path::new(&missing).exists());
+}
+
+#[test]
+fn report_writes_the_regulators_figures_as_csv_json_and_an_html_page() {
+    let dir = TempDir::new("cli");
+    let path = dir.0.join("journal.db");
+    let down = outage_journal(&path);
+    let report = |extra: &[&str]| {
+        let output = Command::new(BIN)
+            .args(["report", "--journal"])
+            .arg(&path)
+            .args([
+                "--day",
+                "2026-03-01",
+                "--to",
+                "2026-03-03",
+                "--bank",
+                "sandbox",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // CSV: one row per bank and day, the accesses counted with the switch that justified them.
+    let csv = report(&["--format", "csv"]);
+    assert_eq!(
+        csv,
+        format!(
+            "bank,day,downtime_seconds,availability_percent,outages,fallback_accesses,justifying_switches\n\
+             sandbox,2026-03-01,0,100.0000,0,0,\n\
+             sandbox,2026-03-02,900,98.9583,1,2,{down}\n\
+             sandbox,2026-03-03,0,100.0000,0,0,\n"
+        )
+    );
+    // JSON: the same figures, with every access and its justifying switch.
+    let json: serde_json::Value = serde_json::from_str(&report(&["--format", "json"])).unwrap();
+    let days = json["days"].as_array().unwrap();
+    assert_eq!(days.len(), 3);
+    let day = &days[1];
+    assert_eq!(day["day"], "2026-03-02");
+    assert_eq!(day["downtimeSeconds"], 900);
+    assert_eq!(day["availabilityPercent"], 98.9583);
+    assert_eq!(day["outages"][0]["start"], "2026-03-02T09:59:00Z");
+    assert_eq!(day["fallbackAccesses"].as_array().unwrap().len(), 2);
+    assert_eq!(day["fallbackAccesses"][0]["switchEvent"], down);
+    assert_eq!(day["justifyingSwitches"][0]["id"], down);
+    assert_eq!(day["justifyingSwitches"][0]["to"], "fallback");
+    // HTML, written to a file: a chart bar per day (the outage day red) and the table.
+    let page = dir.0.join("report.html");
+    report(&["--html", "--out", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<rect ").count(), 3, "{html}");
+    assert!(
+        html.contains("fill=\"#c62828\"><title>2026-03-02: 98.9583 %</title>"),
+        "{html}"
+    );
+    assert!(html.contains("<td>2026-03-02</td><td>900</td><td>98.9583 %</td><td>1</td><td>2</td>"));
+    // A range that ends before it starts is refused, naming the flag.
+    let output = Command::new(BIN)
+        .args(["report", "--journal"])
+        .arg(&path)
+        .args([
+            "--day",
+            "2026-03-03",
+            "--to",
+            "2026-03-01",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--to"),
+        "{output:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

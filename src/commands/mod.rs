@@ -5,6 +5,7 @@ pub(crate) mod card_reader;
 pub(crate) mod demo;
 pub(crate) mod events;
 pub(crate) mod pay;
+pub(crate) mod regulator;
 pub(crate) mod report;
 pub(crate) mod sandbox;
 pub(crate) mod selectors;

@@ -1,12 +1,15 @@
-//! `psd2-fallback report`: one day's availability per bank (EBA method) and the fallback data-access log,
-//! printed from a journal file.
+//! `psd2-fallback report`: availability per bank and day (EBA method) and the fallback data-access log,
+//! from a journal file: printed for one day, or written for a range of days as the regulator's figures
+//! in CSV, JSON or an HTML page with a chart (`regulator`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::belgian::parse_iso_date;
-use psd2_fallback_engine::report::daily_availability;
+use psd2_fallback_engine::report::{daily_availability, regulator_figures};
+
+use super::regulator;
 
 /// Which journal, which day, which banks.
 #[derive(Debug, clap::Args)]
@@ -14,9 +17,21 @@ pub(crate) struct Args {
     /// The journal file.
     #[arg(long)]
     journal: PathBuf,
-    /// The day, YYYY-MM-DD (UTC).
+    /// The day, YYYY-MM-DD (UTC); with `--to`, the first day.
     #[arg(long)]
     day: String,
+    /// The last day of a range, YYYY-MM-DD (UTC; default: `--day`).
+    #[arg(long)]
+    to: Option<String>,
+    /// `text` (printed), or the regulator's figures per bank and day: `csv`, `json`, `html`.
+    #[arg(long, default_value = "text", value_parser = ["text", "csv", "json", "html"])]
+    format: String,
+    /// The same as `--format html`: a page with a chart.
+    #[arg(long, conflicts_with = "format")]
+    html: bool,
+    /// Where to write the figures (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// A bank to report on (repeatable); banks seen in the day's access log are always included.
     #[arg(long = "bank")]
     banks: Vec<String>,
@@ -28,8 +43,56 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if !args.journal.is_file() {
         anyhow::bail!("{}: no such journal file", args.journal.display());
     }
+    let to = match &args.to {
+        Some(to) => parse_iso_date(to).context("--to")?,
+        None => day,
+    };
+    if to < day {
+        anyhow::bail!("--to {to} is before --day {day}");
+    }
     let journal = SqliteJournal::open(&args.journal)?;
-    print(&journal, day, args.banks)
+    let format = if args.html {
+        "html"
+    } else {
+        args.format.as_str()
+    };
+    if format == "text" {
+        let mut day = day;
+        while day <= to {
+            print(&journal, day, args.banks.clone())?;
+            day = day.next_day().context("--to")?;
+        }
+        return Ok(());
+    }
+    let banks = banks_of(&journal, day, to, args.banks)?;
+    let figures = regulator_figures(&journal, &banks, day, to)?;
+    let written = match format {
+        "csv" => regulator::csv(&figures)?,
+        "json" => format!("{:#}\n", regulator::json(&figures)),
+        _ => regulator::html(&figures),
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, written).with_context(|| path.display().to_string())?,
+        None => print!("{written}"),
+    }
+    Ok(())
+}
+
+/// The banks asked for, and those with a fallback access in the range.
+fn banks_of(
+    journal: &dyn JournalStore,
+    from: time::Date,
+    to: time::Date,
+    mut banks: Vec<String>,
+) -> anyhow::Result<Vec<String>> {
+    let mut day = from;
+    while day <= to {
+        banks.extend(journal.access_log(day)?.into_iter().map(|a| a.bank));
+        day = day.next_day().context("--to")?;
+    }
+    banks.sort();
+    banks.dedup();
+    Ok(banks)
 }
 
 /// The day's availability per bank and the fallback access log.

@@ -195,3 +195,16 @@ pub fn fast_health() -> HealthConfig {
         ..HealthConfig::default()
     }
 }
+
+/// Sets the bank's override through the admin route, as an operator does.
+pub async fn set_override(url: &str, value: &str) {
+    reqwest::Client::new()
+        .put(format!("{url}/admin/banks/{BANK}/override"))
+        .bearer_auth(ADMIN)
+        .body(value.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}

@@ -9,7 +9,7 @@
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::health::{Mode, SwitchCause};
-use crate::journal::{JournalResult, JournalStore, StoredSwitch};
+use crate::journal::{AccessEntry, JournalResult, JournalStore, StoredSwitch};
 
 /// One bank's availability on one day.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +89,65 @@ pub fn daily_availability(
         downtime_seconds,
         outages: clipped,
     })
+}
+
+/// The regulator's figures of one bank on one day: availability, and the fallback accesses with the
+/// switches that justified them (RTS Art. 33(5)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayFigures {
+    /// Downtime and availability (EBA/GL/2018/07).
+    pub availability: DailyAvailability,
+    /// The day's website accesses of this bank, in order.
+    pub accesses: Vec<AccessEntry>,
+    /// The switches the accesses name as their justification, by id (each once).
+    pub justifying: Vec<StoredSwitch>,
+}
+
+/// The regulator's figures per bank and per day, `from` to `to` (both included), banks in the order
+/// given.
+pub fn regulator_figures(
+    journal: &dyn JournalStore,
+    banks: &[String],
+    from: Date,
+    to: Date,
+) -> JournalResult<Vec<DayFigures>> {
+    let mut out = Vec::new();
+    let mut day = from;
+    while day <= to {
+        let accesses = journal.access_log(day)?;
+        let start = day.with_time(Time::MIDNIGHT).assume_utc();
+        for bank in banks {
+            let availability = daily_availability(journal, bank, day)?;
+            let accesses: Vec<AccessEntry> = accesses
+                .iter()
+                .filter(|a| &a.bank == bank)
+                .cloned()
+                .collect();
+            let mut ids: Vec<i64> = accesses.iter().filter_map(|a| a.switch_event).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let justifying = if ids.is_empty() {
+                Vec::new()
+            } else {
+                // A justifying switch is at most 30 days older than the access it justifies.
+                journal
+                    .switches(bank, start - Duration::days(31), start + Duration::days(1))?
+                    .into_iter()
+                    .filter(|s| ids.contains(&s.id))
+                    .collect()
+            };
+            out.push(DayFigures {
+                availability,
+                accesses,
+                justifying,
+            });
+        }
+        match day.next_day() {
+            Some(next) => day = next,
+            None => break,
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

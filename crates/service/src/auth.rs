@@ -96,6 +96,11 @@ impl Callers {
         }
     }
 
+    /// The caller a bearer token belongs to, if any.
+    pub(crate) fn name_of(&self, token: &str) -> Option<&str> {
+        self.by_token.get(&TokenHash::of(token)).map(String::as_str)
+    }
+
     /// How many callers are let in.
     pub(crate) fn len(&self) -> usize {
         self.by_token.len()

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use time::Date;
 
 use crate::auth::{Caller, TokenHash};
+use crate::outbox::{SqliteOutbox, Webhook};
 use crate::owners::{OwnerStore, SqliteOwnerStore};
 use crate::state::{BankSetup, ServiceLimits, ServiceState};
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError};
@@ -29,6 +30,7 @@ use psd2_fallback_engine::model::{
 };
 use psd2_fallback_engine::screen::ScreenBankConfig;
 use psd2_fallback_engine::screen::WebDriverTarget;
+use secrecy::SecretString;
 
 /// A configuration that cannot be used: the file, the key and why.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,10 @@ pub struct ServiceConfig {
     /// too; with neither they are closed); `PSD2_FALLBACK_OPERATOR_TOKEN` wins.
     #[serde(default)]
     pub operator_token_sha256: Option<String>,
+    /// The SHA-256 (hex) of the viewer token, which opens the status page (`/status`) and nothing
+    /// else; `PSD2_FALLBACK_VIEWER_TOKEN` wins.
+    #[serde(default)]
+    pub viewer_token_sha256: Option<String>,
     /// Per-caller rate and size limits.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -117,6 +123,14 @@ pub struct LimitsConfig {
     pub request_timeout_ms: u64,
     /// Requests served at once, all callers together.
     pub max_in_flight: usize,
+    /// The first wait before a failed webhook delivery is tried again (doubling), in milliseconds.
+    pub webhook_retry_ms: u64,
+    /// The longest wait between two attempts of a webhook delivery, in milliseconds.
+    pub webhook_retry_max_ms: u64,
+    /// Days before a consent's `validUntil` that its `consent.expiring` event is sent.
+    pub consent_notice_days: u32,
+    /// How often consents are looked at for their expiry events, in seconds.
+    pub consent_scan_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -134,6 +148,10 @@ impl Default for LimitsConfig {
             header_read_timeout_ms: millis(d.header_read_timeout),
             request_timeout_ms: millis(d.request_timeout),
             max_in_flight: d.max_in_flight,
+            webhook_retry_ms: millis(d.webhook_retry),
+            webhook_retry_max_ms: millis(d.webhook_retry_max),
+            consent_notice_days: d.consent_notice_days,
+            consent_scan_secs: d.consent_scan.as_secs(),
         }
     }
 }
@@ -151,6 +169,10 @@ pub struct CallerConfig {
     /// The SHA-256 (hex) of its bearer token; `PSD2_FALLBACK_CALLER_<NAME>_TOKEN` wins.
     #[serde(default)]
     pub token_sha256: Option<String>,
+    /// Where the caller's events for applications are POSTed, signed with the key in
+    /// `PSD2_FALLBACK_CALLER_<NAME>_WEBHOOK_KEY` (required with it; never in the file).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// `[[banks]]`.
@@ -439,6 +461,7 @@ impl ServiceConfig {
                 ));
             }
             self.caller_token(i)?;
+            self.caller_webhook(i)?;
         }
         if let Some(hash) = &self.admin_token_sha256 {
             TokenHash::from_hex(hash).map_err(|e| self.invalid("admin_token_sha256", e.reason))?;
@@ -450,6 +473,8 @@ impl ServiceConfig {
             ),
             ("limits.request_timeout_ms", self.limits.request_timeout_ms),
             ("limits.max_in_flight", self.limits.max_in_flight as u64),
+            ("limits.webhook_retry_ms", self.limits.webhook_retry_ms),
+            ("limits.consent_scan_secs", self.limits.consent_scan_secs),
             (
                 "limits.page_cache_reads",
                 self.limits.page_cache_reads as u64,
@@ -463,6 +488,40 @@ impl ServiceConfig {
             return Err(self.invalid("limits", "requests_per_second and burst must be at least 1"));
         }
         Ok(())
+    }
+
+    /// A caller's webhook: its URL from the file, its key from the environment.
+    fn caller_webhook(&self, i: usize) -> Result<Option<Webhook>, ConfigError> {
+        let caller = &self.callers[i];
+        let Some(url) = &caller.webhook_url else {
+            return Ok(None);
+        };
+        let key_name = format!(
+            "{}_WEBHOOK_KEY",
+            env_name(&caller.name).trim_end_matches("_TOKEN")
+        );
+        let url = reqwest::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                self.invalid(
+                    format!("callers[{i}].webhook_url"),
+                    "is not an http:// or https:// URL",
+                )
+            })?;
+        let key = std::env::var(&key_name)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                self.invalid(
+                    format!("callers[{i}].webhook_url"),
+                    format!("needs its signing key in {key_name}"),
+                )
+            })?;
+        Ok(Some(Webhook {
+            url,
+            key: SecretString::from(key),
+        }))
     }
 
     fn caller_token(&self, i: usize) -> Result<TokenHash, ConfigError> {
@@ -502,6 +561,19 @@ impl ServiceConfig {
             .as_deref()
             .map(|h| {
                 TokenHash::from_hex(h).map_err(|e| self.invalid("operator_token_sha256", e.reason))
+            })
+            .transpose()
+    }
+
+    /// The viewer token's hash: `PSD2_FALLBACK_VIEWER_TOKEN` (hashed), else the file's.
+    pub fn viewer_token(&self) -> Result<Option<TokenHash>, ConfigError> {
+        if let Ok(token) = std::env::var("PSD2_FALLBACK_VIEWER_TOKEN") {
+            return Ok(Some(TokenHash::of(&token)));
+        }
+        self.viewer_token_sha256
+            .as_deref()
+            .map(|h| {
+                TokenHash::from_hex(h).map_err(|e| self.invalid("viewer_token_sha256", e.reason))
             })
             .transpose()
     }
@@ -614,12 +686,25 @@ impl ServiceConfig {
             header_read_timeout: ms(l.header_read_timeout_ms),
             request_timeout: ms(l.request_timeout_ms),
             max_in_flight: l.max_in_flight,
+            webhook_retry: ms(l.webhook_retry_ms),
+            webhook_retry_max: ms(l.webhook_retry_max_ms.max(l.webhook_retry_ms)),
+            consent_notice_days: l.consent_notice_days,
+            consent_scan: Duration::from_secs(l.consent_scan_secs),
         };
+        let outbox = Arc::new(
+            SqliteOutbox::beside_journal(&self.journal)
+                .map_err(|e| self.invalid("journal", e.to_string()))?,
+        );
         Ok((
             {
                 let state =
                     ServiceState::new(banks, journal, owners, callers, self.admin_token()?, limits);
                 state.set_operator_token(self.operator_token()?);
+                state.set_viewer_token(self.viewer_token()?);
+                let _ = state.set_outbox(outbox);
+                for i in 0..self.callers.len() {
+                    state.set_webhook(&self.callers[i].name, self.caller_webhook(i)?);
+                }
                 state
             },
             probers,

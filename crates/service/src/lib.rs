@@ -14,6 +14,7 @@
 //!
 //! Layout, each module depending only on those before it:
 //! - `owners` — who made which consent and payment ([`OwnerStore`], [`SqliteOwnerStore`]).
+//! - `outbox` — events for applications until delivered ([`SqliteOutbox`]), callers' [`Webhook`]s.
 //! - `metrics` — Prometheus and `Metered`, the channel wrapper that counts and times calls.
 //! - `auth` — [`TokenHash`], [`Caller`], the per-caller rate limit and the authentication middleware.
 //! - `pages` — the short-lived cache of transaction reads behind `_links.next`.
@@ -22,7 +23,10 @@
 //! - `state` — [`ServiceState`], [`BankSetup`], [`ServiceLimits`].
 //! - `routes` — the XS2A path table and handlers (`ctx`, `consents`, `authorisations`, `accounts`,
 //!   `funds`, `payments`).
+//! - `openapi` — the OpenAPI description's frame and `/openapi.json`.
 //! - `ops` — health, metrics, events, admin.
+//! - `webhooks` — events for applications made (switches, consents) and delivered, signed, retried.
+//! - `status` — the live status page (`/status`), its login and its live updates.
 //! - `config` — the TOML file and what it builds.
 //!
 //! This file assembles them: the app router and [`serve`], which first reconciles the writes an earlier
@@ -33,21 +37,27 @@ mod config;
 mod errors;
 mod limits;
 mod metrics;
+mod openapi;
 mod ops;
+mod outbox;
 mod owners;
 mod pages;
 mod replay;
 mod routes;
 mod state;
+mod status;
+mod webhooks;
 
 use std::future::Future;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Extension};
 use axum::middleware;
-use axum::routing::{get, put};
 use tokio::net::TcpListener;
 use tower::Layer as _;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use psd2_fallback_engine::bank::PsuContext;
 use psd2_fallback_engine::failover::Failover;
@@ -57,6 +67,7 @@ use psd2_fallback_engine::model::PsuId;
 pub use auth::{Caller, TokenHash};
 pub use config::{BankConfig, ConfigError, PolicyConfig, ServiceConfig, api_probe};
 pub use metrics::Metrics;
+pub use outbox::{SqliteOutbox, Webhook, outbox_path, signature};
 pub use owners::{
     OwnerStore, OwnerStoreError, OwnerStoreResult, ResourceOwner, SqliteOwnerStore, owners_path,
 };
@@ -82,6 +93,7 @@ pub async fn serve(
         .iter()
         .map(|bank| tokio::spawn(resume(bank.name.clone(), bank.failover.clone())))
         .collect();
+    let deliverer = webhooks::deliver(state.clone());
     let app = router(state.clone());
     let app = tower::util::MapRequestLayer::new(routes::select_bank).layer(app);
     let header_read_timeout = state.inner.limits.header_read_timeout;
@@ -127,7 +139,7 @@ pub async fn serve(
     // Long-lived answers (`/events`) end themselves when told the service is closing.
     state.inner.closing.send_replace(true);
     graceful.shutdown().await;
-    for task in forwarders.into_iter().chain(resumers) {
+    for task in forwarders.into_iter().chain(resumers).chain([deliverer]) {
         task.abort();
     }
     result
@@ -160,19 +172,42 @@ async fn resume(bank: String, failover: Failover) {
 }
 
 /// The whole app: the XS2A routes, the operators' routes, and the layers around them (identifiers
-/// masked in refusals, cause logging, the body limit).
+/// masked in refusals, cause logging, the body limit). Every route is registered through `routes!`, so
+/// it is in the OpenAPI description (served at `/openapi.json`) exactly as it is served.
 fn router(state: ServiceState) -> Router {
     let body_limit = state.inner.limits.max_file_bytes.saturating_mul(2) + 64 * 1024;
-    Router::new()
-        .merge(routes::router(state.clone()))
-        .route("/health", get(ops::health))
-        .route("/metrics", get(ops::metrics))
-        .route("/events", get(ops::events))
-        .route("/admin/banks/{bank}/override", put(ops::set_override))
+    let (router, description) = described_routes(state.clone()).split_for_parts();
+    let banks: Vec<String> = state.inner.banks.iter().map(|b| b.name.clone()).collect();
+    let document = openapi::Document(std::sync::Arc::new(openapi::document(description, &banks)));
+    router
         .fallback(|| async { ApiError::unknown("no such endpoint") })
         .layer(middleware::from_fn(errors::mask_refusals))
+        .layer(Extension(document))
         .layer(middleware::from_fn(errors::log_causes))
         .layer(middleware::from_fn_with_state(state.clone(), limits::bound))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// Every route the service serves, with its description.
+fn described_routes(state: ServiceState) -> OpenApiRouter<ServiceState> {
+    OpenApiRouter::with_openapi(openapi::Frame::openapi())
+        .merge(routes::router(state))
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::events))
+        .routes(routes!(ops::set_override))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(status::page))
+        .routes(routes!(status::panel))
+        .routes(routes!(status::login))
+        .routes(routes!(status::logout))
+        .routes(routes!(status::live))
+}
+
+/// The service's OpenAPI description, as `/openapi.json` serves it (the served banks as the values of
+/// the `/banks/{bank}` server).
+pub fn openapi_description(state: &ServiceState) -> serde_json::Value {
+    let banks: Vec<String> = state.inner.banks.iter().map(|b| b.name.clone()).collect();
+    openapi::document(described_routes(state.clone()).into_openapi(), &banks)
 }

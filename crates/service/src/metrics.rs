@@ -54,6 +54,9 @@ struct Inner {
     in_doubt: Gauge,
     /// Browser sessions open, per bank: set by the screen channel.
     browser_sessions: Family<Labels, Gauge>,
+    /// When each configured certificate expires (Unix seconds). Declared always, with no series until
+    /// a certificate is configured, so alert rules and dashboards can name it today.
+    certificate_expiry: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -72,6 +75,7 @@ impl Metrics {
         let latency = HistogramFamily::new_with_constructor(latency_histogram);
         let in_doubt = Gauge::default();
         let browser_sessions = Family::<Labels, Gauge>::default();
+        let certificate_expiry = Family::<Labels, Gauge>::default();
         registry.register(
             "bank_mode",
             "The mode a bank is served in (1 for the current mode: api, fallback or probing)",
@@ -102,6 +106,11 @@ impl Metrics {
             "Browser sessions open on the website channel, per bank",
             browser_sessions.clone(),
         );
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "When a configured certificate expires, in Unix seconds, by certificate (no series without certificates)",
+            certificate_expiry.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -111,6 +120,7 @@ impl Metrics {
                 latency,
                 in_doubt,
                 browser_sessions,
+                certificate_expiry,
             }),
         }
     }
@@ -192,6 +202,14 @@ impl Metrics {
             .browser_sessions
             .get_or_create(&vec![("bank".to_owned(), bank.to_owned())])
             .clone()
+    }
+
+    /// Records when a configured certificate (`qwac`, `qseal`, a TLS server certificate) expires.
+    pub fn set_certificate_expiry(&self, certificate: &str, expires: time::OffsetDateTime) {
+        self.inner
+            .certificate_expiry
+            .get_or_create(&vec![("certificate".to_owned(), certificate.to_owned())])
+            .set(expires.unix_timestamp());
     }
 
     /// Everything, in the Prometheus text exposition format.

@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration as Days, OffsetDateTime};
@@ -39,6 +40,8 @@ fn bank_json(bank: &ServedBank) -> Value {
 
 /// `GET /health`: the service is up; per bank, the mode in force, measured health, the override and the
 /// exemption.
+#[utoipa::path(get, path = "/health", tag = "operators",
+    responses((status = 200, description = "`status` and, per bank, `mode`, `measured`, `override`, `exempt`", content_type = "application/json")))]
 pub(super) async fn health(State(state): State<ServiceState>) -> Json<Value> {
     Json(json!({
         "status": "up",
@@ -47,6 +50,12 @@ pub(super) async fn health(State(state): State<ServiceState>) -> Json<Value> {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operators", security(("operator" = [])),
+    responses(
+        (status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text"),
+        (status = 401, description = "No or a wrong operator token"),
+        (status = 403, description = "No operator token is configured")
+    ))]
 pub(super) async fn metrics(State(state): State<ServiceState>, headers: HeaderMap) -> Response {
     if let Err(refused) = state.is_operator(bearer_token(&headers)) {
         return refused.into_response();
@@ -109,6 +118,9 @@ pub(super) fn forward_switches(
             match events.recv().await {
                 Ok(event) => {
                     state.inner.metrics.count_switch(&event.bank, &event.reason);
+                    if let Some(outbox) = state.inner.outbox.get() {
+                        crate::webhooks::record_switch(&state, outbox, &event);
+                    }
                     let _ = state.inner.events.send(live_json(&event));
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -120,12 +132,105 @@ pub(super) fn forward_switches(
     })
 }
 
-/// `GET /events`: the last switch events from the journal, then every new one as it happens.
+/// `GET /events`. For an operator: the last switch events from the journal, then every new one as it
+/// happens. For a caller: its events for applications from the outbox (its banks' and its own
+/// consents'), each with its `id`, resuming after `Last-Event-ID`.
+#[utoipa::path(get, path = "/events", tag = "operators", security(("operator" = []), ("caller" = [])),
+    params(("Last-Event-ID" = Option<i64>, Header, description = "A caller resumes after this event id")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `switch` events for operators; for a caller, its events for applications (`bank.degraded`, `bank.recovered`, `consent.expiring`, `consent.expired`) with their ids", content_type = "text/event-stream"),
+        (status = 400, description = "`Last-Event-ID` is not an event id"),
+        (status = 401, description = "No or a wrong token"),
+        (status = 403, description = "No operator token is configured")
+    ))]
 pub(super) async fn events(
     State(state): State<ServiceState>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    state.is_operator(bearer_token(&headers))?;
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // A caller's token opens its own events, where the service keeps them; never the operators'.
+    let caller = bearer_token(&headers)
+        .and_then(|token| state.inner.callers.name_of(token))
+        .filter(|_| state.inner.outbox.get().is_some())
+        .map(str::to_owned);
+    let stream = match caller {
+        Some(caller) => caller_events(&state, caller, &headers)?,
+        None => {
+            state.is_operator(bearer_token(&headers))?;
+            switch_events(&state)
+        }
+    };
+    let mut closing = state.inner.closing.subscribe();
+    let ended = async move {
+        let _ = closing.wait_for(|closed| *closed).await;
+    };
+    Ok(Sse::new(stream.take_until(ended)).keep_alive(KeepAlive::default()))
+}
+
+/// A caller's events for applications after `Last-Event-ID`, then each new one.
+fn caller_events(
+    state: &ServiceState,
+    caller: String,
+    headers: &HeaderMap,
+) -> Result<BoxStream<'static, Result<Event, Infallible>>, ApiError> {
+    let after = match headers.get("Last-Event-ID") {
+        None => 0,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| ApiError::format("Last-Event-ID", "is not an event id"))?,
+    };
+    let Some(outbox) = state.inner.outbox.get().cloned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "this service keeps no events for applications",
+        ));
+    };
+    let state = state.clone();
+    let stream = futures_util::stream::unfold(
+        (after, std::collections::VecDeque::new()),
+        move |(mut after, mut queue)| {
+            let (state, outbox, caller) = (state.clone(), outbox.clone(), caller.clone());
+            async move {
+                loop {
+                    if let Some(event) = queue.pop_front() {
+                        return Some((event, (after, queue)));
+                    }
+                    let changed = state.inner.outbox_changed.notified();
+                    let mut changed = std::pin::pin!(changed);
+                    changed.as_mut().enable();
+                    match outbox.for_caller(&caller, after, 100) {
+                        Ok(found) if !found.is_empty() => {
+                            after = found.last().map_or(after, |e| e.id);
+                            queue.extend(found);
+                            continue;
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "the outbox could not be read"),
+                    }
+                    tokio::select! {
+                        () = changed => {}
+                        () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    }
+                }
+            }
+        },
+    )
+    .map(|event: crate::outbox::AppEvent| {
+        Ok::<_, Infallible>(
+            Event::default()
+                .id(event.id.to_string())
+                .event(event.kind)
+                .data(event.body.to_string()),
+        )
+    });
+    Ok(stream.boxed())
+}
+
+/// The last switch events from the journal, then every new one as it happens.
+fn switch_events(state: &ServiceState) -> BoxStream<'static, Result<Event, Infallible>> {
     let live = state.inner.events.subscribe();
     let now = OffsetDateTime::now_utc();
     let mut past: Vec<StoredSwitch> = Vec::new();
@@ -147,10 +252,6 @@ pub(super) async fn events(
     let event = |value: Value| {
         Ok::<_, Infallible>(Event::default().event("switch").data(value.to_string()))
     };
-    let mut closing = state.inner.closing.subscribe();
-    let ended = async move {
-        let _ = closing.wait_for(|closed| *closed).await;
-    };
     let live = futures_util::stream::unfold(live, |mut rx| async move {
         loop {
             match rx.recv().await {
@@ -160,15 +261,25 @@ pub(super) async fn events(
             }
         }
     });
-    let stream = futures_util::stream::iter(past)
+    futures_util::stream::iter(past)
         .chain(live)
         .map(event)
-        .take_until(ended);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+        .boxed()
 }
 
 /// `PUT /admin/banks/{bank}/override` with `auto`, `force-api` or `force-fallback` (plain text, or JSON
 /// `{"override": …}`), authorised by the admin token.
+#[utoipa::path(put, path = "/admin/banks/{bank}/override", tag = "operators", security(("admin" = [])),
+    params(("bank" = String, Path, description = "A served bank's name")),
+    request_body(content = String, content_type = "text/plain", description = "`auto`, `force-api` or `force-fallback` (or JSON `{\"override\": …}`)"),
+    responses(
+        (status = 200, description = "The bank's modes after the override", content_type = "application/json"),
+        (status = 400, description = "Not an override: `tppMessages` name `override`"),
+        (status = 401, description = "No or a wrong admin token"),
+        (status = 403, description = "No admin token is configured"),
+        (status = 404, description = "No such bank"),
+        (status = 409, description = "The bank is exempt from the fallback (RTS Art. 33(6))")
+    ))]
 pub(super) async fn set_override(
     State(state): State<ServiceState>,
     Path(bank): Path<String>,

@@ -76,6 +76,11 @@ pub trait OwnerStore: Send + Sync + fmt::Debug {
         bank: &str,
         consent: &str,
     ) -> OwnerStoreResult<Option<ConsentRequest>>;
+    /// How many consents at a bank have their `validUntil` from `from` to `until` (both included): the
+    /// status page's "consents expiring" count.
+    fn consents_expiring(&self, bank: &str, from: Date, until: Date) -> OwnerStoreResult<usize>;
+    /// Every consent whose `validUntil` is `until` or earlier: (bank, consent, caller, `validUntil`).
+    fn consents_until(&self, until: Date) -> OwnerStoreResult<Vec<(String, String, String, Date)>>;
     /// Records who made a payment resource (of any kind) at a bank. A resource already recorded keeps
     /// its first owner.
     fn record_payment_owner(
@@ -95,13 +100,19 @@ pub trait OwnerStore: Send + Sync + fmt::Debug {
 /// The owners file that goes with a journal file: the journal's name with `.owners` before its
 /// extension (`psd2-fallback.db` → `psd2-fallback.owners.db`, `journal` → `journal.owners`).
 pub fn owners_path(journal: &Path) -> PathBuf {
+    beside(journal, "owners")
+}
+
+/// A file of the service's beside a journal file: the journal's name with `.{label}` before its
+/// extension.
+pub(crate) fn beside(journal: &Path, label: &str) -> PathBuf {
     let stem = journal
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let name = match journal.extension() {
-        Some(extension) => format!("{stem}.owners.{}", extension.to_string_lossy()),
-        None => format!("{stem}.owners"),
+        Some(extension) => format!("{stem}.{label}.{}", extension.to_string_lossy()),
+        None => format!("{stem}.{label}"),
     };
     journal.with_file_name(name)
 }
@@ -170,20 +181,26 @@ fn kind_from_row(text: &str) -> Option<PaymentKind> {
     }
 }
 
+/// Opens (or creates) one of the service's SQLite files, readable by its owner only, with `schema`.
+/// Writes are durable when a call returns: WAL with `synchronous = FULL`.
+pub(crate) fn open_durable(path: &Path, schema: &str) -> OwnerStoreResult<Connection> {
+    psd2_fallback_engine::journal::owner_only(path)
+        .map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
+    let connection =
+        Connection::open(path).map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.execute_batch(schema)?;
+    Ok(connection)
+}
+
 impl SqliteOwnerStore {
     /// Opens (or creates) an owners file. Writes are durable when a call returns: WAL with
     /// `synchronous = FULL`.
     pub fn open(path: &Path) -> OwnerStoreResult<Self> {
-        psd2_fallback_engine::journal::owner_only(path)
-            .map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
-        let connection = Connection::open(path)
-            .map_err(|e| OwnerStoreError(format!("{}: {e}", path.display())))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        connection.execute_batch(SCHEMA)?;
         Ok(Self {
-            connection: Mutex::new(connection),
+            connection: Mutex::new(open_durable(path, SCHEMA)?),
         })
     }
 
@@ -391,6 +408,41 @@ impl OwnerStore for SqliteOwnerStore {
         }))
     }
 
+    fn consents_until(&self, until: Date) -> OwnerStoreResult<Vec<(String, String, String, Date)>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT r.bank, r.id, o.caller, r.valid_until FROM consent_requests r
+             JOIN owners o ON o.bank = r.bank AND o.resource = 'consent' AND o.id = r.id
+             WHERE r.valid_until <= ?1 ORDER BY r.valid_until",
+        )?;
+        let rows = statement.query_map(params![until.to_string()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (bank, id, caller, until) = row?;
+            let until = psd2_fallback_engine::model::belgian::parse_iso_date(&until)
+                .map_err(|e| OwnerStoreError(format!("consent_requests.valid_until: {e}")))?;
+            out.push((bank, id, caller, until));
+        }
+        Ok(out)
+    }
+
+    fn consents_expiring(&self, bank: &str, from: Date, until: Date) -> OwnerStoreResult<usize> {
+        // `valid_until` is an ISO date, so text order is date order.
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM consent_requests WHERE bank = ?1 AND valid_until BETWEEN ?2 AND ?3",
+            params![bank, from.to_string(), until.to_string()],
+            |row| row.get(0),
+        )?;
+        Ok(usize::try_from(count).unwrap_or_default())
+    }
+
     fn record_payment_owner(
         &self,
         bank: &str,
@@ -494,6 +546,34 @@ mod tests {
             kind: PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
             id: PaymentId::new(id),
         }
+    }
+
+    #[test]
+    fn consents_expiring_are_counted_by_bank_and_their_valid_until() {
+        use time::macros::date;
+        let dir = TempDir::new();
+        let store = SqliteOwnerStore::open(&dir.0.join("owners.sqlite")).unwrap();
+        let mut soon = request();
+        soon.valid_until = date!(2027 - 01 - 03);
+        let mut later = request();
+        later.valid_until = date!(2027 - 02 - 01);
+        let who = owner("budget-app", "1001");
+        store
+            .record_consent_owner("kbc", "c-1", &who, &soon)
+            .unwrap();
+        store
+            .record_consent_owner("kbc", "c-2", &who, &later)
+            .unwrap();
+        store
+            .record_consent_owner("ing", "c-3", &who, &soon)
+            .unwrap();
+        let week = (date!(2027 - 01 - 01), date!(2027 - 01 - 08));
+        assert_eq!(store.consents_expiring("kbc", week.0, week.1).unwrap(), 1);
+        assert_eq!(store.consents_expiring("ing", week.0, week.1).unwrap(), 1);
+        assert_eq!(store.consents_expiring("bnp", week.0, week.1).unwrap(), 0);
+        // Both ends are included.
+        let day = date!(2027 - 01 - 03);
+        assert_eq!(store.consents_expiring("kbc", day, day).unwrap(), 1);
     }
 
     #[test]

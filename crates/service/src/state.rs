@@ -21,6 +21,7 @@ use psd2_fallback_engine::journal::JournalStore;
 
 use crate::auth::{Caller, Callers, TokenHash};
 use crate::metrics::{Metered, Metrics};
+use crate::outbox::{SqliteOutbox, Webhook, Webhooks};
 use crate::owners::OwnerStore;
 use crate::pages::PageCache;
 use crate::replay::Replays;
@@ -66,6 +67,14 @@ pub struct ServiceLimits {
     pub requests_per_second: NonZeroU32,
     /// Requests one caller may make at once above the sustained rate.
     pub burst: NonZeroU32,
+    /// The first wait before a failed webhook delivery is tried again; it doubles per attempt.
+    pub webhook_retry: Duration,
+    /// The longest wait between two attempts of a webhook delivery.
+    pub webhook_retry_max: Duration,
+    /// How many days before a consent's `validUntil` its `consent.expiring` event is sent.
+    pub consent_notice_days: u32,
+    /// How often consents are looked at for their expiry events.
+    pub consent_scan: Duration,
     /// The largest pain.001 file accepted, in bytes.
     pub max_file_bytes: usize,
     /// Transactions per page.
@@ -93,6 +102,10 @@ impl Default for ServiceLimits {
         Self {
             requests_per_second: NonZeroU32::new(50).expect("not zero"),
             burst: NonZeroU32::new(100).expect("not zero"),
+            webhook_retry: Duration::from_secs(1),
+            webhook_retry_max: Duration::from_secs(600),
+            consent_notice_days: 7,
+            consent_scan: Duration::from_secs(3600),
             max_file_bytes: 1024 * 1024,
             transactions_page_size: 100,
             page_cache_ttl: Duration::from_secs(120),
@@ -165,6 +178,17 @@ pub(crate) struct Inner {
     pub(crate) admin: Option<TokenHash>,
     /// The operator (viewer) token's hash for `/metrics` and `/events` (the admin token opens them too).
     pub(crate) operator: Mutex<Option<TokenHash>>,
+    /// The viewer token's hash: it opens the status page only (the operator and admin tokens open it
+    /// too).
+    pub(crate) viewer: Mutex<Option<TokenHash>>,
+    /// The status page's login sessions: the hash of each session cookie, and when it expires.
+    pub(crate) status_sessions: Mutex<HashMap<TokenHash, tokio::time::Instant>>,
+    /// The events for applications until they are delivered (none: no events for applications).
+    pub(crate) outbox: std::sync::OnceLock<Arc<SqliteOutbox>>,
+    /// Each caller's webhook.
+    pub(crate) webhooks: Mutex<Webhooks>,
+    /// Told when the outbox has something new, for the deliverer and the callers' `/events`.
+    pub(crate) outbox_changed: tokio::sync::Notify,
     /// The limits the service was given.
     pub(crate) limits: ServiceLimits,
     /// PSU passwords, kept per consent (or payment) of one caller, only once an authorisation with them
@@ -283,6 +307,41 @@ impl ServiceState {
         *lock(&self.inner.operator) = token;
     }
 
+    /// Keeps the events for applications in `outbox` (once; a second outbox is refused and returned).
+    pub fn set_outbox(&self, outbox: Arc<SqliteOutbox>) -> Result<(), Arc<SqliteOutbox>> {
+        self.inner.outbox.set(outbox)?;
+        self.inner.outbox_changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Sends a caller's events to `webhook` (none: no more webhooks for it).
+    pub fn set_webhook(&self, caller: &str, webhook: Option<Webhook>) {
+        let mut hooks = lock(&self.inner.webhooks);
+        match webhook {
+            Some(webhook) => hooks.insert(caller.to_owned(), webhook),
+            None => hooks.remove(caller),
+        };
+    }
+
+    /// The callers' webhooks.
+    pub(crate) fn webhooks(&self) -> std::sync::MutexGuard<'_, Webhooks> {
+        lock(&self.inner.webhooks)
+    }
+
+    /// Lets `token` (its hash) log in to the status page, and nothing else. The operator and admin
+    /// tokens log in there too.
+    pub fn set_viewer_token(&self, token: Option<TokenHash>) {
+        *lock(&self.inner.viewer) = token;
+    }
+
+    /// Whether `token` may log in to the status page: the viewer, operator or admin token.
+    pub(crate) fn is_status_viewer(&self, token: &str) -> bool {
+        let hash = Some(TokenHash::of(token));
+        hash == *lock(&self.inner.viewer)
+            || hash == *lock(&self.inner.operator)
+            || hash == self.inner.admin
+    }
+
     /// Whether `token` opens the operators' views (`/metrics`, `/events`).
     pub(crate) fn is_operator(&self, token: Option<&str>) -> Result<(), ApiError> {
         let operator = *lock(&self.inner.operator);
@@ -346,6 +405,11 @@ impl ServiceState {
                 callers: Arc::new(callers),
                 admin,
                 operator: Mutex::new(None),
+                viewer: Mutex::new(None),
+                status_sessions: Mutex::default(),
+                outbox: std::sync::OnceLock::new(),
+                webhooks: Mutex::default(),
+                outbox_changed: tokio::sync::Notify::new(),
                 pages: PageCache::new(
                     limits.page_cache_ttl,
                     limits.page_cache_reads,

@@ -19,6 +19,21 @@ use super::ctx::Ctx;
 use crate::errors::{Result, bank_error};
 
 /// `GET /v1/accounts`: the accounts the consent covers.
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("caller" = [])),
+    params(
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("Consent-ID" = String, Header, description = "A consent of the caller"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    responses(
+        (status = 200, description = "The consent's accounts", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 403, description = "Not the caller's consent or payment, or out of its scope"),
+        (status = 429, description = "Rate limited (per caller, or RTS Art. 36(5) unattended reads); `Retry-After` says when"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn accounts(ctx: Ctx, headers: HeaderMap) -> Result<Json<Value>> {
     let psu = ctx.consent_psu(&headers)?;
     let accounts = ctx.failover().accounts(&psu).await.map_err(bank_error)?;
@@ -26,6 +41,23 @@ pub(super) async fn accounts(ctx: Ctx, headers: HeaderMap) -> Result<Json<Value>
 }
 
 /// `GET /v1/accounts/{id}/balances`, now or (`referenceDate`) at the close of an earlier day.
+#[utoipa::path(get, path = "/v1/accounts/{account}/balances", tag = "accounts", security(("caller" = [])),
+    params(
+        ("account" = String, Path, description = "The account's resource id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("Consent-ID" = String, Header, description = "A consent of the caller"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)"),
+        ("referenceDate" = Option<String>, Query, description = "ISO date: the balances at the close of that day")
+    ),
+    responses(
+        (status = 200, description = "The account's balances", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 403, description = "Not the caller's consent or payment, or out of its scope"),
+        (status = 429, description = "Rate limited (per caller, or RTS Art. 36(5) unattended reads); `Retry-After` says when"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn balances(
     ctx: Ctx,
     Path(account): Path<String>,
@@ -45,6 +77,27 @@ pub(super) async fn balances(
 /// `GET /v1/accounts/{id}/transactions?bookingStatus=&dateFrom=[&dateTo=]`: the first page asks the
 /// bank and keeps the whole read when it has more pages; `pageToken` and `pageIndex` (from
 /// `_links.next` and `_links.previous`) serve the later pages from that read.
+#[utoipa::path(get, path = "/v1/accounts/{account}/transactions", tag = "accounts", security(("caller" = [])),
+    params(
+        ("account" = String, Path, description = "The account's resource id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("Consent-ID" = String, Header, description = "A consent of the caller"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)"),
+        ("bookingStatus" = String, Query, description = "`booked`, `pending` or `both` (`information` is refused: no channel reads standing orders)"),
+        ("dateFrom" = String, Query, description = "ISO date"),
+        ("dateTo" = Option<String>, Query, description = "ISO date"),
+        ("pageToken" = Option<String>, Query, description = "A later page's read, as `_links.next` gives it"),
+        ("pageIndex" = Option<u32>, Query, description = "Which page of that read, as `_links.next` gives it")
+    ),
+    responses(
+        (status = 200, description = "The account's transactions, paged by `_links.next`", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 403, description = "Not the caller's consent or payment, or out of its scope"),
+        (status = 429, description = "Rate limited (per caller, or RTS Art. 36(5) unattended reads); `Retry-After` says when"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn transactions(
     ctx: Ctx,
     Path(account): Path<String>,

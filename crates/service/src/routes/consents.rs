@@ -19,6 +19,21 @@ use super::ctx::Ctx;
 use crate::errors::{Result, bank_error, owner_store_error};
 
 /// `POST /v1/consents`: the consent is made at the bank, then recorded as this caller's.
+#[utoipa::path(post, path = "/v1/consents", tag = "consents", security(("caller" = [])),
+    params(
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-ID" = String, Header, description = "The customer at the bank"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    request_body(content = Object, content_type = "application/json", description = "A Berlin Group `consents` body: `access` (accounts, balances, transactions by IBAN), `recurringIndicator`, `validUntil`, `frequencyPerDay`"),
+    responses(
+        (status = 201, description = "The consent, `received`, with its `_links`", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 429, description = "Rate limited (per caller, or RTS Art. 36(5) unattended reads); `Retry-After` says when"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Result<Response> {
     let psu_id = xs2a::psu_id(&headers)?;
     let input: ConsentIn = xs2a::json(&body)?;
@@ -41,6 +56,19 @@ pub(super) async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) ->
 /// `GET /v1/consents/{id}`: what the consent asked for (kept in the owner store when it was made
 /// through the service) and its status now (from the bank). `lastActionDate` is left out: the bank's
 /// own record of it is not read by any channel, and the service does not guess it.
+#[utoipa::path(get, path = "/v1/consents/{consent}", tag = "consents", security(("caller" = [])),
+    params(
+        ("consent" = String, Path, description = "The consent's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    responses(
+        (status = 200, description = "What the consent asked for and its status", content_type = "application/json"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn consent_details(
     ctx: Ctx,
     Path(consent): Path<String>,
@@ -72,6 +100,19 @@ pub(super) async fn consent_details(
 }
 
 /// `GET /v1/consents/{id}/status`, from the bank.
+#[utoipa::path(get, path = "/v1/consents/{consent}/status", tag = "consents", security(("caller" = [])),
+    params(
+        ("consent" = String, Path, description = "The consent's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    responses(
+        (status = 200, description = "The consent's status", content_type = "application/json"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn consent_status(
     ctx: Ctx,
     Path(consent): Path<String>,
@@ -87,6 +128,21 @@ pub(super) async fn consent_status(
 }
 
 /// `POST /v1/consents/{id}/authorisations`.
+#[utoipa::path(post, path = "/v1/consents/{consent}/authorisations", tag = "consents", security(("caller" = [])),
+    params(
+        ("consent" = String, Path, description = "The consent's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    request_body(content = Object, content_type = "application/json", description = "`psuData.password`: the customer's password, for embedded SCA"),
+    responses(
+        (status = 201, description = "The authorisation with its `challengeData`", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn start_consent_authorisation(
     ctx: Ctx,
     Path(consent): Path<String>,
@@ -107,6 +163,22 @@ pub(super) async fn start_consent_authorisation(
 }
 
 /// `PUT /v1/consents/{id}/authorisations/{authorisation}`.
+#[utoipa::path(put, path = "/v1/consents/{consent}/authorisations/{authorisation}", tag = "consents", security(("caller" = [])),
+    params(
+        ("consent" = String, Path, description = "The consent's id"),
+        ("authorisation" = String, Path, description = "The authorisation's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    request_body(content = Object, content_type = "application/json", description = "`scaAuthenticationData`: the customer's answer to the challenge"),
+    responses(
+        (status = 200, description = "The authorisation's `scaStatus`", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn update_consent_authorisation(
     ctx: Ctx,
     Path((consent, authorisation)): Path<(String, String)>,

@@ -15,6 +15,22 @@ use super::ctx::Ctx;
 use crate::errors::{Result, bank_error, owner_store_error};
 
 /// `POST /v1/funds-confirmations`: whether the account holds the amount now.
+#[utoipa::path(post, path = "/v1/funds-confirmations", tag = "funds", security(("caller" = [])),
+    params(
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("Consent-ID" = String, Header, description = "A consent of the caller"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    request_body(content = Object, content_type = "application/json", description = "`account.iban` and `instructedAmount`"),
+    responses(
+        (status = 200, description = "`fundsAvailable`", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 403, description = "Not the caller's consent or payment, or out of its scope"),
+        (status = 429, description = "Rate limited (per caller, or RTS Art. 36(5) unattended reads); `Retry-After` says when"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn funds_confirmation(
     ctx: Ctx,
     headers: HeaderMap,

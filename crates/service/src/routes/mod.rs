@@ -13,56 +13,33 @@ mod ctx;
 mod funds;
 mod payments;
 
-use axum::Router;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub(crate) use ctx::select_bank;
 
 use crate::auth::authenticate;
 use crate::state::ServiceState;
 
-/// The XS2A routes, each behind the authentication middleware (`X-Request-ID`, bearer token, rate).
-pub(crate) fn router(state: ServiceState) -> Router<ServiceState> {
-    Router::new()
-        .route("/v1/consents", post(consents::create_consent))
-        .route("/v1/consents/{consent}", get(consents::consent_details))
-        .route(
-            "/v1/consents/{consent}/status",
-            get(consents::consent_status),
-        )
-        .route(
-            "/v1/consents/{consent}/authorisations",
-            post(consents::start_consent_authorisation),
-        )
-        .route(
-            "/v1/consents/{consent}/authorisations/{authorisation}",
-            put(consents::update_consent_authorisation),
-        )
-        .route("/v1/accounts", get(accounts::accounts))
-        .route("/v1/accounts/{account}/balances", get(accounts::balances))
-        .route(
-            "/v1/accounts/{account}/transactions",
-            get(accounts::transactions),
-        )
-        .route("/v1/funds-confirmations", post(funds::funds_confirmation))
-        .route("/v1/{service}/{product}", post(payments::initiate))
-        .route(
-            "/v1/{service}/{product}/{payment}",
-            delete(payments::cancel),
-        )
-        .route(
-            "/v1/{service}/{product}/{payment}/status",
-            get(payments::payment_status),
-        )
-        .route(
-            "/v1/{service}/{product}/{payment}/authorisations",
-            post(payments::start_payment_authorisation),
-        )
-        .route(
-            "/v1/{service}/{product}/{payment}/authorisations/{authorisation}",
-            put(payments::update_payment_authorisation),
-        )
+/// The XS2A routes, each behind the authentication middleware (`X-Request-ID`, bearer token, rate),
+/// with their OpenAPI description (each handler's `#[utoipa::path]`).
+pub(crate) fn router(state: ServiceState) -> OpenApiRouter<ServiceState> {
+    OpenApiRouter::new()
+        .routes(routes!(consents::create_consent))
+        .routes(routes!(consents::consent_details))
+        .routes(routes!(consents::consent_status))
+        .routes(routes!(consents::start_consent_authorisation))
+        .routes(routes!(consents::update_consent_authorisation))
+        .routes(routes!(accounts::accounts))
+        .routes(routes!(accounts::balances))
+        .routes(routes!(accounts::transactions))
+        .routes(routes!(funds::funds_confirmation))
+        .routes(routes!(payments::initiate))
+        .routes(routes!(payments::cancel))
+        .routes(routes!(payments::payment_status))
+        .routes(routes!(payments::start_payment_authorisation))
+        .routes(routes!(payments::update_payment_authorisation))
         .route_layer(middleware::from_fn_with_state(
             state.inner.callers.clone(),
             authenticate,

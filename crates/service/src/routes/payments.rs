@@ -24,6 +24,25 @@ use crate::replay;
 /// `POST /v1/bulk-payments/pain.001-sepa-credit-transfers` (XML): the resource is made at the bank,
 /// then recorded as this caller's. A write is answered once per caller and `X-Request-ID`
 /// (`crate::replay`): a retry with the same id and content gets the first answer again.
+#[utoipa::path(post, path = "/v1/{service}/{product}", tag = "payments", security(("caller" = [])),
+    params(
+        ("service" = String, Path, description = "`payments`, `periodic-payments` or `bulk-payments`"),
+        ("product" = String, Path, description = "The payment product, e.g. `sepa-credit-transfers`, `pain.001-sepa-credit-transfers`"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-ID" = String, Header, description = "The customer at the bank"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    request_body(content = Object, description = "A Berlin Group payment (JSON), standing order (`periodic-payments`, JSON), or a pain.001 file (`bulk-payments`, `application/xml`)"),
+    responses(
+        (status = 201, description = "The payment, with its `transactionStatus` and `_links`", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 409, description = "The same `X-Request-ID` or end-to-end id with other content"),
+        (status = 429, description = "Rate limited (per caller, or RTS Art. 36(5) unattended reads); `Retry-After` says when"),
+        (status = 502, description = "A write's outcome is unknown: repeat it with the same `X-Request-ID`"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn initiate(
     ctx: Ctx,
     Path((service, product)): Path<(String, String)>,
@@ -129,6 +148,22 @@ async fn initiate_once(
 }
 
 /// `GET /v1/{service}/{product}/{id}/status`, from the bank.
+#[utoipa::path(get, path = "/v1/{service}/{product}/{payment}/status", tag = "payments", security(("caller" = [])),
+    params(
+        ("service" = String, Path, description = "`payments`, `periodic-payments` or `bulk-payments`"),
+        ("product" = String, Path, description = "The payment product, e.g. `sepa-credit-transfers`, `pain.001-sepa-credit-transfers`"),
+        ("payment" = String, Path, description = "The payment's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    responses(
+        (status = 200, description = "The payment's `transactionStatus`", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn payment_status(
     ctx: Ctx,
     Path((service, product, payment)): Path<(String, String, String)>,
@@ -144,6 +179,23 @@ pub(super) async fn payment_status(
 }
 
 /// `DELETE /v1/{service}/{product}/{id}`: a payment or file is cancelled, a standing order ended.
+#[utoipa::path(delete, path = "/v1/{service}/{product}/{payment}", tag = "payments", security(("caller" = [])),
+    params(
+        ("service" = String, Path, description = "`payments`, `periodic-payments` or `bulk-payments`"),
+        ("product" = String, Path, description = "The payment product, e.g. `sepa-credit-transfers`, `pain.001-sepa-credit-transfers`"),
+        ("payment" = String, Path, description = "The payment's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    responses(
+        (status = 200, description = "The payment's status after cancelling", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 502, description = "A write's outcome is unknown: repeat it with the same `X-Request-ID`"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn cancel(
     ctx: Ctx,
     Path((service, product, payment)): Path<(String, String, String)>,
@@ -160,6 +212,23 @@ pub(super) async fn cancel(
 }
 
 /// `POST /v1/{service}/{product}/{id}/authorisations`.
+#[utoipa::path(post, path = "/v1/{service}/{product}/{payment}/authorisations", tag = "payments", security(("caller" = [])),
+    params(
+        ("service" = String, Path, description = "`payments`, `periodic-payments` or `bulk-payments`"),
+        ("product" = String, Path, description = "The payment product, e.g. `sepa-credit-transfers`, `pain.001-sepa-credit-transfers`"),
+        ("payment" = String, Path, description = "The payment's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    request_body(content = Object, content_type = "application/json", description = "`psuData.password`: the customer's password, for embedded SCA"),
+    responses(
+        (status = 201, description = "The authorisation with its `challengeData`", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn start_payment_authorisation(
     ctx: Ctx,
     Path((service, product, payment)): Path<(String, String, String)>,
@@ -180,6 +249,25 @@ pub(super) async fn start_payment_authorisation(
 }
 
 /// `PUT /v1/{service}/{product}/{id}/authorisations/{authorisation}`.
+#[utoipa::path(put, path = "/v1/{service}/{product}/{payment}/authorisations/{authorisation}", tag = "payments", security(("caller" = [])),
+    params(
+        ("service" = String, Path, description = "`payments`, `periodic-payments` or `bulk-payments`"),
+        ("product" = String, Path, description = "The payment product, e.g. `sepa-credit-transfers`, `pain.001-sepa-credit-transfers`"),
+        ("payment" = String, Path, description = "The payment's id"),
+        ("authorisation" = String, Path, description = "The authorisation's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request; a write repeated with the same one is answered once"),
+        ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
+    ),
+    request_body(content = Object, content_type = "application/json", description = "`scaAuthenticationData`: the customer's answer to the challenge"),
+    responses(
+        (status = 200, description = "The authorisation's `scaStatus`", content_type = "application/json"),
+        (status = 400, description = "Bad input: `tppMessages` name the field"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 502, description = "A write's outcome is unknown: repeat it with the same `X-Request-ID`"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
 pub(super) async fn update_payment_authorisation(
     ctx: Ctx,
     Path((service, product, payment, authorisation)): Path<(String, String, String, String)>,

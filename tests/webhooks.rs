@@ -1,0 +1,332 @@
+//! Events for applications, delivered: a real receiver on loopback (axum) that fails the first
+//! deliveries, a service stopped in between and started again on the same files — every event still
+//! arrives, signed with the caller's key (at least once: the receiver tells duplicates by `X-Event-ID`);
+//! a second caller gets its banks' events but never the first caller's consents; and `/events` gives a
+//! caller its own events and resumes after `Last-Event-ID`.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use psd2_fallback_engine::model::{ConsentAccess, ConsentRequest, Iban};
+use psd2_fallback_service::{
+    OwnerStore, ResourceOwner, ServiceLimits, SqliteOutbox, SqliteOwnerStore, Webhook, outbox_path,
+    owners_path, signature,
+};
+use secrecy::SecretString;
+use serde_json::Value;
+
+use crate::support::sandbox;
+use crate::support::service::{
+    BANK, Running, TOKEN_A, TOKEN_B, api_bank, fast_health, set_override, start_on_journal,
+};
+
+const KEY_A: &str = "webhook-key-of-the-budget-app";
+const KEY_B: &str = "webhook-key-of-the-accounting-tool";
+
+/// What a receiver was sent: (answered status, `X-Event-ID`, `X-Signature-SHA256`, body).
+type Received = Arc<Mutex<Vec<(u16, String, String, String)>>>;
+
+/// A webhook receiver on loopback that answers 503 to its first `fail_first` requests.
+async fn receiver(fail_first: usize) -> (String, Received) {
+    let received: Received = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State((fail_first, received)): State<(usize, Received)>,
+                 headers: HeaderMap,
+                 body: Bytes| async move {
+                    let mut received = received.lock().unwrap();
+                    let status = if received.len() < fail_first {
+                        503
+                    } else {
+                        200
+                    };
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    received.push((
+                        status,
+                        header("X-Event-ID"),
+                        header("X-Signature-SHA256"),
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
+                    StatusCode::from_u16(status).unwrap()
+                },
+            ),
+        )
+        .with_state((fail_first, received.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+fn limits() -> ServiceLimits {
+    ServiceLimits {
+        webhook_retry: Duration::from_millis(50),
+        webhook_retry_max: Duration::from_millis(400),
+        requests_per_second: NonZeroU32::new(100).unwrap(),
+        ..ServiceLimits::default()
+    }
+}
+
+/// A consent of `caller` recorded in the owners file, valid until `days` from today.
+fn consent(journal: &std::path::Path, caller: &str, id: &str, days: i64) {
+    let owners = SqliteOwnerStore::beside_journal(journal).unwrap();
+    owners
+        .record_consent_owner(
+            BANK,
+            id,
+            &ResourceOwner {
+                caller: caller.into(),
+                psu: "1000001".into(),
+            },
+            &ConsentRequest {
+                access: ConsentAccess::full(vec![Iban::parse("BE68539007547034").unwrap()]),
+                recurring: true,
+                valid_until: time::OffsetDateTime::now_utc().date() + time::Duration::days(days),
+                frequency_per_day: 4,
+            },
+        )
+        .unwrap();
+}
+
+async fn service(
+    sandbox: &psd2_fallback_sandbox::Sandbox,
+    journal: &std::path::Path,
+    hooks: &[(&str, &str, &str)],
+) -> Running {
+    let stand_in = Arc::new(api_bank(&sandbox.api_url(), None));
+    let running = start_on_journal(sandbox, stand_in, limits(), fast_health(), journal).await;
+    running
+        .state
+        .set_outbox(Arc::new(SqliteOutbox::beside_journal(journal).unwrap()))
+        .unwrap();
+    for (caller, url, key) in hooks {
+        running.state.set_webhook(
+            caller,
+            Some(Webhook {
+                url: url.parse().unwrap(),
+                key: SecretString::from((*key).to_owned()),
+            }),
+        );
+    }
+    running
+}
+
+fn remove(journal: &std::path::Path) {
+    for path in [
+        owners_path(journal),
+        outbox_path(journal),
+        journal.to_path_buf(),
+    ] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
+
+/// The events a receiver accepted (2xx), by id, each checked against its signature under `key`.
+fn accepted(received: &Received, key: &str) -> Vec<(i64, Value)> {
+    let key = SecretString::from(key.to_owned());
+    let mut out: Vec<(i64, Value)> = Vec::new();
+    for (status, id, signed, body) in received.lock().unwrap().iter() {
+        assert_eq!(
+            signed,
+            &signature(&key, body.as_bytes()),
+            "a body not signed with its caller's key"
+        );
+        let value: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(value["id"].to_string(), *id);
+        if *status == 200 && !out.iter().any(|(seen, _)| seen.to_string() == *id) {
+            out.push((id.parse().unwrap(), value));
+        }
+    }
+    out
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_survive_a_receiver_outage_and_a_restart_and_reach_their_caller_only() {
+    let sandbox = sandbox().await;
+    let journal =
+        std::env::temp_dir().join(format!("psd2-fallback-hooks-{}.db", uuid::Uuid::new_v4()));
+    consent(&journal, "budget-app", "consent-of-a-expiring", 2);
+    // The receiver of caller A fails its first 4 requests; caller B's answers at once.
+    let (url_a, received_a) = receiver(4).await;
+    let (url_b, received_b) = receiver(0).await;
+    let hooks = [
+        ("budget-app", url_a.as_str(), KEY_A),
+        ("accounting-tool", url_b.as_str(), KEY_B),
+    ];
+    let first = service(&sandbox, &journal, &hooks).await;
+    set_override(&first.url, "force-fallback").await;
+    // A's receiver has refused at least once: the service stops with A's deliveries pending.
+    wait_until("a first delivery attempt to A", || {
+        !received_a.lock().unwrap().is_empty()
+    })
+    .await;
+    first.stop().await;
+    // Everything A's receiver saw before the restart it refused: what it gets now, the restarted
+    // service delivers from the outbox.
+    assert!(received_a.lock().unwrap().iter().all(|r| r.0 == 503));
+
+    // Started again on the same files: what was not delivered is, and nothing is lost.
+    let second = service(&sandbox, &journal, &hooks).await;
+    wait_until("A gets the degraded bank and its expiring consent", || {
+        let kinds: Vec<String> = accepted(&received_a, KEY_A)
+            .iter()
+            .map(|(_, v)| v["type"].as_str().unwrap().to_owned())
+            .collect();
+        kinds.contains(&"bank.degraded".to_owned())
+            && kinds.contains(&"consent.expiring".to_owned())
+    })
+    .await;
+    wait_until("B gets the degraded bank", || {
+        accepted(&received_b, KEY_B)
+            .iter()
+            .any(|(_, v)| v["type"] == "bank.degraded")
+    })
+    .await;
+    let a = accepted(&received_a, KEY_A);
+    let expiring = a
+        .iter()
+        .find(|(_, v)| v["type"] == "consent.expiring")
+        .unwrap();
+    assert_eq!(expiring.1["consentId"], "consent-of-a-expiring");
+    assert_eq!(expiring.1["bank"], BANK);
+    let degraded = a
+        .iter()
+        .find(|(_, v)| v["type"] == "bank.degraded")
+        .unwrap();
+    // B gets the same bank event (same id), never A's consent; its bodies are signed with B's key only.
+    let b = accepted(&received_b, KEY_B);
+    assert!(b.iter().any(|(id, _)| *id == degraded.0));
+    assert!(
+        b.iter().all(|(_, v)| v["type"] != "consent.expiring"),
+        "{b:?}"
+    );
+    assert!(
+        !received_b
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.3.contains("consent-of-a"))
+    );
+    // A's receiver was asked more than its 4 refusals: retried, not given up.
+    assert!(received_a.lock().unwrap().len() >= 6);
+
+    // This service started on its API (an override is not kept): off it and back, `bank.recovered`
+    // to both.
+    set_override(&second.url, "force-fallback").await;
+    set_override(&second.url, "auto").await;
+    wait_until("A and B get the recovered bank", || {
+        accepted(&received_a, KEY_A)
+            .iter()
+            .any(|(_, v)| v["type"] == "bank.recovered")
+            && accepted(&received_b, KEY_B)
+                .iter()
+                .any(|(_, v)| v["type"] == "bank.recovered")
+    })
+    .await;
+    second.stop().await;
+    remove(&journal);
+}
+
+/// Reads SSE from a response until `done` holds for what was read.
+async fn read_until(
+    answer: &mut reqwest::Response,
+    seen: &mut String,
+    done: impl Fn(&str) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done(seen) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not seen in time:\n{seen}"
+        );
+        if let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(Duration::from_millis(500), answer.chunk()).await
+        {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+async fn events(url: &str, token: &str, last: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .get(format!("{url}/events"))
+        .bearer_auth(token);
+    if let Some(last) = last {
+        request = request.header("Last-Event-ID", last);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_reads_its_own_events_and_resumes_after_the_last_one() {
+    let sandbox = sandbox().await;
+    let journal =
+        std::env::temp_dir().join(format!("psd2-fallback-hooks-{}.db", uuid::Uuid::new_v4()));
+    consent(&journal, "budget-app", "consent-of-a-soon", 3);
+    consent(&journal, "accounting-tool", "consent-of-b-gone", -1);
+    let service = service(&sandbox, &journal, &[]).await;
+
+    let mut a = events(&service.url, TOKEN_A, None).await;
+    assert_eq!(a.status(), 200);
+    let mut seen = String::new();
+    read_until(&mut a, &mut seen, |s| s.contains("consent-of-a-soon")).await;
+    set_override(&service.url, "force-fallback").await;
+    read_until(&mut a, &mut seen, |s| s.contains("event: bank.degraded")).await;
+    assert!(!seen.contains("consent-of-b"), "{seen}");
+    // A caller's stream never carries the operators' switch events (their evidence and reasons).
+    assert!(!seen.contains("event: switch"), "{seen}");
+    drop(a);
+    // The id of A's first event: resuming after it gives the later ones only.
+    let first_id = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("id: ").or_else(|| l.strip_prefix("id:")))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut again = events(&service.url, TOKEN_A, Some(&first_id)).await;
+    let mut resumed = String::new();
+    read_until(&mut again, &mut resumed, |s| {
+        s.contains("event: bank.degraded")
+    })
+    .await;
+    assert!(!resumed.contains("consent-of-a-soon"), "{resumed}");
+
+    // B sees its expired consent and the bank's event, never A's consent.
+    let mut b = events(&service.url, TOKEN_B, None).await;
+    let mut seen_b = String::new();
+    read_until(&mut b, &mut seen_b, |s| {
+        s.contains("event: consent.expired") && s.contains("event: bank.degraded")
+    })
+    .await;
+    assert!(seen_b.contains("consent-of-b-gone"));
+    assert!(!seen_b.contains("consent-of-a"), "{seen_b}");
+
+    // A resume point that is not an event id is a 400 naming the header.
+    let bad = events(&service.url, TOKEN_A, Some("yesterday")).await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("Last-Event-ID"));
+    service.stop().await;
+    remove(&journal);
+}
