@@ -130,7 +130,7 @@ pub use api::{ApiBank, ApiBankConfig};
 pub use bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
 pub use failover::{BuiltFailover, Failover, FailoverBuilder, ScreenChannel};
 pub use health::{Health, HealthConfig, Mode, SwitchEvent};
-pub use journal::{JournalStore, SqliteJournal};
+pub use journal::{JournalKeys, JournalStore, SqliteJournal};
 pub use screen::{ScreenBank, ScreenBankConfig};
 
 /// A boxed, sendable future: how the engine passes async closures (flows, channel calls) around.

@@ -1,16 +1,4 @@
-//! The journal: the one place the engine's promises are kept across crashes.
-//!
-//! It holds payment intents and their states (recorded *before* the first attempt, so a crash at any
-//! point leaves a trace to reconcile), switch events, the fallback data-access log (RTS Art. 33(5):
-//! which data, for which customer, when, under which switch event) and the unattended-access counters
-//! (Art. 36(5)). [`JournalStore`] is the small trait a store implements; [`SqliteJournal`] is the
-//! embedded default (one SQLite file, WAL, every commit durable). A multi-instance deployment would
-//! implement the same trait on PostgreSQL.
-//!
-//! The journal knows nothing of the resilience service's callers: who made which consent or payment
-//! through the service is kept by the service, in its own store.
-//!
-//! The journal has its own row shapes: only this module knows them.
+//! The embedded journal: one SQLite file (WAL, every commit durable), its keys in a file beside it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,335 +7,22 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use time::{Date, OffsetDateTime};
 
-use crate::bank::Channel;
-use crate::health::{Mode, SwitchCause, SwitchEvent};
-use crate::model::{
-    Consent, ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, Iban, PaymentId, PaymentKind,
-    PaymentProduct, PaymentRef, PaymentStatus,
+use super::{
+    AccessEntry, ConsentRow, Intent, IntentRow, IntentState, JournalError, JournalKeys,
+    JournalResult, JournalStore, StoredSwitch, SwitchRow, cause_code, kind_to_row, mode_code,
+    parse_timestamp, timestamp,
 };
+use crate::health::SwitchEvent;
+use crate::model::{Consent, ConsentStatus, PaymentRef, PaymentStatus};
 
-/// A journal operation that failed, with the underlying error as its source.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum JournalError {
-    /// The journal file could not be opened or prepared (schema, pragmas, upgrade).
-    #[error("journal: {}: {source}", path.display())]
-    Open {
-        /// The file.
-        path: PathBuf,
-        /// What SQLite said.
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// A read or a write of the store failed.
-    #[error("journal: {source}")]
-    Store {
-        /// What SQLite said.
-        #[from]
-        source: rusqlite::Error,
-    },
-    /// A column holds a code this version does not know: the journal was written by a newer
-    /// version, or damaged.
-    #[error("journal: {column} holds an unknown value {value:?}")]
-    UnknownCode {
-        /// The table and column, e.g. `intents.state`.
-        column: &'static str,
-        /// What it holds.
-        value: String,
-    },
-    /// A column holds a value that does not parse (a timestamp).
-    #[error("journal: {column} holds an unreadable value: {source}")]
-    Unreadable {
-        /// The table and column, e.g. `switches.at`.
-        column: &'static str,
-        /// Why it does not parse.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// An update named an intent the journal does not hold.
-    #[error("journal: no intent with key {key:?}")]
-    UnknownIntent {
-        /// The idempotency key.
-        key: String,
-    },
-}
-
-/// What the journal returns.
-pub type JournalResult<T> = Result<T, JournalError>;
-
-/// Where an intent stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IntentState {
-    /// Recorded; no attempt yet.
-    Recorded,
-    /// Sent (or being sent) on a channel; no answer yet.
-    Attempting(Channel),
-    /// Known not to have reached the bank on any channel tried.
-    NotSent,
-    /// The bank holds it (a payment id is known); it may wait for a signature.
-    Accepted,
-    /// The outcome on a channel is unknown: it may have been executed. Must be reconciled.
-    InDoubt(Channel),
-    /// The bank refused it.
-    Rejected,
-}
-
-impl IntentState {
-    fn to_row(self) -> (&'static str, Option<&'static str>) {
-        match self {
-            IntentState::Recorded => ("recorded", None),
-            IntentState::Attempting(c) => ("attempting", Some(channel_code(c))),
-            IntentState::NotSent => ("not-sent", None),
-            IntentState::Accepted => ("accepted", None),
-            IntentState::InDoubt(c) => ("in-doubt", Some(channel_code(c))),
-            IntentState::Rejected => ("rejected", None),
-        }
-    }
-
-    fn from_row(state: &str, channel: Option<&str>) -> JournalResult<Self> {
-        let channel = || match channel {
-            Some(code) => channel_of(code),
-            None => Err(unknown("intents.channel", "NULL")),
-        };
-        Ok(match state {
-            "recorded" => IntentState::Recorded,
-            "attempting" => IntentState::Attempting(channel()?),
-            "not-sent" => IntentState::NotSent,
-            "accepted" => IntentState::Accepted,
-            "in-doubt" => IntentState::InDoubt(channel()?),
-            "rejected" => IntentState::Rejected,
-            other => return Err(unknown("intents.state", other)),
-        })
-    }
-
-    /// Whether the intent still needs the engine: it was (maybe) sent and its outcome is not settled.
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            IntentState::Recorded | IntentState::Attempting(_) | IntentState::InDoubt(_)
-        )
-    }
-}
-
-fn unknown(column: &'static str, value: &str) -> JournalError {
-    JournalError::UnknownCode {
-        column,
-        value: value.to_owned(),
-    }
-}
-
-fn channel_code(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Api => "api",
-        Channel::Screen => "screen",
-    }
-}
-
-fn channel_of(code: &str) -> JournalResult<Channel> {
-    match code {
-        "api" => Ok(Channel::Api),
-        "screen" => Ok(Channel::Screen),
-        other => Err(unknown("intents.channel", other)),
-    }
-}
-
-fn mode_code(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Api => "api",
-        Mode::Fallback => "fallback",
-        Mode::Probing => "probing",
-    }
-}
-
-fn mode_of(column: &'static str, code: &str) -> JournalResult<Mode> {
-    match code {
-        "api" => Ok(Mode::Api),
-        "fallback" => Ok(Mode::Fallback),
-        "probing" => Ok(Mode::Probing),
-        other => Err(unknown(column, other)),
-    }
-}
-
-fn cause_code(cause: SwitchCause) -> &'static str {
-    match cause {
-        SwitchCause::Measured => "measured",
-        SwitchCause::Override => "override",
-    }
-}
-
-fn cause_of(code: &str) -> JournalResult<SwitchCause> {
-    match code {
-        "measured" => Ok(SwitchCause::Measured),
-        "override" => Ok(SwitchCause::Override),
-        other => Err(unknown("switches.cause", other)),
-    }
-}
-
-/// What kind of write an intent is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// A single payment.
-    Payment,
-    /// A standing order (a periodic payment).
-    StandingOrder,
-    /// A payment file (pain.001).
-    File,
-}
-
-impl Operation {
-    /// The operation's code: `payment`, `standing-order`, `file`. Stable: it is stored in the journal
-    /// and is part of every idempotency key.
-    pub fn code(self) -> &'static str {
-        match self {
-            Operation::Payment => "payment",
-            Operation::StandingOrder => "standing-order",
-            Operation::File => "file",
-        }
-    }
-
-    fn from_code(code: &str) -> JournalResult<Self> {
-        match code {
-            "payment" => Ok(Operation::Payment),
-            "standing-order" => Ok(Operation::StandingOrder),
-            "file" => Ok(Operation::File),
-            other => Err(unknown("intents.operation", other)),
-        }
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-/// A write the engine was asked to make, as journalled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Intent {
-    /// The idempotency key: one key, at most one payment.
-    pub key: String,
-    /// The bank.
-    pub bank: String,
-    /// The customer.
-    pub psu: String,
-    /// The end-to-end id by which the payment is found again.
-    pub end_to_end_id: String,
-    /// The debtor account (electronic IBAN).
-    pub debtor: String,
-    /// What kind of write.
-    pub operation: Operation,
-    /// The fingerprint of the write's content ([`crate::fingerprint`]): two intents with one end-to-end
-    /// id and one debtor are the same write only when their fingerprints agree. Empty for intents an
-    /// earlier version journalled.
-    pub fingerprint: String,
-    /// The request, in the journal's own serialised form (no secrets).
-    pub request: String,
-    /// Where it stands.
-    pub state: IntentState,
-    /// The bank's resource, once known.
-    pub payment: Option<PaymentRef>,
-    /// The last status the bank gave.
-    pub status: Option<PaymentStatus>,
-    /// What happened last, in words.
-    pub note: String,
-}
-
-/// One entry of the fallback data-access log (RTS Art. 33(5)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessEntry {
-    /// When.
-    pub at: OffsetDateTime,
-    /// The bank.
-    pub bank: String,
-    /// The customer.
-    pub psu: String,
-    /// The data accessed: `accounts`, `balances acc-01`, `transactions acc-01 2026-01-01..`, `payment pmt-1`.
-    pub data: String,
-    /// The switch event that justified using the fallback, if the journal holds it.
-    pub switch_event: Option<i64>,
-}
-
-/// A switch event as stored, with its durable id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredSwitch {
-    /// The journal's id.
-    pub id: i64,
-    /// The bank.
-    pub bank: String,
-    /// The mode before: measured health for a measured switch, the mode in force for an override.
-    pub from: Mode,
-    /// The mode after, in the same sense.
-    pub to: Mode,
-    /// Whether measured health or an operator's override made the switch.
-    pub cause: SwitchCause,
-    /// Why, in words.
-    pub reason: String,
-    /// What was measured.
-    pub evidence: String,
-    /// When.
-    pub at: OffsetDateTime,
-    /// Where the downtime began, for a switch to the fallback.
-    pub downtime_started: Option<OffsetDateTime>,
-}
-
-/// What a journal store does. Implementations must make each call durable before returning.
-pub trait JournalStore: Send + Sync + fmt::Debug {
-    /// Records an intent before its first attempt, atomically with two checks. When the key is known
-    /// already, nothing is written and the stored intent is returned (so a repeated request never makes
-    /// a second payment). When another intent of the same bank, operation and debtor holds the same
-    /// end-to-end id with another fingerprint and was not rejected, nothing is written and *that*
-    /// intent is returned: its key differs from the one asked for, and the caller refuses the write.
-    fn record_intent(&self, intent: &Intent) -> JournalResult<Intent>;
-    /// Moves an intent to a new state, with what is known of its payment.
-    fn update_intent(
-        &self,
-        key: &str,
-        state: IntentState,
-        payment: Option<&PaymentRef>,
-        status: Option<PaymentStatus>,
-        note: &str,
-    ) -> JournalResult<()>;
-    /// An intent by key.
-    fn intent(&self, key: &str) -> JournalResult<Option<Intent>>;
-    /// Every intent still open (recorded, attempting or in doubt), oldest first.
-    fn open_intents(&self) -> JournalResult<Vec<Intent>>;
-    /// Stores a switch event; returns its durable id.
-    fn record_switch(&self, event: &SwitchEvent) -> JournalResult<i64>;
-    /// The switch events of a bank between two instants, oldest first.
-    fn switches(
-        &self,
-        bank: &str,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-    ) -> JournalResult<Vec<StoredSwitch>>;
-    /// Logs one access to data through the fallback.
-    fn log_access(&self, entry: &AccessEntry) -> JournalResult<()>;
-    /// The access log of one day (UTC).
-    fn access_log(&self, day: Date) -> JournalResult<Vec<AccessEntry>>;
-    /// Counts one unattended read of an account on a day, unless `limit` reads were counted already:
-    /// `Ok(count)` after counting, `Err(count)` when refused.
-    fn count_unattended(
-        &self,
-        bank: &str,
-        psu: &str,
-        account: &str,
-        day: Date,
-        limit: u32,
-    ) -> JournalResult<Result<u32, u32>>;
-    /// Records a consent made through the engine (what it gives access to, until when, how often, its
-    /// status) for `psu`, so the website channel can enforce it as the bank's API would, whichever
-    /// channel made it. A consent recorded again is replaced.
-    fn record_consent(&self, bank: &str, psu: &str, consent: &Consent) -> JournalResult<()>;
-    /// A recorded consent of a bank, with the customer it was made for.
-    fn consent(&self, bank: &str, id: &str) -> JournalResult<Option<(String, Consent)>>;
-    /// Sets a recorded consent's status (after its SCA, or as the bank's API reported it); a consent
-    /// not recorded is left alone.
-    fn set_consent_status(&self, bank: &str, id: &str, status: ConsentStatus) -> JournalResult<()>;
-}
+/// The journal file's version (`PRAGMA user_version`) from which its keys are hashed.
+const HASHED_KEYS: i64 = 1;
 
 /// The embedded journal: one SQLite file.
 pub struct SqliteJournal {
     connection: Mutex<Connection>,
+    /// The secret of the keyed hashes, from the key file beside the journal.
+    keys: JournalKeys,
 }
 
 impl fmt::Debug for SqliteJournal {
@@ -420,25 +95,16 @@ CREATE TABLE IF NOT EXISTS consents (
 );
 ";
 
-fn timestamp(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .expect("a UTC time formats as RFC 3339")
-}
-
-fn parse_timestamp(column: &'static str, text: &str) -> JournalResult<OffsetDateTime> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
-        JournalError::Unreadable {
-            column,
-            source: Box::new(e),
-        }
-    })
-}
-
 /// Brings a journal file written by an earlier version up to this one's shape, in one transaction
 /// (so two processes opening the same old file upgrade it once).
-fn upgrade(connection: &Connection) -> rusqlite::Result<()> {
+fn upgrade(connection: &Connection, keys: &JournalKeys) -> rusqlite::Result<()> {
     connection.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
+        let version: i64 = connection.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < HASHED_KEYS {
+            hash_keys(connection, keys)?;
+            connection.pragma_update(None, "user_version", HASHED_KEYS)?;
+        }
         let has_cause = connection
             .prepare("SELECT 1 FROM pragma_table_info('switches') WHERE name = 'cause'")?
             .exists([])?;
@@ -470,22 +136,50 @@ fn upgrade(connection: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-/// An `intents` row as SQLite holds it: text codes, turned into types by [`IntentRow::into_intent`].
-struct IntentRow {
-    key: String,
-    bank: String,
-    psu: String,
-    end_to_end_id: String,
-    debtor: String,
-    operation: String,
-    fingerprint: String,
-    request: String,
-    state: String,
-    channel: Option<String>,
-    payment_kind: Option<String>,
-    payment_id: Option<String>,
-    status: Option<String>,
-    note: String,
+/// Replaces the clear keys an earlier version wrote (intent keys naming customer and debtor, PSU ids
+/// and account ids of the counters, consent ids) by their keyed hashes.
+fn hash_keys(connection: &Connection, keys: &JournalKeys) -> rusqlite::Result<()> {
+    let column = |sql: &str| -> rusqlite::Result<Vec<(String, String)>> {
+        let mut statement = connection.prepare(sql)?;
+        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    };
+    for (key, _) in column("SELECT key, key FROM intents")? {
+        connection.execute(
+            "UPDATE intents SET key = ?2 WHERE key = ?1",
+            params![key, keys.intent(&key)],
+        )?;
+    }
+    for (bank, id) in column("SELECT bank, id FROM consents")? {
+        connection.execute(
+            "UPDATE consents SET id = ?3 WHERE bank = ?1 AND id = ?2",
+            params![bank, id, keys.consent(&id)],
+        )?;
+    }
+    type Counter = (String, String, String, String, u32);
+    let counters: Vec<Counter> = {
+        let mut statement =
+            connection.prepare("SELECT bank, psu, account, day, count FROM unattended")?;
+        let rows = statement.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    connection.execute("DELETE FROM unattended", [])?;
+    for (bank, psu, account, day, count) in counters {
+        connection.execute(
+            "INSERT INTO unattended (bank, psu, account, day, count) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![bank, keys.psu(&psu), keys.account(&account), day, count],
+        )?;
+    }
+    Ok(())
+}
+
+/// The key file of a journal file: its name with `.key` appended.
+fn key_file_of(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".key");
+    path.with_file_name(name)
 }
 
 impl IntentRow {
@@ -507,46 +201,6 @@ impl IntentRow {
             note: row.get("note")?,
         })
     }
-
-    fn into_intent(self) -> JournalResult<Intent> {
-        Ok(Intent {
-            state: IntentState::from_row(&self.state, self.channel.as_deref())?,
-            operation: Operation::from_code(&self.operation)?,
-            payment: match (self.payment_kind, self.payment_id) {
-                (Some(kind), Some(id)) => Some(PaymentRef {
-                    kind: kind_from_row(&kind)
-                        .ok_or_else(|| unknown("intents.payment_kind", &kind))?,
-                    id: PaymentId::new(id),
-                }),
-                _ => None,
-            },
-            status: self
-                .status
-                .map(|s| PaymentStatus::from_code(&s).ok_or_else(|| unknown("intents.status", &s)))
-                .transpose()?,
-            key: self.key,
-            bank: self.bank,
-            psu: self.psu,
-            end_to_end_id: self.end_to_end_id,
-            debtor: self.debtor,
-            fingerprint: self.fingerprint,
-            request: self.request,
-            note: self.note,
-        })
-    }
-}
-
-/// A `switches` row as SQLite holds it.
-struct SwitchRow {
-    id: i64,
-    bank: String,
-    from: String,
-    to: String,
-    cause: String,
-    reason: String,
-    evidence: String,
-    at: String,
-    downtime_started: Option<String>,
 }
 
 impl SwitchRow {
@@ -563,70 +217,46 @@ impl SwitchRow {
             downtime_started: row.get("downtime_started")?,
         })
     }
-
-    fn into_switch(self) -> JournalResult<StoredSwitch> {
-        Ok(StoredSwitch {
-            id: self.id,
-            bank: self.bank,
-            from: mode_of("switches.from_mode", &self.from)?,
-            to: mode_of("switches.to_mode", &self.to)?,
-            cause: cause_of(&self.cause)?,
-            reason: self.reason,
-            evidence: self.evidence,
-            at: parse_timestamp("switches.at", &self.at)?,
-            downtime_started: self
-                .downtime_started
-                .as_deref()
-                .map(|t| parse_timestamp("switches.downtime_started", t))
-                .transpose()?,
-        })
-    }
-}
-
-fn kind_to_row(kind: PaymentKind) -> String {
-    match kind {
-        PaymentKind::Single(p) => format!("payments/{}", p.code()),
-        PaymentKind::Periodic(p) => format!("periodic-payments/{}", p.code()),
-        PaymentKind::File => "bulk-payments".to_owned(),
-    }
-}
-
-fn kind_from_row(text: &str) -> Option<PaymentKind> {
-    if text == "bulk-payments" {
-        return Some(PaymentKind::File);
-    }
-    let (service, product) = text.split_once('/')?;
-    let product = PaymentProduct::from_code(product)?;
-    match service {
-        "payments" => Some(PaymentKind::Single(product)),
-        "periodic-payments" => Some(PaymentKind::Periodic(product)),
-        _ => None,
-    }
 }
 
 impl SqliteJournal {
     /// Opens (or creates) the journal file. Writes are durable when a call returns: WAL with
-    /// `synchronous = FULL`.
+    /// `synchronous = FULL`. The secret of its keyed hashes is in the file beside it with `.key`
+    /// appended (made, readable by its owner only, when the journal is new or written by a version
+    /// that kept its keys in clear — those keys are then hashed); a journal whose keys are hashed and
+    /// whose key file is missing is refused ([`JournalError::KeyMissing`]).
     pub fn open(path: &Path) -> JournalResult<Self> {
-        owner_only(path).map_err(|e| JournalError::Open {
+        let open_error = |source| JournalError::Open {
             path: path.to_owned(),
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        })?;
+            source,
+        };
+        owner_only(path)
+            .map_err(|e| open_error(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         let prepare = || {
             let connection = Connection::open(path)?;
             connection.pragma_update(None, "journal_mode", "WAL")?;
             connection.pragma_update(None, "synchronous", "FULL")?;
             connection.busy_timeout(std::time::Duration::from_secs(5))?;
             connection.execute_batch(SCHEMA)?;
-            upgrade(&connection)?;
-            Ok(connection)
+            let version: i64 = connection.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            Ok((connection, version))
         };
-        let connection = prepare().map_err(|source| JournalError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
+        let (connection, version) = prepare().map_err(open_error)?;
+        let key_file = key_file_of(path);
+        let keys = if key_file.exists() {
+            JournalKeys::read(&key_file)?
+        } else if version >= HASHED_KEYS {
+            return Err(JournalError::KeyMissing {
+                journal: path.to_owned(),
+                key_file,
+            });
+        } else {
+            JournalKeys::read_or_create(&key_file)?
+        };
+        upgrade(&connection, &keys).map_err(open_error)?;
         Ok(Self {
             connection: Mutex::new(connection),
+            keys,
         })
     }
 
@@ -638,6 +268,10 @@ impl SqliteJournal {
 }
 
 impl JournalStore for SqliteJournal {
+    fn keys(&self) -> &JournalKeys {
+        &self.keys
+    }
+
     fn record_intent(&self, intent: &Intent) -> JournalResult<Intent> {
         let mut connection = self.lock();
         // One transaction that takes the write lock first, so two processes sharing the file check and
@@ -839,8 +473,10 @@ impl JournalStore for SqliteJournal {
         day: Date,
         limit: u32,
     ) -> JournalResult<Result<u32, u32>> {
+        let (psu, account) = (self.keys.psu(psu), self.keys.account(account));
         let mut connection = self.lock();
-        let transaction = connection.transaction()?;
+        let transaction =
+            connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let count: u32 = transaction
             .query_row("SELECT count FROM unattended WHERE bank = ?1 AND psu = ?2 AND account = ?3 AND day = ?4", params![bank, psu, account, day.to_string()], |r| r.get(0))
             .optional()?
@@ -858,104 +494,54 @@ impl JournalStore for SqliteJournal {
     }
 
     fn record_consent(&self, bank: &str, psu: &str, consent: &Consent) -> JournalResult<()> {
-        let list = |ibans: &[Iban]| {
-            ibans
-                .iter()
-                .map(|i| i.as_str().to_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let request = &consent.request;
+        let row = ConsentRow::of(psu, consent);
         self.lock().execute(
             "INSERT OR REPLACE INTO consents (bank, id, psu, accounts, balances, transactions, recurring, valid_until, frequency_per_day, status)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 bank,
-                consent.id.as_str(),
-                psu,
-                list(&request.access.accounts),
-                list(&request.access.balances),
-                list(&request.access.transactions),
-                request.recurring,
-                request.valid_until.to_string(),
-                request.frequency_per_day,
-                consent.status.code(),
+                self.keys.consent(consent.id.as_str()),
+                row.psu,
+                row.accounts,
+                row.balances,
+                row.transactions,
+                row.recurring,
+                row.valid_until,
+                row.frequency_per_day,
+                row.status,
             ],
         )?;
         Ok(())
     }
 
     fn consent(&self, bank: &str, id: &str) -> JournalResult<Option<(String, Consent)>> {
-        type Row = (String, String, String, String, bool, String, u32, String);
-        let row: Option<Row> = self
+        let row = self
             .lock()
             .query_row(
                 "SELECT psu, accounts, balances, transactions, recurring, valid_until, frequency_per_day, status
                  FROM consents WHERE bank = ?1 AND id = ?2",
-                params![bank, id],
+                params![bank, self.keys.consent(id)],
                 |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
+                    Ok(ConsentRow {
+                        psu: r.get(0)?,
+                        accounts: r.get(1)?,
+                        balances: r.get(2)?,
+                        transactions: r.get(3)?,
+                        recurring: r.get(4)?,
+                        valid_until: r.get(5)?,
+                        frequency_per_day: r.get(6)?,
+                        status: r.get(7)?,
+                    })
                 },
             )
             .optional()?;
-        let Some((psu, accounts, balances, transactions, recurring, until, frequency, status)) =
-            row
-        else {
-            return Ok(None);
-        };
-        let list = |column: &'static str, text: &str| -> JournalResult<Vec<Iban>> {
-            text.split_whitespace()
-                .map(|i| {
-                    Iban::parse(i).map_err(|e| JournalError::Unreadable {
-                        column,
-                        source: Box::new(e),
-                    })
-                })
-                .collect()
-        };
-        let valid_until = crate::model::belgian::parse_iso_date(&until).map_err(|e| {
-            JournalError::Unreadable {
-                column: "consents.valid_until",
-                source: Box::new(e),
-            }
-        })?;
-        let status =
-            ConsentStatus::from_code(&status).ok_or_else(|| JournalError::UnknownCode {
-                column: "consents.status",
-                value: status.clone(),
-            })?;
-        Ok(Some((
-            psu,
-            Consent {
-                id: ConsentId::new(id),
-                request: ConsentRequest {
-                    access: ConsentAccess {
-                        accounts: list("consents.accounts", &accounts)?,
-                        balances: list("consents.balances", &balances)?,
-                        transactions: list("consents.transactions", &transactions)?,
-                    },
-                    recurring,
-                    valid_until,
-                    frequency_per_day: frequency,
-                },
-                status,
-            },
-        )))
+        row.map(|row| row.into_consent(id)).transpose()
     }
 
     fn set_consent_status(&self, bank: &str, id: &str, status: ConsentStatus) -> JournalResult<()> {
         self.lock().execute(
             "UPDATE consents SET status = ?3 WHERE bank = ?1 AND id = ?2",
-            params![bank, id, status.code()],
+            params![bank, self.keys.consent(id), status.code()],
         )?;
         Ok(())
     }
@@ -977,7 +563,12 @@ pub fn owner_only(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::SwitchReason;
+    use crate::bank::Channel;
+    use crate::health::{Mode, SwitchCause, SwitchReason};
+    use crate::journal::Operation;
+    use crate::model::{
+        ConsentAccess, ConsentId, ConsentRequest, Iban, PaymentId, PaymentKind, PaymentProduct,
+    };
 
     fn journal() -> (tempdir::TempDir, SqliteJournal) {
         let dir = tempdir::TempDir::new();
@@ -1371,6 +962,126 @@ mod tests {
         let log = journal.access_log(at.date()).unwrap();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].switch_event, Some(id));
+    }
+
+    /// No consent id, IBAN or PSU id is a journal key in clear; a journal an earlier version wrote
+    /// with clear keys is migrated on open, and its rows are found again by the same values.
+    #[test]
+    fn keys_are_hashed_and_clear_keys_of_an_old_journal_are_migrated() {
+        let dir = tempdir::TempDir::new();
+        let path = dir.path().join("journal.sqlite");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA).unwrap();
+            old.execute_batch(
+                "ALTER TABLE intents ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+                 ALTER TABLE switches ADD COLUMN cause TEXT NOT NULL DEFAULT 'measured';
+                 INSERT INTO unattended VALUES ('sandbox', '1000001', 'BE68539007547034', '2026-11-23', 3);
+                 INSERT INTO consents VALUES ('sandbox', 'consent-77', '1000001', 'BE68539007547034', '', '', 1, '2027-01-01', 4, 'valid');
+                 INSERT INTO intents (key, bank, psu, end_to_end_id, debtor, operation, request, state, channel, note, created_at, updated_at, fingerprint)
+                 VALUES ('sandbox:1000001:payment:BE68539007547034:E2E-1:f', 'sandbox', '1000001', 'E2E-1', 'BE68539007547034', 'payment', '{}', 'in-doubt', 'api', '', '2026-11-23T10:00:00Z', '2026-11-23T10:00:00Z', 'f');",
+            )
+            .unwrap();
+        }
+        let journal = SqliteJournal::open(&path).unwrap();
+        let day = time::macros::date!(2026 - 11 - 23);
+        assert_eq!(
+            journal
+                .count_unattended("sandbox", "1000001", "BE68539007547034", day, 4)
+                .unwrap(),
+            Ok(4),
+            "the old counter is found under its hashed key"
+        );
+        let (psu, consent) = journal.consent("sandbox", "consent-77").unwrap().unwrap();
+        assert_eq!(
+            (psu.as_str(), consent.status),
+            ("1000001", ConsentStatus::Valid)
+        );
+        let key = journal
+            .keys()
+            .intent("sandbox:1000001:payment:BE68539007547034:E2E-1:f");
+        assert_eq!(
+            journal.intent(&key).unwrap().unwrap().state,
+            IntentState::InDoubt(Channel::Api)
+        );
+        journal
+            .record_consent(
+                "sandbox",
+                "1000002",
+                &Consent {
+                    id: ConsentId::new("consent-78"),
+                    ..consent
+                },
+            )
+            .unwrap();
+        journal
+            .count_unattended("sandbox", "1000002", "BE33738234567846", day, 4)
+            .unwrap()
+            .unwrap();
+        let keys: Vec<String> = {
+            let connection = journal.lock();
+            let mut statement = connection
+                .prepare(
+                    "SELECT key FROM intents UNION ALL SELECT id FROM consents
+                     UNION ALL SELECT psu || ' ' || account FROM unattended",
+                )
+                .unwrap();
+            statement
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(keys.len(), 5);
+        for key in &keys {
+            for clear in [
+                "1000001",
+                "1000002",
+                "BE68539007547034",
+                "BE33738234567846",
+                "consent-7",
+            ] {
+                assert!(!key.contains(clear), "{clear} in clear in the key {key}");
+            }
+        }
+        drop(journal);
+        // Opened again, nothing is hashed twice.
+        let reopened = SqliteJournal::open(&path).unwrap();
+        assert!(reopened.consent("sandbox", "consent-78").unwrap().is_some());
+        assert!(reopened.intent(&key).unwrap().is_some());
+    }
+
+    /// A journal whose keys are hashed is refused without its key file, naming it, rather than
+    /// started afresh (which would lose every counter and make a retried payment look new).
+    #[test]
+    fn a_hashed_journal_without_its_key_file_is_refused() {
+        let dir = tempdir::TempDir::new();
+        let path = dir.path().join("journal.sqlite");
+        drop(SqliteJournal::open(&path).unwrap());
+        let key_file = dir.path().join("journal.sqlite.key");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::fs::remove_file(&key_file).unwrap();
+        let error = SqliteJournal::open(&path).unwrap_err();
+        assert!(
+            matches!(error, JournalError::KeyMissing { .. }),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("journal.sqlite.key is missing"),
+            "{error}"
+        );
+        std::fs::write(&key_file, "not a key").unwrap();
+        let error = SqliteJournal::open(&path).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("a journal key is 64 hexadecimal digits"),
+            "{error}"
+        );
     }
 
     /// r11: the journal (and the WAL SQLite makes beside it) is its owner's alone, even when the file
