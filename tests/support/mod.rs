@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod conformance;
 pub mod gate;
+pub mod postgres;
 pub mod processes;
 pub mod service;
 

@@ -30,7 +30,7 @@ use time::{Date, OffsetDateTime};
 
 pub use keys::JournalKeys;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresJournal, PostgresSettings};
+pub use postgres::PostgresJournal;
 pub use sqlite::{SqliteJournal, owner_only};
 
 use crate::bank::Channel;
@@ -101,10 +101,13 @@ pub enum JournalError {
     },
     /// The PostgreSQL journal failed: connecting, migrating, or a statement (the database URL and
     /// its password are never part of it).
-    #[error("journal: PostgreSQL: {what}: {source}")]
+    #[error("journal: PostgreSQL: {what}: {message}")]
     Postgres {
         /// What was being done.
         what: &'static str,
+        /// What the database or the driver said (the database's message, naming a constraint that
+        /// refused a write; never the values of the row).
+        message: String,
         /// What the driver or the pool said.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,

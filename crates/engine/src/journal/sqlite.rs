@@ -566,9 +566,7 @@ mod tests {
     use crate::bank::Channel;
     use crate::health::{Mode, SwitchCause, SwitchReason};
     use crate::journal::Operation;
-    use crate::model::{
-        ConsentAccess, ConsentId, ConsentRequest, Iban, PaymentId, PaymentKind, PaymentProduct,
-    };
+    use crate::model::ConsentId;
 
     fn journal() -> (tempdir::TempDir, SqliteJournal) {
         let dir = tempdir::TempDir::new();
@@ -612,154 +610,6 @@ mod tests {
             status: None,
             note: "recorded".to_owned(),
         }
-    }
-
-    /// An end-to-end id reused by the same debtor with other content is not a new intent: the earlier
-    /// one is returned, unless it was rejected (a rejection made no payment to confuse it with).
-    #[test]
-    fn an_end_to_end_id_reused_with_other_content_returns_the_earlier_intent() {
-        let (_dir, journal) = journal();
-        journal.record_intent(&intent("k1")).unwrap();
-        let other = Intent {
-            fingerprint: "f2".to_owned(),
-            ..intent("k2")
-        };
-        assert_eq!(journal.record_intent(&other).unwrap().key, "k1");
-        assert!(journal.intent("k2").unwrap().is_none(), "nothing written");
-        let elsewhere = Intent {
-            debtor: "BE68539007547034".to_owned(),
-            ..other.clone()
-        };
-        assert_eq!(journal.record_intent(&elsewhere).unwrap().key, "k2");
-        journal
-            .update_intent("k1", IntentState::Rejected, None, None, "no funds")
-            .unwrap();
-        let after = Intent {
-            key: "k3".to_owned(),
-            ..other
-        };
-        assert_eq!(journal.record_intent(&after).unwrap().key, "k3");
-        // The rejected write asked again is not sent under the id a live intent now holds.
-        assert_eq!(journal.record_intent(&intent("k1")).unwrap().key, "k3");
-    }
-
-    #[test]
-    fn a_consent_is_kept_with_its_access_and_status() {
-        let (_dir, journal) = journal();
-        let iban = Iban::parse("BE68539007547034").unwrap();
-        let consent = Consent {
-            id: ConsentId::new("c-1"),
-            request: ConsentRequest {
-                access: ConsentAccess {
-                    accounts: vec![iban.clone()],
-                    balances: vec![iban.clone()],
-                    transactions: vec![],
-                },
-                recurring: true,
-                valid_until: time::macros::date!(2027 - 02 - 21),
-                frequency_per_day: 2,
-            },
-            status: ConsentStatus::Received,
-        };
-        journal.record_consent("bank", "1000001", &consent).unwrap();
-        assert_eq!(
-            journal.consent("bank", "c-1").unwrap(),
-            Some(("1000001".to_owned(), consent.clone()))
-        );
-        assert_eq!(journal.consent("other", "c-1").unwrap(), None);
-        journal
-            .set_consent_status("bank", "c-1", ConsentStatus::Valid)
-            .unwrap();
-        journal
-            .set_consent_status("bank", "unknown", ConsentStatus::Valid)
-            .unwrap();
-        let (_, stored) = journal.consent("bank", "c-1").unwrap().unwrap();
-        assert_eq!(stored.status, ConsentStatus::Valid);
-        assert_eq!(stored.request, consent.request);
-        assert_eq!(journal.consent("bank", "unknown").unwrap(), None);
-    }
-
-    #[test]
-    fn an_intent_is_recorded_once_and_survives_reopening() {
-        let (dir, journal) = journal();
-        let first = journal.record_intent(&intent("k1")).unwrap();
-        assert_eq!(first.state, IntentState::Recorded);
-        let payment = PaymentRef {
-            kind: PaymentKind::Single(PaymentProduct::SepaCreditTransfer),
-            id: PaymentId::new("pmt-000001"),
-        };
-        journal
-            .update_intent(
-                "k1",
-                IntentState::InDoubt(Channel::Api),
-                Some(&payment),
-                None,
-                "no answer",
-            )
-            .unwrap();
-        let again = journal.record_intent(&intent("k1")).unwrap();
-        assert_eq!(
-            again.state,
-            IntentState::InDoubt(Channel::Api),
-            "a known key is not recorded twice"
-        );
-        drop(journal);
-        let reopened = SqliteJournal::open(&dir.path().join("journal.sqlite")).unwrap();
-        let open = reopened.open_intents().unwrap();
-        assert_eq!(open.len(), 1);
-        assert_eq!(open[0].payment.as_ref(), Some(&payment));
-        reopened
-            .update_intent(
-                "k1",
-                IntentState::Accepted,
-                None,
-                Some(PaymentStatus::AcceptedSettlementCompleted),
-                "found",
-            )
-            .unwrap();
-        assert!(reopened.open_intents().unwrap().is_empty());
-        assert_eq!(
-            reopened.intent("k1").unwrap().unwrap().payment,
-            Some(payment),
-            "the payment stays known"
-        );
-        assert!(
-            reopened
-                .update_intent("nope", IntentState::Rejected, None, None, "")
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn unattended_reads_are_counted_up_to_the_limit() {
-        let (_dir, journal) = journal();
-        let day = time::macros::date!(2026 - 11 - 23);
-        for n in 1..=4 {
-            assert_eq!(
-                journal
-                    .count_unattended("sandbox", "1000001", "acc-01", day, 4)
-                    .unwrap(),
-                Ok(n)
-            );
-        }
-        assert_eq!(
-            journal
-                .count_unattended("sandbox", "1000001", "acc-01", day, 4)
-                .unwrap(),
-            Err(4)
-        );
-        assert_eq!(
-            journal
-                .count_unattended("sandbox", "1000001", "acc-02", day, 4)
-                .unwrap(),
-            Ok(1)
-        );
-        assert_eq!(
-            journal
-                .count_unattended("sandbox", "1000001", "acc-01", day.next_day().unwrap(), 4)
-                .unwrap(),
-            Ok(1)
-        );
     }
 
     #[test]
@@ -921,47 +771,6 @@ mod tests {
             causes(&reopened).last(),
             Some(&(Mode::Api, SwitchCause::Override))
         );
-    }
-
-    #[test]
-    fn switches_and_accesses_are_logged() {
-        let (_dir, journal) = journal();
-        let at = OffsetDateTime::now_utc();
-        let event = SwitchEvent {
-            sequence: 1,
-            bank: "sandbox".to_owned(),
-            from: Mode::Api,
-            to: Mode::Fallback,
-            reason: SwitchReason::ProbeFailed,
-            evidence: "503".to_owned(),
-            at,
-            downtime_started: Some(at - time::Duration::seconds(3)),
-        };
-        let id = journal.record_switch(&event).unwrap();
-        let stored = journal
-            .switches(
-                "sandbox",
-                at - time::Duration::hours(1),
-                at + time::Duration::hours(1),
-            )
-            .unwrap();
-        assert_eq!(stored.len(), 1);
-        assert_eq!(
-            (stored[0].id, stored[0].from, stored[0].to, stored[0].cause),
-            (id, Mode::Api, Mode::Fallback, SwitchCause::Measured)
-        );
-        journal
-            .log_access(&AccessEntry {
-                at,
-                bank: "sandbox".to_owned(),
-                psu: "1000001".to_owned(),
-                data: "balances acc-01".to_owned(),
-                switch_event: Some(id),
-            })
-            .unwrap();
-        let log = journal.access_log(at.date()).unwrap();
-        assert_eq!(log.len(), 1);
-        assert_eq!(log[0].switch_event, Some(id));
     }
 
     /// No consent id, IBAN or PSU id is a journal key in clear; a journal an earlier version wrote
