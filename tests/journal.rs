@@ -531,3 +531,104 @@ fn postgres_replicas_migrate_once_share_one_key_and_keep_the_password_secret() {
         "{keys}"
     );
 }
+
+/// PostgreSQL: the service's owner records live in the journal's database; of two replicas recording
+/// one consent or payment at once, one owner is kept, and every replica reads the same.
+#[test]
+fn postgres_owner_records_keep_one_owner_across_replicas() {
+    use psd2_fallback_service::{OwnerStore, PostgresOwnerStore, ResourceOwner};
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let key = hex_key();
+    let replicas: Vec<PostgresOwnerStore> = (0..2)
+        .map(|_| {
+            PostgresOwnerStore::beside(Arc::new(postgres_journal(&server.url(), &key))).unwrap()
+        })
+        .collect();
+    let owner = |caller: &str| ResourceOwner {
+        caller: caller.to_owned(),
+        psu: "1000001".to_owned(),
+    };
+    let request = ConsentRequest {
+        access: ConsentAccess {
+            accounts: vec![Iban::parse("BE68539007547034").unwrap()],
+            balances: vec![],
+            transactions: vec![],
+        },
+        recurring: false,
+        valid_until: time::macros::date!(2027 - 01 - 01),
+        frequency_per_day: 1,
+    };
+    std::thread::scope(|scope| {
+        for (i, replica) in replicas.iter().enumerate() {
+            let (owner, request) = (owner(&format!("caller-{i}")), request.clone());
+            scope.spawn(move || {
+                for n in 0..20 {
+                    replica
+                        .record_consent_owner("bank", &format!("c-{n}"), &owner, &request)
+                        .unwrap();
+                    replica
+                        .record_payment_owner("bank", &payment(&format!("p-{n}")), &owner)
+                        .unwrap();
+                }
+            });
+        }
+    });
+    for n in 0..20 {
+        let consent = replicas[0]
+            .consent_owner("bank", &format!("c-{n}"))
+            .unwrap();
+        assert_eq!(
+            consent,
+            replicas[1]
+                .consent_owner("bank", &format!("c-{n}"))
+                .unwrap()
+        );
+        let (kind, paid) = replicas[1]
+            .payment_owner("bank", &format!("p-{n}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(kind, payment("x").kind);
+        assert!(consent.is_some() && paid.caller.starts_with("caller-"));
+    }
+    assert_eq!(
+        server.psql("SELECT count(*) FROM owners"),
+        "40",
+        "one owner each"
+    );
+    assert_eq!(
+        replicas[0].consent_request("bank", "c-3").unwrap(),
+        Some(request)
+    );
+    assert_eq!(replicas[0].consent_owner("bank", "c-99").unwrap(), None);
+    assert_eq!(server.psql("SELECT count(*) FROM service_migrations"), "1");
+}
+
+/// The service's `journal` setting: a path is the SQLite default; a PostgreSQL URL is a secret (not
+/// in `Debug`), and without its key file the service refuses to start, naming the setting.
+#[tokio::test]
+async fn the_journal_setting_names_sqlite_or_postgres_and_hides_the_password() {
+    use psd2_fallback_service::{JournalLocation, ServiceConfig};
+    let base = |journal: &str| {
+        format!(
+            "listen = \"127.0.0.1:0\"\njournal = \"{journal}\"\n[[banks]]\nname = \"sandbox\"\napi_base_url = \"http://127.0.0.1:9/\"\nallow_plain_http = true\n"
+        )
+    };
+    let file = std::path::Path::new("psd2-fallback.toml");
+    let sqlite = ServiceConfig::parse(&base("journal.db"), file).unwrap();
+    assert_eq!(
+        sqlite.journal.file(),
+        Some(std::path::Path::new("journal.db"))
+    );
+    let postgres =
+        ServiceConfig::parse(&base("postgres://psd2:hunter2@127.0.0.1:9/psd2"), file).unwrap();
+    assert!(matches!(postgres.journal, JournalLocation::Postgres(_)));
+    let shown = format!("{postgres:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let Err(error) = postgres.build(None).await else {
+        panic!("a PostgreSQL journal without its key file starts")
+    };
+    assert!(error.to_string().contains("journal_key_file"), "{error}");
+    assert!(!error.to_string().contains("hunter2"));
+}

@@ -35,10 +35,12 @@ mod limits;
 mod metrics;
 mod ops;
 mod owners;
+mod owners_postgres;
 mod pages;
 mod replay;
 mod routes;
 mod state;
+mod storage;
 
 use std::future::Future;
 
@@ -60,7 +62,9 @@ pub use metrics::Metrics;
 pub use owners::{
     OwnerStore, OwnerStoreError, OwnerStoreResult, ResourceOwner, SqliteOwnerStore, owners_path,
 };
+pub use owners_postgres::PostgresOwnerStore;
 pub use state::{BankSetup, ServiceLimits, ServiceState};
+pub use storage::{JOURNAL_URL_VARIABLE, JournalLocation};
 
 use psd2_fallback_xs2a::ApiError;
 

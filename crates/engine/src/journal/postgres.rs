@@ -213,8 +213,8 @@ impl PostgresJournal {
             keys,
         };
         let check = journal.keys.psu("journal key check");
-        journal.run(move |mut client| async move {
-            migrate(&mut client).await?;
+        journal.migrate("journal_migrations", MIGRATIONS)?;
+        journal.run(move |client| async move {
             let stored: String = client
                 .query_one(
                     "INSERT INTO journal_key_check (check_value) VALUES ($1)
@@ -237,8 +237,10 @@ impl PostgresJournal {
         Ok(journal)
     }
 
-    /// Runs `work` with a pooled connection on the journal's runtime and waits for it.
-    fn run<T, F, Fut>(&self, work: F) -> JournalResult<T>
+    /// Runs `work` with a pooled connection on the journal's runtime and waits for it: how every
+    /// call of the journal reaches the database, and how a store beside the journal that shares its
+    /// database (the service's owner records) reaches it too.
+    pub fn run<T, F, Fut>(&self, work: F) -> JournalResult<T>
     where
         T: Send + 'static,
         F: FnOnce(Object) -> Fut + Send + 'static,
@@ -262,52 +264,55 @@ impl PostgresJournal {
             .unwrap_or_else(|_| Err(other("a statement", "the journal's runtime stopped")))
     }
 
-    /// The database's own pool, for a store beside the journal that shares its database (the
-    /// service's owner records); the runtime handle its futures must run on comes with it.
-    pub fn pool(&self) -> (Pool, tokio::runtime::Handle) {
-        (
-            self.pool.clone(),
-            self.runtime
-                .as_ref()
-                .expect("the runtime lives as long as the journal")
-                .handle()
-                .clone(),
-        )
+    /// Applies the `migrations` (version, SQL) the database lacks, recording each in the table
+    /// `ledger`, under an advisory lock and in one transaction, so replicas starting together
+    /// migrate once; refuses a database that a newer version migrated further. The journal's own
+    /// migrations go through it, and so do those of a store beside the journal.
+    pub fn migrate(
+        &self,
+        ledger: &'static str,
+        migrations: &'static [(i32, &'static str)],
+    ) -> JournalResult<()> {
+        self.run(move |mut client| async move { migrate(&mut client, ledger, migrations).await })
     }
 }
 
 /// Applies the migrations the database lacks, under an advisory lock, in one transaction; refuses a
 /// database a newer version migrated further.
-async fn migrate(client: &mut Object) -> JournalResult<()> {
+async fn migrate(
+    client: &mut Object,
+    ledger: &'static str,
+    migrations: &'static [(i32, &'static str)],
+) -> JournalResult<()> {
     let transaction = client.transaction().await.map_err(pg("migrating"))?;
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(pg("migrating"))?;
     transaction
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS journal_migrations (
+        .batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {ledger} (
                  version INTEGER PRIMARY KEY,
                  applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-             )",
-        )
+             )"
+        ))
         .await
         .map_err(pg("migrating"))?;
     let applied: Vec<i32> = transaction
-        .query("SELECT version FROM journal_migrations", &[])
+        .query(&format!("SELECT version FROM {ledger}"), &[])
         .await
         .map_err(pg("migrating"))?
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
-    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    let known = migrations.last().map_or(0, |(v, _)| *v);
     if let Some(newer) = applied.iter().find(|v| **v > known) {
         return Err(other(
             "migrating",
             format!("the database is at journal version {newer}, newer than this one's {known}"),
         ));
     }
-    for (version, sql) in MIGRATIONS {
+    for (version, sql) in migrations {
         if applied.contains(version) {
             continue;
         }
@@ -317,7 +322,7 @@ async fn migrate(client: &mut Object) -> JournalResult<()> {
             .map_err(pg("migrating"))?;
         transaction
             .execute(
-                "INSERT INTO journal_migrations (version) VALUES ($1)",
+                &format!("INSERT INTO {ledger} (version) VALUES ($1)"),
                 &[version],
             )
             .await
