@@ -7,6 +7,7 @@ mod conformance;
 mod failover;
 mod journal;
 mod payment_files;
+mod replicas;
 mod sandbox_api;
 mod sandbox_web;
 mod screen_bank;
