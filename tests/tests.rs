@@ -1,14 +1,16 @@
 //! The integration tests: one binary, real parts — the real sandbox bank over loopback HTTP, a real
-//! headless Chromium through chromedriver, the real ISO 20022 schemas and Berlin Group specification.
+//! headless Chromium through chromedriver, a real PostgreSQL server, the real ISO 20022 schemas and Berlin Group specification.
 
 mod api_bank;
 mod chaos;
 mod cli;
 mod conformance;
 mod failover;
+mod journal;
 mod monitoring;
 mod openapi;
 mod payment_files;
+mod replicas;
 mod sandbox_api;
 mod sandbox_web;
 mod screen_bank;

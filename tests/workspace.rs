@@ -102,6 +102,17 @@ fn an_embedder_of_the_engine_compiles_no_server_stack_no_prometheus_and_no_sandb
         packages.contains("libxml"),
         "schema validation is a default"
     );
+    assert!(
+        !packages.contains("tokio-postgres"),
+        "an embedder with the SQLite journal compiles no PostgreSQL driver"
+    );
+    let with_postgres = engine_dependencies(&["--features", "postgres"]);
+    for driver in ["tokio-postgres", "deadpool-postgres"] {
+        assert!(
+            with_postgres.contains(driver),
+            "the feature `postgres` brings {driver}"
+        );
+    }
     let lean = engine_dependencies(&["--no-default-features"]);
     assert!(
         !lean.contains("libxml"),

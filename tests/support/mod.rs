@@ -6,6 +6,7 @@ pub mod browser;
 pub mod child;
 pub mod conformance;
 pub mod gate;
+pub mod postgres;
 pub mod processes;
 pub mod service;
 

@@ -100,6 +100,9 @@ impl Drop for Running {
         if let Some(journal) = &self.own_journal {
             let _ = std::fs::remove_file(owners_path(journal));
             let _ = std::fs::remove_file(journal);
+            let mut key = journal.clone().into_os_string();
+            key.push(".key");
+            let _ = std::fs::remove_file(key);
         }
     }
 }

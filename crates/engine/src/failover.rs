@@ -312,8 +312,9 @@ struct WriteIntent<'a> {
     request: String,
 }
 
-/// A write's journal key: the bank, the customer, the operation, the debtor, the end-to-end id and the
-/// fingerprint of the content. One key, at most one payment.
+/// A write's idempotency key: the bank, the customer, the operation, the debtor, the end-to-end id and
+/// the fingerprint of the content. One key, at most one payment. The journal keys the intent on its
+/// keyed hash ([`crate::journal::JournalKeys::intent`]), never on this text.
 fn intent_key(bank: &str, psu: &PsuContext, write: &WriteIntent<'_>) -> String {
     format!(
         "{bank}:{}:{}:{}:{}:{}",
@@ -361,7 +362,10 @@ impl Failover {
     where
         F: Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<PaymentInitiation>>,
     {
-        let key = intent_key(&self.config.bank, psu, &write);
+        let key = self
+            .journal
+            .keys()
+            .intent(&intent_key(&self.config.bank, psu, &write));
         self.one_at_a_time(&key, self.write_once(psu, &key, write, send))
             .await
     }
@@ -1167,6 +1171,9 @@ mod tests {
     }
 
     impl JournalStore for LosesUpdates {
+        fn keys(&self) -> &crate::journal::JournalKeys {
+            self.inner.keys()
+        }
         fn record_intent(&self, intent: &Intent) -> crate::journal::JournalResult<Intent> {
             self.inner.record_intent(intent)
         }
@@ -1662,11 +1669,11 @@ mod tests {
             .unwrap();
         assert_eq!(done, initiation());
         assert_eq!((rig.api.calls(), rig.screen.calls()), (1, 1));
-        let key = format!(
+        let key = rig.journal.keys().intent(&format!(
             "sandbox:1000001:payment:BE68539007547034:{}:{}",
             request.end_to_end_id.as_str(),
             crate::fingerprint::payment(&request)
-        );
+        ));
         let intent = rig.journal.intent(&key).unwrap().expect("journalled");
         assert_eq!(
             (intent.operation, intent.state, intent.payment),

@@ -99,7 +99,9 @@
 //!   Art. 33(1) policy (requests not answered only) and faster ones confirmed by a probe, overrides,
 //!   exemption, [`SwitchEvent`]s with literal reasons, the API [`health::Probe`].
 //! - [`journal`]: the durable record — payment intents, switch events, the fallback access log and the
-//!   unattended-access counters ([`SqliteJournal`] behind [`JournalStore`]).
+//!   unattended-access counters ([`SqliteJournal`] behind [`JournalStore`]; `PostgresJournal` with the
+//!   feature `postgres`, for replicas sharing one database), keyed by [`JournalKeys`] so no consent id,
+//!   IBAN or PSU id is a key in clear.
 //! - [`fingerprint`]: what a write says, as one stable id — part of its journal key and of the
 //!   `X-Request-ID` sent for it.
 //! - [`failover`]: [`Failover`], a `Bank` over the two channels that keeps "one intent, at most one
@@ -130,7 +132,7 @@ pub use api::{ApiBank, ApiBankConfig};
 pub use bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
 pub use failover::{BuiltFailover, Failover, FailoverBuilder, ScreenChannel};
 pub use health::{Health, HealthConfig, Mode, SwitchEvent};
-pub use journal::{JournalStore, SqliteJournal};
+pub use journal::{JournalKeys, JournalStore, SqliteJournal};
 pub use screen::{ScreenBank, ScreenBankConfig};
 
 /// A boxed, sendable future: how the engine passes async closures (flows, channel calls) around.

@@ -15,13 +15,12 @@ use time::Date;
 
 use crate::auth::{Caller, TokenHash};
 use crate::outbox::{SqliteOutbox, Webhook};
-use crate::owners::{OwnerStore, SqliteOwnerStore};
 use crate::state::{BankSetup, ServiceLimits, ServiceState};
+use crate::storage::JournalLocation;
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError};
 use psd2_fallback_engine::bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
 use psd2_fallback_engine::failover::{BuildError, FailoverBuilder, ScreenChannel};
 use psd2_fallback_engine::health::{HealthConfig, Policy, Probe};
-use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
     FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest,
@@ -70,9 +69,20 @@ pub enum ConfigError {
 pub struct ServiceConfig {
     /// Where the service listens.
     pub listen: SocketAddr,
-    /// The journal's SQLite file. The service keeps who made which consent and payment in a file
-    /// beside it (`psd2-fallback.db` → `psd2-fallback.owners.db`).
-    pub journal: PathBuf,
+    /// The journal: a SQLite file (the embedded default; the service keeps who made which consent
+    /// and payment in a file beside it, `psd2-fallback.db` → `psd2-fallback.owners.db`), or
+    /// `postgres://user:password@host:port/database`, a database several replicas share (the owner
+    /// records in it too). `PSD2_FALLBACK_JOURNAL_URL` wins, so a password need not be in the file.
+    pub journal: JournalLocation,
+    /// The PostgreSQL journal's key file (64 hexadecimal digits; every replica the same): the secret
+    /// of its keyed hashes. A SQLite journal keeps its key beside its file instead.
+    #[serde(default)]
+    pub journal_key_file: Option<PathBuf>,
+    /// The events for applications until delivered: a SQLite file of this process. By default beside a
+    /// SQLite journal (`psd2-fallback.db` → `psd2-fallback.outbox.db`); with a PostgreSQL journal,
+    /// `psd2-fallback.outbox.db` in the working directory: each replica delivers the events it made.
+    #[serde(default)]
+    pub outbox_file: Option<PathBuf>,
     /// The SHA-256 (hex) of the admin token for the override route; `PSD2_FALLBACK_ADMIN_TOKEN` wins.
     #[serde(default)]
     pub admin_token_sha256: Option<String>,
@@ -590,14 +600,12 @@ impl ServiceConfig {
         &self,
         card_reader: Option<Arc<dyn ScaRelay>>,
     ) -> Result<(ServiceState, Vec<tokio::task::JoinHandle<()>>), ConfigError> {
-        let journal: Arc<dyn JournalStore> = Arc::new(
-            SqliteJournal::open(&self.journal)
-                .map_err(|e| self.invalid("journal", e.to_string()))?,
-        );
-        let owners: Arc<dyn OwnerStore> = Arc::new(
-            SqliteOwnerStore::beside_journal(&self.journal)
-                .map_err(|e| self.invalid("journal", e.to_string()))?,
-        );
+        let (journal, owners) = crate::storage::open(
+            &self.journal.or_environment(),
+            self.journal_key_file.as_deref(),
+        )
+        .await
+        .map_err(|(key, reason)| self.invalid(key, reason))?;
         let mut banks = Vec::new();
         let mut probers = Vec::new();
         for (i, bank) in self.banks.iter().enumerate() {
@@ -692,8 +700,12 @@ impl ServiceConfig {
             consent_scan: Duration::from_secs(l.consent_scan_secs),
         };
         let outbox = Arc::new(
-            SqliteOutbox::beside_journal(&self.journal)
-                .map_err(|e| self.invalid("journal", e.to_string()))?,
+            match (&self.outbox_file, self.journal.file()) {
+                (Some(file), _) => SqliteOutbox::open(file),
+                (None, Some(journal)) => SqliteOutbox::beside_journal(journal),
+                (None, None) => SqliteOutbox::open(Path::new("psd2-fallback.outbox.db")),
+            }
+            .map_err(|e| self.invalid("outbox_file", e.to_string()))?,
         );
         Ok((
             {

@@ -41,11 +41,13 @@ mod openapi;
 mod ops;
 mod outbox;
 mod owners;
+mod owners_postgres;
 mod pages;
 mod replay;
 mod routes;
 mod state;
 mod status;
+mod storage;
 mod webhooks;
 
 use std::future::Future;
@@ -71,7 +73,9 @@ pub use outbox::{SqliteOutbox, Webhook, outbox_path, signature};
 pub use owners::{
     OwnerStore, OwnerStoreError, OwnerStoreResult, ResourceOwner, SqliteOwnerStore, owners_path,
 };
+pub use owners_postgres::PostgresOwnerStore;
 pub use state::{BankSetup, ServiceLimits, ServiceState};
+pub use storage::{JOURNAL_URL_VARIABLE, JournalLocation};
 
 use psd2_fallback_xs2a::ApiError;
 

@@ -1,9 +1,9 @@
 //! Who made which consent and payment through the service: the records behind its promise that a
 //! caller reaches only the consents and payments it created, across restarts too.
 //!
-//! [`OwnerStore`] is the small trait a store implements (a PostgreSQL store shared by several replicas
-//! would implement it with the same one-owner-per-resource constraint); [`SqliteOwnerStore`] is the
-//! embedded default. Every call is durable when it returns (WAL, `synchronous = FULL`), and a resource
+//! [`OwnerStore`] is the small trait a store implements; [`SqliteOwnerStore`] is the embedded default,
+//! and `owners_postgres::PostgresOwnerStore` the one replicas share, in the journal's PostgreSQL
+//! database, with the same one-owner-per-resource constraint. Every call is durable when it returns (WAL, `synchronous = FULL`), and a resource
 //! keeps its first owner: a second record of it changes nothing.
 //!
 //! Where it lives: its own SQLite file beside the engine's journal, named by [`owners_path`]
@@ -37,6 +37,12 @@ use psd2_fallback_engine::model::{
 #[derive(Debug, thiserror::Error)]
 #[error("owner store: {0}")]
 pub struct OwnerStoreError(String);
+
+impl OwnerStoreError {
+    pub(crate) fn new(what: impl Into<String>) -> Self {
+        OwnerStoreError(what.into())
+    }
+}
 
 impl From<rusqlite::Error> for OwnerStoreError {
     fn from(error: rusqlite::Error) -> Self {
@@ -160,7 +166,7 @@ fn timestamp(at: OffsetDateTime) -> String {
         .expect("a UTC time formats as RFC 3339")
 }
 
-fn kind_to_row(kind: PaymentKind) -> String {
+pub(crate) fn kind_to_row(kind: PaymentKind) -> String {
     match kind {
         PaymentKind::Single(p) => format!("payments/{}", p.code()),
         PaymentKind::Periodic(p) => format!("periodic-payments/{}", p.code()),
@@ -168,7 +174,7 @@ fn kind_to_row(kind: PaymentKind) -> String {
     }
 }
 
-fn kind_from_row(text: &str) -> Option<PaymentKind> {
+pub(crate) fn kind_from_row(text: &str) -> Option<PaymentKind> {
     if text == "bulk-payments" {
         return Some(PaymentKind::File);
     }
@@ -193,6 +199,45 @@ pub(crate) fn open_durable(path: &Path, schema: &str) -> OwnerStoreResult<Connec
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     connection.execute_batch(schema)?;
     Ok(connection)
+}
+
+/// What a consent asked for, from its `consent_requests` row: the IBAN lists (accounts, balances,
+/// transactions; separated by spaces), `recurring`, `valid_until` (`YYYY-MM-DD`), `frequency_per_day`.
+pub(crate) fn consent_request_of(
+    [accounts, balances, transactions]: [&str; 3],
+    recurring: bool,
+    valid_until: &str,
+    frequency: u32,
+) -> OwnerStoreResult<ConsentRequest> {
+    let bad =
+        |what: &str| OwnerStoreError(format!("consent_requests.{what} holds an unknown value"));
+    let ibans = |text: &str, what: &str| {
+        text.split_whitespace()
+            .map(|i| Iban::parse(i).map_err(|_| bad(what)))
+            .collect::<OwnerStoreResult<Vec<_>>>()
+    };
+    Ok(ConsentRequest {
+        access: ConsentAccess {
+            accounts: ibans(accounts, "accounts")?,
+            balances: ibans(balances, "balances")?,
+            transactions: ibans(transactions, "transactions")?,
+        },
+        recurring,
+        valid_until: Date::parse(
+            valid_until,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| bad("valid_until"))?,
+        frequency_per_day: frequency,
+    })
+}
+
+/// The IBANs of a list, separated by spaces, as a `consent_requests` row holds them.
+pub(crate) fn iban_list(list: &[Iban]) -> String {
+    list.iter()
+        .map(|i| i.as_str().to_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl SqliteOwnerStore {
@@ -315,12 +360,7 @@ impl OwnerStore for SqliteOwnerStore {
                 timestamp(OffsetDateTime::now_utc())
             ],
         )?;
-        let ibans = |list: &[Iban]| {
-            list.iter()
-                .map(|i| i.as_str().to_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let ibans = iban_list;
         let access = &request.access;
         transaction.execute(
             "INSERT INTO consent_requests (bank, id, accounts, balances, transactions, recurring, valid_until, frequency_per_day)
@@ -385,27 +425,13 @@ impl OwnerStore for SqliteOwnerStore {
         else {
             return Ok(None);
         };
-        let bad =
-            |what: &str| OwnerStoreError(format!("consent_requests.{what} holds an unknown value"));
-        let ibans = |text: &str, what: &str| {
-            text.split_whitespace()
-                .map(|i| Iban::parse(i).map_err(|_| bad(what)))
-                .collect::<OwnerStoreResult<Vec<_>>>()
-        };
-        Ok(Some(ConsentRequest {
-            access: ConsentAccess {
-                accounts: ibans(&accounts, "accounts")?,
-                balances: ibans(&balances, "balances")?,
-                transactions: ibans(&transactions, "transactions")?,
-            },
+        consent_request_of(
+            [&accounts, &balances, &transactions],
             recurring,
-            valid_until: Date::parse(
-                &valid_until,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .map_err(|_| bad("valid_until"))?,
-            frequency_per_day: frequency,
-        }))
+            &valid_until,
+            frequency,
+        )
+        .map(Some)
     }
 
     fn consents_until(&self, until: Date) -> OwnerStoreResult<Vec<(String, String, String, Date)>> {

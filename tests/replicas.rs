@@ -1,0 +1,313 @@
+//! Drills across replicas: real `psd2-fallback serve` processes sharing one real PostgreSQL server
+//! (started by the test) in front of one sandbox bank. What one replica began, the other finishes;
+//! what the law counts, both count together.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use psd2_fallback_engine::Bank;
+use psd2_fallback_engine::bank::BankError;
+use psd2_fallback_engine::model::{
+    AccountId, ConsentAccess, ConsentRequest, Iban, ScaStatus, ScaTarget,
+};
+use psd2_fallback_sandbox::{ApiFault, Sandbox};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::support::postgres::Postgres;
+use crate::support::service::{TOKEN_A, api_bank};
+use crate::support::{TODAY, psu, sandbox, sign};
+
+const BIN: &str = env!("CARGO_BIN_EXE_psd2-fallback");
+const ANNA: &str = "1000001";
+const LUC: &str = "1000002";
+
+/// A `serve` process, killed (SIGKILL) on drop so a failing test leaves nothing running.
+struct Replica {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Replica {
+    /// The base URL of the bank's XS2A API on this replica.
+    fn bank_url(&self) -> String {
+        format!("{}/banks/sandbox", self.url)
+    }
+
+    /// Kills the process with SIGKILL: no shutdown, no last words.
+    fn kill(mut self) {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = self.child.wait();
+    }
+}
+
+/// A folder with the replicas' configuration and the journal key, removed on drop.
+struct Deployment {
+    folder: PathBuf,
+    postgres: Postgres,
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+impl Deployment {
+    fn new() -> Option<Self> {
+        let postgres = Postgres::start()?;
+        let folder = std::env::temp_dir().join(format!("psd2fb-replicas-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let key = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        std::fs::write(folder.join("journal.key"), key).unwrap();
+        Some(Self { folder, postgres })
+    }
+
+    /// Starts one more replica over `sandbox`, its journal URL (with the password) given in the
+    /// environment, not in its file.
+    async fn replica(&self, sandbox: &Sandbox, name: &str, website: bool) -> Replica {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let token = hex(&sha2::Sha256::digest(TOKEN_A.as_bytes()));
+        let config = self.folder.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:{port}\"\njournal = \"postgres://from-the-environment\"\n\
+                 journal_key_file = \"{}\"\n\n\
+                 [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\n{}\n\
+                 [[callers]]\nname = \"budget-app\"\ntoken_sha256 = \"{token}\"\n",
+                self.folder.join("journal.key").display(),
+                sandbox.api_url(),
+                if website {
+                    format!(
+                        "website_url = \"{}\"\nscreen_map = \"{}/selectors/sandbox.toml\"\nsandbox_card_reader = true\n",
+                        sandbox.web_url(),
+                        env!("CARGO_MANIFEST_DIR")
+                    )
+                } else {
+                    String::new()
+                },
+            ),
+        )
+        .unwrap();
+        use secrecy::ExposeSecret;
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env(
+                psd2_fallback_service::JOURNAL_URL_VARIABLE,
+                self.postgres.url().expose_secret(),
+            )
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.folder.join(format!("{name}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..400 {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("replica {name} stopped: {status}");
+            }
+            if http.get(format!("{url}/health")).send().await.is_ok() {
+                return Replica { child, url };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("replica {name} did not start within 20 s");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn iban(sandbox: &Sandbox, customer: &str) -> Iban {
+    sandbox.ledger().accounts(customer)[0].iban.clone()
+}
+
+/// Anna makes and signs a consent through `client` (a replica), giving her password.
+async fn authorise_consent(
+    client: &dyn Bank,
+    sandbox: &Sandbox,
+) -> psd2_fallback_engine::model::ConsentId {
+    let anna = psu(ANNA);
+    let consent = client
+        .create_consent(
+            &anna,
+            &ConsentRequest {
+                access: ConsentAccess::full(vec![iban(sandbox, ANNA)]),
+                recurring: true,
+                valid_until: TODAY + time::Duration::days(90),
+                frequency_per_day: 4,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sign(client, &anna, &ScaTarget::Consent(consent.clone())).await,
+        ScaStatus::Finalised
+    );
+    consent
+}
+
+/// The Art. 36(5) limit is one count: a consent allowing 4 unattended reads a day, read alternately
+/// through two replicas, gives 4 reads in all, and both replicas refuse the fifth.
+#[tokio::test]
+async fn the_unattended_limit_holds_when_reads_alternate_between_replicas() {
+    let Some(deployment) = Deployment::new() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let a = deployment.replica(&sandbox, "a", false).await;
+    let b = deployment.replica(&sandbox, "b", false).await;
+    let (on_a, on_b) = (
+        api_bank(&a.bank_url(), Some(TOKEN_A)),
+        api_bank(&b.bank_url(), Some(TOKEN_A)),
+    );
+    let anna = psu(ANNA);
+    let consent = authorise_consent(&on_a, &sandbox).await;
+    let mut unattended = anna.clone().with_consent(consent);
+    unattended.ip_address = None;
+    let account = AccountId::new("acc-01");
+    let mut outcomes = Vec::new();
+    for read in 0..6 {
+        let replica = if read % 2 == 0 { &on_a } else { &on_b };
+        outcomes.push(replica.balances(&unattended, &account, None).await);
+    }
+    let served = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(served, 4, "{outcomes:?}");
+    for refused in &outcomes[4..] {
+        assert!(
+            matches!(refused, Err(BankError::LimitReached { .. })),
+            "{refused:?}"
+        );
+    }
+    // The customer present is not counted, on either replica.
+    let mut present = unattended.clone();
+    present.ip_address = anna.ip_address;
+    assert!(on_b.balances(&present, &account, None).await.is_ok());
+    assert!(on_a.balances(&present, &account, None).await.is_ok());
+    sandbox.shutdown().await;
+}
+
+/// A replica killed with SIGKILL in the middle of a payment (the bank executed it, the answer never
+/// came; the replica is killed as soon as the ledger holds the payment) leaves the intent in the
+/// shared journal; the caller's retry on the other replica settles
+/// it: exactly one payment in the bank's ledger, and the retry is told it.
+#[tokio::test]
+async fn a_replica_killed_mid_payment_is_settled_by_the_other_with_one_payment() {
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let Some(deployment) = Deployment::new() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let a = deployment.replica(&sandbox, "a", true).await;
+    let b = deployment.replica(&sandbox, "b", true).await;
+    // The bank's API cannot look a payment up by its end-to-end id; the website can, as Anna, whose
+    // password replica B keeps since she authorised a consent through it.
+    authorise_consent(&api_bank(&b.bank_url(), Some(TOKEN_A)), &sandbox).await;
+    let before = sandbox.ledger().payments(ANNA).len();
+    let body = json!({
+        "debtorAccount": {"iban": iban(&sandbox, ANNA).as_str()},
+        "instructedAmount": {"currency": "EUR", "amount": "7.25"},
+        "creditorAccount": {"iban": iban(&sandbox, LUC).as_str()},
+        "creditorName": "Luc Peeters",
+        "endToEndIdentification": "replica-drill-1"
+    });
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let post = |url: String| {
+        let (body, request_id) = (body.clone(), request_id.clone());
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}/v1/payments/sepa-credit-transfers"))
+                .bearer_auth(TOKEN_A)
+                .header("X-Request-ID", request_id)
+                .header("PSU-ID", ANNA)
+                .header("PSU-IP-Address", "192.0.2.7")
+                .json(&body)
+                .send()
+                .await?;
+            let status = response.status().as_u16();
+            Ok::<_, reqwest::Error>((status, response.json::<Value>().await.unwrap_or_default()))
+        }
+    };
+    // The bank executes the payment and its answer is lost; replica A is killed while it waits.
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    let in_flight = tokio::spawn(post(a.bank_url()));
+    for _ in 0..200 {
+        if sandbox.ledger().payments(ANNA).len() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        sandbox.ledger().payments(ANNA).len(),
+        before + 1,
+        "the bank executed it"
+    );
+    a.kill();
+    // Killed before it answered, or it had answered that the outcome is unknown: never a success
+    // nor a refusal, since it could not know.
+    match in_flight.await.unwrap() {
+        Err(_) => {}
+        Ok((status, answer)) => assert_eq!(status, 502, "{answer}"),
+    }
+    sandbox.set_api_fault(ApiFault::Up);
+    // The caller retries the same request on replica B.
+    let (status, answer) = post(b.bank_url()).await.unwrap();
+    if status != 201 {
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(deployment.folder.join("b.log")).unwrap_or_default()
+        );
+    }
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        sandbox.ledger().payments(ANNA).len(),
+        before + 1,
+        "exactly one payment in the ledger"
+    );
+    let paid = sandbox.ledger().payments(ANNA);
+    let id = answer["paymentId"].as_str().unwrap_or_default();
+    assert!(
+        paid.iter().any(|p| p.payment.id.as_str() == id),
+        "the retry is told the payment the bank holds: {answer}"
+    );
+    // Asked once more on either replica: the same payment, never a second.
+    let (again, answer_again) = post(b.bank_url()).await.unwrap();
+    assert_eq!(
+        (again, &answer_again["paymentId"]),
+        (201, &answer["paymentId"])
+    );
+    assert_eq!(sandbox.ledger().payments(ANNA).len(), before + 1);
+    assert_eq!(
+        deployment
+            .postgres
+            .psql("SELECT count(*) FROM intents WHERE payment_id IS NOT NULL"),
+        "1"
+    );
+    sandbox.shutdown().await;
+}
