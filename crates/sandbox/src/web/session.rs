@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
+
+pub(crate) use crate::markup::cookie;
 
 use psd2_fallback_engine::model::{
     AuthorisationId, PaymentFile, PaymentId, PaymentRequest, StandingOrderRequest,
@@ -153,16 +155,4 @@ pub(crate) fn clear_session_cookie() -> HeaderValue {
         "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
     ))
     .expect("a valid header value")
-}
-
-/// A cookie's value from the request's `Cookie` headers.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }

@@ -1,0 +1,158 @@
+//! What every page of the second website reaches — the bank (the state it shares with the API and the
+//! first website) and its own sessions — and the extractors that hand a page its visitor or its
+//! logged-in customer, with the form-token check.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::page::{BASE, Frame, forbidden};
+use super::session::{CONSENT_COOKIE, Session, Sessions, Step};
+use crate::markup::cookie;
+use crate::state::Shared;
+
+/// The website: the bank and the sessions.
+#[derive(Debug)]
+pub(crate) struct Site {
+    /// The ledger, the faults and the configuration shared with the API and the first website.
+    pub(crate) shared: Arc<Shared>,
+    /// This website's visitors.
+    pub(crate) sessions: Sessions,
+}
+
+impl Site {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let idle = shared.config.session_idle;
+        Self {
+            shared,
+            sessions: Sessions::new(idle),
+        }
+    }
+}
+
+/// A redirect to a path of the website.
+pub(crate) fn go(path: &str) -> Response {
+    Redirect::to(&format!("{BASE}{path}")).into_response()
+}
+
+/// Any visitor: the session if there is one, and whether the cookie wall is up.
+#[derive(Debug)]
+pub(crate) struct Visitor {
+    pub(crate) site: Arc<Site>,
+    pub(crate) session: Option<(String, Session)>,
+    /// Whether the request named a session that has ended.
+    pub(crate) expired: bool,
+    pub(crate) frame: Frame,
+}
+
+impl FromRequestParts<Arc<Site>> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        site: &Arc<Site>,
+    ) -> Result<Self, Self::Rejection> {
+        let (session, expired) = site.sessions.find(&parts.headers);
+        let name = match session.as_ref().map(|(_, s)| &s.step) {
+            Some(Step::LoggedIn { name, .. }) => Some(name.clone()),
+            _ => None,
+        };
+        let frame = Frame {
+            name,
+            token: session.as_ref().map(|(_, s)| s.token.clone()),
+            wall: cookie(&parts.headers, CONSENT_COOKIE).is_none(),
+            path: parts.uri.path().to_owned(),
+        };
+        Ok(Visitor {
+            site: site.clone(),
+            session,
+            expired,
+            frame,
+        })
+    }
+}
+
+impl Visitor {
+    /// Where a visitor without a live session starts: the first login step, saying when the
+    /// session ran out.
+    pub(crate) fn to_login(&self) -> Response {
+        go(if self.expired {
+            "/inloggen?verlopen=1"
+        } else {
+            "/inloggen"
+        })
+    }
+}
+
+/// A logged-in customer; anyone else goes to the login step they are at.
+#[derive(Debug)]
+pub(crate) struct Customer {
+    pub(crate) site: Arc<Site>,
+    pub(crate) sid: String,
+    /// The customer number.
+    pub(crate) number: String,
+    pub(crate) session: Session,
+    pub(crate) frame: Frame,
+}
+
+impl FromRequestParts<Arc<Site>> for Customer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        site: &Arc<Site>,
+    ) -> Result<Self, Self::Rejection> {
+        let visitor = match Visitor::from_request_parts(parts, site).await {
+            Ok(v) => v,
+            Err(never) => match never {},
+        };
+        let Some((sid, session)) = visitor.session.clone() else {
+            return Err(visitor.to_login());
+        };
+        match &session.step {
+            Step::LoggedIn { customer, .. } => Ok(Customer {
+                site: visitor.site,
+                sid,
+                number: customer.clone(),
+                session,
+                frame: visitor.frame,
+            }),
+            Step::Challenged { .. } => Err(go("/inloggen/kaartlezer")),
+            Step::Identified { .. } => Err(go("/inloggen/wachtwoord")),
+            Step::Anonymous => Err(go("/inloggen")),
+        }
+    }
+}
+
+impl Customer {
+    /// Refuses a form whose token is not this session's.
+    pub(crate) fn check(&self, form: &HashMap<String, String>) -> Result<(), Box<Response>> {
+        check_token(&self.session.token, form, &self.frame)
+    }
+
+    /// Changes this customer's session.
+    pub(crate) fn change<T>(&self, change: impl FnOnce(&mut Session) -> T) -> Option<T> {
+        self.site.sessions.change(&self.sid, change)
+    }
+}
+
+/// Refuses a form whose `formtoken` is not the session's.
+pub(crate) fn check_token(
+    expected: &str,
+    form: &HashMap<String, String>,
+    frame: &Frame,
+) -> Result<(), Box<Response>> {
+    if form.get("formtoken").map(String::as_str) == Some(expected) {
+        Ok(())
+    } else {
+        Err(Box::new(forbidden(frame)))
+    }
+}
+
+/// A form's value, trimmed, empty when absent.
+pub(crate) fn text<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+    form.get(name).map(|v| v.trim()).unwrap_or("")
+}
