@@ -57,7 +57,7 @@ impl Sandbox {
         let mut tasks = JoinSet::new();
         let api_app = api::router(shared.clone());
         let web_app = web::router(shared.clone())
-            .nest(web2::BASE, web2::router(shared.clone()))
+            .merge(web2::router(shared.clone()))
             .merge(admin_router(shared.clone()));
         tasks.spawn(serve(
             api,

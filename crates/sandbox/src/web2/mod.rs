@@ -26,6 +26,8 @@ mod payments;
 mod session;
 mod signing;
 mod site;
+#[cfg(test)]
+mod tests;
 mod words;
 
 use std::sync::Arc;
@@ -42,11 +44,14 @@ use self::site::Site;
 use crate::faults::WebsiteFault;
 use crate::state::Shared;
 
-/// The website's routes, to be nested under [`BASE`].
+/// The website's routes, under [`BASE`] (which answers as `BASE/` does).
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let site = Arc::new(Site::new(shared));
-    Router::new()
-        .route("/", get(auth::root))
+    let root = Router::new()
+        .route(&format!("{BASE}/"), get(auth::root))
+        .layer(middleware::from_fn_with_state(site.clone(), faults))
+        .with_state(site.clone());
+    let pages = Router::new()
         .route("/cookies", post(auth::cookies))
         .route("/inloggen", get(auth::number_page).post(auth::number))
         .route(
@@ -91,7 +96,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .fallback(page::not_found)
         .layer(middleware::from_fn_with_state(site.clone(), faults))
-        .with_state(site)
+        .with_state(site);
+    root.nest(BASE, pages)
 }
 
 /// Applies the website fault: the maintenance page, or a delay. (`layout-v2` is the first website's.)
