@@ -8,6 +8,7 @@ mod failover;
 mod payment_files;
 mod sandbox_api;
 mod sandbox_web;
+mod sandbox_web2;
 mod screen_bank;
 mod screen_snapshots;
 mod service;
