@@ -24,8 +24,12 @@ fn show(value: &Value) -> String {
         Value::Date(d) => d.to_string(),
         Value::Iban(i) => i.as_str().to_owned(),
         Value::Integer(n) => n.to_string(),
+        Value::Flag(b) => b.to_string(),
     }
 }
+
+/// The three screens of the sandbox's account page (one address, one `is_here`), read together.
+const ACCOUNT: &str = "balances+balance_on_date+history";
 
 /// Reads the sandbox website in one layout, page by page, into snapshots.
 struct Reader<'a> {
@@ -43,7 +47,8 @@ impl Reader<'_> {
             .url
             .clone()
             .expect("the screen has a url");
-        format!("{}{}", self.base, path.replace("{id}", id))
+        let path = path.replace("{account}", id).replace("{payment}", id);
+        format!("{}{path}", self.base)
     }
 
     /// Waits until the browser shows `screen` (after a navigation or a submit), with its data rendered.
@@ -110,15 +115,25 @@ impl Reader<'_> {
         }
     }
 
-    /// Every value of a screen, and every row of its tables, as `name: value` lines.
-    fn render(&self, source: &str, screen: &str) -> String {
-        let reading = self.read(source, screen);
+    /// Every value of a screen (or of several, joined by `+`, read from one page), and every row of
+    /// its tables, as `name: value` lines.
+    fn render(&self, source: &str, screens: &str) -> String {
+        let readings: Vec<Reading> = screens
+            .split('+')
+            .map(|screen| self.read(source, screen))
+            .collect();
+        let mut values = std::collections::BTreeMap::new();
+        let mut tables = std::collections::BTreeMap::new();
+        for reading in &readings {
+            values.extend(reading.values());
+            tables.extend(reading.tables());
+        }
         let mut out = String::new();
-        for (name, value) in reading.values() {
+        for (name, value) in values {
             let shown = value.map(show).unwrap_or_else(|| "-".to_owned());
             out.push_str(&format!("{name}: {shown}\n"));
         }
-        for (name, rows) in reading.tables() {
+        for (name, rows) in tables {
             out.push_str(&format!("{name}: {} rows\n", rows.len()));
             for row in rows {
                 let cells: Vec<String> = row
@@ -140,8 +155,9 @@ impl Reader<'_> {
         settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
         settings.set_prepend_module_to_snapshot(false);
         settings.set_omit_expression(true);
+        let label = if screen == ACCOUNT { "account" } else { screen };
         settings.set_description(format!(
-            "{} ({screen} screen)",
+            "{} ({label} screen)",
             self.map.file.rsplit('/').next().unwrap_or("")
         ));
         settings.bind(|| {
@@ -195,16 +211,16 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     // Accounts and one account: balances, the first history page, a balance on a date, a filter.
     let accounts = r.open(&r.url("accounts", ""), "accounts").await;
     r.snapshot("accounts", &accounts, "accounts");
-    let account = r.open(&r.url("account", "acc-01"), "account").await;
-    r.snapshot("account", &account, "account");
+    let account = r.open(&r.url("history", "acc-01"), "history").await;
+    r.snapshot("account", &account, ACCOUNT);
     r.fill(
-        "account",
+        "balance_on_date",
         &[("balance_date", FieldValue::Text("30/06/2026".to_owned()))],
     )
     .await;
-    let on_date = r.submit("account", "show_balance", "account").await;
-    r.snapshot("account_balance_on_date", &on_date, "account");
-    let query = r.map.screens["account"].query.clone().expect("a query");
+    let on_date = r.submit("balance_on_date", "show_balance", "history").await;
+    r.snapshot("account_balance_on_date", &on_date, ACCOUNT);
+    let query = r.map.screens["history"].query.clone().expect("a query");
     let query = query
         .replace("{date_from}", "01%2F09%2F2026")
         .replace("{date_to}", "30%2F09%2F2026")
@@ -213,11 +229,11 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
         .replace("{page_size}", "50");
     let filtered = r
         .open(
-            &format!("{}?{query}", r.url("account", "acc-01")),
-            "account",
+            &format!("{}?{query}", r.url("history", "acc-01")),
+            "history",
         )
         .await;
-    r.snapshot("account_history_filtered", &filtered, "account");
+    r.snapshot("account_history_filtered", &filtered, ACCOUNT);
 
     // A payment: the form, the read-back, the signing page, the result, the list, the detail.
     let debtor = sandbox.ledger().accounts(ANNA)[0].iban.to_string();

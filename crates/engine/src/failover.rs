@@ -1035,7 +1035,7 @@ mod tests {
         fn not_scripted<T>(&self, operation: &'static str) -> BankResult<T> {
             Err(BankError::NotSupported {
                 channel: self.channel,
-                operation,
+                operation: operation.to_owned(),
             })
         }
     }

@@ -13,6 +13,7 @@ use crate::bank::{BankError, PsuContext};
 use crate::model::{AuthorisationId, InvalidValue, ScaAnswer, ScaChallenge};
 
 impl ScreenBank {
+    /// Logs in up to the challenge: `Ok(Some(challenge))`, or `Ok(None)` when the website already
     /// knows the customer.
     pub(super) async fn login_to_challenge(
         &self,
@@ -63,11 +64,12 @@ impl ScreenBank {
     ) -> FlowResult<ScaChallenge> {
         let page = Page::new(source, &self.inner.map);
         let data = want_text(page.required(screen, "challenge")?);
+        let sca = &self.inner.map.sca;
         Ok(ScaChallenge {
             authorisation_id: AuthorisationId::new(format!("screen-{what}")),
-            method: "CHIP_OTP".to_owned(),
+            method: sca.method.clone(),
             data,
-            instructions: "Insert your card in the card reader and type the challenge.".to_owned(),
+            instructions: sca.instructions.clone(),
         })
     }
 

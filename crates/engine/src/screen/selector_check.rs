@@ -52,6 +52,13 @@ impl ScreenBank {
             for (k, v) in &screen.values {
                 selectors.push((format!("values.{k}"), v.css.clone()));
             }
+            if let Some(paging) = &screen.paging {
+                for (k, css) in [("next", &paging.next), ("more", &paging.more)] {
+                    if let Some(css) = css {
+                        selectors.push((format!("paging.{k}"), css.clone()));
+                    }
+                }
+            }
             for (k, t) in &screen.tables {
                 selectors.push((format!("tables.{k}.rows"), t.rows.clone()));
                 for (c, v) in &t.columns {
@@ -64,10 +71,8 @@ impl ScreenBank {
                 }
             }
             let visit = match &screen.url {
-                Some(url) if url.contains("{id}") && name == "account" => {
-                    account.clone().map(|a| a.to_string())
-                }
-                Some(url) if !url.contains("{id}") && name != "login" => Some(String::new()),
+                Some(url) if url.contains("{account}") => account.clone().map(|a| a.to_string()),
+                Some(url) if !url.contains('{') && name != "login" => Some(String::new()),
                 _ => None,
             };
             let source = match visit {
