@@ -1,5 +1,6 @@
-//! Snapshots of extraction: every kind of sandbox page, in both layouts with their maps, read into
-//! domain values by `ScreenMap::read` (what the screen channel reads from the same page). The pages
+//! Snapshots of extraction: every kind of sandbox page, on both websites (the first in both layouts)
+//! with their maps, read into domain values by `ScreenMap::read` (what the screen channel reads from
+//! the same page). The pages
 //! come from a real Chromium (the history is rendered by a script) driven with the map's own fields
 //! and actions; the sandbox's day is pinned, so the values are deterministic. Ids the test creates and
 //! challenges are redacted. When the markup drifts, a selector finds nothing (the test fails naming
@@ -30,6 +31,80 @@ fn show(value: &Value) -> String {
 
 /// The three screens of the sandbox's account page (one address, one `is_here`), read together.
 const ACCOUNT: &str = "balances+balance_on_date+history";
+
+/// One sandbox website, its map, and what a customer types into it that is the website's own: how a
+/// day is typed, which option picks an account, the option words of the forms, and the pages its map
+/// cannot name (the second website's password page and its choice of signing method).
+struct Site {
+    /// The snapshots' prefix.
+    layout: &'static str,
+    /// The map, in `selectors/`.
+    map: &'static str,
+    /// The fault that makes the first website serve this layout.
+    fault: Option<WebsiteFault>,
+    /// The second website (`Sandbox::web2_url`) rather than the first.
+    second: bool,
+}
+
+const FIRST_V1: Site = Site {
+    layout: "v1",
+    map: "sandbox.toml",
+    fault: None,
+    second: false,
+};
+
+const FIRST_V2: Site = Site {
+    layout: "v2",
+    map: "sandbox-v2.toml",
+    fault: Some(WebsiteFault::LayoutV2),
+    second: false,
+};
+
+const SECOND: Site = Site {
+    layout: "nl",
+    map: "mijnbank.toml",
+    fault: None,
+    second: true,
+};
+
+impl Site {
+    /// A day as the website's forms take it, from `dd/mm/yyyy`.
+    fn typed(&self, day: &str) -> String {
+        if self.second {
+            day.replace('/', "-")
+        } else {
+            day.to_owned()
+        }
+    }
+
+    /// The option of the "from account" select that picks `account`.
+    fn debtor(&self, account: &psd2_fallback_engine::model::Account) -> String {
+        if self.second {
+            account.id.as_str().to_owned()
+        } else {
+            account.iban.to_string()
+        }
+    }
+
+    /// The option words: (monthly, debits only, all).
+    fn options(&self) -> (&'static str, &'static str, &'static str) {
+        if self.second {
+            ("maand", "af", "alle")
+        } else {
+            ("Monthly", "debit", "all")
+        }
+    }
+
+    /// The screens read from the balances page and from the history page (one page on the first
+    /// website).
+    fn account_screens(&self) -> (&'static str, &'static str) {
+        if self.second {
+            ("balances+balance_on_date", "history")
+        } else {
+            (ACCOUNT, ACCOUNT)
+        }
+    }
+}
 
 /// Reads the sandbox website in one layout, page by page, into snapshots.
 struct Reader<'a> {
@@ -155,7 +230,11 @@ impl Reader<'_> {
         settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
         settings.set_prepend_module_to_snapshot(false);
         settings.set_omit_expression(true);
-        let label = if screen == ACCOUNT { "account" } else { screen };
+        let label = match screen {
+            ACCOUNT => "account",
+            "balances+balance_on_date" => "balances",
+            other => other,
+        };
         settings.set_description(format!(
             "{} ({label} screen)",
             self.map.file.rsplit('/').next().unwrap_or("")
@@ -166,22 +245,27 @@ impl Reader<'_> {
     }
 }
 
-async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) {
+async fn read_every_page(site: Site) {
     let Some(browser) = Browser::start().await else {
         return;
     };
     let sandbox: Sandbox = sandbox().await;
-    if let Some(fault) = fault {
+    if let Some(fault) = site.fault {
         sandbox.set_website_fault(fault);
     }
     let map_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("selectors")
-        .join(file);
+        .join(site.map);
     let map = ScreenMap::load(&map_path).expect("the map loads");
+    let layout = site.layout;
     let mut r = Reader {
         map,
         layout,
-        base: sandbox.web_url(),
+        base: if site.second {
+            sandbox.web2_url()
+        } else {
+            sandbox.web_url()
+        },
         browser,
         redact: Vec::new(),
     };
@@ -189,17 +273,9 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     // Login: a wrong password first (the error), then the right one and the card reader.
     let login = r.open(&r.url("login", ""), "login").await;
     r.snapshot("login", &login, "login");
-    let fields = |pw: &str| {
-        [
-            ("customer", FieldValue::Text(ANNA.to_owned())),
-            ("password", FieldValue::Text(pw.to_owned())),
-        ]
-    };
-    r.fill("login", &fields("wrong-password")).await;
-    let refused = r.submit("login", "submit", "login").await;
+    let refused = log_in(&r, &site, "wrong-password", "login").await;
     r.snapshot("login_refused", &refused, "login");
-    r.fill("login", &fields(password(ANNA))).await;
-    let sca = r.submit("login", "submit", "sca").await;
+    let sca = log_in(&r, &site, password(ANNA), "sca").await;
     let challenge = r.value(&sca, "sca", "challenge");
     r.redact.push((challenge.clone(), "[challenge]".to_owned()));
     r.snapshot("sca", &sca, "sca");
@@ -208,24 +284,33 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
         .await;
     r.submit("sca", "submit", "accounts").await;
 
-    // Accounts and one account: balances, the first history page, a balance on a date, a filter.
+    // Accounts and one account: balances, a balance on a date, the history (first batch), a filter.
     let accounts = r.open(&r.url("accounts", ""), "accounts").await;
     r.snapshot("accounts", &accounts, "accounts");
-    let account = r.open(&r.url("history", "acc-01"), "history").await;
-    r.snapshot("account", &account, ACCOUNT);
+    let (balance_screens, history_screens) = site.account_screens();
+    let balances_page = if site.second { "balances" } else { "history" };
+    let account = r.open(&r.url(balances_page, "acc-01"), balances_page).await;
+    r.snapshot("account", &account, balance_screens);
     r.fill(
         "balance_on_date",
-        &[("balance_date", FieldValue::Text("30/06/2026".to_owned()))],
+        &[("balance_date", FieldValue::Text(site.typed("30/06/2026")))],
     )
     .await;
-    let on_date = r.submit("balance_on_date", "show_balance", "history").await;
-    r.snapshot("account_balance_on_date", &on_date, ACCOUNT);
+    let on_date = r
+        .submit("balance_on_date", "show_balance", balances_page)
+        .await;
+    r.snapshot("account_balance_on_date", &on_date, balance_screens);
+    if site.second {
+        let history = r.open(&r.url("history", "acc-01"), "history").await;
+        r.snapshot("account_history", &history, history_screens);
+    }
+    let (monthly, debit, all) = site.options();
     let query = r.map.screens["history"].query.clone().expect("a query");
     let query = query
-        .replace("{date_from}", "01%2F09%2F2026")
-        .replace("{date_to}", "30%2F09%2F2026")
-        .replace("{direction}", "debit")
-        .replace("{recurrence}", "all")
+        .replace("{date_from}", &site.typed("01/09/2026").replace('/', "%2F"))
+        .replace("{date_to}", &site.typed("30/09/2026").replace('/', "%2F"))
+        .replace("{direction}", debit)
+        .replace("{recurrence}", all)
         .replace("{page_size}", "50");
     let filtered = r
         .open(
@@ -233,10 +318,11 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
             "history",
         )
         .await;
-    r.snapshot("account_history_filtered", &filtered, ACCOUNT);
+    r.snapshot("account_history_filtered", &filtered, history_screens);
 
     // A payment: the form, the read-back, the signing page, the result, the list, the detail.
-    let debtor = sandbox.ledger().accounts(ANNA)[0].iban.to_string();
+    let first = sandbox.ledger().accounts(ANNA)[0].clone();
+    let debtor = site.debtor(&first);
     r.open(&r.url("payment_new", ""), "payment_new").await;
     r.fill(
         "payment_new",
@@ -252,7 +338,7 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
                 "communication",
                 FieldValue::Text("Snapshot test".to_owned()),
             ),
-            ("execution_date", FieldValue::Text("30/11/2026".to_owned())),
+            ("execution_date", FieldValue::Text(site.typed("30/11/2026"))),
             ("instant", FieldValue::Checked(false)),
             ("reference", FieldValue::Text("SNAP-PAY-1".to_owned())),
         ],
@@ -260,7 +346,21 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     .await;
     let confirm = r.submit("payment_new", "submit", "payment_confirm").await;
     r.snapshot("payment_confirm", &confirm, "payment_confirm");
-    let sign = r.submit("payment_confirm", "confirm", "sign").await;
+    let sign = if site.second {
+        // Confirming leads to a choice of signing method first, a page the map cannot name.
+        r.browser.mark_stale().await;
+        r.browser
+            .click(&r.map.screens["payment_confirm"].actions["confirm"])
+            .await;
+        r.browser
+            .wait_for("html:not([data-psd2-stale]) body.scherm-ondertekenen")
+            .await;
+        r.browser.mark_stale().await;
+        r.browser.click("#met-kaartlezer").await;
+        r.arrive("sign").await
+    } else {
+        r.submit("payment_confirm", "confirm", "sign").await
+    };
     let id = r.value(&sign, "sign", "reference");
     let challenge = r.value(&sign, "sign", "challenge");
     r.redact.push((id.clone(), "[new payment]".to_owned()));
@@ -289,9 +389,9 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
             ),
             ("amount", FieldValue::Text("750,00".to_owned())),
             ("communication", FieldValue::Text("Huur".to_owned())),
-            ("start_date", FieldValue::Text("01/12/2026".to_owned())),
+            ("start_date", FieldValue::Text(site.typed("01/12/2026"))),
             ("end_date", FieldValue::Text(String::new())),
-            ("frequency", FieldValue::Text("Monthly".to_owned())),
+            ("frequency", FieldValue::Text(monthly.to_owned())),
             ("day", FieldValue::Text("1".to_owned())),
             ("reference", FieldValue::Text("SNAP-SO-1".to_owned())),
         ],
@@ -303,7 +403,7 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
     // A payment file's review page.
     r.open(&r.url("files", ""), "files").await;
     let xml = pain001(
-        &debtor,
+        first.iban.as_str(),
         &[("Luc Janssens", "BE71096123456769", "5.00")],
         "2026-11-24",
     );
@@ -327,10 +427,45 @@ async fn read_every_page(layout: &str, file: &str, fault: Option<WebsiteFault>) 
 
 #[tokio::test]
 async fn extraction_snapshots_layout_1() {
-    read_every_page("v1", "sandbox.toml", None).await;
+    read_every_page(FIRST_V1).await;
 }
 
 #[tokio::test]
 async fn extraction_snapshots_layout_2() {
-    read_every_page("v2", "sandbox-v2.toml", Some(WebsiteFault::LayoutV2)).await;
+    read_every_page(FIRST_V2).await;
+}
+
+#[tokio::test]
+async fn extraction_snapshots_second_website() {
+    read_every_page(SECOND).await;
+}
+
+/// Submits the login with a password and waits for `next`. The second website asks for the password
+/// on a page of its own after the customer number, which its map's one `login` screen cannot describe.
+async fn log_in(r: &Reader<'_>, site: &Site, pw: &str, next: &str) -> String {
+    let customer = ("customer", FieldValue::Text(ANNA.to_owned()));
+    if !site.second {
+        r.fill(
+            "login",
+            &[customer, ("password", FieldValue::Text(pw.to_owned()))],
+        )
+        .await;
+        return r.submit("login", "submit", next).await;
+    }
+    r.fill("login", &[customer]).await;
+    r.browser.mark_stale().await;
+    r.browser
+        .click(&r.map.screens["login"].actions["submit"])
+        .await;
+    r.browser
+        .wait_for("html:not([data-psd2-stale]) body.scherm-wachtwoord")
+        .await;
+    let missing = r
+        .browser
+        .set_fields(&[("#wachtwoord".to_owned(), FieldValue::Text(pw.to_owned()))])
+        .await;
+    assert!(missing.is_empty(), "the password page has its field");
+    r.browser.mark_stale().await;
+    r.browser.click("#inloggen").await;
+    r.arrive(next).await
 }
