@@ -223,6 +223,7 @@ pub(crate) const CONTRACT: &[(&str, Need, Must)] = &[
     ("history", Column("history", "e2e", Text), Optional),
     ("history", Column("history", "order", Text), Optional),
     ("history", Column("history", "recurring", Flag), Optional),
+    ("history", Column("history", "balance", Amount), Optional),
     (
         "history",
         Column("history", "direction", Word("debit_credit")),

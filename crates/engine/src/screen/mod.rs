@@ -47,6 +47,7 @@ mod login;
 pub mod map;
 mod navigation;
 mod reads;
+mod rows;
 mod selector_check;
 mod sessions;
 mod writes;

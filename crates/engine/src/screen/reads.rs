@@ -5,79 +5,23 @@ use time::Date;
 
 use super::ScreenBank;
 use super::driver::{Browser, DriverError, FillValue};
-use super::extract::{ExtractError, Page, Record, Value};
+use super::extract::{Page, Value};
 use super::fail::{Fail, FlowResult};
 use super::map::Paging;
 use super::navigation::{url_encode, want_text};
-use crate::bank::{BankError, Channel};
+use super::rows::{check_total, disagree, history, mistyped, model_word, shown_total, text};
+use crate::bank::BankError;
 use crate::model::{
-    Account, AccountId, Balance, BalanceType, BookingStatus, Counterparty, Currency, Direction,
-    EndToEndId, InvalidValue, PaymentId, PaymentKind, PaymentProduct, PaymentRef, PaymentStatus,
-    Recurrence, Transaction, TransactionFilter, TransactionId,
+    Account, AccountId, Balance, BalanceType, Currency, Direction, InvalidValue, PaymentId,
+    PaymentKind, PaymentProduct, PaymentRef, PaymentStatus, Recurrence, Transaction,
+    TransactionFilter,
 };
 
-/// A column's text, empty when the row has none.
-fn text(record: &Record, key: &str) -> String {
-    record
-        .get(key)
-        .and_then(Value::text)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// A column's date, when the row has one.
-fn date(record: &Record, key: &str) -> Option<Date> {
-    record.get(key).and_then(Value::date)
-}
-
-/// A value or column that is not of the type the flows need (the contract checked at load makes this
-/// a map the loader let through, reported as a screen that cannot be read rather than a panic).
-fn mistyped(screen: &str, item: &str) -> Fail {
-    Fail::Extract(ExtractError::Unparsable {
-        screen: screen.to_owned(),
-        item: item.to_owned(),
-        reason: "is not of the type the flows need".to_owned(),
-    })
-}
-
-/// Values the website shows that must agree and do not: the page cannot be vouched for, so it is an
-/// unusable answer naming the item (a read so answered may be served by the other channel).
-pub(super) fn disagree(field: String, reason: String) -> Fail {
-    Fail::Bank(BankError::Unusable {
-        channel: Channel::Screen,
-        field,
-        reason,
-        write_sent: false,
-    })
-}
-
 impl ScreenBank {
-    /// The model's word for a website's word, through the map's word table; a word the table does not
-    /// know is an unreadable screen naming the table.
-    pub(super) fn model_word(
-        &self,
-        screen: &str,
-        item: &str,
-        table: &str,
-        shown: &str,
-    ) -> FlowResult<String> {
-        self.inner
-            .map
-            .model_word(table, shown)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                Fail::Extract(ExtractError::Unparsable {
-                    screen: screen.to_owned(),
-                    item: item.to_owned(),
-                    reason: format!("{shown:?} is not one of the map's words.{table}"),
-                })
-            })
-    }
-
     /// The ISO 20022 status a screen shows, through the map's `payment_status` words.
     pub(super) fn status_on(&self, page: &Page<'_>, screen: &str) -> FlowResult<PaymentStatus> {
         let shown = want_text(page.required(screen, "status")?);
-        let code = self.model_word(screen, "status", "payment_status", &shown)?;
+        let code = model_word(&self.inner.map, screen, "status", "payment_status", &shown)?;
         PaymentStatus::from_code(&code).ok_or_else(|| mistyped(screen, "status"))
     }
 
@@ -111,77 +55,6 @@ impl ScreenBank {
                 name: text(&row, "name"),
                 product: text(&row, "product"),
                 owner_name: text(&row, "owner"),
-            });
-        }
-        Ok(out)
-    }
-
-    /// One page of history rows as transactions, each cross-checked where the website shows a
-    /// value twice.
-    fn history(&self, source: &str) -> FlowResult<Vec<Transaction>> {
-        let page = Page::new(source, &self.inner.map);
-        let mut out = Vec::new();
-        for row in page.table("history", "history")? {
-            let status = match row.get("status").and_then(Value::text) {
-                None => BookingStatus::Booked,
-                Some(shown) => {
-                    match self
-                        .model_word("history", "history.status", "booking_status", shown)?
-                        .as_str()
-                    {
-                        "pending" => BookingStatus::Pending,
-                        _ => BookingStatus::Booked,
-                    }
-                }
-            };
-            let amount = row
-                .get("amount")
-                .and_then(Value::amount)
-                .ok_or_else(|| mistyped("history", "history.amount"))?;
-            if let Some(shown) = row.get("direction").and_then(Value::text) {
-                let side =
-                    self.model_word("history", "history.direction", "debit_credit", shown)?;
-                let debit = side == "debit";
-                if !amount.value().is_zero() && amount.value().is_sign_negative() != debit {
-                    return Err(disagree(
-                        format!("history[{}].amount", text(&row, "id")),
-                        format!("its sign disagrees with its {side} column"),
-                    ));
-                }
-            }
-            let name = text(&row, "name");
-            let iban = row.get("iban").and_then(Value::iban).cloned();
-            let counterparty =
-                (!name.is_empty() || iban.is_some()).then_some(Counterparty { name, iban });
-            let e2e = text(&row, "e2e");
-            let id = text(&row, "id");
-            let mut order = text(&row, "order");
-            if order.is_empty() && row.get("recurring").and_then(Value::flag) == Some(true) {
-                // The website marks the item as recurring without naming its order: the item's own
-                // id stands for the order, so the item reads as recurring.
-                order = format!("recurring-{id}");
-            }
-            let code = text(&row, "code");
-            let remittance = text(&row, "communication");
-            let value_date = date(&row, "value_date")
-                .or(date(&row, "date"))
-                .or(date(&row, "booking_date"))
-                .ok_or_else(|| mistyped("history", "history.value_date (or date)"))?;
-            out.push(Transaction {
-                id: TransactionId::new(id),
-                status,
-                booking_date: date(&row, "booking_date"),
-                value_date,
-                amount,
-                counterparty,
-                remittance: (!remittance.is_empty()).then_some(remittance),
-                bank_transaction_code: (!code.is_empty()).then_some(code),
-                end_to_end_id: if e2e.is_empty() {
-                    None
-                } else {
-                    Some(EndToEndId::new(e2e)?)
-                },
-                standing_order: (!order.is_empty()).then(|| PaymentId::new(order)),
             });
         }
         Ok(out)
@@ -280,8 +153,12 @@ impl ScreenBank {
         let mut seen = std::collections::HashSet::new();
         let mut links = std::collections::HashSet::new();
         let mut number = 1;
+        let mut total = None;
         loop {
             let source = self.history_page(browser).await?;
+            if total.is_none() {
+                total = shown_total(map, &source)?;
+            }
             if let Some(more) = &paging.more {
                 // "Load more": click until everything is on the one page, then read it once.
                 let (offered, shown) = {
@@ -305,10 +182,10 @@ impl ScreenBank {
                         .await?;
                     continue;
                 }
-                out.extend(self.history(&source)?);
+                out.extend(history(&self.inner.map, &source)?);
                 break;
             }
-            out.extend(self.history(&source)?);
+            out.extend(history(&self.inner.map, &source)?);
             if let Some(next) = &paging.next {
                 let href = Page::new(&source, map).attribute(next, "href");
                 match href {
@@ -340,6 +217,7 @@ impl ScreenBank {
             }
             break;
         }
+        check_total(total, out.len())?;
         Ok(out)
     }
 
@@ -557,14 +435,14 @@ impl ScreenBank {
             if text(&row, "reference") != reference {
                 continue;
             }
-            let kind = match self
-                .model_word(
-                    "payments",
-                    "payments.kind",
-                    "order_kind",
-                    &text(&row, "kind"),
-                )?
-                .as_str()
+            let kind = match model_word(
+                &self.inner.map,
+                "payments",
+                "payments.kind",
+                "order_kind",
+                &text(&row, "kind"),
+            )?
+            .as_str()
             {
                 "instant_transfer" => {
                     PaymentKind::Single(PaymentProduct::InstantSepaCreditTransfer)
@@ -574,7 +452,13 @@ impl ScreenBank {
                 _ => PaymentKind::File,
             };
             let shown = text(&row, "status");
-            let code = self.model_word("payments", "payments.status", "payment_status", &shown)?;
+            let code = model_word(
+                &self.inner.map,
+                "payments",
+                "payments.status",
+                "payment_status",
+                &shown,
+            )?;
             let status =
                 PaymentStatus::from_code(&code).ok_or_else(|| mistyped("payments", "status"))?;
             return Ok(Some((

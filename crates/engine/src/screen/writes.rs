@@ -11,6 +11,7 @@ use super::driver::{Browser, FillValue};
 use super::extract::{Page, Value};
 use super::fail::{Fail, FlowResult, unavailable};
 use super::navigation::want_text;
+use super::rows::model_word;
 use crate::bank::{BankError, Channel};
 use crate::mask::mask;
 use crate::model::{
@@ -124,7 +125,7 @@ impl ScreenBank {
             let page = Page::new(&source, &self.inner.map);
             let mut checks = read_back(&page, s, request)?;
             if let Some(shown) = page.value(s, "instant")? {
-                let shown = self.model_word(s, "instant", "yes_no", &show(&shown))?;
+                let shown = model_word(&self.inner.map, s, "instant", "yes_no", &show(&shown))?;
                 checks.push((
                     "paymentProduct",
                     if instant { "yes" } else { "no" }.to_owned(),
@@ -236,7 +237,7 @@ impl ScreenBank {
             checks.push((
                 "frequency",
                 code.to_owned(),
-                self.model_word(s, "frequency", "frequency", &shown)?,
+                model_word(&self.inner.map, s, "frequency", "frequency", &shown)?,
             ));
             checks
         };
