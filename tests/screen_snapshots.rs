@@ -6,13 +6,12 @@
 //! challenges are redacted. When the markup drifts, a selector finds nothing (the test fails naming
 //! it) or a value changes (a reviewable diff).
 
-use std::path::PathBuf;
-
 use psd2_fallback_engine::screen::map::ScreenMap;
 use psd2_fallback_engine::screen::{Reading, Value};
-use psd2_fallback_sandbox::{Sandbox, WebsiteFault, card_reader_response};
+use psd2_fallback_sandbox::{Sandbox, card_reader_response};
 
 use crate::support::browser::{Browser, FieldValue};
+use crate::support::sites::{ACCOUNT, FIRST_V1, FIRST_V2, SECOND, Site};
 use crate::support::{pain001, password, sandbox};
 
 const ANNA: &str = "1000001";
@@ -26,83 +25,6 @@ fn show(value: &Value) -> String {
         Value::Iban(i) => i.as_str().to_owned(),
         Value::Integer(n) => n.to_string(),
         Value::Flag(b) => b.to_string(),
-    }
-}
-
-/// The three screens of the sandbox's account page (one address, one `is_here`), read together.
-const ACCOUNT: &str = "balances+balance_on_date+history";
-
-/// One sandbox website, its map, and what a customer types into it that is the website's own: how a
-/// day is typed, which option picks an account, the option words of the forms, and the pages its map
-/// cannot name (the second website's password page and its choice of signing method).
-struct Site {
-    /// The snapshots' prefix.
-    layout: &'static str,
-    /// The map, in `selectors/`.
-    map: &'static str,
-    /// The fault that makes the first website serve this layout.
-    fault: Option<WebsiteFault>,
-    /// The second website (`Sandbox::web2_url`) rather than the first.
-    second: bool,
-}
-
-const FIRST_V1: Site = Site {
-    layout: "v1",
-    map: "sandbox.toml",
-    fault: None,
-    second: false,
-};
-
-const FIRST_V2: Site = Site {
-    layout: "v2",
-    map: "sandbox-v2.toml",
-    fault: Some(WebsiteFault::LayoutV2),
-    second: false,
-};
-
-const SECOND: Site = Site {
-    layout: "nl",
-    map: "mijnbank.toml",
-    fault: None,
-    second: true,
-};
-
-impl Site {
-    /// A day as the website's forms take it, from `dd/mm/yyyy`.
-    fn typed(&self, day: &str) -> String {
-        if self.second {
-            day.replace('/', "-")
-        } else {
-            day.to_owned()
-        }
-    }
-
-    /// The option of the "from account" select that picks `account`.
-    fn debtor(&self, account: &psd2_fallback_engine::model::Account) -> String {
-        if self.second {
-            account.id.as_str().to_owned()
-        } else {
-            account.iban.to_string()
-        }
-    }
-
-    /// The option words: (monthly, debits only, all).
-    fn options(&self) -> (&'static str, &'static str, &'static str) {
-        if self.second {
-            ("maand", "af", "alle")
-        } else {
-            ("Monthly", "debit", "all")
-        }
-    }
-
-    /// The screens read from the balances page and from the history page (one page on the first
-    /// website).
-    fn account_screens(&self) -> (&'static str, &'static str) {
-        if self.second {
-            ("balances+balance_on_date", "history")
-        } else {
-            (ACCOUNT, ACCOUNT)
-        }
     }
 }
 
@@ -250,22 +172,12 @@ async fn read_every_page(site: Site) {
         return;
     };
     let sandbox: Sandbox = sandbox().await;
-    if let Some(fault) = site.fault {
-        sandbox.set_website_fault(fault);
-    }
-    let map_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("selectors")
-        .join(site.map);
-    let map = ScreenMap::load(&map_path).expect("the map loads");
+    let map = ScreenMap::load(&site.map_path()).expect("the map loads");
     let layout = site.layout;
     let mut r = Reader {
         map,
         layout,
-        base: if site.second {
-            sandbox.web2_url()
-        } else {
-            sandbox.web_url()
-        },
+        base: site.base(&sandbox),
         browser,
         redact: Vec::new(),
     };

@@ -7,6 +7,7 @@ pub mod conformance;
 pub mod gate;
 pub mod processes;
 pub mod service;
+pub mod sites;
 
 use std::time::Duration;
 

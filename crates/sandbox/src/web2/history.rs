@@ -244,5 +244,5 @@ fetch(lijst.getAttribute('data-bron')+'&vanaf='+volgende,{credentials:'same-orig
 var getoond=lijst.children.length;telling.textContent=getoond+' van '+data.totaal+' getoond';lijst.setAttribute('data-getoond',getoond);lijst.setAttribute('data-totaal',data.totaal);
 if(data.volgende===null){knop.hidden=true;}else{volgende=data.volgende;knop.hidden=false;knop.disabled=false;}
 lijst.setAttribute('data-status','klaar');})
-.catch(function(e){lijst.setAttribute('data-status','fout');telling.textContent='Laden mislukt ('+e.message+').';});}
+.catch(function(e){lijst.setAttribute('data-status','fout');telling.className='melding fout';telling.textContent='Laden mislukt ('+e.message+').';});}
 knop.addEventListener('click',laad);laad();})();"#;
