@@ -519,7 +519,7 @@ async fn serve_a_few_flows(screen: &ScreenBank) {
 }
 
 async fn hygiene_bank(sandbox: &Sandbox, spare: bool) -> (ScreenBank, PathBuf) {
-    let mut config = ScreenBankConfig::new(FIRST_V1.map_path(), FIRST_V1.base(&sandbox));
+    let mut config = ScreenBankConfig::new(FIRST_V1.map_path(), FIRST_V1.base(sandbox));
     config.spare = spare;
     config.max_active = 1;
     config.pacing_per_second = 200;
