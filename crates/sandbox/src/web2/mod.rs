@@ -31,7 +31,6 @@ mod tests;
 mod words;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -41,7 +40,6 @@ use axum::routing::{get, post};
 
 pub(crate) use self::page::BASE;
 use self::site::Site;
-use crate::faults::WebsiteFault;
 use crate::state::Shared;
 
 /// The website's routes, under [`BASE`] (which answers as `BASE/` does).
@@ -102,13 +100,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 /// Applies the website fault: the maintenance page, or a delay. (`layout-v2` is the first website's.)
 async fn faults(State(site): State<Arc<Site>>, request: Request, next: Next) -> Response {
-    let fault = *site.shared.web_fault.borrow();
-    match fault {
-        WebsiteFault::Maintenance => page::maintenance(),
-        WebsiteFault::Slow { ms } => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            next.run(request).await
-        }
-        WebsiteFault::Up | WebsiteFault::LayoutV2 => next.run(request).await,
+    if site.shared.website_in_maintenance().await {
+        page::maintenance()
+    } else {
+        next.run(request).await
     }
 }

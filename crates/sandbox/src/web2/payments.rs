@@ -15,51 +15,30 @@ use super::site::{Customer, go};
 use super::words;
 use crate::ledger::{PaymentDetail, PaymentRecord};
 use crate::markup::{escape, url_encode};
-use psd2_fallback_engine::model::{Amount, PaymentId, PaymentStatus};
+use psd2_fallback_engine::model::{PaymentId, PaymentStatus};
 
 /// Orders per page of the list.
 pub(crate) const PER_PAGE: usize = 20;
 
 /// What an order pays: (beneficiary, IBAN, amount, first day), in the website's words.
 pub(crate) fn paid(record: &PaymentRecord) -> (String, String, String, String) {
-    match &record.detail {
-        PaymentDetail::Single(p) => (
-            p.creditor_name.clone(),
-            p.creditor.paper(),
-            euro(&p.amount),
-            p.requested_execution_date
-                .map(day)
-                .unwrap_or_else(|| "Zo snel mogelijk".to_owned()),
-        ),
-        PaymentDetail::Periodic(s) => (
-            s.payment.creditor_name.clone(),
-            s.payment.creditor.paper(),
-            euro(&s.payment.amount),
-            day(s.start_date),
-        ),
-        PaymentDetail::File { payments, .. } => {
-            let total: rust_decimal::Decimal = payments.iter().map(|(p, _)| p.amount.value()).sum();
-            let first = payments
-                .iter()
-                .map(|(p, _)| p.requested_execution_date)
-                .min();
-            (
-                format!("{} betaling(en)", payments.len()),
-                String::new(),
-                Amount::eur(total).map(|a| euro(&a)).unwrap_or_default(),
-                first.map(day).unwrap_or_default(),
-            )
-        }
-    }
+    let pays = record.pays();
+    (
+        pays.beneficiary
+            .unwrap_or_else(|| format!("{} betaling(en)", pays.count)),
+        pays.iban.map(|i| i.paper()).unwrap_or_default(),
+        pays.amount.as_ref().map(euro).unwrap_or_default(),
+        match (pays.first_day, pays.count) {
+            (Some(first), _) => day(first),
+            (None, 1) => "Zo snel mogelijk".to_owned(),
+            (None, _) => String::new(),
+        },
+    )
 }
 
 /// The customer's reference: a payment's end-to-end id, or a file's message id.
 pub(crate) fn reference(record: &PaymentRecord) -> String {
-    match &record.detail {
-        PaymentDetail::Single(p) => p.end_to_end_id.to_string(),
-        PaymentDetail::Periodic(s) => s.payment.end_to_end_id.to_string(),
-        PaymentDetail::File { message_id, .. } => message_id.clone(),
-    }
+    record.reference()
 }
 
 /// The list (class `scherm-opdrachten`), newest first; `?pagina=N`.
