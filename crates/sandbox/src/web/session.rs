@@ -10,9 +10,8 @@ use tokio::time::Instant;
 
 pub(crate) use crate::markup::cookie;
 
-use psd2_fallback_engine::model::{
-    AuthorisationId, PaymentFile, PaymentId, PaymentRequest, StandingOrderRequest,
-};
+pub(crate) use crate::visit::{Drafts, Signing};
+use psd2_fallback_engine::model::PaymentId;
 
 /// The session cookie's name.
 const SESSION_COOKIE: &str = "sbsession";
@@ -31,23 +30,6 @@ pub(crate) enum Login {
     },
     /// Fully authenticated.
     Authenticated { customer: String, name: String },
-}
-
-/// A signing in progress, per payment: the ledger's authorisation and its challenge.
-#[derive(Debug, Clone)]
-pub(crate) struct Signing {
-    pub(crate) authorisation: AuthorisationId,
-    pub(crate) challenge: String,
-    pub(crate) attempts_left: u32,
-}
-
-/// What the customer filled in and has not confirmed yet. The draft id is the request id given to the
-/// ledger, so confirming twice (a double click, a retried POST) makes one payment.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Drafts {
-    pub(crate) payment: Option<(String, PaymentRequest)>,
-    pub(crate) order: Option<(String, StandingOrderRequest)>,
-    pub(crate) file: Option<(String, PaymentFile)>,
 }
 
 /// One visitor's session.

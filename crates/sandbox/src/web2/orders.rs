@@ -267,7 +267,7 @@ pub(crate) async fn transfer(
                 request.product = PaymentProduct::InstantSepaCreditTransfer;
             }
             let draft = uuid::Uuid::new_v4().to_string();
-            customer.change(|s| s.drafts.transfer = Some((draft, request)));
+            customer.change(|s| s.drafts.payment = Some((draft, request)));
             go("/overmaken/controle")
         }
         _ => transfer_form(&customer, &form, &problems),
@@ -276,7 +276,7 @@ pub(crate) async fn transfer(
 
 /// The transfer as the bank understood it (class `scherm-overmaken-controle`).
 pub(crate) async fn transfer_check_page(customer: Customer) -> Response {
-    let Some((_, request)) = &customer.session.drafts.transfer else {
+    let Some((_, request)) = &customer.session.drafts.payment else {
         return go("/overmaken");
     };
     let today = customer.site.shared.ledger.today();
@@ -331,11 +331,11 @@ pub(crate) async fn transfer_check(
     if let Err(response) = customer.check(&form) {
         return *response;
     }
-    let Some((draft, request)) = customer.session.drafts.transfer.clone() else {
+    let Some((draft, request)) = customer.session.drafts.payment.clone() else {
         return go("/overmaken");
     };
     if text(&form, "actie") != "bevestigen" {
-        customer.change(|s| s.drafts.transfer = None);
+        customer.change(|s| s.drafts.payment = None);
         return go("/overmaken");
     }
     match customer
@@ -345,7 +345,7 @@ pub(crate) async fn transfer_check(
         .initiate_payment(&customer.number, request, Some(&draft))
     {
         Ok(made) => {
-            customer.change(|s| s.drafts.transfer = None);
+            customer.change(|s| s.drafts.payment = None);
             to_signing(made.payment.id.as_str())
         }
         Err(e) => error_page(

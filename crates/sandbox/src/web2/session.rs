@@ -10,9 +10,8 @@ use tokio::time::Instant;
 
 use super::page::BASE;
 use crate::markup::cookie;
-use psd2_fallback_engine::model::{
-    AuthorisationId, PaymentFile, PaymentId, PaymentRequest, StandingOrderRequest,
-};
+pub(crate) use crate::visit::{Drafts, Signing};
+use psd2_fallback_engine::model::PaymentId;
 
 /// The session cookie's name.
 const SESSION_COOKIE: &str = "mb_sessie";
@@ -36,23 +35,6 @@ pub(crate) enum Step {
     },
     /// Logged in.
     LoggedIn { customer: String, name: String },
-}
-
-/// A signing in progress: the ledger's authorisation and the challenge shown.
-#[derive(Debug, Clone)]
-pub(crate) struct Signing {
-    pub(crate) authorisation: AuthorisationId,
-    pub(crate) challenge: String,
-    pub(crate) attempts_left: u32,
-}
-
-/// What the customer filled in and has not confirmed: the draft id is the ledger's request id, so a
-/// double "Bevestigen" makes one order.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Drafts {
-    pub(crate) transfer: Option<(String, PaymentRequest)>,
-    pub(crate) order: Option<(String, StandingOrderRequest)>,
-    pub(crate) file: Option<(String, PaymentFile)>,
 }
 
 /// One visitor's session.
