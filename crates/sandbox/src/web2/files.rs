@@ -10,9 +10,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::format::{day, euro};
-use super::page::{BASE, error, error_page, facts, refusal, render};
-use super::site::{Customer, go, text};
-use crate::markup::{escape, url_encode};
+use super::page::{BASE, error, facts, render};
+use super::site::{Customer, go};
+use crate::markup::escape;
 use psd2_fallback_engine::model::{Amount, PaymentFile};
 
 /// The upload page (class `scherm-bestanden`), with an error when a file was refused.
@@ -143,34 +143,11 @@ pub(crate) async fn review(
     customer: Customer,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(response) = customer.check(&form) {
-        return *response;
-    }
-    let Some((draft, file)) = customer.session.drafts.file.clone() else {
-        return go("/bestanden");
-    };
-    if text(&form, "actie") != "aanbieden" {
-        customer.change(|s| s.drafts.file = None);
-        return go("/bestanden");
-    }
-    match customer
-        .site
-        .shared
-        .ledger
-        .upload_file(&customer.number, file, Some(&draft))
-    {
-        Ok(made) => {
-            customer.change(|s| s.drafts.file = None);
-            go(&format!(
-                "/opdrachten/{}/ondertekenen",
-                url_encode(made.payment.id.as_str())
-            ))
-        }
-        Err(e) => error_page(
-            &customer.frame,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &refusal(&e),
-            "/bestanden",
-        ),
-    }
+    customer.confirm_draft(
+        &form,
+        "aanbieden",
+        |d| &mut d.file,
+        "/bestanden",
+        |ledger, number, file, draft| ledger.upload_file(number, file, Some(draft)),
+    )
 }

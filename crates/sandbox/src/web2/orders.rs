@@ -6,15 +6,14 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::Form;
-use axum::http::StatusCode;
 use axum::response::Response;
 use time::Date;
 
 use super::format::{day, euro, parse_typed_day};
-use super::page::{BASE, error_page, errors, facts, refusal, render};
+use super::page::{BASE, errors, facts, render};
 use super::site::{Customer, go, text};
 use super::words::{FREQUENCIES, frequency, yes_no};
-use crate::markup::{escape, url_encode};
+use crate::markup::escape;
 use psd2_fallback_engine::model::belgian::parse_amount;
 use psd2_fallback_engine::model::{
     Account, Currency, EndToEndId, ExecutionRule, Iban, PaymentProduct, PaymentRequest,
@@ -194,11 +193,6 @@ fn debtor_words(customer: &Customer, iban: &Iban) -> String {
         .unwrap_or_else(|_| iban.paper())
 }
 
-/// Where a recorded order is signed.
-fn to_signing(id: &str) -> Response {
-    go(&format!("/opdrachten/{}/ondertekenen", url_encode(id)))
-}
-
 /// The transfer form (class `scherm-overmaken`).
 pub(crate) async fn transfer_page(customer: Customer) -> Response {
     transfer_form(&customer, &HashMap::new(), &[])
@@ -328,33 +322,13 @@ pub(crate) async fn transfer_check(
     customer: Customer,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(response) = customer.check(&form) {
-        return *response;
-    }
-    let Some((draft, request)) = customer.session.drafts.payment.clone() else {
-        return go("/overmaken");
-    };
-    if text(&form, "actie") != "bevestigen" {
-        customer.change(|s| s.drafts.payment = None);
-        return go("/overmaken");
-    }
-    match customer
-        .site
-        .shared
-        .ledger
-        .initiate_payment(&customer.number, request, Some(&draft))
-    {
-        Ok(made) => {
-            customer.change(|s| s.drafts.payment = None);
-            to_signing(made.payment.id.as_str())
-        }
-        Err(e) => error_page(
-            &customer.frame,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &refusal(&e),
-            "/overmaken",
-        ),
-    }
+    customer.confirm_draft(
+        &form,
+        "bevestigen",
+        |d| &mut d.payment,
+        "/overmaken",
+        |ledger, number, request, draft| ledger.initiate_payment(number, request, Some(draft)),
+    )
 }
 
 /// The standing-order form (class `scherm-periodiek`).
@@ -551,31 +525,11 @@ pub(crate) async fn order_check(
     customer: Customer,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(response) = customer.check(&form) {
-        return *response;
-    }
-    let Some((draft, request)) = customer.session.drafts.order.clone() else {
-        return go("/periodiek");
-    };
-    if text(&form, "actie") != "bevestigen" {
-        customer.change(|s| s.drafts.order = None);
-        return go("/periodiek");
-    }
-    match customer
-        .site
-        .shared
-        .ledger
-        .create_standing_order(&customer.number, request, Some(&draft))
-    {
-        Ok(made) => {
-            customer.change(|s| s.drafts.order = None);
-            to_signing(made.payment.id.as_str())
-        }
-        Err(e) => error_page(
-            &customer.frame,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &refusal(&e),
-            "/periodiek",
-        ),
-    }
+    customer.confirm_draft(
+        &form,
+        "bevestigen",
+        |d| &mut d.order,
+        "/periodiek",
+        |ledger, number, request, draft| ledger.create_standing_order(number, request, Some(draft)),
+    )
 }

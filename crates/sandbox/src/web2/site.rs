@@ -9,10 +9,14 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::page::{BASE, Frame, forbidden};
-use super::session::{CONSENT_COOKIE, Session, Sessions, Step};
-use crate::markup::cookie;
+use axum::http::StatusCode;
+
+use super::page::{BASE, Frame, error_page, forbidden, refusal};
+use super::session::{CONSENT_COOKIE, Drafts, Session, Sessions, Step};
+use crate::ledger::{Ledger, LedgerResult};
+use crate::markup::{cookie, url_encode};
 use crate::state::Shared;
+use psd2_fallback_engine::model::PaymentInitiation;
 
 /// The website: the bank and the sessions.
 #[derive(Debug)]
@@ -136,6 +140,49 @@ impl Customer {
     /// Changes this customer's session.
     pub(crate) fn change<T>(&self, change: impl FnOnce(&mut Session) -> T) -> Option<T> {
         self.site.sessions.change(&self.sid, change)
+    }
+}
+
+/// Where a draft lives in a session's drafts.
+pub(crate) type DraftSlot<T> = fn(&mut Drafts) -> &mut Option<(String, T)>;
+
+impl Customer {
+    /// A read-back's form sent: `confirm` (the button's value) records the draft once through
+    /// `record` — its draft id is the ledger's request id, so a second "Bevestigen" finds no draft —
+    /// and goes to signing; any other button drops the draft and goes back to `back`.
+    pub(crate) fn confirm_draft<T: Clone>(
+        &self,
+        form: &HashMap<String, String>,
+        confirm: &str,
+        slot: DraftSlot<T>,
+        back: &str,
+        record: impl FnOnce(&Ledger, &str, T, &str) -> LedgerResult<PaymentInitiation>,
+    ) -> Response {
+        if let Err(response) = self.check(form) {
+            return *response;
+        }
+        let Some((draft, request)) = slot(&mut self.session.drafts.clone()).clone() else {
+            return go(back);
+        };
+        if text(form, "actie") != confirm {
+            self.change(|s| *slot(&mut s.drafts) = None);
+            return go(back);
+        }
+        match record(&self.site.shared.ledger, &self.number, request, &draft) {
+            Ok(made) => {
+                self.change(|s| *slot(&mut s.drafts) = None);
+                go(&format!(
+                    "/opdrachten/{}/ondertekenen",
+                    url_encode(made.payment.id.as_str())
+                ))
+            }
+            Err(e) => error_page(
+                &self.frame,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &refusal(&e),
+                back,
+            ),
+        }
     }
 }
 
