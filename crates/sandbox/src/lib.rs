@@ -18,7 +18,7 @@
 //!   shared state and composes the two faces over it.
 //! - [`api`], [`web`], [`web2`] — the three faces: the API and two websites unlike each other over the
 //!   same bank. None knows another or `server`; the websites share `markup` (escaping, cookies) and `visit`
-//!   (drafts and signings in progress).
+//!   (the session store: sessions, drafts and signings in progress).
 //! - `state` — what both faces share: the ledger handle, the faults in force, [`SandboxConfig`], and the
 //!   marker that lets a fault drop a connection.
 //! - [`ledger`] — the book; `seed` — its customers and history; `faults` — the faults;

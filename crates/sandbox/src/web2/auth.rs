@@ -16,7 +16,7 @@ use crate::markup::escape;
 
 /// `/`: the accounts when logged in, else the first login step.
 pub(crate) async fn root(visitor: Visitor) -> Response {
-    match visitor.session.as_ref().map(|(_, s)| &s.step) {
+    match visitor.session.as_ref().map(|(_, s)| &s.login) {
         Some(Step::LoggedIn { .. }) => go("/overzicht"),
         _ => go("/inloggen"),
     }
@@ -28,7 +28,7 @@ pub(crate) async fn cookies(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Some((_, session)) = &visitor.session
-        && let Err(response) = check_token(&session.token, &form, &visitor.frame)
+        && let Err(response) = check_token(&session.csrf, &form, &visitor.frame)
     {
         return *response;
     }
@@ -55,13 +55,13 @@ fn login_screen(
     body: impl FnOnce(&str) -> String,
 ) -> Response {
     let (sid, token, new) = match &visitor.session {
-        Some((sid, session)) => (sid.clone(), session.token.clone(), false),
+        Some((sid, session)) => (sid.clone(), session.csrf.clone(), false),
         None => {
-            let sid = visitor.site.sessions.start(step);
+            let sid = visitor.site.sessions.create(step);
             let token = visitor
                 .site
                 .sessions
-                .change(&sid, |s| s.token.clone())
+                .update(&sid, |s| s.csrf.clone())
                 .unwrap_or_default();
             (sid, token, true)
         }
@@ -83,7 +83,7 @@ pub(crate) async fn number_page(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if let Some((_, session)) = &visitor.session
-        && matches!(session.step, Step::LoggedIn { .. })
+        && matches!(session.login, Step::LoggedIn { .. })
     {
         return go("/overzicht");
     }
@@ -115,7 +115,7 @@ pub(crate) async fn number(
     let Some((sid, session)) = &visitor.session else {
         return go("/inloggen?verlopen=1");
     };
-    if let Err(response) = check_token(&session.token, &form, &visitor.frame) {
+    if let Err(response) = check_token(&session.csrf, &form, &visitor.frame) {
         return *response;
     }
     let customer = text(&form, "klantnummer").to_owned();
@@ -125,13 +125,13 @@ pub(crate) async fn number(
     visitor
         .site
         .sessions
-        .change(sid, |s| s.step = Step::Identified { customer });
+        .update(sid, |s| s.login = Step::Identified { customer });
     go("/inloggen/wachtwoord")
 }
 
 /// Step 2, the password (class `scherm-wachtwoord`).
 pub(crate) async fn password_page(visitor: Visitor) -> Response {
-    let customer = match visitor.session.as_ref().map(|(_, s)| &s.step) {
+    let customer = match visitor.session.as_ref().map(|(_, s)| &s.login) {
         Some(Step::Identified { customer }) => customer.clone(),
         Some(Step::LoggedIn { .. }) => return go("/overzicht"),
         Some(Step::Challenged { .. }) => return go("/inloggen/kaartlezer"),
@@ -161,17 +161,17 @@ pub(crate) async fn password(
     let Some((sid, session)) = &visitor.session else {
         return go("/inloggen?verlopen=1");
     };
-    if let Err(response) = check_token(&session.token, &form, &visitor.frame) {
+    if let Err(response) = check_token(&session.csrf, &form, &visitor.frame) {
         return *response;
     }
-    let Step::Identified { customer } = &session.step else {
+    let Step::Identified { customer } = &session.login else {
         return go("/inloggen");
     };
     let ledger = &visitor.site.shared.ledger;
-    visitor.site.sessions.end(sid);
+    visitor.site.sessions.remove(sid);
     match ledger.log_in(customer, text(&form, "wachtwoord")) {
         Ok(name) => {
-            let fresh = visitor.site.sessions.start(Step::Challenged {
+            let fresh = visitor.site.sessions.create(Step::Challenged {
                 customer: customer.clone(),
                 name: name.to_owned(),
                 challenge: ledger.new_challenge(),
@@ -195,7 +195,7 @@ pub(crate) async fn password(
 
 /// Step 3, the card reader (class `scherm-kaartlezer`).
 pub(crate) async fn card_reader_page(visitor: Visitor) -> Response {
-    match visitor.session.as_ref().map(|(_, s)| &s.step) {
+    match visitor.session.as_ref().map(|(_, s)| &s.login) {
         Some(Step::Challenged {
             challenge,
             attempts_left,
@@ -237,7 +237,7 @@ pub(crate) async fn card_reader(
     let Some((sid, session)) = &visitor.session else {
         return go("/inloggen?verlopen=1");
     };
-    if let Err(response) = check_token(&session.token, &form, &visitor.frame) {
+    if let Err(response) = check_token(&session.csrf, &form, &visitor.frame) {
         return *response;
     }
     let Step::Challenged {
@@ -245,7 +245,7 @@ pub(crate) async fn card_reader(
         name,
         challenge,
         attempts_left,
-    } = &session.step
+    } = &session.login
     else {
         return go("/inloggen");
     };
@@ -254,12 +254,12 @@ pub(crate) async fn card_reader(
             customer: customer.clone(),
             name: name.clone(),
         };
-        visitor.site.sessions.change(sid, |s| s.step = step);
+        visitor.site.sessions.update(sid, |s| s.login = step);
         return go("/overzicht");
     }
     let left = attempts_left.saturating_sub(1);
     if left == 0 {
-        visitor.site.sessions.end(sid);
+        visitor.site.sessions.remove(sid);
         let mut response = go("/inloggen?geblokkeerd=1");
         response
             .headers_mut()
@@ -273,7 +273,7 @@ pub(crate) async fn card_reader(
         challenge: fresh.clone(),
         attempts_left: left,
     };
-    visitor.site.sessions.change(sid, |s| s.step = step);
+    visitor.site.sessions.update(sid, |s| s.login = step);
     card_reader_screen(
         &visitor,
         &fresh,
@@ -285,7 +285,7 @@ pub(crate) async fn card_reader(
 /// Ends the session.
 pub(crate) async fn logout(visitor: Visitor) -> Response {
     if let Some((sid, _)) = &visitor.session {
-        visitor.site.sessions.end(sid);
+        visitor.site.sessions.remove(sid);
     }
     let mut response = go("/inloggen?uitgelogd=1");
     response

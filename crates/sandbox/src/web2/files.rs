@@ -24,7 +24,7 @@ fn screen(customer: &Customer, status: StatusCode, problem: Option<&str>) -> Res
     let body = format!(
         r#"{}<p>Upload een SEPA-betaalbestand (ISO 20022 pain.001.001.03 of .09, XML).</p><form id="uploaden" method="post" action="{BASE}/bestanden" enctype="multipart/form-data"><input type="hidden" name="formtoken" value="{}"><div class="regel"><label for="bestand">Betaalbestand</label><input id="bestand" name="bestand" type="file" accept=".xml,text/xml,application/xml"></div><button class="knop" id="uploaden-knop" type="submit">Uploaden</button></form>"#,
         problem.map(error).unwrap_or_default(),
-        escape(&customer.session.token)
+        escape(&customer.session.csrf)
     );
     let mut response = render(&customer.frame, "bestanden", "Betaalbestanden", &body);
     *response.status_mut() = status;
@@ -128,7 +128,7 @@ pub(crate) async fn review_page(customer: Customer) -> Response {
     let _ = write!(
         body,
         r#"</ul><form id="aanbieden" method="post" action="{BASE}/bestanden/controle"><input type="hidden" name="formtoken" value="{}"><button class="knop" id="ter-ondertekening" type="submit" name="actie" value="aanbieden">Ter ondertekening aanbieden</button> <button class="knop knop-licht" id="annuleren" type="submit" name="actie" value="annuleren">Annuleren</button></form>"#,
-        escape(&customer.session.token)
+        escape(&customer.session.csrf)
     );
     render(
         &customer.frame,

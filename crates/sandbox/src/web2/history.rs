@@ -179,7 +179,7 @@ pub(crate) async fn batch(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(Step::LoggedIn { customer, .. }) = visitor.session.as_ref().map(|(_, s)| &s.step)
+    let Some(Step::LoggedIn { customer, .. }) = visitor.session.as_ref().map(|(_, s)| &s.login)
     else {
         return refused(StatusCode::UNAUTHORIZED, "Niet ingelogd.".to_owned());
     };

@@ -178,7 +178,7 @@ fn read_back(customer: &Customer, items: &[(&str, &str, String)], action: &str) 
     format!(
         r#"<p>Klopt alles? Na bevestigen ondertekent u met uw kaartlezer.</p>{}<form id="controle" method="post" action="{BASE}{action}"><input type="hidden" name="formtoken" value="{}"><button class="knop" id="bevestigen" type="submit" name="actie" value="bevestigen">Bevestigen</button> <button class="knop knop-licht" id="wijzigen" type="submit" name="actie" value="wijzigen">Wijzigen</button></form>"#,
         facts("controle", items),
-        escape(&customer.session.token)
+        escape(&customer.session.csrf)
     )
 }
 
@@ -212,7 +212,7 @@ fn transfer_form(
     let body = format!(
         r#"{}<form id="overmaken" method="post" action="{BASE}/overmaken"><input type="hidden" name="formtoken" value="{}">{}{}<div class="regel"><label><input id="direct" name="direct" type="checkbox" value="ja"{checked}> Direct overmaken (binnen enkele seconden)</label></div>{}<button class="knop" id="controleren" type="submit">Controleren</button></form>"#,
         errors(problems),
-        escape(&customer.session.token),
+        escape(&customer.session.csrf),
         order_fields(&accounts, form),
         input(
             "datum",
@@ -351,7 +351,7 @@ fn order_form(
     let body = format!(
         r#"{}<form id="periodiek" method="post" action="{BASE}/periodiek"><input type="hidden" name="formtoken" value="{}">{}{}{}{}{}{}<button class="knop" id="controleren" type="submit">Controleren</button></form>"#,
         errors(problems),
-        escape(&customer.session.token),
+        escape(&customer.session.csrf),
         order_fields(&accounts, form),
         input(
             "eerste",

@@ -164,7 +164,7 @@ pub(crate) async fn detail(
         let _ = write!(
             body,
             r#"<form id="intrekken" method="post" action="{BASE}/opdrachten/{path}/intrekken"><input type="hidden" name="formtoken" value="{}"><button class="knop knop-licht" id="intrekken-knop" type="submit">Opdracht intrekken</button></form>"#,
-            escape(&customer.session.token)
+            escape(&customer.session.csrf)
         );
     }
     let _ = write!(

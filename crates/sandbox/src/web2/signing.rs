@@ -135,7 +135,7 @@ fn challenge_screen(
         escape(&signing.challenge),
         signing.attempts_left,
         url_encode(record.payment.id.as_str()),
-        escape(&customer.session.token),
+        escape(&customer.session.csrf),
     );
     render(
         &customer.frame,

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::http::StatusCode;
 
 use super::page::{BASE, Frame, error_page, forbidden, refusal};
-use super::session::{CONSENT_COOKIE, Drafts, Session, Sessions, Step};
+use super::session::{CONSENT_COOKIE, Drafts, Lookup, SESSION_COOKIE, Session, Sessions, Step};
 use crate::ledger::{Ledger, LedgerResult};
 use crate::markup::{cookie, url_encode};
 use crate::state::Shared;
@@ -32,7 +32,7 @@ impl Site {
         let idle = shared.config.session_idle;
         Self {
             shared,
-            sessions: Sessions::new(idle),
+            sessions: Sessions::new(idle, SESSION_COOKIE),
         }
     }
 }
@@ -59,14 +59,18 @@ impl FromRequestParts<Arc<Site>> for Visitor {
         parts: &mut Parts,
         site: &Arc<Site>,
     ) -> Result<Self, Self::Rejection> {
-        let (session, expired) = site.sessions.find(&parts.headers);
-        let name = match session.as_ref().map(|(_, s)| &s.step) {
+        let (session, expired) = match site.sessions.lookup(&parts.headers) {
+            Lookup::None => (None, false),
+            Lookup::Expired => (None, true),
+            Lookup::Live(id, session) => (Some((id, *session)), false),
+        };
+        let name = match session.as_ref().map(|(_, s)| &s.login) {
             Some(Step::LoggedIn { name, .. }) => Some(name.clone()),
             _ => None,
         };
         let frame = Frame {
             name,
-            token: session.as_ref().map(|(_, s)| s.token.clone()),
+            token: session.as_ref().map(|(_, s)| s.csrf.clone()),
             wall: cookie(&parts.headers, CONSENT_COOKIE).is_none(),
             path: parts.uri.path().to_owned(),
         };
@@ -116,7 +120,7 @@ impl FromRequestParts<Arc<Site>> for Customer {
         let Some((sid, session)) = visitor.session.clone() else {
             return Err(visitor.to_login());
         };
-        match &session.step {
+        match &session.login {
             Step::LoggedIn { customer, .. } => Ok(Customer {
                 site: visitor.site,
                 sid,
@@ -134,12 +138,12 @@ impl FromRequestParts<Arc<Site>> for Customer {
 impl Customer {
     /// Refuses a form whose token is not this session's.
     pub(crate) fn check(&self, form: &HashMap<String, String>) -> Result<(), Box<Response>> {
-        check_token(&self.session.token, form, &self.frame)
+        check_token(&self.session.csrf, form, &self.frame)
     }
 
     /// Changes this customer's session.
     pub(crate) fn change<T>(&self, change: impl FnOnce(&mut Session) -> T) -> Option<T> {
-        self.site.sessions.change(&self.sid, change)
+        self.site.sessions.update(&self.sid, change)
     }
 }
 
