@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::format::{day, euro, parse_typed_day};
-use super::page::{BASE, error_page, errors, facts, refusal, render};
+use super::page::{BASE, errors, facts, refusal, render};
 use super::site::Customer;
 use crate::markup::{escape, url_encode};
 use psd2_fallback_engine::model::belgian::format_iso_date;
@@ -74,16 +73,9 @@ pub(crate) async fn balances(
 ) -> Response {
     let ledger = &customer.site.shared.ledger;
     let id = AccountId::new(id);
-    let account = match ledger.account(&customer.number, &id) {
+    let account = match customer.account(&id) {
         Ok(account) => account,
-        Err(e) => {
-            return error_page(
-                &customer.frame,
-                StatusCode::NOT_FOUND,
-                &refusal(&e),
-                "/overzicht",
-            );
-        }
+        Err(response) => return *response,
     };
     let now = ledger
         .balances(&customer.number, &id, None)

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::format::{parse_typed_day, typed_day};
-use super::page::{BASE, error_page, errors, refusal, render};
+use super::page::{BASE, errors, refusal, render};
 use super::session::Step;
 use super::site::{Customer, Visitor};
 use crate::markup::{escape, url_encode};
@@ -71,16 +71,9 @@ pub(crate) async fn page(
 ) -> Response {
     let ledger = &customer.site.shared.ledger;
     let id = AccountId::new(id);
-    let account = match ledger.account(&customer.number, &id) {
+    let account = match customer.account(&id) {
         Ok(account) => account,
-        Err(e) => {
-            return error_page(
-                &customer.frame,
-                StatusCode::NOT_FOUND,
-                &refusal(&e),
-                "/overzicht",
-            );
-        }
+        Err(response) => return *response,
     };
     let get = |k: &str| query.get(k).map(|v| v.trim()).unwrap_or("").to_owned();
     let chosen = |name: &str, options: &[(&str, &str)]| {

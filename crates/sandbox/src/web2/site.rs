@@ -16,7 +16,7 @@ use super::session::{CONSENT_COOKIE, Drafts, Lookup, SESSION_COOKIE, Session, Se
 use crate::ledger::{Ledger, LedgerResult};
 use crate::markup::{cookie, url_encode};
 use crate::state::Shared;
-use psd2_fallback_engine::model::PaymentInitiation;
+use psd2_fallback_engine::model::{Account, AccountId, PaymentInitiation};
 
 /// The website: the bank and the sessions.
 #[derive(Debug)]
@@ -139,6 +139,22 @@ impl Customer {
     /// Refuses a form whose token is not this session's.
     pub(crate) fn check(&self, form: &HashMap<String, String>) -> Result<(), Box<Response>> {
         check_token(&self.session.csrf, form, &self.frame)
+    }
+
+    /// One of this customer's accounts, or the error page (`404`) for any other.
+    pub(crate) fn account(&self, id: &AccountId) -> Result<Account, Box<Response>> {
+        self.site
+            .shared
+            .ledger
+            .account(&self.number, id)
+            .map_err(|e| {
+                Box::new(error_page(
+                    &self.frame,
+                    StatusCode::NOT_FOUND,
+                    &refusal(&e),
+                    "/overzicht",
+                ))
+            })
     }
 
     /// Changes this customer's session.
