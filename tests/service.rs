@@ -20,7 +20,8 @@ use time::Duration as Days;
 use time::macros::date;
 
 use crate::support::service::{
-    ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start, start_on_journal,
+    ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, api_bank_waiting, fast_health, screen_channel, start,
+    start_on_journal,
 };
 use crate::support::{TODAY, pain001, psu, sandbox, sign};
 
@@ -929,7 +930,7 @@ async fn with_the_api_down_from_the_start_a_consent_is_made_on_the_website_and_r
     )
     .await;
     service.gate.set_down(true);
-    let client = api_bank(&service.bank_url(), Some(TOKEN_A));
+    let client = api_bank_waiting(&service.bank_url(), Some(TOKEN_A), Duration::from_secs(60));
     let anna = consented(&client, &sandbox, ANNA).await;
 
     // The reference: the bank's own API, reached directly under a consent of its own.
