@@ -340,11 +340,13 @@ impl ScreenBank {
         let mut links = std::collections::HashSet::new();
         let mut number = 1;
         loop {
-            if let Some(more) = &paging.more {
-                if let Some(longer) = self.load_more(browser, &source, "payments", more).await? {
-                    source = longer;
-                    continue;
-                }
+            let longer = match &paging.more {
+                Some(more) => self.load_more(browser, &source, "payments", more).await?,
+                None => None,
+            };
+            if let Some(longer) = longer {
+                source = longer;
+                continue;
             }
             if let Some(found) = self.find_on_page(&source, reference)? {
                 return Ok(Some(found));
