@@ -20,12 +20,26 @@ impl ScreenBank {
         browser: &Browser,
         psu: &PsuContext,
     ) -> FlowResult<Option<ScaChallenge>> {
-        let password = psu.password.as_ref().ok_or_else(|| {
-            InvalidValue::new(
-                "password",
-                "logging in to the website needs the customer's password",
-            )
-        })?;
+        // The engine keeps no password beyond what its caller hands it (the service: in memory, for
+        // at most a day, after the authorisation it came with succeeded): without one, the customer
+        // must authenticate again, and that is said plainly — under a consent as the API says it.
+        let Some(password) = psu.password.as_ref() else {
+            tracing::warn!(
+                event = "reauthentication_required",
+                customer = ?psu.psu_id,
+                consent = psu.consent_id.is_some(),
+                "the website needs a login and no password is at hand"
+            );
+            let message = "the customer must re-authenticate: logging in to the website needs the \
+                           customer's password, which is not kept (start a new authorisation)";
+            return Err(match psu.consent_id {
+                Some(_) => Fail::Bank(BankError::Rejected {
+                    code: "CONSENT_INVALID".to_owned(),
+                    message: message.to_owned(),
+                }),
+                None => InvalidValue::new("password", message).into(),
+            });
+        };
         self.pace().await;
         browser.goto(&self.url("login", None)).await?;
         let source = browser.source().await?;

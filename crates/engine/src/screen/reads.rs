@@ -148,9 +148,7 @@ impl ScreenBank {
             }
         }
         let paging = screen.paging.clone().unwrap_or_default();
-        let rows = &screen.tables["history"].rows;
         let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
         let mut links = std::collections::HashSet::new();
         let mut number = 1;
         let mut total = None;
@@ -161,25 +159,11 @@ impl ScreenBank {
             }
             if let Some(more) = &paging.more {
                 // "Load more": click until everything is on the one page, then read it once.
-                let (offered, shown) = {
-                    let page = Page::new(&source, map);
-                    (
-                        page.has(more) && page.attribute(more, "disabled").is_none(),
-                        page.count(rows),
-                    )
-                };
-                if offered {
-                    if !seen.insert(shown) {
-                        return Err(Fail::Unexpected {
-                            screen: "history".to_owned(),
-                            selector: more.clone(),
-                        });
-                    }
-                    self.pace().await;
-                    browser.click(more).await?;
-                    browser
-                        .wait_for_more(rows, more, shown, self.inner.config.wait_timeout)
-                        .await?;
+                if self
+                    .load_more(browser, &source, "history", more)
+                    .await?
+                    .is_some()
+                {
                     continue;
                 }
                 out.extend(history(&self.inner.map, &source)?);
@@ -352,34 +336,17 @@ impl ScreenBank {
         let map = &self.inner.map;
         let screen = map.screen("payments");
         let paging = screen.paging.clone().unwrap_or_default();
-        let rows = &screen.tables["payments"].rows;
         let mut source = self.open(browser, "payments", None).await?;
         let mut links = std::collections::HashSet::new();
         let mut number = 1;
         loop {
-            if let Some(more) = &paging.more {
-                let (offered, shown) = {
-                    let page = Page::new(&source, map);
-                    (
-                        page.has(more) && page.attribute(more, "disabled").is_none(),
-                        page.count(rows),
-                    )
-                };
-                if offered {
-                    self.pace().await;
-                    browser.click(more).await?;
-                    browser
-                        .wait_for_more(rows, more, shown, self.inner.config.wait_timeout)
-                        .await?;
-                    source = browser.source().await?;
-                    if Page::new(&source, map).count(rows) == shown {
-                        return Err(Fail::Unexpected {
-                            screen: "payments".to_owned(),
-                            selector: more.clone(),
-                        });
-                    }
-                    continue;
-                }
+            let longer = match &paging.more {
+                Some(more) => self.load_more(browser, &source, "payments", more).await?,
+                None => None,
+            };
+            if let Some(longer) = longer {
+                source = longer;
+                continue;
             }
             if let Some(found) = self.find_on_page(&source, reference)? {
                 return Ok(Some(found));
@@ -422,6 +389,46 @@ impl ScreenBank {
         } else {
             None
         })
+    }
+
+    /// Clicks a list's "load more" button when the page offers it and waits for the rows it adds:
+    /// the page's new source, or `None` when everything is shown. A click that adds nothing while the
+    /// button stays is a screen that no longer works as its map says.
+    async fn load_more(
+        &self,
+        browser: &Browser,
+        source: &str,
+        screen: &str,
+        more: &str,
+    ) -> FlowResult<Option<String>> {
+        let map = &self.inner.map;
+        let rows = &map.screen(screen).tables[screen].rows;
+        let offered =
+            |page: &Page<'_>| page.has(more) && page.attribute(more, "disabled").is_none();
+        let shown = {
+            let page = Page::new(source, map);
+            if !offered(&page) {
+                return Ok(None);
+            }
+            page.count(rows)
+        };
+        self.pace().await;
+        browser.click(more).await?;
+        browser
+            .wait_for_more(rows, more, shown, self.inner.config.wait_timeout)
+            .await?;
+        let longer = browser.source().await?;
+        let stuck = {
+            let page = Page::new(&longer, map);
+            page.count(rows) == shown && offered(&page)
+        };
+        if stuck {
+            return Err(Fail::Unexpected {
+                screen: screen.to_owned(),
+                selector: more.to_owned(),
+            });
+        }
+        Ok(Some(longer))
     }
 
     /// The order with end-to-end id `reference` on one page of the list of orders, if it is there.
