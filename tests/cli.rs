@@ -573,3 +573,113 @@ async fn sigterm_stops_the_service_and_leaves_no_browser_and_no_folder() {
     );
     sandbox.shutdown().await;
 }
+
+/// Runs `psd2-fallback selectors check` on a map against a website; (exit success, stdout).
+async fn selectors_check(map: &Path, url: &str, customer: &str) -> (bool, String) {
+    let challenge = format!("{BIN} card-reader {{customer}} {{challenge}}");
+    let (map, url, customer) = (map.to_owned(), url.to_owned(), customer.to_owned());
+    let password = crate::support::password(&customer);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["selectors", "check"])
+            .arg(&map)
+            .args(["--url", &url, "--customer", &customer])
+            .args(["--challenge-command", &challenge])
+            .env("PSD2_FALLBACK_PASSWORD", password)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the command runs")
+    })
+    .await
+    .expect("the command ends");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// r12: the doctor lists every problem of a broken map in one run, each naming the file and the key,
+/// and exits non-zero before starting any browser.
+#[tokio::test]
+async fn selectors_check_lists_every_problem_of_a_broken_map_at_once() {
+    let dir = TempDir::new();
+    let good = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors/sandbox.toml"),
+    )
+    .unwrap();
+    let broken = good
+        .replacen(
+            r##"columns.amount = { css = "td.tx-amount", parse = "amount" }"##,
+            "",
+            1,
+        )
+        .replacen(
+            r##"is_here = "body[data-screen=sca]""##,
+            r##"is_here = "p:contains(Code)""##,
+            1,
+        )
+        .replacen("pending = \"Pending\"", "", 1);
+    let map = dir.file("broken.toml", &broken);
+    let (ok, out) = selectors_check(&map, "http://127.0.0.1:9", "1000001").await;
+    assert!(!ok, "{out}");
+    let file = map.display().to_string();
+    for key in [
+        "screens.sca.is_here: \"p:contains(Code)\": the pseudo-class :contains is not supported",
+        "words.booking_status.pending: missing",
+        "screens.history.tables.history.columns.amount: missing",
+    ] {
+        assert!(
+            out.contains(&format!("screen map {file}: {key}")),
+            "{key}:\n{out}"
+        );
+    }
+    assert!(!out.contains("please report"), "{out}");
+}
+
+/// r12: the doctor logs in through the challenge command, walks every screen of the sandbox's map
+/// (and the first step of its writes, cancelled) with nothing missing; a selector the website does
+/// not have is named with its file, screen, key and selector, and the run exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selectors_check_walks_every_screen_and_names_a_missing_selector() {
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let dir = TempDir::new();
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors/sandbox.toml");
+    let orders_before = sandbox.ledger().payments("1000001").len();
+    let (ok, out) = selectors_check(&good, &sandbox.web_url(), "1000001").await;
+    assert!(ok, "{out}");
+    assert!(out.contains("0 required selector(s) missing"), "{out}");
+    for walked in [
+        "screens.history.tables.history.columns.amount: matched",
+        "screens.balances.values.available: matched",
+        "screens.payment_confirm.values.amount: matched",
+        "screens.order_confirm.values.frequency: matched",
+        "screens.payment.values.status: matched",
+    ] {
+        assert!(out.contains(walked), "{walked}:\n{out}");
+    }
+    let text = std::fs::read_to_string(&good).unwrap();
+    let broken = text.replacen("td.tx-amount", "td.tx-sum", 1).replacen(
+        "#confirm-iban",
+        "#confirm-account",
+        1,
+    );
+    let map = dir.file("drifted.toml", &broken);
+    let (ok, out) = selectors_check(&map, &sandbox.web_url(), "1000001").await;
+    assert!(!ok, "{out}");
+    let file = map.display().to_string();
+    for missing in [
+        "screens.history.tables.history.columns.amount: MISSING: #history-body tr.tx-row td.tx-sum",
+        "screens.payment_confirm.values.creditor_iban: MISSING: #confirm-account",
+    ] {
+        assert!(
+            out.contains(&format!("{file}: {missing}")),
+            "{missing}:\n{out}"
+        );
+    }
+    assert!(out.contains("2 required selector(s) missing"), "{out}");
+    // Nothing was confirmed: the customer has no order the check made.
+    assert_eq!(sandbox.ledger().payments("1000001").len(), orders_before);
+}

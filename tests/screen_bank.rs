@@ -20,18 +20,13 @@ use time::Duration as Days;
 use time::macros::date;
 
 use crate::support::processes::{processes_naming, settle};
+use crate::support::sites::{FIRST_V1, FIRST_V2, SECOND, Site};
 use crate::support::{TODAY, browser, pain001, psu, sandbox, sign, transaction_filters};
 
 const ANNA: &str = "1000001";
 
-fn map(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("selectors")
-        .join(file)
-}
-
-async fn screen(sandbox: &Sandbox, file: &str, trace: Option<PathBuf>) -> ScreenBank {
-    let mut config = ScreenBankConfig::new(map(file), sandbox.web_url());
+async fn screen(sandbox: &Sandbox, site: &Site, trace: Option<PathBuf>) -> ScreenBank {
+    let mut config = ScreenBankConfig::new(site.map_path(), site.base(sandbox));
     config.spare = false;
     config.max_active = 1;
     config.trace_dir = trace;
@@ -122,6 +117,33 @@ async fn check_reads_equal(
     }
 }
 
+/// What the map format cannot yet say of the second website: its login asks for the customer number
+/// and the password on two pages, while a map's `login` screen has both fields on one. Reading through
+/// its map stops there, naming the map, the screen and the field; the other operations' screens are
+/// pinned by its extraction snapshots. When maps can describe a login in steps, this test fails, and
+/// the second website joins the differential tests above.
+#[tokio::test]
+async fn r12_the_second_websites_login_in_steps_is_beyond_its_map() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let screen = screen(&sandbox, &SECOND, None).await;
+    let error = screen.accounts(&psu(ANNA)).await.unwrap_err();
+    screen.close().await;
+    let BankError::ScreenChanged {
+        file,
+        screen: name,
+        selector,
+        ..
+    } = error
+    else {
+        panic!("expected the login to stop at the password, got {error:?}");
+    };
+    assert!(file.ends_with("selectors/mijnbank.toml"), "{file}");
+    assert_eq!((name.as_str(), selector.as_str()), ("login", "#wachtwoord"));
+}
+
 #[tokio::test]
 async fn screen_reads_equal_api_reads() {
     let Some(_permit) = browser::permit().await else {
@@ -129,7 +151,7 @@ async fn screen_reads_equal_api_reads() {
     };
     let sandbox = sandbox().await;
     let (api, anna) = api_with_consent(&sandbox).await;
-    let screen = screen(&sandbox, "sandbox.toml", None).await;
+    let screen = screen(&sandbox, &FIRST_V1, None).await;
     check_reads_equal(&screen, &api, &anna, true).await;
     screen.close().await;
 }
@@ -140,9 +162,8 @@ async fn layout_v2_with_its_map_gives_the_same_values() {
         return;
     };
     let sandbox = sandbox().await;
-    sandbox.set_website_fault(WebsiteFault::LayoutV2);
     let (api, anna) = api_with_consent(&sandbox).await;
-    let screen = screen(&sandbox, "sandbox-v2.toml", None).await;
+    let screen = screen(&sandbox, &FIRST_V2, None).await;
     check_reads_equal(&screen, &api, &anna, false).await;
     screen.close().await;
 }
@@ -155,7 +176,7 @@ async fn layout_one_map_on_layout_two_is_screen_changed_with_a_masked_trace() {
     let sandbox = sandbox().await;
     sandbox.set_website_fault(WebsiteFault::LayoutV2);
     let trace = std::env::temp_dir().join(format!("psd2-trace-{}", uuid::Uuid::new_v4().simple()));
-    let screen = screen(&sandbox, "sandbox.toml", Some(trace.clone())).await;
+    let screen = screen(&sandbox, &FIRST_V1, Some(trace.clone())).await;
     let error = screen.accounts(&psu(ANNA)).await.unwrap_err();
     screen.close().await;
     let BankError::ScreenChanged {
@@ -197,12 +218,18 @@ async fn layout_one_map_on_layout_two_is_screen_changed_with_a_masked_trace() {
 
 #[tokio::test]
 async fn writes_through_one_channel_are_seen_through_the_other() {
+    writes_land_once_and_are_seen_through_the_other_channel(&FIRST_V1).await;
+}
+
+/// Payments, standing orders, files and cancellations through one channel land once in the ledger and
+/// are seen through the other, on `site`.
+async fn writes_land_once_and_are_seen_through_the_other_channel(site: &Site) {
     let Some(_permit) = browser::permit().await else {
         return;
     };
     let sandbox = sandbox().await;
     let (api, anna) = api_with_consent(&sandbox).await;
-    let screen = screen(&sandbox, "sandbox.toml", None).await;
+    let screen = screen(&sandbox, site, None).await;
     let site = psu(ANNA);
     let accounts = api.accounts(&anna).await.unwrap();
     let (debtor, creditor) = (accounts[0].iban.clone(), accounts[1].iban.clone());
@@ -317,7 +344,7 @@ async fn without_a_relay_a_read_asks_for_the_challenge_and_a_consent_logs_in() {
         return;
     };
     let sandbox = sandbox().await;
-    let mut config = ScreenBankConfig::new(map("sandbox.toml"), sandbox.web_url());
+    let mut config = ScreenBankConfig::new(FIRST_V1.map_path(), FIRST_V1.base(&sandbox));
     config.spare = false;
     let screen = ScreenBank::new(config, None).await.unwrap();
     let site = psu(ANNA);
@@ -369,7 +396,7 @@ async fn r_isolation_a_website_consent_is_its_own_session_and_reads_only_what_it
         return;
     };
     let sandbox = sandbox().await;
-    let screen = screen(&sandbox, "sandbox.toml", None).await;
+    let screen = screen(&sandbox, &FIRST_V1, None).await;
     let site = psu(ANNA);
     let ibans = anna_ibans(&sandbox);
     // The customer's own session is logged in (through the relay) before any consent exists.
@@ -492,7 +519,7 @@ async fn serve_a_few_flows(screen: &ScreenBank) {
 }
 
 async fn hygiene_bank(sandbox: &Sandbox, spare: bool) -> (ScreenBank, PathBuf) {
-    let mut config = ScreenBankConfig::new(map("sandbox.toml"), sandbox.web_url());
+    let mut config = ScreenBankConfig::new(FIRST_V1.map_path(), FIRST_V1.base(sandbox));
     config.spare = spare;
     config.max_active = 1;
     config.pacing_per_second = 200;
@@ -709,7 +736,7 @@ async fn open_sessions_are_bounded_and_the_least_recently_used_is_closed() {
         return;
     };
     let sandbox = sandbox().await;
-    let mut config = ScreenBankConfig::new(map("sandbox.toml"), sandbox.web_url());
+    let mut config = ScreenBankConfig::new(FIRST_V1.map_path(), FIRST_V1.base(&sandbox));
     config.spare = false;
     config.max_sessions = 1;
     config.pacing_per_second = 200;

@@ -20,7 +20,8 @@ use time::Duration as Days;
 use time::macros::date;
 
 use crate::support::service::{
-    ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start, start_on_journal,
+    ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, api_bank_waiting, fast_health, screen_channel, start,
+    start_on_journal,
 };
 use crate::support::{TODAY, pain001, psu, sandbox, sign};
 
@@ -910,4 +911,114 @@ async fn an_api_outage_mid_run_is_served_by_the_other_channel_and_watched() {
     drop(replay);
     service.stop().await;
     sandbox.shutdown().await;
+}
+
+/// r12: with the bank's API down from the very start, a consent is created and authorised through
+/// the website (the caller answers the website's login challenge), then serves the accounts, the
+/// balances now and on a date, and the full history — the same values the bank's API gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_api_down_from_the_start_a_consent_is_made_on_the_website_and_reads() {
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let service = start(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+    )
+    .await;
+    service.gate.set_down(true);
+    let client = api_bank_waiting(&service.bank_url(), Some(TOKEN_A), Duration::from_secs(60));
+    let anna = consented(&client, &sandbox, ANNA).await;
+
+    // The reference: the bank's own API, reached directly under a consent of its own.
+    let direct = crate::support::service::api_bank(&sandbox.api_url(), None);
+    let reference = consented(&direct, &sandbox, ANNA).await;
+
+    let accounts = client.accounts(&anna).await.unwrap();
+    assert_eq!(accounts, direct.accounts(&reference).await.unwrap());
+    assert_eq!(accounts.len(), 2);
+    let id = AccountId::new("acc-01");
+    let mut now = client.balances(&anna, &id, None).await.unwrap();
+    let mut want = direct.balances(&reference, &id, None).await.unwrap();
+    now.sort_by_key(|b| b.kind.code());
+    want.sort_by_key(|b| b.kind.code());
+    assert_eq!(now, want);
+    let day = TODAY - Days::days(30);
+    assert_eq!(
+        client.balances(&anna, &id, Some(day)).await.unwrap(),
+        direct.balances(&reference, &id, Some(day)).await.unwrap()
+    );
+    let history = client
+        .transactions(&anna, &id, &TransactionFilter::default())
+        .await
+        .unwrap();
+    assert!(history.len() > 100, "{}", history.len());
+    assert_eq!(
+        history,
+        direct
+            .transactions(&reference, &id, &TransactionFilter::default())
+            .await
+            .unwrap()
+    );
+    let metrics = service.state.metrics();
+    assert_eq!(
+        metrics.calls(BANK, Channel::Screen, "create_consent", "ok"),
+        1
+    );
+    assert!(metrics.calls(BANK, Channel::Screen, "transactions", "ok") >= 1);
+}
+
+/// r12: a consent made on the website while the API is down, read unattended after the service
+/// restarted: the engine keeps no password across restarts, so the answer is a plain "customer must
+/// re-authenticate" (401 `CONSENT_INVALID`), never a format error or an outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_an_unattended_website_read_asks_the_customer_to_re_authenticate() {
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let journal =
+        std::env::temp_dir().join(format!("psd2-fallback-reauth-{}.db", uuid::Uuid::new_v4()));
+    let first = start_on_journal(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+        &journal,
+    )
+    .await;
+    first.gate.set_down(true);
+    let a = api_bank(&first.bank_url(), Some(TOKEN_A));
+    let anna = consented(&a, &sandbox, ANNA).await;
+    assert_eq!(a.accounts(&anna).await.unwrap().len(), 2);
+    first.stop().await;
+
+    let second = start_on_journal(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+        &journal,
+    )
+    .await;
+    second.gate.set_down(true);
+    let a = api_bank(&second.bank_url(), Some(TOKEN_A));
+    let unattended = PsuContext::new(anna.psu_id.clone()).with_consent(anna.consent_id.unwrap());
+    match a.accounts(&unattended).await {
+        Err(psd2_fallback_engine::BankError::Rejected { code, message }) => {
+            assert_eq!(code, "CONSENT_INVALID", "{message}");
+            assert!(message.contains("re-authenticate"), "{message}");
+        }
+        other => panic!("expected a request to re-authenticate: {other:?}"),
+    }
+    second.stop().await;
+    sandbox.shutdown().await;
+    for file in [journal.clone(), owners_path(&journal)] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
 }

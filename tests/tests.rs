@@ -13,6 +13,7 @@ mod payment_files;
 mod replicas;
 mod sandbox_api;
 mod sandbox_web;
+mod sandbox_web2;
 mod screen_bank;
 mod screen_snapshots;
 mod secret_leak;

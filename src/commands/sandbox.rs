@@ -62,6 +62,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         sandbox.web_url(),
         sandbox.web_url()
     );
+    println!("  second website (Dutch): {}/", sandbox.web2_url());
     println!("  API:     {}/v1/", sandbox.api_url());
     println!("  customers (number / password):");
     for customer in CUSTOMERS {

@@ -9,6 +9,7 @@ pub mod gate;
 pub mod postgres;
 pub mod processes;
 pub mod service;
+pub mod sites;
 
 use std::time::Duration;
 

@@ -49,8 +49,14 @@ pub async fn screen_channel(sandbox: &Sandbox) -> Arc<dyn Bank> {
 
 /// An `ApiBank` for `base`, with a bearer token if given.
 pub fn api_bank(base: &str, token: Option<&str>) -> ApiBank {
+    api_bank_waiting(base, token, Duration::from_secs(10))
+}
+
+/// An `ApiBank` that waits up to `timeout` for an answer: for reads the service serves through a
+/// browser (a full history over several pages), on a machine busy with other tests.
+pub fn api_bank_waiting(base: &str, token: Option<&str>, timeout: Duration) -> ApiBank {
     let mut config = ApiBankConfig::new(base);
-    config.request_timeout = Duration::from_secs(10);
+    config.request_timeout = timeout;
     config.bearer_token = token.map(|t| SecretString::from(t.to_owned()));
     ApiBank::new(config).unwrap()
 }

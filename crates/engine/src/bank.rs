@@ -189,8 +189,9 @@ pub enum BankError {
     NotSupported {
         /// Which channel.
         channel: Channel,
-        /// The operation, in the `Bank` trait's words.
-        operation: &'static str,
+        /// The operation, in the `Bank` trait's words, and what it lacks on this channel (the screen
+        /// a website's map declares absent).
+        operation: String,
     },
     /// A limit was reached: unattended access (RTS Art. 36(5)) or a rate limit.
     #[error("limit reached: {limit}")]
@@ -455,7 +456,7 @@ pub trait Bank: Send + Sync + fmt::Debug {
         let _ = (psu, debtor, end_to_end_id);
         Err(BankError::NotSupported {
             channel: Channel::Api,
-            operation: "find_payment",
+            operation: "find_payment".to_owned(),
         })
     }
 }

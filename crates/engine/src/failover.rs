@@ -1039,7 +1039,7 @@ mod tests {
         fn not_scripted<T>(&self, operation: &'static str) -> BankResult<T> {
             Err(BankError::NotSupported {
                 channel: self.channel,
-                operation,
+                operation: operation.to_owned(),
             })
         }
     }

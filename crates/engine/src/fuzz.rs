@@ -13,6 +13,7 @@ use proptest::prelude::*;
 
 use crate::model::belgian::{parse_amount, parse_date, parse_iso_date};
 use crate::model::{AccountId, Amount, Currency, Iban, PaymentFile};
+use crate::screen::format::{AmountFormat, DateFormat, DateFormatDef, MinusPosition};
 use crate::screen::map::ScreenMap;
 
 const SAMPLE_03: &str = include_str!("../../../../shared/spec/sample-pain.001.001.03.xml");
@@ -172,7 +173,7 @@ proptest! {
 
     #[test]
     fn pages_read_through_a_map_never_panic(body in xmlish(), screen in prop_oneof![
-        Just("accounts"), Just("account"), Just("login"), Just("sca"), Just("payments"),
+        Just("accounts"), Just("balances"), Just("history"), Just("login"), Just("sca"), Just("payments"),
         Just("payment_confirm"), Just("no-such-screen"),
     ]) {
         let map = sandbox_map();
@@ -186,6 +187,37 @@ proptest! {
         if let Ok(map) = ScreenMap::parse("fuzz.toml", &text) {
             // A map that loads can read a page (whatever the page says).
             let _ = map.read("accounts", "<html><body></body></html>");
+        }
+    }
+
+    #[test]
+    fn configured_amount_and_date_formats_never_panic(
+        text in ".{0,32}",
+        decimal in prop_oneof![Just(','), Just('.'), Just('\'')],
+        grouping in "[. ,'\u{a0}]{0,3}",
+        minus in prop_oneof![Just(MinusPosition::Leading), Just(MinusPosition::Trailing), Just(MinusPosition::Either)],
+    ) {
+        prop_assume!(!grouping.contains(decimal));
+        let format = AmountFormat {
+            decimal,
+            grouping,
+            minus,
+            symbols: [("€".to_owned(), "EUR".to_owned()), ("kr".to_owned(), "SEK".to_owned())].into(),
+            currency: Some("EUR".to_owned()),
+        };
+        if let Ok(amount) = format.parse(&text) {
+            // What parses, typed back into a form, parses to the same number.
+            let typed = format.input(amount.value());
+            prop_assert_eq!(format.parse(&typed).map(|a| a.value()), Ok(amount.value()));
+        }
+        let dates = DateFormat::new(&DateFormatDef {
+            patterns: vec!["[day padding:none] [month] [year]".to_owned(), "[day]/[month]/[year]".to_owned()],
+            months: ["jän|januar", "feb", "mär", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"]
+                .map(str::to_owned).to_vec(),
+            input: None,
+        }).expect("the format compiles");
+        if let Ok(date) = dates.parse(&text) {
+            prop_assert_eq!(dates.parse(&dates.input(date)), Ok(date));
         }
     }
 

@@ -1,7 +1,7 @@
 //! The sandbox bank: a small but complete bank, part of the product.
 //!
-//! One in-memory [`Ledger`] sits behind two faces that always agree: a Berlin-Group-shaped API
-//! ([`api`]) and a server-rendered online-banking website ([`web`]). Both faces can be made to fail on
+//! One in-memory [`Ledger`] sits behind faces that always agree: a Berlin-Group-shaped API ([`api`]),
+//! a server-rendered online-banking website ([`web`]) and a second one unlike it, in Dutch ([`web2`]). Both faces can be made to fail on
 //! purpose ([`ApiFault`], [`WebsiteFault`]), from Rust or from the admin route on the website's port, so
 //! the engine's failover can be shown and tested against a bank that misbehaves the way real ones do.
 //!
@@ -16,7 +16,9 @@
 //!
 //! - `server` — [`Sandbox`]: the two listeners, the admin routes, the connection handling. It builds the
 //!   shared state and composes the two faces over it.
-//! - [`api`], [`web`] — the two faces. Neither knows the other or `server`.
+//! - [`api`], [`web`], [`web2`] — the three faces: the API and two websites unlike each other over the
+//!   same bank. None knows another or `server`; the websites share `markup` (escaping, cookies) and `visit`
+//!   (the session store: sessions, drafts and signings in progress).
 //! - `state` — what both faces share: the ledger handle, the faults in force, [`SandboxConfig`], and the
 //!   marker that lets a fault drop a connection.
 //! - [`ledger`] — the book; `seed` — its customers and history; `faults` — the faults;
@@ -26,10 +28,13 @@ pub mod api;
 mod card_reader;
 mod faults;
 pub mod ledger;
+mod markup;
 mod seed;
 mod server;
 mod state;
+mod visit;
 pub mod web;
+pub mod web2;
 
 pub use card_reader::{CardReaderRelay, card_reader_response};
 pub use faults::{ApiFault, WebsiteFault};

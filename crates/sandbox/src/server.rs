@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use crate::faults::{ApiFault, WebsiteFault};
 use crate::ledger::Ledger;
 use crate::state::{ApiFaultSetting, DropConnection, SandboxConfig, Shared};
-use crate::{api, web};
+use crate::{api, web, web2};
 use psd2_fallback_engine::model::belgian::{format_iso_date, parse_iso_date};
 
 /// A running sandbox bank.
@@ -56,7 +56,9 @@ impl Sandbox {
         let (stop, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let api_app = api::router(shared.clone());
-        let web_app = web::router(shared.clone()).merge(admin_router(shared.clone()));
+        let web_app = web::router(shared.clone())
+            .merge(web2::router(shared.clone()))
+            .merge(admin_router(shared.clone()));
         tasks.spawn(serve(
             api,
             api_app,
@@ -82,6 +84,12 @@ impl Sandbox {
     /// The website's base URL, e.g. `http://127.0.0.1:8080`.
     pub fn web_url(&self) -> String {
         format!("http://{}", self.web_addr)
+    }
+
+    /// The second website's base URL, e.g. `http://127.0.0.1:8080/mijnbank` (same port as the first,
+    /// its own path and cookies).
+    pub fn web2_url(&self) -> String {
+        format!("http://{}{}", self.web_addr, web2::BASE)
     }
 
     /// How the bank was set up.

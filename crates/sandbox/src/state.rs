@@ -78,6 +78,20 @@ impl Shared {
         });
     }
 
+    /// Applies the website fault before a page of either website: waits out a `slow` delay, and says
+    /// whether the maintenance page answers instead.
+    pub(crate) async fn website_in_maintenance(&self) -> bool {
+        let fault = *self.web_fault.borrow();
+        match fault {
+            WebsiteFault::Maintenance => true,
+            WebsiteFault::Slow { ms } => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                false
+            }
+            WebsiteFault::Up | WebsiteFault::LayoutV2 => false,
+        }
+    }
+
     /// Makes the website misbehave (or behave again).
     pub(crate) fn set_website_fault(&self, fault: WebsiteFault) {
         tracing::info!(%fault, "sandbox website fault");

@@ -598,7 +598,8 @@ impl Bank for ApiBank {
             })
             .ok_or(BankError::NotSupported {
                 channel: Channel::Api,
-                operation: "balances at an earlier date (the bank gives no booked balance)",
+                operation: "balances at an earlier date (the bank gives no booked balance)"
+                    .to_owned(),
             })?;
         if anchor.reference_date.is_some_and(|d| day >= d) {
             return Err(InvalidValue::new("date", "must be a day before today").into());

@@ -15,7 +15,7 @@ use time::Date;
 use super::ScreenBank;
 use super::fail::{Fail, unavailable};
 use super::flow::Effect;
-use crate::bank::{Bank, BankError, BankResult, PsuContext};
+use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, Consent, ConsentId,
     ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
@@ -66,6 +66,21 @@ fn covers(consent: &Consent, iban: &Iban) -> bool {
 }
 
 impl ScreenBank {
+    /// *Not supported* when the website lacks a screen the operation walks (its map declares it
+    /// absent), naming the screen.
+    fn offered(&self, operation: &str) -> BankResult<()> {
+        match self.inner.map.unsupported(operation) {
+            None => Ok(()),
+            Some(screen) => Err(BankError::NotSupported {
+                channel: Channel::Screen,
+                operation: format!(
+                    "{operation}: the website has no {screen} screen (absent in {})",
+                    self.inner.map.file
+                ),
+            }),
+        }
+    }
+
     /// The consent a call is made under, as this channel knows it; `None` for a call made without a
     /// consent. A consent unknown here, or made for another customer, is `CONSENT_UNKNOWN`.
     fn consent_of(&self, psu: &PsuContext) -> BankResult<Option<Consent>> {
@@ -203,6 +218,11 @@ impl Bank for ScreenBank {
         account: &AccountId,
         at: Option<Date>,
     ) -> BankResult<Vec<Balance>> {
+        self.offered(if at.is_some() {
+            "balances on a date"
+        } else {
+            "balances"
+        })?;
         let consent = self.usable_consent(psu)?;
         self.run(psu, Effect::Safe, move |bank, b| {
             let (account, consent) = (account.clone(), consent.clone());
@@ -223,6 +243,7 @@ impl Bank for ScreenBank {
         account: &AccountId,
         filter: &TransactionFilter,
     ) -> BankResult<Vec<Transaction>> {
+        self.offered("transactions")?;
         let consent = self.usable_consent(psu)?;
         let mut all = self
             .run(psu, Effect::Safe, move |bank, b| {
@@ -252,6 +273,7 @@ impl Bank for ScreenBank {
         psu: &PsuContext,
         request: &PaymentRequest,
     ) -> BankResult<PaymentInitiation> {
+        self.offered("initiate_payment")?;
         request.validate()?;
         self.run(psu, Effect::MovesMoney, move |bank, b| {
             let request = request.clone();
@@ -265,6 +287,7 @@ impl Bank for ScreenBank {
         psu: &PsuContext,
         payment: &PaymentRef,
     ) -> BankResult<PaymentStatus> {
+        self.offered("payment_status")?;
         self.run(psu, Effect::Safe, move |bank, b| {
             let payment = payment.clone();
             Box::pin(async move { bank.status_of(b, &payment).await })
@@ -278,6 +301,7 @@ impl Bank for ScreenBank {
         _debtor: &Iban,
         end_to_end_id: &str,
     ) -> BankResult<Option<(PaymentRef, PaymentStatus)>> {
+        self.offered("find_payment")?;
         // The website lists every order of the customer with its end-to-end id; the id is unique per
         // customer, so the debtor account is not needed to tell them apart.
         let reference = end_to_end_id.to_owned();
@@ -293,6 +317,7 @@ impl Bank for ScreenBank {
         psu: &PsuContext,
         payment: &PaymentRef,
     ) -> BankResult<PaymentStatus> {
+        self.offered("cancel_payment")?;
         self.run(psu, Effect::MovesMoney, move |bank, b| {
             let payment = payment.clone();
             Box::pin(async move { bank.cancel(b, &payment).await })
@@ -305,6 +330,7 @@ impl Bank for ScreenBank {
         psu: &PsuContext,
         file: &PaymentFile,
     ) -> BankResult<PaymentInitiation> {
+        self.offered("upload_payment_file")?;
         self.run(psu, Effect::MovesMoney, move |bank, b| {
             let file = file.clone();
             Box::pin(async move { bank.upload(b, &file).await })
@@ -317,6 +343,7 @@ impl Bank for ScreenBank {
         psu: &PsuContext,
         request: &StandingOrderRequest,
     ) -> BankResult<PaymentInitiation> {
+        self.offered("create_standing_order")?;
         request.validate()?;
         self.run(psu, Effect::MovesMoney, move |bank, b| {
             let request = request.clone();
@@ -330,6 +357,7 @@ impl Bank for ScreenBank {
         psu: &PsuContext,
         order: &PaymentRef,
     ) -> BankResult<PaymentStatus> {
+        self.offered("cancel_payment")?;
         if !matches!(order.kind, PaymentKind::Periodic(_)) {
             return Err(InvalidValue::new("order", "is not a standing order").into());
         }
@@ -346,6 +374,20 @@ impl Bank for ScreenBank {
         account: &Iban,
         amount: &Amount,
     ) -> BankResult<FundsConfirmation> {
+        if !self
+            .inner
+            .map
+            .get("balances")
+            .is_some_and(|s| s.values.contains_key("available"))
+        {
+            return Err(BankError::NotSupported {
+                channel: Channel::Screen,
+                operation: format!(
+                    "confirm_funds: the website shows no available balance (no balances.values.available in {})",
+                    self.inner.map.file
+                ),
+            });
+        }
         let accounts = self.accounts(psu).await?;
         let Some(found) = accounts.iter().find(|a| &a.iban == account) else {
             // Under a consent, as the API answers for an account the consent does not cover.

@@ -530,6 +530,36 @@ impl Browser {
             .map_err(|e| classify(e, css))
     }
 
+    /// After a "load more" click: waits until more than `seen` elements match `rows`, or the button
+    /// `more` is gone or disabled (everything is shown), polling every few milliseconds.
+    pub(crate) async fn wait_for_more(
+        &self,
+        rows: &str,
+        more: &str,
+        seen: usize,
+        limit: Duration,
+    ) -> Result<(), DriverError> {
+        const SCRIPT: &str = "const [rows, more, seen] = arguments; \
+            const button = document.querySelector(more); \
+            return document.querySelectorAll(rows).length > seen || !button || button.disabled;";
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut tick = tokio::time::interval(POLL);
+        loop {
+            tick.tick().await;
+            let done = self
+                .client
+                .execute(SCRIPT, vec![rows.into(), more.into(), seen.into()])
+                .await
+                .map_err(|e| classify(e, rows))?;
+            if done.as_bool() == Some(true) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DriverError::Timeout(rows.to_owned()));
+            }
+        }
+    }
+
     /// Sets form fields by one script call (values, selects, checkboxes) and marks the page stale, so a
     /// later wait knows the next page from this one. Returns the selectors that matched nothing.
     pub(crate) async fn fill_by_script(

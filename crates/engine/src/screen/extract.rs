@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use scraper::{ElementRef, Html, Selector};
 use time::Date;
 
-use super::map::{Parse, Screen, ScreenMap, ValueDef};
-use crate::model::belgian::{parse_amount, parse_date};
+use super::format::parse_iso_date;
+use super::map::{Parse, ScreenMap, ValueDef};
 use crate::model::{Amount, Iban};
 
 /// One value read from a page, parsed as the screen map says ([`Parse`]).
@@ -26,6 +26,8 @@ pub enum Value {
     Iban(Iban),
     /// A whole number.
     Integer(i64),
+    /// Whether an element is there (`parse = "presence"`).
+    Flag(bool),
 }
 
 impl Value {
@@ -33,6 +35,46 @@ impl Value {
     pub fn text(&self) -> Option<&str> {
         match self {
             Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The amount, for a value parsed as an amount.
+    pub fn amount(&self) -> Option<Amount> {
+        match self {
+            Value::Amount(a) => Some(*a),
+            _ => None,
+        }
+    }
+
+    /// The date, for a value parsed as a date.
+    pub fn date(&self) -> Option<Date> {
+        match self {
+            Value::Date(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// The IBAN, for a value parsed as an IBAN.
+    pub fn iban(&self) -> Option<&Iban> {
+        match self {
+            Value::Iban(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The number, for a value parsed as a whole number.
+    pub fn integer(&self) -> Option<i64> {
+        match self {
+            Value::Integer(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The flag, for a presence.
+    pub fn flag(&self) -> Option<bool> {
+        match self {
+            Value::Flag(b) => Some(*b),
             _ => None,
         }
     }
@@ -107,6 +149,11 @@ impl<'m> Page<'m> {
         self.html.select(&selector(css)).next().is_some()
     }
 
+    /// How many elements a selector matches.
+    pub(crate) fn count(&self, css: &str) -> usize {
+        self.html.select(&selector(css)).count()
+    }
+
     /// Which of these screens the page is, if any (first match wins).
     pub(crate) fn which<'a>(&self, screens: &[&'a str]) -> Option<&'a str> {
         screens.iter().copied().find(|s| self.is(s))
@@ -121,18 +168,21 @@ impl<'m> Page<'m> {
             .map(str::to_owned)
     }
 
-    fn screen(&self, name: &str) -> &'m Screen {
-        self.map.screen(name)
+    fn value_def(&self, screen: &str, name: &str) -> Option<&'m ValueDef> {
+        self.map.get(screen).and_then(|s| s.values.get(name))
     }
 
-    /// A single value of a screen; `None` when an optional value is missing or empty.
+    /// A single value of a screen; `None` when an optional value is missing or empty, or when the map
+    /// does not describe it (a value the contract lets a website lack).
     pub(crate) fn value(&self, screen: &str, name: &str) -> Result<Option<Value>, ExtractError> {
-        let def =
-            self.screen(screen).values.get(name).unwrap_or_else(|| {
-                panic!("value {screen}.{name} is in the contract checked at load")
-            });
+        let Some(def) = self.value_def(screen, name) else {
+            return Ok(None);
+        };
+        if def.parse == Parse::Presence {
+            return Ok(Some(Value::Flag(self.has(&def.css))));
+        }
         let element = self.html.select(&selector(&def.css)).next();
-        read(screen, name, def, element)
+        read(self.map, screen, name, def, element)
     }
 
     /// A value that must be there.
@@ -140,16 +190,36 @@ impl<'m> Page<'m> {
         self.value(screen, name)?
             .ok_or_else(|| ExtractError::Missing {
                 screen: screen.to_owned(),
-                selector: self.screen(screen).values[name].css.clone(),
+                selector: self
+                    .value_def(screen, name)
+                    .map(|d| d.css.clone())
+                    .unwrap_or_else(|| format!("values.{name} (not in the map)")),
             })
+    }
+
+    /// A value that must be there, of the type the contract checked at load (`get` picks it out).
+    pub(crate) fn typed<T>(
+        &self,
+        screen: &str,
+        name: &str,
+        get: impl Fn(&Value) -> Option<T>,
+    ) -> Result<T, ExtractError> {
+        let value = self.required(screen, name)?;
+        get(&value).ok_or_else(|| ExtractError::Unparsable {
+            screen: screen.to_owned(),
+            item: name.to_owned(),
+            reason: format!("{value:?} is not of the type the flows need"),
+        })
     }
 
     /// Every row of a table.
     pub(crate) fn table(&self, screen: &str, name: &str) -> Result<Vec<Record>, ExtractError> {
-        let def =
-            self.screen(screen).tables.get(name).unwrap_or_else(|| {
-                panic!("table {screen}.{name} is in the contract checked at load")
+        let Some(def) = self.map.get(screen).and_then(|s| s.tables.get(name)) else {
+            return Err(ExtractError::Missing {
+                screen: screen.to_owned(),
+                selector: format!("tables.{name} (not in the map)"),
             });
+        };
         let columns: Vec<(&String, &ValueDef, Option<Selector>)> = def
             .columns
             .iter()
@@ -163,7 +233,12 @@ impl<'m> Page<'m> {
                     None => Some(row),
                     Some(sel) => row.select(sel).next(),
                 };
-                if let Some(value) = read(screen, &format!("{name}.{key}"), col, element)? {
+                if col.parse == Parse::Presence {
+                    record.insert((*key).clone(), Value::Flag(element.is_some()));
+                    continue;
+                }
+                if let Some(value) = read(self.map, screen, &format!("{name}.{key}"), col, element)?
+                {
                     record.insert((*key).clone(), value);
                 }
             }
@@ -174,6 +249,7 @@ impl<'m> Page<'m> {
 }
 
 fn read(
+    map: &ScreenMap,
     screen: &str,
     item: &str,
     def: &ValueDef,
@@ -205,7 +281,7 @@ fn read(
             })
         };
     }
-    parse(&raw, def.parse)
+    parse(map, &raw, def.parse)
         .map(Some)
         .map_err(|reason| ExtractError::Unparsable {
             screen: screen.to_owned(),
@@ -214,14 +290,14 @@ fn read(
         })
 }
 
-/// Parses one text as the map says.
-pub(crate) fn parse(text: &str, how: Parse) -> Result<Value, String> {
+/// Parses one text as the map says, in the map's formats.
+pub(crate) fn parse(map: &ScreenMap, text: &str, how: Parse) -> Result<Value, String> {
     match how {
         Parse::Text => Ok(Value::Text(text.to_owned())),
-        Parse::BelgianAmount => parse_amount(text, None)
-            .map(Value::Amount)
-            .map_err(|e| e.to_string()),
-        Parse::BelgianDate => parse_date(text).map(Value::Date).map_err(|e| e.to_string()),
+        Parse::Amount => map.amounts.parse(text).map(Value::Amount),
+        Parse::Date => map.dates.parse(text).map(Value::Date),
+        Parse::IsoDate => parse_iso_date(text).map(Value::Date),
+        Parse::Presence => Ok(Value::Flag(true)),
         Parse::Integer => text
             .parse()
             .map(Value::Integer)
@@ -384,25 +460,23 @@ mod tests {
 
     #[test]
     fn parses_each_kind_of_text() {
+        let map = map();
         let eur = |v| Value::Amount(Amount::eur(v).unwrap());
         let cases: &[(&str, Parse, Result<Value, ()>)] = &[
-            (
-                "-1.234,56 EUR",
-                Parse::BelgianAmount,
-                Ok(eur(dec!(-1234.56))),
-            ),
-            (
-                "250.000,00\u{a0}EUR",
-                Parse::BelgianAmount,
-                Ok(eur(dec!(250000))),
-            ),
-            ("1,234.56 EUR", Parse::BelgianAmount, Err(())),
+            ("-1.234,56 EUR", Parse::Amount, Ok(eur(dec!(-1234.56)))),
+            ("250.000,00\u{a0}EUR", Parse::Amount, Ok(eur(dec!(250000)))),
+            ("1,234.56 EUR", Parse::Amount, Err(())),
             (
                 "23/11/2026",
-                Parse::BelgianDate,
+                Parse::Date,
                 Ok(Value::Date(date!(2026 - 11 - 23))),
             ),
-            ("2026-11-23", Parse::BelgianDate, Err(())),
+            ("2026-11-23", Parse::Date, Err(())),
+            (
+                "2026-11-23",
+                Parse::IsoDate,
+                Ok(Value::Date(date!(2026 - 11 - 23))),
+            ),
             ("26", Parse::Integer, Ok(Value::Integer(26))),
             ("x", Parse::Integer, Err(())),
             (
@@ -418,7 +492,7 @@ mod tests {
             ),
         ];
         for (text, how, expected) in cases {
-            let got = parse(text, *how).map_err(|_| ());
+            let got = parse(&map, text, *how).map_err(|_| ());
             assert_eq!(&got, expected, "{text:?} as {how:?}");
         }
     }
@@ -519,7 +593,7 @@ mod tests {
                     file: file.clone(),
                     screen: "accounts".into(),
                     item: "accounts.booked".into(),
-                    reason: parse("minus one", Parse::BelgianAmount).unwrap_err(),
+                    reason: parse(&map, "minus one", Parse::Amount).unwrap_err(),
                 },
             ),
         ];

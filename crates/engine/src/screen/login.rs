@@ -13,18 +13,33 @@ use crate::bank::{BankError, PsuContext};
 use crate::model::{AuthorisationId, InvalidValue, ScaAnswer, ScaChallenge};
 
 impl ScreenBank {
+    /// Logs in up to the challenge: `Ok(Some(challenge))`, or `Ok(None)` when the website already
     /// knows the customer.
     pub(super) async fn login_to_challenge(
         &self,
         browser: &Browser,
         psu: &PsuContext,
     ) -> FlowResult<Option<ScaChallenge>> {
-        let password = psu.password.as_ref().ok_or_else(|| {
-            InvalidValue::new(
-                "password",
-                "logging in to the website needs the customer's password",
-            )
-        })?;
+        // The engine keeps no password beyond what its caller hands it (the service: in memory, for
+        // at most a day, after the authorisation it came with succeeded): without one, the customer
+        // must authenticate again, and that is said plainly — under a consent as the API says it.
+        let Some(password) = psu.password.as_ref() else {
+            tracing::warn!(
+                event = "reauthentication_required",
+                customer = ?psu.psu_id,
+                consent = psu.consent_id.is_some(),
+                "the website needs a login and no password is at hand"
+            );
+            let message = "the customer must re-authenticate: logging in to the website needs the \
+                           customer's password, which is not kept (start a new authorisation)";
+            return Err(match psu.consent_id {
+                Some(_) => Fail::Bank(BankError::Rejected {
+                    code: "CONSENT_INVALID".to_owned(),
+                    message: message.to_owned(),
+                }),
+                None => InvalidValue::new("password", message).into(),
+            });
+        };
         self.pace().await;
         browser.goto(&self.url("login", None)).await?;
         let source = browser.source().await?;
@@ -63,11 +78,12 @@ impl ScreenBank {
     ) -> FlowResult<ScaChallenge> {
         let page = Page::new(source, &self.inner.map);
         let data = want_text(page.required(screen, "challenge")?);
+        let sca = &self.inner.map.sca;
         Ok(ScaChallenge {
             authorisation_id: AuthorisationId::new(format!("screen-{what}")),
-            method: "CHIP_OTP".to_owned(),
+            method: sca.method.clone(),
             data,
-            instructions: "Insert your card in the card reader and type the challenge.".to_owned(),
+            instructions: sca.instructions.clone(),
         })
     }
 

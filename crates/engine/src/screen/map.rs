@@ -1,12 +1,18 @@
 //! Screen maps as data: how a bank's website is recognised and read, loaded from `selectors/<bank>.toml`.
 //!
-//! A map names screens (`login`, `sca`, `accounts`, `account`, `payment_new`, …). Each screen says how
-//! it is recognised (`is_here`), where it lives (`url`), what can be typed into it (`fields`), what can
-//! be clicked (`actions`), which single values it shows (`values`) and which lists (`tables`: a row
-//! selector and, per column, a selector and how the text parses). The flows in [`super`] use these names
-//! only; everything layout-specific is in the file. A map is checked when it is loaded: unknown keys
-//! are refused, every selector must parse as CSS, and every screen, field, action, value and table the
-//! flows use must be there. Every load error names the file and the key.
+//! A map names screens by the job they do (`login`, `sca`, `accounts`, `balances`, `history`,
+//! `payment_new`, …). Each screen says how it is recognised (`is_here`), where it lives (`url`, with
+//! `{account}` or `{payment}`), what can be typed into it (`fields`), what can be clicked (`actions`),
+//! which single values it shows (`values`), which lists (`tables`: a row selector and, per column, a
+//! selector inside the row and how its text parses) and how a list pages (`paging`). Beside the
+//! screens: the website's number and date formats (`[formats]`), its words for the model's values
+//! (`[words]`), its SCA method (`[sca]`) and the screens it does not have (`absent`). The flows use
+//! these names only; everything of the website is in the file.
+//!
+//! A map is checked when it is loaded against [`super::contract`]: unknown keys are refused, every
+//! selector must parse as CSS, every screen, field, action, value, column and word table the flows
+//! use must be there with the right type (or its screen declared absent), and every error names the
+//! file and the key. The full reference is `selectors/README.md`.
 //!
 //! [`ScreenMap::read`] reads a page's HTML through a map, one screen at a time, into the values the
 //! flows would see: a map author checks a map against saved pages with it.
@@ -16,6 +22,12 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::contract::{
+    ALWAYS, CONTRACT, FIELD_WORDS, Kind, MAY_LACK, Must, Need, OPERATIONS, OWN_WORDS,
+    PARTIAL_WORDS, URL_PARAMETERS, WORDS,
+};
+use super::format::{AmountFormat, DateFormat, DateFormatDef};
+
 /// How a column or value's text becomes a domain value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -23,14 +35,31 @@ pub enum Parse {
     /// The text, trimmed.
     #[default]
     Text,
-    /// A Belgian amount: `-1.234,56 EUR`.
-    BelgianAmount,
-    /// A Belgian date: `23/11/2026`.
-    BelgianDate,
+    /// An amount in the map's `[formats.amount]`.
+    Amount,
+    /// A date in the map's `[formats.date]`.
+    Date,
+    /// An ISO 8601 date (`2026-11-23`, or the start of a date-time), as attributes carry them.
+    IsoDate,
     /// An IBAN, also at the end of a text like `Zichtrekening – BE60 7381 2345 6770`.
     Iban,
     /// A whole number.
     Integer,
+    /// Whether the element is there at all (a "recurring" badge): never missing.
+    Presence,
+}
+
+impl Parse {
+    fn kind(self) -> Kind {
+        match self {
+            Parse::Text => Kind::Text,
+            Parse::Amount => Kind::Amount,
+            Parse::Date | Parse::IsoDate => Kind::Date,
+            Parse::Iban => Kind::Iban,
+            Parse::Integer => Kind::Integer,
+            Parse::Presence => Kind::Flag,
+        }
+    }
 }
 
 /// How a field is filled.
@@ -65,7 +94,7 @@ pub struct FieldDef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValueDef {
-    /// The element's CSS selector.
+    /// The element's CSS selector; in a table, inside the row (`"."` is the row itself).
     pub css: String,
     /// How its text parses.
     #[serde(default)]
@@ -81,10 +110,23 @@ pub struct ValueDef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableDef {
-    /// Selects every row.
+    /// Selects every row (or card).
     pub rows: String,
     /// Per column, relative to a row; `"."` in a column's `css` means the row itself.
     pub columns: BTreeMap<String, ValueDef>,
+}
+
+/// How a list goes on past its first page: exactly one of the three.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    /// A link to the next page, followed by its `href`; the last page has none.
+    pub next: Option<String>,
+    /// A button that adds the next rows to the same page; gone (or disabled) when all are shown.
+    pub more: Option<String>,
+    /// The query that asks for page `{page}` (1-based), added to the screen's address; the screen's
+    /// `pages` value (an integer) says how many there are.
+    pub page: Option<String>,
 }
 
 /// One screen of the website.
@@ -93,13 +135,15 @@ pub struct TableDef {
 pub struct Screen {
     /// Present exactly when the browser shows this screen.
     pub is_here: String,
-    /// Where the screen is, relative to the website's base; `{id}` is replaced.
+    /// Where the screen is, relative to the website's base; `{account}` / `{payment}` are replaced.
     pub url: Option<String>,
     /// Present once scripts have rendered the screen's data (waited for before reading).
     pub ready: Option<String>,
     /// The query string the screen's form submits (a GET form), with `{field}` for each field's value:
     /// the flows then open the filtered screen in one page load instead of filling the form.
     pub query: Option<String>,
+    /// How its table goes on past the first page.
+    pub paging: Option<Paging>,
     /// What can be typed.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldDef>,
@@ -124,10 +168,56 @@ pub struct BankInfo {
     pub layout: String,
 }
 
+/// The website's SCA, as the caller is told of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaDef {
+    /// The method's name as Berlin Group's `authenticationType` says it (`CHIP_OTP`, `SMS_OTP`, …).
+    pub method: String,
+    /// What the customer is told to do with the challenge.
+    pub instructions: String,
+}
+
+/// The website's formats.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Formats {
+    /// How amounts are written.
+    #[serde(default)]
+    pub amount: AmountFormat,
+    /// How dates are written.
+    #[serde(default)]
+    pub date: DateFormatDef,
+}
+
+/// One word of a table, or several spellings of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Words {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Words {
+    fn all(&self) -> Vec<String> {
+        match self {
+            Words::One(w) => vec![w.clone()],
+            Words::Many(ws) => ws.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MapFile {
     bank: BankInfo,
+    sca: ScaDef,
+    #[serde(default)]
+    formats: Formats,
+    #[serde(default)]
+    words: BTreeMap<String, BTreeMap<String, Words>>,
+    #[serde(default)]
+    absent: Vec<String>,
     screens: BTreeMap<String, Screen>,
 }
 
@@ -138,8 +228,18 @@ pub struct ScreenMap {
     pub file: String,
     /// The bank and layout.
     pub bank: BankInfo,
+    /// The website's SCA method.
+    pub sca: ScaDef,
     /// Every screen by name.
     pub screens: BTreeMap<String, Screen>,
+    /// Screens the website does not have.
+    pub absent: Vec<String>,
+    /// How amounts parse and are typed.
+    pub(crate) amounts: AmountFormat,
+    /// How dates parse and are typed.
+    pub(crate) dates: DateFormat,
+    /// Per word table, per model word, the website's spellings (the first is the one typed).
+    words: BTreeMap<String, BTreeMap<String, Vec<String>>>,
 }
 
 /// A map that cannot be used: names the file and the key.
@@ -154,114 +254,44 @@ pub struct MapError {
     pub reason: String,
 }
 
-/// What the flows use, checked at load: `(screen, kind, name)`; kind is `field`, `action`, `value`,
-/// `table`, `url`, `ready`, or `-` for the screen alone.
-pub(crate) const CONTRACT: &[(&str, &str, &str)] = &[
-    ("cookie_banner", "action", "accept"),
-    ("maintenance", "-", ""),
-    ("error", "value", "message"),
-    ("login", "url", ""),
-    ("login", "field", "customer"),
-    ("login", "field", "password"),
-    ("login", "action", "submit"),
-    ("login", "value", "error"),
-    ("sca", "value", "challenge"),
-    ("sca", "value", "error"),
-    ("sca", "field", "response"),
-    ("sca", "action", "submit"),
-    ("accounts", "url", ""),
-    ("accounts", "table", "accounts"),
-    ("account", "url", ""),
-    ("account", "ready", ""),
-    ("account", "value", "booked"),
-    ("account", "value", "available"),
-    ("account", "value", "expected"),
-    ("account", "value", "closing"),
-    ("account", "value", "forward"),
-    ("account", "value", "closing_date"),
-    ("account", "value", "today"),
-    ("account", "value", "balance_on_date"),
-    ("account", "value", "balance_on_date_day"),
-    ("account", "value", "error"),
-    ("account", "value", "page"),
-    ("account", "value", "pages"),
-    ("account", "field", "balance_date"),
-    ("account", "field", "date_from"),
-    ("account", "field", "date_to"),
-    ("account", "field", "direction"),
-    ("account", "field", "recurrence"),
-    ("account", "field", "page_size"),
-    ("account", "action", "show_balance"),
-    ("account", "action", "filter"),
-    ("account", "action", "next_page"),
-    ("account", "table", "history"),
-    ("payment_new", "url", ""),
-    ("payment_new", "field", "debtor"),
-    ("payment_new", "field", "creditor_name"),
-    ("payment_new", "field", "creditor_iban"),
-    ("payment_new", "field", "amount"),
-    ("payment_new", "field", "communication"),
-    ("payment_new", "field", "execution_date"),
-    ("payment_new", "field", "instant"),
-    ("payment_new", "field", "reference"),
-    ("payment_new", "action", "submit"),
-    ("payment_new", "value", "error"),
-    ("payment_confirm", "value", "debtor"),
-    ("payment_confirm", "value", "creditor_name"),
-    ("payment_confirm", "value", "creditor_iban"),
-    ("payment_confirm", "value", "amount"),
-    ("payment_confirm", "value", "communication"),
-    ("payment_confirm", "value", "date"),
-    ("payment_confirm", "value", "instant"),
-    ("payment_confirm", "value", "reference"),
-    ("payment_confirm", "action", "confirm"),
-    ("payment_confirm", "action", "cancel"),
-    ("order_new", "url", ""),
-    ("order_new", "field", "debtor"),
-    ("order_new", "field", "creditor_name"),
-    ("order_new", "field", "creditor_iban"),
-    ("order_new", "field", "amount"),
-    ("order_new", "field", "communication"),
-    ("order_new", "field", "start_date"),
-    ("order_new", "field", "end_date"),
-    ("order_new", "field", "frequency"),
-    ("order_new", "field", "day"),
-    ("order_new", "field", "reference"),
-    ("order_new", "action", "submit"),
-    ("order_new", "value", "error"),
-    ("order_confirm", "value", "debtor"),
-    ("order_confirm", "value", "creditor_name"),
-    ("order_confirm", "value", "creditor_iban"),
-    ("order_confirm", "value", "amount"),
-    ("order_confirm", "value", "communication"),
-    ("order_confirm", "value", "start_date"),
-    ("order_confirm", "value", "frequency"),
-    ("order_confirm", "value", "reference"),
-    ("order_confirm", "action", "confirm"),
-    ("order_confirm", "action", "cancel"),
-    ("files", "url", ""),
-    ("files", "field", "file"),
-    ("files", "action", "upload"),
-    ("files", "value", "error"),
-    ("file_review", "value", "message_id"),
-    ("file_review", "value", "count"),
-    ("file_review", "action", "confirm"),
-    ("file_review", "action", "cancel"),
-    ("sign", "url", ""),
-    ("sign", "value", "reference"),
-    ("sign", "value", "challenge"),
-    ("sign", "value", "error"),
-    ("sign", "field", "response"),
-    ("sign", "action", "submit"),
-    ("result", "value", "reference"),
-    ("result", "value", "status"),
-    ("payments", "url", ""),
-    ("payments", "table", "payments"),
-    ("payment", "url", ""),
-    ("payment", "value", "reference"),
-    ("payment", "value", "status"),
-    ("payment", "action", "cancel"),
-];
+/// A selector that does not parse, explained: the selector library's message for an unsupported
+/// pseudo-class asks to report a bug, which a map author cannot act on.
+pub(crate) fn check_css(css: &str) -> Result<(), String> {
+    match scraper::Selector::parse(css) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let raw = e.to_string();
+            let unsupported = css
+                .split(':')
+                .skip(1)
+                .map(|p| {
+                    p.split(|c: char| !(c.is_alphanumeric() || c == '-'))
+                        .next()
+                        .unwrap_or_default()
+                })
+                .find(|p| !p.is_empty() && scraper::Selector::parse(&format!("a:{p}")).is_err());
+            Err(match unsupported {
+                Some(p) if raw.contains("report") || raw.contains("Unsupported") => format!(
+                    "{css:?}: the pseudo-class :{p} is not supported here; select by elements, \
+                     classes or attributes instead"
+                ),
+                _ => format!("{css:?} is not a CSS selector: {}", first_line(&raw)),
+            })
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// The `{name}` parameters of a template.
+fn parameters(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split('{')
+        .skip(1)
+        .map(|part| part.split('}').next().unwrap_or_default())
+}
 
 impl ScreenMap {
     /// Loads and checks a map file.
@@ -275,32 +305,122 @@ impl ScreenMap {
         Self::parse(&file, &text)
     }
 
-    /// Parses and checks a map from its text; `file` names it in errors.
+    /// Parses and checks a map from its text; `file` names it in errors. The first problem found is
+    /// the error; [`ScreenMap::problems`] lists them all.
     pub fn parse(file: &str, text: &str) -> Result<Self, MapError> {
+        let (map, mut problems) = Self::parse_all(file, text);
+        match map {
+            Some(map) if problems.is_empty() => Ok(map),
+            _ => Err(problems.remove(0)),
+        }
+    }
+
+    /// Every problem of a map, in one pass (empty when it loads).
+    pub fn problems(file: &str, text: &str) -> Vec<MapError> {
+        Self::parse_all(file, text).1
+    }
+
+    fn parse_all(file: &str, text: &str) -> (Option<Self>, Vec<MapError>) {
         let error = |key: String, reason: String| MapError {
             file: file.to_owned(),
             key,
             reason,
         };
-        let raw: MapFile = toml::from_str(text).map_err(|e| {
-            // The toml error names the key or line; keep its message, without the source excerpt.
-            let message = e.message().to_owned();
-            let key = e
-                .span()
-                .map(|span| {
-                    let line = text[..span.start].lines().count().max(1);
-                    format!("line {line}")
-                })
-                .unwrap_or_else(|| "-".to_owned());
-            error(key, message)
-        })?;
-        let map = ScreenMap {
-            file: file.to_owned(),
-            bank: raw.bank,
-            screens: raw.screens,
+        let raw: MapFile = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // The toml error names the key or line; keep its message, without the source excerpt.
+                let message = e.message().to_owned();
+                let key = e
+                    .span()
+                    .map(|span| {
+                        let line = text[..span.start.min(text.len())].lines().count().max(1);
+                        format!("line {line}")
+                    })
+                    .unwrap_or_else(|| "-".to_owned());
+                return (None, vec![error(key, message)]);
+            }
         };
-        // Every selector parses as CSS.
-        for (name, screen) in &map.screens {
+        let mut problems = Vec::new();
+        let mut problem = |key: String, reason: String| problems.push(error(key, reason));
+        if let Err((key, reason)) = raw.formats.amount.check() {
+            problem(format!("formats.amount.{key}"), reason);
+        }
+        let dates = match DateFormat::new(&raw.formats.date) {
+            Ok(d) => Some(d),
+            Err((key, reason)) => {
+                problem(format!("formats.date.{key}"), reason);
+                None
+            }
+        };
+        // Word tables: known tables, the model's words as keys.
+        let mut words = BTreeMap::new();
+        for (table, entries) in &raw.words {
+            let Some((_, model)) = WORDS.iter().find(|(t, _)| t == table) else {
+                problem(
+                    format!("words.{table}"),
+                    "not a word table the flows use".to_owned(),
+                );
+                continue;
+            };
+            for key in entries.keys() {
+                if !model.contains(&key.as_str()) {
+                    problem(
+                        format!("words.{table}.{key}"),
+                        format!("not one of {}", model.join(", ")),
+                    );
+                }
+            }
+            if !PARTIAL_WORDS.contains(&table.as_str()) {
+                for key in model.iter().filter(|k| !entries.contains_key(**k)) {
+                    problem(
+                        format!("words.{table}.{key}"),
+                        "missing: the website's word for it".to_owned(),
+                    );
+                }
+            }
+            let mut seen = BTreeMap::new();
+            for (key, spellings) in entries {
+                let all = spellings.all();
+                if all.is_empty() {
+                    problem(format!("words.{table}.{key}"), "no word given".to_owned());
+                }
+                for word in all {
+                    if let Some(other) = seen.insert(word.clone(), key.clone()) {
+                        problem(
+                            format!("words.{table}.{key}"),
+                            format!("{word:?} is also the word for {other}"),
+                        );
+                    }
+                }
+            }
+            words.insert(
+                table.clone(),
+                entries.iter().map(|(k, w)| (k.clone(), w.all())).collect(),
+            );
+        }
+        // Absent screens: known, not always needed, not also described.
+        for name in &raw.absent {
+            let known = CONTRACT.iter().any(|(s, _, _)| s == name);
+            if !known {
+                problem(
+                    "absent".to_owned(),
+                    format!("{name:?} is not a screen the flows use"),
+                );
+            } else if ALWAYS.contains(&name.as_str()) {
+                problem(
+                    "absent".to_owned(),
+                    format!("{name:?} cannot be absent: nothing works without it"),
+                );
+            } else if raw.screens.contains_key(name) {
+                problem(
+                    format!("screens.{name}"),
+                    "is also declared absent".to_owned(),
+                );
+            }
+        }
+        // Every selector parses as CSS; templates name what they may.
+        for (name, screen) in &raw.screens {
             let base = format!("screens.{name}");
             let mut selectors = vec![(format!("{base}.is_here"), &screen.is_here)];
             if let Some(ready) = &screen.ready {
@@ -323,56 +443,268 @@ impl ScreenMap {
                     }
                 }
             }
-            for (key, css) in selectors {
-                if let Err(e) = scraper::Selector::parse(css) {
-                    return Err(error(key, format!("{css:?} is not a CSS selector: {e}")));
+            if let Some(paging) = &screen.paging {
+                let set = [&paging.next, &paging.more, &paging.page]
+                    .iter()
+                    .filter(|p| p.is_some())
+                    .count();
+                if set != 1 {
+                    problem(
+                        format!("{base}.paging"),
+                        "exactly one of next, more, page".to_owned(),
+                    );
                 }
-            }
-            if let Some(query) = &screen.query {
-                for part in query.split('{').skip(1) {
-                    let field = part.split('}').next().unwrap_or_default();
-                    if !screen.fields.contains_key(field) {
-                        return Err(error(
-                            format!("{base}.query"),
-                            format!("{{{field}}} is not a field of the screen"),
-                        ));
+                if let Some(next) = &paging.next {
+                    selectors.push((format!("{base}.paging.next"), next));
+                }
+                if let Some(more) = &paging.more {
+                    selectors.push((format!("{base}.paging.more"), more));
+                }
+                if let Some(page) = &paging.page {
+                    if parameters(page).collect::<Vec<_>>() != ["page"] {
+                        problem(
+                            format!("{base}.paging.page"),
+                            "must use {page}, and only it".to_owned(),
+                        );
+                    }
+                    if !screen.values.contains_key("pages") {
+                        problem(
+                            format!("{base}.values.pages"),
+                            "missing: paging by page number needs the number of pages".to_owned(),
+                        );
                     }
                 }
             }
-        }
-        // Everything the flows use is there.
-        for (screen, kind, name) in CONTRACT {
-            let Some(s) = map.screens.get(*screen) else {
-                return Err(error(
-                    format!("screens.{screen}"),
-                    "missing: the flows need this screen".to_owned(),
-                ));
-            };
-            let present = match *kind {
-                "field" => s.fields.contains_key(*name),
-                "action" => s.actions.contains_key(*name),
-                "value" => s.values.contains_key(*name),
-                "table" => s.tables.contains_key(*name),
-                "url" => s.url.is_some(),
-                "ready" => s.ready.is_some(),
-                _ => true,
-            };
-            if !present {
-                let key = match *kind {
-                    "url" | "ready" => format!("screens.{screen}.{kind}"),
-                    _ => format!("screens.{screen}.{kind}s.{name}"),
-                };
-                return Err(error(key, "missing: the flows need it".to_owned()));
+            for (key, css) in selectors {
+                if let Err(reason) = check_css(css) {
+                    problem(key, reason);
+                }
+            }
+            if let Some(query) = &screen.query {
+                for field in parameters(query) {
+                    if !screen.fields.contains_key(field) {
+                        problem(
+                            format!("{base}.query"),
+                            format!("{{{field}}} is not a field of the screen"),
+                        );
+                    }
+                }
+            }
+            if let Some(url) = &screen.url {
+                let allowed = URL_PARAMETERS
+                    .iter()
+                    .find(|(s, _)| s == name)
+                    .map(|(_, p)| *p)
+                    .unwrap_or(&[]);
+                for p in parameters(url) {
+                    if !allowed.contains(&p) {
+                        problem(
+                            format!("{base}.url"),
+                            format!(
+                                "{{{p}}} is not a parameter of this screen (it has {})",
+                                if allowed.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    allowed.join(", ")
+                                }
+                            ),
+                        );
+                    }
+                }
+            }
+            for (k, v) in screen
+                .values
+                .iter()
+                .map(|(k, v)| (format!("values.{k}"), v))
+                .chain(screen.tables.iter().flat_map(|(t, d)| {
+                    d.columns
+                        .iter()
+                        .map(move |(c, v)| (format!("tables.{t}.columns.{c}"), v))
+                }))
+            {
+                if v.parse == Parse::Presence && (v.optional || v.attribute.is_some()) {
+                    problem(
+                        format!("{base}.{k}"),
+                        "a presence is never optional and reads no attribute".to_owned(),
+                    );
+                }
             }
         }
-        Ok(map)
+        // Everything the flows use is there, with its type.
+        for (screen, need, must) in CONTRACT {
+            if raw.absent.iter().any(|a| a == screen) {
+                continue;
+            }
+            let Some(s) = raw.screens.get(*screen) else {
+                if !MAY_LACK.contains(screen) {
+                    problem(
+                        format!("screens.{screen}"),
+                        "missing: describe the screen, or list it in `absent` when the website \
+                         has no such screen"
+                            .to_owned(),
+                    );
+                }
+                continue;
+            };
+            let base = format!("screens.{screen}");
+            let required = *must == Must::Required;
+            let (key, def, kind): (String, Option<&ValueDef>, Option<Kind>) = match need {
+                Need::Url => (format!("{base}.url"), None, None),
+                Need::Ready => (format!("{base}.ready"), None, None),
+                Need::Paging => (format!("{base}.paging"), None, None),
+                Need::Field(f) => (format!("{base}.fields.{f}"), None, None),
+                Need::Action(a) => (format!("{base}.actions.{a}"), None, None),
+                Need::Table(t) => (format!("{base}.tables.{t}"), None, None),
+                Need::Value(v, kind) => {
+                    (format!("{base}.values.{v}"), s.values.get(*v), Some(*kind))
+                }
+                Need::Column(t, c, kind) => (
+                    format!("{base}.tables.{t}.columns.{c}"),
+                    s.tables.get(*t).and_then(|t| t.columns.get(*c)),
+                    Some(*kind),
+                ),
+            };
+            let present = match need {
+                Need::Url => s.url.is_some(),
+                Need::Ready => s.ready.is_some(),
+                Need::Paging => s.paging.is_some(),
+                Need::Field(f) => s.fields.contains_key(*f),
+                Need::Action(a) => s.actions.contains_key(*a),
+                Need::Table(t) => s.tables.contains_key(*t),
+                Need::Value(..) | Need::Column(..) => def.is_some(),
+            };
+            if !present {
+                let table_missing =
+                    matches!(need, Need::Column(t, ..) if !s.tables.contains_key(*t));
+                if required && !table_missing {
+                    problem(key, "missing: the flows need it".to_owned());
+                }
+                continue;
+            }
+            if let (Some(def), Some(kind)) = (def, kind) {
+                let (want, words) = match kind {
+                    Kind::Word(table) => (Kind::Text, Some(table)),
+                    other => (other, None),
+                };
+                if def.parse.kind() != want {
+                    problem(
+                        format!("{key}.parse"),
+                        format!("must parse as {}", kind_name(want)),
+                    );
+                }
+                if let Some(table) = words {
+                    need_words(&raw.words, table, &mut problem);
+                }
+            }
+        }
+        for (screen, field, table) in FIELD_WORDS {
+            let has = raw
+                .screens
+                .get(*screen)
+                .is_some_and(|s| s.fields.contains_key(*field));
+            if has && !raw.absent.iter().any(|a| a == screen) {
+                need_words(&raw.words, table, &mut problem);
+            }
+        }
+        let has_balance = raw.screens.get("balances").is_some_and(|s| {
+            ["booked", "available", "expected", "closing", "forward"]
+                .iter()
+                .any(|v| s.values.contains_key(*v))
+        });
+        if raw.screens.contains_key("balances") && !has_balance {
+            problem(
+                "screens.balances.values".to_owned(),
+                "missing: at least one of booked, available, expected, closing, forward".to_owned(),
+            );
+        }
+        problems.dedup();
+        let map = dates.map(|dates| ScreenMap {
+            file: file.to_owned(),
+            bank: raw.bank,
+            sca: raw.sca,
+            screens: raw.screens,
+            absent: raw.absent,
+            amounts: raw.formats.amount,
+            dates,
+            words,
+        });
+        (map, problems)
     }
 
-    /// A screen the contract guarantees.
+    /// A screen the contract guarantees (or `None` for one the website does not have).
+    pub(crate) fn get(&self, name: &str) -> Option<&Screen> {
+        self.screens.get(name)
+    }
+
+    /// A screen the contract guarantees for an operation the caller checked with
+    /// [`ScreenMap::unsupported`].
     pub(crate) fn screen(&self, name: &str) -> &Screen {
         self.screens
             .get(name)
             .unwrap_or_else(|| panic!("screen {name} is in the contract checked at load"))
+    }
+
+    /// The screen an operation needs that this website does not have, if any.
+    pub(crate) fn unsupported(&self, operation: &str) -> Option<&str> {
+        OPERATIONS
+            .iter()
+            .find(|(op, _)| *op == operation)
+            .and_then(|(_, screens)| {
+                screens
+                    .iter()
+                    .copied()
+                    .find(|s| !self.screens.contains_key(*s))
+            })
+    }
+
+    /// The model's word for a website's word in a table (`None` when the website's word is not in it).
+    /// A table a map may leave out, left out, is the model's own words.
+    pub(crate) fn model_word<'a>(&'a self, table: &str, shown: &'a str) -> Option<&'a str> {
+        match self.words.get(table) {
+            Some(entries) => entries
+                .iter()
+                .find(|(_, spellings)| spellings.iter().any(|s| s == shown))
+                .map(|(key, _)| key.as_str()),
+            None if OWN_WORDS.contains(&table) => Some(shown),
+            None => None,
+        }
+    }
+
+    /// The website's word for a model word (its first spelling).
+    pub(crate) fn site_word<'a>(&'a self, table: &str, model: &'a str) -> Option<&'a str> {
+        match self.words.get(table) {
+            Some(entries) => entries
+                .get(model)
+                .and_then(|s| s.first())
+                .map(String::as_str),
+            None if OWN_WORDS.contains(&table) => Some(model),
+            None => None,
+        }
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text | Kind::Word(_) => "text (parse = \"text\")",
+        Kind::Amount => "an amount (parse = \"amount\")",
+        Kind::Date => "a date (parse = \"date\" or \"iso_date\")",
+        Kind::Iban => "an IBAN (parse = \"iban\")",
+        Kind::Integer => "a whole number (parse = \"integer\")",
+        Kind::Flag => "a presence (parse = \"presence\")",
+    }
+}
+
+/// A word table a value, column or field needs is in the map (or is one it may leave out).
+fn need_words(
+    words: &BTreeMap<String, BTreeMap<String, Words>>,
+    table: &str,
+    problem: &mut impl FnMut(String, String),
+) {
+    if !words.contains_key(table) && !OWN_WORDS.contains(&table) {
+        problem(
+            format!("words.{table}"),
+            "missing: the website's words for it".to_owned(),
+        );
     }
 }
 
@@ -399,6 +731,8 @@ mod tests {
         }
     }
 
+    /// r12: a map lacking a column or value the flows need, or parsing it as another type, fails at
+    /// load naming file, screen and key (it used to load and then panic in the flows).
     #[test]
     fn load_errors_name_the_file_and_the_key() {
         let base = sandbox_map();
@@ -419,6 +753,42 @@ mod tests {
             ),
             (
                 base.replacen(
+                    r##"columns.amount = { css = "td.tx-amount", parse = "amount" }"##,
+                    "",
+                    1,
+                ),
+                "screens.history.tables.history.columns.amount",
+                "missing",
+            ),
+            (
+                base.replacen(
+                    r##"columns.iban = { css = "td.account-iban", parse = "iban" }"##,
+                    "",
+                    1,
+                ),
+                "screens.accounts.tables.accounts.columns.iban",
+                "missing",
+            ),
+            (
+                base.replacen(
+                    r##"columns.amount = { css = "td.tx-amount", parse = "amount" }"##,
+                    r##"columns.amount = { css = "td.tx-amount" }"##,
+                    1,
+                ),
+                "screens.history.tables.history.columns.amount.parse",
+                "must parse as an amount",
+            ),
+            (
+                base.replacen(
+                    r##"values.available = { css = "#balance-available", parse = "amount" }"##,
+                    r##"values.available = { css = "#balance-available", parse = "date" }"##,
+                    1,
+                ),
+                "screens.balances.values.available.parse",
+                "must parse as an amount",
+            ),
+            (
+                base.replacen(
                     r##"is_here = "body[data-screen=login]""##,
                     r##"is_here = "body[[data-screen=login""##,
                     1,
@@ -427,18 +797,27 @@ mod tests {
                 "not a CSS selector",
             ),
             (
+                base.replacen(
+                    r##"is_here = "body[data-screen=login]""##,
+                    r##"is_here = "form:has-text(Login)""##,
+                    1,
+                ),
+                "screens.login.is_here",
+                "pseudo-class :has-text is not supported",
+            ),
+            (
                 base.replacen("[screens.login]", "[screens.login]\ncolour = \"blue\"", 1),
                 "line",
                 "unknown field `colour`",
             ),
             (
-                base.replacen(r#"parse = "belgian_amount""#, r#"parse = "dollars""#, 1),
+                base.replacen(r#"parse = "amount""#, r#"parse = "dollars""#, 1),
                 "line",
                 "unknown variant `dollars`",
             ),
             (
                 base.replacen("&per_page={page_size}", "&per_page={rows_per_page}", 1),
-                "screens.account.query",
+                "screens.history.query",
                 "{rows_per_page} is not a field",
             ),
             (
@@ -446,16 +825,105 @@ mod tests {
                 "screens.payments",
                 "missing",
             ),
+            (
+                base.replacen("/accounts/{account}", "/accounts/{id}", 1),
+                "screens.balances.url",
+                "{id} is not a parameter",
+            ),
+            (
+                base.replacen("pending = \"Pending\"", "waiting = \"Pending\"", 1),
+                "words.booking_status",
+                "",
+            ),
+            (
+                base.replacen("[words.yes_no]", "[words.oui_non]", 1),
+                "words.",
+                "",
+            ),
+            (
+                base.replacen("[formats.date]", "[formats.date]\nmonths = [\"jan\"]", 1),
+                "formats.date.months",
+                "twelve names",
+            ),
+            (
+                base.replacen(r#"decimal = ",""#, r#"decimal = ".""#, 1),
+                "formats.amount.grouping",
+                "also the decimal",
+            ),
+            (
+                format!("absent = [\"accounts\"]\n{base}"),
+                "absent",
+                "cannot be absent",
+            ),
+            (
+                base.replacen(
+                    "paging = { next = \"a#page-next\" }",
+                    "paging = { next = \"a#page-next\", more = \"button.more\" }",
+                    1,
+                ),
+                "screens.history.paging",
+                "exactly one",
+            ),
         ];
         for (text, key, reason) in cases {
             let error = ScreenMap::parse("selectors/broken.toml", &text).unwrap_err();
             assert_eq!(error.file, "selectors/broken.toml");
-            assert!(error.key.starts_with(key), "{error}");
-            assert!(error.reason.contains(reason), "{error}");
+            assert!(error.key.starts_with(key), "{key}: {error}");
+            assert!(error.reason.contains(reason), "{reason}: {error}");
             assert!(
                 error.to_string().contains("selectors/broken.toml"),
                 "{error}"
             );
         }
+    }
+
+    /// Every problem of a map is listed in one pass, not only the first.
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let broken = sandbox_map()
+            .replacen(
+                r##"columns.amount = { css = "td.tx-amount", parse = "amount" }"##,
+                "",
+                1,
+            )
+            .replacen(
+                r##"is_here = "body[data-screen=sca]""##,
+                r##"is_here = "div:contains(x)""##,
+                1,
+            )
+            .replacen(r##"actions.submit = "#login-submit""##, "", 1);
+        let problems = ScreenMap::problems("broken.toml", &broken);
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "screens.sca.is_here",
+                "screens.login.actions.submit",
+                "screens.history.tables.history.columns.amount",
+            ],
+            "{problems:?}"
+        );
+    }
+
+    /// A website without payments, standing orders or files declares those screens absent: the map
+    /// loads, and the operations that walk them are named as not supported.
+    #[test]
+    fn absent_screens_make_their_operations_unsupported() {
+        let mut text = sandbox_map();
+        for screen in ["order_new", "order_confirm", "files", "file_review"] {
+            let start = text.find(&format!("[screens.{screen}]")).unwrap();
+            let end = text[start + 1..]
+                .find("\n[screens.")
+                .map_or(text.len(), |i| start + 1 + i);
+            text.replace_range(start..end, "");
+        }
+        let text = format!(
+            "absent = [\"order_new\", \"order_confirm\", \"files\", \"file_review\"]\n{text}"
+        );
+        let map = ScreenMap::parse("lean.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(map.unsupported("create_standing_order"), Some("order_new"));
+        assert_eq!(map.unsupported("upload_payment_file"), Some("files"));
+        assert_eq!(map.unsupported("initiate_payment"), None);
+        assert_eq!(map.unsupported("transactions"), None);
     }
 }

@@ -6,6 +6,8 @@
 //! - `driver` (internal): the only code that touches fantoccini — chromedriver, browser sessions,
 //!   acting.
 //! - `extract` (internal): HTML in, domain values out; no IO.
+//! - [`format`]: a website's amount and date formats, as its map configures them.
+//! - `contract` (internal): what the flows need of a map, as data, checked at load.
 //!
 //! The flows use only the map's names. They are split by job, and each file uses only the files after
 //! it in this list (and the items of this one):
@@ -35,14 +37,17 @@
 //! customer. `governor` paces page loads and clicks per bank.
 
 mod bank;
+mod contract;
 pub(crate) mod driver;
 pub(crate) mod extract;
 mod fail;
 mod flow;
+pub mod format;
 mod login;
 pub mod map;
 mod navigation;
 mod reads;
+mod rows;
 mod selector_check;
 mod sessions;
 mod writes;

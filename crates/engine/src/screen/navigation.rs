@@ -33,8 +33,10 @@ pub(super) fn url_encode(text: &str) -> String {
 }
 
 impl ScreenBank {
-    /// The address of a screen, with `{id}` replaced by the (encoded) id.
+    /// The address of a screen, with its parameter (`{account}` or `{payment}`) replaced by the
+    /// (encoded) id.
     pub(super) fn url(&self, screen: &str, id: Option<&str>) -> String {
+        let id = id.map(url_encode).unwrap_or_default();
         let path = self
             .inner
             .map
@@ -42,8 +44,18 @@ impl ScreenBank {
             .url
             .as_deref()
             .unwrap_or("/")
-            .replace("{id}", &id.map(url_encode).unwrap_or_default());
+            .replace("{account}", &id)
+            .replace("{payment}", &id);
         format!("{}{path}", self.inner.base)
+    }
+
+    /// A link's address as the browser would follow it: absolute as it is, else on the website.
+    pub(super) fn absolute(&self, href: &str) -> String {
+        if href.starts_with("http://") || href.starts_with("https://") {
+            href.to_owned()
+        } else {
+            format!("{}{href}", self.inner.base)
+        }
     }
 
     /// Waits until this bank's pacing allows one more page load or click.
@@ -97,7 +109,12 @@ impl ScreenBank {
         let first = screens[0];
         Err(Fail::Unexpected {
             screen: first.to_owned(),
-            selector: self.inner.map.screen(first).is_here.clone(),
+            selector: self
+                .inner
+                .map
+                .get(first)
+                .map(|s| s.is_here.clone())
+                .unwrap_or_default(),
         })
     }
 
@@ -149,7 +166,7 @@ impl ScreenBank {
         self.inner.map.screen(screen).actions[name].clone()
     }
 
-    /// Accepts the cookie banner if it covers the page.
+    /// Accepts the cookie banner if it covers the page (a website without one has none in its map).
     pub(super) async fn cookies(&self, browser: &Browser, source: &str) -> FlowResult<()> {
         if Page::new(source, &self.inner.map).is("cookie_banner") {
             browser
@@ -159,7 +176,6 @@ impl ScreenBank {
         Ok(())
     }
 
-    /// Logs in up to the challenge: `Ok(Some(challenge))`, or `Ok(None)` when the website already
     /// The bank's error message on a screen, as a rejection.
     pub(super) fn refusal(&self, source: &str, screen: &str, code: &str) -> Fail {
         let page = Page::new(source, &self.inner.map);

@@ -5,61 +5,53 @@ use time::Date;
 
 use super::ScreenBank;
 use super::driver::{Browser, DriverError, FillValue};
-use super::extract::{ExtractError, Page, Record, Value};
+use super::extract::{Page, Value};
 use super::fail::{Fail, FlowResult};
+use super::map::Paging;
 use super::navigation::{url_encode, want_text};
+use super::rows::{check_total, disagree, history, mistyped, model_word, shown_total, text};
 use crate::bank::BankError;
-use crate::model::belgian::format_date;
 use crate::model::{
-    Account, AccountId, Amount, Balance, BalanceType, BookingStatus, Counterparty, Currency,
-    Direction, EndToEndId, InvalidValue, PaymentId, PaymentKind, PaymentProduct, PaymentRef,
-    PaymentStatus, Recurrence, Transaction, TransactionFilter, TransactionId,
+    Account, AccountId, Balance, BalanceType, Currency, Direction, InvalidValue, PaymentId,
+    PaymentKind, PaymentProduct, PaymentRef, PaymentStatus, Recurrence, Transaction,
+    TransactionFilter,
 };
 
-/// A column's text, empty when the row has none.
-fn text(record: &Record, key: &str) -> String {
-    record
-        .get(key)
-        .and_then(Value::text)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// A column's date, when the row has one.
-fn date(record: &Record, key: &str) -> Option<Date> {
-    match record.get(key) {
-        Some(Value::Date(d)) => Some(*d),
-        _ => None,
-    }
-}
-
-/// The ISO 20022 status a screen shows.
-pub(super) fn status_on(page: &Page<'_>, screen: &str) -> FlowResult<PaymentStatus> {
-    let code = want_text(page.required(screen, "status")?);
-    PaymentStatus::from_code(&code).ok_or_else(|| {
-        Fail::Extract(ExtractError::Unparsable {
-            screen: screen.to_owned(),
-            item: "status".to_owned(),
-            reason: format!("{code:?} is not an ISO 20022 status"),
-        })
-    })
-}
-
 impl ScreenBank {
+    /// The ISO 20022 status a screen shows, through the map's `payment_status` words.
+    pub(super) fn status_on(&self, page: &Page<'_>, screen: &str) -> FlowResult<PaymentStatus> {
+        let shown = want_text(page.required(screen, "status")?);
+        let code = model_word(&self.inner.map, screen, "status", "payment_status", &shown)?;
+        PaymentStatus::from_code(&code).ok_or_else(|| mistyped(screen, "status"))
+    }
+
     /// The customer's accounts, from the overview.
     pub(super) async fn account_rows(&self, browser: &Browser) -> FlowResult<Vec<Account>> {
         let source = self.open(browser, "accounts", None).await?;
         let page = Page::new(&source, &self.inner.map);
         let mut out = Vec::new();
         for row in page.table("accounts", "accounts")? {
-            let iban = match row.get("iban") {
-                Some(Value::Iban(i)) => i.clone(),
-                _ => unreachable!("the iban column parses as an IBAN"),
+            let iban = row
+                .get("iban")
+                .and_then(Value::iban)
+                .cloned()
+                .ok_or_else(|| mistyped("accounts", "accounts.iban"))?;
+            // The account's currency: its own column, else its balance's, else the map's.
+            let shown = text(&row, "currency");
+            let currency = if !shown.is_empty() {
+                Currency::from_code(&shown)?
+            } else if let Some(booked) = row.get("booked").and_then(Value::amount) {
+                booked.currency()
+            } else {
+                let code = self.inner.map.amounts.currency.clone().ok_or_else(|| {
+                    mistyped("accounts", "accounts.currency (and the map gives none)")
+                })?;
+                Currency::from_code(&code)?
             };
             out.push(Account {
                 id: AccountId::new(text(&row, "id")),
                 iban,
-                currency: Currency::from_code(&text(&row, "currency"))?,
+                currency,
                 name: text(&row, "name"),
                 product: text(&row, "product"),
                 owner_name: text(&row, "owner"),
@@ -68,59 +60,17 @@ impl ScreenBank {
         Ok(out)
     }
 
-    /// One page of history rows as transactions.
-    fn history(&self, source: &str) -> FlowResult<Vec<Transaction>> {
-        let page = Page::new(source, &self.inner.map);
-        let mut out = Vec::new();
-        for row in page.table("account", "history")? {
-            let status = match text(&row, "status").as_str() {
-                "Pending" => BookingStatus::Pending,
-                _ => BookingStatus::Booked,
-            };
-            let amount = match row.get("amount") {
-                Some(Value::Amount(a)) => *a,
-                _ => unreachable!("the amount column parses as an amount"),
-            };
-            let name = text(&row, "name");
-            let iban = match row.get("iban") {
-                Some(Value::Iban(i)) => Some(i.clone()),
-                _ => None,
-            };
-            let counterparty =
-                (!name.is_empty() || iban.is_some()).then_some(Counterparty { name, iban });
-            let e2e = text(&row, "e2e");
-            let order = text(&row, "order");
-            let code = text(&row, "code");
-            let remittance = text(&row, "communication");
-            out.push(Transaction {
-                id: TransactionId::new(text(&row, "id")),
-                status,
-                booking_date: date(&row, "booking_date"),
-                value_date: date(&row, "value_date")
-                    .or(date(&row, "date"))
-                    .unwrap_or(Date::MIN),
-                amount,
-                counterparty,
-                remittance: (!remittance.is_empty()).then_some(remittance),
-                bank_transaction_code: (!code.is_empty()).then_some(code),
-                end_to_end_id: if e2e.is_empty() {
-                    None
-                } else {
-                    Some(EndToEndId::new(e2e)?)
-                },
-                standing_order: (!order.is_empty()).then(|| PaymentId::new(order)),
-            });
-        }
-        Ok(out)
-    }
-
-    /// The account's history under a filter's date, direction and recurrence, every page of it.
-    pub(super) async fn read_transactions(
-        &self,
-        browser: &Browser,
-        account: &AccountId,
-        filter: &TransactionFilter,
-    ) -> FlowResult<Vec<Transaction>> {
+    /// The filter as the history screen's fields take it: only the fields the map has, in the
+    /// website's words and date format.
+    fn filter_values(&self, filter: &TransactionFilter) -> FlowResult<Vec<(&'static str, String)>> {
+        let map = &self.inner.map;
+        let screen = map.screen("history");
+        let word = |table: &str, key: &str| -> FlowResult<String> {
+            map.site_word(table, key).map(str::to_owned).ok_or_else(|| {
+                mistyped("history", &format!("words.{table}.{key} (not in the map)"))
+            })
+        };
+        let day = |d: Option<Date>| d.map(|d| map.dates.input(d)).unwrap_or_default();
         let direction = match filter.direction {
             None => "all",
             Some(Direction::Credit) => "credit",
@@ -128,174 +78,239 @@ impl ScreenBank {
         };
         let recurrence = match filter.recurrence {
             None => "all",
-            Some(Recurrence::OneOff) => "one-off",
+            Some(Recurrence::OneOff) => "one_off",
             Some(Recurrence::Recurring) => "recurring",
         };
-        let day = |d: Option<Date>| d.map(format_date).unwrap_or_default();
-        let values = [
-            ("date_from", day(filter.date_from)),
-            ("date_to", day(filter.date_to)),
-            ("direction", direction.to_owned()),
-            ("recurrence", recurrence.to_owned()),
-            ("page_size", "500".to_owned()),
-        ];
-        let ready = self
-            .inner
-            .map
-            .screen("account")
-            .ready
-            .clone()
-            .unwrap_or_default();
-        let next = self.action("account", "next_page");
-        match self.inner.map.screen("account").query.clone() {
-            // One page load: the filtered history at its own address, as the form would ask for it.
-            Some(query) => {
-                let query = values.iter().fold(query, |q, (name, value)| {
-                    q.replace(&format!("{{{name}}}"), &url_encode(value))
-                });
-                self.pace().await;
-                browser
-                    .goto(&format!(
-                        "{}?{query}",
-                        self.url("account", Some(account.as_str()))
-                    ))
-                    .await?;
+        let mut values = Vec::new();
+        for name in [
+            "date_from",
+            "date_to",
+            "direction",
+            "recurrence",
+            "page_size",
+        ] {
+            if !screen.fields.contains_key(name) {
+                continue;
             }
-            None => {
-                self.open(browser, "account", Some(account.as_str()))
+            let value = match name {
+                "date_from" => day(filter.date_from),
+                "date_to" => day(filter.date_to),
+                "direction" => word("direction", direction)?,
+                "recurrence" => word("recurrence", recurrence)?,
+                _ => word("page_size", "largest")?,
+            };
+            values.push((name, value));
+        }
+        Ok(values)
+    }
+
+    /// The account's history under a filter's date, direction and recurrence (as far as the website
+    /// filters; the caller applies the rest), every page of it.
+    pub(super) async fn read_transactions(
+        &self,
+        browser: &Browser,
+        account: &AccountId,
+        filter: &TransactionFilter,
+    ) -> FlowResult<Vec<Transaction>> {
+        let map = &self.inner.map;
+        let screen = map.screen("history");
+        let values = self.filter_values(filter)?;
+        let address = self.url("history", Some(account.as_str()));
+        let with_query = |query: &str| {
+            let sep = if address.contains('?') { '&' } else { '?' };
+            format!("{address}{sep}{query}")
+        };
+        let filter_query = screen.query.as_ref().map(|query| {
+            values.iter().fold(query.clone(), |q, (name, value)| {
+                q.replace(&format!("{{{name}}}"), &url_encode(value))
+            })
+        });
+        match (&filter_query, screen.actions.get("filter")) {
+            // One page load: the filtered history at its own address, as the form would ask for it.
+            (Some(query), _) => {
+                self.pace().await;
+                browser.goto(&with_query(query)).await?;
+            }
+            (None, Some(action)) if !values.is_empty() => {
+                self.open(browser, "history", Some(account.as_str()))
                     .await?;
                 let fields: Vec<(&str, FillValue)> = values
                     .iter()
                     .map(|(name, value)| (*name, FillValue::Text(value.clone())))
                     .collect();
-                self.fill(browser, "account", &fields).await?;
-                self.submit(browser, &self.action("account", "filter"))
-                    .await?;
+                self.fill(browser, "history", &fields).await?;
+                self.submit(browser, action).await?;
+            }
+            // No filter on the website: every item, filtered by the caller.
+            _ => {
+                self.pace().await;
+                browser.goto(&address).await?;
             }
         }
-        // Each page is read once, when its script has rendered the history — or as soon as the page
-        // shows something that will never render it (a refused filter, the login page, maintenance,
-        // the bank's error page), so those are known without waiting out the limit.
-        let map = &self.inner.map;
-        let mut settled = vec![format!("html:not([data-psd2-stale]) {ready}")];
-        settled.push(map.screen("account").values["error"].css.clone());
-        for screen in ["login", "maintenance", "error"] {
-            settled.push(map.screen(screen).is_here.clone());
-        }
-        let settled = settled.join(", ");
+        let paging = screen.paging.clone().unwrap_or_default();
         let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut links = std::collections::HashSet::new();
+        let mut number = 1;
+        let mut total = None;
         loop {
-            let waited = browser
-                .wait_for(&settled, self.inner.config.wait_timeout)
-                .await;
-            let source = browser.source().await?;
-            self.expect(&source, &["account"])?;
-            let (error, rendered, href) = {
-                let page = Page::new(&source, map);
-                (
-                    page.value("account", "error")?,
-                    page.has(&ready),
-                    page.attribute(&next, "href"),
-                )
-            };
-            if let Some(Value::Text(error)) = error {
-                return Err(Fail::Bank(BankError::Rejected {
-                    code: "FILTER_REFUSED".to_owned(),
-                    message: error,
-                }));
+            let source = self.history_page(browser).await?;
+            if total.is_none() {
+                total = shown_total(map, &source)?;
             }
-            match waited {
-                Ok(()) if rendered => {}
-                Ok(()) | Err(DriverError::Timeout(_)) => {
-                    return Err(Fail::Unexpected {
-                        screen: "account".to_owned(),
-                        selector: ready.clone(),
-                    });
+            if let Some(more) = &paging.more {
+                // "Load more": click until everything is on the one page, then read it once.
+                if self
+                    .load_more(browser, &source, "history", more)
+                    .await?
+                    .is_some()
+                {
+                    continue;
                 }
-                Err(other) => return Err(Fail::Driver(other)),
+                out.extend(history(&self.inner.map, &source)?);
+                break;
             }
-            out.extend(self.history(&source)?);
-            match href {
-                Some(href) if seen.insert(href.clone()) => {
-                    self.pace().await;
-                    browser.goto(&format!("{}{href}", self.inner.base)).await?;
+            out.extend(history(&self.inner.map, &source)?);
+            if let Some(next) = &paging.next {
+                let href = Page::new(&source, map).attribute(next, "href");
+                match href {
+                    Some(href) if links.insert(href.clone()) => {
+                        self.pace().await;
+                        browser.goto(&self.absolute(&href)).await?;
+                        continue;
+                    }
+                    _ => break,
                 }
-                _ => break,
             }
+            if let Some(page_query) = &paging.page {
+                let pages = {
+                    let page = Page::new(&source, map);
+                    page.typed("history", "pages", Value::integer)?
+                };
+                if number >= pages {
+                    break;
+                }
+                number += 1;
+                let query = page_query.replace("{page}", &number.to_string());
+                let query = match &filter_query {
+                    Some(f) => format!("{f}&{query}"),
+                    None => query,
+                };
+                self.pace().await;
+                browser.goto(&with_query(&query)).await?;
+                continue;
+            }
+            break;
         }
+        check_total(total, out.len())?;
         Ok(out)
     }
 
-    /// The account's balances now, or its closing balance on a day.
+    /// Waits for a history page to be rendered — or to show something that will never render it (a
+    /// refused filter, the login page, maintenance, the bank's error page) — and returns its source.
+    async fn history_page(&self, browser: &Browser) -> FlowResult<String> {
+        let map = &self.inner.map;
+        let screen = map.screen("history");
+        let ready = screen
+            .ready
+            .clone()
+            .unwrap_or_else(|| screen.is_here.clone());
+        let mut settled = vec![format!("html:not([data-psd2-stale]) {ready}")];
+        if let Some(error) = screen.values.get("error") {
+            settled.push(error.css.clone());
+        }
+        for other in ["login", "maintenance", "error"] {
+            if let Some(s) = map.get(other) {
+                settled.push(s.is_here.clone());
+            }
+        }
+        let waited = browser
+            .wait_for(&settled.join(", "), self.inner.config.wait_timeout)
+            .await;
+        let source = browser.source().await?;
+        self.expect(&source, &["history"])?;
+        let page = Page::new(&source, map);
+        if let Some(Value::Text(error)) = page.value("history", "error")? {
+            return Err(Fail::Bank(BankError::Rejected {
+                code: "FILTER_REFUSED".to_owned(),
+                message: error,
+            }));
+        }
+        match waited {
+            Ok(()) if page.has(&ready) => Ok(source),
+            Ok(()) | Err(DriverError::Timeout(_)) => Err(Fail::Unexpected {
+                screen: "history".to_owned(),
+                selector: ready,
+            }),
+            Err(other) => Err(Fail::Driver(other)),
+        }
+    }
+
+    /// The account's balances now (the types the website shows), or its closing balance on a day.
     pub(super) async fn read_balances(
         &self,
         browser: &Browser,
         account: &AccountId,
         at: Option<Date>,
     ) -> FlowResult<Vec<Balance>> {
-        let source = self
-            .open(browser, "account", Some(account.as_str()))
-            .await?;
-        let amount = |page: &Page<'_>, name: &str| -> FlowResult<Amount> {
-            match page.required("account", name)? {
-                Value::Amount(a) => Ok(a),
-                _ => unreachable!("balances parse as amounts"),
-            }
-        };
-        let day = |page: &Page<'_>, name: &str| -> FlowResult<Date> {
-            match page.required("account", name)? {
-                Value::Date(d) => Ok(d),
-                _ => unreachable!("dates parse as dates"),
-            }
-        };
         let Some(at) = at else {
+            let source = self
+                .open(browser, "balances", Some(account.as_str()))
+                .await?;
             let page = Page::new(&source, &self.inner.map);
-            let today = day(&page, "today")?;
-            let balance = |kind, amount, date| Balance {
-                kind,
-                amount,
-                reference_date: Some(date),
-            };
-            return Ok(vec![
-                balance(
-                    BalanceType::ClosingBooked,
-                    amount(&page, "closing")?,
-                    day(&page, "closing_date")?,
-                ),
-                balance(BalanceType::InterimBooked, amount(&page, "booked")?, today),
-                balance(
-                    BalanceType::InterimAvailable,
-                    amount(&page, "available")?,
-                    today,
-                ),
-                balance(BalanceType::Expected, amount(&page, "expected")?, today),
+            let today = page.value("balances", "today")?.and_then(|v| v.date());
+            let closing_day = page
+                .value("balances", "closing_date")?
+                .and_then(|v| v.date());
+            let mut out = Vec::new();
+            for (name, kind, day) in [
+                ("closing", BalanceType::ClosingBooked, closing_day),
+                ("booked", BalanceType::InterimBooked, today),
+                ("available", BalanceType::InterimAvailable, today),
+                ("expected", BalanceType::Expected, today),
                 // A forward balance is of no particular day.
-                Balance {
-                    kind: BalanceType::ForwardAvailable,
-                    amount: amount(&page, "forward")?,
-                    reference_date: None,
-                },
-            ]);
+                ("forward", BalanceType::ForwardAvailable, None),
+            ] {
+                if !self.inner.map.screen("balances").values.contains_key(name) {
+                    continue;
+                }
+                out.push(Balance {
+                    kind,
+                    amount: page.typed("balances", name, Value::amount)?,
+                    reference_date: day,
+                });
+            }
+            return Ok(out);
         };
+        self.open(browser, "balance_on_date", Some(account.as_str()))
+            .await?;
         self.fill(
             browser,
-            "account",
-            &[("balance_date", FillValue::Text(format_date(at)))],
+            "balance_on_date",
+            &[(
+                "balance_date",
+                FillValue::Text(self.inner.map.dates.input(at)),
+            )],
         )
         .await?;
         let source = self
-            .submit(browser, &self.action("account", "show_balance"))
+            .submit(browser, &self.action("balance_on_date", "show_balance"))
             .await?;
-        self.expect(&source, &["account"])?;
+        self.expect(&source, &["balance_on_date"])?;
         let page = Page::new(&source, &self.inner.map);
-        if let Some(error) = page.value("account", "error")? {
+        if let Some(error) = page.value("balance_on_date", "error")? {
             return Err(InvalidValue::new("date", want_text(error)).into());
+        }
+        let day = page.typed("balance_on_date", "balance_on_date_day", Value::date)?;
+        if day != at {
+            return Err(disagree(
+                "balance_on_date_day".to_owned(),
+                format!("the website shows the balance of {day}, not of {at}"),
+            ));
         }
         Ok(vec![Balance {
             kind: BalanceType::ClosingBooked,
-            amount: amount(&page, "balance_on_date")?,
-            reference_date: Some(day(&page, "balance_on_date_day")?),
+            amount: page.typed("balance_on_date", "balance_on_date", Value::amount)?,
+            reference_date: Some(day),
         }])
     }
 
@@ -308,7 +323,7 @@ impl ScreenBank {
         let source = self
             .open(browser, "payment", Some(payment.id.as_str()))
             .await?;
-        status_on(&Page::new(&source, &self.inner.map), "payment")
+        self.status_on(&Page::new(&source, &self.inner.map), "payment")
     }
 
     /// A payment, standing order or file found by its end-to-end id (a file: its message id) in the
@@ -318,25 +333,102 @@ impl ScreenBank {
         browser: &Browser,
         reference: &str,
     ) -> FlowResult<Option<(PaymentRef, PaymentStatus)>> {
-        let next = self.inner.map.screen("payments").actions.get("next_page");
+        let map = &self.inner.map;
+        let screen = map.screen("payments");
+        let paging = screen.paging.clone().unwrap_or_default();
         let mut source = self.open(browser, "payments", None).await?;
-        let mut seen = std::collections::HashSet::new();
+        let mut links = std::collections::HashSet::new();
+        let mut number = 1;
         loop {
+            let longer = match &paging.more {
+                Some(more) => self.load_more(browser, &source, "payments", more).await?,
+                None => None,
+            };
+            if let Some(longer) = longer {
+                source = longer;
+                continue;
+            }
             if let Some(found) = self.find_on_page(&source, reference)? {
                 return Ok(Some(found));
             }
-            let href =
-                next.and_then(|next| Page::new(&source, &self.inner.map).attribute(next, "href"));
-            match href {
-                Some(href) if seen.insert(href.clone()) => {
-                    self.pace().await;
-                    browser.goto(&format!("{}{href}", self.inner.base)).await?;
-                    source = browser.source().await?;
-                    self.expect(&source, &["payments"])?;
-                }
-                _ => return Ok(None),
-            }
+            let next = self.next_page(&source, &paging, &mut links, &mut number)?;
+            let Some(next) = next else {
+                return Ok(None);
+            };
+            self.pace().await;
+            browser.goto(&next).await?;
+            source = browser.source().await?;
+            self.expect(&source, &["payments"])?;
         }
+    }
+
+    /// The address of the list of orders' next page (by link or by number), if there is one.
+    fn next_page(
+        &self,
+        source: &str,
+        paging: &Paging,
+        links: &mut std::collections::HashSet<String>,
+        number: &mut i64,
+    ) -> FlowResult<Option<String>> {
+        let page = Page::new(source, &self.inner.map);
+        Ok(if let Some(next) = &paging.next {
+            page.attribute(next, "href")
+                .filter(|href| links.insert(href.clone()))
+                .map(|href| self.absolute(&href))
+        } else if let Some(page_query) = &paging.page {
+            let pages = page.typed("payments", "pages", Value::integer)?;
+            (*number < pages).then(|| {
+                *number += 1;
+                let address = self.url("payments", None);
+                let sep = if address.contains('?') { '&' } else { '?' };
+                format!(
+                    "{address}{sep}{}",
+                    page_query.replace("{page}", &number.to_string())
+                )
+            })
+        } else {
+            None
+        })
+    }
+
+    /// Clicks a list's "load more" button when the page offers it and waits for the rows it adds:
+    /// the page's new source, or `None` when everything is shown. A click that adds nothing while the
+    /// button stays is a screen that no longer works as its map says.
+    async fn load_more(
+        &self,
+        browser: &Browser,
+        source: &str,
+        screen: &str,
+        more: &str,
+    ) -> FlowResult<Option<String>> {
+        let map = &self.inner.map;
+        let rows = &map.screen(screen).tables[screen].rows;
+        let offered =
+            |page: &Page<'_>| page.has(more) && page.attribute(more, "disabled").is_none();
+        let shown = {
+            let page = Page::new(source, map);
+            if !offered(&page) {
+                return Ok(None);
+            }
+            page.count(rows)
+        };
+        self.pace().await;
+        browser.click(more).await?;
+        browser
+            .wait_for_more(rows, more, shown, self.inner.config.wait_timeout)
+            .await?;
+        let longer = browser.source().await?;
+        let stuck = {
+            let page = Page::new(&longer, map);
+            page.count(rows) == shown && offered(&page)
+        };
+        if stuck {
+            return Err(Fail::Unexpected {
+                screen: screen.to_owned(),
+                selector: more.to_owned(),
+            });
+        }
+        Ok(Some(longer))
     }
 
     /// The order with end-to-end id `reference` on one page of the list of orders, if it is there.
@@ -350,29 +442,32 @@ impl ScreenBank {
             if text(&row, "reference") != reference {
                 continue;
             }
-            let kind = match text(&row, "kind").as_str() {
-                "Instant transfer" => {
+            let kind = match model_word(
+                &self.inner.map,
+                "payments",
+                "payments.kind",
+                "order_kind",
+                &text(&row, "kind"),
+            )?
+            .as_str()
+            {
+                "instant_transfer" => {
                     PaymentKind::Single(PaymentProduct::InstantSepaCreditTransfer)
                 }
-                "Transfer" => PaymentKind::Single(PaymentProduct::SepaCreditTransfer),
-                "Standing order" => PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
-                "Payment file" => PaymentKind::File,
-                other => {
-                    return Err(Fail::Extract(ExtractError::Unparsable {
-                        screen: "payments".to_owned(),
-                        item: "kind".to_owned(),
-                        reason: format!("{other:?} is not a known kind of order"),
-                    }));
-                }
+                "transfer" => PaymentKind::Single(PaymentProduct::SepaCreditTransfer),
+                "standing_order" => PaymentKind::Periodic(PaymentProduct::SepaCreditTransfer),
+                _ => PaymentKind::File,
             };
-            let code = text(&row, "status");
-            let status = PaymentStatus::from_code(&code).ok_or_else(|| {
-                Fail::Extract(ExtractError::Unparsable {
-                    screen: "payments".to_owned(),
-                    item: "status".to_owned(),
-                    reason: format!("{code:?} is not an ISO 20022 status"),
-                })
-            })?;
+            let shown = text(&row, "status");
+            let code = model_word(
+                &self.inner.map,
+                "payments",
+                "payments.status",
+                "payment_status",
+                &shown,
+            )?;
+            let status =
+                PaymentStatus::from_code(&code).ok_or_else(|| mistyped("payments", "status"))?;
             return Ok(Some((
                 PaymentRef {
                     kind,

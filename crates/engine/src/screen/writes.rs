@@ -11,10 +11,9 @@ use super::driver::{Browser, FillValue};
 use super::extract::{Page, Value};
 use super::fail::{Fail, FlowResult, unavailable};
 use super::navigation::want_text;
-use super::reads::status_on;
+use super::rows::model_word;
 use crate::bank::{BankError, Channel};
 use crate::mask::mask;
-use crate::model::belgian::{format_date, format_number};
 use crate::model::{
     PaymentFile, PaymentId, PaymentInitiation, PaymentKind, PaymentProduct, PaymentRef,
     PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, StandingOrderRequest,
@@ -67,47 +66,54 @@ impl ScreenBank {
     ) -> FlowResult<PaymentInitiation> {
         self.open(browser, "payment_new", None).await?;
         let instant = request.product == PaymentProduct::InstantSepaCreditTransfer;
-        self.fill(
-            browser,
-            "payment_new",
-            &[
-                (
-                    "debtor",
-                    FillValue::Text(request.debtor.as_str().to_owned()),
+        let map = &self.inner.map;
+        let offers_instant = map.screen("payment_new").fields.contains_key("instant");
+        if instant && !offers_instant {
+            return Err(Fail::Bank(BankError::NotSupported {
+                channel: Channel::Screen,
+                operation: "initiate_payment (instant: the website's form has no instant field)"
+                    .to_owned(),
+            }));
+        }
+        let mut fields = vec![
+            (
+                "debtor",
+                FillValue::Text(request.debtor.as_str().to_owned()),
+            ),
+            (
+                "creditor_name",
+                FillValue::Text(request.creditor_name.clone()),
+            ),
+            (
+                "creditor_iban",
+                FillValue::Text(request.creditor.as_str().to_owned()),
+            ),
+            (
+                "amount",
+                FillValue::Text(map.amounts.input(request.amount.value())),
+            ),
+            (
+                "communication",
+                FillValue::Text(request.remittance.clone().unwrap_or_default()),
+            ),
+            (
+                "execution_date",
+                FillValue::Text(
+                    request
+                        .requested_execution_date
+                        .map(|d| map.dates.input(d))
+                        .unwrap_or_default(),
                 ),
-                (
-                    "creditor_name",
-                    FillValue::Text(request.creditor_name.clone()),
-                ),
-                (
-                    "creditor_iban",
-                    FillValue::Text(request.creditor.as_str().to_owned()),
-                ),
-                (
-                    "amount",
-                    FillValue::Text(format_number(request.amount.value())),
-                ),
-                (
-                    "communication",
-                    FillValue::Text(request.remittance.clone().unwrap_or_default()),
-                ),
-                (
-                    "execution_date",
-                    FillValue::Text(
-                        request
-                            .requested_execution_date
-                            .map(format_date)
-                            .unwrap_or_default(),
-                    ),
-                ),
-                ("instant", FillValue::Checked(instant)),
-                (
-                    "reference",
-                    FillValue::Text(request.end_to_end_id.as_str().to_owned()),
-                ),
-            ],
-        )
-        .await?;
+            ),
+            (
+                "reference",
+                FillValue::Text(request.end_to_end_id.as_str().to_owned()),
+            ),
+        ];
+        if offers_instant {
+            fields.push(("instant", FillValue::Checked(instant)));
+        }
+        self.fill(browser, "payment_new", &fields).await?;
         let source = self
             .submit(browser, &self.action("payment_new", "submit"))
             .await?;
@@ -118,11 +124,14 @@ impl ScreenBank {
         let checks = {
             let page = Page::new(&source, &self.inner.map);
             let mut checks = read_back(&page, s, request)?;
-            checks.push((
-                "paymentProduct",
-                if instant { "Yes" } else { "No" }.to_owned(),
-                show(&page.required(s, "instant")?),
-            ));
+            if let Some(shown) = page.value(s, "instant")? {
+                let shown = model_word(&self.inner.map, s, "instant", "yes_no", &show(&shown))?;
+                checks.push((
+                    "paymentProduct",
+                    if instant { "yes" } else { "no" }.to_owned(),
+                    shown,
+                ));
+            }
             if let Some(d) = request.requested_execution_date {
                 checks.push((
                     "requestedExecutionDate",
@@ -150,6 +159,16 @@ impl ScreenBank {
         request: &StandingOrderRequest,
     ) -> FlowResult<PaymentInitiation> {
         let p = &request.payment;
+        let map = &self.inner.map;
+        let code = request.frequency.code();
+        let frequency = map.site_word("frequency", code).ok_or_else(|| {
+            Fail::Bank(BankError::NotSupported {
+                channel: Channel::Screen,
+                operation:
+                    "create_standing_order (the frequency is not in the map's words.frequency)"
+                        .to_owned(),
+            })
+        })?;
         self.open(browser, "order_new", None).await?;
         self.fill(
             browser,
@@ -161,23 +180,28 @@ impl ScreenBank {
                     "creditor_iban",
                     FillValue::Text(p.creditor.as_str().to_owned()),
                 ),
-                ("amount", FillValue::Text(format_number(p.amount.value()))),
+                (
+                    "amount",
+                    FillValue::Text(map.amounts.input(p.amount.value())),
+                ),
                 (
                     "communication",
                     FillValue::Text(p.remittance.clone().unwrap_or_default()),
                 ),
                 (
                     "start_date",
-                    FillValue::Text(format_date(request.start_date)),
+                    FillValue::Text(map.dates.input(request.start_date)),
                 ),
                 (
                     "end_date",
-                    FillValue::Text(request.end_date.map(format_date).unwrap_or_default()),
+                    FillValue::Text(
+                        request
+                            .end_date
+                            .map(|d| map.dates.input(d))
+                            .unwrap_or_default(),
+                    ),
                 ),
-                (
-                    "frequency",
-                    FillValue::Text(request.frequency.code().to_owned()),
-                ),
+                ("frequency", FillValue::Text(frequency.to_owned())),
                 (
                     "day",
                     FillValue::Text(
@@ -209,10 +233,11 @@ impl ScreenBank {
                 show(&Value::Date(request.start_date)),
                 show(&page.required(s, "start_date")?),
             ));
+            let shown = show(&page.required(s, "frequency")?);
             checks.push((
                 "frequency",
-                request.frequency.code().to_owned(),
-                show(&page.required(s, "frequency")?),
+                code.to_owned(),
+                model_word(&self.inner.map, s, "frequency", "frequency", &shown)?,
             ));
             checks
         };
@@ -296,7 +321,18 @@ impl ScreenBank {
         let source = self
             .open(browser, "payment", Some(payment.id.as_str()))
             .await?;
-        let cancel = self.action("payment", "cancel");
+        let cancel = self
+            .inner
+            .map
+            .screen("payment")
+            .actions
+            .get("cancel")
+            .cloned()
+            .ok_or(Fail::Bank(BankError::NotSupported {
+                channel: Channel::Screen,
+                operation: "cancel_payment (the map's payment screen has no cancel action)"
+                    .to_owned(),
+            }))?;
         if !Page::new(&source, &self.inner.map).has(&cancel) {
             return Err(Fail::Bank(BankError::Rejected {
                 code: "CANCELLATION_INVALID".to_owned(),
@@ -311,7 +347,7 @@ impl ScreenBank {
             other => other,
         })?;
         self.expect(&source, &["payment"])?;
-        status_on(&Page::new(&source, &self.inner.map), "payment")
+        self.status_on(&Page::new(&source, &self.inner.map), "payment")
     }
 
     /// The challenge of an order waiting for its signature.
@@ -378,7 +414,7 @@ impl ScreenBank {
             })? {
             "sign" => Err(self.refusal(&source, "sign", "SCA_INVALID")),
             _ => {
-                let status = status_on(&Page::new(&source, &self.inner.map), "result")?;
+                let status = self.status_on(&Page::new(&source, &self.inner.map), "result")?;
                 Ok(if status == PaymentStatus::Received {
                     ScaStatus::Failed
                 } else {
@@ -440,5 +476,6 @@ fn show(value: &Value) -> String {
         Value::Date(d) => d.to_string(),
         Value::Iban(i) => i.as_str().to_owned(),
         Value::Integer(n) => n.to_string(),
+        Value::Flag(b) => b.to_string(),
     }
 }

@@ -31,5 +31,5 @@ mod testing;
 pub use bookkeeping::Ledger;
 pub use consents::ConsentUse;
 pub use error::{LedgerError, LedgerResult};
-pub use payments::{PaymentDetail, PaymentRecord};
+pub use payments::{PaymentDetail, PaymentRecord, Pays};
 pub use sca::SCA_ATTEMPTS;

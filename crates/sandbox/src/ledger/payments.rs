@@ -27,6 +27,67 @@ pub struct PaymentRecord {
     pub cancellable: bool,
 }
 
+/// What a payment resource pays, for a website to put in its own words: the beneficiary's name (for
+/// a file, `None`: the count of its payments says it), the beneficiary's IBAN, the amount (a file's
+/// total), and the first day it executes (`None`: as soon as possible).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pays {
+    /// The beneficiary, or `None` for a file.
+    pub beneficiary: Option<String>,
+    /// The beneficiary's IBAN, or `None` for a file.
+    pub iban: Option<psd2_fallback_engine::model::Iban>,
+    /// The amount, or a file's total.
+    pub amount:
+        Result<psd2_fallback_engine::model::Amount, psd2_fallback_engine::model::InvalidValue>,
+    /// How many payments (1 but for files).
+    pub count: usize,
+    /// The first day it executes; `None` for as soon as possible.
+    pub first_day: Option<time::Date>,
+}
+
+impl PaymentRecord {
+    /// What it pays.
+    pub fn pays(&self) -> Pays {
+        match &self.detail {
+            PaymentDetail::Single(p) => Pays {
+                beneficiary: Some(p.creditor_name.clone()),
+                iban: Some(p.creditor.clone()),
+                amount: Ok(p.amount),
+                count: 1,
+                first_day: p.requested_execution_date,
+            },
+            PaymentDetail::Periodic(s) => Pays {
+                beneficiary: Some(s.payment.creditor_name.clone()),
+                iban: Some(s.payment.creditor.clone()),
+                amount: Ok(s.payment.amount),
+                count: 1,
+                first_day: Some(s.start_date),
+            },
+            PaymentDetail::File { payments, .. } => Pays {
+                beneficiary: None,
+                iban: None,
+                amount: psd2_fallback_engine::model::Amount::eur(
+                    payments.iter().map(|(p, _)| p.amount.value()).sum(),
+                ),
+                count: payments.len(),
+                first_day: payments
+                    .iter()
+                    .map(|(p, _)| p.requested_execution_date)
+                    .min(),
+            },
+        }
+    }
+
+    /// The customer's reference: a payment's end-to-end id, or a file's message id.
+    pub fn reference(&self) -> String {
+        match &self.detail {
+            PaymentDetail::Single(p) => p.end_to_end_id.to_string(),
+            PaymentDetail::Periodic(s) => s.payment.end_to_end_id.to_string(),
+            PaymentDetail::File { message_id, .. } => message_id.clone(),
+        }
+    }
+}
+
 /// The content of a payment resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentDetail {

@@ -30,7 +30,6 @@ mod site;
 mod visitor;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -39,7 +38,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use self::site::Web;
-use crate::faults::WebsiteFault;
 use crate::state::Shared;
 
 /// The website's routes (the admin routes under `/_sandbox/` are added by the server).
@@ -87,13 +85,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 /// Applies the website fault to every page: the maintenance page, or a delay.
 async fn faults(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
-    let fault = *web.shared.web_fault.borrow();
-    match fault {
-        WebsiteFault::Maintenance => page::maintenance(),
-        WebsiteFault::Slow { ms } => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            next.run(request).await
-        }
-        WebsiteFault::Up | WebsiteFault::LayoutV2 => next.run(request).await,
+    if web.shared.website_in_maintenance().await {
+        page::maintenance()
+    } else {
+        next.run(request).await
     }
 }

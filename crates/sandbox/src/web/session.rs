@@ -1,19 +1,13 @@
 //! Website sessions: a random cookie per visitor, a CSRF token per session, expiry after idleness, the
 //! drafts and signings a session carries, and the session cookie.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use axum::http::HeaderValue;
 
-use axum::http::{HeaderMap, HeaderValue, header};
-use tokio::time::Instant;
-
-use psd2_fallback_engine::model::{
-    AuthorisationId, PaymentFile, PaymentId, PaymentRequest, StandingOrderRequest,
-};
+pub(crate) use crate::markup::cookie;
+pub(crate) use crate::visit::{Lookup, Signing};
 
 /// The session cookie's name.
-const SESSION_COOKIE: &str = "sbsession";
+pub(crate) const SESSION_COOKIE: &str = "sbsession";
 
 /// Where a visitor is in logging in.
 #[derive(Debug, Clone)]
@@ -31,113 +25,11 @@ pub(crate) enum Login {
     Authenticated { customer: String, name: String },
 }
 
-/// A signing in progress, per payment: the ledger's authorisation and its challenge.
-#[derive(Debug, Clone)]
-pub(crate) struct Signing {
-    pub(crate) authorisation: AuthorisationId,
-    pub(crate) challenge: String,
-    pub(crate) attempts_left: u32,
-}
-
-/// What the customer filled in and has not confirmed yet. The draft id is the request id given to the
-/// ledger, so confirming twice (a double click, a retried POST) makes one payment.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Drafts {
-    pub(crate) payment: Option<(String, PaymentRequest)>,
-    pub(crate) order: Option<(String, StandingOrderRequest)>,
-    pub(crate) file: Option<(String, PaymentFile)>,
-}
-
 /// One visitor's session.
-#[derive(Debug, Clone)]
-pub(crate) struct Session {
-    /// The token every form of this session carries.
-    pub(crate) csrf: String,
-    /// The last request, for idle expiry.
-    last_seen: Instant,
-    pub(crate) login: Login,
-    pub(crate) drafts: Drafts,
-    pub(crate) signing: HashMap<PaymentId, Signing>,
-}
+pub(crate) type Session = crate::visit::Session<Login>;
 
-/// Every session, by cookie value.
-#[derive(Debug)]
-pub(crate) struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-    /// How long a session may stay idle.
-    idle: Duration,
-}
-
-/// What looking a session up found.
-pub(crate) enum Lookup {
-    /// No session cookie.
-    None,
-    /// A cookie for a session that expired or never existed.
-    Expired,
-    /// A live session (its idle timer is reset).
-    Live(String, Box<Session>),
-}
-
-impl Sessions {
-    pub(crate) fn new(idle: Duration) -> Self {
-        Self {
-            map: Mutex::new(HashMap::new()),
-            idle,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
-        self.map
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Finds the session of a request and marks it used; forgets expired sessions on the way.
-    pub(crate) fn lookup(&self, headers: &HeaderMap) -> Lookup {
-        let Some(id) = cookie(headers, SESSION_COOKIE) else {
-            return Lookup::None;
-        };
-        let now = Instant::now();
-        let mut map = self.lock();
-        map.retain(|_, s| now.duration_since(s.last_seen) <= self.idle);
-        match map.get_mut(&id) {
-            Some(session) => {
-                session.last_seen = now;
-                Lookup::Live(id, Box::new(session.clone()))
-            }
-            None => Lookup::Expired,
-        }
-    }
-
-    /// Starts a session; returns its id.
-    pub(crate) fn create(&self, login: Login) -> String {
-        let id = uuid::Uuid::new_v4().to_string();
-        let session = Session {
-            csrf: uuid::Uuid::new_v4().simple().to_string(),
-            last_seen: Instant::now(),
-            login,
-            drafts: Drafts::default(),
-            signing: HashMap::new(),
-        };
-        self.lock().insert(id.clone(), session);
-        id
-    }
-
-    /// A copy of a session.
-    pub(crate) fn get(&self, id: &str) -> Option<Session> {
-        self.lock().get(id).cloned()
-    }
-
-    /// Changes a live session; `None` when it is gone.
-    pub(crate) fn update<T>(&self, id: &str, change: impl FnOnce(&mut Session) -> T) -> Option<T> {
-        self.lock().get_mut(id).map(change)
-    }
-
-    /// Ends a session.
-    pub(crate) fn remove(&self, id: &str) {
-        self.lock().remove(id);
-    }
-}
+/// Every session of the website, by cookie value.
+pub(crate) type Sessions = crate::visit::Sessions<Login>;
 
 /// The `Set-Cookie` value that gives a visitor a session.
 pub(crate) fn session_cookie(id: &str) -> HeaderValue {
@@ -153,16 +45,4 @@ pub(crate) fn clear_session_cookie() -> HeaderValue {
         "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
     ))
     .expect("a valid header value")
-}
-
-/// A cookie's value from the request's `Cookie` headers.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::html::Layout;
-use super::session::Sessions;
+use super::session::{SESSION_COOKIE, Sessions};
 use crate::faults::WebsiteFault;
 use crate::state::Shared;
 
@@ -23,7 +23,7 @@ impl Web {
         let idle = shared.config.session_idle;
         Self {
             shared,
-            sessions: Sessions::new(idle),
+            sessions: Sessions::new(idle, SESSION_COOKIE),
         }
     }
 

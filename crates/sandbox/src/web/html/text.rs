@@ -1,7 +1,7 @@
-//! The two layouts, and the text helpers both use: escaping for HTML, percent-encoding for queries, and
-//! the camelCase in which layout 2 spells a layout-1 key.
+//! The two layouts, the text helpers both use (escaping and percent-encoding, shared with the second
+//! website in `markup`), and the camelCase in which layout 2 spells a layout-1 key.
 
-use std::fmt::Write as _;
+pub(crate) use crate::markup::{escape, url_encode};
 
 /// Which markup the website serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,35 +11,6 @@ pub(crate) enum Layout {
     /// The redesign (the `layout-v2` fault): cards and definition lists, `data-item`/`data-field`,
     /// `main#view-…`.
     V2,
-}
-
-/// Escapes text for HTML content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Percent-encodes a query value.
-pub(crate) fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 /// `booked-balance` → `bookedBalance`: how layout 2 spells a layout-1 key.

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::ledger::{LedgerError, PaymentDetail, PaymentRecord};
+use crate::ledger::{LedgerError, PaymentRecord};
 use crate::web::html::{self, Col, Layout, Row, escape};
 use crate::web::page::{amount_html, error_page, refusal};
 use crate::web::visitor::Customer;
@@ -47,35 +47,21 @@ pub(crate) fn refused(
 
 /// What a payment record pays, for lists and summaries: (beneficiary, IBAN, amount, date).
 pub(crate) fn summary(record: &PaymentRecord) -> (String, String, String, String) {
-    match &record.detail {
-        PaymentDetail::Single(p) => (
-            p.creditor_name.clone(),
-            p.creditor.paper(),
-            format_amount(&p.amount),
-            p.requested_execution_date
-                .map(format_date)
-                .unwrap_or_else(|| "As soon as possible".to_owned()),
-        ),
-        PaymentDetail::Periodic(s) => (
-            s.payment.creditor_name.clone(),
-            s.payment.creditor.paper(),
-            format_amount(&s.payment.amount),
-            format_date(s.start_date),
-        ),
-        PaymentDetail::File { payments, .. } => {
-            let total: rust_decimal::Decimal = payments.iter().map(|(p, _)| p.amount.value()).sum();
-            let first = payments
-                .iter()
-                .map(|(p, _)| p.requested_execution_date)
-                .min();
-            (
-                format!("{} payment(s)", payments.len()),
-                String::new(),
-                euros(total),
-                first.map(format_date).unwrap_or_default(),
-            )
-        }
-    }
+    let pays = record.pays();
+    (
+        pays.beneficiary
+            .unwrap_or_else(|| format!("{} payment(s)", pays.count)),
+        pays.iban.map(|i| i.paper()).unwrap_or_default(),
+        match &pays.amount {
+            Ok(amount) => format_amount(amount),
+            Err(_) => String::new(),
+        },
+        match (pays.first_day, pays.count) {
+            (Some(day), _) => format_date(day),
+            (None, 1) => "As soon as possible".to_owned(),
+            (None, _) => String::new(),
+        },
+    )
 }
 
 /// A euro sum in Belgian format.
@@ -97,11 +83,7 @@ pub(crate) fn kind_text(kind: PaymentKind) -> &'static str {
 
 /// The customer's reference: a payment's end-to-end id, or a file's message id.
 pub(crate) fn end_to_end(record: &PaymentRecord) -> String {
-    match &record.detail {
-        PaymentDetail::Single(p) => p.end_to_end_id.to_string(),
-        PaymentDetail::Periodic(s) => s.payment.end_to_end_id.to_string(),
-        PaymentDetail::File { message_id, .. } => message_id.clone(),
-    }
+    record.reference()
 }
 
 /// A file's payments with their own statuses.
