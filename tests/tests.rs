@@ -4,6 +4,7 @@
 mod api_bank;
 mod cli;
 mod conformance;
+mod deploy;
 mod failover;
 mod journal;
 mod payment_files;
