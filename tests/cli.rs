@@ -602,7 +602,7 @@ async fn selectors_check(map: &Path, url: &str, customer: &str) -> (bool, String
 /// and exits non-zero before starting any browser.
 #[tokio::test]
 async fn selectors_check_lists_every_problem_of_a_broken_map_at_once() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let good = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors/sandbox.toml"),
     )
@@ -645,7 +645,7 @@ async fn selectors_check_walks_every_screen_and_names_a_missing_selector() {
         return;
     };
     let sandbox = sandbox().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors/sandbox.toml");
     let orders_before = sandbox.ledger().payments("1000001").len();
     let (ok, out) = selectors_check(&good, &sandbox.web_url(), "1000001").await;
