@@ -154,10 +154,17 @@ fn accepted(received: &Received, key: &str) -> Vec<(i64, Value)> {
     out
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+/// Waits for `done`, failing after a deadline generous enough for a loaded machine, with what the
+/// receivers were sent.
+async fn wait_until(what: &str, seen: &[&Received], mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        let sent: Vec<Vec<(u16, String, String, String)>> =
+            seen.iter().map(|r| r.lock().unwrap().clone()).collect();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}; sent: {sent:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -178,7 +185,7 @@ async fn webhooks_survive_a_receiver_outage_and_a_restart_and_reach_their_caller
     let first = service(&sandbox, &journal, &hooks).await;
     set_override(&first.url, "force-fallback").await;
     // A's receiver has refused at least once: the service stops with A's deliveries pending.
-    wait_until("a first delivery attempt to A", || {
+    wait_until("a first delivery attempt to A", &[&received_a], || {
         !received_a.lock().unwrap().is_empty()
     })
     .await;
@@ -189,16 +196,20 @@ async fn webhooks_survive_a_receiver_outage_and_a_restart_and_reach_their_caller
 
     // Started again on the same files: what was not delivered is, and nothing is lost.
     let second = service(&sandbox, &journal, &hooks).await;
-    wait_until("A gets the degraded bank and its expiring consent", || {
-        let kinds: Vec<String> = accepted(&received_a, KEY_A)
-            .iter()
-            .map(|(_, v)| v["type"].as_str().unwrap().to_owned())
-            .collect();
-        kinds.contains(&"bank.degraded".to_owned())
-            && kinds.contains(&"consent.expiring".to_owned())
-    })
+    wait_until(
+        "A gets the degraded bank and its expiring consent",
+        &[&received_a],
+        || {
+            let kinds: Vec<String> = accepted(&received_a, KEY_A)
+                .iter()
+                .map(|(_, v)| v["type"].as_str().unwrap().to_owned())
+                .collect();
+            kinds.contains(&"bank.degraded".to_owned())
+                && kinds.contains(&"consent.expiring".to_owned())
+        },
+    )
     .await;
-    wait_until("B gets the degraded bank", || {
+    wait_until("B gets the degraded bank", &[&received_b], || {
         accepted(&received_b, KEY_B)
             .iter()
             .any(|(_, v)| v["type"] == "bank.degraded")
@@ -236,14 +247,18 @@ async fn webhooks_survive_a_receiver_outage_and_a_restart_and_reach_their_caller
     // to both.
     set_override(&second.url, "force-fallback").await;
     set_override(&second.url, "auto").await;
-    wait_until("A and B get the recovered bank", || {
-        accepted(&received_a, KEY_A)
-            .iter()
-            .any(|(_, v)| v["type"] == "bank.recovered")
-            && accepted(&received_b, KEY_B)
+    wait_until(
+        "A and B get the recovered bank",
+        &[&received_a, &received_b],
+        || {
+            accepted(&received_a, KEY_A)
                 .iter()
                 .any(|(_, v)| v["type"] == "bank.recovered")
-    })
+                && accepted(&received_b, KEY_B)
+                    .iter()
+                    .any(|(_, v)| v["type"] == "bank.recovered")
+        },
+    )
     .await;
     second.stop().await;
     remove(&journal);
