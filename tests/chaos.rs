@@ -122,6 +122,8 @@ struct Counts {
     reads: u64,
     reads_judged: u64,
     reads_failed_while_a_channel_was_up: Vec<String>,
+    /// Reads answered "the customer must re-authenticate" (after a restart, through the website).
+    reauthentications: u64,
     foreign_accounts: Vec<String>,
     api_faults: u64,
     website_faults: u64,
@@ -253,19 +255,55 @@ async fn caller(
         };
         let bank = client(&url, token);
         // A read.
-        let before = *world.borrow();
-        let read = if round.is_multiple_of(2) {
-            bank.accounts(&psu).await.map(|accounts| {
-                accounts
-                    .into_iter()
-                    .map(|a| a.iban.as_str().to_owned())
-                    .collect::<Vec<_>>()
-            })
-        } else {
-            bank.balances(&psu, &account, None)
-                .await
-                .map(|_| Vec::new())
+        let read_once = || async {
+            if round.is_multiple_of(2) {
+                bank.accounts(&psu).await.map(|accounts| {
+                    accounts
+                        .into_iter()
+                        .map(|a| a.iban.as_str().to_owned())
+                        .collect::<Vec<_>>()
+                })
+            } else {
+                bank.balances(&psu, &account, None)
+                    .await
+                    .map(|_| Vec::new())
+            }
         };
+        let mut before = *world.borrow();
+        let mut read = read_once().await;
+        // After a restart the website cannot log in unattended (the password is not kept): the
+        // service says the customer must re-authenticate, and a caller does so, then reads again.
+        if let Err(BankError::Rejected { code, .. }) = &read
+            && code == "CONSENT_INVALID"
+        {
+            counts.lock().unwrap().reauthentications += 1;
+            let consent = psu
+                .consent_id
+                .clone()
+                .expect("the drill's callers read under a consent");
+            let target = ScaTarget::Consent(consent);
+            let signed = async {
+                let challenge = bank.start_authorisation(&psu, &target).await?;
+                let response = card_reader_response(psu.psu_id.as_str(), &challenge.data);
+                bank.authorise(
+                    &psu,
+                    &target,
+                    &challenge.authorisation_id,
+                    &ScaAnswer::new(response),
+                )
+                .await
+            };
+            match signed.await {
+                Ok(_) => {
+                    before = *world.borrow();
+                    read = read_once().await;
+                }
+                // Said, and judged below like the read it was for.
+                Err(error) => {
+                    eprintln!("chaos drill: caller {index} could not re-authenticate: {error}")
+                }
+            }
+        }
         let after = *world.borrow();
         {
             let mut counts = counts.lock().unwrap();
@@ -594,13 +632,14 @@ async fn chaos_drill_keeps_every_promise() {
     broken.extend(counts.reads_failed_while_a_channel_was_up.iter().cloned());
 
     eprintln!(
-        "chaos drill: seed {seed}, {:.1} s: {} requests ({} reads, {} judged), faults injected: {} API, \
+        "chaos drill: seed {seed}, {:.1} s: {} requests ({} reads, {} judged, {} re-authentications), faults injected: {} API, \
          {} website, {} browser kills, {} restarts ({} crashes); payments intended {}, answered {}, \
          signed {}, executed {executed}, in doubt {in_doubt}",
         started.elapsed().as_secs_f64(),
         counts.requests,
         counts.reads,
         counts.reads_judged,
+        counts.reauthentications,
         counts.api_faults,
         counts.website_faults,
         counts.browser_kills,

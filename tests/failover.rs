@@ -1034,3 +1034,53 @@ async fn a_consent_is_signed_on_the_channel_that_made_it() {
     engine.stop().await;
     sandbox.shutdown().await;
 }
+
+/// A payment's SCA started on the website while the API was down is answered on the website after
+/// the API is back: the API does not know the website's authorisation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payments_signature_goes_to_the_channel_that_started_it() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let engine = engine(&sandbox, &scratch, None).await;
+    let luc = psu("1000002");
+    let request = luc_payment();
+    sandbox.set_api_fault(ApiFault::Down);
+    engine
+        .health
+        .set_override(psd2_fallback_engine::health::Override::ForceFallback);
+    let initiation = engine
+        .failover
+        .initiate_payment(&luc, &request)
+        .await
+        .expect("initiated through the website");
+    let target = ScaTarget::Payment(initiation.payment.clone());
+    let challenge = engine
+        .failover
+        .start_authorisation(&luc, &target)
+        .await
+        .expect("the website starts the signing");
+    // The API is back, and the engine uses it first again.
+    sandbox.set_api_fault(ApiFault::Up);
+    engine
+        .health
+        .set_override(psd2_fallback_engine::health::Override::ForceApi);
+    let answer = ScaAnswer::new(card_reader_response("1000002", &challenge.data));
+    assert_eq!(
+        engine
+            .failover
+            .authorise(&luc, &target, &challenge.authorisation_id, &answer)
+            .await
+            .expect("the website, which started the signing, takes the answer"),
+        psd2_fallback_engine::model::ScaStatus::Finalised
+    );
+    let held = sandbox
+        .ledger()
+        .find_by_end_to_end_id("1000002", request.end_to_end_id.as_str())
+        .expect("the payment is at the bank");
+    assert_eq!(held.payment, initiation.payment);
+    engine.stop().await;
+    sandbox.shutdown().await;
+}

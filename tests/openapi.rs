@@ -215,6 +215,8 @@ fn no_route_is_registered_without_its_description() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
+        // A file's unit tests may build routers of their own; they serve nothing.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
         seen += 1;
         for needle in [
             ".route(",

@@ -74,6 +74,9 @@ pub struct Failover {
     /// The channel that made each consent this process made: its SCA goes there, since the other
     /// channel does not know the consent.
     consent_channels: Arc<Mutex<HashMap<ConsentId, Channel>>>,
+    /// The channel that started each payment authorisation this process started (see
+    /// [`Failover::payment_authorisation_route`]).
+    payment_authorisations: Arc<Mutex<HashMap<AuthorisationId, Channel>>>,
 }
 
 /// A journal failure after a write was sent: whatever the bank did stands, so the outcome is unknown,
@@ -120,6 +123,7 @@ impl Failover {
             journal,
             writing: Arc::default(),
             consent_channels: Arc::default(),
+            payment_authorisations: Arc::default(),
         }
     }
 
@@ -264,11 +268,24 @@ impl Failover {
         &'a self,
         psu: &PsuContext,
         data: &str,
+        step: impl FnMut(Step<'_>) -> BankResult<()>,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<(Channel, BankResult<T>)> {
+        self.through_channels(self.route(), psu, data, step, call)
+            .await
+    }
+
+    /// [`Failover::through_route`] along `channels` instead of the route.
+    async fn through_channels<'a, T>(
+        &'a self,
+        channels: Vec<Channel>,
+        psu: &PsuContext,
+        data: &str,
         mut step: impl FnMut(Step<'_>) -> BankResult<()>,
         call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
     ) -> BankResult<(Channel, BankResult<T>)> {
         let mut last = None;
-        for channel in self.route() {
+        for channel in channels {
             step(Step::Sending(channel))?;
             if channel == Channel::Screen {
                 self.log_access(psu, data);
@@ -859,10 +876,17 @@ impl Bank for Failover {
                 .await
             }
             ScaTarget::Payment(_) => {
-                self.read(psu, "authorisation", |bank| {
-                    bank.start_authorisation(psu, target)
-                })
-                .await
+                let (channel, started) = self
+                    .through_route(
+                        psu,
+                        "authorisation",
+                        |_| Ok(()),
+                        |bank| bank.start_authorisation(psu, target),
+                    )
+                    .await?;
+                let challenge = started?;
+                self.note_payment_authorisation(&challenge.authorisation_id, channel);
+                Ok(challenge)
             }
         }
     }
@@ -891,17 +915,19 @@ impl Bank for Failover {
             }
             ScaTarget::Payment(payment) => payment,
         };
+        let channels = self.payment_authorisation_route(authorisation);
         // Signing is what moves money: an answer lost on the way is settled by asking the payment's
         // status, never by signing again.
         let (channel, result) = self
-            .through_route(
+            .through_channels(
+                channels,
                 psu,
                 &format!("sign {}", payment.id),
                 |_| Ok(()),
                 |bank| bank.authorise(psu, target, authorisation, answer),
             )
             .await?;
-        match result {
+        let signed = match result {
             Err(error) if error.is_outcome_unknown() => {
                 match self.payment_status(psu, payment).await {
                     Ok(PaymentStatus::Received) => Err(BankError::Unavailable {
@@ -917,7 +943,11 @@ impl Bank for Failover {
                 }
             }
             other => other,
+        };
+        if matches!(signed, Ok(ScaStatus::Finalised | ScaStatus::Failed)) {
+            self.forget_payment_authorisation(authorisation);
         }
+        signed
     }
 
     async fn find_payment(

@@ -1,13 +1,14 @@
 //! What the failover keeps of consents: the journal's record of each, handed to the website channel
 //! with every call under it, the status each channel reports, and the channel that made each consent,
-//! where its SCA must go.
+//! where its SCA must go; and the channel that started each payment authorisation, where its answer
+//! must go.
 
 use tokio::time::Instant;
 
 use super::{Failover, journal_error};
 use crate::BoxFuture;
 use crate::bank::{Bank, BankResult, Channel, PsuContext};
-use crate::model::{ConsentId, ConsentStatus};
+use crate::model::{AuthorisationId, ConsentId, ConsentStatus};
 
 impl Failover {
     /// The context with what the journal recorded of its consent (none when the consent is unknown or
@@ -73,5 +74,33 @@ impl Failover {
         let result = call(self.bank(channel)).await;
         self.observe(channel, started, &result);
         result
+    }
+
+    /// Keeps the channel that started a payment authorisation.
+    pub(super) fn note_payment_authorisation(&self, id: &AuthorisationId, channel: Channel) {
+        self.payment_authorisations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), channel);
+    }
+
+    /// Where a payment authorisation's answer goes: the channel that started it when this process
+    /// started it (the other channel does not know it), else along the route.
+    pub(super) fn payment_authorisation_route(&self, id: &AuthorisationId) -> Vec<Channel> {
+        let started_on = self
+            .payment_authorisations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied();
+        started_on.map_or_else(|| self.route(), |channel| vec![channel])
+    }
+
+    /// Forgets a payment authorisation that has ended.
+    pub(super) fn forget_payment_authorisation(&self, id: &AuthorisationId) {
+        self.payment_authorisations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 }
