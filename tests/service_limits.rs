@@ -211,3 +211,77 @@ async fn metrics_and_events_need_the_operator_token() {
     assert_eq!(health.status(), 200);
     sandbox.shutdown().await;
 }
+
+/// Hostile pain.001 files just under the size limit (elements nested 60,000 deep, 40,000 attributes
+/// on one element, 60,000 empty elements), several at once: each is refused naming what it exceeded
+/// (the shape's limits, or the schema's rule), and the operators' `/health` keeps answering within a second while they are in flight (parsing
+/// never holds the service's async threads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_uploads_are_refused_by_name_and_never_stall_health() {
+    let sandbox = sandbox().await;
+    let stand_in = Arc::new(api_bank(&sandbox.api_url(), None));
+    let service = start(&sandbox, stand_in, ServiceLimits::default(), fast_health()).await;
+    let head = "<?xml version=\"1.0\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03\">";
+    let deep = format!("{head}{}", "<a>".repeat(60_000));
+    let wide = format!(
+        "{head}<a {}/>",
+        (0..40_000)
+            .map(|i| format!("x{i}=\"1\" "))
+            .collect::<String>()
+    );
+    let many = format!("{head}{}</Document>", "<a/>".repeat(60_000));
+    let files = [deep, wide, many];
+    assert!(
+        files.iter().all(|f| f.len() < 1024 * 1024),
+        "under the size limit"
+    );
+    let http = reqwest::Client::new();
+    let uploads: Vec<_> = files
+        .iter()
+        .chain(files.iter())
+        .map(|file| {
+            let request = http
+                .post(format!(
+                    "{}/banks/sandbox/v1/bulk-payments/pain.001-sepa-credit-transfers",
+                    service.url
+                ))
+                .bearer_auth(TOKEN_A)
+                .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+                .header("PSU-ID", "1000001")
+                .header("Content-Type", "application/xml")
+                .body(file.clone());
+            tokio::spawn(async move {
+                let answer = request.send().await.unwrap();
+                let status = answer.status().as_u16();
+                let body: serde_json::Value = answer.json().await.expect("a JSON answer");
+                (status, body)
+            })
+        })
+        .collect();
+    let mut polls = 0;
+    while !uploads.iter().all(|u| u.is_finished()) {
+        let health = tokio::time::timeout(
+            Duration::from_secs(1),
+            http.get(format!("{}/health", service.url)).send(),
+        )
+        .await
+        .expect("/health answers within a second while the uploads are in flight")
+        .unwrap();
+        assert_eq!(health.status(), 200);
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for upload in uploads {
+        let (status, body) = upload.await.unwrap();
+        assert_eq!(status, 400, "{body}");
+        let text = body["tppMessages"][0]["text"].as_str().unwrap_or_default();
+        assert!(
+            ["depth", "attributes", "elements", "not valid pain.001"]
+                .iter()
+                .any(|what| text.contains(what)),
+            "the refusal names what was exceeded, or the schema's rule: {body}"
+        );
+    }
+    eprintln!("/health answered {polls} times while the uploads were in flight");
+    sandbox.shutdown().await;
+}
