@@ -15,9 +15,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use psd2_fallback_engine::model::{
-    AccountId, ConsentAccess, ConsentRequest, Iban, PsuId, ScaStatus, ScaTarget,
-};
+use psd2_fallback_engine::model::{AccountId, ConsentAccess, ConsentRequest, Iban, PsuId};
 use psd2_fallback_engine::{Bank, BankError, PsuContext};
 use psd2_fallback_sandbox::{ApiFault, Sandbox, WebsiteFault};
 use psd2_fallback_service::{
@@ -31,7 +29,7 @@ use crate::support::service::{
     BANK, Running, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, set_override,
     start_on_journal,
 };
-use crate::support::{TODAY, psu, sandbox, sign};
+use crate::support::{sandbox, signed_consent};
 
 const KEY_A: &str = "webhook-key-of-the-budget-app";
 const KEY_B: &str = "webhook-key-of-the-accounting-tool";
@@ -375,26 +373,10 @@ fn iban(sandbox: &Sandbox, customer: &str) -> Iban {
     sandbox.ledger().accounts(customer)[0].iban.clone()
 }
 
-/// A consent of Anna made and signed through the service by the caller `client` is for.
+/// A consent of Anna made and signed through the service by the caller `client` is for; the context
+/// that reads under it without her (no `PSU-IP-Address`).
 async fn consent_through(client: &dyn Bank, sandbox: &Sandbox) -> PsuContext {
-    let anna = psu(ANNA);
-    let consent = client
-        .create_consent(
-            &anna,
-            &ConsentRequest {
-                access: ConsentAccess::full(vec![iban(sandbox, ANNA)]),
-                recurring: true,
-                valid_until: TODAY + time::Duration::days(90),
-                frequency_per_day: 4,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        sign(client, &anna, &ScaTarget::Consent(consent.clone())).await,
-        ScaStatus::Finalised
-    );
-    // Read without the customer: no `PSU-IP-Address`.
+    let consent = signed_consent(client, sandbox, ANNA).await;
     PsuContext::new(PsuId::new(ANNA)).with_consent(consent)
 }
 
