@@ -10,7 +10,8 @@ use psd2_fallback_service::{ServiceLimits, owners_path};
 use serde_json::{Value, json};
 
 use crate::support::service::{
-    Running, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start, start_on_journal,
+    Running, TOKEN_A, TOKEN_B, api_bank, fast_health, post_payment, screen_channel, start,
+    start_on_journal,
 };
 use crate::support::{TODAY, pain001, sandbox, signed_consent};
 
@@ -38,21 +39,7 @@ fn order(sandbox: &Sandbox, e2e: Option<&str>, amount: &str) -> Value {
 
 /// Posts a payment initiation; returns the status and the body.
 async fn post(service: &Running, token: &str, request_id: &str, body: &Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/payments/sepa-credit-transfers",
-            service.bank_url()
-        ))
-        .bearer_auth(token)
-        .header("X-Request-ID", request_id)
-        .header("PSU-ID", ANNA)
-        .header("PSU-IP-Address", "192.0.2.7")
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    post_payment(service, token, ANNA, request_id, body).await
 }
 
 fn anna_payments(sandbox: &Sandbox) -> usize {

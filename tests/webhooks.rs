@@ -26,8 +26,8 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 use crate::support::service::{
-    BANK, Running, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, set_override,
-    start_on_journal,
+    BANK, Running, TOKEN_A, TOKEN_B, api_bank, fast_health, post_payment, screen_channel,
+    set_override, start_on_journal,
 };
 use crate::support::{sandbox, signed_consent};
 
@@ -490,22 +490,6 @@ async fn unattended_reads_give_their_caller_one_budget_low_and_one_budget_exhaus
     remove(&journal);
 }
 
-/// Posts a payment of Anna's as caller A, present, under `request_id`: the status and body.
-async fn pay(url: &str, request_id: &str, body: &Value) -> (u16, Value) {
-    let answer = reqwest::Client::new()
-        .post(format!("{url}/v1/payments/sepa-credit-transfers"))
-        .bearer_auth(TOKEN_A)
-        .header("X-Request-ID", request_id)
-        .header("PSU-ID", ANNA)
-        .header("PSU-IP-Address", "192.0.2.7")
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap_or_default())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_payment_left_in_doubt_and_then_found_gives_its_caller_in_doubt_then_settled() {
     let sandbox = sandbox().await;
@@ -539,7 +523,7 @@ async fn a_payment_left_in_doubt_and_then_found_gives_its_caller_in_doubt_then_s
     // down for maintenance: its outcome is unknown.
     sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
     sandbox.set_website_fault(WebsiteFault::Maintenance);
-    let (status, answer) = pay(&service.bank_url(), &request_id, &body).await;
+    let (status, answer) = post_payment(&service, TOKEN_A, ANNA, &request_id, &body).await;
     assert_eq!(status, 502, "{answer}");
     assert_eq!(sandbox.ledger().payments(ANNA).len(), before + 1);
     wait_until("A gets payment.in_doubt", &[&received_a], || {
@@ -554,7 +538,7 @@ async fn a_payment_left_in_doubt_and_then_found_gives_its_caller_in_doubt_then_s
     // Both faces are back; the caller repeats the request: the engine finds the payment, made once.
     sandbox.set_api_fault(ApiFault::Up);
     sandbox.set_website_fault(WebsiteFault::Up);
-    let (status, answer) = pay(&service.bank_url(), &request_id, &body).await;
+    let (status, answer) = post_payment(&service, TOKEN_A, ANNA, &request_id, &body).await;
     assert_eq!(status, 201, "{answer}");
     assert_eq!(sandbox.ledger().payments(ANNA).len(), before + 1);
     wait_until("A gets payment.settled", &[&received_a], || {
