@@ -363,6 +363,8 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+        assert!(outbox.recorded("k1").unwrap());
+        assert!(!outbox.recorded("k2").unwrap());
         let own = outbox
             .record(
                 "k2",
