@@ -8,16 +8,14 @@ use std::time::Duration;
 
 use psd2_fallback_engine::Bank;
 use psd2_fallback_engine::bank::BankError;
-use psd2_fallback_engine::model::{
-    AccountId, ConsentAccess, ConsentRequest, Iban, ScaStatus, ScaTarget,
-};
+use psd2_fallback_engine::model::{AccountId, Iban};
 use psd2_fallback_sandbox::{ApiFault, Sandbox};
 use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::support::postgres::Postgres;
 use crate::support::service::{TOKEN_A, api_bank};
-use crate::support::{TODAY, psu, sandbox, sign};
+use crate::support::{psu, sandbox, signed_consent};
 
 const BIN: &str = env!("CARGO_BIN_EXE_psd2-fallback");
 const ANNA: &str = "1000001";
@@ -93,10 +91,11 @@ impl Deployment {
             &config,
             format!(
                 "listen = \"127.0.0.1:{port}\"\njournal = \"postgres://from-the-environment\"\n\
-                 journal_key_file = \"{}\"\n\n\
+                 journal_key_file = \"{}\"\noutbox_file = \"{}\"\n\n\
                  [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\n{}\n\
                  [[callers]]\nname = \"budget-app\"\ntoken_sha256 = \"{token}\"\n",
                 self.folder.join("journal.key").display(),
+                self.folder.join(format!("{name}.outbox.db")).display(),
                 sandbox.api_url(),
                 if website {
                     format!(
@@ -151,24 +150,7 @@ async fn authorise_consent(
     client: &dyn Bank,
     sandbox: &Sandbox,
 ) -> psd2_fallback_engine::model::ConsentId {
-    let anna = psu(ANNA);
-    let consent = client
-        .create_consent(
-            &anna,
-            &ConsentRequest {
-                access: ConsentAccess::full(vec![iban(sandbox, ANNA)]),
-                recurring: true,
-                valid_until: TODAY + time::Duration::days(90),
-                frequency_per_day: 4,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        sign(client, &anna, &ScaTarget::Consent(consent.clone())).await,
-        ScaStatus::Finalised
-    );
-    consent
+    signed_consent(client, sandbox, ANNA).await
 }
 
 /// The Art. 36(5) limit is one count: a consent allowing 4 unattended reads a day, read alternately

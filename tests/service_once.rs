@@ -3,17 +3,17 @@
 //! gets the one payment, the same id with other content is a 409, an end-to-end id reused for another
 //! order is refused naming the field, concurrent duplicates wait for the first.
 
-use psd2_fallback_engine::Bank;
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
-use psd2_fallback_engine::model::{ConsentAccess, ConsentRequest, Iban, ScaStatus, ScaTarget};
+use psd2_fallback_engine::model::Iban;
 use psd2_fallback_sandbox::{ApiFault, Sandbox, WebsiteFault};
 use psd2_fallback_service::{ServiceLimits, owners_path};
 use serde_json::{Value, json};
 
 use crate::support::service::{
-    Running, TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start, start_on_journal,
+    Running, TOKEN_A, TOKEN_B, api_bank, fast_health, post_payment, screen_channel, start,
+    start_on_journal,
 };
-use crate::support::{TODAY, pain001, psu, sandbox, sign};
+use crate::support::{TODAY, pain001, sandbox, signed_consent};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
@@ -39,21 +39,7 @@ fn order(sandbox: &Sandbox, e2e: Option<&str>, amount: &str) -> Value {
 
 /// Posts a payment initiation; returns the status and the body.
 async fn post(service: &Running, token: &str, request_id: &str, body: &Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/payments/sepa-credit-transfers",
-            service.bank_url()
-        ))
-        .bearer_auth(token)
-        .header("X-Request-ID", request_id)
-        .header("PSU-ID", ANNA)
-        .header("PSU-IP-Address", "192.0.2.7")
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    post_payment(service, token, ANNA, request_id, body).await
 }
 
 fn anna_payments(sandbox: &Sandbox) -> usize {
@@ -67,24 +53,7 @@ fn new_id() -> String {
 /// Anna makes and signs a consent through the service with caller A, giving her password: the
 /// website channel can then log in as her.
 async fn authorised(service: &Running, sandbox: &Sandbox) {
-    let client = api_bank(&service.bank_url(), Some(TOKEN_A));
-    let anna = psu(ANNA);
-    let consent = client
-        .create_consent(
-            &anna,
-            &ConsentRequest {
-                access: ConsentAccess::full(vec![iban(sandbox, ANNA)]),
-                recurring: true,
-                valid_until: TODAY + time::Duration::days(90),
-                frequency_per_day: 4,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        sign(&client, &anna, &ScaTarget::Consent(consent)).await,
-        ScaStatus::Finalised
-    );
+    signed_consent(&api_bank(&service.bank_url(), Some(TOKEN_A)), sandbox, ANNA).await;
 }
 
 /// r4: a retry with the same `X-Request-ID` (and no end-to-end id of the caller's) gets the same

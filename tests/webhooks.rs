@@ -2,7 +2,11 @@
 //! deliveries, a service stopped in between and started again on the same files — every event still
 //! arrives, signed with the caller's key (at least once: the receiver tells duplicates by `X-Event-ID`);
 //! a second caller gets its banks' events but never the first caller's consents; and `/events` gives a
-//! caller its own events and resumes after `Last-Event-ID`.
+//! caller its own events and resumes after `Last-Event-ID`. An account read without its customer until
+//! the day's RTS Art. 36(5) budget is low, then spent, gives its consent's caller one `budget.low` and
+//! one `budget.exhausted`; a payment whose answer the bank lost, with the website down too, gives its
+//! caller `payment.in_doubt`, and the repeat that finds it `payment.settled` — none of them reaching
+//! the other caller.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -11,7 +15,9 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use psd2_fallback_engine::model::{ConsentAccess, ConsentRequest, Iban};
+use psd2_fallback_engine::model::{AccountId, ConsentAccess, ConsentRequest, Iban, PsuId};
+use psd2_fallback_engine::{Bank, BankError, PsuContext};
+use psd2_fallback_sandbox::{ApiFault, Sandbox, WebsiteFault};
 use psd2_fallback_service::{
     OwnerStore, ResourceOwner, ServiceLimits, SqliteOutbox, SqliteOwnerStore, Webhook, outbox_path,
     owners_path, signature,
@@ -19,10 +25,11 @@ use psd2_fallback_service::{
 use secrecy::SecretString;
 use serde_json::Value;
 
-use crate::support::sandbox;
 use crate::support::service::{
-    BANK, Running, TOKEN_A, TOKEN_B, api_bank, fast_health, set_override, start_on_journal,
+    BANK, Running, TOKEN_A, TOKEN_B, api_bank, fast_health, post_payment, screen_channel,
+    set_override, start_on_journal,
 };
+use crate::support::{sandbox, signed_consent};
 
 const KEY_A: &str = "webhook-key-of-the-budget-app";
 const KEY_B: &str = "webhook-key-of-the-accounting-tool";
@@ -101,16 +108,25 @@ fn consent(journal: &std::path::Path, caller: &str, id: &str, days: i64) {
 }
 
 async fn service(
-    sandbox: &psd2_fallback_sandbox::Sandbox,
+    sandbox: &Sandbox,
     journal: &std::path::Path,
     hooks: &[(&str, &str, &str)],
 ) -> Running {
     let stand_in = Arc::new(api_bank(&sandbox.api_url(), None));
-    let running = start_on_journal(sandbox, stand_in, limits(), fast_health(), journal).await;
-    running
-        .state
-        .set_outbox(Arc::new(SqliteOutbox::beside_journal(journal).unwrap()))
-        .unwrap();
+    service_over(sandbox, stand_in, journal, hooks).await
+}
+
+/// The service with `screen` as its other channel, an outbox and the callers' webhooks.
+async fn service_over(
+    sandbox: &Sandbox,
+    screen: Arc<dyn Bank>,
+    journal: &std::path::Path,
+    hooks: &[(&str, &str, &str)],
+) -> Running {
+    let running = start_on_journal(sandbox, screen, limits(), fast_health(), journal).await;
+    // The webhooks before the outbox, as `serve` configures them: an event is given a delivery for
+    // each caller with a webhook when it is recorded, and the first are recorded once there is an
+    // outbox.
     for (caller, url, key) in hooks {
         running.state.set_webhook(
             caller,
@@ -120,6 +136,10 @@ async fn service(
             }),
         );
     }
+    running
+        .state
+        .set_outbox(Arc::new(SqliteOutbox::beside_journal(journal).unwrap()))
+        .unwrap();
     running
 }
 
@@ -342,6 +362,212 @@ async fn a_caller_reads_its_own_events_and_resumes_after_the_last_one() {
     let bad = events(&service.url, TOKEN_A, Some("yesterday")).await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("Last-Event-ID"));
+    service.stop().await;
+    remove(&journal);
+}
+
+const ANNA: &str = "1000001";
+const LUC: &str = "1000002";
+
+fn iban(sandbox: &Sandbox, customer: &str) -> Iban {
+    sandbox.ledger().accounts(customer)[0].iban.clone()
+}
+
+/// A consent of Anna made and signed through the service by the caller `client` is for; the context
+/// that reads under it without her (no `PSU-IP-Address`).
+async fn consent_through(client: &dyn Bank, sandbox: &Sandbox) -> PsuContext {
+    let consent = signed_consent(client, sandbox, ANNA).await;
+    PsuContext::new(PsuId::new(ANNA)).with_consent(consent)
+}
+
+/// The kinds of the events a caller's receiver accepted, with how often each distinct event came.
+fn of_kind(received: &Received, key: &str, kind: &str) -> Vec<Value> {
+    accepted(received, key)
+        .into_iter()
+        .filter(|(_, v)| v["type"] == kind)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// What a caller's `/events` stream holds now (read for a moment).
+async fn stream_now(url: &str, token: &str, until: &str) -> String {
+    let mut answer = events(url, token, None).await;
+    assert_eq!(answer.status(), 200);
+    let mut seen = String::new();
+    read_until(&mut answer, &mut seen, |s| s.contains(until)).await;
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unattended_reads_give_their_caller_one_budget_low_and_one_budget_exhausted() {
+    let sandbox = sandbox().await;
+    let journal =
+        std::env::temp_dir().join(format!("psd2-fallback-hooks-{}.db", uuid::Uuid::new_v4()));
+    // A's receiver refuses its first delivery: the budget events are retried like the others.
+    let (url_a, received_a) = receiver(1).await;
+    let (url_b, received_b) = receiver(0).await;
+    let service = service(
+        &sandbox,
+        &journal,
+        &[
+            ("budget-app", url_a.as_str(), KEY_A),
+            ("accounting-tool", url_b.as_str(), KEY_B),
+        ],
+    )
+    .await;
+    let a = api_bank(&service.bank_url(), Some(TOKEN_A));
+    let unattended = consent_through(&a, &sandbox).await;
+    let account: AccountId = a.accounts(&unattended).await.unwrap()[0].id.clone();
+
+    // 4 unattended reads a day: after the second, 2 are left — nothing yet.
+    for _ in 0..2 {
+        a.balances(&unattended, &account, None).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        of_kind(&received_a, KEY_A, "budget.low").is_empty(),
+        "{:?}",
+        received_a.lock().unwrap()
+    );
+    // The third leaves one (low), the fourth none (low still: the same event, not a second).
+    a.balances(&unattended, &account, None).await.unwrap();
+    a.balances(&unattended, &account, None).await.unwrap();
+    // The fifth and sixth are refused: exhausted, once.
+    for _ in 0..2 {
+        match a.balances(&unattended, &account, None).await {
+            Err(BankError::LimitReached { .. }) => {}
+            other => panic!("an unattended read past the day's budget answered {other:?}"),
+        }
+    }
+    wait_until(
+        "A gets budget.low and budget.exhausted",
+        &[&received_a],
+        || {
+            !of_kind(&received_a, KEY_A, "budget.low").is_empty()
+                && !of_kind(&received_a, KEY_A, "budget.exhausted").is_empty()
+        },
+    )
+    .await;
+    // Time for any second event to arrive, were one made.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let low = of_kind(&received_a, KEY_A, "budget.low");
+    let exhausted = of_kind(&received_a, KEY_A, "budget.exhausted");
+    assert_eq!(
+        (low.len(), exhausted.len()),
+        (1, 1),
+        "{low:?} {exhausted:?}"
+    );
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    for (event, remaining) in [(&low[0], 1), (&exhausted[0], 0)] {
+        assert_eq!(event["bank"], BANK);
+        assert_eq!(event["account"], account.as_str());
+        assert_eq!(
+            event["consentId"],
+            unattended.consent_id.as_ref().unwrap().as_str()
+        );
+        assert_eq!(event["day"], today.as_str());
+        assert_eq!(event["limit"], 4);
+        assert_eq!(event["remaining"], remaining);
+    }
+    // A's receiver refused the first delivery: it was retried, not lost.
+    assert!(received_a.lock().unwrap().iter().any(|r| r.0 == 503));
+    // The other caller is told nothing of A's account, by webhook or on its stream.
+    assert!(
+        !received_b
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.3.contains("budget.") || r.3.contains(account.as_str())),
+        "{:?}",
+        received_b.lock().unwrap()
+    );
+    let seen_a = stream_now(&service.url, TOKEN_A, "event: budget.exhausted").await;
+    assert_eq!(seen_a.matches("event: budget.low").count(), 1, "{seen_a}");
+    set_override(&service.url, "force-fallback").await;
+    let seen_b = stream_now(&service.url, TOKEN_B, "event: bank.degraded").await;
+    assert!(!seen_b.contains("budget."), "{seen_b}");
+    service.stop().await;
+    remove(&journal);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_left_in_doubt_and_then_found_gives_its_caller_in_doubt_then_settled() {
+    let sandbox = sandbox().await;
+    let journal =
+        std::env::temp_dir().join(format!("psd2-fallback-hooks-{}.db", uuid::Uuid::new_v4()));
+    let (url_a, received_a) = receiver(0).await;
+    let (url_b, received_b) = receiver(0).await;
+    let service = service_over(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        &journal,
+        &[
+            ("budget-app", url_a.as_str(), KEY_A),
+            ("accounting-tool", url_b.as_str(), KEY_B),
+        ],
+    )
+    .await;
+    // Anna signs a consent through the service: the website channel can then look her payments up.
+    consent_through(&api_bank(&service.bank_url(), Some(TOKEN_A)), &sandbox).await;
+    let before = sandbox.ledger().payments(ANNA).len();
+    let body = serde_json::json!({
+        "debtorAccount": {"iban": iban(&sandbox, ANNA).as_str()},
+        "instructedAmount": {"currency": "EUR", "amount": "7.25"},
+        "creditorAccount": {"iban": iban(&sandbox, LUC).as_str()},
+        "creditorName": "Luc Peeters",
+        "endToEndIdentification": "in-doubt-event-1"
+    });
+    let request_id = uuid::Uuid::new_v4().to_string();
+
+    // The bank executes the payment and its answer is lost; the website, which could look it up, is
+    // down for maintenance: its outcome is unknown.
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    sandbox.set_website_fault(WebsiteFault::Maintenance);
+    let (status, answer) = post_payment(&service, TOKEN_A, ANNA, &request_id, &body).await;
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(sandbox.ledger().payments(ANNA).len(), before + 1);
+    wait_until("A gets payment.in_doubt", &[&received_a], || {
+        !of_kind(&received_a, KEY_A, "payment.in_doubt").is_empty()
+    })
+    .await;
+    let in_doubt = of_kind(&received_a, KEY_A, "payment.in_doubt");
+    assert_eq!(in_doubt[0]["requestId"], request_id.as_str());
+    assert_eq!(in_doubt[0]["bank"], BANK);
+    assert!(of_kind(&received_a, KEY_A, "payment.settled").is_empty());
+
+    // Both faces are back; the caller repeats the request: the engine finds the payment, made once.
+    sandbox.set_api_fault(ApiFault::Up);
+    sandbox.set_website_fault(WebsiteFault::Up);
+    let (status, answer) = post_payment(&service, TOKEN_A, ANNA, &request_id, &body).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(sandbox.ledger().payments(ANNA).len(), before + 1);
+    wait_until("A gets payment.settled", &[&received_a], || {
+        !of_kind(&received_a, KEY_A, "payment.settled").is_empty()
+    })
+    .await;
+    let settled = of_kind(&received_a, KEY_A, "payment.settled");
+    assert_eq!(settled.len(), 1, "{settled:?}");
+    assert_eq!(settled[0]["requestId"], request_id.as_str());
+    assert_eq!(settled[0]["executed"], true);
+    assert_eq!(settled[0]["paymentId"], answer["paymentId"]);
+    assert!(settled[0]["id"].as_i64() > in_doubt[0]["id"].as_i64());
+    assert_eq!(of_kind(&received_a, KEY_A, "payment.in_doubt").len(), 1);
+
+    // Neither event reaches the other caller, by webhook or on its stream.
+    let seen_a = stream_now(&service.url, TOKEN_A, "event: payment.settled").await;
+    assert!(seen_a.contains("event: payment.in_doubt"), "{seen_a}");
+    assert!(
+        !received_b
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.3.contains("payment.") || r.3.contains(&request_id)),
+        "{:?}",
+        received_b.lock().unwrap()
+    );
+    set_override(&service.url, "force-fallback").await;
+    let seen_b = stream_now(&service.url, TOKEN_B, "event: bank.degraded").await;
+    assert!(!seen_b.contains("payment."), "{seen_b}");
     service.stop().await;
     remove(&journal);
 }

@@ -55,6 +55,36 @@ pub async fn sign(
         .unwrap()
 }
 
+/// A consent of `customer` to their first account, for 90 days and 4 unattended reads a day, made and
+/// signed through `client` with the customer present and giving their password.
+pub async fn signed_consent(
+    client: &dyn psd2_fallback_engine::Bank,
+    sandbox: &Sandbox,
+    customer: &str,
+) -> psd2_fallback_engine::model::ConsentId {
+    use psd2_fallback_engine::model::{ConsentAccess, ConsentRequest, ScaStatus, ScaTarget};
+    let present = psu(customer);
+    let consent = client
+        .create_consent(
+            &present,
+            &ConsentRequest {
+                access: ConsentAccess::full(vec![
+                    sandbox.ledger().accounts(customer)[0].iban.clone(),
+                ]),
+                recurring: true,
+                valid_until: TODAY + time::Duration::days(90),
+                frequency_per_day: 4,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sign(client, &present, &ScaTarget::Consent(consent.clone())).await,
+        ScaStatus::Finalised
+    );
+    consent
+}
+
 /// The transaction filters every channel is compared under: all, a date range, credits, recurring
 /// debits, one-off since a date, a code prefix, pending.
 pub fn transaction_filters() -> Vec<psd2_fallback_engine::model::TransactionFilter> {

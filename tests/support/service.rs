@@ -217,3 +217,32 @@ pub async fn set_override(url: &str, value: &str) {
         .error_for_status()
         .unwrap();
 }
+
+/// Posts a SEPA credit transfer of `customer`'s, present, as the caller of `token` under `request_id`:
+/// the status and the body (JSON, or null).
+pub async fn post_payment(
+    service: &Running,
+    token: &str,
+    customer: &str,
+    request_id: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/payments/sepa-credit-transfers",
+            service.bank_url()
+        ))
+        .bearer_auth(token)
+        .header("X-Request-ID", request_id)
+        .header("PSU-ID", customer)
+        .header("PSU-IP-Address", "192.0.2.7")
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}

@@ -141,6 +141,8 @@ pub struct LimitsConfig {
     pub consent_notice_days: u32,
     /// How often consents are looked at for their expiry events, in seconds.
     pub consent_scan_secs: u64,
+    /// Unattended reads left of an account for the day at which `budget.low` is sent.
+    pub budget_low_remaining: u32,
 }
 
 impl Default for LimitsConfig {
@@ -162,6 +164,7 @@ impl Default for LimitsConfig {
             webhook_retry_max_ms: millis(d.webhook_retry_max),
             consent_notice_days: d.consent_notice_days,
             consent_scan_secs: d.consent_scan.as_secs(),
+            budget_low_remaining: d.budget_low_remaining,
         }
     }
 }
@@ -698,6 +701,7 @@ impl ServiceConfig {
             webhook_retry_max: ms(l.webhook_retry_max_ms.max(l.webhook_retry_ms)),
             consent_notice_days: l.consent_notice_days,
             consent_scan: Duration::from_secs(l.consent_scan_secs),
+            budget_low_remaining: l.budget_low_remaining,
         };
         let outbox = Arc::new(
             match (&self.outbox_file, self.journal.file()) {

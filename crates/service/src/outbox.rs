@@ -1,5 +1,6 @@
 //! The events for applications, kept until delivered: bank degraded and recovered (from switches),
-//! consent expiring and expired; each for every caller (a bank's events) or for one caller (its own
+//! consent expiring and expired, an account's unattended-read budget low and exhausted, a payment in
+//! doubt and settled; each for every caller (a bank's events) or for one caller (its own
 //! consents). Callers read them on `/events` (resuming after `Last-Event-ID`) and receive them as
 //! webhooks; a delivery is kept until the caller's receiver answers 2xx, so a restart loses none
 //! (at least once: a receiver may see an event twice, and tells by its id).
@@ -61,7 +62,8 @@ pub(crate) struct AppEvent {
     pub(crate) id: i64,
     /// The caller it is for; empty: every caller.
     pub(crate) caller: String,
-    /// `bank.degraded`, `bank.recovered`, `consent.expiring`, `consent.expired`.
+    /// `bank.degraded`, `bank.recovered`, `consent.expiring`, `consent.expired`, `budget.low`,
+    /// `budget.exhausted`, `payment.in_doubt`, `payment.settled`.
     pub(crate) kind: String,
     /// The event as JSON (`id`, `type`, `bank`, `at` and what the kind carries).
     pub(crate) body: Value,
@@ -157,6 +159,17 @@ impl SqliteOutbox {
             kind: kind.to_owned(),
             body,
         }))
+    }
+
+    /// Whether an event was recorded under `key`.
+    pub(crate) fn recorded(&self, key: &str) -> OwnerStoreResult<bool> {
+        Ok(self
+            .lock()
+            .query_row("SELECT 1 FROM events WHERE key = ?1", params![key], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some())
     }
 
     /// The events a caller may see after `after`, oldest first, at most `limit`.
@@ -350,6 +363,8 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+        assert!(outbox.recorded("k1").unwrap());
+        assert!(!outbox.recorded("k2").unwrap());
         let own = outbox
             .record(
                 "k2",

@@ -75,6 +75,9 @@ pub struct ServiceLimits {
     pub consent_notice_days: u32,
     /// How often consents are looked at for their expiry events.
     pub consent_scan: Duration,
+    /// `budget.low` is sent when an unattended read leaves this many unattended reads of the account
+    /// for the day, or fewer (RTS Art. 36(5)).
+    pub budget_low_remaining: u32,
     /// The largest pain.001 file accepted, in bytes.
     pub max_file_bytes: usize,
     /// Transactions per page.
@@ -106,6 +109,7 @@ impl Default for ServiceLimits {
             webhook_retry_max: Duration::from_secs(600),
             consent_notice_days: 7,
             consent_scan: Duration::from_secs(3600),
+            budget_low_remaining: 1,
             max_file_bytes: 1024 * 1024,
             transactions_page_size: 100,
             page_cache_ttl: Duration::from_secs(120),
@@ -162,6 +166,8 @@ pub(crate) struct ServedBank {
     pub(crate) failover: Failover,
     /// Its health, for `/health`, the override and the switch events.
     pub(crate) health: Arc<Health>,
+    /// Unattended reads of one account a day (RTS Art. 36(5)), as its failover enforces them.
+    pub(crate) unattended_reads_per_day: u32,
 }
 
 /// The state behind a [`ServiceState`].
@@ -392,6 +398,7 @@ impl ServiceState {
                     name: b.name,
                     failover,
                     health: b.health,
+                    unattended_reads_per_day: b.unattended_reads_per_day,
                 }
             })
             .collect();

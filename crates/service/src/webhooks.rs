@@ -1,6 +1,7 @@
 //! Events for applications, made and delivered: a bank degraded or recovered (from its switches),
 //! consents expiring (within [`ServiceLimits::consent_notice`](crate::ServiceLimits)) and expired
-//! (from the owner store), each recorded once in the outbox; then delivered to each caller's webhook
+//! (from the owner store), an account's unattended-read budget low and exhausted (RTS Art. 36(5), from
+//! the journal's counter), a payment left in doubt and settled, each recorded once in the outbox; then delivered to each caller's webhook
 //! as a signed POST, retried with exponential back-off until its receiver answers 2xx.
 //!
 //! A delivery is `POST <url>` with the event as its JSON body and the headers `X-Event-ID` (the event's
@@ -11,6 +12,7 @@
 use std::time::Duration;
 
 use psd2_fallback_engine::health::{Mode, SwitchEvent};
+use psd2_fallback_engine::model::{PaymentRef, PaymentStatus};
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -63,6 +65,143 @@ pub(crate) fn scan_consents(state: &ServiceState, outbox: &SqliteOutbox) {
         if let Err(error) = outbox.record(&key, Some(&caller), &bank, kind, fields, &hooks) {
             tracing::warn!(%error, "an event for applications could not be recorded");
         }
+    }
+    state.inner.outbox_changed.notify_waiters();
+}
+
+/// Records what an unattended read of an account (RTS Art. 36(5)) means for the caller that owns
+/// the consent: `budget.low` once the day's reads left are at most
+/// [`ServiceLimits::budget_low_remaining`](crate::ServiceLimits), `budget.exhausted` when a read was
+/// refused for the day's limit (`refused`). Each once per caller, bank, account and day. The count is
+/// the journal's own, read with a limit of 0 (a read that counts nothing); the limit is the one the
+/// failover enforces: the bank's, or the consent's `frequencyPerDay` when lower.
+pub(crate) struct UnattendedRead<'a> {
+    pub(crate) caller: &'a str,
+    pub(crate) bank: &'a str,
+    pub(crate) bank_limit: u32,
+    pub(crate) consent: &'a str,
+    pub(crate) psu: &'a str,
+    pub(crate) account: &'a str,
+    pub(crate) refused: bool,
+}
+
+pub(crate) fn record_budget(state: &ServiceState, read: &UnattendedRead<'_>) {
+    let Some(outbox) = state.inner.outbox.get().cloned() else {
+        return;
+    };
+    let journal = &state.inner.journal;
+    let day = OffsetDateTime::now_utc().date();
+    let limit = match journal.consent(read.bank, read.consent) {
+        Ok(Some((_, consent))) => consent.request.frequency_per_day.min(read.bank_limit),
+        _ => read.bank_limit,
+    };
+    let count = match journal.count_unattended(read.bank, read.psu, read.account, day, 0) {
+        Ok(Ok(count) | Err(count)) => count,
+        Err(error) => {
+            tracing::warn!(%error, "the unattended-read count could not be read for its events");
+            return;
+        }
+    };
+    let left = limit.saturating_sub(count);
+    let kind = if read.refused && left == 0 {
+        "budget.exhausted"
+    } else if !read.refused && left <= state.inner.limits.budget_low_remaining {
+        "budget.low"
+    } else {
+        return;
+    };
+    let key = format!(
+        "{kind}:{}:{}:{}:{}:{day}",
+        read.bank, read.caller, read.consent, read.account
+    );
+    let fields = json!({
+        "consentId": read.consent,
+        "account": read.account,
+        "day": day.to_string(),
+        "unattendedReads": count,
+        "limit": limit,
+        "remaining": left,
+    });
+    let hooks = subscribers(state);
+    match outbox.record(&key, Some(read.caller), read.bank, kind, fields, &hooks) {
+        // Its account and consent stay out of the log: the event names them to their caller only.
+        Ok(Some(_)) => tracing::info!(
+            caller = %read.caller,
+            bank = %read.bank,
+            %day,
+            kind,
+            "an unattended-read budget event was recorded"
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "an event for applications could not be recorded"),
+    }
+    state.inner.outbox_changed.notify_waiters();
+}
+
+/// A payment initiation of `caller`, named by its `X-Request-ID`, as the bank's answer left it.
+pub(crate) enum PaymentOutcome<'a> {
+    /// Its outcome is unknown: the write may or may not have been made; it stays open in the journal.
+    InDoubt,
+    /// The bank made it (found by reconciliation, or sent again after proven absent).
+    Made(&'a PaymentRef, PaymentStatus),
+    /// It was not made (refused after its absence was proven).
+    NotMade(&'a str),
+}
+
+/// Records `payment.in_doubt` when a payment initiation's outcome is unknown, and `payment.settled`
+/// when a later answer to the same request (the caller repeats it with the same `X-Request-ID`, and
+/// the engine reconciles it) settles one that was in doubt, made or not; once each per caller, bank
+/// and request.
+pub(crate) fn record_payment(
+    state: &ServiceState,
+    caller: &str,
+    bank: &str,
+    request_id: &str,
+    outcome: &PaymentOutcome<'_>,
+) {
+    let Some(outbox) = state.inner.outbox.get().cloned() else {
+        return;
+    };
+    let in_doubt = format!("payment.in_doubt:{bank}:{caller}:{request_id}");
+    let (kind, key, fields) = match outcome {
+        PaymentOutcome::InDoubt => (
+            "payment.in_doubt",
+            in_doubt,
+            json!({"requestId": request_id}),
+        ),
+        settled => {
+            match outbox.recorded(&in_doubt) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "the outbox could not be read");
+                    return;
+                }
+            }
+            let fields = match settled {
+                PaymentOutcome::Made(payment, status) => json!({
+                    "requestId": request_id,
+                    "executed": true,
+                    "paymentId": payment.id.as_str(),
+                    "transactionStatus": status.code(),
+                }),
+                PaymentOutcome::NotMade(why) => json!({
+                    "requestId": request_id,
+                    "executed": false,
+                    "reason": why,
+                }),
+                PaymentOutcome::InDoubt => return,
+            };
+            (
+                "payment.settled",
+                format!("payment.settled:{bank}:{caller}:{request_id}"),
+                fields,
+            )
+        }
+    };
+    let hooks = subscribers(state);
+    if let Err(error) = outbox.record(&key, Some(caller), bank, kind, fields, &hooks) {
+        tracing::warn!(%error, "an event for applications could not be recorded");
     }
     state.inner.outbox_changed.notify_waiters();
 }

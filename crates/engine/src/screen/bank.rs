@@ -483,6 +483,7 @@ impl Bank for ScreenBank {
                 }
             }
             ScaTarget::Payment(payment) => {
+                self.offered("sign")?;
                 self.run(psu, Effect::Safe, move |bank, b| {
                     let payment = payment.clone();
                     Box::pin(async move { bank.sign_challenge(b, &payment).await })
@@ -529,6 +530,7 @@ impl Bank for ScreenBank {
                 Ok(sca)
             }
             ScaTarget::Payment(payment) => {
+                self.offered("sign")?;
                 self.run(psu, Effect::MovesMoney, move |bank, b| {
                     let (payment, answer) = (payment.clone(), answer.clone());
                     Box::pin(async move { bank.sign(b, &payment, &answer).await })

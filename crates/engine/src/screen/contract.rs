@@ -81,6 +81,7 @@ pub(crate) const OPERATIONS: &[(&str, &[&str])] = &[
         "upload_payment_file",
         &["files", "file_review", "sign", "result"],
     ),
+    ("sign", &["sign", "result"]),
     ("payment_status", &["payment"]),
     ("cancel_payment", &["payment"]),
     ("find_payment", &["payments"]),

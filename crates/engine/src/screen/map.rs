@@ -924,6 +924,7 @@ mod tests {
         assert_eq!(map.unsupported("create_standing_order"), Some("order_new"));
         assert_eq!(map.unsupported("upload_payment_file"), Some("files"));
         assert_eq!(map.unsupported("initiate_payment"), None);
+        assert_eq!(map.unsupported("sign"), None);
         assert_eq!(map.unsupported("transactions"), None);
     }
 }

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use serde_json::Value;
 
+use psd2_fallback_engine::bank::{BankError, PsuContext};
 use psd2_fallback_engine::model::AccountId;
 use psd2_fallback_xs2a as xs2a;
 use psd2_fallback_xs2a::{
@@ -17,6 +18,7 @@ use psd2_fallback_xs2a::{
 
 use super::ctx::Ctx;
 use crate::errors::{Result, bank_error};
+use crate::webhooks::{UnattendedRead, record_budget};
 
 /// `GET /v1/accounts`: the accounts the consent covers.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("caller" = [])),
@@ -38,6 +40,35 @@ pub(super) async fn accounts(ctx: Ctx, headers: HeaderMap) -> Result<Json<Value>
     let psu = ctx.consent_psu(&headers)?;
     let accounts = ctx.failover().accounts(&psu).await.map_err(bank_error)?;
     Ok(Json(accounts_json(&accounts, &ctx.prefix)))
+}
+
+/// After a read of an account's data without the customer present: the consent owner's budget events
+/// (`budget.low`, or `budget.exhausted` when the read was refused for the day's limit).
+fn budget(ctx: &Ctx, psu: &PsuContext, account: &str, error: Option<&BankError>) {
+    if psu.ip_address.is_some() {
+        return;
+    }
+    let refused = match error {
+        None => false,
+        Some(BankError::LimitReached { .. }) => true,
+        Some(_) => return,
+    };
+    let Some(consent) = psu.consent_id.as_ref() else {
+        return;
+    };
+    let bank = ctx.bank();
+    record_budget(
+        &ctx.state,
+        &UnattendedRead {
+            caller: &ctx.caller,
+            bank: &bank.name,
+            bank_limit: bank.unattended_reads_per_day,
+            consent: consent.as_str(),
+            psu: psu.psu_id.as_str(),
+            account,
+            refused,
+        },
+    );
 }
 
 /// `GET /v1/accounts/{id}/balances`, now or (`referenceDate`) at the close of an earlier day.
@@ -68,9 +99,10 @@ pub(super) async fn balances(
     let at = xs2a::reference_date(&query)?;
     let balances = ctx
         .failover()
-        .balances(&psu, &AccountId::new(account), at)
-        .await
-        .map_err(bank_error)?;
+        .balances(&psu, &AccountId::new(account.clone()), at)
+        .await;
+    budget(&ctx, &psu, &account, balances.as_ref().err());
+    let balances = balances.map_err(bank_error)?;
     Ok(Json(balances_json(None, &balances)))
 }
 
@@ -138,8 +170,9 @@ pub(super) async fn transactions(
             let all = ctx
                 .failover()
                 .transactions(&psu, &AccountId::new(account.clone()), &filter)
-                .await
-                .map_err(bank_error)?;
+                .await;
+            budget(&ctx, &psu, &account, all.as_ref().err());
+            let all = all.map_err(bank_error)?;
             let all = Arc::new(all);
             let token = uuid::Uuid::new_v4().simple().to_string();
             if all.len() > size {

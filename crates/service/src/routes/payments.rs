@@ -19,6 +19,7 @@ use super::authorisations::{start_authorisation, update_authorisation};
 use super::ctx::Ctx;
 use crate::errors::{Result, bank_error, owner_store_error};
 use crate::replay;
+use crate::webhooks::{PaymentOutcome, record_payment};
 
 /// `POST /v1/{payments|periodic-payments}/{product}` (JSON) or
 /// `POST /v1/bulk-payments/pain.001-sepa-credit-transfers` (XML): the resource is made at the bank,
@@ -116,8 +117,25 @@ async fn initiate_once(
                     .await?;
             bank.upload_payment_file(&psu, &file).await
         }
-    }
-    .map_err(bank_error)?;
+    };
+    let (state, bank_name) = (&ctx.state, &ctx.bank().name);
+    let initiation = match initiation {
+        Ok(done) => done,
+        Err(error) => {
+            // Only a definite answer settles: unreachable again, the payment stays in doubt.
+            let outcome = if error.is_outcome_unknown() {
+                Some(PaymentOutcome::InDoubt)
+            } else if error.is_rejected() {
+                Some(PaymentOutcome::NotMade(error.class()))
+            } else {
+                None
+            };
+            if let Some(outcome) = outcome {
+                record_payment(state, &ctx.caller, bank_name, request_id, &outcome);
+            }
+            return Err(bank_error(error));
+        }
+    };
     let owners = &ctx.state.inner.owners;
     if let Some((_, owner)) = owners
         .payment_owner(&ctx.bank().name, initiation.payment.id.as_str())
@@ -140,6 +158,13 @@ async fn initiate_once(
     owners
         .record_payment_owner(&ctx.bank().name, &initiation.payment, &ctx.owner(psu_id))
         .map_err(owner_store_error)?;
+    record_payment(
+        &ctx.state,
+        &ctx.caller,
+        &ctx.bank().name,
+        request_id,
+        &PaymentOutcome::Made(&initiation.payment, initiation.status),
+    );
     let base = format!(
         "{}/v1/{service}/{product}/{}",
         ctx.prefix, initiation.payment.id
