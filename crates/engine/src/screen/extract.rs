@@ -303,7 +303,7 @@ pub(crate) fn parse(map: &ScreenMap, text: &str, how: Parse) -> Result<Value, St
             .map(Value::Integer)
             .map_err(|_| format!("{text:?} is not a whole number")),
         Parse::Iban => {
-            // The IBAN may follow a name: `Zichtrekening – BE60 7381 2345 6770`.
+            // The IBAN may follow a name: `Current account – BE60 7381 2345 6770`.
             let candidate = text.rsplit(['–', '-', ':']).next().unwrap_or(text).trim();
             Iban::parse(candidate)
                 .or_else(|_| Iban::parse(text))

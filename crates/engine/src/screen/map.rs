@@ -1029,27 +1029,40 @@ mod tests {
         );
     }
 
-    fn second_map() -> String {
-        std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../selectors/mijnbank.toml"
-        ))
-        .unwrap()
+    /// The first website's map with its login in two steps, a choice of signing method and the
+    /// debtor chosen by the IBAN its option shows.
+    fn stepped_map() -> String {
+        let base = sandbox_map()
+            .replacen("fields.password = { css = \"#password\" }\n", "", 1)
+            .replacen(
+                "fields.debtor = { css = \"#from_account\", input = \"select\" }",
+                "fields.debtor = { css = \"#from_account\", input = \"select\", option = \"text\" }",
+                1,
+            );
+        format!(
+            "login_steps = [\"login\", \"login_password\"]\n{base}\n\
+             [screens.login_password]\nis_here = \"body.step-password\"\n\
+             fields.password = {{ css = \"#password\" }}\nactions.submit = \"#log-in\"\n\n\
+             [screens.sign_method]\nis_here = \"body.sign-choose\"\n\
+             actions.choose = \"#with-card-reader\"\n"
+        )
     }
 
-    /// A login in steps, a signing-method step and options matched by account: the second
-    /// website's map loads with them, and each new key's mistakes are named at load.
+    /// A login in steps, a signing-method step and options matched by account load, and each new
+    /// key's mistakes are named at load with file and key.
     #[test]
     fn login_steps_signing_method_and_options_are_checked_at_load() {
-        let map = ScreenMap::parse("second.toml", &second_map()).unwrap_or_else(|e| panic!("{e}"));
+        let map =
+            ScreenMap::parse("stepped.toml", &stepped_map()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(map.login_steps, ["login", "login_password"]);
         assert_eq!(
             map.screen("payment_new").fields["debtor"].option,
             OptionMatch::Text
         );
+        assert!(map.get("sign_method").is_some());
         let first = ScreenMap::parse("first.toml", &sandbox_map()).unwrap();
         assert_eq!(first.login_steps, ["login"]);
-        let base = second_map();
+        let base = stepped_map();
         let cases: Vec<(String, &str, &str)> = vec![
             (
                 base.replacen("\"login\", \"login_password\"", "\"login_password\"", 1),
@@ -1067,14 +1080,14 @@ mod tests {
                 "no login step fills it",
             ),
             (
-                base.replacen("actions.submit = \"#inloggen\"", "", 1),
+                base.replacen("actions.submit = \"#log-in\"", "", 1),
                 "screens.login_password.actions.submit",
                 "each login step presses a button",
             ),
             (
                 base.replacen(
-                    "fields.password = { css = \"#wachtwoord\" }",
-                    "fields.password = { css = \"#wachtwoord\" }\nfields.customer = { css = \"#k\" }",
+                    "fields.password = { css = \"#password\" }",
+                    "fields.password = { css = \"#password\" }\nfields.customer = { css = \"#c\" }",
                     1,
                 ),
                 "screens.login_password.fields.customer",
@@ -1087,8 +1100,8 @@ mod tests {
             ),
             (
                 base.replacen(
-                    "fields.creditor_name = { css = \"#naam\" }",
-                    "fields.creditor_name = { css = \"#naam\", option = \"text\" }",
+                    "fields.creditor_name = { css = \"#beneficiary_name\" }",
+                    "fields.creditor_name = { css = \"#beneficiary_name\", option = \"text\" }",
                     1,
                 ),
                 "screens.payment_new.fields.creditor_name.option",
@@ -1101,11 +1114,11 @@ mod tests {
             ),
         ];
         for (text, key, reason) in cases {
-            let error = ScreenMap::parse("selectors/second.toml", &text).unwrap_err();
+            let error = ScreenMap::parse("selectors/stepped.toml", &text).unwrap_err();
             assert!(error.key.starts_with(key), "{key}: {error}");
             assert!(error.reason.contains(reason), "{reason}: {error}");
             assert!(
-                error.to_string().contains("selectors/second.toml"),
+                error.to_string().contains("selectors/stepped.toml"),
                 "{error}"
             );
         }
