@@ -140,6 +140,55 @@ async fn r12_writes_through_the_second_website_land_once() {
     writes_land_once_and_are_seen_through_the_other_channel(&SECOND).await;
 }
 
+/// r12: a payment confirmed on the second website passes its choice of signing method; when the page
+/// after that choice is not the one the map expects, the order the bank recorded is still returned by
+/// the reference the choice page showed — never *outcome unknown* — and it is in the ledger once.
+#[tokio::test]
+async fn r12_a_payment_past_the_signing_choice_is_never_outcome_unknown() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let text = std::fs::read_to_string(SECOND.map_path()).unwrap();
+    let signing = "[screens.sign]\nurl = ";
+    let at = text.find(signing).expect("the map's sign screen");
+    let is_here = at + text[at..].find("is_here = ").unwrap();
+    let end = is_here + text[is_here..].find('\n').unwrap();
+    let mut drifted = text.clone();
+    drifted.replace_range(is_here..end, "is_here = \"body.never-shown\"");
+    let dir = std::env::temp_dir().join(format!("psd2-map-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let map = dir.join("drifted.toml");
+    std::fs::write(&map, drifted).unwrap();
+    let mut config = ScreenBankConfig::new(map, SECOND.base(&sandbox));
+    config.spare = false;
+    config.max_active = 1;
+    config.pacing_per_second = 200;
+    let screen = ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
+        .await
+        .expect("the screen channel starts");
+    let ibans = anna_ibans(&sandbox);
+    let before = sandbox.ledger().payments(ANNA).len();
+    let request = PaymentRequest {
+        product: PaymentProduct::SepaCreditTransfer,
+        debtor: ibans[0].clone(),
+        creditor_name: "Anna Peeters".to_owned(),
+        creditor: ibans[1].clone(),
+        amount: Amount::eur(dec!(3.21)).unwrap(),
+        remittance: Some("Past the choice".to_owned()),
+        requested_execution_date: None,
+        end_to_end_id: EndToEndId::new("SCREEN-CHOICE-1").unwrap(),
+    };
+    let made = screen.initiate_payment(&psu(ANNA), &request).await;
+    screen.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    let made = made.unwrap_or_else(|e| panic!("the recorded order is returned, got {e:?}"));
+    let records = sandbox.ledger().payments(ANNA);
+    assert_eq!(records.len(), before + 1);
+    assert_eq!(records[0].payment.id, made.payment.id);
+    assert_eq!(records[0].status, PaymentStatus::Received);
+}
+
 #[tokio::test]
 async fn screen_reads_equal_api_reads() {
     let Some(_permit) = browser::permit().await else {
