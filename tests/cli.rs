@@ -683,3 +683,28 @@ async fn selectors_check_walks_every_screen_and_names_a_missing_selector() {
     // Nothing was confirmed: the customer has no order the check made.
     assert_eq!(sandbox.ledger().payments("1000001").len(), orders_before);
 }
+
+/// r12: the doctor gets through the second website too — its cookie wall, its login in two steps and
+/// its card reader — walks every screen of its map with nothing missing, and confirms nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selectors_check_passes_on_the_second_website() {
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let map = Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors/mijnbank.toml");
+    let orders_before = sandbox.ledger().payments("1000001").len();
+    let (ok, out) = selectors_check(&map, &sandbox.web2_url(), "1000001").await;
+    assert!(ok, "{out}");
+    assert!(out.contains("0 required selector(s) missing"), "{out}");
+    for walked in [
+        "screens.login_password.fields.password: matched",
+        "screens.history.tables.history.columns.amount: matched",
+        "screens.balances.values.booked: matched",
+        "screens.payment_confirm.values.amount: matched",
+        "screens.order_confirm.values.frequency: matched",
+    ] {
+        assert!(out.contains(walked), "{walked}:\n{out}");
+    }
+    assert_eq!(sandbox.ledger().payments("1000001").len(), orders_before);
+}

@@ -9,8 +9,7 @@ use psd2_fallback_sandbox::{Sandbox, WebsiteFault};
 pub const ACCOUNT: &str = "balances+balance_on_date+history";
 
 /// One sandbox website, its map, and what a customer types into it that is the website's own: how a
-/// day is typed, which option picks an account, the option words of the forms, and the pages its map
-/// cannot name (the second website's password page and its choice of signing method).
+/// day is typed, which option picks an account, and the option words of the forms.
 #[derive(Debug, Clone, Copy)]
 pub struct Site {
     /// The snapshots' prefix.

@@ -15,7 +15,7 @@ pub struct Account {
     pub currency: Currency,
     /// The name the customer gave the account, or the bank's product name.
     pub name: String,
-    /// The bank's product (`Zichtrekening`, `Spaarrekening`).
+    /// The bank's product (`Current account`, `Savings account`).
     pub product: String,
     /// The account holder's name.
     pub owner_name: String,

@@ -60,8 +60,9 @@ use Need::*;
 /// Screens every map must have: nothing works without logging in and listing the accounts.
 pub(crate) const ALWAYS: &[&str] = &["login", "sca", "accounts"];
 
-/// Screens a website may simply not have: no cookie wall, no maintenance page, no error page.
-pub(crate) const MAY_LACK: &[&str] = &["cookie_banner", "maintenance", "error"];
+/// Screens a website may simply not have: no cookie wall, no maintenance page, no error page, no choice
+/// of signing method between confirming an order and its challenge.
+pub(crate) const MAY_LACK: &[&str] = &["cookie_banner", "maintenance", "error", "sign_method"];
 
 /// Per operation (the `Bank` trait's words), the screens it walks. A map that declares one of them
 /// `absent` makes the operation answer *not supported*, naming the screen.
@@ -151,9 +152,7 @@ pub(crate) const CONTRACT: &[(&str, Need, Must)] = &[
     ("maintenance", Value("message", Text), Optional),
     ("error", Value("message", Text), Optional),
     ("login", Url, Required),
-    ("login", Field("customer"), Required),
-    ("login", Field("password"), Required),
-    ("login", Action("submit"), Required),
+    // The login's fields and buttons are checked per step of `login_steps`.
     ("login", Value("error", Text), Optional),
     ("sca", Value("challenge", Text), Required),
     ("sca", Value("error", Text), Optional),
@@ -290,6 +289,8 @@ pub(crate) const CONTRACT: &[(&str, Need, Must)] = &[
     ("file_review", Value("count", Integer), Required),
     ("file_review", Action("confirm"), Required),
     ("file_review", Action("cancel"), Required),
+    ("sign_method", Action("choose"), Required),
+    ("sign_method", Value("reference", Text), Optional),
     ("sign", Url, Required),
     ("sign", Value("reference", Text), Required),
     ("sign", Value("challenge", Text), Required),

@@ -303,7 +303,7 @@ pub(crate) fn parse(map: &ScreenMap, text: &str, how: Parse) -> Result<Value, St
             .map(Value::Integer)
             .map_err(|_| format!("{text:?} is not a whole number")),
         Parse::Iban => {
-            // The IBAN may follow a name: `Zichtrekening – BE60 7381 2345 6770`.
+            // The IBAN may follow a name: `Current account – BE60 7381 2345 6770`.
             let candidate = text.rsplit(['–', '-', ':']).next().unwrap_or(text).trim();
             Iban::parse(candidate)
                 .or_else(|_| Iban::parse(text))
@@ -480,7 +480,7 @@ mod tests {
             ("26", Parse::Integer, Ok(Value::Integer(26))),
             ("x", Parse::Integer, Err(())),
             (
-                "Zichtrekening – BE60 7381 2345 6770",
+                "Current account – BE60 7381 2345 6770",
                 Parse::Iban,
                 Ok(Value::Iban(Iban::parse("BE60738123456770").unwrap())),
             ),
@@ -501,8 +501,8 @@ mod tests {
     fn reads_values_and_tables_and_names_what_is_missing() {
         let map = map();
         let html = r#"<html><body data-screen="accounts"><table id="accounts"><tbody>
-            <tr class="account-row" data-account-id="acc-01"><td class="account-name"><a>Zicht</a></td>
-            <td class="account-product">Zichtrekening</td><td class="account-iban">BE60 7381 2345 6770</td>
+            <tr class="account-row" data-account-id="acc-01"><td class="account-name"><a>Current</a></td>
+            <td class="account-product">Current account</td><td class="account-iban">BE60 7381 2345 6770</td>
             <td class="account-currency">EUR</td><td class="account-owner">Anna</td>
             <td class="account-balance"><span class="neg">-1,00 EUR</span></td></tr></tbody></table></body></html>"#;
         let page = Page::new(html, &map);
@@ -511,7 +511,7 @@ mod tests {
         let rows = page.table("accounts", "accounts").unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0]["id"], Value::Text("acc-01".into()));
-        assert_eq!(rows[0]["name"], Value::Text("Zicht".into()));
+        assert_eq!(rows[0]["name"], Value::Text("Current".into()));
         assert_eq!(
             rows[0]["booked"],
             Value::Amount(Amount::eur(dec!(-1)).unwrap())
@@ -534,8 +534,8 @@ mod tests {
         let map = map();
         let file = map.file.clone();
         let accounts = r#"<html><body data-screen="accounts"><table id="accounts"><tbody>
-            <tr class="account-row" data-account-id="acc-01"><td class="account-name">Zicht</td>
-            <td class="account-product">Zichtrekening</td><td class="account-iban">BE60 7381 2345 6770</td>
+            <tr class="account-row" data-account-id="acc-01"><td class="account-name">Current</td>
+            <td class="account-product">Current account</td><td class="account-iban">BE60 7381 2345 6770</td>
             <td class="account-currency">EUR</td><td class="account-owner">Anna</td>
             <td class="account-balance">-1,00 EUR</td></tr></tbody></table></body></html>"#;
         let sca = r#"<html><body data-screen="sca"><p id="challenge">4711 0815</p></body></html>"#;

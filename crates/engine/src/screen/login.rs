@@ -47,24 +47,38 @@ impl ScreenBank {
             return Ok(None);
         }
         self.cookies(browser, &source).await?;
-        self.fill(
-            browser,
-            "login",
-            &[
-                ("customer", FillValue::Text(psu.psu_id.as_str().to_owned())),
-                (
+        // The login's steps in order: each page recognised, its fields filled, its button pressed; a
+        // page that comes back to an earlier step (or the first) is a refusal shown there.
+        let steps = &self.inner.map.login_steps;
+        let mut source = source;
+        for (i, step) in steps.iter().enumerate() {
+            if i > 0 {
+                let mut expected: Vec<&str> = vec![step.as_str()];
+                expected.extend(steps[..i].iter().map(String::as_str));
+                let here = self.expect(&source, &expected)?;
+                if here != step {
+                    return Err(self.refusal(&source, here, "LOGIN_FAILED"));
+                }
+            }
+            let screen = self.inner.map.screen(step);
+            let mut fields = Vec::new();
+            if screen.fields.contains_key("customer") {
+                fields.push(("customer", FillValue::Text(psu.psu_id.as_str().to_owned())));
+            }
+            if screen.fields.contains_key("password") {
+                fields.push((
                     "password",
                     FillValue::Text(password.expose_secret().to_owned()),
-                ),
-            ],
-        )
-        .await?;
-        let source = self
-            .submit(browser, &self.action("login", "submit"))
-            .await?;
-        match self.expect(&source, &["sca", "login"])? {
+                ));
+            }
+            self.fill(browser, step, &fields).await?;
+            source = self.submit(browser, &self.action(step, "submit")).await?;
+        }
+        let mut expected = vec!["sca"];
+        expected.extend(steps.iter().map(String::as_str));
+        match self.expect(&source, &expected)? {
             "sca" => Ok(Some(self.challenge(&source, "sca", "login")?)),
-            _ => Err(self.refusal(&source, "login", "LOGIN_FAILED")),
+            step => Err(self.refusal(&source, step, "LOGIN_FAILED")),
         }
     }
 

@@ -41,7 +41,7 @@ pub enum Parse {
     Date,
     /// An ISO 8601 date (`2026-11-23`, or the start of a date-time), as attributes carry them.
     IsoDate,
-    /// An IBAN, also at the end of a text like `Zichtrekening – BE60 7381 2345 6770`.
+    /// An IBAN, also at the end of a text like `Current account – BE60 7381 2345 6770`.
     Iban,
     /// A whole number.
     Integer,
@@ -79,6 +79,19 @@ pub enum Input {
     File,
 }
 
+/// How a `<select>` field's option is chosen for an account (the debtor of an order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OptionMatch {
+    /// The option whose value is the value given (for an account: its IBAN, compact).
+    #[default]
+    Value,
+    /// The option whose value is the account's id on the website (as the accounts list shows it).
+    AccountId,
+    /// The option whose text contains the IBAN, grouped in fours or compact.
+    Text,
+}
+
 /// A field of a form.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +101,9 @@ pub struct FieldDef {
     /// How to fill it.
     #[serde(default)]
     pub input: Input,
+    /// For a select: how the option is found (`value`, `account_id`, `text`).
+    #[serde(default)]
+    pub option: OptionMatch,
 }
 
 /// A single item on a screen, or a column of a table (relative to its row).
@@ -218,6 +234,8 @@ struct MapFile {
     words: BTreeMap<String, BTreeMap<String, Words>>,
     #[serde(default)]
     absent: Vec<String>,
+    #[serde(default)]
+    login_steps: Vec<String>,
     screens: BTreeMap<String, Screen>,
 }
 
@@ -234,6 +252,8 @@ pub struct ScreenMap {
     pub screens: BTreeMap<String, Screen>,
     /// Screens the website does not have.
     pub absent: Vec<String>,
+    /// The screens of the login, in order, up to the challenge (`["login"]` unless the map says).
+    pub login_steps: Vec<String>,
     /// How amounts parse and are typed.
     pub(crate) amounts: AmountFormat,
     /// How dates parse and are typed.
@@ -617,6 +637,13 @@ impl ScreenMap {
                 "missing: at least one of booked, available, expected, closing, forward".to_owned(),
             );
         }
+        let login_steps = if raw.login_steps.is_empty() {
+            vec!["login".to_owned()]
+        } else {
+            raw.login_steps.clone()
+        };
+        check_login_steps(&login_steps, &raw.screens, &mut problem);
+        check_options(&raw.screens, &mut problem);
         problems.dedup();
         let map = dates.map(|dates| ScreenMap {
             file: file.to_owned(),
@@ -624,6 +651,7 @@ impl ScreenMap {
             sca: raw.sca,
             screens: raw.screens,
             absent: raw.absent,
+            login_steps,
             amounts: raw.formats.amount,
             dates,
             words,
@@ -679,6 +707,102 @@ impl ScreenMap {
                 .map(String::as_str),
             None if OWN_WORDS.contains(&table) => Some(model),
             None => None,
+        }
+    }
+}
+
+/// The login's steps: screens of the map, the first `login` (the one with an address), none twice,
+/// each with a `submit` action and only the `customer` and `password` fields, each of which one step
+/// fills.
+fn check_login_steps(
+    steps: &[String],
+    screens: &BTreeMap<String, Screen>,
+    problem: &mut impl FnMut(String, String),
+) {
+    if steps.first().map(String::as_str) != Some("login") {
+        problem(
+            "login_steps".to_owned(),
+            "the first step must be the screen `login` (it has the address)".to_owned(),
+        );
+    }
+    let mut filled: BTreeMap<&str, &str> = BTreeMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        if steps[..i].contains(step) {
+            problem(
+                "login_steps".to_owned(),
+                format!("{step:?} is a step twice"),
+            );
+            continue;
+        }
+        if ALWAYS.contains(&step.as_str()) && step != "login" {
+            problem(
+                "login_steps".to_owned(),
+                format!("{step:?} cannot be a step of the login form"),
+            );
+            continue;
+        }
+        let Some(screen) = screens.get(step) else {
+            problem(
+                format!("screens.{step}"),
+                "missing: a step of `login_steps`".to_owned(),
+            );
+            continue;
+        };
+        if !screen.actions.contains_key("submit") {
+            problem(
+                format!("screens.{step}.actions.submit"),
+                "missing: each login step presses a button".to_owned(),
+            );
+        }
+        for field in screen.fields.keys() {
+            match field.as_str() {
+                "customer" | "password" => {
+                    if let Some(other) = filled.insert(field, step) {
+                        problem(
+                            format!("screens.{step}.fields.{field}"),
+                            format!("also filled on the step {other:?}"),
+                        );
+                    }
+                }
+                _ => problem(
+                    format!("screens.{step}.fields.{field}"),
+                    "a login step fills only customer and password".to_owned(),
+                ),
+            }
+        }
+    }
+    for field in ["customer", "password"] {
+        if !filled.contains_key(field) {
+            problem(
+                format!(
+                    "screens.{}.fields.{field}",
+                    steps.last().map_or("login", |s| s)
+                ),
+                "missing: no login step fills it".to_owned(),
+            );
+        }
+    }
+}
+
+/// `option` is for selects only, and `account_id` for an order's debtor.
+fn check_options(screens: &BTreeMap<String, Screen>, problem: &mut impl FnMut(String, String)) {
+    for (name, screen) in screens {
+        for (key, field) in &screen.fields {
+            if field.option == OptionMatch::Value {
+                continue;
+            }
+            let at = format!("screens.{name}.fields.{key}.option");
+            if field.input != Input::Select {
+                problem(
+                    at,
+                    "only a select (input = \"select\") has options".to_owned(),
+                );
+            } else if field.option == OptionMatch::AccountId && key != "debtor" {
+                problem(
+                    at,
+                    "account_id chooses an account: only for debtor".to_owned(),
+                );
+            }
         }
     }
 }
@@ -748,8 +872,8 @@ mod tests {
                     r##"passwd = { css = "#password" }"##,
                     1,
                 ),
-                "screens.login.fields.password",
-                "missing",
+                "screens.login.fields.passwd",
+                "fills only customer and password",
             ),
             (
                 base.replacen(
@@ -898,11 +1022,106 @@ mod tests {
             keys,
             [
                 "screens.sca.is_here",
-                "screens.login.actions.submit",
                 "screens.history.tables.history.columns.amount",
+                "screens.login.actions.submit",
             ],
             "{problems:?}"
         );
+    }
+
+    /// The first website's map with its login in two steps, a choice of signing method and the
+    /// debtor chosen by the IBAN its option shows.
+    fn stepped_map() -> String {
+        let base = sandbox_map()
+            .replacen("fields.password = { css = \"#password\" }\n", "", 1)
+            .replacen(
+                "fields.debtor = { css = \"#from_account\", input = \"select\" }",
+                "fields.debtor = { css = \"#from_account\", input = \"select\", option = \"text\" }",
+                1,
+            );
+        format!(
+            "login_steps = [\"login\", \"login_password\"]\n{base}\n\
+             [screens.login_password]\nis_here = \"body.step-password\"\n\
+             fields.password = {{ css = \"#password\" }}\nactions.submit = \"#log-in\"\n\n\
+             [screens.sign_method]\nis_here = \"body.sign-choose\"\n\
+             actions.choose = \"#with-card-reader\"\n"
+        )
+    }
+
+    /// A login in steps, a signing-method step and options matched by account load, and each new
+    /// key's mistakes are named at load with file and key.
+    #[test]
+    fn login_steps_signing_method_and_options_are_checked_at_load() {
+        let map =
+            ScreenMap::parse("stepped.toml", &stepped_map()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(map.login_steps, ["login", "login_password"]);
+        assert_eq!(
+            map.screen("payment_new").fields["debtor"].option,
+            OptionMatch::Text
+        );
+        assert!(map.get("sign_method").is_some());
+        let first = ScreenMap::parse("first.toml", &sandbox_map()).unwrap();
+        assert_eq!(first.login_steps, ["login"]);
+        let base = stepped_map();
+        let cases: Vec<(String, &str, &str)> = vec![
+            (
+                base.replacen("\"login\", \"login_password\"", "\"login_password\"", 1),
+                "login_steps",
+                "first step must be the screen `login`",
+            ),
+            (
+                base.replacen("\"login_password\"]", "\"login_pin\"]", 1),
+                "screens.login_pin",
+                "missing: a step of `login_steps`",
+            ),
+            (
+                base.replacen("login_steps = [\"login\", \"login_password\"]", "", 1),
+                "screens.login.fields.password",
+                "no login step fills it",
+            ),
+            (
+                base.replacen("actions.submit = \"#log-in\"", "", 1),
+                "screens.login_password.actions.submit",
+                "each login step presses a button",
+            ),
+            (
+                base.replacen(
+                    "fields.password = { css = \"#password\" }",
+                    "fields.password = { css = \"#password\" }\nfields.customer = { css = \"#c\" }",
+                    1,
+                ),
+                "screens.login_password.fields.customer",
+                "also filled on the step \"login\"",
+            ),
+            (
+                base.replacen("actions.choose = ", "actions.pick = ", 1),
+                "screens.sign_method.actions.choose",
+                "missing",
+            ),
+            (
+                base.replacen(
+                    "fields.creditor_name = { css = \"#beneficiary_name\" }",
+                    "fields.creditor_name = { css = \"#beneficiary_name\", option = \"text\" }",
+                    1,
+                ),
+                "screens.payment_new.fields.creditor_name.option",
+                "only a select",
+            ),
+            (
+                base.replacen("option = \"text\"", "option = \"label\"", 1),
+                "line",
+                "unknown variant `label`",
+            ),
+        ];
+        for (text, key, reason) in cases {
+            let error = ScreenMap::parse("selectors/stepped.toml", &text).unwrap_err();
+            assert!(error.key.starts_with(key), "{key}: {error}");
+            assert!(error.reason.contains(reason), "{reason}: {error}");
+            assert!(
+                error.to_string().contains("selectors/stepped.toml"),
+                "{error}"
+            );
+        }
     }
 
     /// A website without payments, standing orders or files declares those screens absent: the map

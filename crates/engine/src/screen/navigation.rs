@@ -8,8 +8,9 @@ use super::ScreenBank;
 use super::driver::{Browser, FillValue};
 use super::extract::{ExtractError, Page, Value};
 use super::fail::{Fail, FlowResult, unavailable};
-use super::map::Input;
+use super::map::{Input, OptionMatch};
 use crate::bank::BankError;
+use crate::model::Iban;
 
 /// A value as text: the text itself, or its debug form when the map parses it as something else.
 pub(super) fn want_text(v: Value) -> String {
@@ -141,9 +142,23 @@ impl ScreenBank {
     ) -> FlowResult<()> {
         let def = self.inner.map.screen(screen);
         let mut by_script = Vec::new();
+        let mut source: Option<String> = None;
         for (name, value) in values {
             let field = &def.fields[*name];
             match (field.input, value) {
+                (Input::Select, FillValue::Text(t)) if field.option == OptionMatch::Text => {
+                    if source.is_none() {
+                        source = Some(browser.source().await?);
+                    }
+                    let html = source.as_deref().unwrap_or_default();
+                    let chosen = option_showing(html, &field.css, t).ok_or_else(|| {
+                        Fail::Extract(ExtractError::Missing {
+                            screen: screen.to_owned(),
+                            selector: format!("{} option showing {t}", field.css),
+                        })
+                    })?;
+                    by_script.push((field.css.clone(), FillValue::Text(chosen)));
+                }
                 (Input::Keys, FillValue::Text(t)) => browser.type_keys(&field.css, t).await?,
                 (Input::File, FillValue::Text(t)) => {
                     browser.upload(&field.css, Path::new(t)).await?
@@ -159,6 +174,32 @@ impl ScreenBank {
             }));
         }
         Ok(())
+    }
+
+    /// What a debtor select takes for an account: its IBAN, or (when the map's `option` says
+    /// `account_id`) the account's id on the website, looked up on the accounts list. Called before
+    /// the form is opened.
+    pub(super) async fn debtor_option(
+        &self,
+        browser: &Browser,
+        screen: &str,
+        iban: &Iban,
+    ) -> FlowResult<String> {
+        let field = &self.inner.map.screen(screen).fields["debtor"];
+        if field.option != OptionMatch::AccountId {
+            return Ok(iban.as_str().to_owned());
+        }
+        let accounts = self.account_rows(browser).await?;
+        accounts
+            .into_iter()
+            .find(|a| &a.iban == iban)
+            .map(|a| a.id.to_string())
+            .ok_or_else(|| {
+                Fail::Bank(BankError::Rejected {
+                    code: "ACCOUNT_UNKNOWN".to_owned(),
+                    message: format!("the website lists no account {}", iban.as_str()),
+                })
+            })
     }
 
     /// An action's selector (the contract checked at load guarantees it is in the map).
@@ -187,5 +228,48 @@ impl ScreenBank {
             code: code.to_owned(),
             message,
         })
+    }
+}
+
+/// The value of the option of a select whose text shows `wanted` (an IBAN, grouped in fours or
+/// compact; spaces and case are ignored).
+fn option_showing(html: &str, select: &str, wanted: &str) -> Option<String> {
+    let compact = |t: &str| -> String {
+        t.chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_uppercase)
+            .collect()
+    };
+    let wanted = compact(wanted);
+    let document = scraper::Html::parse_document(html);
+    let options = scraper::Selector::parse(&format!("{select} option")).ok()?;
+    document.select(&options).find_map(|option| {
+        let text: String = option.text().collect();
+        compact(&text).contains(&wanted).then(|| {
+            option
+                .value()
+                .attr("value")
+                .map_or_else(|| text.trim().to_owned(), str::to_owned)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::option_showing;
+
+    #[test]
+    fn an_option_is_found_by_the_iban_its_text_shows() {
+        let html = r#"<select id="from"><option value="a-1">Current – BE60 7381 2345 6770</option>
+            <option value="a-2">Savings – BE71096123456769</option></select>"#;
+        assert_eq!(
+            option_showing(html, "#from", "BE60738123456770").as_deref(),
+            Some("a-1")
+        );
+        assert_eq!(
+            option_showing(html, "#from", "BE71 0961 2345 6769").as_deref(),
+            Some("a-2")
+        );
+        assert_eq!(option_showing(html, "#from", "BE00000000000000"), None);
     }
 }

@@ -201,7 +201,7 @@ pub(super) fn check_total(shown: Option<i64>, read: usize) -> FlowResult<()> {
 mod tests {
     use super::*;
 
-    /// A map of a website unlike the sandbox's: Dutch words, movement cards, amounts like
+    /// A map of a website unlike the sandbox's: German words, movement cards, amounts like
     /// `1.234,56-`, dates with month names, ISO dates in attributes, a debit/credit word, a running
     /// balance, a recurring badge, a total; no payments, orders or files at all.
     const OTHER_BANK: &str = r##"
@@ -214,7 +214,7 @@ layout = "2026"
 
 [sca]
 method = "SMS_OTP"
-instructions = "Typ de code uit de sms."
+instructions = "Geben Sie den Code aus der SMS ein."
 
 [formats.amount]
 decimal = ","
@@ -225,23 +225,23 @@ currency = "EUR"
 
 [formats.date]
 patterns = ["[day padding:none] [month] [year]"]
-months = ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
-          "oktober", "november", "december"]
+months = ["januar", "februar", "märz", "april", "mai", "juni", "juli", "august", "september",
+          "oktober", "november", "dezember"]
 
 [words.booking_status]
-booked = "Verwerkt"
-pending = ["In behandeling", "Gepland"]
+booked = "Gebucht"
+pending = ["In Bearbeitung", "Geplant"]
 
 [words.debit_credit]
-credit = "Bij"
-debit = "Af"
+credit = "Haben"
+debit = "Soll"
 
 [screens.login]
-url = "/aanmelden"
-is_here = "form.aanmelden"
-fields.customer = { css = "input[name=klant]" }
+url = "/anmelden"
+is_here = "form.anmelden"
+fields.customer = { css = "input[name=kunde]" }
 fields.password = { css = "input[name=pin]", input = "keys" }
-actions.submit = "form.aanmelden button"
+actions.submit = "form.anmelden button"
 
 [screens.sca]
 is_here = "form.sms"
@@ -250,47 +250,47 @@ actions.submit = "form.sms button"
 values.challenge = { css = ".sms-ref" }
 
 [screens.accounts]
-url = "/overzicht"
-is_here = "section.rekeningen"
+url = "/uebersicht"
+is_here = "section.konten"
 
 [screens.accounts.tables.accounts]
-rows = "section.rekeningen div.kaart"
+rows = "section.konten div.karte"
 columns.id = { css = ".", attribute = "data-nr" }
 columns.iban = { css = "p.nummer", parse = "iban" }
 columns.name = { css = "h3" }
 
 [screens.balances]
-url = "/rekening/{account}/saldo"
+url = "/konto/{account}/saldo"
 is_here = "section.saldo"
-values.booked = { css = ".geboekt", parse = "amount" }
+values.booked = { css = ".gebucht", parse = "amount" }
 
 [screens.history]
-url = "/rekening/{account}/verrichtingen"
-is_here = "section.verrichtingen"
-paging = { more = "button.meer" }
-values.total = { css = ".aantal", attribute = "data-aantal", parse = "integer", optional = true }
+url = "/konto/{account}/umsaetze"
+is_here = "section.umsaetze"
+paging = { more = "button.mehr" }
+values.total = { css = ".anzahl", attribute = "data-anzahl", parse = "integer", optional = true }
 
 [screens.history.tables.history]
-rows = "section.verrichtingen article"
+rows = "section.umsaetze article"
 columns.id = { css = ".", attribute = "data-id" }
 columns.date = { css = "time", attribute = "datetime", parse = "iso_date" }
 columns.value_date = { css = ".valuta", parse = "date" }
-columns.amount = { css = ".bedrag", parse = "amount" }
-columns.direction = { css = ".soort" }
+columns.amount = { css = ".betrag", parse = "amount" }
+columns.direction = { css = ".art" }
 columns.status = { css = ".status" }
-columns.balance = { css = ".saldo-na", parse = "amount", optional = true }
-columns.recurring = { css = ".badge-doorlopend", parse = "presence" }
-columns.name = { css = ".tegenpartij", optional = true }
+columns.balance = { css = ".saldo-nach", parse = "amount", optional = true }
+columns.recurring = { css = ".badge-dauerauftrag", parse = "presence" }
+columns.name = { css = ".gegenpartei", optional = true }
 "##;
 
     fn card(id: &str, amount: &str, side: &str, after: &str, badge: bool) -> String {
         format!(
-            r#"<article data-id="{id}"><time datetime="2026-06-0{d}T09:00:00Z">gisteren</time>
-            <span class="valuta">{d} juni 2026</span><span class="tegenpartij">Winkel</span>
-            <span class="bedrag">{amount}</span><span class="soort">{side}</span>
-            <span class="status">Verwerkt</span><span class="saldo-na">€ {after}</span>{}</article>"#,
+            r#"<article data-id="{id}"><time datetime="2026-06-0{d}T09:00:00Z">gestern</time>
+            <span class="valuta">{d} juni 2026</span><span class="gegenpartei">Laden</span>
+            <span class="betrag">{amount}</span><span class="art">{side}</span>
+            <span class="status">Gebucht</span><span class="saldo-nach">€ {after}</span>{}</article>"#,
             if badge {
-                r#"<i class="badge-doorlopend">↻</i>"#
+                r#"<i class="badge-dauerauftrag">↻</i>"#
             } else {
                 ""
             },
@@ -300,9 +300,9 @@ columns.name = { css = ".tegenpartij", optional = true }
 
     fn page(cards: &[String], total: Option<usize>) -> String {
         format!(
-            r#"<html><body><section class="verrichtingen">{}{}</section></body></html>"#,
+            r#"<html><body><section class="umsaetze">{}{}</section></body></html>"#,
             total
-                .map(|t| format!(r#"<p class="aantal" data-aantal="{t}"></p>"#))
+                .map(|t| format!(r#"<p class="anzahl" data-anzahl="{t}"></p>"#))
                 .unwrap_or_default(),
             cards.concat()
         )
@@ -329,9 +329,9 @@ columns.name = { css = ".tegenpartij", optional = true }
     fn a_website_unlike_the_sandbox_reads_through_its_map() {
         let html = page(
             &[
-                card("t3", "1.234,56-", "Af", "100,00", false),
-                card("t2", "34,56", "Bij", "1.334,56", true),
-                card("t1", "0,01-", "Af", "1.300,00", false),
+                card("t3", "1.234,56-", "Soll", "100,00", false),
+                card("t2", "34,56", "Haben", "1.334,56", true),
+                card("t1", "0,01-", "Soll", "1.300,00", false),
             ],
             Some(3),
         );
@@ -350,24 +350,24 @@ columns.name = { css = ".tegenpartij", optional = true }
     fn values_that_must_agree_are_cross_checked() {
         let good = || {
             vec![
-                card("t3", "1.234,56-", "Af", "100,00", false),
-                card("t2", "34,56", "Bij", "1.334,56", false),
-                card("t1", "0,01-", "Af", "1.300,00", false),
+                card("t3", "1.234,56-", "Soll", "100,00", false),
+                card("t2", "34,56", "Haben", "1.334,56", false),
+                card("t1", "0,01-", "Soll", "1.300,00", false),
             ]
         };
         let mut flipped = good();
-        flipped[1] = card("t2", "34,56-", "Bij", "1.334,56", false);
+        flipped[1] = card("t2", "34,56-", "Haben", "1.334,56", false);
         let mut flipped_both = good();
-        flipped_both[0] = card("t3", "1.234,56", "Af", "100,00", false);
+        flipped_both[0] = card("t3", "1.234,56", "Soll", "100,00", false);
         let mut shifted = good();
-        shifted[1] = card("t2", "1.334,56", "Bij", "34,56", false);
+        shifted[1] = card("t2", "1.334,56", "Haben", "34,56", false);
         let mut misread = good();
-        misread[1] = card("t2", "43,56", "Bij", "1.334,56", false);
+        misread[1] = card("t2", "43,56", "Haben", "1.334,56", false);
         let mut unknown_word = good();
-        unknown_word[0] = card("t3", "1.234,56-", "Debet", "100,00", false);
+        unknown_word[0] = card("t3", "1.234,56-", "Lastschrift", "100,00", false);
         let oldest_first: Vec<String> = good().into_iter().rev().collect();
         let mut leading_minus = good();
-        leading_minus[0] = card("t3", "-1.234,56", "Af", "100,00", false);
+        leading_minus[0] = card("t3", "-1.234,56", "Soll", "100,00", false);
         let cases: Vec<(&str, String, &str)> = vec![
             ("as shown", page(&good(), Some(3)), "read 3 rows"),
             ("oldest first", page(&oldest_first, None), "read 3 rows"),

@@ -10,7 +10,7 @@ use super::driver::{Browser, FillValue};
 use super::extract::{Page, Value};
 use super::fail::FlowResult;
 use super::flow::Effect;
-use super::map::Screen;
+use super::map::{OptionMatch, Screen};
 use crate::bank::{Bank, BankResult, PsuContext};
 use crate::model::{Account, AccountId};
 
@@ -130,7 +130,10 @@ impl ScreenBank {
                 .and_then(|row| row.get("id").and_then(Value::text).map(str::to_owned));
         }
         for (name, screen) in &map.screens {
-            if AT_LOGIN.contains(&name.as_str()) || FORMS.iter().any(|(_, next)| next == name) {
+            if AT_LOGIN.contains(&name.as_str())
+                || map.login_steps.contains(name)
+                || FORMS.iter().any(|(_, next)| next == name)
+            {
                 continue;
             }
             let Some(url) = &screen.url else {
@@ -168,13 +171,17 @@ impl ScreenBank {
             }
         }
         let mut out = Vec::new();
-        for name in AT_LOGIN {
+        let at_login = AT_LOGIN
+            .iter()
+            .copied()
+            .chain(map.login_steps.iter().map(String::as_str).skip(1));
+        for name in at_login {
             if let Some(screen) = map.get(name) {
                 for (key, selector, required) in selectors_of(name, screen) {
                     let used = required && !key.starts_with("values.error");
                     out.push(SelectorCheck {
                         file: map.file.clone(),
-                        screen: (*name).to_owned(),
+                        screen: name.to_owned(),
                         key,
                         selector,
                         matched: used.then_some(true),
@@ -233,7 +240,13 @@ impl ScreenBank {
         };
         let later = time::OffsetDateTime::now_utc().date() + time::Duration::days(30);
         let mut values = vec![
-            ("debtor", FillValue::Text(from.iban.as_str().to_owned())),
+            (
+                "debtor",
+                FillValue::Text(match map.screen(form).fields["debtor"].option {
+                    OptionMatch::AccountId => from.id.to_string(),
+                    _ => from.iban.as_str().to_owned(),
+                }),
+            ),
             ("creditor_name", FillValue::Text(to.owner_name.clone())),
             (
                 "creditor_iban",

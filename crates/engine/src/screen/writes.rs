@@ -39,19 +39,42 @@ impl ScreenBank {
     }
 
     /// Confirms a read-back screen; the signing page that follows gives the new order's reference.
+    /// A choice of signing method in between (`sign_method`) is taken with its `choose` action; the
+    /// order is recorded by then, so when that page names it, a failure past it still returns it (its
+    /// signing page opens by address).
     async fn confirm_to_signing(&self, browser: &Browser, screen: &str) -> FlowResult<PaymentId> {
-        let source = self
+        let mut source = self
             .submit(browser, &self.action(screen, "confirm"))
             .await?;
-        match self.expect(&source, &["sign"]) {
-            Ok(_) => {
-                let page = Page::new(&source, &self.inner.map);
-                Ok(PaymentId::new(want_text(
-                    page.required("sign", "reference")?,
-                )))
+        let mut known = None;
+        if let Ok("sign_method") = self.expect(&source, &["sign", "sign_method"]) {
+            known = Page::new(&source, &self.inner.map)
+                .value("sign_method", "reference")
+                .ok()
+                .flatten()
+                .map(want_text)
+                .filter(|r| !r.is_empty())
+                .map(PaymentId::new);
+            match self
+                .submit(browser, &self.action("sign_method", "choose"))
+                .await
+            {
+                Ok(next) => source = next,
+                Err(e) => return known.ok_or(e),
             }
-            Err(Fail::Bank(e @ BankError::Rejected { .. })) => Err(Fail::Bank(e)),
-            Err(_) => Err(Fail::Bank(BankError::OutcomeUnknown {
+        }
+        match (self.expect(&source, &["sign"]), known) {
+            (Ok(_), known) => {
+                let page = Page::new(&source, &self.inner.map);
+                match (page.required("sign", "reference"), known) {
+                    (Ok(reference), _) => Ok(PaymentId::new(want_text(reference))),
+                    (Err(_), Some(known)) => Ok(known),
+                    (Err(e), None) => Err(e.into()),
+                }
+            }
+            (Err(_), Some(known)) => Ok(known),
+            (Err(Fail::Bank(e @ BankError::Rejected { .. })), None) => Err(Fail::Bank(e)),
+            (Err(_), None) => Err(Fail::Bank(BankError::OutcomeUnknown {
                 channel: Channel::Screen,
                 reason: format!("no signing page after confirming on {screen}"),
             })),
@@ -64,6 +87,9 @@ impl ScreenBank {
         browser: &Browser,
         request: &PaymentRequest,
     ) -> FlowResult<PaymentInitiation> {
+        let debtor = self
+            .debtor_option(browser, "payment_new", &request.debtor)
+            .await?;
         self.open(browser, "payment_new", None).await?;
         let instant = request.product == PaymentProduct::InstantSepaCreditTransfer;
         let map = &self.inner.map;
@@ -76,10 +102,7 @@ impl ScreenBank {
             }));
         }
         let mut fields = vec![
-            (
-                "debtor",
-                FillValue::Text(request.debtor.as_str().to_owned()),
-            ),
+            ("debtor", FillValue::Text(debtor)),
             (
                 "creditor_name",
                 FillValue::Text(request.creditor_name.clone()),
@@ -169,12 +192,13 @@ impl ScreenBank {
                         .to_owned(),
             })
         })?;
+        let debtor = self.debtor_option(browser, "order_new", &p.debtor).await?;
         self.open(browser, "order_new", None).await?;
         self.fill(
             browser,
             "order_new",
             &[
-                ("debtor", FillValue::Text(p.debtor.as_str().to_owned())),
+                ("debtor", FillValue::Text(debtor)),
                 ("creditor_name", FillValue::Text(p.creditor_name.clone())),
                 (
                     "creditor_iban",
