@@ -158,6 +158,14 @@ pub enum BankError {
         /// What happened.
         reason: String,
     },
+    /// The website needs the customer to log in again and no password is at hand (it is not kept
+    /// past the authorisation that brought it): the caller asks the customer for a new consent. The
+    /// failover tries the other channel first; the caller hears this only when no channel serves.
+    #[error("the customer must re-authenticate: {reason}")]
+    ReauthenticationRequired {
+        /// Why.
+        reason: String,
+    },
     /// The bank answered no. An answer, never a reason to switch.
     #[error("the bank rejected the request: {code}: {message}")]
     Rejected {
@@ -253,6 +261,7 @@ impl BankError {
             BankError::InvalidInput(_) => "invalid_input",
             BankError::FallbackExempt { .. } => "fallback_exempt",
             BankError::ReadBackMismatch { .. } => "read_back_mismatch",
+            BankError::ReauthenticationRequired { .. } => "reauthentication_required",
         }
     }
 

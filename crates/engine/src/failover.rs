@@ -285,6 +285,9 @@ impl Failover {
         call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
     ) -> BankResult<(Channel, BankResult<T>)> {
         let mut last = None;
+        // A website that needs the customer to log in again: the other channel may serve; if none
+        // does, that is what the caller hears.
+        let mut reauthenticate = None;
         for channel in channels {
             step(Step::Sending(channel))?;
             if channel == Channel::Screen {
@@ -299,8 +302,15 @@ impl Failover {
                     step(Step::Unavailable(channel, &error))?;
                     last = Some(error);
                 }
+                Err(error @ BankError::ReauthenticationRequired { .. }) => {
+                    step(Step::Unavailable(channel, &error))?;
+                    reauthenticate = Some(error);
+                }
                 other => return Ok((channel, other)),
             }
+        }
+        if let Some(error) = reauthenticate {
+            return Err(error);
         }
         Err(self.exempt_error(last.expect("a route has at least one channel")))
     }

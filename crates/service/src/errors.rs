@@ -233,6 +233,12 @@ pub(crate) fn bank_error(error: BankError) -> ServiceError {
                 .into()
         }
         BankError::ScaRequired { challenge } => ApiError::sca_required(&challenge).into(),
+        BankError::ReauthenticationRequired { reason } => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "CONSENT_INVALID",
+            format!("the customer must re-authenticate: {reason}"),
+        )
+        .into(),
         BankError::InvalidInput(invalid) => ApiError::from(invalid).into(),
         BankError::ReadBackMismatch { field, .. } => ServiceError {
             error: ApiError::new(

@@ -30,14 +30,17 @@ impl ScreenBank {
                 consent = psu.consent_id.is_some(),
                 "the website needs a login and no password is at hand"
             );
-            let message = "the customer must re-authenticate: logging in to the website needs the \
-                           customer's password, which is not kept (start a new authorisation)";
+            let reason = "logging in to the website needs the customer's password, which is not kept \
+                          (ask the customer for a new consent)";
             return Err(match psu.consent_id {
-                Some(_) => Fail::Bank(BankError::Rejected {
-                    code: "CONSENT_INVALID".to_owned(),
-                    message: message.to_owned(),
+                Some(_) => Fail::Bank(BankError::ReauthenticationRequired {
+                    reason: reason.to_owned(),
                 }),
-                None => InvalidValue::new("password", message).into(),
+                None => InvalidValue::new(
+                    "password",
+                    format!("the customer must re-authenticate: {reason}"),
+                )
+                .into(),
             });
         };
         self.pace().await;
