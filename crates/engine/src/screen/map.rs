@@ -9,7 +9,7 @@
 //! (`[words]`), its SCA method (`[sca]`) and the screens it does not have (`absent`). The flows use
 //! these names only; everything of the website is in the file.
 //!
-//! A map is checked when it is loaded against [`super::contract`]: unknown keys are refused, every
+//! A map is checked when it is loaded against the screen contract (`screen::contract`): unknown keys are refused, every
 //! selector must parse as CSS, every screen, field, action, value, column and word table the flows
 //! use must be there with the right type (or its screen declared absent), and every error names the
 //! file and the key. The full reference is `selectors/README.md`.

@@ -6,7 +6,7 @@
 //! - `driver` (internal): the only code that touches fantoccini — chromedriver, browser sessions,
 //!   acting.
 //! - `extract` (internal): HTML in, domain values out; no IO.
-//! - [`format`]: a website's amount and date formats, as its map configures them.
+//! - [`mod@format`]: a website's amount and date formats, as its map configures them.
 //! - `contract` (internal): what the flows need of a map, as data, checked at load.
 //!
 //! The flows use only the map's names. They are split by job, and each file uses only the files after

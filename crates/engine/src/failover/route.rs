@@ -1,0 +1,77 @@
+//! The route a call takes: the active channel first and, when it is unavailable, the other, with
+//! health told of every API outcome and every use of the website logged.
+
+use tokio::time::Instant;
+
+use super::{Failover, Step};
+use crate::BoxFuture;
+use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
+
+impl Failover {
+    /// Serves one call through the route: the active channel first and, when it is *unavailable*, the
+    /// other within the same call. Every API outcome is reported to health; every use of the website is
+    /// logged with `data` and the switch that justified it (RTS Art. 33(5)); `step` hears of each
+    /// attempt and may stop the call with an error (a write's journal). Returns the first result that is
+    /// not *unavailable* (an answer, a rejection, an outcome unknown…) with the channel that gave it;
+    /// when every channel was unavailable, the last error (`FallbackExempt` for an exempt bank).
+    pub(super) async fn through_route<'a, T>(
+        &'a self,
+        psu: &PsuContext,
+        data: &str,
+        step: impl FnMut(Step<'_>) -> BankResult<()>,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<(Channel, BankResult<T>)> {
+        self.through_channels(self.route(), psu, data, step, call)
+            .await
+    }
+
+    /// [`Failover::through_route`] along `channels` instead of the route.
+    pub(super) async fn through_channels<'a, T>(
+        &'a self,
+        channels: Vec<Channel>,
+        psu: &PsuContext,
+        data: &str,
+        mut step: impl FnMut(Step<'_>) -> BankResult<()>,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<(Channel, BankResult<T>)> {
+        let mut last = None;
+        // A website that needs the customer to log in again: the other channel may serve; if none
+        // does, that is what the caller hears.
+        let mut reauthenticate = None;
+        for channel in channels {
+            step(Step::Sending(channel))?;
+            if channel == Channel::Screen {
+                self.log_access(psu, data);
+            }
+            let started = Instant::now();
+            let result = call(self.bank(channel)).await;
+            self.observe(channel, started, &result);
+            match result {
+                Err(error) if error.triggers_switch() => {
+                    tracing::info!(bank = %self.config.bank, %channel, class = error.class(), %error, "not served; trying the other channel");
+                    step(Step::Unavailable(channel, &error))?;
+                    last = Some(error);
+                }
+                Err(error @ BankError::ReauthenticationRequired { .. }) => {
+                    step(Step::Unavailable(channel, &error))?;
+                    reauthenticate = Some(error);
+                }
+                other => return Ok((channel, other)),
+            }
+        }
+        if let Some(error) = reauthenticate {
+            return Err(error);
+        }
+        Err(self.exempt_error(last.expect("a route has at least one channel")))
+    }
+
+    /// A read (or a call as harmless to repeat) through the route: see [`Failover::through_route`].
+    pub(super) async fn read<'a, T>(
+        &'a self,
+        psu: &PsuContext,
+        data: &str,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<T> {
+        self.through_route(psu, data, |_| Ok(()), call).await?.1
+    }
+}
