@@ -1084,3 +1084,57 @@ async fn a_payments_signature_goes_to_the_channel_that_started_it() {
     engine.stop().await;
     sandbox.shutdown().await;
 }
+
+/// A read the website cannot serve because its pages changed goes to the API when the API answers
+/// again, although the bank is still on the fallback; with the API down too, the caller hears the
+/// website's reason (which names the map and the selector to mend). A write is not repeated so: the
+/// changed page may have come after the order was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_the_changed_website_cannot_serve_is_served_by_the_api() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let scratch = Scratch::new();
+    let engine = engine(&sandbox, &scratch, None).await;
+    let anna = engine.consented(&sandbox, "1000001").await;
+    engine
+        .health
+        .set_override(psd2_fallback_engine::health::Override::ForceFallback);
+    sandbox.set_website_fault(psd2_fallback_sandbox::WebsiteFault::LayoutV2);
+    let accounts = engine
+        .failover
+        .accounts(&anna)
+        .await
+        .expect("the API serves what the changed website cannot");
+    assert_eq!(accounts.len(), sandbox.ledger().accounts("1000001").len());
+    assert_eq!(engine.health.mode(), Mode::Fallback, "the override holds");
+
+    sandbox.set_api_fault(ApiFault::Down);
+    let error = engine.failover.accounts(&anna).await.unwrap_err();
+    assert!(
+        matches!(error, BankError::ScreenChanged { .. }),
+        "the website's reason, not the API's: {error}"
+    );
+    sandbox.set_api_fault(ApiFault::Up);
+    let request = luc_payment();
+    let luc = psu("1000002");
+    let error = engine
+        .failover
+        .initiate_payment(&luc, &request)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, BankError::ScreenChanged { .. }),
+        "a write is not repeated on the API: {error}"
+    );
+    assert!(
+        sandbox
+            .ledger()
+            .find_by_end_to_end_id("1000002", request.end_to_end_id.as_str())
+            .is_none(),
+        "no payment at the bank"
+    );
+    engine.stop().await;
+    sandbox.shutdown().await;
+}

@@ -65,7 +65,7 @@ impl Failover {
             .get(consent)
             .copied();
         let Some(channel) = made_on else {
-            return self.read(psu, data, call).await;
+            return self.through_route(psu, data, |_| Ok(()), call).await?.1;
         };
         if channel == Channel::Screen {
             self.log_access(psu, data);

@@ -31,6 +31,20 @@ impl Failover {
         channels: Vec<Channel>,
         psu: &PsuContext,
         data: &str,
+        step: impl FnMut(Step<'_>) -> BankResult<()>,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<(Channel, BankResult<T>)> {
+        self.along(channels, Repeat::Unsafe, psu, data, step, call)
+            .await
+    }
+
+    /// The walk along `channels` behind [`Failover::through_channels`] and [`Failover::read`].
+    async fn along<'a, T>(
+        &'a self,
+        channels: Vec<Channel>,
+        repeat: Repeat,
+        psu: &PsuContext,
+        data: &str,
         mut step: impl FnMut(Step<'_>) -> BankResult<()>,
         call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
     ) -> BankResult<(Channel, BankResult<T>)> {
@@ -38,6 +52,10 @@ impl Failover {
         // A website that needs the customer to log in again: the other channel may serve; if none
         // does, that is what the caller hears.
         let mut reauthenticate = None;
+        // A read the website could not serve (its pages no longer match the map, or the map declares
+        // the screen absent): the other channel may serve it; if none does, the caller hears the
+        // website's reason, which says what to mend.
+        let mut unserved = None;
         for channel in channels {
             step(Step::Sending(channel))?;
             if channel == Channel::Screen {
@@ -56,10 +74,16 @@ impl Failover {
                     step(Step::Unavailable(channel, &error))?;
                     reauthenticate = Some(error);
                 }
+                Err(error @ (BankError::ScreenChanged { .. } | BankError::NotSupported { .. }))
+                    if repeat == Repeat::Harmless && channel == Channel::Screen =>
+                {
+                    tracing::info!(bank = %self.config.bank, %channel, class = error.class(), %error, "the website cannot serve this read; trying the other channel");
+                    unserved = Some(error);
+                }
                 other => return Ok((channel, other)),
             }
         }
-        if let Some(error) = reauthenticate {
+        if let Some(error) = reauthenticate.or(unserved) {
             return Err(error);
         }
         Err(self.exempt_error(last.expect("a route has at least one channel")))
@@ -72,6 +96,19 @@ impl Failover {
         data: &str,
         call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
     ) -> BankResult<T> {
-        self.through_route(psu, data, |_| Ok(()), call).await?.1
+        self.along(self.route(), Repeat::Harmless, psu, data, |_| Ok(()), call)
+            .await?
+            .1
     }
+}
+
+/// Whether a call may be repeated on the other channel after the website failed it for a reason
+/// other than unavailability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// A read: nothing changes at the bank, so a website whose pages no longer match its map (or
+    /// that lacks the screen) leaves the call to the API, which may be back already.
+    Harmless,
+    /// A write or an SCA step: only what surely sent nothing (`triggers_switch`) goes on.
+    Unsafe,
 }
