@@ -543,10 +543,14 @@ async fn chaos_drill_keeps_every_promise() {
     generation += 1;
     let (mut last, _) = start(&dir.0, &sandbox, generation).await;
     let journal = SqliteJournal::open(&dir.0.join("journal.db")).unwrap();
-    // The restarted service reconciles at start: give it up to 20 s to settle everything.
+    // The restarted service reconciles at start, one intent after the other (a website intent may
+    // need a browser first): give it up to 60 s to settle each or report it in doubt.
     let mut open = journal.open_intents().unwrap();
-    for _ in 0..100 {
-        if open.is_empty() {
+    for _ in 0..300 {
+        if open
+            .iter()
+            .all(|i| matches!(i.state, IntentState::InDoubt(_)))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
