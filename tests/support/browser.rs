@@ -109,8 +109,8 @@ impl Browser {
             .expect("a free loopback port")
             .port();
         let mut child = Command::new(&chromedriver)
+            // No `--allowed-ips`: without it chromedriver listens on loopback only.
             .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0)
