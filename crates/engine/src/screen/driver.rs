@@ -26,6 +26,7 @@ use std::time::Duration;
 use fantoccini::error::CmdError;
 use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
+use secrecy::SecretString;
 use serde_json::{Value as Json, json};
 
 /// How often a wait checks its condition.
@@ -452,7 +453,10 @@ impl Driver {
             .update_timeouts(timeouts)
             .await
             .map_err(|e| classify(e, "timeouts"))?;
-        Ok(Browser { client })
+        Ok(Browser {
+            client,
+            cookies: Mutex::new(None),
+        })
     }
 
     /// Stops chromedriver and every browser it launched, and removes their folder.
@@ -472,6 +476,10 @@ impl Driver {
 #[derive(Debug)]
 pub(crate) struct Browser {
     client: Client,
+    /// The session's cookies as a `Cookie` header, for reads over HTTP on this browser's session:
+    /// taken from WebDriver when first needed, forgotten when a click may have changed them (a
+    /// login, a form) or an HTTP read did not land where expected. Secret: never logged or written.
+    cookies: Mutex<Option<SecretString>>,
 }
 
 /// A form value to set.
@@ -634,8 +642,41 @@ impl Browser {
             .map_err(|e| classify(e, "marking the page"))
     }
 
+    /// The browser's cookies for the page it shows, as one `Cookie` header (kept until a click or
+    /// [`Browser::forget_cookies`]).
+    pub(crate) async fn cookie_header(&self) -> Result<SecretString, DriverError> {
+        if let Some(kept) = self
+            .cookies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(kept);
+        }
+        let cookies = self
+            .client
+            .get_all_cookies()
+            .await
+            .map_err(|e| classify(e, "cookies"))?;
+        let header: SecretString = cookies
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect::<Vec<_>>()
+            .join("; ")
+            .into();
+        *self.cookies.lock().unwrap_or_else(|p| p.into_inner()) = Some(header.clone());
+        Ok(header)
+    }
+
+    /// Forgets the cookies taken for HTTP reads: the next one asks the browser again.
+    pub(crate) fn forget_cookies(&self) {
+        *self.cookies.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Clicks the element matching `css` (a button or link); returns once the click is delivered.
     pub(crate) async fn click(&self, css: &str) -> Result<(), DriverError> {
+        // A click may log in, log out or accept a banner: the session's cookies may change.
+        self.forget_cookies();
         let element = self
             .client
             .find(Locator::Css(css))
