@@ -674,6 +674,7 @@ impl ServiceConfig {
                 parts.health,
             );
             setup.unattended_reads_per_day = parts.config.unattended_reads_per_day;
+            setup.screen_bank = parts.screen_bank;
             banks.push(setup);
         }
         let callers = (0..self.callers.len())
