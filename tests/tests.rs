@@ -27,4 +27,5 @@ mod service_statuses;
 mod status_page;
 mod support;
 mod webhooks;
+mod website_capacity;
 mod workspace;

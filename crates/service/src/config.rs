@@ -214,6 +214,13 @@ pub struct BankConfig {
     /// Browsers the website channel keeps open at most (one per consent in use; default 8).
     #[serde(default)]
     pub max_browsers: Option<usize>,
+    /// Browser flows the website channel runs at once (default: the machine's cores).
+    #[serde(default)]
+    pub active_browsers: Option<usize>,
+    /// Website calls waiting for a browser at most; over it the service answers 503 with
+    /// `Retry-After` at once (default 64).
+    #[serde(default)]
+    pub browser_queue: Option<usize>,
     /// Whether the website channel keeps a blank browser launched for the next new customer (default
     /// yes; it counts as an open browser).
     #[serde(default = "default_true")]
@@ -624,6 +631,12 @@ impl ServiceConfig {
                     config.spare = bank.spare_browser;
                     if let Some(max) = bank.max_browsers {
                         config.max_sessions = max.max(1);
+                    }
+                    config.max_active = bank.active_browsers.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(2, usize::from)
+                    });
+                    if let Some(queue) = bank.browser_queue {
+                        config.max_queue = queue;
                     }
                     if let Some(remote) = &bank.webdriver_url {
                         config.webdriver = WebDriverTarget::Remote(remote.clone());

@@ -104,6 +104,10 @@ pub struct ScreenBankConfig {
     /// Browsers kept open at most (one per consent in use): beyond it, the least recently used
     /// session not in a flow is closed to make room.
     pub max_sessions: usize,
+    /// Flows waiting for a browser at most (beyond the `max_active` running): a call over the bound is
+    /// refused at once with `BankError::Overloaded` instead of waiting in a queue whose latency grows
+    /// without bound.
+    pub max_queue: usize,
     /// Read the screens the map marks `server_rendered` over HTTP with the browser's session
     /// cookies (falling back to the browser when that does not land on the screen).
     pub http_reads: bool,
@@ -111,7 +115,7 @@ pub struct ScreenBankConfig {
 
 impl ScreenBankConfig {
     /// A configuration with defaults: local chromedriver, 20 actions/s, 30 s page loads, 2 active flows,
-    /// a spare browser, 5 minutes idle, 8 open sessions, HTTP reads on.
+    /// a spare browser, 5 minutes idle, 8 open sessions, 64 flows queued at most, HTTP reads on.
     pub fn new(map: impl Into<PathBuf>, base_url: impl Into<String>) -> Self {
         Self {
             map: map.into(),
@@ -126,6 +130,7 @@ impl ScreenBankConfig {
             idle_timeout: Duration::from_secs(300),
             max_sessions: 8,
             http_reads: true,
+            max_queue: 64,
         }
     }
 }
@@ -161,6 +166,8 @@ struct Inner {
     consents: StdMutex<HashMap<ConsentId, ConsentState>>,
     /// The `max_active` permits: flows that may use a browser at once.
     active: Arc<Semaphore>,
+    /// Flows waiting for their session or a permit now, bounded by `max_queue`.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     /// Page loads and clicks per second, per bank.
     pacing: DefaultDirectRateLimiter,
     /// A blank browser launched ahead for the next new customer.
@@ -203,6 +210,7 @@ impl ScreenBank {
                 sessions: StdMutex::new(HashMap::new()),
                 consents: StdMutex::new(HashMap::new()),
                 active: Arc::new(Semaphore::new(config.max_active.max(1))),
+                queued: Arc::default(),
                 pacing: RateLimiter::direct(Quota::per_second(rate).allow_burst(rate)),
                 spare: Mutex::new(None),
                 http: http_client(config.page_timeout),
