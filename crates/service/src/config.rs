@@ -27,8 +27,8 @@ use psd2_fallback_engine::model::{
     PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
     Transaction, TransactionFilter,
 };
-use psd2_fallback_engine::screen::ScreenBankConfig;
 use psd2_fallback_engine::screen::WebDriverTarget;
+use psd2_fallback_engine::screen::{ScreenBankConfig, lightest_chromium};
 use secrecy::SecretString;
 
 /// A configuration that cannot be used: the file, the key and why.
@@ -643,7 +643,7 @@ impl ServiceConfig {
                     } else if let Some(chromedriver) = &bank.chromedriver {
                         config.webdriver = WebDriverTarget::Local {
                             chromedriver: chromedriver.clone(),
-                            chromium: PathBuf::from("/usr/bin/chromium"),
+                            chromium: lightest_chromium(),
                         };
                     }
                     let relay = match (bank.sandbox_card_reader, &card_reader) {

@@ -55,7 +55,7 @@ mod selector_check;
 mod sessions;
 mod writes;
 
-pub use self::driver::{BROWSER_USER, DriverError, WebDriverTarget};
+pub use self::driver::{BROWSER_USER, DriverError, WebDriverTarget, lightest_chromium};
 pub use self::extract::{ReadError, Reading, Record, Value};
 pub use self::http_read::HttpReads;
 pub use self::selector_check::SelectorCheck;
