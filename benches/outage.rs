@@ -2,7 +2,13 @@
 //! service) read balances and transactions and make payments for a while; the bank's API is down for
 //! the middle third. Prints requests, failures, p50/p99 latency per channel and the switch times.
 //!
-//! `cargo bench --bench outage -- [--clients N] [--seconds S] [--channel website|stand-in]`
+//! `cargo bench --bench outage -- [--clients N] [--seconds S] [--channel website|stand-in]
+//! [--http-reads on|off] [--browser shell|full] [--active N]`
+//!
+//! Issue 15's before/after: `--http-reads off --browser full --active 1` is the website channel as it
+//! was (every read a page load in full Chromium, one flow at a time); the defaults read server-rendered
+//! screens over HTTP on the browser's session, in the headless shell when installed, with one active
+//! flow per core.
 //!
 //! The other channel is the real `ScreenBank` on the sandbox website (`website`, the default: a
 //! Chromium driven through WebDriver with the `selectors/sandbox.toml` map, logging in with the sandbox
@@ -27,7 +33,7 @@ use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, PaymentProduct,
     PaymentRequest, PsuId, ScaAnswer, ScaTarget, TransactionFilter,
 };
-use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
+use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig, WebDriverTarget};
 use psd2_fallback_engine::{Bank, Channel, PsuContext};
 use psd2_fallback_sandbox::{
     CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig, card_reader_response,
@@ -63,8 +69,27 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> Arc<dyn Bank> {
                 sandbox.web_url(),
             );
             config.spare = false;
-            config.max_active = 1;
+            config.max_active = arg("--active").map_or_else(
+                || std::thread::available_parallelism().map_or(2, usize::from),
+                |v| v.parse().unwrap(),
+            );
             config.pacing_per_second = 200;
+            config.http_reads = arg("--http-reads").is_none_or(|v| v != "off");
+            if arg("--browser").as_deref() == Some("full") {
+                config.webdriver = WebDriverTarget::Local {
+                    chromedriver: "/usr/bin/chromedriver".into(),
+                    chromium: "/usr/bin/chromium".into(),
+                };
+            }
+            println!(
+                "website channel: http reads {}, browser {:?}, {} active flows",
+                config.http_reads,
+                match &config.webdriver {
+                    WebDriverTarget::Local { chromium, .. } => chromium.display().to_string(),
+                    other => format!("{other:?}"),
+                },
+                config.max_active
+            );
             let screen = ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
                 .await
                 .expect("the website channel starts (needs chromedriver and Chromium)");

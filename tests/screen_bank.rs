@@ -19,7 +19,7 @@ use rust_decimal::dec;
 use time::Duration as Days;
 use time::macros::date;
 
-use crate::support::processes::{processes_naming, settle};
+use crate::support::processes::{processes_naming, processes_under, settle};
 use crate::support::sites::{FIRST_V1, FIRST_V2, SECOND, Site};
 use crate::support::{TODAY, browser, pain001, psu, sandbox, sign, transaction_filters};
 
@@ -650,7 +650,7 @@ async fn the_browser_keeps_its_sandbox_and_never_runs_as_root() {
     let sandbox = sandbox().await;
     let (screen, folder) = hygiene_bank(&sandbox, false).await;
     serve_a_few_flows(&screen).await;
-    let running = processes_naming(&folder);
+    let running = processes_under(&folder);
     let browsers: Vec<&(u32, String)> = running
         .iter()
         .filter(|(_, c)| !c.starts_with("chromedriver"))

@@ -30,6 +30,36 @@ pub fn processes_naming(marker: &Path) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// The processes naming `marker` and every live descendant of theirs (the headless shell's zygotes
+/// and renderers carry neither the folder in their command line nor its environment).
+pub fn processes_under(marker: &Path) -> Vec<(u32, String)> {
+    let mut found = processes_naming(marker);
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i].0;
+        for (pid, ppid) in &parents {
+            if *ppid == parent && !found.iter().any(|(p, _)| p == pid) {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                found.push((*pid, comm.trim().to_owned()));
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
 /// Waits (polling, bounded) until no live process names `marker`; returns what is still there.
 pub async fn settle(marker: &Path) -> Vec<(u32, String)> {
     let until = Instant::now() + Duration::from_secs(5);

@@ -201,6 +201,16 @@ pub enum BankError {
         /// a website's map declares absent).
         operation: String,
     },
+    /// The channel is serving as many calls as it can and its queue is full: nothing was sent. Not a
+    /// failure of the bank (health does not count it) and no reason to switch; the caller tries again
+    /// after `retry_after` (the service: 503 with `Retry-After`, at once).
+    #[error("the {channel} channel is at capacity; try again in {} s", retry_after.as_secs().max(1))]
+    Overloaded {
+        /// Which channel.
+        channel: Channel,
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// A limit was reached: unattended access (RTS Art. 36(5)) or a rate limit.
     #[error("limit reached: {limit}")]
     LimitReached {
@@ -258,6 +268,7 @@ impl BankError {
             BankError::ScreenChanged { .. } => "screen_changed",
             BankError::NotSupported { .. } => "not_supported",
             BankError::LimitReached { .. } => "limit_reached",
+            BankError::Overloaded { .. } => "overloaded",
             BankError::InvalidInput(_) => "invalid_input",
             BankError::FallbackExempt { .. } => "fallback_exempt",
             BankError::ReadBackMismatch { .. } => "read_back_mismatch",

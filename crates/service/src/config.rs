@@ -27,8 +27,8 @@ use psd2_fallback_engine::model::{
     PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
     Transaction, TransactionFilter,
 };
-use psd2_fallback_engine::screen::ScreenBankConfig;
 use psd2_fallback_engine::screen::WebDriverTarget;
+use psd2_fallback_engine::screen::{ScreenBankConfig, lightest_chromium};
 use secrecy::SecretString;
 
 /// A configuration that cannot be used: the file, the key and why.
@@ -214,6 +214,13 @@ pub struct BankConfig {
     /// Browsers the website channel keeps open at most (one per consent in use; default 8).
     #[serde(default)]
     pub max_browsers: Option<usize>,
+    /// Browser flows the website channel runs at once (default: the machine's cores).
+    #[serde(default)]
+    pub active_browsers: Option<usize>,
+    /// Website calls waiting for a browser at most; over it the service answers 503 with
+    /// `Retry-After` at once (default 64).
+    #[serde(default)]
+    pub browser_queue: Option<usize>,
     /// Whether the website channel keeps a blank browser launched for the next new customer (default
     /// yes; it counts as an open browser).
     #[serde(default = "default_true")]
@@ -625,12 +632,18 @@ impl ServiceConfig {
                     if let Some(max) = bank.max_browsers {
                         config.max_sessions = max.max(1);
                     }
+                    config.max_active = bank.active_browsers.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(2, usize::from)
+                    });
+                    if let Some(queue) = bank.browser_queue {
+                        config.max_queue = queue;
+                    }
                     if let Some(remote) = &bank.webdriver_url {
                         config.webdriver = WebDriverTarget::Remote(remote.clone());
                     } else if let Some(chromedriver) = &bank.chromedriver {
                         config.webdriver = WebDriverTarget::Local {
                             chromedriver: chromedriver.clone(),
-                            chromium: PathBuf::from("/usr/bin/chromium"),
+                            chromium: lightest_chromium(),
                         };
                     }
                     let relay = match (bank.sandbox_card_reader, &card_reader) {
@@ -674,6 +687,7 @@ impl ServiceConfig {
                 parts.health,
             );
             setup.unattended_reads_per_day = parts.config.unattended_reads_per_day;
+            setup.screen_bank = parts.screen_bank;
             banks.push(setup);
         }
         let callers = (0..self.callers.len())

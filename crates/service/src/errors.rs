@@ -222,6 +222,13 @@ pub(crate) fn bank_error(error: BankError) -> ServiceError {
                 ApiError::new(status, code, message).into()
             }
         },
+        BankError::Overloaded { retry_after, .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the bank's website channel is serving as many requests as it can; try again shortly",
+        )
+        .with_retry_after(retry_after.as_secs().max(1))
+        .into(),
         BankError::LimitReached { limit, retry_after } => {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "ACCESS_EXCEEDED", limit)
                 .with_retry_after(

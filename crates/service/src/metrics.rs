@@ -24,6 +24,7 @@ use psd2_fallback_engine::model::{
     PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
     Transaction, TransactionFilter,
 };
+use psd2_fallback_engine::screen::HttpReads;
 
 type Labels = Vec<(String, String)>;
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
@@ -54,6 +55,10 @@ struct Inner {
     in_doubt: Gauge,
     /// Browser sessions open, per bank: set by the screen channel.
     browser_sessions: Family<Labels, Gauge>,
+    /// Website reads served over HTTP on a browser's session, per bank.
+    http_reads: Family<Labels, Counter>,
+    /// Website reads over HTTP that did not land on their screen and were read in the browser.
+    http_read_fallbacks: Family<Labels, Counter>,
     /// When each configured certificate expires (Unix seconds). Declared always, with no series until
     /// a certificate is configured, so alert rules and dashboards can name it today.
     certificate_expiry: Family<Labels, Gauge>,
@@ -76,6 +81,8 @@ impl Metrics {
         let in_doubt = Gauge::default();
         let browser_sessions = Family::<Labels, Gauge>::default();
         let certificate_expiry = Family::<Labels, Gauge>::default();
+        let http_reads = Family::<Labels, Counter>::default();
+        let http_read_fallbacks = Family::<Labels, Counter>::default();
         registry.register(
             "bank_mode",
             "The mode a bank is served in (1 for the current mode: api, fallback or probing)",
@@ -107,6 +114,16 @@ impl Metrics {
             browser_sessions.clone(),
         );
         registry.register(
+            "website_http_reads",
+            "Website reads served over HTTP on a browser's session, per bank",
+            http_reads.clone(),
+        );
+        registry.register(
+            "website_http_read_fallbacks",
+            "Website reads over HTTP that did not land on their screen and were read in the browser, per bank",
+            http_read_fallbacks.clone(),
+        );
+        registry.register(
             "certificate_expiry_timestamp_seconds",
             "When a configured certificate expires, in Unix seconds, by certificate (no series without certificates)",
             certificate_expiry.clone(),
@@ -120,6 +137,8 @@ impl Metrics {
                 latency,
                 in_doubt,
                 browser_sessions,
+                http_reads,
+                http_read_fallbacks,
                 certificate_expiry,
             }),
         }
@@ -194,6 +213,21 @@ impl Metrics {
         self.inner
             .in_doubt
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Brings a bank's HTTP-read counters up to the screen channel's own (they only grow).
+    pub fn set_http_reads(&self, bank: &str, reads: HttpReads) {
+        let labels = vec![("bank".to_owned(), bank.to_owned())];
+        for (family, now) in [
+            (&self.inner.http_reads, reads.served),
+            (&self.inner.http_read_fallbacks, reads.fell_back),
+        ] {
+            let counter = family.get_or_create(&labels);
+            let shown = counter.get();
+            if now > shown {
+                counter.inc_by(now - shown);
+            }
+        }
     }
 
     /// The gauge of browser sessions open for a bank, for the screen channel to keep up to date.
@@ -450,5 +484,38 @@ impl Bank for Metered {
             "find_payment",
             self.inner.find_payment(psu, debtor, end_to_end_id)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// r15: the screen channel's HTTP-read counters reach `/metrics` as counters that only grow, per
+    /// bank.
+    #[test]
+    fn http_reads_and_their_fallbacks_are_counters_per_bank() {
+        let metrics = Metrics::new();
+        metrics.set_http_reads(
+            "sandbox",
+            HttpReads {
+                served: 7,
+                fell_back: 1,
+            },
+        );
+        metrics.set_http_reads(
+            "sandbox",
+            HttpReads {
+                served: 9,
+                fell_back: 1,
+            },
+        );
+        let text = metrics.encode();
+        for needle in [
+            "psd2_fallback_website_http_reads_total{bank=\"sandbox\"} 9",
+            "psd2_fallback_website_http_read_fallbacks_total{bank=\"sandbox\"} 1",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
     }
 }

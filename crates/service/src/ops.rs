@@ -63,6 +63,9 @@ pub(super) async fn metrics(State(state): State<ServiceState>, headers: HeaderMa
     let metrics = &state.inner.metrics;
     for bank in &state.inner.banks {
         metrics.set_mode(&bank.name, bank.health.mode());
+        if let Some(screen) = &bank.screen_bank {
+            metrics.set_http_reads(&bank.name, screen.http_reads());
+        }
     }
     match state.inner.journal.open_intents() {
         Ok(open) => metrics.set_in_doubt(

@@ -18,6 +18,7 @@ use psd2_fallback_engine::bank::{Bank, Channel};
 use psd2_fallback_engine::failover::{Failover, FailoverConfig};
 use psd2_fallback_engine::health::Health;
 use psd2_fallback_engine::journal::JournalStore;
+use psd2_fallback_engine::screen::ScreenBank;
 
 use crate::auth::{Caller, Callers, TokenHash};
 use crate::metrics::{Metered, Metrics};
@@ -40,6 +41,8 @@ pub struct BankSetup {
     pub health: Arc<Health>,
     /// Unattended reads of one account per day (RTS Art. 36(5)).
     pub unattended_reads_per_day: u32,
+    /// The website channel when it is a `ScreenBank`: `/metrics` shows its reads over HTTP.
+    pub screen_bank: Option<ScreenBank>,
 }
 
 impl BankSetup {
@@ -56,6 +59,7 @@ impl BankSetup {
             screen,
             health,
             unattended_reads_per_day: 4,
+            screen_bank: None,
         }
     }
 }
@@ -168,6 +172,8 @@ pub(crate) struct ServedBank {
     pub(crate) health: Arc<Health>,
     /// Unattended reads of one account a day (RTS Art. 36(5)), as its failover enforces them.
     pub(crate) unattended_reads_per_day: u32,
+    /// The website channel when it is a `ScreenBank`, for its HTTP-read counters.
+    pub(crate) screen_bank: Option<ScreenBank>,
 }
 
 /// The state behind a [`ServiceState`].
@@ -399,6 +405,7 @@ impl ServiceState {
                     failover,
                     health: b.health,
                     unattended_reads_per_day: b.unattended_reads_per_day,
+                    screen_bank: b.screen_bank,
                 }
             })
             .collect();

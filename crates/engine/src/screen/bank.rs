@@ -458,7 +458,7 @@ impl Bank for ScreenBank {
             ScaTarget::Consent(consent) => {
                 // The consent's own session: never one logged in for another consent.
                 let (psu, _) = &self.awaiting_sca(psu, consent)?;
-                let mut flow = self.flow(psu).await;
+                let mut flow = self.flow(psu).await?;
                 let result = async {
                     let browser = self.browser(&mut flow).await?;
                     let source = browser.source().await?;
@@ -503,7 +503,7 @@ impl Bank for ScreenBank {
         match target {
             ScaTarget::Consent(consent) => {
                 let (psu, known) = &self.awaiting_sca(psu, consent)?;
-                let mut flow = self.flow(psu).await;
+                let mut flow = self.flow(psu).await?;
                 let result = async {
                     let browser = self.browser(&mut flow).await?;
                     self.answer_login(browser, answer).await

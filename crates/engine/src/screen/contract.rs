@@ -64,6 +64,10 @@ pub(crate) const ALWAYS: &[&str] = &["login", "sca", "accounts"];
 /// of signing method between confirming an order and its challenge.
 pub(crate) const MAY_LACK: &[&str] = &["cookie_banner", "maintenance", "error", "sign_method"];
 
+/// Screens only reads open, which a map may mark `server_rendered` (read over HTTP on the browser's
+/// session): no flow acts on them in the browser after opening them.
+pub(crate) const HTTP_READS: &[&str] = &["accounts", "balances", "payments", "payment"];
+
 /// Per operation (the `Bank` trait's words), the screens it walks. A map that declares one of them
 /// `absent` makes the operation answer *not supported*, naming the screen.
 pub(crate) const OPERATIONS: &[(&str, &[&str])] = &[

@@ -26,6 +26,7 @@ use std::time::Duration;
 use fantoccini::error::CmdError;
 use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
+use secrecy::SecretString;
 use serde_json::{Value as Json, json};
 
 /// How often a wait checks its condition.
@@ -49,8 +50,19 @@ impl Default for WebDriverTarget {
     fn default() -> Self {
         WebDriverTarget::Local {
             chromedriver: PathBuf::from("/usr/bin/chromedriver"),
-            chromium: PathBuf::from("/usr/bin/chromium"),
+            chromium: lightest_chromium(),
         }
+    }
+}
+
+/// Debian's `chromium-headless-shell`, the lightest browser that works (about half the memory of a
+/// session, faster launches), when it is installed; else the full Chromium.
+pub fn lightest_chromium() -> PathBuf {
+    let shell = PathBuf::from("/usr/lib/chromium/chromium-headless-shell");
+    if shell.exists() {
+        shell
+    } else {
+        PathBuf::from("/usr/bin/chromium")
     }
 }
 
@@ -426,6 +438,16 @@ impl Driver {
         }
         if let Some(local) = &self.local {
             options["binary"] = json!(local.chromium.display().to_string());
+            // The headless shell cannot start with its disk cache on /dev/null (it exits at once):
+            // its cache stays at one byte, in the profile the driver's folder holds and removes.
+            let shell = local
+                .chromium
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("headless-shell"));
+            if shell {
+                let args = options["args"].as_array_mut().expect("args is a list");
+                args.retain(|a| a != "--disk-cache-dir=/dev/null");
+            }
         }
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("goog:chromeOptions".to_owned(), options);
@@ -452,7 +474,10 @@ impl Driver {
             .update_timeouts(timeouts)
             .await
             .map_err(|e| classify(e, "timeouts"))?;
-        Ok(Browser { client })
+        Ok(Browser {
+            client,
+            cookies: Mutex::new(None),
+        })
     }
 
     /// Stops chromedriver and every browser it launched, and removes their folder.
@@ -472,6 +497,10 @@ impl Driver {
 #[derive(Debug)]
 pub(crate) struct Browser {
     client: Client,
+    /// The session's cookies as a `Cookie` header, for reads over HTTP on this browser's session:
+    /// taken from WebDriver when first needed, forgotten when a click may have changed them (a
+    /// login, a form) or an HTTP read did not land where expected. Secret: never logged or written.
+    cookies: Mutex<Option<SecretString>>,
 }
 
 /// A form value to set.
@@ -634,8 +663,41 @@ impl Browser {
             .map_err(|e| classify(e, "marking the page"))
     }
 
+    /// The browser's cookies for the page it shows, as one `Cookie` header (kept until a click or
+    /// [`Browser::forget_cookies`]).
+    pub(crate) async fn cookie_header(&self) -> Result<SecretString, DriverError> {
+        if let Some(kept) = self
+            .cookies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(kept);
+        }
+        let cookies = self
+            .client
+            .get_all_cookies()
+            .await
+            .map_err(|e| classify(e, "cookies"))?;
+        let header: SecretString = cookies
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect::<Vec<_>>()
+            .join("; ")
+            .into();
+        *self.cookies.lock().unwrap_or_else(|p| p.into_inner()) = Some(header.clone());
+        Ok(header)
+    }
+
+    /// Forgets the cookies taken for HTTP reads: the next one asks the browser again.
+    pub(crate) fn forget_cookies(&self) {
+        *self.cookies.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Clicks the element matching `css` (a button or link); returns once the click is delivered.
     pub(crate) async fn click(&self, css: &str) -> Result<(), DriverError> {
+        // A click may log in, log out or accept a banner: the session's cookies may change.
+        self.forget_cookies();
         let element = self
             .client
             .find(Locator::Css(css))

@@ -31,7 +31,7 @@ impl ScreenBank {
     where
         F: for<'a> Fn(&'a ScreenBank, &'a Browser) -> crate::BoxFuture<'a, FlowResult<T>>,
     {
-        let mut flow = self.flow(psu).await;
+        let mut flow = self.flow(psu).await?;
         let mut attempts = 0;
         loop {
             attempts += 1;

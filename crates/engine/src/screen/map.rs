@@ -23,7 +23,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::contract::{
-    ALWAYS, CONTRACT, FIELD_WORDS, Kind, MAY_LACK, Must, Need, OPERATIONS, OWN_WORDS,
+    ALWAYS, CONTRACT, FIELD_WORDS, HTTP_READS, Kind, MAY_LACK, Must, Need, OPERATIONS, OWN_WORDS,
     PARTIAL_WORDS, URL_PARAMETERS, WORDS,
 };
 use super::format::{AmountFormat, DateFormat, DateFormatDef};
@@ -155,6 +155,11 @@ pub struct Screen {
     pub url: Option<String>,
     /// Present once scripts have rendered the screen's data (waited for before reading).
     pub ready: Option<String>,
+    /// The server sends the screen's data in the page itself (no script renders it): once the
+    /// browser has logged in, reads fetch it over HTTP with the browser's session cookies and parse
+    /// it as the browser's page, falling back to the browser when the page is not this screen.
+    #[serde(default)]
+    pub server_rendered: bool,
     /// The query string the screen's form submits (a GET form), with `{field}` for each field's value:
     /// the flows then open the filtered screen in one page load instead of filling the form.
     pub query: Option<String>,
@@ -442,6 +447,32 @@ impl ScreenMap {
         // Every selector parses as CSS; templates name what they may.
         for (name, screen) in &raw.screens {
             let base = format!("screens.{name}");
+            if screen.server_rendered {
+                let used = CONTRACT.iter().any(|(s, _, _)| s == name);
+                if used && !HTTP_READS.contains(&name.as_str()) {
+                    problem(
+                        format!("{base}.server_rendered"),
+                        format!(
+                            "only the screens reads open may be read over HTTP: {}",
+                            HTTP_READS.join(", ")
+                        ),
+                    );
+                }
+                if screen.ready.is_some() {
+                    problem(
+                        format!("{base}.server_rendered"),
+                        "a screen scripts render (it has `ready`) is not server-rendered"
+                            .to_owned(),
+                    );
+                }
+                if screen.paging.as_ref().is_some_and(|p| p.more.is_some()) {
+                    problem(
+                        format!("{base}.server_rendered"),
+                        "a list that a button lengthens (`paging.more`) needs the browser"
+                            .to_owned(),
+                    );
+                }
+            }
             let mut selectors = vec![(format!("{base}.is_here"), &screen.is_here)];
             if let Some(ready) = &screen.ready {
                 selectors.push((format!("{base}.ready"), ready));
@@ -997,6 +1028,43 @@ mod tests {
             assert!(
                 error.to_string().contains("selectors/broken.toml"),
                 "{error}"
+            );
+        }
+    }
+
+    /// r15: `server_rendered` is for the screens reads open, and never with script-rendered data or
+    /// a list a button lengthens; each refusal names the key.
+    #[test]
+    fn server_rendered_is_checked_at_load() {
+        let base = sandbox_map();
+        assert!(
+            base.contains("server_rendered = true"),
+            "the map reads over HTTP"
+        );
+        for (from, to, why) in [
+            (
+                "url = \"/payments/new\"\n",
+                "url = \"/payments/new\"\nserver_rendered = true\n",
+                "only the screens reads open",
+            ),
+            (
+                "url = \"/accounts\"\nserver_rendered = true\n",
+                "url = \"/accounts\"\nserver_rendered = true\nready = \"table\"\n",
+                "scripts render",
+            ),
+            (
+                "url = \"/accounts\"\nserver_rendered = true\n",
+                "url = \"/accounts\"\nserver_rendered = true\npaging = { more = \"button\" }\n",
+                "paging.more",
+            ),
+        ] {
+            assert!(base.contains(from), "{from}");
+            let problems = ScreenMap::problems("x.toml", &base.replacen(from, to, 1));
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            assert!(
+                text.iter()
+                    .any(|p| p.contains("server_rendered") && p.contains(why)),
+                "{why}: {text:?}"
             );
         }
     }

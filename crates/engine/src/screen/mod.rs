@@ -19,6 +19,8 @@
 //! - `flow`: running a flow for a logged-in customer and classifying its failure, with a trace bundle
 //!   when the screen changed;
 //! - `login`: login and SCA;
+//! - `http_read`: reads of server-rendered screens over HTTP on the browser's session, falling back
+//!   to the browser when the page is not the screen expected;
 //! - `navigation`: opening and recognising screens, forms, waits, the cookie banner, pacing;
 //! - `sessions`: one browser per consent, the permits, the spare browser, the idle timeout, the bound;
 //! - `fail`: `Fail`, what goes wrong inside a flow.
@@ -43,6 +45,7 @@ pub(crate) mod extract;
 mod fail;
 mod flow;
 pub mod format;
+mod http_read;
 mod login;
 pub mod map;
 mod navigation;
@@ -52,8 +55,9 @@ mod selector_check;
 mod sessions;
 mod writes;
 
-pub use self::driver::{BROWSER_USER, DriverError, WebDriverTarget};
+pub use self::driver::{BROWSER_USER, DriverError, WebDriverTarget, lightest_chromium};
 pub use self::extract::{ReadError, Reading, Record, Value};
+pub use self::http_read::HttpReads;
 pub use self::selector_check::SelectorCheck;
 
 use std::collections::HashMap;
@@ -68,6 +72,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use self::bank::ConsentState;
 use self::driver::{Browser, Driver};
+use self::http_read::{HttpReadCounters, http_client};
 use self::map::{MapError, ScreenMap};
 use self::sessions::{Session, SessionKey};
 use crate::bank::ScaRelay;
@@ -99,11 +104,18 @@ pub struct ScreenBankConfig {
     /// Browsers kept open at most (one per consent in use): beyond it, the least recently used
     /// session not in a flow is closed to make room.
     pub max_sessions: usize,
+    /// Flows waiting for a browser at most (beyond the `max_active` running): a call over the bound is
+    /// refused at once with `BankError::Overloaded` instead of waiting in a queue whose latency grows
+    /// without bound.
+    pub max_queue: usize,
+    /// Read the screens the map marks `server_rendered` over HTTP with the browser's session
+    /// cookies (falling back to the browser when that does not land on the screen).
+    pub http_reads: bool,
 }
 
 impl ScreenBankConfig {
     /// A configuration with defaults: local chromedriver, 20 actions/s, 30 s page loads, 2 active flows,
-    /// a spare browser, 5 minutes idle, 8 open sessions.
+    /// a spare browser, 5 minutes idle, 8 open sessions, 64 flows queued at most, HTTP reads on.
     pub fn new(map: impl Into<PathBuf>, base_url: impl Into<String>) -> Self {
         Self {
             map: map.into(),
@@ -117,6 +129,8 @@ impl ScreenBankConfig {
             spare: true,
             idle_timeout: Duration::from_secs(300),
             max_sessions: 8,
+            http_reads: true,
+            max_queue: 64,
         }
     }
 }
@@ -152,10 +166,16 @@ struct Inner {
     consents: StdMutex<HashMap<ConsentId, ConsentState>>,
     /// The `max_active` permits: flows that may use a browser at once.
     active: Arc<Semaphore>,
+    /// Flows waiting for their session or a permit now, bounded by `max_queue`.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     /// Page loads and clicks per second, per bank.
     pacing: DefaultDirectRateLimiter,
     /// A blank browser launched ahead for the next new customer.
     spare: Mutex<Option<Browser>>,
+    /// The HTTP client of reads on browsers' sessions (`http_read`).
+    http: reqwest::Client,
+    /// Reads served over HTTP, and those that fell back to the browser.
+    http_counters: HttpReadCounters,
 }
 /// The screen channel.
 #[derive(Clone)]
@@ -190,8 +210,11 @@ impl ScreenBank {
                 sessions: StdMutex::new(HashMap::new()),
                 consents: StdMutex::new(HashMap::new()),
                 active: Arc::new(Semaphore::new(config.max_active.max(1))),
+                queued: Arc::default(),
                 pacing: RateLimiter::direct(Quota::per_second(rate).allow_burst(rate)),
                 spare: Mutex::new(None),
+                http: http_client(config.page_timeout),
+                http_counters: HttpReadCounters::default(),
                 config,
             }),
         };

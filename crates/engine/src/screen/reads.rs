@@ -27,7 +27,7 @@ impl ScreenBank {
 
     /// The customer's accounts, from the overview.
     pub(super) async fn account_rows(&self, browser: &Browser) -> FlowResult<Vec<Account>> {
-        let source = self.open(browser, "accounts", None).await?;
+        let source = self.read_page(browser, "accounts", None).await?;
         let page = Page::new(&source, &self.inner.map);
         let mut out = Vec::new();
         for row in page.table("accounts", "accounts")? {
@@ -254,7 +254,7 @@ impl ScreenBank {
     ) -> FlowResult<Vec<Balance>> {
         let Some(at) = at else {
             let source = self
-                .open(browser, "balances", Some(account.as_str()))
+                .read_page(browser, "balances", Some(account.as_str()))
                 .await?;
             let page = Page::new(&source, &self.inner.map);
             let today = page.value("balances", "today")?.and_then(|v| v.date());
@@ -321,7 +321,7 @@ impl ScreenBank {
         payment: &PaymentRef,
     ) -> FlowResult<PaymentStatus> {
         let source = self
-            .open(browser, "payment", Some(payment.id.as_str()))
+            .read_page(browser, "payment", Some(payment.id.as_str()))
             .await?;
         self.status_on(&Page::new(&source, &self.inner.map), "payment")
     }
@@ -336,7 +336,7 @@ impl ScreenBank {
         let map = &self.inner.map;
         let screen = map.screen("payments");
         let paging = screen.paging.clone().unwrap_or_default();
-        let mut source = self.open(browser, "payments", None).await?;
+        let mut source = self.read_page(browser, "payments", None).await?;
         let mut links = std::collections::HashSet::new();
         let mut number = 1;
         loop {
@@ -355,10 +355,7 @@ impl ScreenBank {
             let Some(next) = next else {
                 return Ok(None);
             };
-            self.pace().await;
-            browser.goto(&next).await?;
-            source = browser.source().await?;
-            self.expect(&source, &["payments"])?;
+            source = self.read_at(browser, "payments", &next).await?;
         }
     }
 

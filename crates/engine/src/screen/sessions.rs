@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
@@ -15,7 +16,7 @@ use tokio::time::Instant;
 use super::ScreenBank;
 use super::driver::Browser;
 use super::fail::FlowResult;
-use crate::bank::PsuContext;
+use crate::bank::{BankError, Channel, PsuContext};
 use crate::model::{ConsentId, PsuId};
 
 /// Whose a browser session is: a customer, under one consent (or under none). Its `Debug` masks the
@@ -57,6 +58,15 @@ pub(super) struct Session {
     pub(super) logged_in: bool,
     /// When a flow last used the browser, for the idle timeout.
     pub(super) last_used: Option<Instant>,
+}
+
+/// A flow's place in the queue for a browser, given back when dropped.
+struct Queued(Arc<AtomicUsize>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A customer's session, locked for one flow, with a permit to use a browser.
@@ -120,9 +130,11 @@ impl ScreenBank {
     }
 
     /// Locks the session of a call's customer and consent for one flow, closing idle sessions of
-    /// others on the way.
-    pub(super) async fn flow(&self, psu: &PsuContext) -> Flow {
+    /// others on the way. With `max_queue` flows already waiting and no permit free, the call is
+    /// refused at once (`BankError::Overloaded`).
+    pub(super) async fn flow(&self, psu: &PsuContext) -> Result<Flow, BankError> {
         let key = SessionKey::of(psu);
+        let _queued = self.enqueue()?;
         loop {
             let session = self.session(&key).await;
             // The session's lock first, then a permit: a caller waiting behind another flow of the
@@ -147,11 +159,25 @@ impl ScreenBank {
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            return Flow {
+            return Ok(Flow {
                 session: held,
                 _permit: permit,
-            };
+            });
         }
+    }
+
+    /// A place in the queue of flows waiting for a browser, or `Overloaded` when it is full.
+    fn enqueue(&self) -> Result<Queued, BankError> {
+        let queued = &self.inner.queued;
+        let ahead = queued.fetch_add(1, Ordering::SeqCst);
+        let place = Queued(queued.clone());
+        if ahead >= self.inner.config.max_queue && self.inner.active.available_permits() == 0 {
+            return Err(BankError::Overloaded {
+                channel: Channel::Screen,
+                retry_after: std::time::Duration::from_secs(1),
+            });
+        }
+        Ok(place)
     }
 
     /// The session of `key` (made when there is none), closing idle sessions of others, and the

@@ -1,0 +1,143 @@
+//! Reads over HTTP on the browser's session: a screen the map marks `server_rendered` is fetched with
+//! the logged-in browser's cookies by one shared HTTP client and handed, as the page source, to the
+//! same extraction as a browser read. A page that is not the screen expected (the session ended, an
+//! interstitial, maintenance, the bank's error page, a network failure) is read again through the
+//! browser for that call, and counted.
+//!
+//! The browser keeps everything else: logging in, SCA, screens scripts render, and every write. The
+//! cookies are a `SecretString`, sent as a sensitive header: never logged, never written anywhere.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, COOKIE, HeaderValue};
+use secrecy::ExposeSecret;
+
+use super::ScreenBank;
+use super::driver::Browser;
+use super::fail::FlowResult;
+
+/// The largest page an HTTP read accepts; a longer answer is read through the browser instead.
+const MAX_PAGE: usize = 8 * 1024 * 1024;
+
+/// How many reads went over HTTP on a browser's session, and how many of those fell back to the
+/// browser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpReads {
+    /// Pages read over HTTP and used as they came.
+    pub served: u64,
+    /// HTTP reads that did not land on the screen expected and were read through the browser.
+    pub fell_back: u64,
+}
+
+/// The counters behind [`HttpReads`], shared by a bank's clones.
+#[derive(Debug, Default)]
+pub(super) struct HttpReadCounters {
+    /// Pages served over HTTP.
+    served: AtomicU64,
+    /// HTTP reads that fell back to the browser.
+    fell_back: AtomicU64,
+}
+
+/// The HTTP client for reads on browsers' sessions: no cookie store of its own (each request carries
+/// its browser's cookies), redirects followed within five hops (a cross-host redirect drops the
+/// cookies, as reqwest does for sensitive headers).
+pub(super) fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .unwrap_or_default()
+}
+
+impl ScreenBank {
+    /// How many reads went over HTTP on browsers' sessions, and how many fell back to the browser.
+    pub fn http_reads(&self) -> HttpReads {
+        let c = &self.inner.http_counters;
+        HttpReads {
+            served: c.served.load(Ordering::Relaxed),
+            fell_back: c.fell_back.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Opens a screen for reading: over HTTP on the browser's session when the map marks it
+    /// `server_rendered` (and HTTP reads are on), else (or when that does not land on the screen)
+    /// through the browser. The source is returned for extraction.
+    pub(super) async fn read_page(
+        &self,
+        browser: &Browser,
+        screen: &str,
+        id: Option<&str>,
+    ) -> FlowResult<String> {
+        let url = self.url(screen, id);
+        self.read_at(browser, screen, &url).await
+    }
+
+    /// Reads the screen `screen` at `url` (a page of a list, say), as [`ScreenBank::read_page`].
+    pub(super) async fn read_at(
+        &self,
+        browser: &Browser,
+        screen: &str,
+        url: &str,
+    ) -> FlowResult<String> {
+        if self.inner.config.http_reads && self.inner.map.screen(screen).server_rendered {
+            self.pace().await;
+            match self.fetch(browser, url).await {
+                Some(source) if self.expect(&source, &[screen]).is_ok() => {
+                    self.inner
+                        .http_counters
+                        .served
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Ok(source);
+                }
+                _ => {
+                    browser.forget_cookies();
+                    self.inner
+                        .http_counters
+                        .fell_back
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        screen,
+                        "a read over HTTP did not land on its screen; reading it in the browser"
+                    );
+                }
+            }
+        }
+        self.pace().await;
+        browser.goto(url).await?;
+        let source = browser.source().await?;
+        self.expect(&source, &[screen])?;
+        Ok(source)
+    }
+
+    /// The page at `url` fetched with the browser's cookies, or `None` when it could not be had
+    /// (no cookies, a network failure, a body too long or not text).
+    async fn fetch(&self, browser: &Browser, url: &str) -> Option<String> {
+        let cookies = browser.cookie_header().await.ok()?;
+        let mut cookie = HeaderValue::from_str(cookies.expose_secret()).ok()?;
+        cookie.set_sensitive(true);
+        let mut response = self
+            .inner
+            .http
+            .get(url)
+            .header(COOKIE, cookie)
+            .header(ACCEPT, "text/html")
+            .send()
+            .await
+            .ok()?;
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_PAGE as u64)
+        {
+            return None;
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.ok()? {
+            if body.len() + chunk.len() > MAX_PAGE {
+                return None;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8(body).ok()
+    }
+}
