@@ -419,3 +419,87 @@ async fn r12_consent_access_forms_are_refused_by_name_when_malformed() {
     service.stop().await;
     sandbox.shutdown().await;
 }
+
+/// The bank's mode as `/health` says it.
+async fn mode(http: &reqwest::Client, url: &str) -> String {
+    let health: Value = http
+        .get(format!("{url}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["banks"][0]["mode"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r12_a_consent_given_on_the_website_is_refused_by_name_once_the_api_is_back() {
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let service = start(
+        &sandbox,
+        screen_channel(&sandbox).await,
+        ServiceLimits::default(),
+        fast_health(),
+    )
+    .await;
+    let base = service.bank_url();
+    let http = reqwest::Client::new();
+    let a = Caller {
+        http: &http,
+        base: &base,
+        token: TOKEN_A,
+    };
+    let b = Caller {
+        http: &http,
+        base: &base,
+        token: TOKEN_B,
+    };
+    // Caller B's consent through the API, before the outage.
+    let through_api = b
+        .signed_consent(LUC, json!({"allPsd2": "allAccounts"}))
+        .await;
+    // The API is down: caller A's consent is given on the website, and reads there.
+    service.gate.set_down(true);
+    let on_site = a
+        .signed_consent(ANNA, json!({"allPsd2": "allAccounts"}))
+        .await;
+    let (status, _, body) = a.read("/v1/accounts", &on_site).await;
+    assert_eq!(status, 200, "{body}");
+    // The API is back: the website no longer serves; the API has never heard of A's consent.
+    service.gate.set_down(false);
+    for _ in 0..200 {
+        if mode(&http, &service.url).await == "api" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(mode(&http, &service.url).await, "api");
+    for _ in 0..2 {
+        let (status, code, body) = a.read("/v1/accounts", &on_site).await;
+        assert_eq!(
+            (status, code.as_deref()),
+            (401, Some("CONSENT_INVALID")),
+            "{body}"
+        );
+        let text = body["tppMessages"][0]["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("re-authenticate") && text.contains("new consent through the API"),
+            "{body}"
+        );
+        assert!(!text.contains(&on_site), "the consent id is masked: {body}");
+    }
+    // Another caller's consent made through the API reads on, and A's consent stays A's alone.
+    let (status, _, body) = b.read("/v1/accounts", &through_api).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, code, _) = b.read("/v1/accounts", &on_site).await;
+    assert_eq!((status, code.as_deref()), (403, Some("CONSENT_UNKNOWN")));
+    service.stop().await;
+    sandbox.shutdown().await;
+}
