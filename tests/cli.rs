@@ -685,7 +685,8 @@ async fn selectors_check_walks_every_screen_and_names_a_missing_selector() {
 }
 
 /// r12: the doctor gets through the second website too — its cookie wall, its login in two steps and
-/// its card reader — walks every screen of its map with nothing missing, and confirms nothing.
+/// its card reader — walks every screen of its map with nothing missing (its choice of signing
+/// method too, on an order waiting for its signature), and confirms nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selectors_check_passes_on_the_second_website() {
     let Some(_permit) = crate::support::browser::permit().await else {
@@ -693,11 +694,33 @@ async fn selectors_check_passes_on_the_second_website() {
     };
     let sandbox = sandbox().await;
     let map = Path::new(env!("CARGO_MANIFEST_DIR")).join("selectors/mijnbank.toml");
+    // An order waiting for its signature, so the choice of signing method can be checked on it.
+    let accounts = sandbox.ledger().accounts("1000001");
+    sandbox
+        .ledger()
+        .initiate_payment(
+            "1000001",
+            psd2_fallback_engine::model::PaymentRequest {
+                product: psd2_fallback_engine::model::PaymentProduct::SepaCreditTransfer,
+                debtor: accounts[0].iban.clone(),
+                creditor_name: "Anna Janssens".into(),
+                creditor: accounts[1].iban.clone(),
+                amount: psd2_fallback_engine::model::Amount::eur(rust_decimal::dec!(1.00)).unwrap(),
+                remittance: Some("waiting for its signature".into()),
+                requested_execution_date: None,
+                end_to_end_id: psd2_fallback_engine::model::EndToEndId::generate(),
+            },
+            None,
+        )
+        .unwrap();
     let orders_before = sandbox.ledger().payments("1000001").len();
     let (ok, out) = selectors_check(&map, &sandbox.web2_url(), "1000001").await;
     assert!(ok, "{out}");
     assert!(out.contains("0 required selector(s) missing"), "{out}");
     for walked in [
+        "screens.sign_method.is_here: matched",
+        "screens.sign_method.actions.choose: matched",
+        "screens.sign_method.values.reference: matched",
         "screens.login_password.fields.password: matched",
         "screens.history.tables.history.columns.amount: matched",
         "screens.balances.values.booked: matched",

@@ -186,9 +186,9 @@ async fn read_every_page(site: Site) {
     // Login: a wrong password first (the error), then the right one and the card reader.
     let login = r.open(&r.url("login", ""), "login").await;
     r.snapshot("login", &login, "login");
-    let refused = log_in(&r, &site, "wrong-password", "login").await;
+    let refused = log_in(&r, &site, "wrong-password", "login", false).await;
     r.snapshot("login_refused", &refused, "login");
-    let sca = log_in(&r, &site, password(ANNA), "sca").await;
+    let sca = log_in(&r, &site, password(ANNA), "sca", true).await;
     let challenge = r.value(&sca, "sca", "challenge");
     r.redact.push((challenge.clone(), "[challenge]".to_owned()));
     r.snapshot("sca", &sca, "sca");
@@ -260,17 +260,12 @@ async fn read_every_page(site: Site) {
     let confirm = r.submit("payment_new", "submit", "payment_confirm").await;
     r.snapshot("payment_confirm", &confirm, "payment_confirm");
     let sign = if site.second {
-        // Confirming leads to a choice of signing method first, a page the map cannot name.
-        r.browser.mark_stale().await;
-        r.browser
-            .click(&r.map.screens["payment_confirm"].actions["confirm"])
-            .await;
-        r.browser
-            .wait_for("html:not([data-psd2-stale]) body.scherm-ondertekenen")
-            .await;
-        r.browser.mark_stale().await;
-        r.browser.click("#met-kaartlezer").await;
-        r.arrive("sign").await
+        // Confirming leads to a choice of signing method first (the map's `sign_method`).
+        let method = r.submit("payment_confirm", "confirm", "sign_method").await;
+        let id = r.value(&method, "sign_method", "reference");
+        r.redact.push((id, "[new payment]".to_owned()));
+        r.snapshot("sign_method", &method, "sign_method");
+        r.submit("sign_method", "choose", "sign").await
     } else {
         r.submit("payment_confirm", "confirm", "sign").await
     };
@@ -354,8 +349,9 @@ async fn extraction_snapshots_second_website() {
 }
 
 /// Submits the login with a password and waits for `next`. The second website asks for the password
-/// on a page of its own after the customer number, which its map's one `login` screen cannot describe.
-async fn log_in(r: &Reader<'_>, site: &Site, pw: &str, next: &str) -> String {
+/// on a page of its own after the customer number (its map's `login_password` step), snapshotted on
+/// the way when `snapshot` is set.
+async fn log_in(r: &Reader<'_>, site: &Site, pw: &str, next: &str, snapshot: bool) -> String {
     let customer = ("customer", FieldValue::Text(ANNA.to_owned()));
     if !site.second {
         r.fill(
@@ -366,19 +362,14 @@ async fn log_in(r: &Reader<'_>, site: &Site, pw: &str, next: &str) -> String {
         return r.submit("login", "submit", next).await;
     }
     r.fill("login", &[customer]).await;
-    r.browser.mark_stale().await;
-    r.browser
-        .click(&r.map.screens["login"].actions["submit"])
-        .await;
-    r.browser
-        .wait_for("html:not([data-psd2-stale]) body.scherm-wachtwoord")
-        .await;
-    let missing = r
-        .browser
-        .set_fields(&[("#wachtwoord".to_owned(), FieldValue::Text(pw.to_owned()))])
-        .await;
-    assert!(missing.is_empty(), "the password page has its field");
-    r.browser.mark_stale().await;
-    r.browser.click("#inloggen").await;
-    r.arrive(next).await
+    let step = r.submit("login", "submit", "login_password").await;
+    if snapshot {
+        r.snapshot("login_password", &step, "login_password");
+    }
+    r.fill(
+        "login_password",
+        &[("password", FieldValue::Text(pw.to_owned()))],
+    )
+    .await;
+    r.submit("login_password", "submit", next).await
 }

@@ -5,6 +5,7 @@ mod api_bank;
 mod chaos;
 mod cli;
 mod conformance;
+mod consent_scopes;
 mod deploy;
 mod failover;
 mod http_reads;

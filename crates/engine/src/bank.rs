@@ -11,10 +11,10 @@ use secrecy::SecretString;
 use time::Date;
 
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentId, ConsentRequest,
-    ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile, PaymentInitiation,
-    PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaChallenge, ScaStatus,
-    ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentAccess, ConsentId,
+    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
+    PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaChallenge,
+    ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
 
 /// Which way a request reached the bank.
@@ -447,6 +447,21 @@ pub trait Bank: Send + Sync + fmt::Debug {
         psu: &PsuContext,
         consent: &ConsentId,
     ) -> BankResult<ConsentStatus>;
+
+    /// What a consent gives access to now, as the bank holds it: for a bank-offered consent, the
+    /// accounts the customer picked at its SCA (scope `Listed` when the bank answers lists). A
+    /// channel that cannot say answers [`BankError::NotSupported`].
+    async fn consent_access(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<ConsentAccess> {
+        let _ = (psu, consent);
+        Err(BankError::NotSupported {
+            channel: Channel::Api,
+            operation: "consent_access".to_owned(),
+        })
+    }
 
     /// Starts the signing of a consent, payment, standing order or file: the challenge for the customer.
     async fn start_authorisation(

@@ -25,9 +25,9 @@ use crate::health::{CallOutcome, Health, Mode};
 use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore, Operation};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentId, ConsentRequest,
-    ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef,
-    PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget,
+    Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentAccess, ConsentId,
+    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation,
+    PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget,
     StandingOrderRequest, Transaction, TransactionFilter,
 };
 
@@ -804,6 +804,20 @@ impl Bank for Failover {
         Ok(status)
     }
 
+    async fn consent_access(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<ConsentAccess> {
+        let psu = &self.granted_for(psu, Some(consent))?;
+        let access = self
+            .on_consent_channel(psu, consent, "consent access", |bank| {
+                bank.consent_access(psu, consent)
+            })
+            .await?;
+        Ok(self.note_consent_access(psu, consent, access))
+    }
+
     async fn start_authorisation(
         &self,
         psu: &PsuContext,
@@ -849,7 +863,10 @@ impl Bank for Failover {
                     })
                     .await?;
                 match status {
-                    ScaStatus::Finalised => self.note_consent_status(consent, ConsentStatus::Valid),
+                    ScaStatus::Finalised => {
+                        self.note_consent_status(consent, ConsentStatus::Valid);
+                        self.note_offered_choice(psu, consent).await;
+                    }
                     ScaStatus::Failed => self.note_consent_status(consent, ConsentStatus::Rejected),
                     _ => {}
                 }

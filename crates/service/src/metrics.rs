@@ -19,10 +19,10 @@ use time::Date;
 use psd2_fallback_engine::bank::{Bank, BankResult, Channel, PsuContext};
 use psd2_fallback_engine::health::{Mode, SwitchReason};
 use psd2_fallback_engine::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
-    FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest,
-    PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
-    Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, ConsentAccess, ConsentId, ConsentRequest,
+    ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef,
+    PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget,
+    StandingOrderRequest, Transaction, TransactionFilter,
 };
 use psd2_fallback_engine::screen::HttpReads;
 
@@ -444,6 +444,18 @@ impl Bank for Metered {
             self,
             "consent_status",
             self.inner.consent_status(psu, consent)
+        )
+    }
+
+    async fn consent_access(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<ConsentAccess> {
+        metered!(
+            self,
+            "consent_access",
+            self.inner.consent_access(psu, consent)
         )
     }
 

@@ -29,6 +29,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use time::{Date, OffsetDateTime};
 
+use psd2_fallback_engine::journal::{accounts_column, split_accounts_column};
 use psd2_fallback_engine::model::{
     ConsentAccess, ConsentRequest, Iban, PaymentKind, PaymentProduct, PaymentRef,
 };
@@ -202,7 +203,8 @@ pub(crate) fn open_durable(path: &Path, schema: &str) -> OwnerStoreResult<Connec
 }
 
 /// What a consent asked for, from its `consent_requests` row: the IBAN lists (accounts, balances,
-/// transactions; separated by spaces), `recurring`, `valid_until` (`YYYY-MM-DD`), `frequency_per_day`.
+/// transactions; separated by spaces; `accounts` led by the consent's scope word when it has one,
+/// as the journal keeps it: `journal::accounts_column`), `recurring`, `valid_until` (`YYYY-MM-DD`), `frequency_per_day`.
 pub(crate) fn consent_request_of(
     [accounts, balances, transactions]: [&str; 3],
     recurring: bool,
@@ -211,6 +213,7 @@ pub(crate) fn consent_request_of(
 ) -> OwnerStoreResult<ConsentRequest> {
     let bad =
         |what: &str| OwnerStoreError(format!("consent_requests.{what} holds an unknown value"));
+    let (scope, accounts) = split_accounts_column(accounts);
     let ibans = |text: &str, what: &str| {
         text.split_whitespace()
             .map(|i| Iban::parse(i).map_err(|_| bad(what)))
@@ -221,6 +224,7 @@ pub(crate) fn consent_request_of(
             accounts: ibans(accounts, "accounts")?,
             balances: ibans(balances, "balances")?,
             transactions: ibans(transactions, "transactions")?,
+            scope,
         },
         recurring,
         valid_until: Date::parse(
@@ -368,7 +372,7 @@ impl OwnerStore for SqliteOwnerStore {
             params![
                 bank,
                 consent,
-                ibans(&access.accounts),
+                accounts_column(access),
                 ibans(&access.balances),
                 ibans(&access.transactions),
                 request.recurring,
@@ -560,6 +564,7 @@ mod tests {
                 accounts: vec![Iban::parse("BE68539007547034").unwrap()],
                 balances: vec![Iban::parse("BE68539007547034").unwrap()],
                 transactions: vec![],
+                scope: Default::default(),
             },
             recurring: true,
             valid_until: time::macros::date!(2027 - 01 - 31),

@@ -105,7 +105,7 @@ impl OwnerStore for PostgresOwnerStore {
         let (bank, consent, owner) = (bank.to_owned(), consent.to_owned(), owner.clone());
         let access = &request.access;
         let lists = [
-            iban_list(&access.accounts),
+            psd2_fallback_engine::journal::accounts_column(access),
             iban_list(&access.balances),
             iban_list(&access.transactions),
         ];

@@ -6,8 +6,8 @@ use axum::body::Bytes;
 use serde::Deserialize;
 
 use psd2_fallback_engine::model::{
-    Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, ExecutionRule, Frequency, Iban,
-    PaymentProduct, PaymentRequest, StandingOrderRequest,
+    AccountScope, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, ExecutionRule,
+    Frequency, Iban, PaymentProduct, PaymentRequest, StandingOrderRequest,
 };
 
 use crate::error::{ApiError, ApiResult};
@@ -159,15 +159,16 @@ impl PaymentIn {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-/// A consent's `access`: accounts by reference, or `allPsd2`.
+/// A consent's `access`: accounts by reference; `availableAccounts`, `availableAccountsWithBalance`
+/// or `allPsd2` (each `allAccounts`); or the three lists empty, for a bank-offered consent.
 pub struct AccessIn {
-    #[serde(default)]
-    accounts: Vec<AccountReferenceIn>,
-    #[serde(default)]
-    balances: Vec<AccountReferenceIn>,
-    #[serde(default)]
-    transactions: Vec<AccountReferenceIn>,
+    accounts: Option<Vec<AccountReferenceIn>>,
+    balances: Option<Vec<AccountReferenceIn>>,
+    transactions: Option<Vec<AccountReferenceIn>>,
+    available_accounts: Option<String>,
+    available_accounts_with_balance: Option<String>,
     all_psd2: Option<String>,
+    restricted_to: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,37 +181,95 @@ pub struct ConsentIn {
     frequency_per_day: u32,
 }
 
-impl ConsentIn {
-    /// The consent asked for. `all_accounts` lists the customer's accounts for `allPsd2: allAccounts`;
-    /// a server that cannot list them passes `None` and the request is refused naming the field.
-    pub fn to_request(
-        &self,
-        all_accounts: impl FnOnce() -> Option<Vec<Iban>>,
-    ) -> ApiResult<ConsentRequest> {
-        let list = |name: &str, refs: &[AccountReferenceIn]| -> ApiResult<Vec<Iban>> {
+impl AccessIn {
+    /// The access asked for, each mistake named by its field.
+    fn to_access(&self) -> ApiResult<ConsentAccess> {
+        let list = |name: &str, refs: &Option<Vec<AccountReferenceIn>>| -> ApiResult<Vec<Iban>> {
             refs.iter()
+                .flatten()
                 .enumerate()
                 .map(|(i, r)| iban_at(&format!("access.{name}[{i}].iban"), r))
                 .collect()
         };
-        let access = match self.access.all_psd2.as_deref() {
-            Some("allAccounts") => ConsentAccess::full(all_accounts().ok_or_else(|| {
-                ApiError::format("access.allPsd2", "is not supported here; list the accounts")
-            })?),
-            Some(other) => {
+        if self.restricted_to.is_some() {
+            return Err(ApiError::format(
+                "access.restrictedTo",
+                "is not supported; leave it out (every account type is asked for)",
+            ));
+        }
+        let scopes = [
+            (AccountScope::AvailableAccounts, &self.available_accounts),
+            (
+                AccountScope::AvailableAccountsWithBalance,
+                &self.available_accounts_with_balance,
+            ),
+            (AccountScope::AllPsd2, &self.all_psd2),
+        ];
+        let mut asked = scopes.iter().filter(|(_, value)| value.is_some());
+        let scoped = asked.next();
+        if let Some((second, _)) = asked.next() {
+            return Err(ApiError::format(
+                format!("access.{}", second.code()),
+                format!(
+                    "cannot be asked with access.{}; ask for one of them",
+                    scoped.map_or("", |(s, _)| s.code())
+                ),
+            ));
+        }
+        let listed = ConsentAccess {
+            accounts: list("accounts", &self.accounts)?,
+            balances: list("balances", &self.balances)?,
+            transactions: list("transactions", &self.transactions)?,
+            scope: AccountScope::Listed,
+        };
+        if let Some((scope, value)) = scoped {
+            let field = format!("access.{}", scope.code());
+            match value.as_deref() {
+                Some("allAccounts") => {}
+                Some("allAccountsWithOwnerName") => {
+                    return Err(ApiError::format(
+                        &field,
+                        "allAccountsWithOwnerName is not supported; use allAccounts",
+                    ));
+                }
+                other => {
+                    return Err(ApiError::format(
+                        &field,
+                        format!("{:?} is not admitted; use allAccounts", other.unwrap_or("")),
+                    ));
+                }
+            }
+            if !listed.lists_none() {
                 return Err(ApiError::format(
-                    "access.allPsd2",
-                    format!("{other:?} is not supported; use allAccounts"),
+                    &field,
+                    "cannot be asked with accounts, balances or transactions listed; leave them out or empty",
                 ));
             }
-            None => ConsentAccess {
-                accounts: list("accounts", &self.access.accounts)?,
-                balances: list("balances", &self.access.balances)?,
-                transactions: list("transactions", &self.access.transactions)?,
-            },
-        };
+            return Ok(ConsentAccess::scoped(*scope));
+        }
+        let any_list =
+            self.accounts.is_some() || self.balances.is_some() || self.transactions.is_some();
+        if !any_list {
+            return Err(ApiError::format(
+                "access",
+                "asks for nothing: list accounts, send empty lists for the bank to offer them, or ask for availableAccounts or allPsd2",
+            ));
+        }
+        if listed.lists_none() {
+            // The Berlin Group bank-offered consent: the customer picks the accounts at the bank.
+            return Ok(ConsentAccess::scoped(AccountScope::BankOffered));
+        }
+        Ok(listed)
+    }
+}
+
+impl ConsentIn {
+    /// The consent asked for: listed accounts, a scope (`availableAccounts`,
+    /// `availableAccountsWithBalance`, `allPsd2`) or, with the three lists empty, a bank-offered
+    /// consent; each mistake named by its field.
+    pub fn to_request(&self) -> ApiResult<ConsentRequest> {
         Ok(ConsentRequest {
-            access,
+            access: self.access.to_access()?,
             recurring: self.recurring_indicator,
             valid_until: date_at("validUntil", &self.valid_until)?,
             frequency_per_day: self.frequency_per_day,

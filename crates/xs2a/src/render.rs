@@ -13,9 +13,9 @@ use time::Date;
 
 use psd2_fallback_engine::model::belgian::format_iso_date;
 use psd2_fallback_engine::model::{
-    Account, Amount, AuthorisationId, Balance, BookingStatus, ConsentAccess, ConsentId,
-    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentInitiation, PaymentStatus,
-    ScaChallenge, ScaStatus, Transaction,
+    Account, AccountScope, Amount, AuthorisationId, Balance, BookingStatus, ConsentAccess,
+    ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentInitiation,
+    PaymentStatus, ScaChallenge, ScaStatus, Transaction,
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -108,14 +108,25 @@ pub fn consent_created(id: &ConsentId, base: &str) -> Response {
     )
 }
 
-/// A consent's `access`: the accounts, balances and transactions it covers, by IBAN.
+/// A consent's `access`: the accounts, balances and transactions it covers, by IBAN; or the scope
+/// it was asked with (`availableAccounts`, `availableAccountsWithBalance`, `allPsd2`: `allAccounts`).
+/// A bank-offered consent shows the accounts the customer picked (none before its SCA).
 pub fn access_json(access: &ConsentAccess) -> Value {
     let refs = |ibans: &[Iban]| ibans.iter().map(iban_reference_json).collect::<Vec<_>>();
-    json!({
-        "accounts": refs(&access.accounts),
-        "balances": refs(&access.balances),
-        "transactions": refs(&access.transactions),
-    })
+    match access.scope {
+        AccountScope::AvailableAccounts
+        | AccountScope::AvailableAccountsWithBalance
+        | AccountScope::AllPsd2 => {
+            let mut v = json!({});
+            v[access.scope.code()] = Value::String("allAccounts".to_owned());
+            v
+        }
+        AccountScope::Listed | AccountScope::BankOffered => json!({
+            "accounts": refs(&access.accounts),
+            "balances": refs(&access.balances),
+            "transactions": refs(&access.transactions),
+        }),
+    }
 }
 
 /// A consent (`GET /v1/consents/{id}`): what it asked for, its status and its links.
@@ -380,6 +391,7 @@ mod tests {
                 accounts: vec![Iban::parse("BE68539007547034").unwrap()],
                 balances: vec![],
                 transactions: vec![],
+                scope: Default::default(),
             },
             recurring: true,
             valid_until: time::macros::date!(2027 - 01 - 31),

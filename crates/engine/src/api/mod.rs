@@ -34,10 +34,11 @@ use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use crate::health::{Probe, ProbeFailure};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus, ConsentId,
-    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
-    PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer,
-    ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus,
+    ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue,
+    PaymentFile, PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus,
+    ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest, Transaction,
+    TransactionFilter,
 };
 use classify::{answer_error, no_answer, scrub, unusable};
 use wire::Malformed;
@@ -821,6 +822,25 @@ impl Bank for ApiBank {
             )
             .await?;
         answer.status().map_err(|e| unusable(Effect::Safe, e))
+    }
+
+    async fn consent_access(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<ConsentAccess> {
+        let answer: wire::ConsentAnswer = self
+            .call(
+                self.request(
+                    Method::GET,
+                    &format!("/v1/consents/{}", segment(consent)?),
+                    psu,
+                ),
+                Effect::Safe,
+                psu,
+            )
+            .await?;
+        answer.access().map_err(|e| unusable(Effect::Safe, e))
     }
 
     async fn start_authorisation(

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::model::belgian::{format_iso_date, parse_iso_date};
 use crate::model::{
-    Account, AccountId, Amount, Balance, BalanceType, BookingStatus, ConsentRequest, ConsentStatus,
-    Counterparty, Currency, EndToEndId, Iban, PaymentId, PaymentRequest, PaymentStatus, ScaStatus,
-    StandingOrderRequest, Transaction, TransactionId,
+    Account, AccountId, AccountScope, Amount, Balance, BalanceType, BookingStatus, ConsentAccess,
+    ConsentRequest, ConsentStatus, Counterparty, Currency, EndToEndId, Iban, PaymentId,
+    PaymentRequest, PaymentStatus, ScaStatus, StandingOrderRequest, Transaction, TransactionId,
 };
 
 /// A field of the bank's answer that could not be understood.
@@ -417,27 +417,122 @@ pub(crate) struct ConsentBody {
     combined_service_indicator: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// A consent's `access` as sent and as answered: lists of references, or one of the scope keys
+/// (`availableAccounts`, `availableAccountsWithBalance`, `allPsd2`) with the lists left out. A
+/// bank-offered consent sends the three lists empty.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ConsentAccessBody {
-    accounts: Vec<AccountReference>,
-    balances: Vec<AccountReference>,
-    transactions: Vec<AccountReference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accounts: Option<Vec<AccountReference>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    balances: Option<Vec<AccountReference>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transactions: Option<Vec<AccountReference>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_accounts: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_accounts_with_balance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    all_psd2: Option<String>,
+}
+
+impl ConsentAccessBody {
+    fn of(access: &ConsentAccess) -> Self {
+        let refs = |ibans: &[Iban]| Some(ibans.iter().map(AccountReference::of).collect());
+        let all = || Some("allAccounts".to_owned());
+        match access.scope {
+            AccountScope::AvailableAccounts => Self {
+                available_accounts: all(),
+                ..Self::default()
+            },
+            AccountScope::AvailableAccountsWithBalance => Self {
+                available_accounts_with_balance: all(),
+                ..Self::default()
+            },
+            AccountScope::AllPsd2 => Self {
+                all_psd2: all(),
+                ..Self::default()
+            },
+            AccountScope::Listed | AccountScope::BankOffered => Self {
+                accounts: refs(&access.accounts),
+                balances: refs(&access.balances),
+                transactions: refs(&access.transactions),
+                ..Self::default()
+            },
+        }
+    }
+
+    /// The access a bank answered: a scope key gives that scope; else the lists, IBAN by IBAN (of a
+    /// bank-offered consent, the accounts the customer picked), with the scope `Listed`.
+    fn access(&self) -> Wire<ConsentAccess> {
+        let list = |name: &str, refs: &Option<Vec<AccountReference>>| -> Wire<Vec<Iban>> {
+            refs.iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, r)| {
+                    let field = format!("access.{name}[{i}].iban");
+                    let text = r
+                        .iban
+                        .as_deref()
+                        .ok_or_else(|| malformed(&field, "is missing"))?;
+                    Iban::parse(text).map_err(|e| malformed(&field, e.to_string()))
+                })
+                .collect()
+        };
+        for (scope, value) in [
+            (AccountScope::AvailableAccounts, &self.available_accounts),
+            (
+                AccountScope::AvailableAccountsWithBalance,
+                &self.available_accounts_with_balance,
+            ),
+            (AccountScope::AllPsd2, &self.all_psd2),
+        ] {
+            match value.as_deref() {
+                None => {}
+                Some("allAccounts" | "allAccountsWithOwnerName") => {
+                    return Ok(ConsentAccess::scoped(scope));
+                }
+                Some(other) => {
+                    return Err(malformed(
+                        format!("access.{}", scope.code()),
+                        format!("{other:?} is not a Berlin Group value"),
+                    ));
+                }
+            }
+        }
+        Ok(ConsentAccess {
+            accounts: list("accounts", &self.accounts)?,
+            balances: list("balances", &self.balances)?,
+            transactions: list("transactions", &self.transactions)?,
+            scope: AccountScope::Listed,
+        })
+    }
 }
 
 impl ConsentBody {
     pub(crate) fn of(request: &ConsentRequest) -> Self {
-        let refs = |ibans: &[Iban]| ibans.iter().map(AccountReference::of).collect();
         Self {
-            access: ConsentAccessBody {
-                accounts: refs(&request.access.accounts),
-                balances: refs(&request.access.balances),
-                transactions: refs(&request.access.transactions),
-            },
+            access: ConsentAccessBody::of(&request.access),
             recurring_indicator: request.recurring,
             valid_until: format_iso_date(request.valid_until),
             frequency_per_day: request.frequency_per_day,
             combined_service_indicator: false,
         }
+    }
+}
+
+/// A consent as the bank answers `GET /v1/consents/{id}`: what it gives access to now.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConsentAnswer {
+    access: ConsentAccessBody,
+}
+
+impl ConsentAnswer {
+    /// The access the bank holds for the consent.
+    pub(crate) fn access(&self) -> Wire<ConsentAccess> {
+        self.access.access()
     }
 }
 

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::{Failover, journal_error};
 use crate::BoxFuture;
 use crate::bank::{Bank, BankResult, Channel, PsuContext};
-use crate::model::{AuthorisationId, ConsentId, ConsentStatus};
+use crate::model::{AccountScope, AuthorisationId, ConsentAccess, ConsentId, ConsentStatus};
 
 impl Failover {
     /// The context with what the journal recorded of its consent (none when the consent is unknown or
@@ -47,6 +47,63 @@ impl Failover {
         {
             tracing::error!(%error, "a consent's status could not be journalled");
         }
+    }
+
+    /// After a consent's SCA: a bank-offered consent's accounts, as the channel that authorised it
+    /// now says the customer picked them, are journalled, so the website channel reaches those and no
+    /// others. A channel that cannot say leaves the record listing none (the website then refuses
+    /// reads under it rather than guess).
+    pub(super) async fn note_offered_choice(&self, psu: &PsuContext, consent: &ConsentId) {
+        let offered = psu.grant.as_ref().is_some_and(|grant| {
+            grant.request.access.scope == AccountScope::BankOffered
+                && grant.request.access.lists_none()
+        });
+        if !offered {
+            return;
+        }
+        let answered = self
+            .on_consent_channel(psu, consent, "consent access", |bank| {
+                bank.consent_access(psu, consent)
+            })
+            .await;
+        match answered {
+            Ok(access) => {
+                self.note_consent_access(psu, consent, access);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the accounts picked for a bank-offered consent could not be read");
+            }
+        }
+    }
+
+    /// Keeps what a channel said a consent gives access to: a bank-offered consent's record takes the
+    /// accounts listed (its scope stays `BankOffered`). Returns the access as the caller should see it.
+    pub(super) fn note_consent_access(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+        access: ConsentAccess,
+    ) -> ConsentAccess {
+        let Some(grant) = psu.grant.as_ref().filter(|g| &g.id == consent) else {
+            return access;
+        };
+        let asked = &grant.request.access;
+        if asked.scope != AccountScope::BankOffered || !asked.lists_none() || access.lists_none() {
+            return access;
+        }
+        let mut picked = grant.clone();
+        picked.request.access = ConsentAccess {
+            scope: AccountScope::BankOffered,
+            ..access
+        };
+        picked.status = ConsentStatus::Valid;
+        if let Err(error) =
+            self.journal
+                .record_consent(&self.config.bank, psu.psu_id.as_str(), &picked)
+        {
+            tracing::error!(%error, "a bank-offered consent's accounts could not be journalled");
+        }
+        picked.request.access
     }
 
     /// A call about one consent's SCA: on the channel that made the consent when this process made it

@@ -74,6 +74,11 @@ impl Failover {
                     step(Step::Unavailable(channel, &error))?;
                     reauthenticate = Some(error);
                 }
+                Err(BankError::Rejected { code, message })
+                    if channel == Channel::Api && code == "CONSENT_UNKNOWN" =>
+                {
+                    return Ok((channel, Err(self.unknown_to_api(psu, code, message))));
+                }
                 Err(error @ (BankError::ScreenChanged { .. } | BankError::NotSupported { .. }))
                     if repeat == Repeat::Harmless && channel == Channel::Screen =>
                 {
@@ -87,6 +92,33 @@ impl Failover {
             return Err(error);
         }
         Err(self.exempt_error(last.expect("a route has at least one channel")))
+    }
+
+    /// The API's `CONSENT_UNKNOWN` for a consent this engine holds as valid for the customer: as a
+    /// rule one made and signed on the bank's website while the API was down, which the bank's API
+    /// never heard of (the same after a restart: the journal's record is what is held).
+    /// The website may serve only until the API is restored (RTS Art. 33(4)), so the consent is not
+    /// served there any longer: the caller hears plainly that the customer must consent again
+    /// through the API (`ReauthenticationRequired`), and a `consent_unknown_to_api` event is logged.
+    /// Any other `CONSENT_UNKNOWN` is the bank's answer, unchanged.
+    fn unknown_to_api(&self, psu: &PsuContext, code: String, message: String) -> BankError {
+        let held = psu.grant.as_ref().is_some_and(|grant| {
+            grant.status == crate::model::ConsentStatus::Valid
+                && psu.consent_id.as_ref().is_none_or(|id| id == &grant.id)
+        });
+        if !held {
+            return BankError::Rejected { code, message };
+        }
+        tracing::warn!(
+            event = "consent_unknown_to_api",
+            bank = %self.config.bank,
+            customer = ?psu.psu_id,
+            "a consent made on the website while the API was down is unknown to the API"
+        );
+        BankError::ReauthenticationRequired {
+            reason: "the bank's API does not know this consent: it was given on the bank's website                      while the API was down, and the website serves only until the API is back                      (ask the customer for a new consent through the API)"
+                .to_owned(),
+        }
     }
 
     /// A read (or a call as harmless to repeat) through the route: see [`Failover::through_route`].

@@ -36,8 +36,8 @@ pub use sqlite::{SqliteJournal, owner_only};
 use crate::bank::Channel;
 use crate::health::{Mode, SwitchCause, SwitchEvent};
 use crate::model::{
-    Consent, ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, Iban, PaymentId, PaymentKind,
-    PaymentProduct, PaymentRef, PaymentStatus,
+    AccountScope, Consent, ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, Iban,
+    PaymentId, PaymentKind, PaymentProduct, PaymentRef, PaymentStatus,
 };
 
 /// A journal operation that failed, with the underlying error as its source.
@@ -501,6 +501,29 @@ fn kind_from_row(text: &str) -> Option<PaymentKind> {
         _ => None,
     }
 }
+/// The `accounts` column of a stored consent: its IBANs separated by spaces, after the word of its
+/// scope ([`AccountScope::code`]) when it reaches accounts beyond its lists (`allPsd2`,
+/// `bankOffered BE68…`). Rows written before consents had scopes hold IBANs only: `Listed`. The
+/// owner store of the resilience service keeps its copy the same way.
+pub fn accounts_column(access: &ConsentAccess) -> String {
+    let scope = (access.scope != AccountScope::Listed).then(|| access.scope.code());
+    scope
+        .into_iter()
+        .chain(access.accounts.iter().map(Iban::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An `accounts` column ([`accounts_column`]) split into the consent's scope and its IBAN words.
+pub fn split_accounts_column(text: &str) -> (AccountScope, &str) {
+    let text = text.trim_start();
+    let (first, rest) = text.split_once(' ').unwrap_or((text, ""));
+    match AccountScope::from_code(first) {
+        Some(scope) => (scope, rest),
+        None => (AccountScope::Listed, text),
+    }
+}
+
 /// A `consents` row as a store holds it (the IBAN lists space-separated), turned into a [`Consent`] by
 /// [`ConsentRow::into_consent`].
 struct ConsentRow {
@@ -527,7 +550,7 @@ impl ConsentRow {
         let request = &consent.request;
         Self {
             psu: psu.to_owned(),
-            accounts: list(&request.access.accounts),
+            accounts: accounts_column(&request.access),
             balances: list(&request.access.balances),
             transactions: list(&request.access.transactions),
             recurring: request.recurring,
@@ -557,15 +580,17 @@ impl ConsentRow {
             })?;
         let status = ConsentStatus::from_code(&self.status)
             .ok_or_else(|| unknown("consents.status", &self.status))?;
+        let (scope, accounts) = split_accounts_column(&self.accounts);
         Ok((
             self.psu,
             Consent {
                 id: ConsentId::new(id),
                 request: ConsentRequest {
                     access: ConsentAccess {
-                        accounts: list("consents.accounts", &self.accounts)?,
+                        accounts: list("consents.accounts", accounts)?,
                         balances: list("consents.balances", &self.balances)?,
                         transactions: list("consents.transactions", &self.transactions)?,
+                        scope,
                     },
                     recurring: self.recurring,
                     valid_until,
@@ -574,5 +599,38 @@ impl ConsentRow {
                 status,
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{accounts_column, split_accounts_column};
+    use crate::model::{AccountScope, ConsentAccess, Iban};
+
+    #[test]
+    fn a_scope_is_kept_ahead_of_the_ibans_and_old_rows_read_as_listed() {
+        let iban = Iban::parse("BE68539007547034").unwrap();
+        let picked = ConsentAccess {
+            scope: AccountScope::BankOffered,
+            ..ConsentAccess::full(vec![iban.clone()])
+        };
+        assert_eq!(accounts_column(&picked), "bankOffered BE68539007547034");
+        assert_eq!(
+            split_accounts_column("bankOffered BE68539007547034"),
+            (AccountScope::BankOffered, "BE68539007547034")
+        );
+        assert_eq!(
+            accounts_column(&ConsentAccess::scoped(AccountScope::AllPsd2)),
+            "allPsd2"
+        );
+        assert_eq!(
+            split_accounts_column("allPsd2"),
+            (AccountScope::AllPsd2, "")
+        );
+        assert_eq!(
+            split_accounts_column("BE68539007547034"),
+            (AccountScope::Listed, "BE68539007547034")
+        );
+        assert_eq!(split_accounts_column(""), (AccountScope::Listed, ""));
     }
 }

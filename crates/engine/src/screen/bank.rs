@@ -17,10 +17,11 @@ use super::fail::{Fail, unavailable};
 use super::flow::Effect;
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, Consent, ConsentId,
-    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
-    PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer,
-    ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+    AccessUse, Account, AccountId, AccountScope, Amount, AuthorisationId, Balance, BalanceType,
+    Consent, ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban,
+    InvalidValue, PaymentFile, PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest,
+    PaymentStatus, PsuId, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
+    Transaction, TransactionFilter,
 };
 
 /// A consent this channel knows: made here, or authorised here from a caller's grant. Its `Debug`
@@ -43,26 +44,11 @@ impl std::fmt::Debug for ConsentState {
     }
 }
 
-/// What a read under a consent uses it for, as the API's access lists say.
-#[derive(Debug, Clone, Copy)]
-enum ConsentUse {
-    Balances,
-    Transactions,
-}
-
 fn refused(code: &str, message: impl Into<String>) -> BankError {
     BankError::Rejected {
         code: code.to_owned(),
         message: message.into(),
     }
-}
-
-/// Whether an account is in a consent's access at all (any of its lists).
-fn covers(consent: &Consent, iban: &Iban) -> bool {
-    let access = &consent.request.access;
-    access.accounts.contains(iban)
-        || access.balances.contains(iban)
-        || access.transactions.contains(iban)
 }
 
 impl ScreenBank {
@@ -149,7 +135,7 @@ impl ScreenBank {
         consent: Option<&Consent>,
         accounts: &[Account],
         account: &AccountId,
-        what: ConsentUse,
+        what: AccessUse,
     ) -> Result<(), Fail> {
         let Some(consent) = consent else {
             return Ok(());
@@ -160,22 +146,14 @@ impl ScreenBank {
                 message: format!("no account {account} for this customer"),
             }));
         };
-        let access = &consent.request.access;
-        let list = match what {
-            ConsentUse::Balances => &access.balances,
-            ConsentUse::Transactions => &access.transactions,
-        };
-        if list.contains(&found.iban) {
+        if consent.request.access.allows(&found.iban, what) {
             Ok(())
         } else {
             Err(Fail::Bank(refused(
                 "CONSENT_INVALID",
                 format!(
                     "the consent gives no {} access to {}",
-                    match what {
-                        ConsentUse::Balances => "balances",
-                        ConsentUse::Transactions => "transactions",
-                    },
+                    what.code(),
                     found.iban.masked()
                 ),
             )))
@@ -207,7 +185,7 @@ impl Bank for ScreenBank {
             .run(psu, Effect::Safe, |bank, b| Box::pin(bank.account_rows(b)))
             .await?;
         if let Some(consent) = &consent {
-            accounts.retain(|a| covers(consent, &a.iban));
+            accounts.retain(|a| consent.request.access.allows(&a.iban, AccessUse::Accounts));
         }
         Ok(accounts)
     }
@@ -229,7 +207,7 @@ impl Bank for ScreenBank {
             Box::pin(async move {
                 if consent.is_some() {
                     let accounts = bank.account_rows(b).await?;
-                    Self::check_scope(consent.as_ref(), &accounts, &account, ConsentUse::Balances)?;
+                    Self::check_scope(consent.as_ref(), &accounts, &account, AccessUse::Balances)?;
                 }
                 bank.read_balances(b, &account, at).await
             })
@@ -255,7 +233,7 @@ impl Bank for ScreenBank {
                             consent.as_ref(),
                             &accounts,
                             &account,
-                            ConsentUse::Transactions,
+                            AccessUse::Transactions,
                         )?;
                     }
                     bank.read_transactions(b, &account, &filter).await
@@ -449,6 +427,33 @@ impl Bank for ScreenBank {
             .status)
     }
 
+    async fn consent_access(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<ConsentAccess> {
+        // What this channel settled (a bank-offered consent authorised here lists what the
+        // customer saw) before the caller's record, which may predate the SCA.
+        let own = self
+            .inner
+            .consents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(consent)
+            .filter(|state| state.psu == psu.psu_id)
+            .map(|state| state.consent.request.access.clone());
+        match own {
+            Some(access) => Ok(access),
+            None => {
+                let psu = psu.clone().with_consent(consent.clone());
+                Ok(self
+                    .consent_of(&psu)?
+                    .map(|c| c.request.access)
+                    .unwrap_or_default())
+            }
+        }
+    }
+
     async fn start_authorisation(
         &self,
         psu: &PsuContext,
@@ -504,17 +509,30 @@ impl Bank for ScreenBank {
             ScaTarget::Consent(consent) => {
                 let (psu, known) = &self.awaiting_sca(psu, consent)?;
                 let mut flow = self.flow(psu).await?;
+                let offered = known.request.access.scope == AccountScope::BankOffered
+                    && known.request.access.lists_none();
                 let result = async {
                     let browser = self.browser(&mut flow).await?;
-                    self.answer_login(browser, answer).await
+                    if !self.answer_login(browser, answer).await? {
+                        return Ok(None);
+                    }
+                    // The website offers no choice of accounts: a bank-offered consent made here
+                    // reaches what the customer sees once logged in, read now in the same session.
+                    let chosen = match offered {
+                        true => self.account_rows(browser).await?,
+                        false => Vec::new(),
+                    };
+                    Ok(Some(chosen.into_iter().map(|a| a.iban).collect()))
                 }
                 .await;
+                let mut known = known.clone();
                 let (sca, status) = match result {
-                    Ok(true) => {
+                    Ok(Some(chosen)) => {
                         flow.session.logged_in = true;
+                        known.request.access = known.request.access.with_choice(chosen);
                         (ScaStatus::Finalised, ConsentStatus::Valid)
                     }
-                    Ok(false) => {
+                    Ok(None) => {
                         // A rejected consent never reads: its browser is closed now.
                         if let Some(browser) = flow.session.browser.take() {
                             browser.close().await;
@@ -526,7 +544,7 @@ impl Bank for ScreenBank {
                         return Err(self.classify(&mut flow, psu, fail, Effect::Safe).await);
                     }
                 };
-                self.settle_consent(psu, known.clone(), status);
+                self.settle_consent(psu, known, status);
                 Ok(sca)
             }
             ScaTarget::Payment(payment) => {

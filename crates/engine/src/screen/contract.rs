@@ -98,6 +98,7 @@ pub(crate) const URL_PARAMETERS: &[(&str, &[&str])] = &[
     ("balance_on_date", &["account"]),
     ("history", &["account"]),
     ("sign", &["payment"]),
+    ("sign_method", &["payment"]),
     ("payment", &["payment"]),
 ];
 

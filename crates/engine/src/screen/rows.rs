@@ -75,6 +75,10 @@ pub(super) fn history(map: &ScreenMap, source: &str) -> FlowResult<Vec<Transacti
     let page = Page::new(source, map);
     let mut out = Vec::new();
     let mut running = Vec::new();
+    let reads_orders = map
+        .get("history")
+        .and_then(|screen| screen.tables.get("history"))
+        .is_some_and(|table| table.columns.contains_key("order"));
     for row in page.table("history", "history")? {
         running.push(
             row.get("balance")
@@ -114,8 +118,16 @@ pub(super) fn history(map: &ScreenMap, source: &str) -> FlowResult<Vec<Transacti
         let id = text(&row, "id");
         let mut order = text(&row, "order");
         if order.is_empty() && row.get("recurring").and_then(Value::flag) == Some(true) {
-            // The website marks the item as recurring without naming its order: the item's own
-            // id stands for the order, so the item reads as recurring.
+            if reads_orders {
+                // The map reads the real order id: an item marked recurring that names none is a
+                // page the map misreads, never an id made up.
+                return Err(disagree(
+                    format!("history[{id}].order"),
+                    "the item is marked recurring but names no standing order".to_owned(),
+                ));
+            }
+            // The website never names the order (the map has no `order` column): the item's own id,
+            // marked as such (`recurring-…`), stands for it so that the item reads as recurring.
             order = format!("recurring-{id}");
         }
         let code = text(&row, "code");
@@ -342,6 +354,37 @@ columns.name = { css = ".gegenpartei", optional = true }
         assert_eq!(rows[0].value_date.to_string(), "2026-06-03");
         assert!(rows[1].is_recurring() && !rows[0].is_recurring());
         assert_eq!(rows[0].status, BookingStatus::Booked);
+    }
+
+    /// r12: without an `order` column the item's own id, marked `recurring-`, stands for the order;
+    /// with one, a recurring badge on an item that names no order is an error, never a made-up id.
+    #[test]
+    fn a_recurring_item_gets_its_order_id_from_the_page_or_says_it_has_none() {
+        let html = page(&[card("t2", "34,56", "Haben", "1.334,56", true)], None);
+        let rows = read(&html).unwrap_or_else(|_| panic!("reads"));
+        assert_eq!(
+            rows[0].standing_order.as_ref().map(ToString::to_string),
+            Some("recurring-t2".to_owned())
+        );
+        let with_orders = OTHER_BANK.replace(
+            "columns.recurring =",
+            "columns.order = { css = \".auftrag\", optional = true }\ncolumns.recurring =",
+        );
+        let map = ScreenMap::parse("andere.toml", &with_orders).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            failure(history(&map, &html)),
+            "history[t2].order",
+            "a badge without an order id"
+        );
+        let named = html.replace(
+            "</article>",
+            "<span class=\"auftrag\">SO-7</span></article>",
+        );
+        let rows = history(&map, &named).unwrap_or_else(|_| panic!("reads"));
+        assert_eq!(
+            rows[0].standing_order.as_ref().map(ToString::to_string),
+            Some("SO-7".to_owned())
+        );
     }
 
     /// Markup that flips a sign, shifts a column or loses a row is an error naming the row, never a

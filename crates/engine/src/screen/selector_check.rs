@@ -3,6 +3,9 @@
 //! (the challenge answered through the `ScaRelay`), visits every screen the map declares — reads by
 //! their addresses, and the first step of each write: the form is filled with a harmless payment and
 //! submitted up to its confirmation screen, which is checked and then cancelled, never confirmed.
+//! The choice of signing method (`sign_method`, when the map gives its address) is checked on an
+//! order already waiting for its signature; the signing page itself is not opened (it would start a
+//! challenge).
 
 use super::ScreenBank;
 use super::contract::{CONTRACT, Must, Need};
@@ -118,16 +121,25 @@ impl ScreenBank {
         let map = &self.inner.map;
         let first = accounts.first().map(|a| a.id.clone());
         let mut pages: Vec<(String, Result<String, String>)> = Vec::new();
-        // A payment on the list of orders, for the screens of one payment.
+        // A payment on the list of orders, for the screens of one payment; and one waiting for its
+        // signature (its status `RCVD` through the map's words), for the choice of signing method.
         let mut payment = None;
+        let mut unsigned = None;
         if map.get("payments").is_some_and(|s| s.url.is_some()) {
             let source = self.visit(browser, "payments", None).await?;
             let page = Page::new(&source, map);
-            payment = page
-                .table("payments", "payments")
-                .ok()
-                .and_then(|rows| rows.into_iter().next())
-                .and_then(|row| row.get("id").and_then(Value::text).map(str::to_owned));
+            let rows = page.table("payments", "payments").unwrap_or_default();
+            let id = |row: &super::extract::Record| {
+                row.get("id").and_then(Value::text).map(str::to_owned)
+            };
+            payment = rows.first().and_then(id);
+            unsigned = rows
+                .iter()
+                .find(|row| {
+                    let shown = row.get("status").and_then(Value::text).unwrap_or_default();
+                    map.model_word("payment_status", shown) == Some("RCVD")
+                })
+                .and_then(id);
         }
         for (name, screen) in &map.screens {
             if AT_LOGIN.contains(&name.as_str())
@@ -145,6 +157,9 @@ impl ScreenBank {
             };
             let id = if url.contains("{account}") {
                 first.as_ref().map(AccountId::to_string)
+            } else if url.contains("{payment}") && name == "sign_method" {
+                // Its page only shows the methods: opening it signs nothing and starts no challenge.
+                unsigned.clone()
             } else if url.contains("{payment}") {
                 payment.clone()
             } else {
@@ -164,6 +179,10 @@ impl ScreenBank {
                         pages.push(((*next).to_owned(), reached));
                     }
                 }
+                None if name == "sign_method" => pages.push((
+                    name.clone(),
+                    Err("not visited: no order waits for its signature".to_owned()),
+                )),
                 None => pages.push((
                     name.clone(),
                     Err("not visited: no account or order to show".to_owned()),

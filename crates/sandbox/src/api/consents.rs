@@ -1,5 +1,7 @@
-//! Consents: creating one (the accounts the customer names, or all of them for `allAccounts`), reading
-//! it and its status, deleting it, and its authorisations.
+//! Consents: creating one (the accounts named; `availableAccounts`, `availableAccountsWithBalance` or
+//! `allPsd2` over every account of the customer; or bank-offered, the accounts the customer ticks at
+//! its SCA), reading it (a bank-offered one lists the ticked accounts) and its status, deleting it,
+//! and its authorisations.
 
 use std::sync::Arc;
 
@@ -26,16 +28,7 @@ pub(super) async fn create_consent(
 ) -> ApiResult<Response> {
     let customer = psu_id(&headers)?;
     let input: ConsentIn = json(&body)?;
-    let request = input.to_request(|| {
-        Some(
-            shared
-                .ledger
-                .accounts(&customer)
-                .into_iter()
-                .map(|a| a.iban)
-                .collect(),
-        )
-    })?;
+    let request = input.to_request()?;
     let id = shared.ledger.create_consent(&customer, request)?;
     Ok(consent_created(&id, ""))
 }

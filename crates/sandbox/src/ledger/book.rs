@@ -150,6 +150,9 @@ pub(super) struct Book {
     pub(super) next_id: u64,
     /// Where challenges come from (seeded, so runs are reproducible).
     pub(super) rng: seed::SplitMix,
+    /// The accounts each customer ticks when the bank offers them at a bank-offered consent's SCA;
+    /// a customer not here ticks every account of theirs.
+    pub(super) offer_choices: HashMap<String, Vec<Iban>>,
 }
 
 impl AccountRecord {

@@ -54,6 +54,7 @@ impl Ledger {
             consents: HashMap::new(),
             authorisations: HashMap::new(),
             request_ids: HashMap::new(),
+            offer_choices: HashMap::new(),
             next_id: 1,
             rng: seed::SplitMix::new(0xCA4D_2EAD),
         };

@@ -10,18 +10,27 @@ use super::book::ConsentEntry;
 use super::bookkeeping::Ledger;
 use super::error::{LedgerError, LedgerResult};
 use psd2_fallback_engine::model::{
-    Account, AccountId, Consent, ConsentId, ConsentRequest, ConsentStatus, InvalidValue,
+    Account, AccountId, Consent, ConsentId, ConsentRequest, ConsentStatus, Iban, InvalidValue,
 };
 
-/// What a consent is asked to allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConsentUse {
-    /// Listing accounts or reading an account's details.
-    Accounts,
-    /// Reading balances.
-    Balances,
-    /// Reading transactions.
-    Transactions,
+/// What a consent is asked to allow: the model's [`AccessUse`], under the name the sandbox API uses.
+pub use psd2_fallback_engine::model::AccessUse as ConsentUse;
+
+impl super::book::Book {
+    /// The accounts a customer ticks when the bank offers them at a consent's SCA: those set by
+    /// [`Ledger::choose_offered_accounts`], else every account of theirs.
+    pub(super) fn offered_choice(&self, customer: &str) -> Vec<Iban> {
+        self.offer_choices
+            .get(customer)
+            .cloned()
+            .unwrap_or_else(|| {
+                self.accounts
+                    .iter()
+                    .filter(|a| a.owner == customer)
+                    .map(|a| a.iban.clone())
+                    .collect()
+            })
+    }
 }
 
 impl Ledger {
@@ -73,6 +82,17 @@ impl Ledger {
             },
         );
         Ok(id)
+    }
+
+    /// Sets the accounts a customer ticks when the bank offers them at a bank-offered consent's SCA
+    /// (the bank's consent screen; by default every account). Every account must be the customer's.
+    pub fn choose_offered_accounts(&self, customer: &str, ibans: Vec<Iban>) -> LedgerResult<()> {
+        let mut book = self.book();
+        for iban in &ibans {
+            book.owned_iban(customer, iban, "offered accounts")?;
+        }
+        book.offer_choices.insert(customer.to_owned(), ibans);
+        Ok(())
     }
 
     /// A consent and the customer it belongs to.
@@ -144,19 +164,10 @@ impl Ledger {
         }
         let access = &consent.request.access;
         if let Some(iban) = &iban {
-            let list = match what {
-                ConsentUse::Accounts => &access.accounts,
-                ConsentUse::Balances => &access.balances,
-                ConsentUse::Transactions => &access.transactions,
-            };
-            let listed = list.contains(iban)
-                || (what == ConsentUse::Accounts
-                    && (access.balances.contains(iban) || access.transactions.contains(iban)));
-            if !listed {
+            if !access.allows(iban, what) {
                 return Err(LedgerError::ConsentInvalid {
                     id: id.to_string(),
-                    reason: format!("it gives no {what:?} access to {}", iban.masked())
-                        .to_lowercase(),
+                    reason: format!("it gives no {} access to {}", what.code(), iban.masked()),
                 });
             }
             if !present {
@@ -183,11 +194,7 @@ impl Ledger {
         Ok(self
             .accounts(&customer)
             .into_iter()
-            .filter(|a| {
-                access.accounts.contains(&a.iban)
-                    || access.balances.contains(&a.iban)
-                    || access.transactions.contains(&a.iban)
-            })
+            .filter(|a| access.allows(&a.iban, ConsentUse::Accounts))
             .collect())
     }
 }

@@ -157,8 +157,12 @@ impl Ledger {
         let now = Instant::now();
         match &target {
             ScaTarget::Consent(cid) => {
+                // A bank-offered consent gets the accounts the customer ticks now.
+                let chosen = book.offered_choice(customer);
                 if let Some(entry) = book.consents.get_mut(cid) {
                     entry.consent.status = ConsentStatus::Valid;
+                    let access = std::mem::take(&mut entry.consent.request.access);
+                    entry.consent.request.access = access.with_choice(chosen);
                 }
             }
             ScaTarget::Payment(payment) => {

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
 
-use psd2_fallback_engine::model::{ConsentId, ScaTarget};
+use psd2_fallback_engine::model::{AccountScope, ConsentId, ConsentStatus, ScaTarget};
 use psd2_fallback_xs2a as xs2a;
 use psd2_fallback_xs2a::{
     ApiError, ConsentIn, Links, consent_created, consent_json, consent_status_json,
@@ -25,7 +25,7 @@ use crate::errors::{Result, bank_error, owner_store_error};
         ("PSU-ID" = String, Header, description = "The customer at the bank"),
         ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
     ),
-    request_body(content = Object, content_type = "application/json", description = "A Berlin Group `consents` body: `access` (accounts, balances, transactions by IBAN), `recurringIndicator`, `validUntil`, `frequencyPerDay`"),
+    request_body(content = Object, content_type = "application/json", description = "A Berlin Group `consents` body: `access` (accounts, balances, transactions by IBAN; or `availableAccounts`, `availableAccountsWithBalance`, `allPsd2`: `allAccounts`; or the three lists empty for a bank-offered consent), `recurringIndicator`, `validUntil`, `frequencyPerDay`"),
     responses(
         (status = 201, description = "The consent, `received`, with its `_links`", content_type = "application/json"),
         (status = 400, description = "Bad input: `tppMessages` name the field"),
@@ -37,8 +37,9 @@ use crate::errors::{Result, bank_error, owner_store_error};
 pub(super) async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) -> Result<Response> {
     let psu_id = xs2a::psu_id(&headers)?;
     let input: ConsentIn = xs2a::json(&body)?;
-    // The service cannot list a customer's accounts before it has a consent: `allPsd2` is refused.
-    let request = input.to_request(|| None)?;
+    // Listed accounts, a scope over all the customer's (`availableAccounts`, `allPsd2`, …) or a
+    // bank-offered consent: the bank (or the website's login) decides which accounts that is.
+    let request = input.to_request()?;
     let psu = ctx.psu(&psu_id, &headers);
     let id = ctx
         .failover()
@@ -54,7 +55,8 @@ pub(super) async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) ->
 }
 
 /// `GET /v1/consents/{id}`: what the consent asked for (kept in the owner store when it was made
-/// through the service) and its status now (from the bank). `lastActionDate` is left out: the bank's
+/// through the service) and its status now (from the bank); a valid bank-offered consent lists the
+/// accounts the customer picked, as the bank (or the website's login) says. `lastActionDate` is left out: the bank's
 /// own record of it is not read by any channel, and the service does not guess it.
 #[utoipa::path(get, path = "/v1/consents/{consent}", tag = "consents", security(("caller" = [])),
     params(
@@ -92,6 +94,19 @@ pub(super) async fn consent_details(
         )
         .await
         .map_err(bank_error)?;
+    // A bank-offered consent lists what the customer picked at its SCA, as the bank says now.
+    let mut request = request;
+    if request.access.scope == AccountScope::BankOffered && status == ConsentStatus::Valid {
+        request.access = ctx
+            .failover()
+            .consent_access(
+                &ctx.psu(&owned.psu, &headers),
+                &ConsentId::new(consent.clone()),
+            )
+            .await
+            .map_err(bank_error)?;
+        request.access.scope = AccountScope::BankOffered;
+    }
     let base = format!("{}/v1/consents/{consent}", ctx.prefix);
     let links = Links::new()
         .with("self", base.clone())

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use psd2_fallback_engine::model::AccessUse;
 use psd2_fallback_xs2a as xs2a;
 use psd2_fallback_xs2a::{ApiError, funds_json};
 
@@ -49,9 +50,11 @@ pub(super) async fn funds_confirmation(
         .consent_request(&ctx.bank().name, consent.as_str())
         .map_err(owner_store_error)?;
     let access = request.as_ref().map(|r| &r.access);
-    let covered = access.is_some_and(|a| {
-        a.accounts.contains(&iban) || a.balances.contains(&iban) || a.transactions.contains(&iban)
-    });
+    // Any list naming the account, or a scope that reaches balances (`allPsd2`,
+    // `availableAccountsWithBalance`; the bank then checks the account is the customer's). A
+    // bank-offered consent's picked accounts are the bank's to say: it covers none here.
+    let covered =
+        access.is_some_and(|a| a.covers_listed(&iban) || a.allows(&iban, AccessUse::Balances));
     if !covered {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
