@@ -25,6 +25,7 @@ const LUC: &str = "1000002";
 struct Replica {
     child: Child,
     url: String,
+    name: String,
 }
 
 impl Drop for Replica {
@@ -80,6 +81,18 @@ impl Deployment {
     /// Starts one more replica over `sandbox`, its journal URL (with the password) given in the
     /// environment, not in its file.
     async fn replica(&self, sandbox: &Sandbox, name: &str, website: bool) -> Replica {
+        self.replica_with(sandbox, name, website, "", "").await
+    }
+
+    /// [`Deployment::replica`] with more top-level settings (`top`) and a `[banks.policy]` table.
+    async fn replica_with(
+        &self,
+        sandbox: &Sandbox,
+        name: &str,
+        website: bool,
+        top: &str,
+        policy: &str,
+    ) -> Replica {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -91,8 +104,8 @@ impl Deployment {
             &config,
             format!(
                 "listen = \"127.0.0.1:{port}\"\njournal = \"postgres://from-the-environment\"\n\
-                 journal_key_file = \"{}\"\noutbox_file = \"{}\"\n\n\
-                 [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\n{}\n\
+                 journal_key_file = \"{}\"\noutbox_file = \"{}\"\n{top}\n\n\
+                 [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\n{}\n{}\n\
                  [[callers]]\nname = \"budget-app\"\ntoken_sha256 = \"{token}\"\n",
                 self.folder.join("journal.key").display(),
                 self.folder.join(format!("{name}.outbox.db")).display(),
@@ -105,6 +118,11 @@ impl Deployment {
                     )
                 } else {
                     String::new()
+                },
+                if policy.is_empty() {
+                    String::new()
+                } else {
+                    format!("[banks.policy]\n{policy}\n")
                 },
             ),
         )
@@ -129,7 +147,11 @@ impl Deployment {
                 panic!("replica {name} stopped: {status}");
             }
             if http.get(format!("{url}/health")).send().await.is_ok() {
-                return Replica { child, url };
+                return Replica {
+                    child,
+                    url,
+                    name: name.to_owned(),
+                };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -292,4 +314,301 @@ async fn a_replica_killed_mid_payment_is_settled_by_the_other_with_one_payment()
         "1"
     );
     sandbox.shutdown().await;
+}
+
+/// The policy of the health drills: two requests not answered switch, probes every 100 ms, a dwell
+/// of 1.5 s, two good probes bring the API back.
+const QUICK_POLICY: &str = "rts_consecutive = 2\nprobe_interval_ms = 100\nprobe_jitter_ms = 20\n\
+                            probe_timeout_ms = 500\ndwell_ms = 1500\nprobes_to_recover = 2\n";
+
+/// The lease of the health drills.
+const LEASE_MS: u64 = 1500;
+
+/// The operator token of the health drills (for `/metrics`).
+const OPERATOR: &str = "replica-drill-operator";
+
+fn health_settings() -> String {
+    format!(
+        "health_lease_ms = {LEASE_MS}\noperator_token_sha256 = \"{}\"",
+        hex(&sha2::Sha256::digest(OPERATOR.as_bytes()))
+    )
+}
+
+impl Replica {
+    /// The bank's mode in force, as this replica's `/health` says it.
+    async fn mode(&self) -> String {
+        let health: Value = reqwest::get(format!("{}/health", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        health["banks"][0]["mode"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The switches this replica's `/metrics` counted, by reason.
+    async fn switches_counted(&self) -> Vec<(String, String)> {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", self.url))
+            .bearer_auth(OPERATOR)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut counted: Vec<(String, String)> = text
+            .lines()
+            .filter(|l| l.contains("switches_total{"))
+            .filter_map(|l| {
+                let reason = l.split("reason=\"").nth(1)?.split('"').next()?;
+                let count = l.rsplit(' ').next()?;
+                Some((reason.to_owned(), count.to_owned()))
+            })
+            .collect();
+        counted.sort();
+        counted
+    }
+}
+
+/// Waits until every replica's `/health` says `mode`, at most `within`.
+async fn all_in(replicas: &[&Replica], mode: &str, within: Duration, deployment: &Deployment) {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let mut modes = Vec::new();
+        for replica in replicas {
+            modes.push(replica.mode().await);
+        }
+        if modes.iter().all(|m| m == mode) {
+            return;
+        }
+        if std::time::Instant::now() > until {
+            for replica in replicas {
+                eprintln!(
+                    "--- {} ---\n{}",
+                    replica.name,
+                    std::fs::read_to_string(
+                        deployment.folder.join(format!("{}.log", replica.name))
+                    )
+                    .unwrap_or_default()
+                );
+            }
+            panic!("not every replica in {mode} within {within:?}: {modes:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The bank's switches in the shared journal, oldest first, as `from>to`.
+fn journalled_switches(deployment: &Deployment) -> Vec<String> {
+    deployment
+        .postgres
+        .psql("SELECT from_mode || '>' || to_mode FROM switches WHERE bank = 'sandbox' ORDER BY id")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Three replicas, one outage of the bank's API: one replica decides, so the journal holds one switch
+/// to the fallback and one way back, each replica's `/health` follows within a second, each counts
+/// the same switches in its `/metrics`, and each serves Anna's reads through the website meanwhile.
+#[tokio::test]
+async fn an_api_outage_is_one_switch_event_across_three_replicas_each_serving_through_the_website()
+{
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let Some(deployment) = Deployment::new() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let settings = health_settings();
+    let mut replicas = Vec::new();
+    for name in ["a", "b", "c"] {
+        replicas.push(
+            deployment
+                .replica_with(&sandbox, name, true, &settings, QUICK_POLICY)
+                .await,
+        );
+    }
+    // Anna signs a consent through each replica, which keeps her password for the website.
+    let mut readers = Vec::new();
+    for replica in &replicas {
+        let client = api_bank(&replica.bank_url(), Some(TOKEN_A));
+        let consent = authorise_consent(&client, &sandbox).await;
+        readers.push((client, psu(ANNA).with_consent(consent)));
+    }
+    let all: Vec<&Replica> = replicas.iter().collect();
+    sandbox.set_api_fault(ApiFault::Refuse);
+    all_in(&all, "fallback", Duration::from_secs(20), &deployment).await;
+    for (client, anna) in &readers {
+        let accounts = client.accounts(anna).await;
+        assert!(
+            accounts.as_ref().is_ok_and(|a| !a.is_empty()),
+            "{accounts:?}"
+        );
+    }
+    assert_eq!(journalled_switches(&deployment), ["api>fallback"]);
+    sandbox.set_api_fault(ApiFault::Up);
+    all_in(&all, "api", Duration::from_secs(20), &deployment).await;
+    assert_eq!(
+        journalled_switches(&deployment),
+        ["api>fallback", "fallback>probing", "probing>api"],
+        "one decision per switch, whatever the replicas"
+    );
+    let expected: Vec<(String, String)> = [
+        ("dwell_elapsed", "1"),
+        ("policy_tripped", "1"),
+        ("recovered", "1"),
+    ]
+    .iter()
+    .map(|(r, n)| ((*r).to_owned(), (*n).to_owned()))
+    .collect();
+    for replica in &replicas {
+        assert_eq!(
+            replica.switches_counted().await,
+            expected,
+            "{}",
+            replica.name
+        );
+    }
+    sandbox.shutdown().await;
+}
+
+/// The replica deciding the bank's health is killed with SIGKILL during an outage: another takes the
+/// bank's lease within the lease time and a renewal, follows the fallback it finds, and brings the
+/// API back when it answers — one switch each way in the journal, the survivors agreeing.
+#[tokio::test]
+async fn the_deciding_replica_killed_another_takes_the_lease_and_the_recovery_is_one_switch() {
+    let Some(deployment) = Deployment::new() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let settings = health_settings();
+    let mut replicas = Vec::new();
+    for name in ["a", "b", "c"] {
+        replicas.push(
+            deployment
+                .replica_with(&sandbox, name, false, &settings, QUICK_POLICY)
+                .await,
+        );
+    }
+    sandbox.set_api_fault(ApiFault::Refuse);
+    {
+        let all: Vec<&Replica> = replicas.iter().collect();
+        all_in(&all, "fallback", Duration::from_secs(20), &deployment).await;
+    }
+    assert_eq!(journalled_switches(&deployment), ["api>fallback"]);
+    let holder = || {
+        deployment
+            .postgres
+            .psql("SELECT holder FROM health_leases WHERE bank = 'sandbox'")
+    };
+    let pid_of = |holder: &str| holder.split(':').nth(1).unwrap_or_default().to_owned();
+    let deciding = holder();
+    let index = replicas
+        .iter()
+        .position(|r| r.child.id().to_string() == pid_of(&deciding))
+        .unwrap_or_else(|| panic!("the lease's holder {deciding} is one of the replicas"));
+    let killed = replicas.remove(index);
+    let killed_at = std::time::Instant::now();
+    killed.kill();
+    let survivors: Vec<String> = replicas.iter().map(|r| r.child.id().to_string()).collect();
+    loop {
+        let now = holder();
+        if survivors.contains(&pid_of(&now)) {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_millis(LEASE_MS * 2 + 1000),
+            "no replica took the lease over within {:?}: {now}",
+            killed_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("lease taken over {:?} after the kill", killed_at.elapsed());
+    let all: Vec<&Replica> = replicas.iter().collect();
+    all_in(&all, "fallback", Duration::from_secs(1), &deployment).await;
+    sandbox.set_api_fault(ApiFault::Up);
+    all_in(&all, "api", Duration::from_secs(20), &deployment).await;
+    assert_eq!(
+        journalled_switches(&deployment),
+        ["api>fallback", "fallback>probing", "probing>api"]
+    );
+    sandbox.shutdown().await;
+}
+
+/// The lease fences the journal: while one replica holds a bank's lease, another can neither take it
+/// nor journal a switch of the bank; once it runs out unrenewed, the other takes it and the first can
+/// journal nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_is_journalled_only_under_the_banks_health_lease() {
+    use psd2_fallback_engine::health::{Mode, SwitchEvent, SwitchReason};
+    use psd2_fallback_engine::journal::{JournalKeys, PostgresJournal};
+    let Some(postgres) = Postgres::start() else {
+        return;
+    };
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let url = postgres.url();
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let connect = || {
+            PostgresJournal::connect(&url, JournalKeys::parse(&key, "test").unwrap(), 2).unwrap()
+        };
+        (connect(), connect())
+    })
+    .await
+    .unwrap();
+    let event = SwitchEvent {
+        sequence: 1,
+        bank: "sandbox".into(),
+        from: Mode::Api,
+        to: Mode::Fallback,
+        reason: SwitchReason::PolicyTripped("drill".into()),
+        evidence: "none".into(),
+        at: time::OffsetDateTime::now_utc(),
+        downtime_started: None,
+    };
+    let lease = Duration::from_millis(400);
+    tokio::task::spawn_blocking(move || {
+        assert!(a.take_health_lease("sandbox", "a", lease).unwrap());
+        assert!(!b.take_health_lease("sandbox", "b", lease).unwrap());
+        assert_eq!(b.record_switch_as_holder(&event, "b").unwrap(), None);
+        let first = a.record_switch_as_holder(&event, "a").unwrap();
+        assert!(first.is_some());
+        // Another bank's lease is another lease.
+        assert!(b.take_health_lease("other-bank", "b", lease).unwrap());
+        assert!(
+            a.take_health_lease("sandbox", "a", lease).unwrap(),
+            "renewed"
+        );
+        std::thread::sleep(lease + Duration::from_millis(200));
+        assert!(
+            b.take_health_lease("sandbox", "b", lease).unwrap(),
+            "ran out"
+        );
+        assert_eq!(a.record_switch_as_holder(&event, "a").unwrap(), None);
+        assert!(!a.take_health_lease("sandbox", "a", lease).unwrap());
+        let second = b.record_switch_as_holder(&event, "b").unwrap();
+        assert!(second > first);
+        assert_eq!(
+            b.switches_after("sandbox", 0)
+                .unwrap()
+                .iter()
+                .map(|s| Some(s.id))
+                .collect::<Vec<_>>(),
+            [first, second]
+        );
+        // Given up, it is free at once.
+        b.release_health_lease("sandbox", "b").unwrap();
+        assert!(a.take_health_lease("sandbox", "a", lease).unwrap());
+    })
+    .await
+    .unwrap();
 }

@@ -40,6 +40,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 mod probe;
+mod shared;
 
 pub use probe::{Probe, ProbeFailure, spawn_prober};
 
@@ -325,9 +326,20 @@ struct State {
     window: VecDeque<Sample>,
     good_probes: u32,
     sequence: u64,
-    /// Switches decided but not yet journalled and announced, oldest first, each with the mode in
-    /// force after it. Filled under the state lock, emptied by `flush` outside it.
-    outbox: VecDeque<(SwitchEvent, Mode)>,
+    /// Switches decided (or adopted) but not yet journalled and announced, oldest first. Filled
+    /// under the state lock, emptied by `flush` outside it.
+    outbox: VecDeque<Queued>,
+}
+
+/// A switch waiting to be journalled and announced.
+#[derive(Debug)]
+struct Queued {
+    event: SwitchEvent,
+    /// The mode in force after it.
+    effective: Mode,
+    /// The durable id of a switch another process decided and journalled (see `shared`): announced
+    /// here, never journalled again.
+    journalled: Option<i64>,
 }
 
 /// Makes a switch event durable and returns its durable id (the journal does this).
@@ -361,6 +373,10 @@ pub struct Health {
     probe: std::sync::OnceLock<Probe>,
     /// This health itself, for the task that runs a confirming probe.
     me: std::sync::Weak<Health>,
+    /// Whether this process decides the bank's measured switches: always, alone; across replicas,
+    /// only while it holds the bank's health lease (see `shared`). A replica that does not decide
+    /// keeps counting (its counts are its evidence once it decides) but switches only as told.
+    deciding: std::sync::atomic::AtomicBool,
 }
 
 impl Health {
@@ -395,6 +411,7 @@ impl Health {
             justification: Mutex::new(None),
             probe: std::sync::OnceLock::new(),
             me: me.clone(),
+            deciding: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -773,7 +790,11 @@ impl Health {
                     at: OffsetDateTime::now_utc(),
                     downtime_started: None,
                 };
-                state.outbox.push_back((event, after));
+                state.outbox.push_back(Queued {
+                    event,
+                    effective: after,
+                    journalled: None,
+                });
             }
         });
     }
@@ -794,6 +815,11 @@ impl Health {
         evidence: String,
         downtime_started: Option<OffsetDateTime>,
     ) {
+        if !self.is_deciding() {
+            // Another replica decides this bank: its switch reaches this one through `adopt`.
+            tracing::debug!(bank = %self.bank, to = %to, %reason, "not switched: another replica decides this bank's health");
+            return;
+        }
         let before = self.effective(state);
         let from = state.measured;
         state.measured = to;
@@ -812,7 +838,11 @@ impl Health {
             downtime_started,
         };
         if before != after || self.config.exempt.is_none() {
-            state.outbox.push_back((event, after));
+            state.outbox.push_back(Queued {
+                event,
+                effective: after,
+                journalled: None,
+            });
         } else {
             tracing::warn!(bank = %self.bank, measured = %to, exemption = self.config.exempt.as_deref().unwrap_or(""), "the API is {} but the bank is exempt from the fallback", to);
         }
@@ -826,18 +856,39 @@ impl Health {
         loop {
             // The state lock is held only to take the next switch, never while it is published.
             let next = self.lock().outbox.pop_front();
-            let Some((event, effective)) = next else {
+            let Some(queued) = next else {
                 return;
             };
-            self.publish(event, effective);
+            self.publish(queued);
         }
     }
 
     /// Journals one switch, then announces it: the journal always holds an event before anyone hears
     /// of it.
-    fn publish(&self, event: SwitchEvent, effective: Mode) {
-        if let Some(Recorder(record)) = self.recorder.get() {
-            let id = record(&event);
+    fn publish(&self, queued: Queued) {
+        let Queued {
+            event,
+            effective,
+            journalled,
+        } = queued;
+        let id = match (journalled, self.recorder.get()) {
+            (Some(id), _) => Some(id),
+            (None, Some(Recorder(record))) => {
+                let id = record(&event);
+                if id.is_none()
+                    && event.reason.cause() == SwitchCause::Measured
+                    && !self.is_deciding()
+                {
+                    // The lease was lost before the switch was journalled: the replica that holds it
+                    // now decides, and this one follows what it records.
+                    tracing::warn!(bank = %event.bank, to = %event.to, "a switch decided as the lease ran out was not journalled, nor announced");
+                    return;
+                }
+                id
+            }
+            (None, None) => None,
+        };
+        if journalled.is_some() || self.recorder.get().is_some() {
             let mut justification = self.justification.lock().unwrap_or_else(|p| p.into_inner());
             *justification = if effective == Mode::Api {
                 None

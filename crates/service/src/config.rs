@@ -83,6 +83,11 @@ pub struct ServiceConfig {
     /// `psd2-fallback.outbox.db` in the working directory: each replica delivers the events it made.
     #[serde(default)]
     pub outbox_file: Option<PathBuf>,
+    /// With a PostgreSQL journal: how long a replica's lease on a bank's health lasts unrenewed (it
+    /// renews it every fifth of this), in milliseconds. The replica holding a bank's lease decides
+    /// its switches; when it dies another takes over within this time plus one renewal.
+    #[serde(default = "default_health_lease_ms")]
+    pub health_lease_ms: u64,
     /// The SHA-256 (hex) of the admin token for the override route; `PSD2_FALLBACK_ADMIN_TOKEN` wins.
     #[serde(default)]
     pub admin_token_sha256: Option<String>,
@@ -239,6 +244,10 @@ pub struct BankConfig {
     /// When to switch and when to come back.
     #[serde(default)]
     pub policy: PolicyConfig,
+}
+
+fn default_health_lease_ms() -> u64 {
+    5000
 }
 
 fn default_true() -> bool {
@@ -603,12 +612,22 @@ impl ServiceConfig {
         &self,
         card_reader: Option<Arc<dyn ScaRelay>>,
     ) -> Result<(ServiceState, Vec<tokio::task::JoinHandle<()>>), ConfigError> {
-        let (journal, owners) = crate::storage::open(
+        let (journal, owners, shared) = crate::storage::open(
             &self.journal.or_environment(),
             self.journal_key_file.as_deref(),
         )
         .await
         .map_err(|(key, reason)| self.invalid(key, reason))?;
+        if self.health_lease_ms < 100 {
+            return Err(self.invalid(
+                "health_lease_ms",
+                format!(
+                    "{} ms is too short a lease (100 at least)",
+                    self.health_lease_ms
+                ),
+            ));
+        }
+        let replica = psd2_fallback_engine::journal::replica_name();
         let mut banks = Vec::new();
         let mut probers = Vec::new();
         for (i, bank) in self.banks.iter().enumerate() {
@@ -667,6 +686,18 @@ impl ServiceConfig {
                     self.invalid(format!("banks[{i}].{key}"), e.to_string())
                 })?;
             probers.extend(parts.prober);
+            if let Some(journal) = &shared {
+                // Before the failover is made: the lease's recorder is the one its health keeps.
+                let share = crate::storage::share_health(
+                    journal.clone(),
+                    parts.health.clone(),
+                    replica.clone(),
+                    ms(self.health_lease_ms),
+                )
+                .await
+                .map_err(|reason| self.invalid("journal", reason))?;
+                probers.push(share);
+            }
             let mut setup = BankSetup::new(
                 bank.name.clone(),
                 Arc::new(parts.api),

@@ -20,6 +20,8 @@
 
 mod keys;
 #[cfg(feature = "postgres")]
+mod leases;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
@@ -29,6 +31,8 @@ use std::path::PathBuf;
 use time::{Date, OffsetDateTime};
 
 pub use keys::JournalKeys;
+#[cfg(feature = "postgres")]
+pub use leases::{HealthShare, replica_name};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresJournal;
 pub use sqlite::{SqliteJournal, owner_only};

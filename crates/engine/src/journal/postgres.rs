@@ -28,9 +28,10 @@ use crate::health::SwitchEvent;
 use crate::model::{Consent, ConsentStatus, PaymentRef, PaymentStatus};
 
 /// The migrations, in order: a version is applied once, in one transaction with its record.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 CREATE TABLE intents (
     seq BIGSERIAL NOT NULL UNIQUE,
@@ -118,7 +119,9 @@ CREATE TABLE journal_key_check (
     check_value TEXT NOT NULL
 );
 ",
-)];
+    ),
+    (2, super::leases::MIGRATION),
+];
 
 /// The advisory lock the migrations run under (any constant the database's other users do not take).
 const MIGRATION_LOCK: i64 = 0x7073_6432_6662_6a6c;
@@ -148,7 +151,7 @@ impl Drop for PostgresJournal {
     }
 }
 
-fn pg(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> JournalError {
+pub(super) fn pg(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> JournalError {
     move |source| JournalError::Postgres {
         what,
         message: source
@@ -159,7 +162,7 @@ fn pg(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> JournalError 
 }
 
 /// A PostgreSQL error that is not the driver's (the pool, the runtime, the URL).
-fn other(what: &'static str, message: impl Into<String>) -> JournalError {
+pub(super) fn other(what: &'static str, message: impl Into<String>) -> JournalError {
     let message = message.into();
     JournalError::Postgres {
         what,
@@ -351,7 +354,7 @@ fn intent_row(row: &Row) -> JournalResult<Intent> {
     .into_intent()
 }
 
-fn switch_row(row: &Row) -> JournalResult<StoredSwitch> {
+pub(super) fn switch_row(row: &Row) -> JournalResult<StoredSwitch> {
     Ok(StoredSwitch {
         id: row.try_get("id")?,
         bank: row.try_get("bank")?,
