@@ -612,3 +612,120 @@ async fn a_switch_is_journalled_only_under_the_banks_health_lease() {
     .await
     .unwrap();
 }
+
+/// A payment left in doubt (executed, its answer lost, the website in maintenance) is settled by the
+/// periodic sweep, not only at a start, and by one replica: two failovers on one PostgreSQL journal
+/// (two replicas, each with its own connection and name) sweep at once; one claims the intent and
+/// finds the payment through the website, the other leaves it to it — one lookup in the access log,
+/// one payment in the ledger, the intent accepted with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_in_doubt_is_swept_by_one_replica_while_the_other_leaves_it() {
+    use psd2_fallback_engine::failover::FailoverBuilder;
+    use psd2_fallback_engine::journal::{IntentState, JournalKeys, JournalStore, PostgresJournal};
+    use psd2_fallback_engine::model::{Amount, EndToEndId, PaymentProduct, PaymentRequest};
+    use psd2_fallback_sandbox::WebsiteFault;
+    use std::sync::Arc;
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let Some(postgres) = Postgres::start() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let url = postgres.url();
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let connect = || {
+            Arc::new(
+                PostgresJournal::connect(&url, JournalKeys::parse(&key, "test").unwrap(), 2)
+                    .unwrap(),
+            )
+        };
+        (connect(), connect())
+    })
+    .await
+    .unwrap();
+    assert_ne!(a.replica(), b.replica());
+    let website = crate::support::service::screen_channel(&sandbox).await;
+    let replica = |journal: Arc<PostgresJournal>| {
+        let mut config = psd2_fallback_engine::api::ApiBankConfig::new(sandbox.api_url());
+        config.request_timeout = Duration::from_secs(2);
+        let api = psd2_fallback_engine::ApiBank::new(config).unwrap();
+        FailoverBuilder::new("sandbox", api, website.clone())
+            .without_prober()
+            .build(journal as Arc<dyn JournalStore>)
+    };
+    let on_a = replica(a.clone()).await.unwrap().failover;
+    let on_b = replica(b.clone()).await.unwrap().failover;
+    let anna = psu(ANNA);
+    let request = PaymentRequest {
+        product: PaymentProduct::SepaCreditTransfer,
+        debtor: iban(&sandbox, ANNA),
+        creditor_name: "Luc Peeters".to_owned(),
+        creditor: iban(&sandbox, LUC),
+        amount: Amount::eur(rust_decimal::Decimal::new(1225, 2)).unwrap(),
+        remittance: None,
+        requested_execution_date: None,
+        end_to_end_id: EndToEndId::generate(),
+    };
+    let before = sandbox.ledger().payments(ANNA).len();
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    sandbox.set_website_fault(WebsiteFault::Maintenance);
+    let sent = on_a.initiate_payment(&anna, &request).await;
+    assert!(
+        matches!(sent, Err(BankError::OutcomeUnknown { .. })),
+        "{sent:?}"
+    );
+    assert_eq!(sandbox.ledger().payments(ANNA).len(), before + 1);
+    let in_doubt = || {
+        let b = b.clone();
+        async move {
+            tokio::task::spawn_blocking(move || b.open_intents().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let open = in_doubt().await;
+    assert!(
+        matches!(open.as_slice(), [intent] if matches!(intent.state, IntentState::InDoubt(_))),
+        "{open:?}"
+    );
+    let key = open[0].key.clone();
+    // The website is back; nobody retries the payment; both replicas' sweeps run at once.
+    sandbox.set_api_fault(ApiFault::Up);
+    sandbox.set_website_fault(WebsiteFault::Up);
+    let lookups = || postgres.psql("SELECT count(*) FROM access_log WHERE data LIKE 'lookup %'");
+    let looked_up = lookups();
+    let context = |_: &psd2_fallback_engine::journal::Intent| Some(psu(ANNA));
+    let (swept_a, swept_b) = tokio::join!(on_a.sweep(context), on_b.sweep(context));
+    let (swept_a, swept_b) = (swept_a.unwrap(), swept_b.unwrap());
+    assert_eq!(
+        (swept_a.0 + swept_b.0, swept_a.1 + swept_b.1),
+        (1, 0),
+        "one replica settled it: {swept_a:?} {swept_b:?}"
+    );
+    assert!(in_doubt().await.is_empty());
+    let settled = tokio::task::spawn_blocking(move || b.intent(&key).unwrap().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(settled.state, IntentState::Accepted);
+    let paid = sandbox.ledger().payments(ANNA);
+    assert_eq!(paid.len(), before + 1, "found, never sent again");
+    let found = settled.payment.expect("the intent holds the payment found");
+    assert!(
+        paid.iter()
+            .any(|p| p.payment.id.as_str() == found.id.as_str()),
+        "the payment the bank holds: {found:?}"
+    );
+    assert_eq!(
+        lookups().parse::<u32>().unwrap() - looked_up.parse::<u32>().unwrap(),
+        1,
+        "one replica looked it up"
+    );
+    assert_eq!(postgres.psql("SELECT count(*) FROM intent_claims"), "0");
+    sandbox.shutdown().await;
+}

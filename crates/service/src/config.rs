@@ -146,6 +146,9 @@ pub struct LimitsConfig {
     pub consent_notice_days: u32,
     /// How often consents are looked at for their expiry events, in seconds.
     pub consent_scan_secs: u64,
+    /// How often the writes left in doubt are reconciled again, in milliseconds (each claimed, so
+    /// one replica at a time works on it).
+    pub in_doubt_sweep_ms: u64,
     /// Unattended reads left of an account for the day at which `budget.low` is sent.
     pub budget_low_remaining: u32,
 }
@@ -169,6 +172,7 @@ impl Default for LimitsConfig {
             webhook_retry_max_ms: millis(d.webhook_retry_max),
             consent_notice_days: d.consent_notice_days,
             consent_scan_secs: d.consent_scan.as_secs(),
+            in_doubt_sweep_ms: d.in_doubt_sweep.as_millis() as u64,
             budget_low_remaining: d.budget_low_remaining,
         }
     }
@@ -497,6 +501,7 @@ impl ServiceConfig {
             ("limits.max_in_flight", self.limits.max_in_flight as u64),
             ("limits.webhook_retry_ms", self.limits.webhook_retry_ms),
             ("limits.consent_scan_secs", self.limits.consent_scan_secs),
+            ("limits.in_doubt_sweep_ms", self.limits.in_doubt_sweep_ms),
             (
                 "limits.page_cache_reads",
                 self.limits.page_cache_reads as u64,
@@ -627,7 +632,6 @@ impl ServiceConfig {
                 ),
             ));
         }
-        let replica = psd2_fallback_engine::journal::replica_name();
         let mut banks = Vec::new();
         let mut probers = Vec::new();
         for (i, bank) in self.banks.iter().enumerate() {
@@ -691,7 +695,6 @@ impl ServiceConfig {
                 let share = crate::storage::share_health(
                     journal.clone(),
                     parts.health.clone(),
-                    replica.clone(),
                     ms(self.health_lease_ms),
                 )
                 .await
@@ -732,6 +735,7 @@ impl ServiceConfig {
             webhook_retry_max: ms(l.webhook_retry_max_ms.max(l.webhook_retry_ms)),
             consent_notice_days: l.consent_notice_days,
             consent_scan: Duration::from_secs(l.consent_scan_secs),
+            in_doubt_sweep: ms(l.in_doubt_sweep_ms),
             budget_low_remaining: l.budget_low_remaining,
         };
         let outbox = Arc::new(

@@ -128,13 +128,12 @@ pub(crate) async fn open(
 pub(crate) async fn share_health(
     journal: Arc<PostgresJournal>,
     health: Arc<Health>,
-    replica: String,
     lease: Duration,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let _entered = runtime.enter();
-        HealthShare::start(journal, health, replica, lease).map(|(_, task)| task)
+        HealthShare::start(journal, health, lease).map(|(_, task)| task)
     })
     .await
     .map_err(|e| e.to_string())?

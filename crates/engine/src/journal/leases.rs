@@ -16,6 +16,9 @@
 //! When the holder dies its lease runs out: another replica takes it within the lease time plus one
 //! renewal, starts from the recorded state (`Health::follow`: on the fallback, the dwell starts again
 //! from the takeover) and decides from there — the recovery is still one switch.
+//!
+//! An intent in doubt is reconciled by one replica at a time: a claim is one row of `intent_claims`
+//! (holder, until), taken by one statement when absent or run out, given up when the work is done.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -162,6 +165,43 @@ impl PostgresJournal {
         })
     }
 
+    /// Claims an intent for this replica for `hold`, unless another replica's claim on it is live
+    /// (one row per intent in `intent_claims`, taken by one statement).
+    pub(super) fn claim(&self, key: &str, hold: Duration) -> JournalResult<bool> {
+        let (key, holder) = (key.to_owned(), self.replica().to_owned());
+        let ms = hold.as_secs_f64() * 1000.0;
+        self.run(move |client| async move {
+            let row = client
+                .query_opt(
+                    "INSERT INTO intent_claims (key, holder, until)
+                     VALUES ($1, $2, clock_timestamp() + $3::float8 * interval '1 millisecond')
+                     ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until
+                     WHERE intent_claims.until < clock_timestamp()
+                        OR intent_claims.holder = EXCLUDED.holder
+                     RETURNING key",
+                    &[&key, &holder, &ms],
+                )
+                .await
+                .map_err(pg("claiming an intent"))?;
+            Ok(row.is_some())
+        })
+    }
+
+    /// Gives this replica's claim on an intent up.
+    pub(super) fn release(&self, key: &str) -> JournalResult<()> {
+        let (key, holder) = (key.to_owned(), self.replica().to_owned());
+        self.run(move |client| async move {
+            client
+                .execute(
+                    "DELETE FROM intent_claims WHERE key = $1 AND holder = $2",
+                    &[&key, &holder],
+                )
+                .await
+                .map_err(pg("giving a claim on an intent up"))?;
+            Ok(())
+        })
+    }
+
     /// The bank's switches journalled after the one numbered `after`, oldest first.
     pub fn switches_after(&self, bank: &str, after: i64) -> JournalResult<Vec<StoredSwitch>> {
         let bank = bank.to_owned();
@@ -257,7 +297,7 @@ pub struct HealthShare {
 }
 
 impl HealthShare {
-    /// Shares `health` through `journal` as `replica`: from now on this replica journals a measured
+    /// Shares `health` through `journal` as the journal's replica: from now on this replica journals a measured
     /// switch only while it holds the bank's lease (the journal's recorder is installed here, so call
     /// this before the failover is made), starts where the journal left the bank's health, and — in
     /// the task returned, until it is aborted — takes or renews the lease and adopts the others'
@@ -266,9 +306,9 @@ impl HealthShare {
     pub fn start(
         journal: Arc<PostgresJournal>,
         health: Arc<Health>,
-        replica: String,
         lease: Duration,
     ) -> JournalResult<(Arc<Self>, tokio::task::JoinHandle<()>)> {
+        let replica = journal.replica().to_owned();
         let recorded = journal.recorded_health(health.bank())?;
         health.set_deciding(false);
         health.follow(

@@ -134,6 +134,9 @@ pub struct PostgresJournal {
     runtime: Option<tokio::runtime::Runtime>,
     /// The secret of the keyed hashes: every replica of one database must have the same.
     keys: JournalKeys,
+    /// This process's name among the replicas ([`super::replica_name`]): the holder of its claims
+    /// on intents and of its health leases.
+    replica: String,
 }
 
 impl std::fmt::Debug for PostgresJournal {
@@ -214,6 +217,7 @@ impl PostgresJournal {
             pool,
             runtime: Some(runtime),
             keys,
+            replica: super::replica_name(),
         };
         let check = journal.keys.psu("journal key check");
         journal.migrate("journal_migrations", MIGRATIONS)?;
@@ -238,6 +242,11 @@ impl PostgresJournal {
             Ok(())
         })?;
         Ok(journal)
+    }
+
+    /// This process's name among the replicas sharing the database.
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     /// Runs `work` with a pooled connection on the journal's runtime and waits for it: how every
@@ -376,6 +385,14 @@ fn count(value: i32) -> u32 {
 impl JournalStore for PostgresJournal {
     fn keys(&self) -> &JournalKeys {
         &self.keys
+    }
+
+    fn claim_intent(&self, key: &str, hold: std::time::Duration) -> JournalResult<bool> {
+        self.claim(key, hold)
+    }
+
+    fn release_intent(&self, key: &str) -> JournalResult<()> {
+        self.release(key)
     }
 
     fn record_intent(&self, intent: &Intent) -> JournalResult<Intent> {
