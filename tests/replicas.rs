@@ -729,3 +729,73 @@ async fn an_intent_in_doubt_is_swept_by_one_replica_while_the_other_leaves_it() 
     assert_eq!(postgres.psql("SELECT count(*) FROM intent_claims"), "0");
     sandbox.shutdown().await;
 }
+
+/// A caller's rate limit is each replica's (a `governor` bucket per caller per process): across N
+/// replicas the caller gets at most N × (`burst` + `requests_per_second` × t) in t seconds — the bound
+/// the README states — and a replica refuses past its own share with 429 and `Retry-After`.
+#[tokio::test]
+async fn a_callers_rate_limit_holds_per_replica_so_n_replicas_allow_n_times_it() {
+    let Some(deployment) = Deployment::new() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let limits = "[limits]\nrequests_per_second = 1\nburst = 3";
+    let a = deployment
+        .replica_with(&sandbox, "a", false, limits, "")
+        .await;
+    let b = deployment
+        .replica_with(&sandbox, "b", false, limits, "")
+        .await;
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for _ in 0..8 {
+        for replica in [&a, &b] {
+            let response = http
+                .get(format!("{}/v1/accounts", replica.bank_url()))
+                .bearer_auth(TOKEN_A)
+                .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+                .header("PSU-ID", ANNA)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response.headers().get("Retry-After").cloned();
+            answers.push((
+                replica.name.clone(),
+                response.status().as_u16(),
+                retry_after,
+            ));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let let_in = |name: &str| {
+        answers
+            .iter()
+            .filter(|(n, status, _)| n == name && *status != 429)
+            .count() as f64
+    };
+    // Each replica lets its own burst in, and no more than its burst and what refilled meanwhile.
+    for name in ["a", "b"] {
+        let bound = 3.0 + elapsed.ceil();
+        assert!(
+            (3.0..=bound).contains(&let_in(name)),
+            "{name}: {} let in, bound {bound}: {answers:?}",
+            let_in(name)
+        );
+    }
+    let total = let_in("a") + let_in("b");
+    assert!(
+        total > 3.0 + elapsed.ceil(),
+        "two replicas let more in than one allows: {total}"
+    );
+    assert!(
+        total <= 2.0 * (3.0 + elapsed.ceil()),
+        "the N× bound: {total}"
+    );
+    for (_, status, retry_after) in &answers {
+        if *status == 429 {
+            assert!(retry_after.is_some(), "a refusal says when to retry");
+        }
+    }
+    sandbox.shutdown().await;
+}
