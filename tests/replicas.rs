@@ -799,3 +799,46 @@ async fn a_callers_rate_limit_holds_per_replica_so_n_replicas_allow_n_times_it()
     }
     sandbox.shutdown().await;
 }
+
+/// The website channel on a remote WebDriver endpoint (`webdriver_url`) that opens no session — a grid
+/// at capacity or gone (here: a loopback port nothing listens on) — is the channel *unavailable*, after
+/// asking again five times with growing waits (0.25 + 0.5 + 1 + 2 s): never a website change, so the
+/// failover serves through the other channel or a later call, and health is not touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_webdriver_that_opens_no_session_is_unavailable_after_backing_off() {
+    use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig, WebDriverTarget};
+    use std::sync::Arc;
+    let sandbox = sandbox().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = ScreenBankConfig::new(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
+        sandbox.web_url(),
+    );
+    config.spare = false;
+    config.max_active = 1;
+    config.webdriver = WebDriverTarget::Remote(format!("http://127.0.0.1:{port}"));
+    let screen = ScreenBank::new(
+        config,
+        Some(Arc::new(psd2_fallback_sandbox::CardReaderRelay)),
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let error = screen.accounts(&psu(ANNA)).await.unwrap_err();
+    assert!(matches!(error, BankError::Unavailable { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("5 times"),
+        "asked again before giving up: {error}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(3750),
+        "with waits between: {:?}",
+        started.elapsed()
+    );
+    screen.close().await;
+    sandbox.shutdown().await;
+}
