@@ -437,7 +437,12 @@ async fn an_api_outage_is_one_switch_event_across_three_replicas_each_serving_th
     // Anna signs a consent through each replica, which keeps her password for the website.
     let mut readers = Vec::new();
     for replica in &replicas {
-        let client = api_bank(&replica.bank_url(), Some(TOKEN_A));
+        // Reads through a browser may be slow on a machine busy with other tests.
+        let client = crate::support::service::api_bank_waiting(
+            &replica.bank_url(),
+            Some(TOKEN_A),
+            Duration::from_secs(60),
+        );
         let consent = authorise_consent(&client, &sandbox).await;
         readers.push((client, psu(ANNA).with_consent(consent)));
     }
