@@ -28,33 +28,6 @@ use super::postgres::{other, pg, switch_row};
 use super::{JournalResult, JournalStore, PostgresJournal, StoredSwitch, cause_code, mode_code};
 use crate::health::{Health, Mode, Override, SwitchCause, SwitchEvent, SwitchReason};
 
-/// The journal's second migration: the health leases, and the claims on intents in doubt.
-pub(super) const MIGRATION: &str = "
-CREATE TABLE health_leases (
-    bank TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    expires_at TIMESTAMPTZ NOT NULL,
-    taken_at TIMESTAMPTZ NOT NULL
-);
-CREATE INDEX switches_bank_id ON switches (bank, id);
-CREATE TABLE intent_claims (
-    key TEXT PRIMARY KEY REFERENCES intents (key) ON DELETE CASCADE,
-    holder TEXT NOT NULL,
-    until TIMESTAMPTZ NOT NULL
-);
-";
-
-/// This process's name as a replica: host, process id and a random part (a restarted process is
-/// another replica). It holds leases and claims; it names no customer.
-pub fn replica_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_default();
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("{}:{}:{}", host.trim(), std::process::id(), &random[..8])
-}
-
 /// What the journal says of a bank's health: the state its switches led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Recorded {

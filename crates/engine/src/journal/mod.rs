@@ -32,9 +32,9 @@ use time::{Date, OffsetDateTime};
 
 pub use keys::JournalKeys;
 #[cfg(feature = "postgres")]
-pub use leases::{HealthShare, replica_name};
+pub use leases::HealthShare;
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresJournal;
+pub use postgres::{PostgresJournal, replica_name};
 pub use sqlite::{SqliteJournal, owner_only};
 
 use crate::bank::Channel;

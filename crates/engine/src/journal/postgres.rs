@@ -120,8 +120,36 @@ CREATE TABLE journal_key_check (
 );
 ",
     ),
-    (2, super::leases::MIGRATION),
+    (2, HEALTH_LEASES),
 ];
+
+/// The journal's second migration: the health leases and the claims on intents in doubt (used by
+/// `leases`).
+const HEALTH_LEASES: &str = "
+CREATE TABLE health_leases (
+    bank TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    taken_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX switches_bank_id ON switches (bank, id);
+CREATE TABLE intent_claims (
+    key TEXT PRIMARY KEY REFERENCES intents (key) ON DELETE CASCADE,
+    holder TEXT NOT NULL,
+    until TIMESTAMPTZ NOT NULL
+);
+";
+
+/// This process's name as a replica: host, process id and a random part (a restarted process is
+/// another replica). It holds leases and claims; it names no customer.
+pub fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}:{}:{}", host.trim(), std::process::id(), &random[..8])
+}
 
 /// The advisory lock the migrations run under (any constant the database's other users do not take).
 const MIGRATION_LOCK: i64 = 0x7073_6432_6662_6a6c;
@@ -134,7 +162,7 @@ pub struct PostgresJournal {
     runtime: Option<tokio::runtime::Runtime>,
     /// The secret of the keyed hashes: every replica of one database must have the same.
     keys: JournalKeys,
-    /// This process's name among the replicas ([`super::replica_name`]): the holder of its claims
+    /// This process's name among the replicas ([`replica_name`]): the holder of its claims
     /// on intents and of its health leases.
     replica: String,
 }
@@ -217,7 +245,7 @@ impl PostgresJournal {
             pool,
             runtime: Some(runtime),
             keys,
-            replica: super::replica_name(),
+            replica: replica_name(),
         };
         let check = journal.keys.psu("journal key check");
         journal.migrate("journal_migrations", MIGRATIONS)?;
