@@ -25,6 +25,7 @@ const LUC: &str = "1000002";
 struct Replica {
     child: Child,
     url: String,
+    name: String,
 }
 
 impl Drop for Replica {
@@ -80,6 +81,18 @@ impl Deployment {
     /// Starts one more replica over `sandbox`, its journal URL (with the password) given in the
     /// environment, not in its file.
     async fn replica(&self, sandbox: &Sandbox, name: &str, website: bool) -> Replica {
+        self.replica_with(sandbox, name, website, "", "").await
+    }
+
+    /// [`Deployment::replica`] with more top-level settings (`top`) and a `[banks.policy]` table.
+    async fn replica_with(
+        &self,
+        sandbox: &Sandbox,
+        name: &str,
+        website: bool,
+        top: &str,
+        policy: &str,
+    ) -> Replica {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -91,8 +104,8 @@ impl Deployment {
             &config,
             format!(
                 "listen = \"127.0.0.1:{port}\"\njournal = \"postgres://from-the-environment\"\n\
-                 journal_key_file = \"{}\"\noutbox_file = \"{}\"\n\n\
-                 [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\n{}\n\
+                 journal_key_file = \"{}\"\noutbox_file = \"{}\"\n{top}\n\n\
+                 [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\n{}\n{}\n\
                  [[callers]]\nname = \"budget-app\"\ntoken_sha256 = \"{token}\"\n",
                 self.folder.join("journal.key").display(),
                 self.folder.join(format!("{name}.outbox.db")).display(),
@@ -105,6 +118,11 @@ impl Deployment {
                     )
                 } else {
                     String::new()
+                },
+                if policy.is_empty() {
+                    String::new()
+                } else {
+                    format!("[banks.policy]\n{policy}\n")
                 },
             ),
         )
@@ -129,7 +147,11 @@ impl Deployment {
                 panic!("replica {name} stopped: {status}");
             }
             if http.get(format!("{url}/health")).send().await.is_ok() {
-                return Replica { child, url };
+                return Replica {
+                    child,
+                    url,
+                    name: name.to_owned(),
+                };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -291,5 +313,537 @@ async fn a_replica_killed_mid_payment_is_settled_by_the_other_with_one_payment()
             .psql("SELECT count(*) FROM intents WHERE payment_id IS NOT NULL"),
         "1"
     );
+    sandbox.shutdown().await;
+}
+
+/// The policy of the health drills: two requests not answered switch, probes every 100 ms, a dwell
+/// of 1.5 s, two good probes bring the API back.
+const QUICK_POLICY: &str = "rts_consecutive = 2\nprobe_interval_ms = 100\nprobe_jitter_ms = 20\n\
+                            probe_timeout_ms = 500\ndwell_ms = 1500\nprobes_to_recover = 2\n";
+
+/// The lease of the health drills.
+const LEASE_MS: u64 = 1500;
+
+/// The operator token of the health drills (for `/metrics`).
+const OPERATOR: &str = "replica-drill-operator";
+
+fn health_settings() -> String {
+    format!(
+        "health_lease_ms = {LEASE_MS}\noperator_token_sha256 = \"{}\"",
+        hex(&sha2::Sha256::digest(OPERATOR.as_bytes()))
+    )
+}
+
+impl Replica {
+    /// The bank's mode in force, as this replica's `/health` says it.
+    async fn mode(&self) -> String {
+        let health: Value = reqwest::get(format!("{}/health", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        health["banks"][0]["mode"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The switches this replica's `/metrics` counted, by reason.
+    async fn switches_counted(&self) -> Vec<(String, String)> {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", self.url))
+            .bearer_auth(OPERATOR)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut counted: Vec<(String, String)> = text
+            .lines()
+            .filter(|l| l.contains("switches_total{"))
+            .filter_map(|l| {
+                let reason = l.split("reason=\"").nth(1)?.split('"').next()?;
+                let count = l.rsplit(' ').next()?;
+                Some((reason.to_owned(), count.to_owned()))
+            })
+            .collect();
+        counted.sort();
+        counted
+    }
+}
+
+/// Waits until every replica's `/health` says `mode`, at most `within`.
+async fn all_in(replicas: &[&Replica], mode: &str, within: Duration, deployment: &Deployment) {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let mut modes = Vec::new();
+        for replica in replicas {
+            modes.push(replica.mode().await);
+        }
+        if modes.iter().all(|m| m == mode) {
+            return;
+        }
+        if std::time::Instant::now() > until {
+            for replica in replicas {
+                eprintln!(
+                    "--- {} ---\n{}",
+                    replica.name,
+                    std::fs::read_to_string(
+                        deployment.folder.join(format!("{}.log", replica.name))
+                    )
+                    .unwrap_or_default()
+                );
+            }
+            panic!("not every replica in {mode} within {within:?}: {modes:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The bank's switches in the shared journal, oldest first, as `from>to`.
+fn journalled_switches(deployment: &Deployment) -> Vec<String> {
+    deployment
+        .postgres
+        .psql("SELECT from_mode || '>' || to_mode FROM switches WHERE bank = 'sandbox' ORDER BY id")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Three replicas, one outage of the bank's API: one replica decides, so the journal holds one switch
+/// to the fallback and one way back, each replica's `/health` follows within a second, each counts
+/// the same switches in its `/metrics`, and each serves Anna's reads through the website meanwhile.
+#[tokio::test]
+async fn an_api_outage_is_one_switch_event_across_three_replicas_each_serving_through_the_website()
+{
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let Some(deployment) = Deployment::new() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let settings = health_settings();
+    let mut replicas = Vec::new();
+    for name in ["a", "b", "c"] {
+        replicas.push(
+            deployment
+                .replica_with(&sandbox, name, true, &settings, QUICK_POLICY)
+                .await,
+        );
+    }
+    // Anna signs a consent through each replica, which keeps her password for the website.
+    let mut readers = Vec::new();
+    for replica in &replicas {
+        // Reads through a browser may be slow on a machine busy with other tests.
+        let client = crate::support::service::api_bank_waiting(
+            &replica.bank_url(),
+            Some(TOKEN_A),
+            Duration::from_secs(60),
+        );
+        let consent = authorise_consent(&client, &sandbox).await;
+        readers.push((client, psu(ANNA).with_consent(consent)));
+    }
+    let all: Vec<&Replica> = replicas.iter().collect();
+    sandbox.set_api_fault(ApiFault::Refuse);
+    all_in(&all, "fallback", Duration::from_secs(20), &deployment).await;
+    for (client, anna) in &readers {
+        let accounts = client.accounts(anna).await;
+        assert!(
+            accounts.as_ref().is_ok_and(|a| !a.is_empty()),
+            "{accounts:?}"
+        );
+    }
+    assert_eq!(journalled_switches(&deployment), ["api>fallback"]);
+    sandbox.set_api_fault(ApiFault::Up);
+    all_in(&all, "api", Duration::from_secs(20), &deployment).await;
+    assert_eq!(
+        journalled_switches(&deployment),
+        ["api>fallback", "fallback>probing", "probing>api"],
+        "one decision per switch, whatever the replicas"
+    );
+    let expected: Vec<(String, String)> = [
+        ("dwell_elapsed", "1"),
+        ("policy_tripped", "1"),
+        ("recovered", "1"),
+    ]
+    .iter()
+    .map(|(r, n)| ((*r).to_owned(), (*n).to_owned()))
+    .collect();
+    for replica in &replicas {
+        assert_eq!(
+            replica.switches_counted().await,
+            expected,
+            "{}",
+            replica.name
+        );
+    }
+    sandbox.shutdown().await;
+}
+
+/// The replica deciding the bank's health is killed with SIGKILL during an outage: another takes the
+/// bank's lease within the lease time and a renewal, follows the fallback it finds, and brings the
+/// API back when it answers — one switch each way in the journal, the survivors agreeing.
+#[tokio::test]
+async fn the_deciding_replica_killed_another_takes_the_lease_and_the_recovery_is_one_switch() {
+    let Some(deployment) = Deployment::new() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let settings = health_settings();
+    let mut replicas = Vec::new();
+    for name in ["a", "b", "c"] {
+        replicas.push(
+            deployment
+                .replica_with(&sandbox, name, false, &settings, QUICK_POLICY)
+                .await,
+        );
+    }
+    sandbox.set_api_fault(ApiFault::Refuse);
+    {
+        let all: Vec<&Replica> = replicas.iter().collect();
+        all_in(&all, "fallback", Duration::from_secs(20), &deployment).await;
+    }
+    assert_eq!(journalled_switches(&deployment), ["api>fallback"]);
+    let holder = || {
+        deployment
+            .postgres
+            .psql("SELECT holder FROM health_leases WHERE bank = 'sandbox'")
+    };
+    let pid_of = |holder: &str| holder.split(':').nth(1).unwrap_or_default().to_owned();
+    let deciding = holder();
+    let index = replicas
+        .iter()
+        .position(|r| r.child.id().to_string() == pid_of(&deciding))
+        .unwrap_or_else(|| panic!("the lease's holder {deciding} is one of the replicas"));
+    let killed = replicas.remove(index);
+    let killed_at = std::time::Instant::now();
+    killed.kill();
+    let survivors: Vec<String> = replicas.iter().map(|r| r.child.id().to_string()).collect();
+    loop {
+        let now = holder();
+        if survivors.contains(&pid_of(&now)) {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_millis(LEASE_MS * 2 + 1000),
+            "no replica took the lease over within {:?}: {now}",
+            killed_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("lease taken over {:?} after the kill", killed_at.elapsed());
+    let all: Vec<&Replica> = replicas.iter().collect();
+    all_in(&all, "fallback", Duration::from_secs(1), &deployment).await;
+    sandbox.set_api_fault(ApiFault::Up);
+    all_in(&all, "api", Duration::from_secs(20), &deployment).await;
+    assert_eq!(
+        journalled_switches(&deployment),
+        ["api>fallback", "fallback>probing", "probing>api"]
+    );
+    sandbox.shutdown().await;
+}
+
+/// The lease fences the journal: while one replica holds a bank's lease, another can neither take it
+/// nor journal a switch of the bank; once it runs out unrenewed, the other takes it and the first can
+/// journal nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_is_journalled_only_under_the_banks_health_lease() {
+    use psd2_fallback_engine::health::{Mode, SwitchEvent, SwitchReason};
+    use psd2_fallback_engine::journal::{JournalKeys, PostgresJournal};
+    let Some(postgres) = Postgres::start() else {
+        return;
+    };
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let url = postgres.url();
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let connect = || {
+            PostgresJournal::connect(&url, JournalKeys::parse(&key, "test").unwrap(), 2).unwrap()
+        };
+        (connect(), connect())
+    })
+    .await
+    .unwrap();
+    let event = SwitchEvent {
+        sequence: 1,
+        bank: "sandbox".into(),
+        from: Mode::Api,
+        to: Mode::Fallback,
+        reason: SwitchReason::PolicyTripped("drill".into()),
+        evidence: "none".into(),
+        at: time::OffsetDateTime::now_utc(),
+        downtime_started: None,
+    };
+    let lease = Duration::from_millis(400);
+    tokio::task::spawn_blocking(move || {
+        assert!(a.take_health_lease("sandbox", "a", lease).unwrap());
+        assert!(!b.take_health_lease("sandbox", "b", lease).unwrap());
+        assert_eq!(b.record_switch_as_holder(&event, "b").unwrap(), None);
+        let first = a.record_switch_as_holder(&event, "a").unwrap();
+        assert!(first.is_some());
+        // Another bank's lease is another lease.
+        assert!(b.take_health_lease("other-bank", "b", lease).unwrap());
+        assert!(
+            a.take_health_lease("sandbox", "a", lease).unwrap(),
+            "renewed"
+        );
+        std::thread::sleep(lease + Duration::from_millis(200));
+        assert!(
+            b.take_health_lease("sandbox", "b", lease).unwrap(),
+            "ran out"
+        );
+        assert_eq!(a.record_switch_as_holder(&event, "a").unwrap(), None);
+        assert!(!a.take_health_lease("sandbox", "a", lease).unwrap());
+        let second = b.record_switch_as_holder(&event, "b").unwrap();
+        assert!(second > first);
+        assert_eq!(
+            b.switches_after("sandbox", 0)
+                .unwrap()
+                .iter()
+                .map(|s| Some(s.id))
+                .collect::<Vec<_>>(),
+            [first, second]
+        );
+        // Given up, it is free at once.
+        b.release_health_lease("sandbox", "b").unwrap();
+        assert!(a.take_health_lease("sandbox", "a", lease).unwrap());
+    })
+    .await
+    .unwrap();
+}
+
+/// A payment left in doubt (executed, its answer lost, the website in maintenance) is settled by the
+/// periodic sweep, not only at a start, and by one replica: two failovers on one PostgreSQL journal
+/// (two replicas, each with its own connection and name) sweep at once; one claims the intent and
+/// finds the payment through the website, the other leaves it to it — one lookup in the access log,
+/// one payment in the ledger, the intent accepted with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_in_doubt_is_swept_by_one_replica_while_the_other_leaves_it() {
+    use psd2_fallback_engine::failover::FailoverBuilder;
+    use psd2_fallback_engine::journal::{IntentState, JournalKeys, JournalStore, PostgresJournal};
+    use psd2_fallback_engine::model::{Amount, EndToEndId, PaymentProduct, PaymentRequest};
+    use psd2_fallback_sandbox::WebsiteFault;
+    use std::sync::Arc;
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let Some(postgres) = Postgres::start() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let url = postgres.url();
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let connect = || {
+            Arc::new(
+                PostgresJournal::connect(&url, JournalKeys::parse(&key, "test").unwrap(), 2)
+                    .unwrap(),
+            )
+        };
+        (connect(), connect())
+    })
+    .await
+    .unwrap();
+    assert_ne!(a.replica(), b.replica());
+    let website = crate::support::service::screen_channel(&sandbox).await;
+    let replica = |journal: Arc<PostgresJournal>| {
+        let mut config = psd2_fallback_engine::api::ApiBankConfig::new(sandbox.api_url());
+        config.request_timeout = Duration::from_secs(2);
+        let api = psd2_fallback_engine::ApiBank::new(config).unwrap();
+        FailoverBuilder::new("sandbox", api, website.clone())
+            .without_prober()
+            .build(journal as Arc<dyn JournalStore>)
+    };
+    let on_a = replica(a.clone()).await.unwrap().failover;
+    let on_b = replica(b.clone()).await.unwrap().failover;
+    let anna = psu(ANNA);
+    let request = PaymentRequest {
+        product: PaymentProduct::SepaCreditTransfer,
+        debtor: iban(&sandbox, ANNA),
+        creditor_name: "Luc Peeters".to_owned(),
+        creditor: iban(&sandbox, LUC),
+        amount: Amount::eur(rust_decimal::Decimal::new(1225, 2)).unwrap(),
+        remittance: None,
+        requested_execution_date: None,
+        end_to_end_id: EndToEndId::generate(),
+    };
+    let before = sandbox.ledger().payments(ANNA).len();
+    sandbox.set_api_fault(ApiFault::ProcessedButNoAnswer);
+    sandbox.set_website_fault(WebsiteFault::Maintenance);
+    let sent = on_a.initiate_payment(&anna, &request).await;
+    assert!(
+        matches!(sent, Err(BankError::OutcomeUnknown { .. })),
+        "{sent:?}"
+    );
+    assert_eq!(sandbox.ledger().payments(ANNA).len(), before + 1);
+    let in_doubt = || {
+        let b = b.clone();
+        async move {
+            tokio::task::spawn_blocking(move || b.open_intents().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let open = in_doubt().await;
+    assert!(
+        matches!(open.as_slice(), [intent] if matches!(intent.state, IntentState::InDoubt(_))),
+        "{open:?}"
+    );
+    let key = open[0].key.clone();
+    // The website is back; nobody retries the payment; both replicas' sweeps run at once.
+    sandbox.set_api_fault(ApiFault::Up);
+    sandbox.set_website_fault(WebsiteFault::Up);
+    let lookups = || postgres.psql("SELECT count(*) FROM access_log WHERE data LIKE 'lookup %'");
+    let looked_up = lookups();
+    let context = |_: &psd2_fallback_engine::journal::Intent| Some(psu(ANNA));
+    let (swept_a, swept_b) = tokio::join!(on_a.sweep(context), on_b.sweep(context));
+    let (swept_a, swept_b) = (swept_a.unwrap(), swept_b.unwrap());
+    assert_eq!(
+        (swept_a.0 + swept_b.0, swept_a.1 + swept_b.1),
+        (1, 0),
+        "one replica settled it: {swept_a:?} {swept_b:?}"
+    );
+    assert!(in_doubt().await.is_empty());
+    let settled = tokio::task::spawn_blocking(move || b.intent(&key).unwrap().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(settled.state, IntentState::Accepted);
+    let paid = sandbox.ledger().payments(ANNA);
+    assert_eq!(paid.len(), before + 1, "found, never sent again");
+    let found = settled.payment.expect("the intent holds the payment found");
+    assert!(
+        paid.iter()
+            .any(|p| p.payment.id.as_str() == found.id.as_str()),
+        "the payment the bank holds: {found:?}"
+    );
+    assert_eq!(
+        lookups().parse::<u32>().unwrap() - looked_up.parse::<u32>().unwrap(),
+        1,
+        "one replica looked it up"
+    );
+    assert_eq!(postgres.psql("SELECT count(*) FROM intent_claims"), "0");
+    sandbox.shutdown().await;
+}
+
+/// A caller's rate limit is each replica's (a `governor` bucket per caller per process): across N
+/// replicas the caller gets at most N × (`burst` + `requests_per_second` × t) in t seconds — the bound
+/// the README states — and a replica refuses past its own share with 429 and `Retry-After`.
+#[tokio::test]
+async fn a_callers_rate_limit_holds_per_replica_so_n_replicas_allow_n_times_it() {
+    let Some(deployment) = Deployment::new() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let limits = "[limits]\nrequests_per_second = 1\nburst = 3";
+    let a = deployment
+        .replica_with(&sandbox, "a", false, limits, "")
+        .await;
+    let b = deployment
+        .replica_with(&sandbox, "b", false, limits, "")
+        .await;
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for _ in 0..8 {
+        for replica in [&a, &b] {
+            let response = http
+                .get(format!("{}/v1/accounts", replica.bank_url()))
+                .bearer_auth(TOKEN_A)
+                .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+                .header("PSU-ID", ANNA)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response.headers().get("Retry-After").cloned();
+            answers.push((
+                replica.name.clone(),
+                response.status().as_u16(),
+                retry_after,
+            ));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let let_in = |name: &str| {
+        answers
+            .iter()
+            .filter(|(n, status, _)| n == name && *status != 429)
+            .count() as f64
+    };
+    // Each replica lets its own burst in, and no more than its burst and what refilled meanwhile.
+    for name in ["a", "b"] {
+        let bound = 3.0 + elapsed.ceil();
+        assert!(
+            (3.0..=bound).contains(&let_in(name)),
+            "{name}: {} let in, bound {bound}: {answers:?}",
+            let_in(name)
+        );
+    }
+    let total = let_in("a") + let_in("b");
+    assert!(
+        total > 3.0 + elapsed.ceil(),
+        "two replicas let more in than one allows: {total}"
+    );
+    assert!(
+        total <= 2.0 * (3.0 + elapsed.ceil()),
+        "the N× bound: {total}"
+    );
+    for (_, status, retry_after) in &answers {
+        if *status == 429 {
+            assert!(retry_after.is_some(), "a refusal says when to retry");
+        }
+    }
+    sandbox.shutdown().await;
+}
+
+/// The website channel on a remote WebDriver endpoint (`webdriver_url`) that opens no session — a grid
+/// at capacity or gone (here: a loopback port nothing listens on) — is the channel *unavailable*, after
+/// asking again five times with growing waits (0.25 + 0.5 + 1 + 2 s): never a website change, so the
+/// failover serves through the other channel or a later call, and health is not touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_webdriver_that_opens_no_session_is_unavailable_after_backing_off() {
+    use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig, WebDriverTarget};
+    use std::sync::Arc;
+    let sandbox = sandbox().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = ScreenBankConfig::new(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
+        sandbox.web_url(),
+    );
+    config.spare = false;
+    config.max_active = 1;
+    config.webdriver = WebDriverTarget::Remote(format!("http://127.0.0.1:{port}"));
+    let screen = ScreenBank::new(
+        config,
+        Some(Arc::new(psd2_fallback_sandbox::CardReaderRelay)),
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let error = screen.accounts(&psu(ANNA)).await.unwrap_err();
+    assert!(matches!(error, BankError::Unavailable { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("5 times"),
+        "asked again before giving up: {error}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(3750),
+        "with waits between: {:?}",
+        started.elapsed()
+    );
+    screen.close().await;
     sandbox.shutdown().await;
 }

@@ -548,50 +548,99 @@ impl Failover {
     /// same request, which then sends them. `contexts` gives the customer context an intent is looked
     /// up in — its own customer's (`intent.psu`), never another's — or `None` when this run has no
     /// context for that customer: such an intent is left open for a run that has. (An intent recorded
-    /// and never attempted needs no context: nothing reached the bank.) Returns how many were settled
-    /// and how many remain in doubt, not counting those left for another run.
+    /// and never attempted needs no context: nothing reached the bank.) Each intent is claimed in the
+    /// journal first ([`JournalStore::claim_intent`]): of the replicas sharing a journal one at a time
+    /// works on it, and one claimed by another is left to it. Returns how many were settled and how
+    /// many remain in doubt, not counting those left for another run or replica.
     pub async fn resume(
         &self,
         contexts: impl Fn(&Intent) -> Option<PsuContext>,
     ) -> BankResult<(usize, usize)> {
+        self.settle_open(&contexts, |_| true).await
+    }
+
+    /// Reconciles the intents in doubt (sent, outcome unknown) as [`Failover::resume`] does, at any
+    /// time: what a sweep that runs every few minutes calls, so an intent no caller retries is
+    /// settled all the same. Intents being written (recorded, attempting) are left to their writer.
+    pub async fn sweep(
+        &self,
+        contexts: impl Fn(&Intent) -> Option<PsuContext>,
+    ) -> BankResult<(usize, usize)> {
+        self.settle_open(&contexts, |i| matches!(i.state, IntentState::InDoubt(_)))
+            .await
+    }
+
+    async fn settle_open<C: Fn(&Intent) -> Option<PsuContext>>(
+        &self,
+        contexts: &C,
+        which: impl Fn(&Intent) -> bool,
+    ) -> BankResult<(usize, usize)> {
         let open = self.journal.open_intents().map_err(journal_error)?;
         let (mut settled, mut doubtful) = (0, 0);
-        for intent in open.into_iter().filter(|i| i.bank == self.config.bank) {
+        for intent in open
+            .into_iter()
+            .filter(|i| i.bank == self.config.bank && which(i))
+        {
             let Ok(debtor) = Iban::parse(&intent.debtor) else {
                 continue;
             };
-            if intent.state == IntentState::Recorded {
-                // Recorded but never attempted: nothing reached the bank.
-                self.update(
-                    &intent.key,
-                    IntentState::NotSent,
-                    None,
-                    None,
-                    "never attempted before a restart",
-                )?;
-                settled += 1;
+            if !self
+                .journal
+                .claim_intent(&intent.key, CLAIM_HOLD)
+                .map_err(journal_error)?
+            {
+                tracing::debug!(bank = %self.config.bank, key = %intent.key, "left to the replica that claimed it");
                 continue;
             }
-            let Some(psu) = contexts(&intent).filter(|psu| psu.psu_id.as_str() == intent.psu)
-            else {
-                tracing::info!(bank = %self.config.bank, key = %intent.key, "left open for a run with its customer's context");
-                continue;
-            };
-            // Under the intent's lock, so a retry of the same write in this process waits for it.
-            match self
-                .one_at_a_time(
-                    &intent.key,
-                    self.reconcile(&psu, &intent.key, &debtor, &intent.end_to_end_id),
-                )
-                .await
-            {
-                Ok(_) => settled += 1,
-                Err(_) => doubtful += 1,
+            let outcome = self.settle_one(&intent, &debtor, contexts).await;
+            if let Err(error) = self.journal.release_intent(&intent.key) {
+                tracing::warn!(bank = %self.config.bank, key = %intent.key, %error, "a claim on an intent was not given up: it runs out by itself");
+            }
+            match outcome? {
+                Some(true) => settled += 1,
+                Some(false) => doubtful += 1,
+                None => {}
             }
         }
         Ok((settled, doubtful))
     }
+
+    /// Settles one claimed open intent: `Some(true)` settled, `Some(false)` still in doubt, `None`
+    /// left for a run with its customer's context.
+    async fn settle_one<C: Fn(&Intent) -> Option<PsuContext>>(
+        &self,
+        intent: &Intent,
+        debtor: &Iban,
+        contexts: &C,
+    ) -> BankResult<Option<bool>> {
+        if intent.state == IntentState::Recorded {
+            // Recorded but never attempted: nothing reached the bank.
+            self.update(
+                &intent.key,
+                IntentState::NotSent,
+                None,
+                None,
+                "never attempted before a restart",
+            )?;
+            return Ok(Some(true));
+        }
+        let Some(psu) = contexts(intent).filter(|psu| psu.psu_id.as_str() == intent.psu) else {
+            tracing::info!(bank = %self.config.bank, key = %intent.key, "left open for a run with its customer's context");
+            return Ok(None);
+        };
+        // Under the intent's lock, so a retry of the same write in this process waits for it.
+        let reconciled = self
+            .one_at_a_time(
+                &intent.key,
+                self.reconcile(&psu, &intent.key, debtor, &intent.end_to_end_id),
+            )
+            .await;
+        Ok(Some(reconciled.is_ok()))
+    }
 }
+
+/// How long a claim on an intent lasts when its replica dies before giving it up.
+const CLAIM_HOLD: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn accounts_data(account: &AccountId, what: &str) -> String {
     format!("{what} {account}")

@@ -39,9 +39,13 @@ use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+mod policies;
 mod probe;
+mod shared;
 
 pub use probe::{Probe, ProbeFailure, spawn_prober};
+
+use policies::trips;
 
 /// Which channel serves a bank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -325,9 +329,20 @@ struct State {
     window: VecDeque<Sample>,
     good_probes: u32,
     sequence: u64,
-    /// Switches decided but not yet journalled and announced, oldest first, each with the mode in
-    /// force after it. Filled under the state lock, emptied by `flush` outside it.
-    outbox: VecDeque<(SwitchEvent, Mode)>,
+    /// Switches decided (or adopted) but not yet journalled and announced, oldest first. Filled
+    /// under the state lock, emptied by `flush` outside it.
+    outbox: VecDeque<Queued>,
+}
+
+/// A switch waiting to be journalled and announced.
+#[derive(Debug)]
+struct Queued {
+    event: SwitchEvent,
+    /// The mode in force after it.
+    effective: Mode,
+    /// The durable id of a switch another process decided and journalled (see `shared`): announced
+    /// here, never journalled again.
+    journalled: Option<i64>,
 }
 
 /// Makes a switch event durable and returns its durable id (the journal does this).
@@ -361,6 +376,10 @@ pub struct Health {
     probe: std::sync::OnceLock<Probe>,
     /// This health itself, for the task that runs a confirming probe.
     me: std::sync::Weak<Health>,
+    /// Whether this process decides the bank's measured switches: always, alone; across replicas,
+    /// only while it holds the bank's health lease (see `shared`). A replica that does not decide
+    /// keeps counting (its counts are its evidence once it decides) but switches only as told.
+    deciding: std::sync::atomic::AtomicBool,
 }
 
 impl Health {
@@ -395,6 +414,7 @@ impl Health {
             justification: Mutex::new(None),
             probe: std::sync::OnceLock::new(),
             me: me.clone(),
+            deciding: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -773,7 +793,11 @@ impl Health {
                     at: OffsetDateTime::now_utc(),
                     downtime_started: None,
                 };
-                state.outbox.push_back((event, after));
+                state.outbox.push_back(Queued {
+                    event,
+                    effective: after,
+                    journalled: None,
+                });
             }
         });
     }
@@ -794,6 +818,11 @@ impl Health {
         evidence: String,
         downtime_started: Option<OffsetDateTime>,
     ) {
+        if !self.is_deciding() {
+            // Another replica decides this bank: its switch reaches this one through `adopt`.
+            tracing::debug!(bank = %self.bank, to = %to, %reason, "not switched: another replica decides this bank's health");
+            return;
+        }
         let before = self.effective(state);
         let from = state.measured;
         state.measured = to;
@@ -812,7 +841,11 @@ impl Health {
             downtime_started,
         };
         if before != after || self.config.exempt.is_none() {
-            state.outbox.push_back((event, after));
+            state.outbox.push_back(Queued {
+                event,
+                effective: after,
+                journalled: None,
+            });
         } else {
             tracing::warn!(bank = %self.bank, measured = %to, exemption = self.config.exempt.as_deref().unwrap_or(""), "the API is {} but the bank is exempt from the fallback", to);
         }
@@ -826,18 +859,39 @@ impl Health {
         loop {
             // The state lock is held only to take the next switch, never while it is published.
             let next = self.lock().outbox.pop_front();
-            let Some((event, effective)) = next else {
+            let Some(queued) = next else {
                 return;
             };
-            self.publish(event, effective);
+            self.publish(queued);
         }
     }
 
     /// Journals one switch, then announces it: the journal always holds an event before anyone hears
     /// of it.
-    fn publish(&self, event: SwitchEvent, effective: Mode) {
-        if let Some(Recorder(record)) = self.recorder.get() {
-            let id = record(&event);
+    fn publish(&self, queued: Queued) {
+        let Queued {
+            event,
+            effective,
+            journalled,
+        } = queued;
+        let id = match (journalled, self.recorder.get()) {
+            (Some(id), _) => Some(id),
+            (None, Some(Recorder(record))) => {
+                let id = record(&event);
+                if id.is_none()
+                    && event.reason.cause() == SwitchCause::Measured
+                    && !self.is_deciding()
+                {
+                    // The lease was lost before the switch was journalled: the replica that holds it
+                    // now decides, and this one follows what it records.
+                    tracing::warn!(bank = %event.bank, to = %event.to, "a switch decided as the lease ran out was not journalled, nor announced");
+                    return;
+                }
+                id
+            }
+            (None, None) => None,
+        };
+        if journalled.is_some() || self.recorder.get().is_some() {
             let mut justification = self.justification.lock().unwrap_or_else(|p| p.into_inner());
             *justification = if effective == Mode::Api {
                 None
@@ -849,111 +903,6 @@ impl Health {
         self.mode.send_replace(effective);
         let _ = self.events.send(event);
     }
-}
-
-/// Whether an extra policy trips on the counts, and if so its reason — a statement of what was
-/// counted, in numbers — and its evidence.
-fn trips(policy: &Policy, state: &State, now: Instant) -> Option<(String, String)> {
-    let last_failure = || {
-        format!(
-            "last failure: {}",
-            state.last_failure.as_deref().unwrap_or("none recorded")
-        )
-    };
-    match *policy {
-        Policy::Rts {
-            consecutive,
-            within,
-        } => (state.rts_run >= consecutive).then(|| {
-            (
-                format!(
-                    "{} consecutive requests not answered within {within:?}",
-                    state.rts_run
-                ),
-                format!(
-                    "last request not answered in time: {}",
-                    state.last_not_replied.as_deref().unwrap_or("none recorded")
-                ),
-            )
-        }),
-        Policy::ConsecutiveFailures { n } => (state.failure_run >= n).then(|| {
-            let answered = state.failure_run - state.failure_run_not_answered;
-            (
-                format!(
-                    "{} consecutive calls failed: {} not answered, {answered} answered that the service is unavailable",
-                    state.failure_run, state.failure_run_not_answered
-                ),
-                last_failure(),
-            )
-        }),
-        Policy::FailureRate {
-            window,
-            min_calls,
-            percent,
-        } => rate(&state.window, now, window, min_calls, percent, |s| s.failed).map(
-            |(bad, calls, recent)| {
-                let not_answered = recent.iter().filter(|s| s.not_answered).count();
-                (
-                    format!(
-                        "{bad} of the {calls} calls in the last {window:?} failed (at least {percent}%): {not_answered} not answered, {} answered that the service is unavailable",
-                        bad - not_answered
-                    ),
-                    last_failure(),
-                )
-            },
-        ),
-        Policy::SlowCallRate {
-            window,
-            min_calls,
-            slow,
-            percent,
-        } => rate(&state.window, now, window, min_calls, percent, |s| {
-            s.latency > slow
-        })
-        .map(|(bad, calls, recent)| {
-            let slowest = recent.iter().map(|s| s.latency).max().unwrap_or_default();
-            (
-                format!(
-                    "{bad} of the {calls} calls in the last {window:?} took longer than {slow:?} (at least {percent}%)"
-                ),
-                format!("the slowest took {slowest:?}"),
-            )
-        }),
-        Policy::UnusableAnswers { consecutive } => {
-            (state.unusable_run >= consecutive).then(|| {
-                let last = state.last_unusable.as_deref().unwrap_or("not recorded");
-                (
-                    format!(
-                        "{} consecutive answers unusable: {last}",
-                        state.unusable_run
-                    ),
-                    format!("the last unusable answer: {last}"),
-                )
-            })
-        }
-    }
-}
-
-/// When at least `percent` % of the calls in the last `span` are bad (once there are `min_calls`):
-/// how many were bad, out of how many, and the calls counted.
-fn rate(
-    window: &VecDeque<Sample>,
-    now: Instant,
-    span: Duration,
-    min_calls: u32,
-    percent: u8,
-    bad: impl Fn(&Sample) -> bool,
-) -> Option<(usize, usize, Vec<&Sample>)> {
-    let recent: Vec<&Sample> = window
-        .iter()
-        .filter(|s| now.duration_since(s.at) <= span)
-        .collect();
-    if recent.len() < min_calls as usize || recent.is_empty() {
-        return None;
-    }
-    let calls = recent.len();
-    let bad: Vec<&Sample> = recent.into_iter().filter(|s| bad(s)).collect();
-    (bad.len() * 100 >= calls * usize::from(percent)).then_some((bad.len(), calls, bad))
 }
 
 #[cfg(test)]

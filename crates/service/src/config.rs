@@ -83,6 +83,11 @@ pub struct ServiceConfig {
     /// `psd2-fallback.outbox.db` in the working directory: each replica delivers the events it made.
     #[serde(default)]
     pub outbox_file: Option<PathBuf>,
+    /// With a PostgreSQL journal: how long a replica's lease on a bank's health lasts unrenewed (it
+    /// renews it every fifth of this), in milliseconds. The replica holding a bank's lease decides
+    /// its switches; when it dies another takes over within this time plus one renewal.
+    #[serde(default = "default_health_lease_ms")]
+    pub health_lease_ms: u64,
     /// The SHA-256 (hex) of the admin token for the override route; `PSD2_FALLBACK_ADMIN_TOKEN` wins.
     #[serde(default)]
     pub admin_token_sha256: Option<String>,
@@ -141,6 +146,9 @@ pub struct LimitsConfig {
     pub consent_notice_days: u32,
     /// How often consents are looked at for their expiry events, in seconds.
     pub consent_scan_secs: u64,
+    /// How often the writes left in doubt are reconciled again, in milliseconds (each claimed, so
+    /// one replica at a time works on it).
+    pub in_doubt_sweep_ms: u64,
     /// Unattended reads left of an account for the day at which `budget.low` is sent.
     pub budget_low_remaining: u32,
 }
@@ -164,6 +172,7 @@ impl Default for LimitsConfig {
             webhook_retry_max_ms: millis(d.webhook_retry_max),
             consent_notice_days: d.consent_notice_days,
             consent_scan_secs: d.consent_scan.as_secs(),
+            in_doubt_sweep_ms: d.in_doubt_sweep.as_millis() as u64,
             budget_low_remaining: d.budget_low_remaining,
         }
     }
@@ -246,6 +255,10 @@ pub struct BankConfig {
     /// When to switch and when to come back.
     #[serde(default)]
     pub policy: PolicyConfig,
+}
+
+fn default_health_lease_ms() -> u64 {
+    5000
 }
 
 fn default_true() -> bool {
@@ -495,6 +508,7 @@ impl ServiceConfig {
             ("limits.max_in_flight", self.limits.max_in_flight as u64),
             ("limits.webhook_retry_ms", self.limits.webhook_retry_ms),
             ("limits.consent_scan_secs", self.limits.consent_scan_secs),
+            ("limits.in_doubt_sweep_ms", self.limits.in_doubt_sweep_ms),
             (
                 "limits.page_cache_reads",
                 self.limits.page_cache_reads as u64,
@@ -610,12 +624,21 @@ impl ServiceConfig {
         &self,
         card_reader: Option<Arc<dyn ScaRelay>>,
     ) -> Result<(ServiceState, Vec<tokio::task::JoinHandle<()>>), ConfigError> {
-        let (journal, owners) = crate::storage::open(
+        let (journal, owners, shared) = crate::storage::open(
             &self.journal.or_environment(),
             self.journal_key_file.as_deref(),
         )
         .await
         .map_err(|(key, reason)| self.invalid(key, reason))?;
+        if self.health_lease_ms < 100 {
+            return Err(self.invalid(
+                "health_lease_ms",
+                format!(
+                    "{} ms is too short a lease (100 at least)",
+                    self.health_lease_ms
+                ),
+            ));
+        }
         let mut banks = Vec::new();
         let mut probers = Vec::new();
         for (i, bank) in self.banks.iter().enumerate() {
@@ -680,6 +703,17 @@ impl ServiceConfig {
                     self.invalid(format!("banks[{i}].{key}"), e.to_string())
                 })?;
             probers.extend(parts.prober);
+            if let Some(journal) = &shared {
+                // Before the failover is made: the lease's recorder is the one its health keeps.
+                let share = crate::storage::share_health(
+                    journal.clone(),
+                    parts.health.clone(),
+                    ms(self.health_lease_ms),
+                )
+                .await
+                .map_err(|reason| self.invalid("journal", reason))?;
+                probers.push(share);
+            }
             let mut setup = BankSetup::new(
                 bank.name.clone(),
                 Arc::new(parts.api),
@@ -715,6 +749,7 @@ impl ServiceConfig {
             webhook_retry_max: ms(l.webhook_retry_max_ms.max(l.webhook_retry_ms)),
             consent_notice_days: l.consent_notice_days,
             consent_scan: Duration::from_secs(l.consent_scan_secs),
+            in_doubt_sweep: ms(l.in_doubt_sweep_ms),
             budget_low_remaining: l.budget_low_remaining,
         };
         let outbox = Arc::new(

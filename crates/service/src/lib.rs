@@ -95,7 +95,13 @@ pub async fn serve(
         .inner
         .banks
         .iter()
-        .map(|bank| tokio::spawn(resume(bank.name.clone(), bank.failover.clone())))
+        .map(|bank| {
+            tokio::spawn(resume(
+                bank.name.clone(),
+                bank.failover.clone(),
+                state.inner.limits.in_doubt_sweep,
+            ))
+        })
         .collect();
     let deliverer = webhooks::deliver(state.clone());
     let app = router(state.clone());
@@ -162,16 +168,28 @@ fn is_per_connection(error: &std::io::Error) -> bool {
         .is_some_and(|code| code == 24 || code == 23)
 }
 
-/// Settles the writes an earlier run left open, each looked up as its own customer (the intent's
-/// PSU). The website channel needs a password a restart does not keep, so what only the website could
-/// settle stays in doubt until its customer's next write.
-async fn resume(bank: String, failover: Failover) {
+/// Settles the writes an earlier run left open, then, every `sweep`, those left in doubt since (a
+/// write no caller retries is settled all the same), each looked up as its own customer (the intent's
+/// PSU) and claimed in the journal first, so of several replicas one at a time works on it. The
+/// website channel needs a password a restart does not keep, so what only the website could settle
+/// stays in doubt until its customer's next write.
+async fn resume(bank: String, failover: Failover, sweep: std::time::Duration) {
     let context = |intent: &Intent| Some(PsuContext::new(PsuId::new(&intent.psu)));
     match failover.resume(context).await {
         Ok((settled, in_doubt)) => {
             tracing::info!(%bank, settled, in_doubt, "open writes of an earlier run reconciled");
         }
         Err(error) => tracing::warn!(%bank, %error, "open writes of an earlier run not reconciled"),
+    }
+    loop {
+        tokio::time::sleep(sweep).await;
+        match failover.sweep(context).await {
+            Ok((0, 0)) => {}
+            Ok((settled, in_doubt)) => {
+                tracing::info!(%bank, settled, in_doubt, "writes in doubt swept");
+            }
+            Err(error) => tracing::warn!(%bank, %error, "writes in doubt not swept"),
+        }
     }
 }
 

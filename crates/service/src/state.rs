@@ -79,6 +79,8 @@ pub struct ServiceLimits {
     pub consent_notice_days: u32,
     /// How often consents are looked at for their expiry events.
     pub consent_scan: Duration,
+    /// How often the writes left in doubt are reconciled again (not only at start).
+    pub in_doubt_sweep: Duration,
     /// `budget.low` is sent when an unattended read leaves this many unattended reads of the account
     /// for the day, or fewer (RTS Art. 36(5)).
     pub budget_low_remaining: u32,
@@ -113,6 +115,7 @@ impl Default for ServiceLimits {
             webhook_retry_max: Duration::from_secs(600),
             consent_notice_days: 7,
             consent_scan: Duration::from_secs(3600),
+            in_doubt_sweep: Duration::from_secs(60),
             budget_low_remaining: 1,
             max_file_bytes: 1024 * 1024,
             transactions_page_size: 100,

@@ -5,7 +5,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use psd2_fallback_engine::journal::{JournalKeys, JournalStore, PostgresJournal, SqliteJournal};
+use std::time::Duration;
+
+use psd2_fallback_engine::health::Health;
+use psd2_fallback_engine::journal::{
+    HealthShare, JournalKeys, JournalStore, PostgresJournal, SqliteJournal,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -72,18 +77,26 @@ impl<'de> Deserialize<'de> for JournalLocation {
     }
 }
 
+/// What [`open`] opens: the journal, the owner records and, on PostgreSQL, the journal again as the
+/// database the replicas share their banks' health through.
+pub(crate) type Opened = (
+    Arc<dyn JournalStore>,
+    Arc<dyn OwnerStore>,
+    Option<Arc<PostgresJournal>>,
+);
+
 /// The journal and the owner records a setting names; `key_file` is the PostgreSQL journal's key
 /// (the same file for every replica); an error says which of the two settings is wrong.
 pub(crate) async fn open(
     location: &JournalLocation,
     key_file: Option<&Path>,
-) -> Result<(Arc<dyn JournalStore>, Arc<dyn OwnerStore>), (&'static str, String)> {
+) -> Result<Opened, (&'static str, String)> {
     match location {
         JournalLocation::File(path) => {
             let journal = SqliteJournal::open(path).map_err(|e| ("journal", e.to_string()))?;
             let owners =
                 SqliteOwnerStore::beside_journal(path).map_err(|e| ("journal", e.to_string()))?;
-            Ok((Arc::new(journal), Arc::new(owners)))
+            Ok((Arc::new(journal), Arc::new(owners), None))
         }
         JournalLocation::Postgres(url) => {
             let key_file = key_file.ok_or((
@@ -104,7 +117,25 @@ pub(crate) async fn open(
             .await
             .map_err(|e| ("journal", e.to_string()))?;
             let (journal, owners) = opened.map_err(|e| ("journal", e))?;
-            Ok((journal, Arc::new(owners)))
+            Ok((journal.clone(), Arc::new(owners), Some(journal)))
         }
     }
+}
+
+/// Shares a bank's health with the other replicas on `journal` ([`HealthShare`]): this replica
+/// decides the bank's switches only while it holds the bank's lease, and follows the others' the
+/// rest of the time. Returns the task that renews the lease and reads the others' switches.
+pub(crate) async fn share_health(
+    journal: Arc<PostgresJournal>,
+    health: Arc<Health>,
+    lease: Duration,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = runtime.enter();
+        HealthShare::start(journal, health, lease).map(|(_, task)| task)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
 }

@@ -20,6 +20,8 @@
 
 mod keys;
 #[cfg(feature = "postgres")]
+mod leases;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
@@ -30,7 +32,9 @@ use time::{Date, OffsetDateTime};
 
 pub use keys::JournalKeys;
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresJournal;
+pub use leases::HealthShare;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresJournal, replica_name};
 pub use sqlite::{SqliteJournal, owner_only};
 
 use crate::bank::Channel;
@@ -355,6 +359,19 @@ pub trait JournalStore: Send + Sync + fmt::Debug {
     fn intent(&self, key: &str) -> JournalResult<Option<Intent>>;
     /// Every intent still open (recorded, attempting or in doubt), oldest first.
     fn open_intents(&self) -> JournalResult<Vec<Intent>>;
+    /// Claims an open intent for this process for at most `hold`, so that of the processes sharing
+    /// the journal one at a time reconciles it: `false` when another process holds a live claim on
+    /// it. A journal that one process alone writes needs no claim (the default: always `true`; the
+    /// failover's own lock keeps its calls apart).
+    fn claim_intent(&self, key: &str, hold: std::time::Duration) -> JournalResult<bool> {
+        let _ = (key, hold);
+        Ok(true)
+    }
+    /// Gives up this process's claim on an intent (none: nothing happens).
+    fn release_intent(&self, key: &str) -> JournalResult<()> {
+        let _ = key;
+        Ok(())
+    }
     /// Stores a switch event; returns its durable id.
     fn record_switch(&self, event: &SwitchEvent) -> JournalResult<i64>;
     /// The switch events of a bank between two instants, oldest first.

@@ -28,9 +28,10 @@ use crate::health::SwitchEvent;
 use crate::model::{Consent, ConsentStatus, PaymentRef, PaymentStatus};
 
 /// The migrations, in order: a version is applied once, in one transaction with its record.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 CREATE TABLE intents (
     seq BIGSERIAL NOT NULL UNIQUE,
@@ -118,7 +119,37 @@ CREATE TABLE journal_key_check (
     check_value TEXT NOT NULL
 );
 ",
-)];
+    ),
+    (2, HEALTH_LEASES),
+];
+
+/// The journal's second migration: the health leases and the claims on intents in doubt (used by
+/// `leases`).
+const HEALTH_LEASES: &str = "
+CREATE TABLE health_leases (
+    bank TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    taken_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX switches_bank_id ON switches (bank, id);
+CREATE TABLE intent_claims (
+    key TEXT PRIMARY KEY REFERENCES intents (key) ON DELETE CASCADE,
+    holder TEXT NOT NULL,
+    until TIMESTAMPTZ NOT NULL
+);
+";
+
+/// This process's name as a replica: host, process id and a random part (a restarted process is
+/// another replica). It holds leases and claims; it names no customer.
+pub fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}:{}:{}", host.trim(), std::process::id(), &random[..8])
+}
 
 /// The advisory lock the migrations run under (any constant the database's other users do not take).
 const MIGRATION_LOCK: i64 = 0x7073_6432_6662_6a6c;
@@ -131,6 +162,9 @@ pub struct PostgresJournal {
     runtime: Option<tokio::runtime::Runtime>,
     /// The secret of the keyed hashes: every replica of one database must have the same.
     keys: JournalKeys,
+    /// This process's name among the replicas ([`replica_name`]): the holder of its claims
+    /// on intents and of its health leases.
+    replica: String,
 }
 
 impl std::fmt::Debug for PostgresJournal {
@@ -148,7 +182,7 @@ impl Drop for PostgresJournal {
     }
 }
 
-fn pg(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> JournalError {
+pub(super) fn pg(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> JournalError {
     move |source| JournalError::Postgres {
         what,
         message: source
@@ -159,7 +193,7 @@ fn pg(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> JournalError 
 }
 
 /// A PostgreSQL error that is not the driver's (the pool, the runtime, the URL).
-fn other(what: &'static str, message: impl Into<String>) -> JournalError {
+pub(super) fn other(what: &'static str, message: impl Into<String>) -> JournalError {
     let message = message.into();
     JournalError::Postgres {
         what,
@@ -211,6 +245,7 @@ impl PostgresJournal {
             pool,
             runtime: Some(runtime),
             keys,
+            replica: replica_name(),
         };
         let check = journal.keys.psu("journal key check");
         journal.migrate("journal_migrations", MIGRATIONS)?;
@@ -235,6 +270,11 @@ impl PostgresJournal {
             Ok(())
         })?;
         Ok(journal)
+    }
+
+    /// This process's name among the replicas sharing the database.
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     /// Runs `work` with a pooled connection on the journal's runtime and waits for it: how every
@@ -351,7 +391,7 @@ fn intent_row(row: &Row) -> JournalResult<Intent> {
     .into_intent()
 }
 
-fn switch_row(row: &Row) -> JournalResult<StoredSwitch> {
+pub(super) fn switch_row(row: &Row) -> JournalResult<StoredSwitch> {
     Ok(StoredSwitch {
         id: row.try_get("id")?,
         bank: row.try_get("bank")?,
@@ -373,6 +413,14 @@ fn count(value: i32) -> u32 {
 impl JournalStore for PostgresJournal {
     fn keys(&self) -> &JournalKeys {
         &self.keys
+    }
+
+    fn claim_intent(&self, key: &str, hold: std::time::Duration) -> JournalResult<bool> {
+        self.claim(key, hold)
+    }
+
+    fn release_intent(&self, key: &str) -> JournalResult<()> {
+        self.release(key)
     }
 
     fn record_intent(&self, intent: &Intent) -> JournalResult<Intent> {

@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use fantoccini::error::CmdError;
+use fantoccini::error::{CmdError, NewSessionError};
 use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use secrecy::SecretString;
@@ -280,6 +280,12 @@ impl Drop for Local {
     }
 }
 
+/// How many times a session is asked for before the website channel is unavailable.
+const SESSION_ATTEMPTS: u32 = 5;
+
+/// The wait before the second request for a session; it doubles each time (0.25 + 0.5 + 1 + 2 s).
+const SESSION_RETRY_FIRST_WAIT: Duration = Duration::from_millis(250);
+
 /// A running WebDriver endpoint: our chromedriver, or a remote one.
 #[derive(Debug)]
 pub(crate) struct Driver {
@@ -452,8 +458,12 @@ impl Driver {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("goog:chromeOptions".to_owned(), options);
         capabilities.insert("browserName".to_owned(), json!("chrome"));
-        // A browser launch now and then dies at birth ("Chrome instance exited"); a second launch works.
+        // A browser launch now and then dies at birth ("Chrome instance exited"), and a grid at
+        // capacity refuses a session ("session not created") or drops the queued request: both are
+        // tried again, each wait twice the last. A grid that stays busy makes the website channel
+        // unavailable (another channel or a later call serves), never a website change.
         let mut attempt = 0;
+        let mut wait = SESSION_RETRY_FIRST_WAIT;
         let client = loop {
             attempt += 1;
             let launched = ClientBuilder::rustls()
@@ -461,13 +471,29 @@ impl Driver {
                 .capabilities(capabilities.clone())
                 .connect(&self.url)
                 .await;
-            match launched {
+            let error = match launched {
                 Ok(client) => break client,
-                Err(e) if attempt < 3 => {
-                    tracing::warn!(attempt, error = %e, "browser launch failed; launching again")
+                Err(NewSessionError::BadWebdriverUrl(_)) => {
+                    return Err(DriverError::Unavailable(
+                        "new session: the WebDriver URL does not parse".to_owned(),
+                    ));
                 }
-                Err(e) => return Err(DriverError::Unavailable(format!("new session: {e}"))),
+                Err(error) => error,
+            };
+            let busy = matches!(error, NewSessionError::SessionNotCreated(_));
+            if attempt >= SESSION_ATTEMPTS {
+                let what = if busy {
+                    "the WebDriver endpoint is busy (it refused a session)"
+                } else {
+                    "the WebDriver endpoint did not open a session"
+                };
+                return Err(DriverError::Unavailable(format!(
+                    "new session: {what} {attempt} times: {error}"
+                )));
             }
+            tracing::warn!(attempt, busy, ?wait, %error, "no browser session; asking again after a wait");
+            tokio::time::sleep(wait).await;
+            wait *= 2;
         };
         let timeouts = TimeoutConfiguration::new(None, Some(self.page_timeout), None);
         client
