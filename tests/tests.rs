@@ -15,6 +15,7 @@ mod replicas;
 mod sandbox_api;
 mod sandbox_web;
 mod sandbox_web2;
+mod sca;
 mod screen_bank;
 mod screen_snapshots;
 mod secret_leak;

@@ -20,7 +20,7 @@ use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, Consent, ConsentId,
     ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
     PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer,
-    ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+    ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
 
 /// A consent this channel knows: made here, or authorised here from a caller's grant. Its `Debug`
@@ -453,7 +453,7 @@ impl Bank for ScreenBank {
         &self,
         psu: &PsuContext,
         target: &ScaTarget,
-    ) -> BankResult<ScaChallenge> {
+    ) -> BankResult<ScaStep> {
         match target {
             ScaTarget::Consent(consent) => {
                 // The consent's own session: never one logged in for another consent.
@@ -478,7 +478,7 @@ impl Bank for ScreenBank {
                 }
                 .await;
                 match result {
-                    Ok(c) => Ok(c),
+                    Ok(c) => Ok(ScaStep::Challenge(c)),
                     Err(fail) => Err(self.classify(&mut flow, psu, fail, Effect::Safe).await),
                 }
             }
@@ -489,6 +489,7 @@ impl Bank for ScreenBank {
                     Box::pin(async move { bank.sign_challenge(b, &payment).await })
                 })
                 .await
+                .map(ScaStep::Challenge)
             }
         }
     }
