@@ -41,6 +41,9 @@ pub(crate) struct Args {
     /// How long a redirect or decoupled approval waits for the customer, in seconds.
     #[arg(long, default_value_t = 300)]
     approval_expiry_secs: u64,
+    /// A customer (number) who signs orders on the website in the banking app; repeatable.
+    #[arg(long = "app-signer")]
+    app_signers: Vec<String>,
 }
 
 /// Opens the sandbox bank, prints where and who, and serves until Ctrl-C.
@@ -62,6 +65,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         session_idle: Duration::from_secs(args.session_idle_secs),
         sca: args.sca,
         approval_expiry: Duration::from_secs(args.approval_expiry_secs),
+        app_signers: args.app_signers,
     };
     let sandbox = Sandbox::start_on(api, web, config)?;
     sandbox.set_api_fault(args.api_fault);

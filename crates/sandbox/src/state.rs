@@ -25,6 +25,9 @@ pub struct SandboxConfig {
     pub sca: SandboxSca,
     /// How long a redirect or a decoupled approval may wait for the customer before it lapses.
     pub approval_expiry: Duration,
+    /// The customers (numbers) who sign orders on the website in the banking app ("confirm in your
+    /// app") instead of with the card reader.
+    pub app_signers: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -35,6 +38,7 @@ impl Default for SandboxConfig {
             session_idle: Duration::from_secs(10 * 60),
             sca: SandboxSca::Choice,
             approval_expiry: Duration::from_secs(5 * 60),
+            app_signers: Vec::new(),
         }
     }
 }

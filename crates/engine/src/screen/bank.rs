@@ -20,7 +20,8 @@ use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, Consent, ConsentId,
     ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
     PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer,
-    ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+    ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
+    TransactionFilter,
 };
 
 /// A consent this channel knows: made here, or authorised here from a caller's grant. Its `Debug`
@@ -486,10 +487,33 @@ impl Bank for ScreenBank {
                 self.offered("sign")?;
                 self.run(psu, Effect::Safe, move |bank, b| {
                     let payment = payment.clone();
-                    Box::pin(async move { bank.sign_challenge(b, &payment).await })
+                    Box::pin(async move { bank.sign_step(b, &payment).await })
                 })
                 .await
-                .map(ScaStep::Challenge)
+            }
+        }
+    }
+
+    async fn authorisation_status(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        _authorisation: &AuthorisationId,
+    ) -> BankResult<ScaProgress> {
+        match target {
+            ScaTarget::Consent(_) => Err(BankError::NotSupported {
+                channel: Channel::Screen,
+                operation:
+                    "authorisation_status of a consent (the website's login answers at once)"
+                        .to_owned(),
+            }),
+            ScaTarget::Payment(payment) => {
+                self.offered("sign")?;
+                self.run(psu, Effect::Safe, move |bank, b| {
+                    let payment = payment.clone();
+                    Box::pin(async move { bank.sign_progress(b, &payment).await })
+                })
+                .await
             }
         }
     }
