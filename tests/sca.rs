@@ -468,3 +468,72 @@ async fn the_service_passes_each_approach_through_in_berlin_group_shape() {
     service.stop().await;
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_choice_of_method_leads_to_the_card_reader_or_the_app_through_the_service() {
+    let sandbox = sandbox_with(SandboxSca::Methods, Duration::from_secs(60)).await;
+    let stand_in = Arc::new(api_bank(&sandbox.api_url(), None));
+    let service = start(&sandbox, stand_in, ServiceLimits::default(), fast_health()).await;
+    let client = api_bank(&service.bank_url(), Some(TOKEN_A));
+    let choose = |step: &ScaStep| match step {
+        ScaStep::ChooseMethod { methods, .. } => methods
+            .iter()
+            .map(|m| (m.id.clone(), m.kind.clone()))
+            .collect::<Vec<_>>(),
+        other => panic!("a choice of methods, not {other:?}"),
+    };
+    let offered = vec![
+        ("card-reader".to_owned(), "CHIP_OTP".to_owned()),
+        ("app".to_owned(), "PUSH_OTP".to_owned()),
+    ];
+
+    // Anna chooses the card reader: a challenge, answered.
+    let anna = psu(ANNA);
+    let consent = consent(&client, &sandbox, &anna).await;
+    let target = ScaTarget::Consent(consent.clone());
+    let step = client.start_authorisation(&anna, &target).await.unwrap();
+    assert_eq!(choose(&step), offered);
+    let id = step.authorisation_id().unwrap().clone();
+    let unknown = client
+        .select_sca_method(&anna, &target, &id, "sms")
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("authenticationMethodId"),
+        "{unknown}"
+    );
+    let challenge = client
+        .select_sca_method(&anna, &target, &id, "card-reader")
+        .await
+        .unwrap()
+        .into_challenge()
+        .expect("the card reader's challenge");
+    let answer =
+        psd2_fallback_engine::model::ScaAnswer::new(card_reader_response(ANNA, &challenge.data));
+    assert_eq!(
+        client
+            .authorise(&anna, &target, &id, &answer)
+            .await
+            .unwrap(),
+        ScaStatus::Finalised
+    );
+
+    // Luc chooses the app: the authorisation becomes decoupled.
+    let luc = psu(LUC);
+    let paid = payment(&client, &sandbox, &luc).await;
+    let target = ScaTarget::Payment(paid.clone());
+    let step = client.start_authorisation(&luc, &target).await.unwrap();
+    let id = step.authorisation_id().unwrap().clone();
+    let step = client
+        .select_sca_method(&luc, &target, &id, "app")
+        .await
+        .unwrap();
+    assert_eq!(step.approach(), ScaApproach::Decoupled);
+    assert_eq!(in_app(&sandbox, LUC, "approve").await.status(), 200);
+    assert_eq!(
+        poll_until_ended(&client, &luc, &target, &step).await.status,
+        ScaStatus::Finalised
+    );
+    service.stop().await;
+    sandbox.shutdown().await;
+}

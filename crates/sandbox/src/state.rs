@@ -58,6 +58,9 @@ pub enum SandboxSca {
     Redirect,
     /// Decoupled only: the bank's app.
     Decoupled,
+    /// Embedded, with a choice of method: the card reader (a challenge) or the banking app (which
+    /// makes the authorisation decoupled).
+    Methods,
 }
 
 impl std::str::FromStr for SandboxSca {
@@ -69,8 +72,9 @@ impl std::str::FromStr for SandboxSca {
             "embedded" => Ok(Self::Embedded),
             "redirect" => Ok(Self::Redirect),
             "decoupled" => Ok(Self::Decoupled),
+            "methods" => Ok(Self::Methods),
             other => Err(format!(
-                "{other:?} is no SCA approach: choice, embedded, redirect or decoupled"
+                "{other:?} is no SCA approach: choice, embedded, redirect, decoupled or methods"
             )),
         }
     }

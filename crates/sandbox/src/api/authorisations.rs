@@ -9,18 +9,21 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::ledger::LedgerError;
+use crate::ledger::{LedgerError, METHODS, MethodChosen};
 use crate::markup::url_encode;
 use crate::state::{SandboxSca, Shared};
 use psd2_fallback_engine::model::{
-    AuthorisationId, DECOUPLED_POLL_EVERY, ScaApproach, ScaPreference, ScaProgress, ScaStep,
-    ScaTarget,
+    AuthorisationId, DECOUPLED_POLL_EVERY, ScaApproach, ScaChallenge, ScaMethod, ScaPreference,
+    ScaProgress, ScaStep, ScaTarget,
 };
 use psd2_fallback_xs2a::{
     ApiError, ApiResult, AuthorisationUpdate, authorisation_ids_json, authorisation_start,
     authorisation_step, authorisation_update, authorisation_updated, header, psu_id,
-    sca_preference, sca_progress_json,
+    sca_preference, sca_progress_json, step_json,
 };
+
+/// What the bank tells the customer to do with the card reader.
+const CARD_READER_STEPS: &str = "Insert your card in the card reader, press SIGN, type the challenge and then the response shown";
 
 /// What the bank tells the customer of a decoupled authorisation.
 const CONFIRM_IN_APP: &str = "Please confirm in your banking app";
@@ -29,7 +32,7 @@ const CONFIRM_IN_APP: &str = "Please confirm in your banking app";
 /// choose.
 fn approach(offer: SandboxSca, preference: &ScaPreference, has_password: bool) -> ScaApproach {
     match offer {
-        SandboxSca::Embedded => ScaApproach::Embedded,
+        SandboxSca::Embedded | SandboxSca::Methods => ScaApproach::Embedded,
         SandboxSca::Redirect => ScaApproach::Redirect,
         SandboxSca::Decoupled => ScaApproach::Decoupled,
         SandboxSca::Choice => {
@@ -67,11 +70,27 @@ pub(super) async fn start_authorisation(
                     "the embedded approach needs the PSU's password",
                 )
             })?;
-            ScaStep::Challenge(
-                shared
-                    .ledger
-                    .start_authorisation(&customer, target, &password)?,
-            )
+            if shared.config.sca == SandboxSca::Methods {
+                ScaStep::ChooseMethod {
+                    authorisation_id: shared
+                        .ledger
+                        .start_with_choice(&customer, target, &password)?,
+                    methods: METHODS
+                        .iter()
+                        .map(|(id, kind, name)| ScaMethod {
+                            id: (*id).to_owned(),
+                            kind: (*kind).to_owned(),
+                            name: Some((*name).to_owned()),
+                        })
+                        .collect(),
+                }
+            } else {
+                ScaStep::Challenge(
+                    shared
+                        .ledger
+                        .start_authorisation(&customer, target, &password)?,
+                )
+            }
         }
         ScaApproach::Redirect | ScaApproach::OAuth => {
             let back = (preference.redirect_uri, preference.nok_redirect_uri);
@@ -109,16 +128,32 @@ pub(super) async fn update_authorisation(
         Some(id) => id.to_owned(),
         None => owner(shared, &target)?,
     };
+    let id = AuthorisationId::new(authorisation);
     let answer = match authorisation_update(body)? {
         AuthorisationUpdate::Answer(answer) => answer,
-        AuthorisationUpdate::Method(_) => {
-            return Err(ApiError::format(
-                "authenticationMethodId",
-                "this bank offers one method, the card reader, already chosen",
-            ));
+        AuthorisationUpdate::Method(method) => {
+            let expiry = shared.config.approval_expiry;
+            let step = match shared
+                .ledger
+                .select_method(&customer, &target, &id, &method, expiry)?
+            {
+                MethodChosen::Challenge(data) => ScaStep::Challenge(ScaChallenge {
+                    authorisation_id: id,
+                    method: "CHIP_OTP".to_owned(),
+                    data,
+                    instructions: CARD_READER_STEPS.to_owned(),
+                    valid_for: None,
+                }),
+                MethodChosen::App => ScaStep::Decoupled {
+                    authorisation_id: id,
+                    message: CONFIRM_IN_APP.to_owned(),
+                    poll_every: DECOUPLED_POLL_EVERY,
+                    expires_in: Some(expiry),
+                },
+            };
+            return Ok(Json(step_json(&step, &base)));
         }
     };
-    let id = AuthorisationId::new(authorisation);
     let status = shared.ledger.authorise(&customer, &target, &id, &answer)?;
     Ok(Json(authorisation_updated(status, &base, &id)))
 }

@@ -23,6 +23,25 @@ pub const EXPIRED: &str = "the approval expired before the customer gave it";
 /// What the bank says when the customer cancelled on the bank's page.
 pub const CANCELLED: &str = "the customer cancelled at the bank";
 
+/// The id of the card-reader method, when the bank offers a choice.
+pub const CARD_READER: &str = "card-reader";
+/// The id of the banking-app method, when the bank offers a choice.
+pub const APP: &str = "app";
+/// The methods offered when the bank offers a choice: (id, `authenticationType`, name).
+pub const METHODS: [(&str, &str, &str); 2] = [
+    (CARD_READER, "CHIP_OTP", "Card reader"),
+    (APP, "PUSH_OTP", "Banking app"),
+];
+
+/// What choosing a method led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodChosen {
+    /// The card reader's challenge, to be answered.
+    Challenge(String),
+    /// An approval waiting in the app (decoupled).
+    App,
+}
+
 /// A decoupled approval waiting in a customer's app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingApproval {
@@ -82,6 +101,65 @@ impl Ledger {
             auth.expires_at = Some(Instant::now() + expires_in);
         }
         Ok(id)
+    }
+
+    /// Starts an embedded authorisation that offers a choice of method ([`METHODS`]): the password is
+    /// checked, and the authorisation waits for the choice (`psuAuthenticated`).
+    pub fn start_with_choice(
+        &self,
+        customer: &str,
+        target: ScaTarget,
+        password: &str,
+    ) -> LedgerResult<AuthorisationId> {
+        self.log_in(customer, password)?;
+        let (id, _) = self.open_authorisation(customer, target, ScaApproach::Embedded)?;
+        let mut book = self.book();
+        if let Some(auth) = book.authorisations.get_mut(&id) {
+            auth.status = ScaStatus::PsuAuthenticated;
+        }
+        Ok(id)
+    }
+
+    /// The customer's choice of method: the card reader gives the challenge (the approach stays
+    /// embedded), the app makes the authorisation decoupled (it waits in the app until `expires_in`).
+    pub fn select_method(
+        &self,
+        customer: &str,
+        target: &ScaTarget,
+        id: &AuthorisationId,
+        method: &str,
+        expires_in: StdDuration,
+    ) -> LedgerResult<MethodChosen> {
+        let mut book = self.book();
+        let auth = book
+            .authorisations
+            .get_mut(id)
+            .filter(|a| a.customer == customer && &a.target == target)
+            .ok_or_else(|| unknown(id))?;
+        if auth.status != ScaStatus::PsuAuthenticated {
+            return Err(LedgerError::ScaClosed {
+                id: id.to_string(),
+                status: auth.status.code(),
+            });
+        }
+        match method {
+            CARD_READER => {
+                auth.status = ScaStatus::ScaMethodSelected;
+                Ok(MethodChosen::Challenge(auth.challenge.clone()))
+            }
+            APP => {
+                auth.status = ScaStatus::Started;
+                auth.approach = ScaApproach::Decoupled;
+                auth.expires_at = Some(Instant::now() + expires_in);
+                Ok(MethodChosen::App)
+            }
+            other => Err(LedgerError::Invalid(
+                psd2_fallback_engine::model::InvalidValue::new(
+                    "authenticationMethodId",
+                    format!("{other:?} is not offered: {CARD_READER} or {APP}"),
+                ),
+            )),
+        }
     }
 
     /// The redirect page's customer and challenge, when `state` is the authorisation's and it still

@@ -30,7 +30,10 @@ mod settlement;
 #[cfg(test)]
 mod testing;
 
-pub use approaches::{CANCELLED, EXPIRED, PendingApproval, REFUSED_IN_APP, RedirectEnd};
+pub use approaches::{
+    APP, CANCELLED, CARD_READER, EXPIRED, METHODS, MethodChosen, PendingApproval, REFUSED_IN_APP,
+    RedirectEnd,
+};
 pub use bookkeeping::Ledger;
 pub use consents::ConsentUse;
 pub use error::{LedgerError, LedgerResult};
