@@ -206,3 +206,89 @@ pub fn sca_progress_json(progress: &ScaProgress) -> Value {
     }
     body
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, HeaderValue};
+    use psd2_fallback_engine::model::{AuthorisationId, ScaStep};
+    use serde_json::json;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn field_of(error: ApiError) -> String {
+        format!("{error:?}")
+    }
+
+    #[test]
+    fn preferences_are_read_and_bad_ones_name_the_header() {
+        let read = sca_preference(&headers(&[
+            ("TPP-Redirect-Preferred", "TRUE"),
+            ("TPP-Redirect-URI", "https://tpp.example/ok"),
+        ]))
+        .unwrap();
+        assert_eq!(read.redirect_preferred, Some(true));
+        assert_eq!(read.redirect_uri.as_deref(), Some("https://tpp.example/ok"));
+        for (name, value) in [
+            ("TPP-Decoupled-Preferred", "maybe".to_owned()),
+            ("TPP-Redirect-URI", "javascript:alert(1)".to_owned()),
+            (
+                "TPP-Nok-Redirect-URI",
+                format!("https://x/{}", "a".repeat(3000)),
+            ),
+        ] {
+            let error = sca_preference(&headers(&[(name, &value)])).unwrap_err();
+            assert!(field_of(error).contains(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_update_is_an_answer_or_a_method_never_both_nor_neither() {
+        let body = |v: serde_json::Value| Bytes::from(v.to_string());
+        assert_eq!(
+            authorisation_update(&body(json!({"scaAuthenticationData": "1"}))).unwrap(),
+            AuthorisationUpdate::Answer("1".to_owned())
+        );
+        assert_eq!(
+            authorisation_update(&body(json!({"authenticationMethodId": "app"}))).unwrap(),
+            AuthorisationUpdate::Method("app".to_owned())
+        );
+        for bad in [
+            json!({}),
+            json!({"scaAuthenticationData": "1", "authenticationMethodId": "app"}),
+        ] {
+            assert!(authorisation_update(&body(bad)).is_err());
+        }
+        assert_eq!(authorisation_start(&Bytes::new()).unwrap(), None);
+        assert!(authorisation_start(&Bytes::from_static(b"{nope")).is_err());
+    }
+
+    #[test]
+    fn a_decoupled_step_has_its_message_and_the_link_to_poll() {
+        let step = ScaStep::Decoupled {
+            authorisation_id: AuthorisationId::new("a-1"),
+            message: "Confirm in your app".to_owned(),
+            poll_every: std::time::Duration::from_secs(1),
+            expires_in: None,
+        };
+        assert_eq!(
+            step_json(&step, "/v1/consents/c-1"),
+            json!({
+                "psuMessage": "Confirm in your app",
+                "scaStatus": "started",
+                "authorisationId": "a-1",
+                "_links": {"scaStatus": {"href": "/v1/consents/c-1/authorisations/a-1"}}
+            })
+        );
+        let response = authorisation_step(&step, "/v1/consents/c-1");
+        assert_eq!(response.headers()["ASPSP-SCA-Approach"], "DECOUPLED");
+    }
+}
