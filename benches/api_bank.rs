@@ -105,7 +105,12 @@ async fn main() {
         .await
         .unwrap();
     let target = ScaTarget::Consent(consent.clone());
-    let challenge = bank.start_authorisation(&psu, &target).await.unwrap();
+    let challenge = bank
+        .start_authorisation(&psu, &target)
+        .await
+        .unwrap()
+        .into_challenge()
+        .unwrap();
     bank.authorise(
         &psu,
         &target,

@@ -101,7 +101,12 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> Arc<dyn Bank> {
 }
 
 async fn sign(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget) {
-    let challenge = bank.start_authorisation(psu, target).await.unwrap();
+    let challenge = bank
+        .start_authorisation(psu, target)
+        .await
+        .unwrap()
+        .into_challenge()
+        .unwrap();
     let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
     bank.authorise(psu, target, &challenge.authorisation_id, &answer)
         .await

@@ -32,7 +32,12 @@ fn bank(sandbox: &Sandbox, timeout: Duration) -> Conforming<ApiBank> {
 
 /// Signs a consent or payment through the bank, answering with the customer's card reader.
 async fn sign(bank: &ApiBank, psu: &PsuContext, target: &ScaTarget) -> ScaStatus {
-    let challenge = bank.start_authorisation(psu, target).await.unwrap();
+    let challenge = bank
+        .start_authorisation(psu, target)
+        .await
+        .unwrap()
+        .into_challenge()
+        .unwrap();
     assert_eq!(challenge.method, "CHIP_OTP");
     let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
     bank.authorise(psu, target, &challenge.authorisation_id, &answer)
@@ -600,7 +605,12 @@ async fn business_errors_are_rejections() {
         .await
         .unwrap();
     let target = ScaTarget::Payment(started.payment.clone());
-    let challenge = bank.start_authorisation(&luc, &target).await.unwrap();
+    let challenge = bank
+        .start_authorisation(&luc, &target)
+        .await
+        .unwrap()
+        .into_challenge()
+        .unwrap();
     let wrong = bank
         .authorise(
             &luc,

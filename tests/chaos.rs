@@ -219,7 +219,11 @@ fn ibans(sandbox: &Sandbox, customer: &str) -> Vec<Iban> {
 
 /// Signs a consent or payment; `None` when a step failed (the drill goes on).
 async fn sign(bank: &ApiBank, psu: &PsuContext, target: ScaTarget) -> Option<()> {
-    let challenge = bank.start_authorisation(psu, &target).await.ok()?;
+    let challenge = bank
+        .start_authorisation(psu, &target)
+        .await
+        .ok()?
+        .into_challenge()?;
     let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
     bank.authorise(psu, &target, &challenge.authorisation_id, &answer)
         .await

@@ -405,6 +405,10 @@ fn every_known_departure_is_real_and_excuses_exactly_itself() {
                           "_links": {"scaStatus": {"href": "/v1/consents/c-1/authorisations/a-1"}}});
     let password = json!({"psuData": {"password": "secret"}});
     let answer = json!({"scaAuthenticationData": "12345678"});
+    let method = json!({"authenticationMethodId": "app"});
+    let in_app = json!({"scaStatus": "started", "authorisationId": "a-1",
+                        "psuMessage": "Please confirm in your banking app",
+                        "_links": {"scaStatus": {"href": "/v1/consents/c-1/authorisations/a-1"}}});
     let cases: Vec<Checked> = vec![
         json_request(
             "POST",
@@ -425,6 +429,19 @@ fn every_known_departure_is_real_and_excuses_exactly_itself() {
             sca_done.clone(),
         ),
         json_response("PUT", "/v1/consents/c-1/authorisations/a-1", 200, sca_done),
+        json_request(
+            "PUT",
+            "/v1/payments/sepa-credit-transfers/p-1/authorisations/a-1",
+            method.clone(),
+        ),
+        json_request("PUT", "/v1/consents/c-1/authorisations/a-1", method),
+        json_response(
+            "PUT",
+            "/v1/payments/sepa-credit-transfers/p-1/authorisations/a-1",
+            200,
+            in_app.clone(),
+        ),
+        json_response("PUT", "/v1/consents/c-1/authorisations/a-1", 200, in_app),
         json_request(
             "POST",
             "/v1/periodic-payments/sepa-credit-transfers",

@@ -118,6 +118,8 @@ impl Engine {
             .failover
             .start_authorisation(&psu, &target)
             .await
+            .unwrap()
+            .into_challenge()
             .unwrap();
         let answer = ScaAnswer::new(card_reader_response(customer, &challenge.data));
         self.failover
@@ -287,6 +289,8 @@ async fn a_lost_answer_makes_exactly_one_payment() {
         .failover
         .start_authorisation(&luc, &target)
         .await
+        .unwrap()
+        .into_challenge()
         .unwrap();
     let answer = ScaAnswer::new(card_reader_response("1000002", &challenge.data));
     engine
@@ -823,7 +827,7 @@ impl Bank for LedgerAccounts {
         &self,
         _: &PsuContext,
         _: &ScaTarget,
-    ) -> Result<psd2_fallback_engine::model::ScaChallenge, BankError> {
+    ) -> Result<psd2_fallback_engine::model::ScaStep, BankError> {
         Self::unavailable()
     }
     async fn authorise(
@@ -892,7 +896,12 @@ async fn crafted_requests_and_a_bad_field_never_switch_the_bank_but_an_outage_do
         .await
         .unwrap();
     let target = ScaTarget::Consent(consent.clone());
-    let challenge = failover.start_authorisation(&anna, &target).await.unwrap();
+    let challenge = failover
+        .start_authorisation(&anna, &target)
+        .await
+        .unwrap()
+        .into_challenge()
+        .unwrap();
     let answer = ScaAnswer::new(card_reader_response("1000001", &challenge.data));
     failover
         .authorise(&anna, &target, &challenge.authorisation_id, &answer)
@@ -1021,7 +1030,9 @@ async fn a_consent_is_signed_on_the_channel_that_made_it() {
         .failover
         .start_authorisation(&psu, &target)
         .await
-        .expect("the website, which made the consent, starts its SCA");
+        .expect("the website, which made the consent, starts its SCA")
+        .into_challenge()
+        .expect("the website's SCA is a challenge");
     let answer = ScaAnswer::new(card_reader_response("1000001", &challenge.data));
     assert_eq!(
         engine
@@ -1061,7 +1072,9 @@ async fn a_payments_signature_goes_to_the_channel_that_started_it() {
         .failover
         .start_authorisation(&luc, &target)
         .await
-        .expect("the website starts the signing");
+        .expect("the website starts the signing")
+        .into_challenge()
+        .expect("the website's signing is a challenge");
     // The API is back, and the engine uses it first again.
     sandbox.set_api_fault(ApiFault::Up);
     engine

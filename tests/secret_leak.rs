@@ -84,7 +84,12 @@ impl Secrets {
 
 /// Signs through the service as the customer, noting the card reader's answer as a secret.
 async fn sign(bank: &ApiBank, psu: &PsuContext, target: ScaTarget, secrets: &mut Secrets) {
-    let challenge = bank.start_authorisation(psu, &target).await.unwrap();
+    let challenge = bank
+        .start_authorisation(psu, &target)
+        .await
+        .unwrap()
+        .into_challenge()
+        .unwrap();
     let answer = card_reader_response(psu.psu_id.as_str(), &challenge.data);
     secrets.secret("an SCA answer", &answer);
     let status = bank

@@ -132,7 +132,12 @@ async fn r_isolation_two_callers_two_customers_get_what_the_api_gives_on_both_ch
         .await
         .unwrap();
     let target = ScaTarget::Consent(refused.clone());
-    let challenge = b.start_authorisation(&anna, &target).await.unwrap();
+    let challenge = b
+        .start_authorisation(&anna, &target)
+        .await
+        .unwrap()
+        .into_challenge()
+        .unwrap();
     let wrong = b
         .authorise(
             &anna,

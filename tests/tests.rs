@@ -17,6 +17,8 @@ mod replicas;
 mod sandbox_api;
 mod sandbox_web;
 mod sandbox_web2;
+mod sca;
+mod sca_website;
 mod screen_bank;
 mod screen_snapshots;
 mod secret_leak;

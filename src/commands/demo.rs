@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use psd2_fallback_engine::api::ApiBankConfig;
-use psd2_fallback_engine::bank::{Bank, BankResult, Channel, PsuContext};
+use psd2_fallback_engine::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use psd2_fallback_engine::failover::{Failover, FailoverBuilder, ScreenChannel};
 use psd2_fallback_engine::health::{HealthConfig, Mode, Policy};
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
@@ -151,7 +151,13 @@ impl Tally<'_> {
 }
 
 async fn sign(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget) -> BankResult<ScaStatus> {
-    let challenge = bank.start_authorisation(psu, target).await?;
+    let step = bank.start_authorisation(psu, target).await?;
+    let Some(challenge) = step.into_challenge() else {
+        return Err(BankError::NotSupported {
+            channel: Channel::Api,
+            operation: "the demo answers embedded challenges only".to_owned(),
+        });
+    };
     // The customer reads the challenge, types it into their card reader and gives the answer back.
     let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
     bank.authorise(psu, target, &challenge.authorisation_id, &answer)

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use psd2_fallback_engine::model::belgian::parse_iso_date;
-use psd2_fallback_sandbox::{ApiFault, CUSTOMERS, Sandbox, SandboxConfig, WebsiteFault};
+use psd2_fallback_sandbox::{
+    ApiFault, CUSTOMERS, Sandbox, SandboxConfig, SandboxSca, WebsiteFault,
+};
 use tokio::net::TcpListener;
 
 /// Where the sandbox bank listens and how it behaves at start.
@@ -33,6 +35,15 @@ pub(crate) struct Args {
     /// The website's behaviour at start: up, maintenance, layout-v2, slow:<ms>.
     #[arg(long, default_value = "up")]
     website_fault: WebsiteFault,
+    /// The SCA approach of the API: choice (the TPP's, per request), embedded, redirect or decoupled.
+    #[arg(long, default_value = "choice")]
+    sca: SandboxSca,
+    /// How long a redirect or decoupled approval waits for the customer, in seconds.
+    #[arg(long, default_value_t = 300)]
+    approval_expiry_secs: u64,
+    /// A customer (number) who signs orders on the website in the banking app; repeatable.
+    #[arg(long = "app-signer")]
+    app_signers: Vec<String>,
 }
 
 /// Opens the sandbox bank, prints where and who, and serves until Ctrl-C.
@@ -52,6 +63,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         today,
         settle_after: Duration::from_millis(args.settle_ms),
         session_idle: Duration::from_secs(args.session_idle_secs),
+        sca: args.sca,
+        approval_expiry: Duration::from_secs(args.approval_expiry_secs),
+        app_signers: args.app_signers,
     };
     let sandbox = Sandbox::start_on(api, web, config)?;
     sandbox.set_api_fault(args.api_fault);

@@ -88,6 +88,37 @@ pub const KNOWN: &[Known] = &[
         message: "fits more than one branch of oneOf: [0, 1, 2, 3, 4]",
         why: "yaml 12052: the same OK_200_UpdatePsuData as for payments",
     },
+    // A choice of SCA method (`{"authenticationMethodId": …}`) and what it leads to.
+    Known {
+        operation: "updatePaymentPsuData",
+        side: "request",
+        pointer: "",
+        message: "fits more than one branch of oneOf: [0, 2]",
+        why: "yaml 887-888: `{}` is a branch of the body's oneOf; `{\"authenticationMethodId\":…}` \
+              fits it and selectPsuAuthenticationMethod",
+    },
+    Known {
+        operation: "updateConsentsPsuData",
+        side: "request",
+        pointer: "",
+        message: "fits more than one branch of oneOf: [0, 2]",
+        why: "yaml 2927-2928: `{}` is a branch of the body's oneOf (as for payments)",
+    },
+    Known {
+        operation: "updatePaymentPsuData",
+        side: "response 200",
+        pointer: "",
+        message: "fits more than one branch of oneOf: [0, 1, 2, 3]",
+        why: "yaml 12052: the answer shapes forbid no other field, so the step after a method choice \
+              (`scaStatus`, `authorisationId`, `challengeData` or `psuMessage`, `_links`) fits four",
+    },
+    Known {
+        operation: "updateConsentsPsuData",
+        side: "response 200",
+        pointer: "",
+        message: "fits more than one branch of oneOf: [0, 1, 2, 3]",
+        why: "yaml 12052: the same OK_200_UpdatePsuData as for payments",
+    },
     Known {
         operation: "initiatePayment",
         side: "request",

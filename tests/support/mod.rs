@@ -45,7 +45,12 @@ pub async fn sign(
     psu: &psd2_fallback_engine::PsuContext,
     target: &psd2_fallback_engine::model::ScaTarget,
 ) -> psd2_fallback_engine::model::ScaStatus {
-    let challenge = bank.start_authorisation(psu, target).await.unwrap();
+    let challenge = bank
+        .start_authorisation(psu, target)
+        .await
+        .unwrap()
+        .into_challenge()
+        .unwrap();
     let answer = psd2_fallback_engine::model::ScaAnswer::new(card_reader_response(
         psu.psu_id.as_str(),
         &challenge.data,

@@ -14,7 +14,8 @@ use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentAccess, ConsentId,
     ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
     PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaChallenge,
-    ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+    ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
+    TransactionFilter,
 };
 
 /// Which way a request reached the bank.
@@ -52,6 +53,9 @@ pub struct PsuContext {
     /// The customer's online-banking password, for the channels that log in on their behalf (embedded
     /// SCA on the API, the login form on the website). Secret.
     pub password: Option<SecretString>,
+    /// How the caller would like the customer to authenticate (redirect, decoupled) and where a
+    /// redirect returns; the bank decides.
+    pub sca: ScaPreference,
 }
 
 impl PsuContext {
@@ -63,6 +67,7 @@ impl PsuContext {
             consent_id: None,
             grant: None,
             password: None,
+            sca: ScaPreference::default(),
         }
     }
 
@@ -93,6 +98,7 @@ impl fmt::Debug for PsuContext {
             .field("consent_id", &self.consent_id.as_ref().map(|_| "***"))
             .field("grant", &self.grant.as_ref().map(|g| g.status))
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("sca", &self.sca)
             .finish()
     }
 }
@@ -360,9 +366,12 @@ pub type BankResult<T> = Result<T, BankError>;
 /// Object-safe: use it as `Arc<dyn Bank>`. `ApiBank` serves it through the dedicated interface,
 /// `ScreenBank` through the website, and `Failover` wraps the two and is a `Bank` itself.
 ///
-/// Signing is one pair of methods for every kind of thing that needs it ([`ScaTarget`]): a consent, a
-/// payment, a standing order, a payment file. [`Bank::start_authorisation`] returns the challenge to
-/// relay to the customer; [`Bank::authorise`] sends their answer back.
+/// Signing is one conversation for every kind of thing that needs it ([`ScaTarget`]): a consent, a
+/// payment, a standing order, a payment file. [`Bank::start_authorisation`] says what the bank asks of
+/// the customer ([`ScaStep`]: a challenge, a choice of methods, a redirect, a decoupled approval);
+/// [`Bank::select_sca_method`] sends the customer's choice, [`Bank::authorise`] their answer to a
+/// challenge, and [`Bank::authorisation_status`] polls a redirect or decoupled authorisation. Every
+/// call about one authorisation goes to the channel that started it.
 #[async_trait]
 pub trait Bank: Send + Sync + fmt::Debug {
     /// The customer's accounts (under the consent in `psu`).
@@ -463,12 +472,44 @@ pub trait Bank: Send + Sync + fmt::Debug {
         })
     }
 
-    /// Starts the signing of a consent, payment, standing order or file: the challenge for the customer.
+    /// Starts the signing of a consent, payment, standing order or file: what the bank asks of the
+    /// customer, following `psu.sca` where the bank lets the caller choose.
     async fn start_authorisation(
         &self,
         psu: &PsuContext,
         target: &ScaTarget,
-    ) -> BankResult<ScaChallenge>;
+    ) -> BankResult<ScaStep>;
+
+    /// The customer's choice among the methods a [`ScaStep::ChooseMethod`] offered (its `id`): the
+    /// next step (usually the challenge of that method).
+    async fn select_sca_method(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        method: &str,
+    ) -> BankResult<ScaStep> {
+        let _ = (psu, target, authorisation, method);
+        Err(BankError::NotSupported {
+            channel: Channel::Api,
+            operation: "select_sca_method".to_owned(),
+        })
+    }
+
+    /// Where an authorisation stands (a redirect the customer came back from, a decoupled approval
+    /// in the bank's app): polled by the caller until it has ended.
+    async fn authorisation_status(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+    ) -> BankResult<ScaProgress> {
+        let _ = (psu, target, authorisation);
+        Err(BankError::NotSupported {
+            channel: Channel::Api,
+            operation: "authorisation_status".to_owned(),
+        })
+    }
 
     /// Sends the customer's answer to a challenge; `Finalised` when signed.
     async fn authorise(

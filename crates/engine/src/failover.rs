@@ -27,8 +27,8 @@ use crate::model::belgian::format_iso_date;
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentAccess, ConsentId,
     ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation,
-    PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget,
-    StandingOrderRequest, Transaction, TransactionFilter,
+    PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep,
+    ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
 
 /// A boxed future, as the `Bank` trait's methods return.
@@ -37,6 +37,7 @@ use crate::BoxFuture;
 mod builder;
 mod consents;
 mod route;
+mod sca;
 
 pub use builder::{
     ApiChannel, BuildError, BuiltFailover, FailoverBuilder, FailoverParts, ScreenChannel,
@@ -871,29 +872,27 @@ impl Bank for Failover {
         &self,
         psu: &PsuContext,
         target: &ScaTarget,
-    ) -> BankResult<ScaChallenge> {
-        match target {
-            ScaTarget::Consent(consent) => {
-                let psu = &self.granted_for(psu, Some(consent))?;
-                self.on_consent_channel(psu, consent, "authorisation", |bank| {
-                    bank.start_authorisation(psu, target)
-                })
-                .await
-            }
-            ScaTarget::Payment(_) => {
-                let (channel, started) = self
-                    .through_route(
-                        psu,
-                        "authorisation",
-                        |_| Ok(()),
-                        |bank| bank.start_authorisation(psu, target),
-                    )
-                    .await?;
-                let challenge = started?;
-                self.note_payment_authorisation(&challenge.authorisation_id, channel);
-                Ok(challenge)
-            }
-        }
+    ) -> BankResult<ScaStep> {
+        self.sca_start(psu, target).await
+    }
+
+    async fn select_sca_method(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        method: &str,
+    ) -> BankResult<ScaStep> {
+        self.sca_select(psu, target, authorisation, method).await
+    }
+
+    async fn authorisation_status(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+    ) -> BankResult<ScaProgress> {
+        self.sca_progress(psu, target, authorisation).await
     }
 
     async fn authorise(
@@ -903,59 +902,7 @@ impl Bank for Failover {
         authorisation: &AuthorisationId,
         answer: &ScaAnswer,
     ) -> BankResult<ScaStatus> {
-        let payment = match target {
-            ScaTarget::Consent(consent) => {
-                let psu = &self.granted_for(psu, Some(consent))?;
-                let status = self
-                    .on_consent_channel(psu, consent, "consent authorisation", |bank| {
-                        bank.authorise(psu, target, authorisation, answer)
-                    })
-                    .await?;
-                match status {
-                    ScaStatus::Finalised => {
-                        self.note_consent_status(consent, ConsentStatus::Valid);
-                        self.note_offered_choice(psu, consent).await;
-                    }
-                    ScaStatus::Failed => self.note_consent_status(consent, ConsentStatus::Rejected),
-                    _ => {}
-                }
-                return Ok(status);
-            }
-            ScaTarget::Payment(payment) => payment,
-        };
-        let channels = self.payment_authorisation_route(authorisation);
-        // Signing is what moves money: an answer lost on the way is settled by asking the payment's
-        // status, never by signing again.
-        let (channel, result) = self
-            .through_channels(
-                channels,
-                psu,
-                &format!("sign {}", payment.id),
-                |_| Ok(()),
-                |bank| bank.authorise(psu, target, authorisation, answer),
-            )
-            .await?;
-        let signed = match result {
-            Err(error) if error.is_outcome_unknown() => {
-                match self.payment_status(psu, payment).await {
-                    Ok(PaymentStatus::Received) => Err(BankError::Unavailable {
-                        channel,
-                        reason: format!(
-                            "the signature did not reach the bank ({error}); payment {} is still waiting for it",
-                            payment.id
-                        ),
-                    }),
-                    Ok(PaymentStatus::Rejected) => Ok(ScaStatus::Failed),
-                    Ok(_) => Ok(ScaStatus::Finalised),
-                    Err(_) => Err(error),
-                }
-            }
-            other => other,
-        };
-        if matches!(signed, Ok(ScaStatus::Finalised | ScaStatus::Failed)) {
-            self.forget_payment_authorisation(authorisation);
-        }
-        signed
+        self.sca_answer(psu, target, authorisation, answer).await
     }
 
     async fn find_payment(
@@ -1175,11 +1122,7 @@ mod tests {
         async fn consent_status(&self, _: &PsuContext, _: &ConsentId) -> BankResult<ConsentStatus> {
             self.not_scripted("consent_status")
         }
-        async fn start_authorisation(
-            &self,
-            _: &PsuContext,
-            _: &ScaTarget,
-        ) -> BankResult<ScaChallenge> {
+        async fn start_authorisation(&self, _: &PsuContext, _: &ScaTarget) -> BankResult<ScaStep> {
             self.not_scripted("start_authorisation")
         }
         async fn authorise(

@@ -19,6 +19,10 @@
 //! - [`api`], [`web`], [`web2`] — the three faces: the API and two websites unlike each other over the
 //!   same bank. None knows another or `server`; the websites share `markup` (escaping, cookies) and `visit`
 //!   (the session store: sessions, drafts and signings in progress).
+//! - `sca_web` — the bank's SCA screens beyond embedded: the redirect page (`/sca/redirect/{id}`,
+//!   its URL carrying a secret state) and the simulated banking app of the decoupled approach (its page
+//!   `/app/{customer}`, and `PUT /_sandbox/app/{customer}/{approve|refuse}`). Which approach the API
+//!   uses is [`SandboxSca`].
 //! - `state` — what both faces share: the ledger handle, the faults in force, [`SandboxConfig`], and the
 //!   marker that lets a fault drop a connection.
 //! - [`ledger`] — the book; `seed` — its customers and history; `faults` — the faults;
@@ -29,6 +33,7 @@ mod card_reader;
 mod faults;
 pub mod ledger;
 mod markup;
+mod sca_web;
 mod seed;
 mod server;
 mod state;
@@ -41,4 +46,4 @@ pub use faults::{ApiFault, WebsiteFault};
 pub use ledger::{Ledger, LedgerError};
 pub use seed::{CUSTOMERS, SandboxCustomer};
 pub use server::Sandbox;
-pub use state::SandboxConfig;
+pub use state::{SandboxConfig, SandboxSca};

@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use crate::faults::{ApiFault, WebsiteFault};
 use crate::ledger::Ledger;
 use crate::state::{ApiFaultSetting, DropConnection, SandboxConfig, Shared};
-use crate::{api, web, web2};
+use crate::{api, sca_web, web, web2};
 use psd2_fallback_engine::model::belgian::{format_iso_date, parse_iso_date};
 
 /// A running sandbox bank.
@@ -50,14 +50,15 @@ impl Sandbox {
             .today
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
         let ledger = Arc::new(Ledger::new(today, config.settle_after));
-        let shared = Arc::new(Shared::new(ledger, config));
         let api_addr = api.local_addr()?;
         let web_addr = web.local_addr()?;
+        let shared = Arc::new(Shared::new(ledger, config, format!("http://{web_addr}")));
         let (stop, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let api_app = api::router(shared.clone());
         let web_app = web::router(shared.clone())
             .merge(web2::router(shared.clone()))
+            .merge(sca_web::router(shared.clone()))
             .merge(admin_router(shared.clone()));
         tasks.spawn(serve(
             api,

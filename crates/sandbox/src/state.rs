@@ -21,6 +21,13 @@ pub struct SandboxConfig {
     pub settle_after: Duration,
     /// How long a website session may stay idle before the customer must log in again.
     pub session_idle: Duration,
+    /// Which SCA approaches the API offers (see [`SandboxSca`]).
+    pub sca: SandboxSca,
+    /// How long a redirect or a decoupled approval may wait for the customer before it lapses.
+    pub approval_expiry: Duration,
+    /// The customers (numbers) who sign orders on the website in the banking app ("confirm in your
+    /// app") instead of with the card reader.
+    pub app_signers: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -29,6 +36,46 @@ impl Default for SandboxConfig {
             today: None,
             settle_after: Duration::from_secs(2),
             session_idle: Duration::from_secs(10 * 60),
+            sca: SandboxSca::Choice,
+            approval_expiry: Duration::from_secs(5 * 60),
+            app_signers: Vec::new(),
+        }
+    }
+}
+
+/// Which SCA approach the sandbox API uses for an authorisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxSca {
+    /// The TPP's choice, per request: `TPP-Decoupled-Preferred: true` → decoupled;
+    /// `TPP-Redirect-Preferred: true` → redirect; a password in the body → embedded; no password →
+    /// redirect when a `TPP-Redirect-URI` is given, else decoupled.
+    #[default]
+    Choice,
+    /// Embedded only: the password in, the challenge out.
+    Embedded,
+    /// Redirect only: the bank's page.
+    Redirect,
+    /// Decoupled only: the bank's app.
+    Decoupled,
+    /// Embedded, with a choice of method: the card reader (a challenge) or the banking app (which
+    /// makes the authorisation decoupled).
+    Methods,
+}
+
+impl std::str::FromStr for SandboxSca {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "choice" => Ok(Self::Choice),
+            "embedded" => Ok(Self::Embedded),
+            "redirect" => Ok(Self::Redirect),
+            "decoupled" => Ok(Self::Decoupled),
+            "methods" => Ok(Self::Methods),
+            other => Err(format!(
+                "{other:?} is no SCA approach: choice, embedded, redirect, decoupled or methods"
+            )),
         }
     }
 }
@@ -53,11 +100,13 @@ pub(crate) struct Shared {
     pub(crate) web_fault: watch::Sender<WebsiteFault>,
     /// How the bank was set up.
     pub(crate) config: SandboxConfig,
+    /// The website's base URL, where the redirect approach sends the customer.
+    pub(crate) web_url: String,
 }
 
 impl Shared {
     /// Both faces up, over `ledger`.
-    pub(crate) fn new(ledger: Arc<Ledger>, config: SandboxConfig) -> Self {
+    pub(crate) fn new(ledger: Arc<Ledger>, config: SandboxConfig, web_url: String) -> Self {
         Self {
             ledger,
             api_fault: watch::Sender::new(ApiFaultSetting {
@@ -66,6 +115,7 @@ impl Shared {
             }),
             web_fault: watch::Sender::new(WebsiteFault::Up),
             config,
+            web_url,
         }
     }
 

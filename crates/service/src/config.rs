@@ -24,8 +24,8 @@ use psd2_fallback_engine::health::{HealthConfig, Policy, Probe};
 use psd2_fallback_engine::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
     FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest,
-    PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
-    Transaction, TransactionFilter,
+    PaymentStatus, ScaAnswer, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
+    TransactionFilter,
 };
 use psd2_fallback_engine::screen::WebDriverTarget;
 use psd2_fallback_engine::screen::{ScreenBankConfig, lightest_chromium};
@@ -872,7 +872,7 @@ impl Bank for NoScreenChannel {
     async fn consent_status(&self, _: &PsuContext, _: &ConsentId) -> BankResult<ConsentStatus> {
         self.no()
     }
-    async fn start_authorisation(&self, _: &PsuContext, _: &ScaTarget) -> BankResult<ScaChallenge> {
+    async fn start_authorisation(&self, _: &PsuContext, _: &ScaTarget) -> BankResult<ScaStep> {
         self.no()
     }
     async fn authorise(

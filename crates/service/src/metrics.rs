@@ -21,7 +21,7 @@ use psd2_fallback_engine::health::{Mode, SwitchReason};
 use psd2_fallback_engine::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, ConsentAccess, ConsentId, ConsentRequest,
     ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef,
-    PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget,
+    PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget,
     StandingOrderRequest, Transaction, TransactionFilter,
 };
 use psd2_fallback_engine::screen::HttpReads;
@@ -463,11 +463,39 @@ impl Bank for Metered {
         &self,
         psu: &PsuContext,
         target: &ScaTarget,
-    ) -> BankResult<ScaChallenge> {
+    ) -> BankResult<ScaStep> {
         metered!(
             self,
             "start_authorisation",
             self.inner.start_authorisation(psu, target)
+        )
+    }
+
+    async fn select_sca_method(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        method: &str,
+    ) -> BankResult<ScaStep> {
+        metered!(
+            self,
+            "select_sca_method",
+            self.inner
+                .select_sca_method(psu, target, authorisation, method)
+        )
+    }
+
+    async fn authorisation_status(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+    ) -> BankResult<ScaProgress> {
+        metered!(
+            self,
+            "authorisation_status",
+            self.inner.authorisation_status(psu, target, authorisation)
         )
     }
 

@@ -20,13 +20,18 @@
 //!   [`transactions_json`]), funds ([`funds_json`]) and payments ([`initiation_created`],
 //!   [`transaction_status_json`], [`cancellation`]).
 //!
+//! - `sca` — SCA whatever the approach: the caller's preferences ([`sca_preference`]), start and
+//!   update bodies ([`authorisation_start`], [`authorisation_update`]), and what the bank asks
+//!   ([`authorisation_step`], [`step_json`], [`sca_progress_json`]).
+//!
 //! The modules depend one way only: `render` on nothing of this crate, `error` on `render`, `request`
-//! on `error`, `body` on `error` and `request`.
+//! on `error`, `body` on `error` and `request`, `sca` on `error`, `render` and `request`.
 
 mod body;
 mod error;
 mod render;
 mod request;
+mod sca;
 
 pub use body::{
     AccessIn, AccountReferenceIn, AmountIn, ConsentIn, PaymentIn, amount_in, authorisation_answer,
@@ -45,4 +50,8 @@ pub use request::{
     BookingQuery, EXECUTION_HORIZON_DAYS, PAIN001_PRODUCT, PAYMENT_FILE_TIME_BOUND, at, consent_id,
     date_at, execution_date_at, header, json, page_index, payment_file, payment_file_checked,
     psu_id, psu_ip, psu_present, reference_date, request_id, resource, transaction_query,
+};
+pub use sca::{
+    AuthorisationUpdate, authorisation_start, authorisation_step, authorisation_update,
+    sca_preference, sca_progress_json, step_json,
 };

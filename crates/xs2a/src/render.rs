@@ -430,6 +430,7 @@ mod tests {
             method: "CHIP_OTP".to_owned(),
             data: "12345678".to_owned(),
             instructions: "Insert your card".to_owned(),
+            valid_for: None,
         };
         assert_eq!(
             challenge_json(&challenge),

@@ -15,6 +15,7 @@
 //! appear in errors; errors never carry URLs.
 
 mod classify;
+mod sca;
 #[cfg(test)]
 mod spec_examples;
 pub(crate) mod wire;
@@ -37,7 +38,7 @@ use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus,
     ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue,
     PaymentFile, PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus,
-    ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest, Transaction,
+    ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
     TransactionFilter,
 };
 use classify::{answer_error, no_answer, scrub, unusable};
@@ -847,44 +848,27 @@ impl Bank for ApiBank {
         &self,
         psu: &PsuContext,
         target: &ScaTarget,
-    ) -> BankResult<ScaChallenge> {
-        let password = psu.password.as_ref().ok_or_else(|| {
-            InvalidValue::new("password", "embedded SCA needs the customer's password")
-        })?;
-        let body = wire::StartAuthorisationBody {
-            psu_data: wire::PsuData {
-                password: password.expose_secret(),
-            },
-        };
-        let path = format!("{}/authorisations", Self::target_path(target)?);
-        let answer: wire::StartAuthorisationResponse = self
-            .call(
-                self.request(Method::POST, &path, psu).json(&body),
-                Effect::Safe,
-                psu,
-            )
-            .await?;
-        let challenge = answer.challenge_data.ok_or_else(|| {
-            let status = wire::sca_status(&answer.sca_status)
-                .map(|s| s.code())
-                .unwrap_or("unknown");
-            unusable(
-                Effect::Safe,
-                Malformed {
-                    field: "challengeData".to_owned(),
-                    reason: format!("missing (scaStatus {status})"),
-                },
-            )
-        })?;
-        Ok(ScaChallenge {
-            authorisation_id: AuthorisationId::new(answer.authorisation_id),
-            method: answer
-                .chosen_sca_method
-                .map(|m| m.authentication_type)
-                .unwrap_or_default(),
-            data: challenge.data.join(" "),
-            instructions: challenge.additional_information.unwrap_or_default(),
-        })
+    ) -> BankResult<ScaStep> {
+        self.sca_start(psu, target).await
+    }
+
+    async fn select_sca_method(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        method: &str,
+    ) -> BankResult<ScaStep> {
+        self.sca_select(psu, target, authorisation, method).await
+    }
+
+    async fn authorisation_status(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+    ) -> BankResult<ScaProgress> {
+        self.sca_progress(psu, target, authorisation).await
     }
 
     async fn authorise(
@@ -894,27 +878,7 @@ impl Bank for ApiBank {
         authorisation: &AuthorisationId,
         answer: &ScaAnswer,
     ) -> BankResult<ScaStatus> {
-        let body = wire::UpdateAuthorisationBody {
-            sca_authentication_data: answer.secret().expose_secret(),
-        };
-        let path = format!(
-            "{}/authorisations/{}",
-            Self::target_path(target)?,
-            segment(authorisation)?
-        );
-        // Signing a payment is what sets it moving: without an answer it may have happened.
-        let effect = match target {
-            ScaTarget::Consent(_) => Effect::Safe,
-            ScaTarget::Payment(_) => Effect::MovesMoney,
-        };
-        let status: wire::ScaStatusResponse = self
-            .call(
-                self.request(Method::PUT, &path, psu).json(&body),
-                effect,
-                psu,
-            )
-            .await?;
-        status.status().map_err(|e| unusable(effect, e))
+        self.sca_answer(psu, target, authorisation, answer).await
     }
 }
 

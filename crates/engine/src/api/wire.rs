@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use crate::model::belgian::{format_iso_date, parse_iso_date};
 use crate::model::{
-    Account, AccountId, AccountScope, Amount, Balance, BalanceType, BookingStatus, ConsentAccess,
-    ConsentRequest, ConsentStatus, Counterparty, Currency, EndToEndId, Iban, PaymentId,
-    PaymentRequest, PaymentStatus, ScaStatus, StandingOrderRequest, Transaction, TransactionId,
+    Account, AccountId, AccountScope, Amount, AuthorisationId, Balance, BalanceType, BookingStatus,
+    ConsentAccess, ConsentRequest, ConsentStatus, Counterparty, Currency, DECOUPLED_POLL_EVERY,
+    EndToEndId, Iban, PaymentId, PaymentRequest, PaymentStatus, ScaApproach, ScaChallenge,
+    ScaProgress, ScaStatus, ScaStep, StandingOrderRequest, Transaction, TransactionId,
 };
 
 /// A field of the bank's answer that could not be understood.
@@ -562,7 +563,8 @@ impl ConsentStatusResponse {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StartAuthorisationBody<'a> {
-    pub(crate) psu_data: PsuData<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) psu_data: Option<PsuData<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -570,13 +572,36 @@ pub(crate) struct PsuData<'a> {
     pub(crate) password: &'a str,
 }
 
+/// The answer to a start (or an update) of an authorisation, whatever the approach: a challenge
+/// (embedded), methods to choose from, `_links.scaRedirect` / `_links.scaOAuth` (redirect, OAuth2), or
+/// a `psuMessage` and a `scaStatus` link to poll (decoupled).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StartAuthorisationResponse {
-    pub(crate) authorisation_id: String,
+    pub(crate) authorisation_id: Option<String>,
     pub(crate) challenge_data: Option<ChallengeData>,
     pub(crate) chosen_sca_method: Option<ScaMethod>,
+    #[serde(default)]
+    pub(crate) sca_methods: Vec<ScaMethod>,
     pub(crate) sca_status: String,
+    pub(crate) psu_message: Option<String>,
+    #[serde(rename = "_links", default)]
+    pub(crate) links: ScaLinks,
+}
+
+/// The links of an authorisation answer that say what to do next.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ScaLinks {
+    pub(crate) sca_redirect: Option<Link>,
+    #[serde(rename = "scaOAuth")]
+    pub(crate) sca_oauth: Option<Link>,
+    pub(crate) sca_status: Option<Link>,
+    pub(crate) select_authentication_method: Option<Link>,
+    pub(crate) start_authorisation_with_psu_identification: Option<Link>,
+    pub(crate) start_authorisation_with_psu_authentication: Option<Link>,
+    pub(crate) update_psu_identification: Option<Link>,
+    pub(crate) update_psu_authentication: Option<Link>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -591,6 +616,127 @@ pub(crate) struct ChallengeData {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ScaMethod {
     pub(crate) authentication_type: String,
+    pub(crate) authentication_method_id: Option<String>,
+    pub(crate) name: Option<String>,
+}
+
+/// The last path segment of an authorisation link (`…/authorisations/{id}`), when the body names no
+/// `authorisationId` (the spec's redirect and OAuth2 examples).
+fn authorisation_in(link: Option<&Link>) -> Option<String> {
+    let href = link?.href.split(['?', '#']).next()?;
+    let (before, id) = href.trim_end_matches('/').rsplit_once('/')?;
+    (before.ends_with("/authorisations") && !id.is_empty()).then(|| id.to_owned())
+}
+
+impl StartAuthorisationResponse {
+    /// What the bank asks of the customer, read from the answer (and its `ASPSP-SCA-Approach`
+    /// header, when the bank sent one).
+    pub(crate) fn to_step(&self, approach: Option<ScaApproach>) -> Wire<ScaStep> {
+        let status = sca_status(&self.sca_status)?;
+        let id = self
+            .authorisation_id
+            .clone()
+            .or_else(|| authorisation_in(self.links.sca_status.as_ref()))
+            .map(AuthorisationId::new);
+        if matches!(
+            status,
+            ScaStatus::Finalised | ScaStatus::Failed | ScaStatus::Exempted
+        ) {
+            return Ok(ScaStep::Done {
+                authorisation_id: id,
+                status,
+            });
+        }
+        let id = id.ok_or_else(|| {
+            malformed(
+                "authorisationId",
+                "missing, and no scaStatus link names the authorisation",
+            )
+        })?;
+        if let Some(challenge) = &self.challenge_data {
+            return Ok(ScaStep::Challenge(ScaChallenge {
+                authorisation_id: id,
+                method: (self.chosen_sca_method.as_ref())
+                    .map(|m| m.authentication_type.clone())
+                    .unwrap_or_default(),
+                data: challenge.data.join(" "),
+                instructions: (challenge.additional_information.clone())
+                    .or_else(|| self.psu_message.clone())
+                    .unwrap_or_default(),
+                valid_for: None,
+            }));
+        }
+        if let Some(link) = &self.links.sca_redirect {
+            return Ok(ScaStep::Redirect {
+                authorisation_id: id,
+                url: link.href.clone(),
+            });
+        }
+        if let Some(link) = &self.links.sca_oauth {
+            return Ok(ScaStep::OAuth {
+                authorisation_id: id,
+                metadata_url: link.href.clone(),
+            });
+        }
+        if !self.sca_methods.is_empty() || self.links.select_authentication_method.is_some() {
+            let methods = (self.sca_methods.iter().enumerate())
+                .map(|(i, m)| {
+                    Ok(crate::model::ScaMethod {
+                        id: m.authentication_method_id.clone().ok_or_else(|| {
+                            malformed(format!("scaMethods[{i}].authenticationMethodId"), "missing")
+                        })?,
+                        kind: m.authentication_type.clone(),
+                        name: m.name.clone(),
+                    })
+                })
+                .collect::<Wire<Vec<_>>>()?;
+            if methods.is_empty() {
+                return Err(malformed(
+                    "scaMethods",
+                    "a selectAuthenticationMethod link without methods to select",
+                ));
+            }
+            return Ok(ScaStep::ChooseMethod {
+                authorisation_id: id,
+                methods,
+            });
+        }
+        let more_data = (self
+            .links
+            .start_authorisation_with_psu_identification
+            .as_ref())
+        .or(self
+            .links
+            .start_authorisation_with_psu_authentication
+            .as_ref())
+        .or(self.links.update_psu_identification.as_ref())
+        .or(self.links.update_psu_authentication.as_ref());
+        let decoupled = approach == Some(ScaApproach::Decoupled)
+            || (approach.is_none() && more_data.is_none() && self.links.sca_status.is_some());
+        if decoupled {
+            return Ok(ScaStep::Decoupled {
+                authorisation_id: id,
+                message: self.psu_message.clone().unwrap_or_default(),
+                poll_every: DECOUPLED_POLL_EVERY,
+                expires_in: None,
+            });
+        }
+        if more_data.is_some() {
+            return Ok(ScaStep::ActionNeeded {
+                authorisation_id: id,
+                what: self.psu_message.clone().unwrap_or_else(|| {
+                    "the bank asks for the customer's identification or credentials".to_owned()
+                }),
+            });
+        }
+        Err(malformed(
+            "_links",
+            format!(
+                "scaStatus {} with neither challengeData, scaMethods, scaRedirect, scaOAuth nor scaStatus",
+                status.code()
+            ),
+        ))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -603,12 +749,28 @@ pub(crate) struct UpdateAuthorisationBody<'a> {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ScaStatusResponse {
     sca_status: String,
+    psu_message: Option<String>,
 }
 
 impl ScaStatusResponse {
     pub(crate) fn status(&self) -> Wire<ScaStatus> {
         sca_status(&self.sca_status)
     }
+
+    /// The status and the bank's words about it.
+    pub(crate) fn progress(&self) -> Wire<ScaProgress> {
+        Ok(ScaProgress {
+            status: self.status()?,
+            message: self.psu_message.clone(),
+        })
+    }
+}
+
+/// The body choosing an SCA method (`authenticationMethodId`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SelectMethodBody<'a> {
+    pub(crate) authentication_method_id: &'a str,
 }
 
 pub(crate) fn sca_status(code: &str) -> Wire<ScaStatus> {

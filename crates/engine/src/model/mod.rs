@@ -30,7 +30,10 @@ pub use payment::{
     PaymentRef, PaymentRequest, PaymentStatus, StandingOrder, StandingOrderRequest,
 };
 pub use payment_file::{FilePayment, Pain001Version, PaymentFile, PaymentFileError};
-pub use sca::{ScaAnswer, ScaChallenge, ScaStatus, ScaTarget};
+pub use sca::{
+    DECOUPLED_POLL_EVERY, ScaAnswer, ScaApproach, ScaChallenge, ScaMethod, ScaPreference,
+    ScaProgress, ScaStatus, ScaStep, ScaTarget,
+};
 pub use transaction::{
     BookingStatus, Counterparty, Direction, Recurrence, Transaction, TransactionFilter,
 };

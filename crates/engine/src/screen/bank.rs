@@ -20,8 +20,8 @@ use crate::model::{
     AccessUse, Account, AccountId, AccountScope, Amount, AuthorisationId, Balance, BalanceType,
     Consent, ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban,
     InvalidValue, PaymentFile, PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest,
-    PaymentStatus, PsuId, ScaAnswer, ScaChallenge, ScaStatus, ScaTarget, StandingOrderRequest,
-    Transaction, TransactionFilter,
+    PaymentStatus, PsuId, ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget,
+    StandingOrderRequest, Transaction, TransactionFilter,
 };
 
 /// A consent this channel knows: made here, or authorised here from a caller's grant. Its `Debug`
@@ -458,7 +458,7 @@ impl Bank for ScreenBank {
         &self,
         psu: &PsuContext,
         target: &ScaTarget,
-    ) -> BankResult<ScaChallenge> {
+    ) -> BankResult<ScaStep> {
         match target {
             ScaTarget::Consent(consent) => {
                 // The consent's own session: never one logged in for another consent.
@@ -483,7 +483,7 @@ impl Bank for ScreenBank {
                 }
                 .await;
                 match result {
-                    Ok(c) => Ok(c),
+                    Ok(c) => Ok(ScaStep::Challenge(c)),
                     Err(fail) => Err(self.classify(&mut flow, psu, fail, Effect::Safe).await),
                 }
             }
@@ -491,7 +491,31 @@ impl Bank for ScreenBank {
                 self.offered("sign")?;
                 self.run(psu, Effect::Safe, move |bank, b| {
                     let payment = payment.clone();
-                    Box::pin(async move { bank.sign_challenge(b, &payment).await })
+                    Box::pin(async move { bank.sign_step(b, &payment).await })
+                })
+                .await
+            }
+        }
+    }
+
+    async fn authorisation_status(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        _authorisation: &AuthorisationId,
+    ) -> BankResult<ScaProgress> {
+        match target {
+            ScaTarget::Consent(_) => Err(BankError::NotSupported {
+                channel: Channel::Screen,
+                operation:
+                    "authorisation_status of a consent (the website's login answers at once)"
+                        .to_owned(),
+            }),
+            ScaTarget::Payment(payment) => {
+                self.offered("sign")?;
+                self.run(psu, Effect::Safe, move |bank, b| {
+                    let payment = payment.clone();
+                    Box::pin(async move { bank.sign_progress(b, &payment).await })
                 })
                 .await
             }

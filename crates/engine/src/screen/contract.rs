@@ -61,8 +61,15 @@ use Need::*;
 pub(crate) const ALWAYS: &[&str] = &["login", "sca", "accounts"];
 
 /// Screens a website may simply not have: no cookie wall, no maintenance page, no error page, no choice
-/// of signing method between confirming an order and its challenge.
-pub(crate) const MAY_LACK: &[&str] = &["cookie_banner", "maintenance", "error", "sign_method"];
+/// of signing method between confirming an order and its challenge, no signing in the bank's app
+/// (`sign_app`: a page that waits for the customer's approval there).
+pub(crate) const MAY_LACK: &[&str] = &[
+    "cookie_banner",
+    "maintenance",
+    "error",
+    "sign_method",
+    "sign_app",
+];
 
 /// Screens only reads open, which a map may mark `server_rendered` (read over HTTP on the browser's
 /// session): no flow acts on them in the browser after opening them.
@@ -296,6 +303,9 @@ pub(crate) const CONTRACT: &[(&str, Need, Must)] = &[
     ("file_review", Action("cancel"), Required),
     ("sign_method", Action("choose"), Required),
     ("sign_method", Value("reference", Text), Optional),
+    ("sign_app", Value("reference", Text), Required),
+    ("sign_app", Value("message", Text), Required),
+    ("sign_app", Value("outcome", Text), Optional),
     ("sign", Url, Required),
     ("sign", Value("reference", Text), Required),
     ("sign", Value("challenge", Text), Required),

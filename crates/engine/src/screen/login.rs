@@ -101,6 +101,7 @@ impl ScreenBank {
             method: sca.method.clone(),
             data,
             instructions: sca.instructions.clone(),
+            valid_for: None,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Two-phase writes: payments, standing orders and payment files are filled in, the confirmation
 //! screen is read back and compared with the request field by field (a difference cancels the order on
-//! the page), and only then confirmed; then cancelling an order and signing one with the card reader.
+//! the page), and only then confirmed; then cancelling an order and signing one with the card reader,
+//! or following the page that waits for its approval in the bank's app.
 
 use std::path::Path;
 
@@ -15,9 +16,14 @@ use super::rows::model_word;
 use crate::bank::{BankError, Channel};
 use crate::mask::mask;
 use crate::model::{
-    PaymentFile, PaymentId, PaymentInitiation, PaymentKind, PaymentProduct, PaymentRef,
-    PaymentRequest, PaymentStatus, ScaAnswer, ScaChallenge, ScaStatus, StandingOrderRequest,
+    AuthorisationId, PaymentFile, PaymentId, PaymentInitiation, PaymentKind, PaymentProduct,
+    PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep,
+    StandingOrderRequest,
 };
+
+/// How often the caller polls an approval the website waits for in the bank's app: the page moves on by
+/// itself, and reading it costs one round trip.
+const APP_POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl ScreenBank {
     /// Compares a read-back value with what was asked; cancels the order on the page when they differ.
@@ -63,10 +69,10 @@ impl ScreenBank {
                 Err(e) => return known.ok_or(e),
             }
         }
-        match (self.expect(&source, &["sign"]), known) {
-            (Ok(_), known) => {
+        match (self.expect(&source, &["sign", "sign_app"]), known) {
+            (Ok(found), known) => {
                 let page = Page::new(&source, &self.inner.map);
-                match (page.required("sign", "reference"), known) {
+                match (page.required(found, "reference"), known) {
                     (Ok(reference), _) => Ok(PaymentId::new(want_text(reference))),
                     (Err(_), Some(known)) => Ok(known),
                     (Err(e), None) => Err(e.into()),
@@ -374,15 +380,20 @@ impl ScreenBank {
         self.status_on(&Page::new(&source, &self.inner.map), "payment")
     }
 
-    /// The challenge of an order waiting for its signature.
-    pub(super) async fn sign_challenge(
+    /// What signing an order waiting for its signature asks: the card reader's challenge (`sign`), or
+    /// an approval in the bank's app that the page waits for (`sign_app`), relayed as decoupled.
+    pub(super) async fn sign_step(
         &self,
         browser: &Browser,
         payment: &PaymentRef,
-    ) -> FlowResult<ScaChallenge> {
-        let source = self
-            .open(browser, "sign", Some(payment.id.as_str()))
-            .await
+    ) -> FlowResult<ScaStep> {
+        self.pace().await;
+        browser
+            .goto(&self.url("sign", Some(payment.id.as_str())))
+            .await?;
+        let source = browser.source().await?;
+        let found = self
+            .expect(&source, &["sign", "sign_app"])
             .map_err(|e| match e {
                 Fail::Unexpected { .. } => Fail::Bank(BankError::Rejected {
                     code: "STATUS_INVALID".to_owned(),
@@ -390,7 +401,76 @@ impl ScreenBank {
                 }),
                 other => other,
             })?;
-        self.challenge(&source, "sign", payment.id.as_str())
+        if found == "sign" {
+            return Ok(ScaStep::Challenge(self.challenge(
+                &source,
+                "sign",
+                payment.id.as_str(),
+            )?));
+        }
+        let page = Page::new(&source, &self.inner.map);
+        Ok(ScaStep::Decoupled {
+            authorisation_id: AuthorisationId::new(format!("screen-{}", payment.id)),
+            message: want_text(page.required("sign_app", "message")?),
+            poll_every: APP_POLL_EVERY,
+            expires_in: None,
+        })
+    }
+
+    /// Where an approval in the bank's app stands, read from the page that waits for it: still
+    /// waiting (`started`), refused or expired (`failed`, the page's words), or moved on to the result
+    /// (`finalised` unless the order was refused). The page moves on by itself; reading it is one
+    /// round trip. A browser that left the page opens the order's signing page again.
+    pub(super) async fn sign_progress(
+        &self,
+        browser: &Browser,
+        payment: &PaymentRef,
+    ) -> FlowResult<ScaProgress> {
+        let mut source = browser.source().await?;
+        let here = |source: &str| {
+            let page = Page::new(source, &self.inner.map);
+            let screen = page.which(&["sign_app", "result"])?;
+            let reference = page
+                .value(screen, "reference")
+                .ok()
+                .flatten()
+                .map(want_text);
+            (reference.as_deref() == Some(payment.id.as_str())).then_some(screen)
+        };
+        if here(&source).is_none() {
+            self.pace().await;
+            browser
+                .goto(&self.url("sign", Some(payment.id.as_str())))
+                .await?;
+            source = browser.source().await?;
+        }
+        let screen = self.expect(&source, &["sign_app", "result"])?;
+        let page = Page::new(&source, &self.inner.map);
+        if screen == "result" {
+            let status = self.status_on(&page, "result")?;
+            let ended = matches!(status, PaymentStatus::Rejected | PaymentStatus::Received);
+            return Ok(ScaProgress {
+                status: if ended {
+                    ScaStatus::Failed
+                } else {
+                    ScaStatus::Finalised
+                },
+                message: None,
+            });
+        }
+        let outcome = (page.value("sign_app", "outcome").ok().flatten())
+            .map(want_text)
+            .filter(|o| !o.trim().is_empty());
+        Ok(match outcome {
+            Some(message) => ScaProgress {
+                status: ScaStatus::Failed,
+                message: Some(message),
+            },
+            None => ScaProgress {
+                status: ScaStatus::Started,
+                message: None,
+            },
+        })
     }
 
     /// Signs an order with the card reader's answer.

@@ -13,7 +13,8 @@ use crate::seed::{self, CUSTOMERS};
 use psd2_fallback_engine::model::{
     Account, AccountId, Amount, AuthorisationId, BookingStatus, Consent, ConsentId, Counterparty,
     Currency, EndToEndId, Iban, InvalidValue, PaymentFile, PaymentId, PaymentKind, PaymentRequest,
-    PaymentStatus, ScaStatus, ScaTarget, StandingOrderRequest, Transaction, TransactionId,
+    PaymentStatus, ScaApproach, ScaStatus, ScaTarget, StandingOrderRequest, Transaction,
+    TransactionId,
 };
 
 /// One authorisation (SCA) as the bank tracks it.
@@ -29,6 +30,17 @@ pub(super) struct Authorisation {
     pub(super) status: ScaStatus,
     /// How many more wrong answers it takes before it fails.
     pub(super) attempts_left: u32,
+    /// How the customer authenticates: embedded (the challenge goes through the TPP), redirect (on
+    /// the bank's page) or decoupled (in the bank's app).
+    pub(super) approach: ScaApproach,
+    /// The redirect's secret state: the bank's page serves only the URL that carries it.
+    pub(super) state: Option<String>,
+    /// Where the customer's browser returns after a redirect: when it succeeded, when it failed.
+    pub(super) back: (Option<String>, Option<String>),
+    /// When a decoupled approval lapses.
+    pub(super) expires_at: Option<Instant>,
+    /// What the bank says about how it ended (refused in the app, expired).
+    pub(super) message: Option<String>,
 }
 
 /// One account and its booked history.

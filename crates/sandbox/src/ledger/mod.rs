@@ -13,10 +13,12 @@
 //! - `schedule`: when standing orders execute.
 //! - `consents`: consents, their validity and the Art. 36(5) counter.
 //! - `sca`: challenges and authorisations.
+//! - `approaches`: redirect (the bank's page, a secret state) and decoupled (the bank's app) SCA.
 //!
 //! This file only declares and re-exports: the ledger's files import each other, never this one.
 
 mod accounts;
+mod approaches;
 mod book;
 mod bookkeeping;
 mod consents;
@@ -28,6 +30,10 @@ mod settlement;
 #[cfg(test)]
 mod testing;
 
+pub use approaches::{
+    APP, CANCELLED, CARD_READER, EXPIRED, METHODS, MethodChosen, PendingApproval, REFUSED_IN_APP,
+    RedirectEnd,
+};
 pub use bookkeeping::Ledger;
 pub use consents::ConsentUse;
 pub use error::{LedgerError, LedgerResult};

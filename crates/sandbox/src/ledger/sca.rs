@@ -11,8 +11,8 @@ use super::bookkeeping::Ledger;
 use super::error::{LedgerError, LedgerResult};
 use crate::card_reader::card_reader_response;
 use psd2_fallback_engine::model::{
-    AuthorisationId, ConsentStatus, PaymentKind, PaymentRef, PaymentStatus, ScaChallenge,
-    ScaStatus, ScaTarget,
+    AuthorisationId, ConsentStatus, PaymentKind, PaymentRef, PaymentStatus, ScaApproach,
+    ScaChallenge, ScaStatus, ScaTarget,
 };
 
 /// How many wrong answers to a challenge the bank accepts before the authorisation fails.
@@ -39,6 +39,24 @@ impl Ledger {
 
     /// A challenge for a consent or payment that is waiting for its signature.
     fn issue_challenge(&self, customer: &str, target: ScaTarget) -> LedgerResult<ScaChallenge> {
+        let (id, challenge) = self.open_authorisation(customer, target, ScaApproach::Embedded)?;
+        Ok(ScaChallenge {
+            authorisation_id: id,
+            method: "CHIP_OTP".to_owned(),
+            data: challenge,
+            instructions: "Insert your card in the card reader, press SIGN, type the challenge and then the response shown".to_owned(),
+            valid_for: None,
+        })
+    }
+
+    /// Opens an authorisation of a consent or payment that waits for its signature: its id and the
+    /// challenge for the customer's card reader.
+    pub(super) fn open_authorisation(
+        &self,
+        customer: &str,
+        target: ScaTarget,
+        approach: ScaApproach,
+    ) -> LedgerResult<(AuthorisationId, String)> {
         let mut book = self.book();
         match &target {
             ScaTarget::Consent(id) => {
@@ -76,16 +94,19 @@ impl Ledger {
                 customer: customer.to_owned(),
                 target,
                 challenge: challenge.clone(),
-                status: ScaStatus::ScaMethodSelected,
+                status: match approach {
+                    ScaApproach::Embedded => ScaStatus::ScaMethodSelected,
+                    _ => ScaStatus::Started,
+                },
                 attempts_left: SCA_ATTEMPTS,
+                approach,
+                state: None,
+                back: (None, None),
+                expires_at: None,
+                message: None,
             },
         );
-        Ok(ScaChallenge {
-            authorisation_id: id,
-            method: "CHIP_OTP".to_owned(),
-            data: challenge,
-            instructions: "Insert your card in the card reader, press SIGN, type the challenge and then the response shown".to_owned(),
-        })
+        Ok((id, challenge))
     }
 
     /// The status of an authorisation, if it signs `target`.
@@ -136,7 +157,7 @@ impl Ledger {
                 what: "authorisation",
                 id: id.to_string(),
             })?;
-        if auth.status != ScaStatus::ScaMethodSelected {
+        if auth.status != ScaStatus::ScaMethodSelected || auth.approach != ScaApproach::Embedded {
             return Err(LedgerError::ScaClosed {
                 id: id.to_string(),
                 status: auth.status.code(),
@@ -152,21 +173,55 @@ impl Ledger {
             }
             return Err(LedgerError::ScaInvalid { attempts_left });
         }
-        auth.status = ScaStatus::Finalised;
-        let target = auth.target.clone();
+        book.finalise(customer, id, self.settle_after)
+    }
+
+    /// Starts the signing of a payment, standing order or file by a customer already logged in to the
+    /// website (so no password is asked again): checks the payment waits for a signature and returns
+    /// the challenge for the card reader.
+    pub fn start_signing(
+        &self,
+        customer: &str,
+        payment: &PaymentRef,
+    ) -> LedgerResult<ScaChallenge> {
+        self.issue_challenge(customer, ScaTarget::Payment(payment.clone()))
+    }
+}
+
+impl Book {
+    /// Ends an authorisation well: the consent becomes valid, or the payment is accepted (`ACTC`; an
+    /// instant payment settles at once, or is `RJCT` without funds).
+    pub(super) fn finalise(
+        &mut self,
+        customer: &str,
+        id: &AuthorisationId,
+        settle_after: StdDuration,
+    ) -> LedgerResult<ScaStatus> {
+        let target = match self.authorisations.get_mut(id) {
+            Some(auth) => {
+                auth.status = ScaStatus::Finalised;
+                auth.target.clone()
+            }
+            None => {
+                return Err(LedgerError::NotFound {
+                    what: "authorisation",
+                    id: id.to_string(),
+                });
+            }
+        };
         let now = Instant::now();
         match &target {
             ScaTarget::Consent(cid) => {
                 // A bank-offered consent gets the accounts the customer ticks now.
-                let chosen = book.offered_choice(customer);
-                if let Some(entry) = book.consents.get_mut(cid) {
+                let chosen = self.offered_choice(customer);
+                if let Some(entry) = self.consents.get_mut(cid) {
                     entry.consent.status = ConsentStatus::Valid;
                     let access = std::mem::take(&mut entry.consent.request.access);
                     entry.consent.request.access = access.with_choice(chosen);
                 }
             }
             ScaTarget::Payment(payment) => {
-                let entry = book.payment_mut(customer, &payment.id)?;
+                let entry = self.payment_mut(customer, &payment.id)?;
                 if entry.status != PaymentStatus::Received {
                     return Err(LedgerError::WrongStatus {
                         id: payment.id.to_string(),
@@ -186,35 +241,22 @@ impl Ledger {
                     )
                 );
                 // Instant payments settle at once; the rest wait for the settlement delay.
-                book.advance(
+                self.advance(
                     now,
                     if instant {
                         StdDuration::ZERO
                     } else {
-                        self.settle_after
+                        settle_after
                     },
                 );
                 if instant {
-                    book.settle_now(&payment.id);
+                    self.settle_now(&payment.id);
                 }
             }
         }
         Ok(ScaStatus::Finalised)
     }
 
-    /// Starts the signing of a payment, standing order or file by a customer already logged in to the
-    /// website (so no password is asked again): checks the payment waits for a signature and returns
-    /// the challenge for the card reader.
-    pub fn start_signing(
-        &self,
-        customer: &str,
-        payment: &PaymentRef,
-    ) -> LedgerResult<ScaChallenge> {
-        self.issue_challenge(customer, ScaTarget::Payment(payment.clone()))
-    }
-}
-
-impl Book {
     /// A failed authorisation rejects what it was signing.
     pub(super) fn fail_target(&mut self, target: &ScaTarget) {
         match target {

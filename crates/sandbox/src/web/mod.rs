@@ -67,6 +67,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/sign/{id}",
             get(payments::signing::sign_page).post(payments::signing::sign),
         )
+        .route("/sign/{id}/app", get(payments::app_signing::app_status))
         .route("/standing-orders", get(orders::list))
         .route(
             "/standing-orders/new",

@@ -1,6 +1,11 @@
-//! Embedded SCA, the same for consents and payments: starting an authorisation relays the bank's
-//! challenge (`psuData.password` in, `challengeData` out), updating it relays the customer's answer
-//! (`scaAuthenticationData`). The password serves that authorisation only; once it succeeds, it is
+//! SCA, the same for consents and payments, in whichever approach the bank chooses: starting an
+//! authorisation passes the caller's preferences (`TPP-Redirect-Preferred`, `TPP-Decoupled-Preferred`,
+//! `TPP-Redirect-URI`, `TPP-Nok-Redirect-URI`) and the password, if the caller gave one, to the bank,
+//! and relays what the bank asks in Berlin Group shape (`ASPSP-SCA-Approach`; `challengeData`,
+//! `scaMethods`, `_links.scaRedirect`/`scaOAuth`, or a decoupled `psuMessage`; always the `scaStatus`
+//! link to poll). Updating it relays the customer's answer (`scaAuthenticationData`) or choice of method
+//! (`authenticationMethodId`); `GET` polls it on the channel that started it. No password is asked
+//! for when the bank redirects or pushes to the customer's app. A password serves its authorisation only; once it succeeds, it is
 //! kept for the website channel's later logins for that consent (or payment) of this caller, and for
 //! this caller's calls for that customer that name no consent — never for another caller, never after
 //! a failed authorisation, at most `PASSWORD_KEPT_AT_MOST` and not past the consent's `validUntil`.
@@ -13,7 +18,8 @@ use serde_json::Value;
 
 use psd2_fallback_engine::model::{AuthorisationId, ScaAnswer, ScaStatus, ScaTarget};
 use psd2_fallback_xs2a::{
-    authorisation_answer, authorisation_password, authorisation_started, authorisation_updated,
+    AuthorisationUpdate, authorisation_start, authorisation_step, authorisation_update,
+    authorisation_updated, sca_preference, sca_progress_json, step_json,
 };
 
 use super::ctx::{Ctx, Owned};
@@ -29,17 +35,40 @@ pub(super) async fn start_authorisation(
     target: ScaTarget,
     base: String,
 ) -> Result<Response> {
-    let password = authorisation_password(body)?;
+    let password = authorisation_start(body)?;
     let what = password_for(&target);
     let mut psu = ctx.psu(&owned.psu, headers);
-    psu.password = Some(ctx.password_given(what.clone(), password));
+    psu.sca = sca_preference(headers)?;
+    let given = password.is_some();
+    psu.password = password.map(|p| ctx.password_given(what.clone(), p));
     match ctx.failover().start_authorisation(&psu, &target).await {
-        Ok(challenge) => Ok(authorisation_started(&challenge, &base)),
+        Ok(step) => Ok(authorisation_step(&step, &base)),
         Err(error) => {
-            ctx.password_refused(&what);
+            if given {
+                ctx.password_refused(&what);
+            }
             Err(bank_error(error))
         }
     }
+}
+
+/// Where an authorisation of `target` stands (a redirect, a decoupled approval): `scaStatus` and the
+/// bank's `psuMessage`, asked of the channel that started it.
+pub(super) async fn authorisation_status(
+    ctx: &Ctx,
+    owned: &Owned,
+    headers: &HeaderMap,
+    target: ScaTarget,
+    authorisation: String,
+) -> Result<Json<Value>> {
+    let id = AuthorisationId::new(authorisation);
+    let psu = ctx.psu(&owned.psu, headers);
+    let progress = ctx
+        .failover()
+        .authorisation_status(&psu, &target, &id)
+        .await
+        .map_err(bank_error)?;
+    Ok(Json(sca_progress_json(&progress)))
 }
 
 /// Answers the challenge of an authorisation of `target`, a resource of `owned`'s customer at `base`.
@@ -52,8 +81,19 @@ pub(super) async fn update_authorisation(
     authorisation: String,
     base: String,
 ) -> Result<Json<Value>> {
-    let answer = ScaAnswer::new(authorisation_answer(body)?);
     let id = AuthorisationId::new(authorisation);
+    let answer = match authorisation_update(body)? {
+        AuthorisationUpdate::Answer(answer) => ScaAnswer::new(answer),
+        AuthorisationUpdate::Method(method) => {
+            let psu = ctx.psu(&owned.psu, headers);
+            let step = ctx
+                .failover()
+                .select_sca_method(&psu, &target, &id, &method)
+                .await
+                .map_err(bank_error)?;
+            return Ok(Json(step_json(&step, &base)));
+        }
+    };
     let what = password_for(&target);
     let mut psu = ctx.psu(&owned.psu, headers);
     psu.password = ctx.password_for(&what);

@@ -14,7 +14,7 @@ use psd2_fallback_xs2a::{
     ApiError, ConsentIn, Links, consent_created, consent_json, consent_status_json,
 };
 
-use super::authorisations::{start_authorisation, update_authorisation};
+use super::authorisations::{authorisation_status, start_authorisation, update_authorisation};
 use super::ctx::Ctx;
 use crate::errors::{Result, bank_error, owner_store_error};
 
@@ -210,6 +210,36 @@ pub(super) async fn update_consent_authorisation(
         ScaTarget::Consent(ConsentId::new(consent)),
         authorisation,
         base,
+    )
+    .await
+}
+
+/// `GET /v1/consents/{id}/authorisations/{authorisation}`.
+#[utoipa::path(get, path = "/v1/consents/{consent}/authorisations/{authorisation}", tag = "consents", security(("caller" = [])),
+    params(
+        ("consent" = String, Path, description = "The consent's id"),
+        ("authorisation" = String, Path, description = "The authorisation's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request")
+    ),
+    responses(
+        (status = 200, description = "The authorisation's `scaStatus` and the bank's `psuMessage`: poll a redirect or decoupled authorisation until it is `finalised` or `failed`", content_type = "application/json"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
+pub(super) async fn consent_authorisation_status(
+    ctx: Ctx,
+    Path((consent, authorisation)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let owned = ctx.consent(&consent)?;
+    authorisation_status(
+        &ctx,
+        &owned,
+        &headers,
+        ScaTarget::Consent(ConsentId::new(consent)),
+        authorisation,
     )
     .await
 }

@@ -30,7 +30,10 @@ pub(crate) fn router(state: ServiceState) -> OpenApiRouter<ServiceState> {
         .routes(routes!(consents::consent_details))
         .routes(routes!(consents::consent_status))
         .routes(routes!(consents::start_consent_authorisation))
-        .routes(routes!(consents::update_consent_authorisation))
+        .routes(routes!(
+            consents::update_consent_authorisation,
+            consents::consent_authorisation_status
+        ))
         .routes(routes!(accounts::accounts))
         .routes(routes!(accounts::balances))
         .routes(routes!(accounts::transactions))
@@ -39,7 +42,10 @@ pub(crate) fn router(state: ServiceState) -> OpenApiRouter<ServiceState> {
         .routes(routes!(payments::cancel))
         .routes(routes!(payments::payment_status))
         .routes(routes!(payments::start_payment_authorisation))
-        .routes(routes!(payments::update_payment_authorisation))
+        .routes(routes!(
+            payments::update_payment_authorisation,
+            payments::payment_authorisation_status
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.inner.callers.clone(),
             authenticate,

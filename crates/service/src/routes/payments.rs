@@ -15,7 +15,7 @@ use psd2_fallback_xs2a::{
     ApiError, PaymentIn, cancellation, initiation_created, transaction_status_json,
 };
 
-use super::authorisations::{start_authorisation, update_authorisation};
+use super::authorisations::{authorisation_status, start_authorisation, update_authorisation};
 use super::ctx::Ctx;
 use crate::errors::{Result, bank_error, owner_store_error};
 use crate::replay;
@@ -309,6 +309,38 @@ pub(super) async fn update_payment_authorisation(
         ScaTarget::Payment(payment),
         authorisation,
         base,
+    )
+    .await
+}
+
+/// `GET /v1/{service}/{product}/{id}/authorisations/{authorisation}`.
+#[utoipa::path(get, path = "/v1/{service}/{product}/{payment}/authorisations/{authorisation}", tag = "payments", security(("caller" = [])),
+    params(
+        ("service" = String, Path, description = "`payments`, `periodic-payments` or `bulk-payments`"),
+        ("product" = String, Path, description = "The payment product, e.g. `sepa-credit-transfers`, `pain.001-sepa-credit-transfers`"),
+        ("payment" = String, Path, description = "The payment's id"),
+        ("authorisation" = String, Path, description = "The authorisation's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request")
+    ),
+    responses(
+        (status = 200, description = "The authorisation's `scaStatus` and the bank's `psuMessage`: poll a redirect or decoupled authorisation until it is `finalised` or `failed`", content_type = "application/json"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
+pub(super) async fn payment_authorisation_status(
+    ctx: Ctx,
+    Path((service, product, payment, authorisation)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let (payment, owned) = ctx.payment(&service, &product, &payment)?;
+    authorisation_status(
+        &ctx,
+        &owned,
+        &headers,
+        ScaTarget::Payment(payment),
+        authorisation,
     )
     .await
 }

@@ -7,6 +7,7 @@ use axum::Form;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::app_signing::{app_sign_page, signs_in_app};
 use super::describe::{end_to_end, kind_text, refused, status_text, summary};
 use crate::ledger::{LedgerError, PaymentRecord, SCA_ATTEMPTS};
 use crate::web::html::{self, Button, Field, FormData, escape, url_encode};
@@ -34,6 +35,9 @@ pub(crate) async fn sign_page(customer: Customer, Path(id): Path<String>) -> Res
     if record.status != PaymentStatus::Received {
         return Redirect::to(&format!("/payments/{}/result", url_encode(id.as_str())))
             .into_response();
+    }
+    if signs_in_app(&customer) {
+        return app_sign_page(&customer, &record);
     }
     let signing = match customer.session.signing.get(&id) {
         Some(signing) => signing.clone(),

@@ -1,0 +1,222 @@
+//! Strong customer authentication through the bank's API, per the Berlin Group specification: starting
+//! an authorisation with the caller's preferences (`TPP-Redirect-Preferred`, `TPP-Decoupled-Preferred`,
+//! `TPP-Redirect-URI`, `TPP-Nok-Redirect-URI`), reading what the bank asks ([`ScaStep`]: embedded
+//! challenge, method choice, `scaRedirect`, `scaOAuth`, decoupled), choosing a method, answering a
+//! challenge and polling `scaStatus`.
+
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::ExposeSecret;
+
+use super::classify::unusable;
+use super::{ApiBank, Effect, segment, wire};
+use crate::bank::{BankResult, PsuContext};
+use crate::model::{
+    AuthorisationId, ScaAnswer, ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget,
+};
+
+/// The preference headers of a start of authorisation; values that are no header value are left out.
+fn preference_headers(sca: &ScaPreference) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let flag = |b: bool| HeaderValue::from_static(if b { "true" } else { "false" });
+    if let Some(preferred) = sca.redirect_preferred {
+        headers.insert("TPP-Redirect-Preferred", flag(preferred));
+    }
+    if let Some(preferred) = sca.decoupled_preferred {
+        headers.insert("TPP-Decoupled-Preferred", flag(preferred));
+    }
+    for (name, uri) in [
+        ("TPP-Redirect-URI", &sca.redirect_uri),
+        ("TPP-Nok-Redirect-URI", &sca.nok_redirect_uri),
+    ] {
+        if let Some(value) = uri.as_deref().and_then(|u| HeaderValue::from_str(u).ok()) {
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
+impl ApiBank {
+    /// The path of one authorisation of `target`.
+    fn authorisation_path(target: &ScaTarget, id: &AuthorisationId) -> BankResult<String> {
+        Ok(format!(
+            "{}/authorisations/{}",
+            Self::target_path(target)?,
+            segment(id)?
+        ))
+    }
+
+    /// Starts an authorisation: with the customer's password when the caller gave one (embedded),
+    /// without when the bank redirects or pushes to the customer's app. The bank's answer becomes
+    /// the step the caller takes next.
+    pub(super) async fn sca_start(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<ScaStep> {
+        let body = wire::StartAuthorisationBody {
+            psu_data: psu.password.as_ref().map(|p| wire::PsuData {
+                password: p.expose_secret(),
+            }),
+        };
+        let path = format!("{}/authorisations", Self::target_path(target)?);
+        let answer: wire::StartAuthorisationResponse = self
+            .call(
+                self.request(Method::POST, &path, psu)
+                    .headers(preference_headers(&psu.sca))
+                    .json(&body),
+                Effect::Safe,
+                psu,
+            )
+            .await?;
+        answer.to_step(None).map_err(|e| unusable(Effect::Safe, e))
+    }
+
+    /// Sends the customer's choice of method; the bank answers with the next step.
+    pub(super) async fn sca_select(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        id: &AuthorisationId,
+        method: &str,
+    ) -> BankResult<ScaStep> {
+        let body = wire::SelectMethodBody {
+            authentication_method_id: method,
+        };
+        let path = Self::authorisation_path(target, id)?;
+        let mut answer: wire::StartAuthorisationResponse = self
+            .call(
+                self.request(Method::PUT, &path, psu).json(&body),
+                Effect::Safe,
+                psu,
+            )
+            .await?;
+        answer
+            .authorisation_id
+            .get_or_insert_with(|| id.as_str().to_owned());
+        answer.to_step(None).map_err(|e| unusable(Effect::Safe, e))
+    }
+
+    /// Where an authorisation stands (`GET …/authorisations/{id}`).
+    pub(super) async fn sca_progress(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        id: &AuthorisationId,
+    ) -> BankResult<ScaProgress> {
+        let path = Self::authorisation_path(target, id)?;
+        let answer: wire::ScaStatusResponse = self
+            .call(self.request(Method::GET, &path, psu), Effect::Safe, psu)
+            .await?;
+        answer.progress().map_err(|e| unusable(Effect::Safe, e))
+    }
+
+    /// Sends the customer's answer to a challenge.
+    pub(super) async fn sca_answer(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        id: &AuthorisationId,
+        answer: &ScaAnswer,
+    ) -> BankResult<ScaStatus> {
+        let body = wire::UpdateAuthorisationBody {
+            sca_authentication_data: answer.secret().expose_secret(),
+        };
+        let path = Self::authorisation_path(target, id)?;
+        // Signing a payment is what sets it moving: without an answer it may have happened.
+        let effect = match target {
+            ScaTarget::Consent(_) => Effect::Safe,
+            ScaTarget::Payment(_) => Effect::MovesMoney,
+        };
+        let status: wire::ScaStatusResponse = self
+            .call(
+                self.request(Method::PUT, &path, psu).json(&body),
+                effect,
+                psu,
+            )
+            .await?;
+        status.status().map_err(|e| unusable(effect, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::wire::StartAuthorisationResponse;
+    use crate::model::{ScaApproach, ScaStatus, ScaStep};
+
+    fn step(body: serde_json::Value) -> ScaStep {
+        serde_json::from_value::<StartAuthorisationResponse>(body)
+            .unwrap()
+            .to_step(None)
+            .unwrap()
+    }
+
+    /// The links of the specification's own answers (yaml `consentResponseExample1a_Redirect`,
+    /// `consentResponseExample2_OAuth2`), as a start of authorisation carries them.
+    #[test]
+    fn redirect_oauth_methods_and_challenges_read_into_steps() {
+        let redirect = step(json!({
+            "scaStatus": "received",
+            "_links": {
+                "scaRedirect": {"href": "https://www.testbank.com/authentication/1234-wertiq-983"},
+                "scaStatus": {"href": "/psd2/v1/consents/1234-wertiq-983/authorisations/123auth567"}
+            }
+        }));
+        assert_eq!(
+            redirect,
+            ScaStep::Redirect {
+                authorisation_id: crate::model::AuthorisationId::new("123auth567"),
+                url: "https://www.testbank.com/authentication/1234-wertiq-983".to_owned(),
+            }
+        );
+        let oauth = step(json!({
+            "scaStatus": "received",
+            "_links": {
+                "scaStatus": {"href": "/psd2/v1/consents/1234-wertiq-983/authorisations/123auth567"},
+                "scaOAuth": {"href": "https://www.testbank.com/oauth/.well-known/oauth-authorization-server"}
+            }
+        }));
+        assert_eq!(oauth.approach(), ScaApproach::OAuth);
+        let methods = step(json!({
+            "scaStatus": "psuAuthenticated",
+            "authorisationId": "a-1",
+            "scaMethods": [
+                {"authenticationType": "SMS_OTP", "authenticationMethodId": "sms"},
+                {"authenticationType": "PUSH_OTP", "authenticationMethodId": "app", "name": "App"}
+            ],
+            "_links": {"selectAuthenticationMethod": {"href": "/v1/consents/c/authorisations/a-1"}}
+        }));
+        let ScaStep::ChooseMethod { methods, .. } = methods else {
+            panic!("{methods:?}")
+        };
+        assert_eq!(
+            methods.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["sms", "app"]
+        );
+        let done = step(json!({"scaStatus": "exempted", "authorisationId": "a-2"}));
+        assert_eq!(done.status(), ScaStatus::Exempted);
+    }
+
+    #[test]
+    fn an_answer_that_asks_nothing_is_malformed_naming_the_field() {
+        let answer: StartAuthorisationResponse =
+            serde_json::from_value(json!({"scaStatus": "received", "authorisationId": "a"}))
+                .unwrap();
+        let error = answer.to_step(None).unwrap_err();
+        assert_eq!(error.field, "_links");
+        let nameless: StartAuthorisationResponse =
+            serde_json::from_value(json!({"scaStatus": "received"})).unwrap();
+        assert_eq!(nameless.to_step(None).unwrap_err().field, "authorisationId");
+        let methods_without_ids: StartAuthorisationResponse = serde_json::from_value(json!({
+            "scaStatus": "psuAuthenticated", "authorisationId": "a",
+            "scaMethods": [{"authenticationType": "SMS_OTP"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            methods_without_ids.to_step(None).unwrap_err().field,
+            "scaMethods[0].authenticationMethodId"
+        );
+    }
+}
