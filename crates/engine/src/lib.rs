@@ -122,6 +122,7 @@ pub mod fingerprint;
 #[cfg(test)]
 mod fuzz;
 pub mod health;
+pub mod identity;
 pub mod journal;
 pub mod mask;
 pub mod model;
