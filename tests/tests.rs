@@ -7,6 +7,7 @@ mod cli;
 mod conformance;
 mod deploy;
 mod failover;
+mod identity;
 mod journal;
 mod monitoring;
 mod openapi;

@@ -19,6 +19,8 @@
 //! - [`api`], [`web`], [`web2`] — the three faces: the API and two websites unlike each other over the
 //!   same bank. None knows another or `server`; the websites share `markup` (escaping, cookies) and `visit`
 //!   (the session store: sessions, drafts and signings in progress).
+//! - `tpp` — [`TppChecks`]: the API port over TLS, identifying the TPP by its QWAC (roles) and, when
+//!   asked, its QSeal signature, as a bank does; `server` puts it in front of the API.
 //! - `state` — what both faces share: the ledger handle, the faults in force, [`SandboxConfig`], and the
 //!   marker that lets a fault drop a connection.
 //! - [`ledger`] — the book; `seed` — its customers and history; `faults` — the faults;
@@ -32,6 +34,7 @@ mod markup;
 mod seed;
 mod server;
 mod state;
+mod tpp;
 mod visit;
 pub mod web;
 pub mod web2;
@@ -42,3 +45,4 @@ pub use ledger::{Ledger, LedgerError};
 pub use seed::{CUSTOMERS, SandboxCustomer};
 pub use server::Sandbox;
 pub use state::SandboxConfig;
+pub use tpp::{TlsSetupError, TppChecks};
