@@ -6,6 +6,7 @@ mod chaos;
 mod cli;
 mod conformance;
 mod deploy;
+mod egress;
 mod failover;
 mod identity;
 mod journal;

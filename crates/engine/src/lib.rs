@@ -117,6 +117,7 @@
 
 pub mod api;
 pub mod bank;
+pub mod egress;
 pub mod failover;
 pub mod fingerprint;
 #[cfg(test)]

@@ -40,6 +40,9 @@ pub struct BankSetup {
     pub health: Arc<Health>,
     /// Unattended reads of one account per day (RTS Art. 36(5)).
     pub unattended_reads_per_day: u32,
+    /// The TPP's certificates for this bank (`<bank>/qwac`, `<bank>/qseal`) and when they expire, for
+    /// the expiry gauge.
+    pub certificates: Vec<(String, time::OffsetDateTime)>,
 }
 
 impl BankSetup {
@@ -56,6 +59,7 @@ impl BankSetup {
             screen,
             health,
             unattended_reads_per_day: 4,
+            certificates: Vec::new(),
         }
     }
 }
@@ -379,6 +383,11 @@ impl ServiceState {
         limits: ServiceLimits,
     ) -> Self {
         let metrics = Metrics::new();
+        for bank in &banks {
+            for (certificate, expires) in &bank.certificates {
+                metrics.set_certificate_expiry(certificate, *expires);
+            }
+        }
         let banks = banks
             .into_iter()
             .map(|b| {
