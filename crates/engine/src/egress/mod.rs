@@ -185,6 +185,12 @@ impl Egress {
         ]
     }
 
+    /// This run's CA certificate (PEM, public), for a client other than Chromium that should trust
+    /// the egress the same narrow way.
+    pub fn ca_pem(&self) -> String {
+        self.shared.ca.pem()
+    }
+
     /// Sets the switch event that justifies using the website from now on (`None`: no fallback).
     pub fn set_justification(&self, switch_event: Option<i64>) {
         self.shared.justification.send_replace(switch_event);
