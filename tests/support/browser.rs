@@ -77,6 +77,11 @@ impl Browser {
     /// Starts chromedriver and a Chromium session, or `None` (after a loud notice) when they are not
     /// installed and this is not CI.
     pub(crate) async fn start() -> Option<Browser> {
+        Self::start_with_args(&[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium flags (e.g. a proxy's).
+    pub(crate) async fn start_with_args(extra_args: &[String]) -> Option<Browser> {
         let chromedriver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
         let chromium = tool("CHROMIUM", "/usr/bin/chromium");
         let missing: Vec<&str> = [chromedriver.as_str(), chromium.as_str()]
@@ -135,17 +140,24 @@ impl Browser {
             ready,
             "chromedriver at {chromedriver} exited before it was ready"
         );
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1280,900",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend_from_slice(extra_args);
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
-            serde_json::json!({
-                "binary": chromium,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--window-size=1280,900"
-                ],
-            }),
+            serde_json::json!({ "binary": chromium, "args": args }),
         );
         let client = ClientBuilder::rustls()
             .expect("rustls loads")

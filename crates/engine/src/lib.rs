@@ -107,21 +107,29 @@
 //! - [`failover`]: [`Failover`], a `Bank` over the two channels that keeps "one intent, at most one
 //!   payment", and [`FailoverBuilder`], the one way to put a bank's engine together.
 //! - [`report`]: daily availability the EBA way.
+//! - [`identity`]: the TPP's eIDAS certificates (QWAC, QSeal) — loaded from PEM or the environment,
+//!   their PSD2 QC statement read, refused at start naming file and field — and Berlin Group request
+//!   signing and verification.
+//! - [`egress`]: the website channel's loopback forward proxy — the browser's only road to the bank
+//!   (allow-listed hosts, the QWAC towards the bank, the Art. 33(5) access log).
 //!
 //! # Features
 //! - `pain001-schema` (default): validates pain.001 payment files against the ISO 20022 schemas with
 //!   libxml2, whose bindings need libclang at build time. Without it, files are still checked for a DTD,
 //!   their shape, every element the engine reads, counts, sums and IBANs.
+//! - `test-pki`: `identity::test_pki`, a CA and TPP certificates made at run time (tests, benchmarks).
 //!
 //! The README's "Architecture" section is the longer version of this map.
 
 pub mod api;
 pub mod bank;
+pub mod egress;
 pub mod failover;
 pub mod fingerprint;
 #[cfg(test)]
 mod fuzz;
 pub mod health;
+pub mod identity;
 pub mod journal;
 pub mod mask;
 pub mod model;

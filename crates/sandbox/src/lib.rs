@@ -23,6 +23,8 @@
 //!   its URL carrying a secret state) and the simulated banking app of the decoupled approach (its page
 //!   `/app/{customer}`, and `PUT /_sandbox/app/{customer}/{approve|refuse}`). Which approach the API
 //!   uses is [`SandboxSca`].
+//! - `tpp` — [`TppChecks`]: the API port over TLS, identifying the TPP by its QWAC (roles) and, when
+//!   asked, its QSeal signature, as a bank does; `server` puts it in front of the API.
 //! - `state` — what both faces share: the ledger handle, the faults in force, [`SandboxConfig`], and the
 //!   marker that lets a fault drop a connection.
 //! - [`ledger`] — the book; `seed` — its customers and history; `faults` — the faults;
@@ -37,6 +39,7 @@ mod sca_web;
 mod seed;
 mod server;
 mod state;
+mod tpp;
 mod visit;
 pub mod web;
 pub mod web2;
@@ -47,3 +50,4 @@ pub use ledger::{Ledger, LedgerError};
 pub use seed::{CUSTOMERS, SandboxCustomer};
 pub use server::Sandbox;
 pub use state::{SandboxConfig, SandboxSca};
+pub use tpp::{TlsSetupError, TppChecks};

@@ -22,8 +22,10 @@ use tower::ServiceExt;
 use crate::faults::{ApiFault, WebsiteFault};
 use crate::ledger::Ledger;
 use crate::state::{ApiFaultSetting, DropConnection, SandboxConfig, Shared};
+use crate::tpp::{self, ClientCertificate, TppChecks};
 use crate::{api, sca_web, web, web2};
 use psd2_fallback_engine::model::belgian::{format_iso_date, parse_iso_date};
+use tokio_rustls::TlsAcceptor;
 
 /// A running sandbox bank.
 #[derive(Debug)]
@@ -31,6 +33,8 @@ pub struct Sandbox {
     shared: Arc<Shared>,
     api_addr: SocketAddr,
     web_addr: SocketAddr,
+    /// Whether the API port speaks TLS and checks the TPP ([`TppChecks`]).
+    api_tls: bool,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -46,6 +50,29 @@ impl Sandbox {
     /// Starts the bank on listeners the caller bound: the API on one, the website (and the admin
     /// routes under `/_sandbox/`) on the other.
     pub fn start_on(api: TcpListener, web: TcpListener, config: SandboxConfig) -> io::Result<Self> {
+        Self::start_checking(api, web, config, None)
+    }
+
+    /// Starts the bank on two free loopback ports, its API over TLS identifying TPPs by their
+    /// certificates (and signatures) as `checks` says.
+    pub async fn start_identified(config: SandboxConfig, checks: TppChecks) -> io::Result<Self> {
+        let api = TcpListener::bind("127.0.0.1:0").await?;
+        let web = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_checking(api, web, config, Some(checks))
+    }
+
+    /// [`Sandbox::start_on`], with the API identifying TPPs when `checks` is given.
+    pub fn start_checking(
+        api: TcpListener,
+        web: TcpListener,
+        config: SandboxConfig,
+        checks: Option<TppChecks>,
+    ) -> io::Result<Self> {
+        let acceptor = checks
+            .as_ref()
+            .map(TppChecks::acceptor)
+            .transpose()
+            .map_err(io::Error::other)?;
         let today = config
             .today
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
@@ -55,7 +82,14 @@ impl Sandbox {
         let shared = Arc::new(Shared::new(ledger, config, format!("http://{web_addr}")));
         let (stop, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let api_app = api::router(shared.clone());
+        let mut api_app = api::router(shared.clone());
+        if let Some(checks) = checks {
+            api_app = api_app.layer(axum::middleware::from_fn_with_state(
+                Arc::new(checks),
+                tpp::check,
+            ));
+        }
+        let api_tls = acceptor.is_some();
         let web_app = web::router(shared.clone())
             .merge(web2::router(shared.clone()))
             .merge(sca_web::router(shared.clone()))
@@ -64,22 +98,29 @@ impl Sandbox {
             api,
             api_app,
             Some(shared.api_fault.subscribe()),
+            acceptor,
             stop.subscribe(),
         ));
-        tasks.spawn(serve(web, web_app, None, stop.subscribe()));
+        tasks.spawn(serve(web, web_app, None, None, stop.subscribe()));
         tracing::info!(api = %api_addr, website = %web_addr, day = %today, "sandbox bank open");
         Ok(Self {
             shared,
             api_addr,
             web_addr,
+            api_tls,
             stop,
             tasks,
         })
     }
 
-    /// The API's base URL, e.g. `http://127.0.0.1:8081` (paths start with `/v1/`).
+    /// The API's base URL, e.g. `http://127.0.0.1:8081` (paths start with `/v1/`); `https://localhost:…`
+    /// when the API identifies TPPs over TLS (the name its test certificate carries).
     pub fn api_url(&self) -> String {
-        format!("http://{}", self.api_addr)
+        if self.api_tls {
+            format!("https://localhost:{}", self.api_addr.port())
+        } else {
+            format!("http://{}", self.api_addr)
+        }
     }
 
     /// The website's base URL, e.g. `http://127.0.0.1:8080`.
@@ -136,6 +177,7 @@ async fn serve(
     listener: TcpListener,
     app: Router,
     mut faults: Option<watch::Receiver<ApiFaultSetting>>,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let addr = listener
@@ -169,9 +211,14 @@ async fn serve(
             _ = stop.changed() => break,
             _ = fault_changed => {}
             accepted = accept => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, app.clone()));
-                }
+                Ok((stream, _)) => match &tls {
+                    None => {
+                        connections.spawn(serve_connection(stream, app.clone(), None));
+                    }
+                    Some(tls) => {
+                        connections.spawn(serve_tls_connection(tls.clone(), stream, app.clone()));
+                    }
+                },
                 Err(error) => tracing::warn!(%error, "sandbox accept failed"),
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -192,12 +239,35 @@ async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
     None
 }
 
-async fn serve_connection(stream: TcpStream, app: Router) {
+/// Completes the TLS handshake (10 s at most), then serves the connection with its client
+/// certificate, if any, on every request.
+async fn serve_tls_connection(tls: TlsAcceptor, stream: TcpStream, app: Router) {
+    let handshake = tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await;
+    let Ok(Ok(stream)) = handshake else {
+        tracing::info!("sandbox TLS handshake refused or timed out");
+        return;
+    };
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|c| Arc::new(c.clone().into_owned()));
+    serve_connection(stream, app, Some(ClientCertificate(certificate))).await;
+}
+
+async fn serve_connection<S>(stream: S, app: Router, certificate: Option<ClientCertificate>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let drop_connection = Arc::new(Notify::new());
     let marker = DropConnection(drop_connection.clone());
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(marker.clone());
+            if let Some(certificate) = &certificate {
+                request.extensions_mut().insert(certificate.clone());
+            }
             app.clone().oneshot(request.map(axum::body::Body::new))
         });
     let builder = auto::Builder::new(TokioExecutor::new());

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use time::Date;
 
 use crate::auth::{Caller, TokenHash};
+use crate::identity::{BankIdentity, CertificateSource, ServiceName, all_services};
 use crate::outbox::{SqliteOutbox, Webhook};
 use crate::state::{BankSetup, ServiceLimits, ServiceState};
 use crate::storage::JournalLocation;
@@ -255,6 +256,34 @@ pub struct BankConfig {
     /// When to switch and when to come back.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// The TPP's QWAC for this bank (mutual TLS): `{ file = "…" }` or `{ env = "VAR" }`.
+    #[serde(default)]
+    pub qwac: Option<CertificateSource>,
+    /// The TPP's QSeal for this bank (signed requests), as `qwac`.
+    #[serde(default)]
+    pub qseal: Option<CertificateSource>,
+    /// The bank wants every API request signed with the QSeal (Berlin Group `Signature`).
+    #[serde(default)]
+    pub sign_requests: bool,
+    /// The bank's server CA (a PEM file), trusted instead of the system's for its API.
+    #[serde(default)]
+    pub server_ca: Option<PathBuf>,
+    /// The services the bank is used for; each needs its role in the certificates (default: all).
+    #[serde(default = "all_services")]
+    pub services: Vec<ServiceName>,
+}
+
+impl BankConfig {
+    /// The bank's certificates, loaded and checked now; an error is (key, reason).
+    pub(crate) fn identity(&self) -> Result<BankIdentity, (&'static str, String)> {
+        BankIdentity::load(
+            self.qwac.as_ref(),
+            self.qseal.as_ref(),
+            self.sign_requests,
+            self.server_ca.as_ref(),
+            &self.services,
+        )
+    }
 }
 
 fn default_health_lease_ms() -> u64 {
@@ -479,6 +508,8 @@ impl ServiceConfig {
                     self.invalid(key("screen_map"), format!("{}: {e}", path.display()))
                 })?;
             }
+            bank.identity()
+                .map_err(|(k, reason)| self.invalid(key(k), reason))?;
             if bank.policy.rts_consecutive == 0 || bank.policy.probes_to_recover == 0 {
                 return Err(self.invalid(
                     key("policy"),
@@ -645,6 +676,13 @@ impl ServiceConfig {
             let mut api_config = ApiBankConfig::new(bank.api_base_url.clone());
             api_config.request_timeout = ms(bank.api_timeout_ms);
             api_config.allow_plain_http = bank.allow_plain_http;
+            let identity = bank
+                .identity()
+                .map_err(|(k, reason)| self.invalid(format!("banks[{i}].{k}"), reason))?;
+            identity.apply(&mut api_config);
+            for (kind, cert) in identity.certificates() {
+                tracing::info!(bank = %bank.name, certificate = kind, "{}", cert.summary());
+            }
             let api = ApiBank::new(api_config)
                 .map_err(|e| self.invalid(format!("banks[{i}].api_base_url"), e.to_string()))?;
             let screen = match (&bank.website_url, &bank.screen_map) {
@@ -722,6 +760,11 @@ impl ServiceConfig {
             );
             setup.unattended_reads_per_day = parts.config.unattended_reads_per_day;
             setup.screen_bank = parts.screen_bank;
+            setup.certificates = identity
+                .certificates()
+                .into_iter()
+                .map(|(kind, cert)| (format!("{}/{kind}", bank.name), cert.facts().not_after))
+                .collect();
             banks.push(setup);
         }
         let callers = (0..self.callers.len())

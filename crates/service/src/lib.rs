@@ -35,6 +35,7 @@
 mod auth;
 mod config;
 mod errors;
+mod identity;
 mod limits;
 mod metrics;
 mod openapi;
@@ -68,6 +69,7 @@ use psd2_fallback_engine::model::PsuId;
 
 pub use auth::{Caller, TokenHash};
 pub use config::{BankConfig, ConfigError, PolicyConfig, ServiceConfig, api_probe};
+pub use identity::{CertificateSource, ServiceName};
 pub use metrics::Metrics;
 pub use outbox::{SqliteOutbox, Webhook, outbox_path, signature};
 pub use owners::{

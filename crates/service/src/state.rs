@@ -43,6 +43,9 @@ pub struct BankSetup {
     pub unattended_reads_per_day: u32,
     /// The website channel when it is a `ScreenBank`: `/metrics` shows its reads over HTTP.
     pub screen_bank: Option<ScreenBank>,
+    /// The TPP's certificates for this bank (`<bank>/qwac`, `<bank>/qseal`) and when they expire, for
+    /// the expiry gauge.
+    pub certificates: Vec<(String, time::OffsetDateTime)>,
 }
 
 impl BankSetup {
@@ -60,6 +63,7 @@ impl BankSetup {
             health,
             unattended_reads_per_day: 4,
             screen_bank: None,
+            certificates: Vec::new(),
         }
     }
 }
@@ -388,6 +392,11 @@ impl ServiceState {
         limits: ServiceLimits,
     ) -> Self {
         let metrics = Metrics::new();
+        for bank in &banks {
+            for (certificate, expires) in &bank.certificates {
+                metrics.set_certificate_expiry(certificate, *expires);
+            }
+        }
         let banks = banks
             .into_iter()
             .map(|b| {

@@ -33,6 +33,7 @@ use time::Date;
 
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use crate::health::{Probe, ProbeFailure};
+use crate::identity::{RequestSigner, TppCertificate};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus,
@@ -57,8 +58,15 @@ pub struct ApiBankConfig {
     /// How long to wait for a whole answer. RTS Art. 33(1) counts a request not answered within 30 s as
     /// failed, so the default is 30 s; a faster failover sets less.
     pub request_timeout: Duration,
-    /// The TPP's client certificate and key, for mutual TLS (the stand-in for an eIDAS QWAC).
+    /// The TPP's client certificate and key, for mutual TLS: its eIDAS QWAC
+    /// ([`ClientIdentity::from_certificate`]).
     pub identity: Option<ClientIdentity>,
+    /// Signs every request with the TPP's QSeal (Berlin Group `Digest`, `Signature`,
+    /// `TPP-Signature-Certificate`), for banks that ask for signed requests.
+    pub signer: Option<RequestSigner>,
+    /// The only CAs trusted for the bank's server certificate (PEM), instead of the system's: a bank's
+    /// own CA, or a test CA.
+    pub server_roots_pem: Option<Vec<u8>>,
     /// Sent as `TPP-Redirect-URI` where the bank wants one.
     pub tpp_redirect_uri: Option<String>,
     /// Sent as `Authorization: Bearer …` (marked sensitive) on every request, for servers that
@@ -77,6 +85,8 @@ impl ApiBankConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             identity: None,
+            signer: None,
+            server_roots_pem: None,
             tpp_redirect_uri: None,
             bearer_token: None,
             allow_plain_http: false,
@@ -92,6 +102,11 @@ impl ClientIdentity {
     /// An identity from PEM bytes holding the certificate chain and the private key.
     pub fn from_pem(pem: Vec<u8>) -> Self {
         Self(std::sync::Arc::new(SecretBox::new(Box::new(pem))))
+    }
+
+    /// The identity of an eIDAS QWAC (its chain and key).
+    pub fn from_certificate(qwac: &TppCertificate) -> Self {
+        Self::from_pem(qwac.pem().expose_secret().clone())
     }
 
     /// An identity read from a PEM file.
@@ -128,6 +143,37 @@ pub enum ApiConfigError {
     Client(String),
 }
 
+/// The TLS alert with which a bank refused the TPP's client certificate, if that is what ended `error`.
+fn refused_client_certificate(error: &reqwest::Error) -> Option<rustls::AlertDescription> {
+    use rustls::AlertDescription as A;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        let tls = current.downcast_ref::<rustls::Error>().or_else(|| {
+            current
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::AlertReceived(alert)) = tls
+            && matches!(
+                alert,
+                A::BadCertificate
+                    | A::UnknownCA
+                    | A::CertificateRequired
+                    | A::CertificateExpired
+                    | A::CertificateRevoked
+                    | A::CertificateUnknown
+                    | A::UnsupportedCertificate
+                    | A::AccessDenied
+            )
+        {
+            return Some(*alert);
+        }
+        cause = current.source();
+    }
+    None
+}
+
 /// Whether a call can change money or a payment's state. Decides what a failure without an answer means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Effect {
@@ -149,6 +195,8 @@ pub struct ApiBank {
     request_timeout: Duration,
     /// `Bearer …`, marked sensitive so it is never printed.
     authorization: Option<HeaderValue>,
+    /// Signs each request with the QSeal, when the bank asks for signed requests.
+    signer: Option<RequestSigner>,
 }
 
 impl ApiBank {
@@ -185,6 +233,12 @@ impl ApiBank {
                 })?;
             builder = builder.identity(identity);
         }
+        if let Some(pem) = &config.server_roots_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem).map_err(|_| {
+                ApiConfigError::Identity("server_roots_pem: not PEM certificates".to_owned())
+            })?;
+            builder = builder.tls_certs_only(roots);
+        }
         let authorization = config
             .bearer_token
             .as_ref()
@@ -207,6 +261,7 @@ impl ApiBank {
             tpp_redirect_uri: config.tpp_redirect_uri,
             request_timeout: config.request_timeout,
             authorization,
+            signer: config.signer,
         })
     }
 
@@ -224,13 +279,14 @@ impl ApiBank {
     async fn classified_probe(&self) -> Result<(), (ProbeFailure, String)> {
         let not_answered =
             |e: reqwest::Error| (ProbeFailure::NotAnswered, e.without_url().to_string());
-        let response = self
+        let request = self
             .http
             .get(format!("{}/v1/accounts", self.base))
-            .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
-            .send()
-            .await
-            .map_err(not_answered)?;
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string());
+        let request = self
+            .signed(request)
+            .map_err(|e| (ProbeFailure::NotAnswered, e.without_url().to_string()))?;
+        let response = self.http.execute(request).await.map_err(not_answered)?;
         let status = response.status();
         let body = response.bytes().await.map_err(not_answered)?;
         if status.is_server_error() {
@@ -338,8 +394,12 @@ impl ApiBank {
         effect: Effect,
         psu: &PsuContext,
     ) -> BankResult<(StatusCode, bytes::Bytes)> {
-        let response = request
-            .send()
+        let request = self
+            .signed(request)
+            .map_err(|e| self.transport(e, effect))?;
+        let response = self
+            .http
+            .execute(request)
             .await
             .map_err(|e| self.transport(e, effect))?;
         let status = response.status();
@@ -362,7 +422,38 @@ impl ApiBank {
         ))
     }
 
+    /// Builds a request, signed with the QSeal when the bank asks for signed requests. A request that
+    /// cannot be built or signed was not sent.
+    fn signed(&self, request: RequestBuilder) -> Result<reqwest::Request, reqwest::Error> {
+        let mut request = request.build()?;
+        if let Some(signer) = &self.signer
+            && let Err(error) = signer.sign_reqwest(&mut request)
+        {
+            tracing::error!(%error, "request not signed");
+        }
+        Ok(request)
+    }
+
     fn transport(&self, error: reqwest::Error, effect: Effect) -> BankError {
+        if let Some(alert) = refused_client_certificate(&error) {
+            // The bank ended the handshake over the TPP's certificate: its application never saw the
+            // request. An answer about the TPP's identity, not an outage.
+            return BankError::Rejected {
+                code: "CERTIFICATE_INVALID".to_owned(),
+                message: format!(
+                    "the bank refused the TPP's client certificate (TLS alert {alert:?})"
+                ),
+            };
+        }
+        if error.is_builder() {
+            return BankError::Unavailable {
+                channel: Channel::Api,
+                reason: format!(
+                    "the request could not be built; nothing was sent: {}",
+                    error.without_url()
+                ),
+            };
+        }
         if error.is_connect() {
             return BankError::Unavailable {
                 channel: Channel::Api,

@@ -1,0 +1,153 @@
+//! The bank checking the TPP, as a bank holding to PSD2 Art. 66(3)(d)/67(2)(c) does: its API port
+//! speaks TLS and asks for a client certificate from the CA it trusts (a QWAC, in the tests a
+//! certificate of a test CA); each request's certificate must carry the PSD2 role the operation needs
+//! (AIS: `PSP_AI`, payments: `PSP_PI`, funds confirmation: `PSP_IC`); and, when configured, each request
+//! must be signed with a QSeal of the same TPP (Berlin Group `Digest`/`Signature`/
+//! `TPP-Signature-Certificate`). Refusals are the Berlin Group answers: `401` with
+//! `CERTIFICATE_MISSING`, `CERTIFICATE_INVALID`, `CERTIFICATE_EXPIRED`, `ROLE_INVALID`,
+//! `SIGNATURE_MISSING` or `SIGNATURE_INVALID`. A client certificate from another CA fails the TLS
+//! handshake.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use psd2_fallback_engine::identity::{CertificateFacts, PsdService, verify_request};
+use psd2_fallback_xs2a::ApiError;
+use rustls::ServerConfig;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+/// How the sandbox identifies TPPs on its API port.
+#[derive(Debug, Clone)]
+pub struct TppChecks {
+    /// The API's TLS server certificate chain, PEM.
+    pub server_cert_pem: String,
+    /// The API's TLS server key, PEM (a test key made at run time).
+    pub server_key_pem: String,
+    /// The CAs whose client certificates the bank accepts, PEM.
+    pub client_ca_pem: String,
+    /// Refuse requests that are not signed with a QSeal of the same TPP.
+    pub require_signature: bool,
+}
+
+/// A configuration the sandbox cannot serve TLS with; names the part.
+#[derive(Debug, thiserror::Error)]
+#[error("sandbox TLS: {0}")]
+pub struct TlsSetupError(String);
+
+impl TppChecks {
+    /// The TLS acceptor for the API port: client certificates are asked for and, when given, must
+    /// chain to `client_ca_pem`; a connection without one is let in so that the bank can answer
+    /// `CERTIFICATE_MISSING` in words.
+    pub(crate) fn acceptor(&self) -> Result<TlsAcceptor, TlsSetupError> {
+        let bad = |what: &str| TlsSetupError(what.to_owned());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.client_ca_pem.as_bytes()) {
+            roots
+                .add(cert.map_err(|_| bad("client_ca_pem is not PEM"))?)
+                .map_err(|_| bad("client_ca_pem is not a CA certificate"))?;
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| TlsSetupError(format!("client verifier: {e}")))?;
+        let chain = CertificateDer::pem_slice_iter(self.server_cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad("server_cert_pem is not PEM"))?;
+        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes())
+            .map_err(|_| bad("server_key_pem holds no private key"))?;
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| TlsSetupError(format!("server certificate: {e}")))?;
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
+/// The client certificate of the connection a request came on (`None`: none was presented).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientCertificate(pub(crate) Option<Arc<CertificateDer<'static>>>);
+
+/// The largest body the signature check reads (the API's own limit is the same).
+const BODY_LIMIT: usize = 1 << 20;
+
+/// Checks the TPP's certificate, role and (when required) signature before the API sees a request.
+pub(crate) async fn check(
+    State(checks): State<Arc<TppChecks>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let refuse = |code: &'static str, text: String| {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, text).into_response()
+    };
+    let certificate = request
+        .extensions()
+        .get::<ClientCertificate>()
+        .and_then(|c| c.0.clone());
+    let Some(certificate) = certificate else {
+        return refuse(
+            "CERTIFICATE_MISSING",
+            "no client certificate (QWAC) was presented".to_owned(),
+        );
+    };
+    let qwac = match CertificateFacts::from_der(&certificate) {
+        Ok(facts) => facts,
+        Err(e) => return refuse("CERTIFICATE_INVALID", format!("QWAC: {e}")),
+    };
+    if let Some(service) = PsdService::of_api_path(request.uri().path())
+        && !qwac.roles().contains(&service.role())
+    {
+        return refuse(
+            "ROLE_INVALID",
+            format!(
+                "the QWAC's PSD2 statement lacks {}, which this operation needs",
+                service.role()
+            ),
+        );
+    }
+    if !checks.require_signature {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return ApiError::too_large(BODY_LIMIT).into_response();
+    };
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let verified = match verify_request(header, &bytes) {
+        Ok(verified) => verified,
+        Err(error) => return refuse(error.code(), error.to_string()),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if now > verified.signer.not_after || now < verified.signer.not_before {
+        return refuse(
+            "CERTIFICATE_EXPIRED",
+            "TPP-Signature-Certificate is not valid now".to_owned(),
+        );
+    }
+    if verified.signer.organization_identifier.is_none()
+        || verified.signer.organization_identifier != qwac.organization_identifier
+    {
+        return refuse(
+            "CERTIFICATE_INVALID",
+            "TPP-Signature-Certificate is not of the TPP the QWAC identifies".to_owned(),
+        );
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
