@@ -17,7 +17,7 @@
 //! use std::sync::Arc;
 //!
 //! use psd2_fallback_engine::model::{
-//!     ConsentAccess, ConsentRequest, Iban, PsuId, ScaAnswer, ScaTarget,
+//!     ConsentAccess, ConsentRequest, Iban, PsuId, ScaAnswer, ScaStep, ScaTarget,
 //! };
 //! use psd2_fallback_engine::{
 //!     ApiBankConfig, Bank, FailoverBuilder, JournalStore, PsuContext, ScreenBankConfig,
@@ -63,9 +63,15 @@
 //! };
 //! let consent = bank.create_consent(&psu, &request).await?;
 //! let target = ScaTarget::Consent(consent.clone());
-//! let challenge = bank.start_authorisation(&psu, &target).await?;
-//! let answer = ScaAnswer::new(ask_the_customer(&challenge.data));
-//! bank.authorise(&psu, &target, &challenge.authorisation_id, &answer).await?;
+//! // The bank says what it asks of the customer: here a challenge (embedded SCA); a redirect, an
+//! // approval in the bank's app (decoupled) or a choice of methods are the other `ScaStep`s.
+//! match bank.start_authorisation(&psu, &target).await? {
+//!     ScaStep::Challenge(challenge) => {
+//!         let answer = ScaAnswer::new(ask_the_customer(&challenge.data));
+//!         bank.authorise(&psu, &target, &challenge.authorisation_id, &answer).await?;
+//!     }
+//!     other => println!("the customer acts at the bank: {other:?}"),
+//! }
 //!
 //! // Reads go through whichever channel works; an error says what it means for the caller
 //! // (`is_outcome_unknown()`, `triggers_switch()`, …).
