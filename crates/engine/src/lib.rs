@@ -116,7 +116,7 @@
 //! - [`identity`]: the TPP's eIDAS certificates (QWAC, QSeal) — loaded from PEM or the environment,
 //!   their PSD2 QC statement read, refused at start naming file and field — and Berlin Group request
 //!   signing and verification.
-//! - [`egress`]: the website channel's loopback forward proxy — the browser's only road to the bank
+//! - `egress` (feature `egress`): the website channel's loopback forward proxy — the browser's only road to the bank
 //!   (allow-listed hosts, the QWAC towards the bank, the Art. 33(5) access log).
 //!
 //! # Features
@@ -124,11 +124,14 @@
 //!   libxml2, whose bindings need libclang at build time. Without it, files are still checked for a DTD,
 //!   their shape, every element the engine reads, counts, sums and IBANs.
 //! - `test-pki`: `identity::test_pki`, a CA and TPP certificates made at run time (tests, benchmarks).
+//! - `egress`: the `egress` module, the loopback forward proxy for the browser (a small HTTP server). Off by
+//!   default: an embedder compiles no server stack.
 //!
 //! The README's "Architecture" section is the longer version of this map.
 
 pub mod api;
 pub mod bank;
+#[cfg(feature = "egress")]
 pub mod egress;
 pub mod failover;
 pub mod fingerprint;
