@@ -165,3 +165,92 @@ async fn https_goes_through_the_egress_presenting_the_qwac() {
     assert!(seen[1].contains("CERTIFICATE_MISSING"), "{}", seen[1]);
     bank.shutdown().await;
 }
+
+/// The website channel itself behind the egress: its browser reaches the bank through the proxy
+/// alone — every request the customer's reads made is in the egress's records and the access log,
+/// for the bank's host only — and no read goes around it over plain HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_website_channel_reaches_the_bank_only_through_its_egress() {
+    use psd2_fallback_engine::Bank;
+    use psd2_fallback_engine::model::AccountId;
+    use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
+
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let bank = sandbox().await;
+    let scratch = Scratch::new();
+    let journal: Arc<SqliteJournal> =
+        Arc::new(SqliteJournal::open(&scratch.0.join("journal.sqlite")).unwrap());
+    let bank_host = host_port(&bank.web_url());
+    let egress = Egress::start(EgressConfig {
+        bank: "sandbox".to_owned(),
+        allowed_hosts: vec![bank_host.clone()],
+        journal: Some(journal.clone()),
+        ..EgressConfig::default()
+    })
+    .await
+    .unwrap();
+    egress.set_justification(Some(7));
+    let site = crate::support::sites::FIRST_V1;
+    let mut config = ScreenBankConfig::new(site.map_path(), site.base(&bank));
+    config.spare = false;
+    config.max_active = 1;
+    config.pacing_per_second = 200;
+    config.proxy = Some(egress.browser_proxy());
+    let screen = ScreenBank::new(
+        config,
+        Some(Arc::new(psd2_fallback_sandbox::CardReaderRelay)),
+    )
+    .await
+    .expect("the screen channel starts behind its egress");
+
+    let anna = crate::support::psu("1000001");
+    let mut shown: Vec<String> = screen
+        .accounts(&anna)
+        .await
+        .expect("accounts through the egress")
+        .into_iter()
+        .map(|a| a.iban.as_str().to_owned())
+        .collect();
+    let mut held: Vec<String> = (bank.ledger().accounts("1000001").into_iter())
+        .map(|a| a.iban.as_str().to_owned())
+        .collect();
+    shown.sort();
+    held.sort();
+    assert_eq!(shown, held);
+    assert!(
+        !screen
+            .balances(&anna, &AccountId::new("acc-01"), None)
+            .await
+            .expect("balances through the egress")
+            .is_empty()
+    );
+    screen.close().await;
+
+    let records = egress.records();
+    assert!(
+        records.iter().any(|r| r.method == "POST"),
+        "the login went through the egress: {records:?}"
+    );
+    assert!(
+        records.iter().filter(|r| r.method == "GET").count() >= 3,
+        "the pages went through the egress: {records:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.host == bank_host && r.switch_event == Some(7)),
+        "only the bank, each request justified: {records:?}"
+    );
+    assert_eq!(
+        screen.http_reads().served,
+        0,
+        "no read went around the egress over plain HTTP"
+    );
+    let log = journal
+        .access_log(time::OffsetDateTime::now_utc().date())
+        .unwrap();
+    assert_eq!(log.len(), records.len(), "{log:?}");
+    bank.shutdown().await;
+}

@@ -185,6 +185,13 @@ impl Egress {
         ]
     }
 
+    /// The road for the website channel's browsers through this egress (`ScreenBankConfig::proxy`).
+    pub fn browser_proxy(&self) -> crate::screen::BrowserProxy {
+        crate::screen::BrowserProxy {
+            chromium_args: self.chromium_args(),
+        }
+    }
+
     /// This run's CA certificate (PEM, public), for a client other than Chromium that should trust
     /// the egress the same narrow way.
     pub fn ca_pem(&self) -> String {

@@ -43,7 +43,7 @@ pub enum ScreenChannel {
     /// A `ScreenBank` to start.
     Config {
         /// Its configuration.
-        config: ScreenBankConfig,
+        config: Box<ScreenBankConfig>,
         /// What answers the website's login challenges for reads without the customer present.
         relay: Option<Arc<dyn ScaRelay>>,
     },
@@ -55,7 +55,10 @@ pub enum ScreenChannel {
 impl ScreenChannel {
     /// A `ScreenBank` to start from `config`, logging in through `relay` when the customer is absent.
     pub fn config(config: ScreenBankConfig, relay: Option<Arc<dyn ScaRelay>>) -> Self {
-        ScreenChannel::Config { config, relay }
+        ScreenChannel::Config {
+            config: Box::new(config),
+            relay,
+        }
     }
 }
 
@@ -180,7 +183,7 @@ impl FailoverBuilder {
         let (screen, screen_bank): (Arc<dyn Bank>, _) = match self.screen {
             ScreenChannel::Bank(bank) => (Arc::new(bank.clone()), Some(bank)),
             ScreenChannel::Config { config, relay } => {
-                let bank = ScreenBank::new(config, relay).await?;
+                let bank = ScreenBank::new(*config, relay).await?;
                 (Arc::new(bank.clone()), Some(bank))
             }
             ScreenChannel::Other(bank) => (bank, None),

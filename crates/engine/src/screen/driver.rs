@@ -294,9 +294,16 @@ pub(crate) struct Driver {
     page_timeout: Duration,
     /// Whether Chromium is asked to keep its sandbox (no `--no-sandbox`).
     sandboxed: bool,
+    /// Arguments every browser also gets (the egress proxy's).
+    extra_args: Vec<String>,
 }
 
 impl Driver {
+    /// Gives every browser started from now on these arguments too.
+    pub(crate) fn add_browser_args(&mut self, args: &[String]) {
+        self.extra_args.extend(args.iter().cloned());
+    }
+
     /// Starts chromedriver (or checks the remote URL's shape).
     pub(crate) async fn start(
         target: &WebDriverTarget,
@@ -309,6 +316,7 @@ impl Driver {
                 page_timeout,
                 // A grid's browsers run in its containers, as its images decide: asked as before.
                 sandboxed: false,
+                extra_args: Vec::new(),
             }),
             WebDriverTarget::Local {
                 chromedriver,
@@ -420,6 +428,7 @@ impl Driver {
                     local: Some(local),
                     page_timeout,
                     sandboxed: matches!(fence, Fence::Sandbox(_)),
+                    extra_args: Vec::new(),
                 })
             }
         }
@@ -442,6 +451,10 @@ impl Driver {
                 .expect("args is a list")
                 .push(json!("--no-sandbox"));
         }
+        options["args"]
+            .as_array_mut()
+            .expect("args is a list")
+            .extend(self.extra_args.iter().map(|a| json!(a)));
         if let Some(local) = &self.local {
             options["binary"] = json!(local.chromium.display().to_string());
             // The headless shell cannot start with its disk cache on /dev/null (it exits at once):

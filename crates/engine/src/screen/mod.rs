@@ -109,8 +109,22 @@ pub struct ScreenBankConfig {
     /// without bound.
     pub max_queue: usize,
     /// Read the screens the map marks `server_rendered` over HTTP with the browser's session
-    /// cookies (falling back to the browser when that does not land on the screen).
+    /// cookies (falling back to the browser when that does not land on the screen). Off whatever it
+    /// says when `proxy` is set: those reads would reach the bank around the proxy.
     pub http_reads: bool,
+    /// The road the browser takes to the bank: the engine's egress proxy (`Egress::browser_proxy`,
+    /// feature `egress`), which identifies the TPP to the bank, refuses every other host and logs
+    /// each request; `None`, straight.
+    pub proxy: Option<BrowserProxy>,
+}
+
+/// Chromium's arguments that send every request of the browser through a proxy and make it trust
+/// that proxy's own key (and nothing installed machine-wide).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserProxy {
+    /// The arguments, e.g. `--proxy-server=…`, `--proxy-bypass-list=<-loopback>`,
+    /// `--ignore-certificate-errors-spki-list=…`.
+    pub chromium_args: Vec<String>,
 }
 
 impl ScreenBankConfig {
@@ -131,6 +145,7 @@ impl ScreenBankConfig {
             max_sessions: 8,
             http_reads: true,
             max_queue: 64,
+            proxy: None,
         }
     }
 }
@@ -199,7 +214,12 @@ impl ScreenBank {
         relay: Option<Arc<dyn ScaRelay>>,
     ) -> Result<Self, ScreenSetupError> {
         let map = ScreenMap::load(&config.map)?;
-        let driver = Driver::start(&config.webdriver, config.page_timeout).await?;
+        let mut config = config;
+        let mut driver = Driver::start(&config.webdriver, config.page_timeout).await?;
+        if let Some(proxy) = &config.proxy {
+            driver.add_browser_args(&proxy.chromium_args);
+            config.http_reads = false;
+        }
         let rate = NonZeroU32::new(config.pacing_per_second.max(1)).expect("at least one");
         let bank = ScreenBank {
             inner: Arc::new(Inner {
