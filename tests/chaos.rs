@@ -22,7 +22,7 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
 use psd2_fallback_engine::journal::{IntentState, JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{
-    AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, Iban, PaymentProduct,
+    AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, PaymentProduct,
     PaymentRequest, ScaAnswer, ScaTarget,
 };
 use psd2_fallback_engine::{Bank, BankError, PsuContext};
@@ -33,7 +33,7 @@ use tokio::sync::watch;
 
 use crate::support::child::{BIN, Running, TempDir, free_port, hash, wait_until_up};
 use crate::support::processes::processes_naming;
-use crate::support::{TODAY, psu, sandbox};
+use crate::support::{TODAY, ibans, psu, sandbox};
 
 const CALLERS: [(&str, &str, &str); 2] = [
     ("budget-app", "chaos-token-of-the-budget-app", "1000001"),
@@ -209,12 +209,6 @@ fn client(url: &str, token: &str) -> ApiBank {
     config.request_timeout = Duration::from_secs(45);
     config.bearer_token = Some(secrecy::SecretString::from(token.to_owned()));
     ApiBank::new(config).unwrap()
-}
-
-fn ibans(sandbox: &Sandbox, customer: &str) -> Vec<Iban> {
-    (sandbox.ledger().accounts(customer).into_iter())
-        .map(|a| a.iban)
-        .collect()
 }
 
 /// Signs a consent or payment; `None` when a step failed (the drill goes on).

@@ -4,25 +4,15 @@
 //! The bodies sent and answered conform to the Berlin Group specification's JSON schema.
 
 use psd2_fallback_engine::model::{Iban, ScaStatus, ScaTarget};
-use psd2_fallback_sandbox::Sandbox;
 use psd2_fallback_service::ServiceLimits;
 use serde_json::{Value, json};
 
 use crate::support::conformance::spec;
 use crate::support::service::{TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start};
-use crate::support::{TODAY, psu, sandbox, sign};
+use crate::support::{TODAY, ibans, psu, sandbox, sign};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
-
-fn ibans(sandbox: &Sandbox, customer: &str) -> Vec<Iban> {
-    sandbox
-        .ledger()
-        .accounts(customer)
-        .into_iter()
-        .map(|a| a.iban)
-        .collect()
-}
 
 /// A consent body with this `access`, for 90 days and 4 unattended reads a day.
 fn consent_body(access: Value) -> Value {

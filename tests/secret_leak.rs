@@ -30,7 +30,7 @@ use time::Duration as Days;
 
 use crate::support::child::{BIN, Running, TempDir, free_port, hash, wait_until_up};
 use crate::support::conformance::Checker;
-use crate::support::{TODAY, pain001, password, psu, sandbox};
+use crate::support::{TODAY, ibans, pain001, password, psu, sandbox};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
@@ -102,12 +102,6 @@ async fn sign(bank: &ApiBank, psu: &PsuContext, target: ScaTarget, secrets: &mut
         .await
         .unwrap();
     assert_eq!(status, ScaStatus::Finalised, "{target:?}");
-}
-
-fn ibans(sandbox: &Sandbox, customer: &str) -> Vec<Iban> {
-    (sandbox.ledger().accounts(customer).into_iter())
-        .map(|a| a.iban)
-        .collect()
 }
 
 fn payment(sandbox: &Sandbox, amount: rust_decimal::Decimal) -> PaymentRequest {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, ExecutionRule,
-    Frequency, Iban, PaymentFile, PaymentKind, PaymentProduct, PaymentRequest, PaymentStatus,
-    ScaStatus, ScaTarget, StandingOrderRequest, TransactionFilter,
+    Frequency, PaymentFile, PaymentKind, PaymentProduct, PaymentRequest, PaymentStatus, ScaStatus,
+    ScaTarget, StandingOrderRequest, TransactionFilter,
 };
 use psd2_fallback_engine::{Bank, Channel, PsuContext};
 use psd2_fallback_sandbox::Sandbox;
@@ -23,19 +23,10 @@ use crate::support::service::{
     ADMIN, BANK, TOKEN_A, TOKEN_B, api_bank, api_bank_waiting, fast_health, screen_channel, start,
     start_on_journal,
 };
-use crate::support::{TODAY, pain001, psu, sandbox, sign};
+use crate::support::{TODAY, ibans, pain001, psu, sandbox, sign};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
-
-fn ibans(sandbox: &Sandbox, customer: &str) -> Vec<Iban> {
-    sandbox
-        .ledger()
-        .accounts(customer)
-        .into_iter()
-        .map(|a| a.iban)
-        .collect()
-}
 
 async fn consented(bank: &dyn Bank, sandbox: &Sandbox, customer: &str) -> PsuContext {
     let psu = psu(customer);

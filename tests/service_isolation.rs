@@ -12,26 +12,16 @@ use psd2_fallback_engine::model::{
     PaymentRequest, ScaAnswer, ScaStatus, ScaTarget,
 };
 use psd2_fallback_engine::{Bank, BankError};
-use psd2_fallback_sandbox::Sandbox;
 use psd2_fallback_service::ServiceLimits;
 use rust_decimal::dec;
 use serde_json::{Value, json};
 use time::Duration as Days;
 
 use crate::support::service::{TOKEN_A, TOKEN_B, api_bank, fast_health, screen_channel, start};
-use crate::support::{TODAY, psu, sandbox, sign};
+use crate::support::{TODAY, ibans, psu, sandbox, sign};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
-
-fn ibans(sandbox: &Sandbox, customer: &str) -> Vec<Iban> {
-    sandbox
-        .ledger()
-        .accounts(customer)
-        .into_iter()
-        .map(|a| a.iban)
-        .collect()
-}
 
 fn consent_request(access: ConsentAccess) -> ConsentRequest {
     ConsentRequest {

@@ -32,6 +32,16 @@ pub async fn sandbox() -> Sandbox {
     .expect("the sandbox starts")
 }
 
+/// The IBANs of a sandbox customer's accounts, as the ledger holds them.
+pub fn ibans(
+    sandbox: &psd2_fallback_sandbox::Sandbox,
+    customer: &str,
+) -> Vec<psd2_fallback_engine::model::Iban> {
+    (sandbox.ledger().accounts(customer).into_iter())
+        .map(|a| a.iban)
+        .collect()
+}
+
 /// A sandbox customer, present (a documentation IP address as `PSU-IP-Address`), with their password.
 pub fn psu(customer: &str) -> psd2_fallback_engine::PsuContext {
     psd2_fallback_engine::PsuContext::new(psd2_fallback_engine::model::PsuId::new(customer))

@@ -210,11 +210,10 @@ impl fmt::Debug for ScreenBank {
 impl ScreenBank {
     /// Loads the map, starts the browser side (and a spare browser when configured).
     pub async fn new(
-        config: ScreenBankConfig,
+        mut config: ScreenBankConfig,
         relay: Option<Arc<dyn ScaRelay>>,
     ) -> Result<Self, ScreenSetupError> {
         let map = ScreenMap::load(&config.map)?;
-        let mut config = config;
         let mut driver = Driver::start(&config.webdriver, config.page_timeout).await?;
         if let Some(proxy) = &config.proxy {
             driver.add_browser_args(&proxy.chromium_args);
