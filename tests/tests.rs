@@ -8,6 +8,7 @@ mod conformance;
 mod consent_scopes;
 mod deploy;
 mod egress;
+mod egress_drill;
 mod failover;
 mod http_reads;
 mod identity;

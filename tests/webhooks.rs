@@ -571,3 +571,105 @@ async fn a_payment_left_in_doubt_and_then_found_gives_its_caller_in_doubt_then_s
     service.stop().await;
     remove(&journal);
 }
+
+/// A TPP certificate that expires in 10 days (made by the test PKI, configured as the bank's QWAC):
+/// `/health` says so, and every caller with a webhook gets one `certificate.expiring` naming whose
+/// certificate, which roles and when — once, however many scans and restarts follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_expiring_in_ten_days_is_announced_once_across_scans_and_a_restart() {
+    use psd2_fallback_engine::identity::test_pki::{TestPki, TppSpec};
+    use psd2_fallback_service::{ServiceConfig, serve};
+
+    let sandbox = sandbox().await;
+    let dir = crate::support::child::TempDir::new("certificate-expiring");
+    let pki = TestPki::new("Test QTSP").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let qwac = dir.file(
+        "qwac.pem",
+        &pki.tpp(&TppSpec {
+            not_after: now + time::Duration::days(10),
+            ..TppSpec::default()
+        })
+        .unwrap(),
+    );
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\njournal = \"{journal}\"\n[limits]\nconsent_scan_secs = 1\nwebhook_retry_ms = 50\n\
+[[callers]]\nname = \"budget-app\"\ntoken_sha256 = \"{token}\"\n\
+[[banks]]\nname = \"sandbox\"\napi_base_url = \"{api}\"\nqwac = {{ file = \"{qwac}\" }}\n",
+        journal = dir.0.join("journal.db").display(),
+        token = crate::support::child::hash(TOKEN_A),
+        api = sandbox.api_url(),
+        qwac = qwac.display(),
+    );
+    let config = ServiceConfig::parse(&text, &dir.file("psd2-fallback.toml", &text)).unwrap();
+    let (url, received) = receiver(1).await;
+    let http = reqwest::Client::new();
+    let expiring = |received: &Received| -> Vec<Value> {
+        accepted(received, KEY_A)
+            .into_iter()
+            .map(|(_, v)| v)
+            .filter(|v| v["type"] == "certificate.expiring")
+            .collect()
+    };
+    for run in 0..2 {
+        let (state, probers) = config.build(None).await.unwrap();
+        state.set_webhook(
+            "budget-app",
+            Some(Webhook {
+                url: url.parse().unwrap(),
+                key: SecretString::from(KEY_A.to_owned()),
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        let health: Value = http
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let certificate = &health["banks"][0]["certificates"][0];
+        assert_eq!(certificate["certificate"], "qwac", "{health}");
+        assert_eq!(certificate["expiring"], true, "{health}");
+        assert!(
+            (9..=10).contains(&certificate["daysLeft"].as_i64().unwrap()),
+            "{certificate}"
+        );
+        wait_until("certificate.expiring delivered", &[&received], || {
+            expiring(&received).len() == 1
+        })
+        .await;
+        // Several scans later (one a second), still one.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let events = expiring(&received);
+        assert_eq!(events.len(), 1, "run {run}: {events:?}");
+        let event = &events[0];
+        assert_eq!(event["bank"], "sandbox");
+        assert_eq!(event["certificate"], "qwac");
+        assert_eq!(event["organizationIdentifier"], "PSDBE-NBB-0123456789");
+        assert_eq!(event["ncaId"], "BE-NBB");
+        assert_eq!(
+            event["roles"],
+            serde_json::json!(["PSP_AI", "PSP_PI", "PSP_IC"])
+        );
+        assert!(
+            event["notAfter"]
+                .as_str()
+                .unwrap()
+                .starts_with(&(now + time::Duration::days(10)).date().to_string())
+        );
+        assert!(!event.to_string().contains("PRIVATE"), "{event}");
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+        for prober in probers {
+            prober.abort();
+        }
+    }
+    sandbox.shutdown().await;
+}

@@ -24,7 +24,9 @@
 //!   `/app/{customer}`, and `PUT /_sandbox/app/{customer}/{approve|refuse}`). Which approach the API
 //!   uses is [`SandboxSca`].
 //! - `tpp` — [`TppChecks`]: the API port over TLS, identifying the TPP by its QWAC (roles) and, when
-//!   asked, its QSeal signature, as a bank does; `server` puts it in front of the API.
+//!   asked, its QSeal signature, as a bank does; `server` puts it in front of the API, and, with
+//!   [`Sandbox::start_identified_with_website`], the website behind the same TLS, open only to a
+//!   client presenting its QWAC.
 //! - `state` — what both faces share: the ledger handle, the faults in force, [`SandboxConfig`], and the
 //!   marker that lets a fault drop a connection.
 //! - [`ledger`] — the book; `seed` — its customers and history; `faults` — the faults;

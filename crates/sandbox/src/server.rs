@@ -4,6 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -35,6 +36,10 @@ pub struct Sandbox {
     web_addr: SocketAddr,
     /// Whether the API port speaks TLS and checks the TPP ([`TppChecks`]).
     api_tls: bool,
+    /// Whether the website port speaks TLS and wants the TPP's QWAC too.
+    web_tls: bool,
+    /// Website requests served to an identified TPP (over TLS with its QWAC), admin routes aside.
+    identified_web: Arc<AtomicU64>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -68,6 +73,29 @@ impl Sandbox {
         config: SandboxConfig,
         checks: Option<TppChecks>,
     ) -> io::Result<Self> {
+        Self::start_inner(api, web, config, checks, false)
+    }
+
+    /// Starts the bank on two free loopback ports, both over TLS: the API identifying TPPs as
+    /// `checks` says, and the website — the bank's fallback interface — answering only a client that
+    /// presents a certificate of the trusted CA with a PSD2 statement (a `403` page otherwise), as a
+    /// bank that publishes its fallback does. The admin routes (`/_sandbox/…`) stay open.
+    pub async fn start_identified_with_website(
+        config: SandboxConfig,
+        checks: TppChecks,
+    ) -> io::Result<Self> {
+        let api = TcpListener::bind("127.0.0.1:0").await?;
+        let web = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_inner(api, web, config, Some(checks), true)
+    }
+
+    fn start_inner(
+        api: TcpListener,
+        web: TcpListener,
+        config: SandboxConfig,
+        checks: Option<TppChecks>,
+        web_tls: bool,
+    ) -> io::Result<Self> {
         let acceptor = checks
             .as_ref()
             .map(TppChecks::acceptor)
@@ -79,7 +107,14 @@ impl Sandbox {
         let ledger = Arc::new(Ledger::new(today, config.settle_after));
         let api_addr = api.local_addr()?;
         let web_addr = web.local_addr()?;
-        let shared = Arc::new(Shared::new(ledger, config, format!("http://{web_addr}")));
+        let web_tls = web_tls && acceptor.is_some();
+        let web_base = if web_tls {
+            format!("https://localhost:{}", web_addr.port())
+        } else {
+            format!("http://{web_addr}")
+        };
+        let shared = Arc::new(Shared::new(ledger, config, web_base));
+        let identified_web = Arc::new(AtomicU64::new(0));
         let (stop, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut api_app = api::router(shared.clone());
@@ -90,10 +125,17 @@ impl Sandbox {
             ));
         }
         let api_tls = acceptor.is_some();
-        let web_app = web::router(shared.clone())
+        let mut web_app = web::router(shared.clone())
             .merge(web2::router(shared.clone()))
-            .merge(sca_web::router(shared.clone()))
-            .merge(admin_router(shared.clone()));
+            .merge(sca_web::router(shared.clone()));
+        if web_tls {
+            web_app = web_app.layer(axum::middleware::from_fn_with_state(
+                identified_web.clone(),
+                tpp::check_website,
+            ));
+        }
+        let web_app = web_app.merge(admin_router(shared.clone()));
+        let web_acceptor = if web_tls { acceptor.clone() } else { None };
         tasks.spawn(serve(
             api,
             api_app,
@@ -101,13 +143,15 @@ impl Sandbox {
             acceptor,
             stop.subscribe(),
         ));
-        tasks.spawn(serve(web, web_app, None, None, stop.subscribe()));
+        tasks.spawn(serve(web, web_app, None, web_acceptor, stop.subscribe()));
         tracing::info!(api = %api_addr, website = %web_addr, day = %today, "sandbox bank open");
         Ok(Self {
             shared,
             api_addr,
             web_addr,
             api_tls,
+            web_tls,
+            identified_web,
             stop,
             tasks,
         })
@@ -123,15 +167,26 @@ impl Sandbox {
         }
     }
 
-    /// The website's base URL, e.g. `http://127.0.0.1:8080`.
+    /// The website's base URL, e.g. `http://127.0.0.1:8080`; `https://localhost:…` when the website
+    /// identifies TPPs over TLS ([`Sandbox::start_identified_with_website`]).
     pub fn web_url(&self) -> String {
-        format!("http://{}", self.web_addr)
+        if self.web_tls {
+            format!("https://localhost:{}", self.web_addr.port())
+        } else {
+            format!("http://{}", self.web_addr)
+        }
+    }
+
+    /// How many website requests an identified TPP made (over TLS, presenting its QWAC): what the
+    /// bank saw of the fallback, admin routes aside. Always 0 unless the website is over TLS.
+    pub fn identified_website_requests(&self) -> u64 {
+        self.identified_web.load(Ordering::Relaxed)
     }
 
     /// The second website's base URL, e.g. `http://127.0.0.1:8080/mijnbank` (same port as the first,
     /// its own path and cookies).
     pub fn web2_url(&self) -> String {
-        format!("http://{}{}", self.web_addr, web2::BASE)
+        format!("{}{}", self.web_url(), web2::BASE)
     }
 
     /// How the bank was set up.

@@ -151,3 +151,32 @@ pub(crate) async fn check(
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
+
+/// The website as a bank's fallback interface: only a TPP that presents a certificate of the
+/// trusted CA with a PSD2 statement (its QWAC) is served; anyone else gets a `403` page. Counts the
+/// requests it lets through, so a test can compare what the bank saw with the TPP's access log.
+pub(crate) async fn check_website(
+    State(served): State<Arc<std::sync::atomic::AtomicU64>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let identified = request
+        .extensions()
+        .get::<ClientCertificate>()
+        .and_then(|c| c.0.clone())
+        .and_then(|c| CertificateFacts::from_der(&c).ok())
+        .is_some_and(|facts| facts.psd2.is_some());
+    if !identified {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::response::Html(
+                "<!doctype html><title>Identification required</title><h1>Identification required</h1>\
+<p>This bank's customer interface is open to third-party providers only with their qualified \
+certificate (QWAC).</p>",
+            ),
+        )
+            .into_response();
+    }
+    served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    next.run(request).await
+}

@@ -9,25 +9,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use serde::Deserialize;
-use time::Date;
 
 use crate::auth::{Caller, TokenHash};
 use crate::identity::{BankIdentity, CertificateSource, ServiceName, all_services};
+use crate::no_website::NoScreenChannel;
 use crate::outbox::{SqliteOutbox, Webhook};
 use crate::state::{BankSetup, ServiceLimits, ServiceState};
 use crate::storage::JournalLocation;
+use crate::website_egress::WebsiteEgressConfig;
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError};
-use psd2_fallback_engine::bank::{Bank, BankError, BankResult, Channel, PsuContext, ScaRelay};
+use psd2_fallback_engine::bank::ScaRelay;
 use psd2_fallback_engine::failover::{BuildError, FailoverBuilder, ScreenChannel};
 use psd2_fallback_engine::health::{HealthConfig, Policy, Probe};
-use psd2_fallback_engine::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
-    FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest,
-    PaymentStatus, ScaAnswer, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
-    TransactionFilter,
-};
 use psd2_fallback_engine::screen::WebDriverTarget;
 use psd2_fallback_engine::screen::{ScreenBankConfig, lightest_chromium};
 use secrecy::SecretString;
@@ -271,6 +265,10 @@ pub struct BankConfig {
     /// The services the bank is used for; each needs its role in the certificates (default: all).
     #[serde(default = "all_services")]
     pub services: Vec<ServiceName>,
+    /// The website channel's egress: its browsers reach the bank only through it (`hosts`,
+    /// `present_qwac`, `server_ca`); absent: the browsers go straight to the website.
+    #[serde(default)]
+    pub website_egress: Option<WebsiteEgressConfig>,
 }
 
 impl BankConfig {
@@ -510,6 +508,22 @@ impl ServiceConfig {
             }
             bank.identity()
                 .map_err(|(k, reason)| self.invalid(key(k), reason))?;
+            if let Some(egress) = &bank.website_egress {
+                let website = bank
+                    .website_url
+                    .as_deref()
+                    .filter(|_| bank.screen_map.is_some());
+                egress
+                    .check(website, bank.qwac.is_some(), bank.webdriver_url.is_some())
+                    .map_err(|(k, reason)| {
+                        let k = if k.is_empty() {
+                            key("website_egress")
+                        } else {
+                            key(&format!("website_egress.{k}"))
+                        };
+                        self.invalid(k, reason)
+                    })?;
+            }
             if bank.policy.rts_consecutive == 0 || bank.policy.probes_to_recover == 0 {
                 return Err(self.invalid(
                     key("policy"),
@@ -685,6 +699,7 @@ impl ServiceConfig {
             }
             let api = ApiBank::new(api_config)
                 .map_err(|e| self.invalid(format!("banks[{i}].api_base_url"), e.to_string()))?;
+            let mut egress = None;
             let screen = match (&bank.website_url, &bank.screen_map) {
                 (Some(website), Some(map)) => {
                     let mut config = ScreenBankConfig::new(map.clone(), website.clone());
@@ -698,6 +713,21 @@ impl ServiceConfig {
                     });
                     if let Some(queue) = bank.browser_queue {
                         config.max_queue = queue;
+                    }
+                    if let Some(settings) = &bank.website_egress {
+                        let started = settings
+                            .start(&bank.name, &identity, journal.clone())
+                            .await
+                            .map_err(|(k, reason)| {
+                                let k = if k.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(".{k}")
+                                };
+                                self.invalid(format!("banks[{i}].website_egress{k}"), reason)
+                            })?;
+                        config.proxy = Some(started.browser_proxy());
+                        egress = Some(Arc::new(started));
                     }
                     if let Some(remote) = &bank.webdriver_url {
                         config.webdriver = WebDriverTarget::Remote(remote.clone());
@@ -763,8 +793,9 @@ impl ServiceConfig {
             setup.certificates = identity
                 .certificates()
                 .into_iter()
-                .map(|(kind, cert)| (format!("{}/{kind}", bank.name), cert.facts().not_after))
+                .map(|(kind, cert)| (kind.to_owned(), cert.facts().clone()))
                 .collect();
+            setup.egress = egress;
             banks.push(setup);
         }
         let callers = (0..self.callers.len())
@@ -828,113 +859,6 @@ pub fn api_probe(base_url: &str, timeout: Duration) -> Result<Probe, ApiConfigEr
     let mut config = ApiBankConfig::new(base_url);
     config.request_timeout = timeout;
     Ok(ApiBank::new(config)?.health_probe())
-}
-
-/// A bank without a configured website channel: every call is *unavailable*, with the reason. It does
-/// not pretend to serve anything.
-#[derive(Debug)]
-struct NoScreenChannel {
-    reason: String,
-}
-
-impl NoScreenChannel {
-    fn no<T>(&self) -> BankResult<T> {
-        Err(BankError::Unavailable {
-            channel: Channel::Screen,
-            reason: self.reason.clone(),
-        })
-    }
-}
-
-#[async_trait]
-impl Bank for NoScreenChannel {
-    async fn accounts(&self, _: &PsuContext) -> BankResult<Vec<Account>> {
-        self.no()
-    }
-    async fn balances(
-        &self,
-        _: &PsuContext,
-        _: &AccountId,
-        _: Option<Date>,
-    ) -> BankResult<Vec<Balance>> {
-        self.no()
-    }
-    async fn transactions(
-        &self,
-        _: &PsuContext,
-        _: &AccountId,
-        _: &TransactionFilter,
-    ) -> BankResult<Vec<Transaction>> {
-        self.no()
-    }
-    async fn initiate_payment(
-        &self,
-        _: &PsuContext,
-        _: &PaymentRequest,
-    ) -> BankResult<PaymentInitiation> {
-        self.no()
-    }
-    async fn payment_status(&self, _: &PsuContext, _: &PaymentRef) -> BankResult<PaymentStatus> {
-        self.no()
-    }
-    async fn cancel_payment(&self, _: &PsuContext, _: &PaymentRef) -> BankResult<PaymentStatus> {
-        self.no()
-    }
-    async fn upload_payment_file(
-        &self,
-        _: &PsuContext,
-        _: &PaymentFile,
-    ) -> BankResult<PaymentInitiation> {
-        self.no()
-    }
-    async fn create_standing_order(
-        &self,
-        _: &PsuContext,
-        _: &StandingOrderRequest,
-    ) -> BankResult<PaymentInitiation> {
-        self.no()
-    }
-    async fn cancel_standing_order(
-        &self,
-        _: &PsuContext,
-        _: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
-        self.no()
-    }
-    async fn confirm_funds(
-        &self,
-        _: &PsuContext,
-        _: &Iban,
-        _: &Amount,
-    ) -> BankResult<FundsConfirmation> {
-        self.no()
-    }
-    async fn create_consent(&self, _: &PsuContext, _: &ConsentRequest) -> BankResult<ConsentId> {
-        self.no()
-    }
-    async fn consent_status(&self, _: &PsuContext, _: &ConsentId) -> BankResult<ConsentStatus> {
-        self.no()
-    }
-    async fn start_authorisation(&self, _: &PsuContext, _: &ScaTarget) -> BankResult<ScaStep> {
-        self.no()
-    }
-    async fn authorise(
-        &self,
-        _: &PsuContext,
-        _: &ScaTarget,
-        _: &AuthorisationId,
-        _: &ScaAnswer,
-    ) -> BankResult<ScaStatus> {
-        self.no()
-    }
-    async fn find_payment(
-        &self,
-        _: &PsuContext,
-        _: &Iban,
-        _: &str,
-    ) -> BankResult<Option<(PaymentRef, PaymentStatus)>> {
-        self.no()
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use psd2_fallback_engine::api::{ApiBankConfig, ClientIdentity};
-use psd2_fallback_engine::identity::{PsdService, RequestSigner, TppCertificate};
+use psd2_fallback_engine::identity::{CertificateFacts, PsdService, RequestSigner, TppCertificate};
 use serde::Deserialize;
 
 /// Where a certificate and its key are read from: one PEM file, or an environment variable holding
@@ -137,6 +137,36 @@ impl BankIdentity {
         }
         out
     }
+}
+
+/// Days before a certificate's `notAfter` that `certificate.expiring` is sent.
+pub(crate) const CERTIFICATE_NOTICE_DAYS: i64 = 30;
+
+/// A certificate as operators see it (`/health`): whose (subject, `organizationIdentifier`, the NCA),
+/// which roles, expiring when. Public facts only: no key, no PEM.
+pub(crate) fn certificate_json(
+    kind: &str,
+    facts: &CertificateFacts,
+    now: time::OffsetDateTime,
+) -> serde_json::Value {
+    let rfc3339 = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    serde_json::json!({
+        "certificate": kind,
+        "subject": facts.subject,
+        "organizationIdentifier": facts.organization_identifier,
+        "ncaId": facts.psd2.as_ref().map(|s| s.nca_id.as_str()),
+        "ncaName": facts.psd2.as_ref().map(|s| s.nca_name.as_str()),
+        "roles": facts.roles().iter().map(|r| r.code()).collect::<Vec<_>>(),
+        "issuer": facts.issuer,
+        "serial": facts.serial,
+        "notBefore": rfc3339(facts.not_before),
+        "notAfter": rfc3339(facts.not_after),
+        "daysLeft": (facts.not_after - now).whole_days(),
+        "expiring": facts.not_after - now <= time::Duration::days(CERTIFICATE_NOTICE_DAYS),
+    })
 }
 
 #[cfg(test)]

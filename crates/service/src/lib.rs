@@ -14,6 +14,9 @@
 //!
 //! Layout, each module depending only on those before it:
 //! - `owners` — who made which consent and payment ([`OwnerStore`], [`SqliteOwnerStore`]).
+//! - `identity` — each bank's certificates (`qwac`, `qseal`), checked at start, shown in `/health`.
+//! - `website_egress` — a bank's `website_egress`: the engine's egress for its browsers, its
+//!   justification following the bank's health; `no_website` — the channel of a bank without a website.
 //! - `outbox` — events for applications until delivered ([`SqliteOutbox`]), callers' [`Webhook`]s.
 //! - `metrics` — Prometheus and `Metered`, the channel wrapper that counts and times calls.
 //! - `auth` — [`TokenHash`], [`Caller`], the per-caller rate limit and the authentication middleware.
@@ -38,6 +41,7 @@ mod errors;
 mod identity;
 mod limits;
 mod metrics;
+mod no_website;
 mod openapi;
 mod ops;
 mod outbox;
@@ -50,6 +54,7 @@ mod state;
 mod status;
 mod storage;
 mod webhooks;
+mod website_egress;
 
 use std::future::Future;
 
@@ -78,6 +83,7 @@ pub use owners::{
 pub use owners_postgres::PostgresOwnerStore;
 pub use state::{BankSetup, ServiceLimits, ServiceState};
 pub use storage::{JOURNAL_URL_VARIABLE, JournalLocation};
+pub use website_egress::WebsiteEgressConfig;
 
 use psd2_fallback_xs2a::ApiError;
 
@@ -102,6 +108,18 @@ pub async fn serve(
                 bank.name.clone(),
                 bank.failover.clone(),
                 state.inner.limits.in_doubt_sweep,
+            ))
+        })
+        .collect();
+    let followers: Vec<_> = state
+        .inner
+        .banks
+        .iter()
+        .filter_map(|bank| {
+            let egress = bank.egress.clone()?;
+            Some(website_egress::follow_justification(
+                egress,
+                bank.health.clone(),
             ))
         })
         .collect();
@@ -151,7 +169,7 @@ pub async fn serve(
     // Long-lived answers (`/events`) end themselves when told the service is closing.
     state.inner.closing.send_replace(true);
     graceful.shutdown().await;
-    for task in forwarders.into_iter().chain(resumers).chain([deliverer]) {
+    for task in (forwarders.into_iter().chain(resumers).chain(followers)).chain([deliverer]) {
         task.abort();
     }
     result

@@ -29,19 +29,25 @@ fn rfc3339(at: OffsetDateTime) -> String {
 
 fn bank_json(bank: &ServedBank) -> Value {
     let health = &bank.health;
+    let now = OffsetDateTime::now_utc();
     json!({
         "name": bank.name,
         "mode": health.mode().name(),
         "measured": health.measured().name(),
         "override": health.override_mode().name(),
         "exempt": health.exemption(),
+        "certificates": bank
+            .certificates
+            .iter()
+            .map(|(kind, facts)| crate::identity::certificate_json(kind, facts, now))
+            .collect::<Vec<_>>(),
     })
 }
 
-/// `GET /health`: the service is up; per bank, the mode in force, measured health, the override and the
-/// exemption.
+/// `GET /health`: the service is up; per bank, the mode in force, measured health, the override, the
+/// exemption and the TPP's certificates (whose, which roles, expiring when; no secret).
 #[utoipa::path(get, path = "/health", tag = "operators",
-    responses((status = 200, description = "`status` and, per bank, `mode`, `measured`, `override`, `exempt`", content_type = "application/json")))]
+    responses((status = 200, description = "`status` and, per bank, `mode`, `measured`, `override`, `exempt` and `certificates` (each `certificate` (`qwac`/`qseal`), `subject`, `organizationIdentifier`, `ncaId`, `ncaName`, `roles`, `issuer`, `serial`, `notBefore`, `notAfter`, `daysLeft`, `expiring`)", content_type = "application/json")))]
 pub(super) async fn health(State(state): State<ServiceState>) -> Json<Value> {
     Json(json!({
         "status": "up",

@@ -63,7 +63,7 @@ pub(crate) struct AppEvent {
     /// The caller it is for; empty: every caller.
     pub(crate) caller: String,
     /// `bank.degraded`, `bank.recovered`, `consent.expiring`, `consent.expired`, `budget.low`,
-    /// `budget.exhausted`, `payment.in_doubt`, `payment.settled`.
+    /// `budget.exhausted`, `payment.in_doubt`, `payment.settled`, `certificate.expiring`.
     pub(crate) kind: String,
     /// The event as JSON (`id`, `type`, `bank`, `at` and what the kind carries).
     pub(crate) body: Value,

@@ -15,8 +15,10 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use psd2_fallback_engine::bank::{Bank, Channel};
+use psd2_fallback_engine::egress::Egress;
 use psd2_fallback_engine::failover::{Failover, FailoverConfig};
 use psd2_fallback_engine::health::Health;
+use psd2_fallback_engine::identity::CertificateFacts;
 use psd2_fallback_engine::journal::JournalStore;
 use psd2_fallback_engine::screen::ScreenBank;
 
@@ -43,9 +45,12 @@ pub struct BankSetup {
     pub unattended_reads_per_day: u32,
     /// The website channel when it is a `ScreenBank`: `/metrics` shows its reads over HTTP.
     pub screen_bank: Option<ScreenBank>,
-    /// The TPP's certificates for this bank (`<bank>/qwac`, `<bank>/qseal`) and when they expire, for
-    /// the expiry gauge.
-    pub certificates: Vec<(String, time::OffsetDateTime)>,
+    /// The TPP's certificates for this bank (`qwac`, `qseal`) and what a bank reads in them (no
+    /// secret), for `/health`, the status page, the expiry gauge and `certificate.expiring`.
+    pub certificates: Vec<(String, CertificateFacts)>,
+    /// The website channel's egress, when its browsers go through one: kept as long as the service,
+    /// its justification following the bank's health.
+    pub egress: Option<Arc<Egress>>,
 }
 
 impl BankSetup {
@@ -64,6 +69,7 @@ impl BankSetup {
             unattended_reads_per_day: 4,
             screen_bank: None,
             certificates: Vec::new(),
+            egress: None,
         }
     }
 }
@@ -181,6 +187,10 @@ pub(crate) struct ServedBank {
     pub(crate) unattended_reads_per_day: u32,
     /// The website channel when it is a `ScreenBank`, for its HTTP-read counters.
     pub(crate) screen_bank: Option<ScreenBank>,
+    /// The TPP's certificates for this bank (`qwac`, `qseal`): whose, which roles, expiring when.
+    pub(crate) certificates: Vec<(String, CertificateFacts)>,
+    /// The website channel's egress, if any.
+    pub(crate) egress: Option<Arc<Egress>>,
 }
 
 /// The state behind a [`ServiceState`].
@@ -393,8 +403,8 @@ impl ServiceState {
     ) -> Self {
         let metrics = Metrics::new();
         for bank in &banks {
-            for (certificate, expires) in &bank.certificates {
-                metrics.set_certificate_expiry(certificate, *expires);
+            for (kind, facts) in &bank.certificates {
+                metrics.set_certificate_expiry(&format!("{}/{kind}", bank.name), facts.not_after);
             }
         }
         let banks = banks
@@ -418,6 +428,8 @@ impl ServiceState {
                     health: b.health,
                     unattended_reads_per_day: b.unattended_reads_per_day,
                     screen_bank: b.screen_bank,
+                    certificates: b.certificates,
+                    egress: b.egress,
                 }
             })
             .collect();

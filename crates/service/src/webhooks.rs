@@ -1,7 +1,8 @@
 //! Events for applications, made and delivered: a bank degraded or recovered (from its switches),
 //! consents expiring (within [`ServiceLimits::consent_notice`](crate::ServiceLimits)) and expired
 //! (from the owner store), an account's unattended-read budget low and exhausted (RTS Art. 36(5), from
-//! the journal's counter), a payment left in doubt and settled, each recorded once in the outbox; then delivered to each caller's webhook
+//! the journal's counter), a payment left in doubt and settled, a TPP certificate expiring (30 days
+//! before its `notAfter`), each recorded once in the outbox; then delivered to each caller's webhook
 //! as a signed POST, retried with exponential back-off until its receiver answers 2xx.
 //!
 //! A delivery is `POST <url>` with the event as its JSON body and the headers `X-Event-ID` (the event's
@@ -64,6 +65,39 @@ pub(crate) fn scan_consents(state: &ServiceState, outbox: &SqliteOutbox) {
         let fields = json!({"consentId": consent, "validUntil": valid_until.to_string()});
         if let Err(error) = outbox.record(&key, Some(&caller), &bank, kind, fields, &hooks) {
             tracing::warn!(%error, "an event for applications could not be recorded");
+        }
+    }
+    state.inner.outbox_changed.notify_waiters();
+}
+
+/// Records `certificate.expiring` for each of the TPP's certificates within
+/// [`CERTIFICATE_NOTICE_DAYS`](crate::identity::CERTIFICATE_NOTICE_DAYS) of its `notAfter` (or past
+/// it): once per certificate (bank, `qwac`/`qseal`, serial), for every caller with a webhook. Public
+/// facts only: whose, which roles, when.
+pub(crate) fn scan_certificates(state: &ServiceState, outbox: &SqliteOutbox) {
+    let now = OffsetDateTime::now_utc();
+    let notice = time::Duration::days(crate::identity::CERTIFICATE_NOTICE_DAYS);
+    let hooks = subscribers(state);
+    for bank in &state.inner.banks {
+        for (kind, facts) in &bank.certificates {
+            if facts.not_after - now > notice {
+                continue;
+            }
+            let key = format!("certificate.expiring:{}:{kind}:{}", bank.name, facts.serial);
+            let mut fields = crate::identity::certificate_json(kind, facts, now);
+            if let Some(fields) = fields.as_object_mut() {
+                fields.remove("expiring");
+            }
+            if let Err(error) = outbox.record(
+                &key,
+                None,
+                &bank.name,
+                "certificate.expiring",
+                fields,
+                &hooks,
+            ) {
+                tracing::warn!(%error, "an event for applications could not be recorded");
+            }
         }
     }
     state.inner.outbox_changed.notify_waiters();
@@ -215,8 +249,8 @@ fn back_off(state: &ServiceState, attempts: u32) -> Duration {
         .min(limits.webhook_retry_max)
 }
 
-/// Delivers due webhooks until the task is aborted; also re-scans consents for their expiry events
-/// every `consent_scan`. Idle until the service has an outbox.
+/// Delivers due webhooks until the task is aborted; also re-scans consents and the TPP's certificates
+/// for their expiry events every `consent_scan`. Idle until the service has an outbox.
 pub(crate) fn deliver(state: ServiceState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = reqwest::Client::builder()
@@ -233,6 +267,7 @@ pub(crate) fn deliver(state: ServiceState) -> tokio::task::JoinHandle<()> {
             if let Some(outbox) = state.inner.outbox.get().cloned() {
                 if scanned.is_none_or(|at| at.elapsed() >= state.inner.limits.consent_scan) {
                     scan_consents(&state, &outbox);
+                    scan_certificates(&state, &outbox);
                     scanned = Some(tokio::time::Instant::now());
                 }
                 let due = outbox.due(64).unwrap_or_else(|error| {

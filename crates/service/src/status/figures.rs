@@ -2,6 +2,7 @@
 //! availability report, the access log, in-doubt writes) and the owner store (consents expiring).
 //! Counts and modes only: nothing here names a customer, an account, a consent or a payment.
 
+use psd2_fallback_engine::identity::CertificateFacts;
 use time::{Date, Duration, OffsetDateTime};
 
 use psd2_fallback_engine::health::Mode;
@@ -48,6 +49,8 @@ pub(super) struct BankFigures {
     pub(super) in_doubt: usize,
     /// Consents whose `validUntil` falls within the next 7 days.
     pub(super) consents_expiring: usize,
+    /// The TPP's certificates for the bank (`qwac`, `qseal`): whose, which roles, expiring when.
+    pub(super) certificates: Vec<(String, CertificateFacts)>,
     /// What could not be read, in words (the page says so instead of failing).
     pub(super) problems: Vec<String>,
 }
@@ -149,6 +152,7 @@ fn bank_figures(state: &ServiceState, bank: &ServedBank, now: OffsetDateTime) ->
         accesses_per_hour,
         in_doubt: 0,
         consents_expiring: 0,
+        certificates: bank.certificates.clone(),
         problems,
     }
 }

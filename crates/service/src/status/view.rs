@@ -115,7 +115,7 @@ fn section(bank: &BankFigures, now: OffsetDateTime) -> String {
 <dt>Availability, 30 days</dt><dd class=\"month\">{month:.3} %</dd>\
 <dt>Fallback accesses today</dt><dd class=\"accesses\">{accesses}</dd>\
 <dt>Payments in doubt</dt><dd class=\"in-doubt\">{in_doubt}</dd>\
-<dt>Consents expiring in 7 days</dt><dd class=\"expiring\">{expiring}</dd></dl>\
+<dt>Consents expiring in 7 days</dt><dd class=\"expiring\">{expiring}</dd>{certificates}</dl>\
 {timeline}{availability}{per_hour}{problems}</section>",
         battr = attr(name),
         btext = text(name),
@@ -123,10 +123,36 @@ fn section(bank: &BankFigures, now: OffsetDateTime) -> String {
         ovr = bank.override_name,
         in_doubt = bank.in_doubt,
         expiring = bank.consents_expiring,
+        certificates = certificates(bank, now),
         timeline = timeline(bank, now),
         availability = availability_chart(bank),
         per_hour = accesses_chart(&bank.accesses_per_hour),
     )
+}
+
+/// The TPP's certificates, when configured: per certificate whose (subject, `organizationIdentifier`,
+/// the NCA), which roles, and when it expires, marked when within the 30 days' notice.
+fn certificates(bank: &BankFigures, now: OffsetDateTime) -> String {
+    bank.certificates
+        .iter()
+        .map(|(kind, facts)| {
+            let left = (facts.not_after - now).whole_days();
+            let notice = crate::identity::CERTIFICATE_NOTICE_DAYS;
+            let roles: Vec<&str> = facts.roles().iter().map(|r| r.code()).collect();
+            format!(
+                "<dt>Certificate ({kind})</dt><dd class=\"certificate{soon}\" data-certificate=\"{kattr}\">\
+{subject} ({id}, {nca}), roles {roles}, expires {date} ({left} days)</dd>",
+                kind = text(kind),
+                kattr = attr(kind),
+                soon = if left <= notice { " soon" } else { "" },
+                subject = text(&facts.subject),
+                id = text(facts.organization_identifier.as_deref().unwrap_or("no organizationIdentifier")),
+                nca = text(facts.psd2.as_ref().map_or("no NCA", |s| s.nca_id.as_str())),
+                roles = text(&if roles.is_empty() { "none".to_owned() } else { roles.join(", ") }),
+                date = facts.not_after.date(),
+            )
+        })
+        .collect()
 }
 
 const WIDTH: f64 = 720.0;
@@ -267,6 +293,7 @@ mod tests {
             accesses_per_hour: [0; 24],
             in_doubt: 2,
             consents_expiring: 1,
+            certificates: vec![],
             problems: vec![],
         }
     }
@@ -289,6 +316,41 @@ mod tests {
         assert!(html.contains("<dd class=\"today\">95.000 %</dd>"));
         assert!(html.contains("<dd class=\"month\">97.500 %</dd>"));
         assert!(html.contains("<dd class=\"in-doubt\">2</dd>"));
+    }
+
+    #[test]
+    fn a_configured_certificate_shows_whose_which_roles_and_when_marked_within_the_notice() {
+        use psd2_fallback_engine::identity::{CertificateFacts, Psd2Statement, PspRole};
+        let now = datetime!(2026-11-27 12:00 UTC);
+        let facts = |days: i64| CertificateFacts {
+            subject: "Budget <App> NV".into(),
+            organization_identifier: Some("PSDBE-NBB-0123456789".into()),
+            issuer: "CN=Test QTSP".into(),
+            serial: "1001".into(),
+            not_before: now - time::Duration::days(300),
+            not_after: now + time::Duration::days(days),
+            psd2: Some(Psd2Statement {
+                roles: vec![PspRole::AccountInformation, PspRole::PaymentInitiation],
+                nca_name: "National Bank of Belgium".into(),
+                nca_id: "BE-NBB".into(),
+            }),
+        };
+        let mut bank = figures();
+        bank.certificates = vec![("qwac".into(), facts(10)), ("qseal".into(), facts(200))];
+        let html = panel(&[bank], now);
+        assert!(
+            html.contains(
+                "<dt>Certificate (qwac)</dt><dd class=\"certificate soon\" data-certificate=\"qwac\">\
+Budget &lt;App&gt; NV (PSDBE-NBB-0123456789, BE-NBB), roles PSP_AI, PSP_PI, expires 2026-12-07 (10 days)</dd>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<dd class=\"certificate\" data-certificate=\"qseal\">"),
+            "{html}"
+        );
+        // Without certificates, nothing is said of them.
+        assert!(!panel(&[figures()], now).contains("Certificate ("));
     }
 
     #[test]
