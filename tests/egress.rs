@@ -254,3 +254,154 @@ async fn the_website_channel_reaches_the_bank_only_through_its_egress() {
     assert_eq!(log.len(), records.len(), "{log:?}");
     bank.shutdown().await;
 }
+
+/// The sandbox's fallback interface, as a bank that publishes one: its website answers only the TPP's
+/// QWAC, and only within a session a call signed with the TPP's QSeal opened; the egress makes that
+/// call itself, before the first request and again when the session has run out, and every call is
+/// in its records.
+#[tokio::test]
+async fn the_fallback_interface_wants_a_signed_identification_and_the_egress_makes_it() {
+    use psd2_fallback_engine::egress::Identification;
+    use psd2_fallback_engine::identity::RequestSigner;
+    use psd2_fallback_sandbox::{IDENTIFY_PATH, SESSION_HEADER};
+
+    let pki = TestPki::new("Test QTSP").unwrap();
+    let (server_cert_pem, server_key_pem) = pki.server(&["localhost"]).unwrap();
+    let bank = Sandbox::start_fallback_interface(
+        SandboxConfig::default(),
+        TppChecks {
+            server_cert_pem,
+            server_key_pem,
+            client_ca_pem: pki.ca_pem(),
+            require_signature: true,
+        },
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let qwac_pem = pki.tpp(&TppSpec::default()).unwrap();
+    let qseal = TppCertificate::from_pem("qseal.pem", qwac_pem.clone().into_bytes()).unwrap();
+    let stranger = TppCertificate::from_pem(
+        "stranger.pem",
+        pki.tpp(&TppSpec {
+            organization_identifier: Some("PSDBE-NBB-9999999999".to_owned()),
+            ..TppSpec::default()
+        })
+        .unwrap()
+        .into_bytes(),
+    )
+    .unwrap();
+    let roots = || reqwest::Certificate::from_pem_bundle(pki.ca_pem().as_bytes()).unwrap();
+    let with_qwac = reqwest::Client::builder()
+        .no_proxy()
+        .identity(reqwest::Identity::from_pem(qwac_pem.as_bytes()).unwrap())
+        .tls_certs_only(roots())
+        .build()
+        .unwrap();
+    let anonymous = reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only(roots())
+        .build()
+        .unwrap();
+    let site = bank.web_url();
+    let identify = format!("{site}{IDENTIFY_PATH}");
+    let call = |signer: Option<&TppCertificate>| {
+        let mut request = with_qwac
+            .post(&identify)
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+            .body("{}")
+            .build()
+            .unwrap();
+        if let Some(qseal) = signer {
+            RequestSigner::new(qseal.clone())
+                .unwrap()
+                .sign_reqwest(&mut request)
+                .unwrap();
+        }
+        with_qwac.execute(request)
+    };
+
+    // Without the QWAC, a 403 page; with it but no session, a 401 page; the admin routes stay open.
+    let page = anonymous.get(&site).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    assert!(page.text().await.unwrap().contains("QWAC"));
+    let page = with_qwac.get(&site).send().await.unwrap();
+    assert_eq!(page.status(), 401);
+    assert!(page.text().await.unwrap().contains("identify first"));
+    let clock = anonymous
+        .get(format!("{site}/_sandbox/clock"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clock.status(), 200);
+    // An unsigned call, and one signed by another TPP's QSeal, open nothing.
+    for (signer, code) in [
+        (None, "SIGNATURE_MISSING"),
+        (Some(&stranger), "CERTIFICATE_INVALID"),
+    ] {
+        let refused = call(signer).await.unwrap();
+        assert_eq!(refused.status(), 401);
+        assert!(refused.text().await.unwrap().contains(code));
+    }
+    // Signed with the TPP's own QSeal: a session, and the website with it.
+    let opened: serde_json::Value = call(Some(&qseal)).await.unwrap().json().await.unwrap();
+    let session = opened["sessionId"].as_str().unwrap();
+    let page = with_qwac
+        .get(&site)
+        .header(SESSION_HEADER, session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+
+    // Through the egress: it identifies itself first, carries the session, and again once it ran out.
+    let host = host_port(&site);
+    let login = format!("{site}/login");
+    let config = |identification: Option<Identification>| EgressConfig {
+        bank: "sandbox".to_owned(),
+        allowed_hosts: vec![host.clone()],
+        qwac: Some(TppCertificate::from_pem("qwac.pem", qwac_pem.clone().into_bytes()).unwrap()),
+        server_roots_pem: Some(pki.ca_pem().into_bytes()),
+        identification,
+        ..EgressConfig::default()
+    };
+    let identification = Identification {
+        url: identify.clone(),
+        signer: RequestSigner::new(qseal.clone()).unwrap(),
+        session_field: "sessionId".to_owned(),
+        session_header: SESSION_HEADER.to_owned(),
+        lifetime: std::time::Duration::from_millis(1500),
+    };
+    let post = |status| ("POST".to_owned(), IDENTIFY_PATH.to_owned(), status);
+    let get = |status| ("GET".to_owned(), "/login".to_owned(), status);
+    let cases = [
+        // Without the identification, the bank's 401 page, three times.
+        (None, vec![get(401), get(401), get(401)]),
+        // With it: identified once, then again after the session's lifetime.
+        (
+            Some(identification),
+            vec![post(201), get(200), get(200), post(201), get(200)],
+        ),
+    ];
+    for (identification, expected) in cases {
+        let egress = Egress::start(config(identification)).await.unwrap();
+        let through = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(format!("http://{}", egress.addr())).unwrap())
+            .tls_certs_only(
+                reqwest::Certificate::from_pem_bundle(egress.ca_pem().as_bytes()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        for pause in [0, 0, 1600] {
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            through.get(&login).send().await.unwrap();
+        }
+        let records: Vec<(String, String, u16)> = egress
+            .records()
+            .into_iter()
+            .map(|r| (r.method, r.path, r.status))
+            .collect();
+        assert_eq!(records, expected);
+    }
+    bank.shutdown().await;
+}

@@ -2,7 +2,8 @@
 //! sandbox bank that demands the TPP's certificates on both faces — its API over TLS wanting a QWAC
 //! with the operation's role and every request signed with the QSeal, its website over TLS answering
 //! only a client that presents the QWAC — and the website reached only through the bank's
-//! `website_egress`. The API goes down; reads and a payment are served through the website; afterwards
+//! `website_egress`, which first identifies the TPP to the bank's fallback interface with a call signed
+//! with the QSeal (a session of a few seconds, opened again as it runs out). The API goes down; reads and a payment are served through the website; afterwards
 //! the Art. 33(5) access log holds every request the website channel made, as many as the bank saw,
 //! each with the switch event that justified the fallback, none for another host, no secret, no body.
 
@@ -16,7 +17,9 @@ use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, PaymentProduct,
     PaymentRequest, ScaStatus, ScaTarget,
 };
-use psd2_fallback_sandbox::{ApiFault, CardReaderRelay, Sandbox, SandboxConfig, TppChecks};
+use psd2_fallback_sandbox::{
+    ApiFault, CardReaderRelay, IDENTIFY_PATH, SESSION_HEADER, Sandbox, SandboxConfig, TppChecks,
+};
 use psd2_fallback_service::{ServiceConfig, serve};
 use rust_decimal::dec;
 use serde_json::Value;
@@ -59,7 +62,7 @@ async fn an_outage_drill_through_the_egress_logs_every_website_request_with_its_
     };
     let pki = TestPki::new("Test QTSP").unwrap();
     let (server_cert_pem, server_key_pem) = pki.server(&["localhost"]).unwrap();
-    let sandbox = Sandbox::start_identified_with_website(
+    let sandbox = Sandbox::start_fallback_interface(
         SandboxConfig {
             today: Some(TODAY),
             settle_after: Duration::from_millis(200),
@@ -71,6 +74,7 @@ async fn an_outage_drill_through_the_egress_logs_every_website_request_with_its_
             client_ca_pem: pki.ca_pem(),
             require_signature: true,
         },
+        Duration::from_secs(3),
     )
     .await
     .unwrap();
@@ -109,7 +113,11 @@ qwac = {{ file = "{qwac}" }}
 qseal = {{ file = "{qseal}" }}
 sign_requests = true
 server_ca = "{ca}"
-website_egress = {{ hosts = ["{website_host}"], server_ca = "{ca}" }}
+
+[banks.website_egress]
+hosts = ["{website_host}"]
+server_ca = "{ca}"
+identify = {{ url = "{website}{identify}", session_field = "sessionId", session_header = "{header}", lifetime_secs = 2 }}
 
 [banks.policy]
 consecutive_failures = 2
@@ -126,6 +134,8 @@ probe_timeout_ms = 1000
         qwac = qwac.display(),
         qseal = qseal.display(),
         ca = ca.display(),
+        identify = IDENTIFY_PATH,
+        header = SESSION_HEADER,
     );
     let file = dir.file("psd2-fallback.toml", &text);
     let config = ServiceConfig::load(&file).unwrap_or_else(|e| panic!("{e}"));
@@ -270,8 +280,21 @@ probe_timeout_ms = 1000
         }
     }
     assert!(
-        website.iter().any(|e| e.data.starts_with("website POST ")),
+        website
+            .iter()
+            .any(|e| e.data.starts_with("website POST ") && !e.data.contains(IDENTIFY_PATH)),
         "the login and the payment were posted: {website:#?}"
+    );
+    let identified = website
+        .iter()
+        .filter(|e| {
+            e.data
+                .starts_with(&format!("website POST {website_host}{IDENTIFY_PATH} 201 "))
+        })
+        .count();
+    assert!(
+        identified >= 1 && website[0].data.contains(IDENTIFY_PATH),
+        "the TPP identified itself before the first page: {website:#?}"
     );
     let served: Vec<_> = log
         .iter()
@@ -284,7 +307,7 @@ probe_timeout_ms = 1000
         "{served:#?}"
     );
     println!(
-        "egress drill: {} website requests during the outage, all logged with switch {}",
+        "egress drill: {} website requests during the outage ({identified} identification calls), all logged with switch {}",
         website.len(),
         to_fallback[0]
     );

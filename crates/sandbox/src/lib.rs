@@ -52,4 +52,4 @@ pub use ledger::{Ledger, LedgerError};
 pub use seed::{CUSTOMERS, SandboxCustomer};
 pub use server::Sandbox;
 pub use state::{SandboxConfig, SandboxSca};
-pub use tpp::{TlsSetupError, TppChecks};
+pub use tpp::{IDENTIFY_PATH, SESSION_HEADER, TlsSetupError, TppChecks};

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -23,7 +23,7 @@ use tower::ServiceExt;
 use crate::faults::{ApiFault, WebsiteFault};
 use crate::ledger::Ledger;
 use crate::state::{ApiFaultSetting, DropConnection, SandboxConfig, Shared};
-use crate::tpp::{self, ClientCertificate, TppChecks};
+use crate::tpp::{self, ClientCertificate, TppChecks, WebsiteGate};
 use crate::{api, sca_web, web, web2};
 use psd2_fallback_engine::model::belgian::{format_iso_date, parse_iso_date};
 use tokio_rustls::TlsAcceptor;
@@ -38,8 +38,8 @@ pub struct Sandbox {
     api_tls: bool,
     /// Whether the website port speaks TLS and wants the TPP's QWAC too.
     web_tls: bool,
-    /// Website requests served to an identified TPP (over TLS with its QWAC), admin routes aside.
-    identified_web: Arc<AtomicU64>,
+    /// What the website checks of the TPP (over TLS), and the requests it let through.
+    gate: Arc<WebsiteGate>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -73,7 +73,7 @@ impl Sandbox {
         config: SandboxConfig,
         checks: Option<TppChecks>,
     ) -> io::Result<Self> {
-        Self::start_inner(api, web, config, checks, false)
+        Self::start_inner(api, web, config, checks, None)
     }
 
     /// Starts the bank on two free loopback ports, both over TLS: the API identifying TPPs as
@@ -86,15 +86,35 @@ impl Sandbox {
     ) -> io::Result<Self> {
         let api = TcpListener::bind("127.0.0.1:0").await?;
         let web = TcpListener::bind("127.0.0.1:0").await?;
-        Self::start_inner(api, web, config, Some(checks), true)
+        Self::start_inner(api, web, config, Some(checks), Some(WebsiteGate::default()))
     }
 
+    /// [`Sandbox::start_identified_with_website`], the website being the bank's dedicated "fallback
+    /// interface", as the seed bank publishes it: before any page, the TPP calls
+    /// `POST /tpp/identify` ([`IDENTIFY_PATH`](crate::IDENTIFY_PATH)) signed with its QSeal, which opens a session of
+    /// `session_lifetime`; every page then wants that session in `TPP-Session-ID`
+    /// ([`SESSION_HEADER`](crate::SESSION_HEADER)).
+    pub async fn start_fallback_interface(
+        config: SandboxConfig,
+        checks: TppChecks,
+        session_lifetime: Duration,
+    ) -> io::Result<Self> {
+        let api = TcpListener::bind("127.0.0.1:0").await?;
+        let web = TcpListener::bind("127.0.0.1:0").await?;
+        let gate = WebsiteGate {
+            session_lifetime: Some(session_lifetime),
+            ..WebsiteGate::default()
+        };
+        Self::start_inner(api, web, config, Some(checks), Some(gate))
+    }
+
+    /// Starts the bank; with `website`, the website is over TLS too and checks the TPP as it says.
     fn start_inner(
         api: TcpListener,
         web: TcpListener,
         config: SandboxConfig,
         checks: Option<TppChecks>,
-        web_tls: bool,
+        website: Option<WebsiteGate>,
     ) -> io::Result<Self> {
         let acceptor = checks
             .as_ref()
@@ -107,14 +127,14 @@ impl Sandbox {
         let ledger = Arc::new(Ledger::new(today, config.settle_after));
         let api_addr = api.local_addr()?;
         let web_addr = web.local_addr()?;
-        let web_tls = web_tls && acceptor.is_some();
+        let web_tls = website.is_some() && acceptor.is_some();
         let web_base = if web_tls {
             format!("https://localhost:{}", web_addr.port())
         } else {
             format!("http://{web_addr}")
         };
         let shared = Arc::new(Shared::new(ledger, config, web_base));
-        let identified_web = Arc::new(AtomicU64::new(0));
+        let gate = Arc::new(website.unwrap_or_default());
         let (stop, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut api_app = api::router(shared.clone());
@@ -130,7 +150,7 @@ impl Sandbox {
             .merge(sca_web::router(shared.clone()));
         if web_tls {
             web_app = web_app.layer(axum::middleware::from_fn_with_state(
-                identified_web.clone(),
+                gate.clone(),
                 tpp::check_website,
             ));
         }
@@ -151,7 +171,7 @@ impl Sandbox {
             web_addr,
             api_tls,
             web_tls,
-            identified_web,
+            gate,
             stop,
             tasks,
         })
@@ -180,7 +200,7 @@ impl Sandbox {
     /// How many website requests an identified TPP made (over TLS, presenting its QWAC): what the
     /// bank saw of the fallback, admin routes aside. Always 0 unless the website is over TLS.
     pub fn identified_website_requests(&self) -> u64 {
-        self.identified_web.load(Ordering::Relaxed)
+        self.gate.served.load(Ordering::Relaxed)
     }
 
     /// The second website's base URL, e.g. `http://127.0.0.1:8080/mijnbank` (same port as the first,

@@ -8,7 +8,10 @@
 //! `SIGNATURE_MISSING` or `SIGNATURE_INVALID`. A client certificate from another CA fails the TLS
 //! handshake.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -152,31 +155,138 @@ pub(crate) async fn check(
         .await
 }
 
-/// The website as a bank's fallback interface: only a TPP that presents a certificate of the
-/// trusted CA with a PSD2 statement (its QWAC) is served; anyone else gets a `403` page. Counts the
-/// requests it lets through, so a test can compare what the bank saw with the TPP's access log.
+/// The path of the fallback interface's identification call (on the website's port).
+pub const IDENTIFY_PATH: &str = "/tpp/identify";
+/// The header that carries the TPP session the identification call opened.
+pub const SESSION_HEADER: &str = "TPP-Session-ID";
+
+/// What the website checks of the TPP, and what it counted.
+#[derive(Debug, Default)]
+pub(crate) struct WebsiteGate {
+    /// Requests let through (the identification call included).
+    pub(crate) served: AtomicU64,
+    /// `Some(lifetime)`: the fallback interface — a signed identification call must first open a
+    /// session of this lifetime, carried in [`SESSION_HEADER`] on every request.
+    pub(crate) session_lifetime: Option<Duration>,
+    /// The sessions opened, by id, with when each ends.
+    pub(crate) sessions: Mutex<HashMap<String, Instant>>,
+}
+
+/// The website as a bank's customer interface for TPPs: only a client that presents a certificate of
+/// the trusted CA with a PSD2 statement (its QWAC) is served; anyone else gets a `403` page. In the
+/// fallback-interface mode the TPP must first call `POST /tpp/identify` signed with a QSeal of the same
+/// TPP (`401` with `SIGNATURE_MISSING`/`_INVALID`, `CERTIFICATE_INVALID` otherwise), which answers
+/// `201 {"sessionId", "expiresIn"}`; every other page wants that session, unexpired, in
+/// `TPP-Session-ID` (a `401` page otherwise). Counts the requests it lets through, so a test can
+/// compare what the bank saw with the TPP's access log.
 pub(crate) async fn check_website(
-    State(served): State<Arc<std::sync::atomic::AtomicU64>>,
+    State(gate): State<Arc<WebsiteGate>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let identified = request
+    let qwac = request
         .extensions()
         .get::<ClientCertificate>()
         .and_then(|c| c.0.clone())
         .and_then(|c| CertificateFacts::from_der(&c).ok())
-        .is_some_and(|facts| facts.psd2.is_some());
-    if !identified {
-        return (
+        .filter(|facts| facts.psd2.is_some());
+    let Some(qwac) = qwac else {
+        return page(
             StatusCode::FORBIDDEN,
-            axum::response::Html(
-                "<!doctype html><title>Identification required</title><h1>Identification required</h1>\
-<p>This bank's customer interface is open to third-party providers only with their qualified \
-certificate (QWAC).</p>",
-            ),
-        )
-            .into_response();
+            "Identification required",
+            "This bank's customer interface is open to third-party providers only with their \
+             qualified certificate (QWAC).",
+        );
+    };
+    if let Some(lifetime) = gate.session_lifetime {
+        if request.uri().path() == IDENTIFY_PATH {
+            if request.method() != axum::http::Method::POST {
+                return page(StatusCode::METHOD_NOT_ALLOWED, "Identify", "POST only.");
+            }
+            gate.served.fetch_add(1, Ordering::Relaxed);
+            return identify(&gate, lifetime, &qwac, request).await;
+        }
+        let now = Instant::now();
+        let open = request
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|id| {
+                let mut sessions = gate.sessions.lock().unwrap_or_else(|p| p.into_inner());
+                sessions.retain(|_, until| *until > now);
+                sessions.contains_key(id)
+            });
+        if !open {
+            return page(
+                StatusCode::UNAUTHORIZED,
+                "TPP session required",
+                "No open TPP session: identify first (POST /tpp/identify, signed with the QSeal), \
+                 then carry the session in TPP-Session-ID.",
+            );
+        }
     }
-    served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    gate.served.fetch_add(1, Ordering::Relaxed);
     next.run(request).await
+}
+
+fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    (
+        status,
+        axum::response::Html(format!(
+            "<!doctype html><title>{title}</title><h1>{title}</h1><p>{text}</p>"
+        )),
+    )
+        .into_response()
+}
+
+/// The identification call: a QSeal signature of the TPP the connection's QWAC names opens a session.
+async fn identify(
+    gate: &WebsiteGate,
+    lifetime: Duration,
+    qwac: &CertificateFacts,
+    request: Request,
+) -> Response {
+    let refuse = |code: &'static str, text: String| {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, text).into_response()
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return ApiError::too_large(64 * 1024).into_response();
+    };
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let verified = match verify_request(header, &bytes) {
+        Ok(verified) => verified,
+        Err(error) => return refuse(error.code(), error.to_string()),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if now > verified.signer.not_after || now < verified.signer.not_before {
+        return refuse(
+            "CERTIFICATE_EXPIRED",
+            "TPP-Signature-Certificate is not valid now".to_owned(),
+        );
+    }
+    if verified.signer.organization_identifier.is_none()
+        || verified.signer.organization_identifier != qwac.organization_identifier
+    {
+        return refuse(
+            "CERTIFICATE_INVALID",
+            "TPP-Signature-Certificate is not of the TPP the QWAC identifies".to_owned(),
+        );
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    gate.sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.clone(), Instant::now() + lifetime);
+    (
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({"sessionId": id, "expiresIn": lifetime.as_secs()})),
+    )
+        .into_response()
 }

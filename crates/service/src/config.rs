@@ -514,7 +514,12 @@ impl ServiceConfig {
                     .as_deref()
                     .filter(|_| bank.screen_map.is_some());
                 egress
-                    .check(website, bank.qwac.is_some(), bank.webdriver_url.is_some())
+                    .check(
+                        website,
+                        bank.qwac.is_some(),
+                        bank.qseal.is_some(),
+                        bank.webdriver_url.is_some(),
+                    )
                     .map_err(|(k, reason)| {
                         let k = if k.is_empty() {
                             key("website_egress")

@@ -71,6 +71,8 @@ pub(crate) struct BankIdentity {
     pub(crate) qwac: Option<TppCertificate>,
     /// The signer with the QSeal, when the bank wants signed requests.
     pub(crate) signer: Option<RequestSigner>,
+    /// The QSeal, when configured (the website's identification call signs with it too).
+    pub(crate) qseal: Option<TppCertificate>,
     /// The bank's server CA (PEM), when pinned.
     pub(crate) server_ca: Option<Vec<u8>>,
 }
@@ -98,13 +100,13 @@ impl BankIdentity {
         };
         let qwac = load("qwac", qwac)?;
         let qseal = load("qseal", qseal)?;
-        let signer = match (sign_requests, qseal) {
+        let signer = match (sign_requests, &qseal) {
             (false, _) => None,
             (true, None) => {
                 return Err(("sign_requests", "signing needs a qseal".to_owned()));
             }
             (true, Some(qseal)) => {
-                Some(RequestSigner::new(qseal).map_err(|e| ("qseal", e.to_string()))?)
+                Some(RequestSigner::new(qseal.clone()).map_err(|e| ("qseal", e.to_string()))?)
             }
         };
         let server_ca = server_ca
@@ -115,6 +117,7 @@ impl BankIdentity {
         Ok(Self {
             qwac,
             signer,
+            qseal,
             server_ca,
         })
     }

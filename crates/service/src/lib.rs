@@ -83,7 +83,7 @@ pub use owners::{
 pub use owners_postgres::PostgresOwnerStore;
 pub use state::{BankSetup, ServiceLimits, ServiceState};
 pub use storage::{JOURNAL_URL_VARIABLE, JournalLocation};
-pub use website_egress::WebsiteEgressConfig;
+pub use website_egress::{IdentifyConfig, WebsiteEgressConfig};
 
 use psd2_fallback_xs2a::ApiError;
 

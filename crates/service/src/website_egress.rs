@@ -11,8 +11,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use psd2_fallback_engine::egress::{Egress, EgressConfig};
+use psd2_fallback_engine::egress::{Egress, EgressConfig, Identification};
 use psd2_fallback_engine::health::Health;
+use psd2_fallback_engine::identity::RequestSigner;
 use psd2_fallback_engine::journal::JournalStore;
 use serde::Deserialize;
 
@@ -31,6 +32,25 @@ pub struct WebsiteEgressConfig {
     /// The website's server CA (a PEM file), trusted instead of the system's.
     #[serde(default)]
     pub server_ca: Option<PathBuf>,
+    /// The bank's fallback interface wants the TPP to identify itself with a call signed with the
+    /// `qseal` before any page, which opens a short-lived session.
+    #[serde(default)]
+    pub identify: Option<IdentifyConfig>,
+}
+
+/// `[banks.website_egress.identify]`: the fallback interface's identification call, as the bank
+/// publishes it (every value the bank's own words).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyConfig {
+    /// The call's URL: `POST` with the body `{}`, signed with the bank's `qseal`; its host is listed.
+    pub url: String,
+    /// The field of the answer's JSON object holding the session's id.
+    pub session_field: String,
+    /// The header that carries the session's id on every request to the bank.
+    pub session_header: String,
+    /// How long a session is used before the call is made again, in seconds (at most the bank's).
+    pub lifetime_secs: u64,
 }
 
 fn yes() -> bool {
@@ -43,6 +63,7 @@ impl WebsiteEgressConfig {
         &self,
         website_url: Option<&str>,
         has_qwac: bool,
+        has_qseal: bool,
         remote_webdriver: bool,
     ) -> Result<(), (&'static str, String)> {
         let Some(website) = website_url else {
@@ -92,6 +113,9 @@ impl WebsiteEgressConfig {
         {
             return Err(("server_ca", format!("{} is not a file", path.display())));
         }
+        if let Some(identify) = &self.identify {
+            identify.check(&self.hosts, has_qseal)?;
+        }
         Ok(())
     }
 
@@ -109,6 +133,17 @@ impl WebsiteEgressConfig {
                 std::fs::read(path).map_err(|e| ("server_ca", format!("{}: {e}", path.display())))
             })
             .transpose()?;
+        let identification = match (&self.identify, &identity.qseal) {
+            (Some(identify), Some(qseal)) => Some(Identification {
+                url: identify.url.clone(),
+                signer: RequestSigner::new(qseal.clone())
+                    .map_err(|e| ("identify", e.to_string()))?,
+                session_field: identify.session_field.clone(),
+                session_header: identify.session_header.clone(),
+                lifetime: std::time::Duration::from_secs(identify.lifetime_secs),
+            }),
+            _ => None,
+        };
         Egress::start(EgressConfig {
             bank: bank.to_owned(),
             allowed_hosts: self.hosts.clone(),
@@ -119,10 +154,55 @@ impl WebsiteEgressConfig {
             },
             server_roots_pem,
             journal: Some(journal),
+            identification,
             ..EgressConfig::default()
         })
         .await
         .map_err(|e| ("", e.to_string()))
+    }
+}
+
+impl IdentifyConfig {
+    fn check(&self, hosts: &[String], has_qseal: bool) -> Result<(), (&'static str, String)> {
+        if !has_qseal {
+            return Err((
+                "identify",
+                "the identification call is signed with the bank's qseal: set qseal".to_owned(),
+            ));
+        }
+        let url = reqwest::Url::parse(&self.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                (
+                    "identify.url",
+                    format!("{:?} is not an http(s) URL", self.url),
+                )
+            })?;
+        let host = url.host_str().unwrap_or_default();
+        let with_port = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+        if !hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(&with_port))
+        {
+            return Err((
+                "identify.url",
+                format!("its host {with_port} is not among the hosts"),
+            ));
+        }
+        if reqwest::header::HeaderName::from_bytes(self.session_header.as_bytes()).is_err() {
+            return Err((
+                "identify.session_header",
+                format!("{:?} is not a header name", self.session_header),
+            ));
+        }
+        if self.session_field.is_empty() {
+            return Err(("identify.session_field", "is empty".to_owned()));
+        }
+        if self.lifetime_secs == 0 {
+            return Err(("identify.lifetime_secs", "must be above 0".to_owned()));
+        }
+        Ok(())
     }
 }
 
@@ -196,6 +276,12 @@ mod tests {
             (
                 format!("{website}website_egress = {{ host = [\"127.0.0.1\"] }}\n"),
                 "unknown field `host`",
+            ),
+            (
+                format!(
+                    "{website}website_egress = {{ hosts = [\"127.0.0.1\"], present_qwac = false, identify = {{ url = \"http://127.0.0.1:8080/id\", session_field = \"s\", session_header = \"S\", lifetime_secs = 60 }} }}\n"
+                ),
+                "banks[0].website_egress.identify: the identification call is signed with the bank's qseal",
             ),
         ];
         for (lines, says) in cases {

@@ -183,6 +183,15 @@ async fn forward(
     for (name, value) in &shared.config.identification_headers {
         outgoing = outgoing.header(name.as_str(), value.as_str());
     }
+    match shared.session().await {
+        Ok(None) => {}
+        Ok(Some((header, id))) => outgoing = outgoing.header(header, id),
+        Err(reason) => {
+            tracing::warn!(%reason, "egress: the TPP could not identify itself");
+            shared.record(record);
+            return answer(StatusCode::BAD_GATEWAY, "the TPP could not identify itself");
+        }
+    }
     let response = match outgoing.send().await {
         Ok(response) => response,
         Err(error) => {

@@ -9,7 +9,9 @@
 //! - for `https` (`CONNECT`), ends the browser's TLS with a certificate of a CA made for this run only,
 //!   which the browser alone trusts through `--ignore-certificate-errors-spki-list` (nothing is installed
 //!   machine-wide), and opens its own TLS to the bank presenting the TPP's QWAC;
-//! - adds the identification headers the bank asks for;
+//! - adds the identification headers the bank asks for and, for a bank whose fallback interface wants
+//!   it, first makes the identification call signed with the QSeal ([`Identification`]) and carries
+//!   the session it opens;
 //! - records the request — method, host, path without its query, status, bytes, and the switch event
 //!   that justified the fallback — in the Art. 33(5) access log ([`JournalStore::log_access`]), and in
 //!   [`Egress::records`]. Never a body, a query string or a header value.
@@ -28,7 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::identity::TppCertificate;
+use crate::identity::{RequestSigner, TppCertificate};
 use crate::journal::JournalStore;
 
 /// How an egress reaches one bank's website.
@@ -46,6 +48,27 @@ pub struct EgressConfig {
     pub identification_headers: Vec<(String, String)>,
     /// Where each request is logged (Art. 33(5)); `None`: only [`Egress::records`].
     pub journal: Option<Arc<dyn JournalStore>>,
+    /// The bank's "fallback interface" identification, made before the browser's first request.
+    pub identification: Option<Identification>,
+}
+
+/// A bank that publishes its fallback interface may want the TPP to identify itself with a call signed
+/// with its QSeal, which opens a short-lived session, before the website answers. The egress makes that
+/// call before it forwards the browser's first request, and again once the session has run out, and
+/// carries the session's id on every request to the bank in a header. The call is recorded like any
+/// other request.
+#[derive(Debug, Clone)]
+pub struct Identification {
+    /// The call: `POST` to this URL (on a listed host) with the body `{}`, signed with the QSeal.
+    pub url: String,
+    /// Signs the call with the QSeal (Berlin Group `Digest`, `Signature`, `TPP-Signature-Certificate`).
+    pub signer: RequestSigner,
+    /// The field of the answer's JSON object that holds the session's id.
+    pub session_field: String,
+    /// The header that carries the session's id on every request to the bank.
+    pub session_header: String,
+    /// How long a session is used before the call is made again (at most the bank's own lifetime).
+    pub lifetime: std::time::Duration,
 }
 
 /// One request the browser made through the egress. No body, query or header value.
@@ -93,6 +116,8 @@ pub(crate) struct Shared {
     pub(crate) justification: watch::Sender<Option<i64>>,
     /// Every request, in order.
     pub(crate) records: Mutex<Vec<EgressRecord>>,
+    /// The session the identification call opened (secret: a bank session), and until when it is used.
+    pub(crate) session: tokio::sync::Mutex<Option<(secrecy::SecretString, tokio::time::Instant)>>,
 }
 
 /// A running egress proxy; stops when dropped.
@@ -158,6 +183,7 @@ impl Egress {
             http,
             justification: watch::Sender::new(None),
             records: Mutex::default(),
+            session: tokio::sync::Mutex::new(None),
         });
         let task = tokio::spawn(forward::accept(listener, shared.clone()));
         tracing::info!(%addr, bank = %shared.config.bank, "website egress listening");
@@ -214,6 +240,98 @@ impl Egress {
 }
 
 impl Shared {
+    /// The session id to carry, making the identification call first when there is none or it has run
+    /// out; `None` without an identification. An error says why the bank refused it (no secret).
+    pub(crate) async fn session(&self) -> Result<Option<(String, String)>, String> {
+        let Some(identification) = &self.config.identification else {
+            return Ok(None);
+        };
+        let mut session = self.session.lock().await;
+        if let Some((id, until)) = &*session
+            && tokio::time::Instant::now() < *until
+        {
+            use secrecy::ExposeSecret;
+            return Ok(Some((
+                identification.session_header.clone(),
+                id.expose_secret().to_owned(),
+            )));
+        }
+        let url = reqwest::Url::parse(&identification.url)
+            .map_err(|_| "identification url: not a URL".to_owned())?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let port = url.port_or_known_default().unwrap_or(0);
+        let mut record = EgressRecord {
+            method: "POST".to_owned(),
+            host: format!("{host}:{port}"),
+            path: url.path().to_owned(),
+            status: 502,
+            bytes: 0,
+            switch_event: None,
+        };
+        if !self.allowed(&host, port) {
+            record.status = 403;
+            self.record(record);
+            return Err("identification url: host outside the bank's list".to_owned());
+        }
+        let mut request = self
+            .http
+            .post(url)
+            .header("X-Request-ID", uuid::Uuid::new_v4().to_string())
+            .header("Content-Type", "application/json")
+            .body("{}")
+            .build()
+            .map_err(|e| e.without_url().to_string())?;
+        identification
+            .signer
+            .sign_reqwest(&mut request)
+            .map_err(|e| e.to_string())?;
+        for (name, value) in &self.config.identification_headers {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                reqwest::header::HeaderValue::from_str(value),
+            ) {
+                request.headers_mut().insert(name, value);
+            }
+        }
+        let answer = async {
+            let response = self.http.execute(request).await.ok()?;
+            let status = response.status();
+            let body = response.bytes().await.ok()?;
+            Some((status, body))
+        }
+        .await;
+        let Some((status, body)) = answer else {
+            self.record(record);
+            return Err("identification: the bank did not answer".to_owned());
+        };
+        record.status = status.as_u16();
+        record.bytes = body.len() as u64;
+        self.record(record);
+        if !status.is_success() {
+            return Err(format!("identification refused by the bank ({status})"));
+        }
+        let id = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v.get(&identification.session_field)?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .filter(|id| reqwest::header::HeaderValue::from_str(id).is_ok())
+            .ok_or_else(|| {
+                format!(
+                    "identification: the answer has no {:?} string",
+                    identification.session_field
+                )
+            })?;
+        *session = Some((
+            secrecy::SecretString::from(id.clone()),
+            tokio::time::Instant::now() + identification.lifetime,
+        ));
+        tracing::info!(bank = %self.config.bank, "egress: the TPP identified itself to the fallback interface");
+        Ok(Some((identification.session_header.clone(), id)))
+    }
+
     /// Whether `host:port` is on the bank's list.
     pub(crate) fn allowed(&self, host: &str, port: u16) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -1,7 +1,8 @@
 //! The live status page, `/status`: per bank the mode in force and since when, measured health and the
 //! override, a 24-hour switch timeline, availability (EBA/GL/2018/07, today and 30 days), fallback
-//! accesses per hour, payments in doubt and consents expiring — counts and modes, never a customer,
-//! account, consent or payment.
+//! accesses per hour, payments in doubt, consents expiring and, when configured, the TPP's certificates
+//! (whose, which roles, expiring when) — counts and modes, never a customer, account, consent or
+//! payment.
 //!
 //! Operators log in with the admin, operator or viewer token (`POST /status/login`, a form): the token
 //! is checked once and traded for a session cookie (`HttpOnly`, `SameSite=Strict`, 12 hours) whose
