@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use psd2_fallback_engine::bank::{Bank, Channel};
-use psd2_fallback_engine::failover::{Failover, FailoverConfig};
+use psd2_fallback_engine::failover::{Failover, FailoverConfig, WarmStandbyConfig};
 use psd2_fallback_engine::health::Health;
 use psd2_fallback_engine::journal::JournalStore;
 use psd2_fallback_engine::screen::ScreenBank;
@@ -43,6 +43,8 @@ pub struct BankSetup {
     pub unattended_reads_per_day: u32,
     /// The website channel when it is a `ScreenBank`: `/metrics` shows its reads over HTTP.
     pub screen_bank: Option<ScreenBank>,
+    /// The warm standby of that `ScreenBank` (see `Failover::with_warm_standby`); `None`, off.
+    pub warm_standby: Option<WarmStandbyConfig>,
     /// The TPP's certificates for this bank (`<bank>/qwac`, `<bank>/qseal`) and when they expire, for
     /// the expiry gauge.
     pub certificates: Vec<(String, time::OffsetDateTime)>,
@@ -63,6 +65,7 @@ impl BankSetup {
             health,
             unattended_reads_per_day: 4,
             screen_bank: None,
+            warm_standby: None,
             certificates: Vec::new(),
         }
     }
@@ -402,7 +405,7 @@ impl ServiceState {
             .map(|b| {
                 let api = Metered::new(b.api, Channel::Api, &b.name, metrics.clone());
                 let screen = Metered::new(b.screen, Channel::Screen, &b.name, metrics.clone());
-                let failover = Failover::new(
+                let mut failover = Failover::new(
                     FailoverConfig {
                         bank: b.name.clone(),
                         unattended_reads_per_day: b.unattended_reads_per_day,
@@ -412,6 +415,9 @@ impl ServiceState {
                     b.health.clone(),
                     journal.clone(),
                 );
+                if let (Some(warm), Some(screen)) = (b.warm_standby, &b.screen_bank) {
+                    failover = failover.with_warm_standby(screen.clone(), warm);
+                }
                 ServedBank {
                     name: b.name,
                     failover,

@@ -530,6 +530,21 @@ impl Driver {
     pub(crate) fn folder(&self) -> Option<&Path> {
         self.local.as_ref().map(|l| l.folder.as_path())
     }
+
+    /// The memory (PSS, bytes) of chromedriver and every browser process it started (local driver
+    /// only), from `/proc/<pid>/smaps_rollup`.
+    pub(crate) fn memory(&self) -> Option<u64> {
+        let folder = self.folder()?;
+        let kib: u64 = processes_using(folder)
+            .into_iter()
+            .filter_map(|pid| {
+                let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+                let line = rollup.lines().find(|l| l.starts_with("Pss:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .sum();
+        Some(kib * 1024)
+    }
 }
 
 /// One browser session. Never shared between customers.
