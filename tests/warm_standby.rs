@@ -68,6 +68,7 @@ async fn engine(sandbox: &Sandbox, journal: Arc<SqliteJournal>) -> (BuiltFailove
             window: Duration::from_secs(600),
             max_sessions: 8,
             concurrency: 2,
+            settle: Duration::from_secs(1),
         })
         .build(journal)
         .await

@@ -42,15 +42,20 @@ pub struct WarmStandbyConfig {
     pub max_sessions: usize,
     /// Warm-ups running at once.
     pub concurrency: usize,
+    /// How long the API must stay answered (no longer degrading) before the warm sessions are
+    /// torn down: under load, calls sent before a fault still come back answered in between the
+    /// first failures, and one answer alone is no recovery.
+    pub settle: Duration,
 }
 
 impl Default for WarmStandbyConfig {
-    /// The last 15 minutes, 8 sessions, 2 at once.
+    /// The last 15 minutes, 8 sessions, 2 at once, torn down after 5 s answered.
     fn default() -> Self {
         Self {
             window: Duration::from_secs(15 * 60),
             max_sessions: 8,
             concurrency: 2,
+            settle: Duration::from_secs(5),
         }
     }
 }
@@ -249,6 +254,18 @@ async fn follow(prepare: Prepare, health: Arc<Health>) {
                 });
             }
         } else if on_api && !is_degrading && warming {
+            // Answered again: a recovery only if no call fails for `settle`.
+            let again = tokio::time::timeout(prepare.config.settle, async {
+                degrading.wait_for(|d| *d).await.map(|_| ())
+            })
+            .await;
+            let switched = !mode.borrow().uses_api();
+            match again {
+                Ok(Ok(_)) => continue,
+                Ok(Err(_)) => return,
+                Err(_) if switched => continue,
+                Err(_) => {}
+            }
             // Recovered before a switch: cancel what runs, wait until it stopped, close what it
             // prepared.
             warming = false;
