@@ -1,6 +1,6 @@
 //! The first read after a switch, with and without warm standby, side by side in one run.
 //!
-//! `cargo bench --bench warm_standby -- [--customers N] [--rounds R]`
+//! `cargo bench --bench warm_standby -- [--customers N] [--rounds R] [--only warm|cold]`
 //!
 //! Per variant and round: a fresh engine (`FailoverBuilder`: the sandbox API, the real `ScreenBank`
 //! on the sandbox website in the headless shell when installed, a SQLite journal, the API prober
@@ -8,7 +8,9 @@
 //! degrades (503 to every probe: failures, no switch) until the warm sessions are ready (with warm
 //! standby) or for as long (without), then goes down (refused: the RTS rule switches). Timed: each
 //! customer's first read after the switch, one after the other, then a second read (a warm page).
-//! Printed: p50 and max of the first reads per variant, the second reads, and their ratio.
+//! Printed: p50 and max of the first reads per variant, the second reads, and their ratio; and per
+//! round the website channel's memory (PSS of chromedriver and every browser) with N sessions open
+//! (`--customers 50 --rounds 1 --only warm`: the memory at fifty customers).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +57,8 @@ async fn round(sandbox: &Sandbox, customers: usize, warm: bool) -> (Vec<Duration
         sandbox.web_url(),
     );
     config.spare = false;
+    config.max_sessions = customers.max(1);
+    config.max_queue = config.max_queue.max(customers);
     config.max_active = 2;
     config.pacing_per_second = 200;
     let screen = ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
@@ -108,7 +112,7 @@ async fn round(sandbox: &Sandbox, customers: usize, warm: bool) -> (Vec<Duration
     // Degrading: until the warm sessions are ready (with), or as long as that took (without: 6 s).
     sandbox.set_api_fault(ApiFault::Down);
     let degraded = Instant::now();
-    while degraded.elapsed() < Duration::from_secs(60) {
+    while degraded.elapsed() < Duration::from_secs(600) {
         let ready = screen.warm_counts().warm_logins as usize >= customers;
         if (warm && ready) || (!warm && degraded.elapsed() >= Duration::from_secs(6)) {
             break;
@@ -135,10 +139,12 @@ async fn round(sandbox: &Sandbox, customers: usize, warm: bool) -> (Vec<Duration
     }
     let counts = screen.warm_counts();
     println!(
-        "    {} round: logins {} ({} ahead of the switch)",
+        "    {} round: logins {} ({} ahead of the switch), {} sessions open, {:.0} MiB PSS in all",
         if warm { "warm" } else { "cold" },
         counts.logins,
-        counts.warm_logins
+        counts.warm_logins,
+        screen.sessions(),
+        screen.browser_memory().unwrap_or(0) as f64 / 1048576.0
     );
     built.shutdown().await;
     let _ = std::fs::remove_file(&journal_path);
@@ -163,8 +169,15 @@ async fn main() {
     .await
     .unwrap();
     println!("first read after a switch: {customers} customers, {rounds} rounds per variant");
+    let only = arg("--only");
     let mut figures = Vec::new();
     for warm in [false, true] {
+        if only
+            .as_deref()
+            .is_some_and(|o| o != if warm { "warm" } else { "cold" })
+        {
+            continue;
+        }
         let (mut first, mut second) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             let (f, s) = round(&sandbox, customers, warm).await;
@@ -188,11 +201,12 @@ async fn main() {
             p(second, 0.5)
         );
     }
-    let (cold, warm) = (&figures[0].1, &figures[1].1);
-    println!(
-        "  ratio cold / warm first read (p50): {:.1}x; warm first read / second read (p50): {:.2}x",
-        p(cold, 0.5) / p(warm, 0.5).max(0.001),
-        p(warm, 0.5) / p(&figures[1].2, 0.5).max(0.001)
-    );
+    if let [(_, cold, _), (_, warm, second)] = &figures[..] {
+        println!(
+            "  ratio cold / warm first read (p50): {:.1}x; warm first read / second read (p50): {:.2}x",
+            p(cold, 0.5) / p(warm, 0.5).max(0.001),
+            p(warm, 0.5) / p(second, 0.5).max(0.001)
+        );
+    }
     sandbox.shutdown().await;
 }
