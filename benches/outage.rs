@@ -3,7 +3,15 @@
 //! the middle third. Prints requests, failures, p50/p99 latency per channel and the switch times.
 //!
 //! `cargo bench --bench outage -- [--clients N] [--seconds S] [--channel website|stand-in]
-//! [--http-reads on|off] [--browser shell|full] [--active N]`
+//! [--http-reads on|off] [--browser shell|full] [--active N] [--max-sessions N] [--warm on|off]
+//! [--pool N]`
+//!
+//! Each client is one simulated customer with its own consent (`--clients 50`: fifty consents over
+//! the sandbox's customers). `--max-sessions` bounds the browsers kept open (default: one per
+//! client), `--warm on` turns the warm standby on (the customers who read in the last 15 minutes are
+//! logged in when the API starts to fail), `--pool N` puts the bank in a shared browser pool of N
+//! flows. Printed besides: requests per second before the outage and during it (and their ratio),
+//! and the website channel's memory (PSS of chromedriver and every browser) at the outage's end.
 //!
 //! Issue 15's before/after: `--http-reads off --browser full --active 1` is the website channel as it
 //! was (every read a page load in full Chromium, one flow at a time); the defaults read server-rendered
@@ -26,14 +34,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig};
-use psd2_fallback_engine::failover::FailoverBuilder;
+use psd2_fallback_engine::failover::{FailoverBuilder, WarmStandbyConfig};
 use psd2_fallback_engine::health::{HealthConfig, Policy};
 use psd2_fallback_engine::journal::SqliteJournal;
 use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, PaymentProduct,
     PaymentRequest, PsuId, ScaAnswer, ScaTarget, TransactionFilter,
 };
-use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig, WebDriverTarget};
+use psd2_fallback_engine::screen::{
+    BrowserPool, PoolBound, ScreenBank, ScreenBankConfig, WebDriverTarget,
+};
 use psd2_fallback_engine::{Bank, Channel, PsuContext};
 use psd2_fallback_sandbox::{
     CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig, card_reader_response,
@@ -60,8 +70,8 @@ fn api_bank(base: &str, token: Option<&str>) -> ApiBank {
     ApiBank::new(config).unwrap()
 }
 
-/// The other channel, by name.
-async fn other_channel(name: &str, sandbox: &Sandbox) -> Arc<dyn Bank> {
+/// The other channel, by name (and the `ScreenBank` when it is the website).
+async fn other_channel(name: &str, sandbox: &Sandbox) -> (Arc<dyn Bank>, Option<ScreenBank>) {
     match name {
         "website" => {
             let mut config = ScreenBankConfig::new(
@@ -75,6 +85,17 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> Arc<dyn Bank> {
             );
             config.pacing_per_second = 200;
             config.http_reads = arg("--http-reads").is_none_or(|v| v != "off");
+            config.max_sessions = arg("--max-sessions").map_or_else(
+                || arg("--clients").map_or(4, |v| v.parse().unwrap()),
+                |v| v.parse().unwrap(),
+            );
+            config.max_queue = config.max_queue.max(config.max_sessions);
+            if let Some(n) = arg("--pool") {
+                config.pool = Some(BrowserPool::new(PoolBound {
+                    max_active: n.parse().unwrap(),
+                    max_queue: 16 * n.parse::<usize>().unwrap(),
+                }));
+            }
             if arg("--browser").as_deref() == Some("full") {
                 config.webdriver = WebDriverTarget::Local {
                     chromedriver: "/usr/bin/chromedriver".into(),
@@ -82,20 +103,22 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> Arc<dyn Bank> {
                 };
             }
             println!(
-                "website channel: http reads {}, browser {:?}, {} active flows",
+                "website channel: http reads {}, browser {:?}, {} active flows, {} sessions at most, pool {:?}",
                 config.http_reads,
                 match &config.webdriver {
                     WebDriverTarget::Local { chromium, .. } => chromium.display().to_string(),
                     other => format!("{other:?}"),
                 },
-                config.max_active
+                config.max_active,
+                config.max_sessions,
+                config.pool.as_ref().map(BrowserPool::bound)
             );
             let screen = ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
                 .await
                 .expect("the website channel starts (needs chromedriver and Chromium)");
-            Arc::new(screen)
+            (Arc::new(screen.clone()), Some(screen))
         }
-        "stand-in" => Arc::new(api_bank(&sandbox.api_url(), None)),
+        "stand-in" => (Arc::new(api_bank(&sandbox.api_url(), None)), None),
         other => panic!("unknown channel {other:?}; this build has: website, stand-in"),
     }
 }
@@ -122,6 +145,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // `RUST_LOG=…` shows the engine's events (off by default: the figures alone).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     let clients: usize = arg("--clients").map_or(4, |v| v.parse().unwrap());
     let seconds: u64 = arg("--seconds").map_or(60, |v| v.parse().unwrap());
     let channel = arg("--channel").unwrap_or_else(|| "website".to_owned());
@@ -144,20 +171,20 @@ async fn main() {
         probe_timeout: Duration::from_secs(1),
         ..HealthConfig::default()
     };
-    let parts = FailoverBuilder::new(
-        "sandbox",
-        api_bank(&gate.url, None),
-        other_channel(&channel, &sandbox).await,
-    )
-    .health(health_config)
-    .unattended_reads_per_day(u32::MAX)
-    .parts()
-    .await
-    .unwrap();
+    let (other, screen) = other_channel(&channel, &sandbox).await;
+    let warm = arg("--warm").is_some_and(|v| v == "on");
+    let parts = FailoverBuilder::new("sandbox", api_bank(&gate.url, None), other)
+        .health(health_config)
+        .unattended_reads_per_day(u32::MAX)
+        .parts()
+        .await
+        .unwrap();
     let health = parts.health;
     let prober = parts.prober.expect("the builder probes the API");
     let mut setup = BankSetup::new("sandbox", Arc::new(parts.api), parts.screen, health.clone());
     setup.unattended_reads_per_day = parts.config.unattended_reads_per_day;
+    setup.screen_bank = screen.clone();
+    setup.warm_standby = warm.then(WarmStandbyConfig::default);
     let state = ServiceState::new(
         vec![setup],
         Arc::new(SqliteJournal::open(&journal_path).unwrap()),
@@ -201,10 +228,10 @@ async fn main() {
         started + Duration::from_secs(seconds) * 2 / 3,
     );
     let results = Arc::new(Mutex::new((0u64, 0u64, Vec::<String>::new())));
-    let timings = Arc::new(Mutex::new(Vec::<(Duration, Duration)>::new()));
+    let timings = Arc::new(Mutex::new(Vec::<(Duration, Duration, bool)>::new()));
     let mut tasks = Vec::new();
     for i in 0..clients {
-        let customer = &CUSTOMERS[i % 2];
+        let customer = &CUSTOMERS[i % CUSTOMERS.len()];
         let (number, password) = (customer.number, customer.password);
         let bank = api_bank(&url, Some(TOKEN));
         let ledger = sandbox.ledger().clone();
@@ -273,7 +300,7 @@ async fn main() {
                 timings
                     .lock()
                     .unwrap()
-                    .push((sent - started, sent.elapsed()));
+                    .push((sent - started, sent.elapsed(), result.is_err()));
                 let mut r = results.lock().unwrap();
                 r.0 += 1;
                 if let Err(e) = result {
@@ -290,6 +317,9 @@ async fn main() {
     gate.set_down(true);
     let outage_started = started.elapsed();
     tokio::time::sleep_until((outage.1).into()).await;
+    let memory = screen
+        .as_ref()
+        .and_then(|s| Some((s.browser_memory()?, s.warm_counts())));
     gate.set_down(false);
     let outage_ended = started.elapsed();
     for task in tasks {
@@ -302,7 +332,10 @@ async fn main() {
     let metrics = state.metrics();
     let text = metrics.encode();
     let (requests, failures, errors) = results.lock().unwrap().clone();
-    println!("outage benchmark: {clients} clients for {seconds} s, other channel: {channel}");
+    println!(
+        "outage benchmark: {clients} clients (each its own consent) for {seconds} s, other channel: {channel}, warm standby {}",
+        if warm { "on" } else { "off" }
+    );
     println!(
         "  API down from {:.1} s to {:.1} s",
         outage_started.as_secs_f64(),
@@ -330,11 +363,37 @@ async fn main() {
         );
     }
     let timings = timings.lock().unwrap().clone();
+    let before = timings
+        .iter()
+        .filter(|(at, ..)| *at < outage_started)
+        .count() as f64
+        / outage_started.as_secs_f64();
+    let in_outage = |at: &Duration| *at >= outage_started && *at < outage_ended;
+    let during = timings.iter().filter(|(at, ..)| in_outage(at)).count() as f64
+        / (outage_ended - outage_started).as_secs_f64();
+    let failed_during = timings
+        .iter()
+        .filter(|(at, _, failed)| in_outage(at) && *failed)
+        .count();
+    println!(
+        "  requests/s before the outage {before:>8.1}, during it {during:>8.1}: {:.1} % of the API's",
+        100.0 * during / before.max(f64::MIN_POSITIVE)
+    );
+    println!("  failed during the outage: {failed_during}");
+    if let Some((bytes, counts)) = memory {
+        println!(
+            "  website channel at the outage's end: {} logins ({} ahead of the switch), {:.0} MiB PSS in all ({:.0} MiB per login, chromedriver included)",
+            counts.logins,
+            counts.warm_logins,
+            bytes as f64 / 1048576.0,
+            bytes as f64 / 1048576.0 / counts.logins.max(1) as f64
+        );
+    }
     for (name, during) in [("outside the outage", false), ("during the outage", true)] {
         let mut lat: Vec<Duration> = timings
             .iter()
-            .filter(|(at, _)| (*at >= outage_started && *at < outage_ended) == during)
-            .map(|(_, l)| *l)
+            .filter(|(at, ..)| in_outage(at) == during)
+            .map(|(_, l, _)| *l)
             .collect();
         lat.sort();
         println!(

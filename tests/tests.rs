@@ -2,6 +2,7 @@
 //! headless Chromium through chromedriver, a real PostgreSQL server, the real ISO 20022 schemas and Berlin Group specification.
 
 mod api_bank;
+mod browser_pool;
 mod chaos;
 mod cli;
 mod conformance;
@@ -32,6 +33,7 @@ mod service_once;
 mod service_statuses;
 mod status_page;
 mod support;
+mod warm_standby;
 mod webhooks;
 mod website_capacity;
 mod workspace;

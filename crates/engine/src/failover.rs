@@ -30,6 +30,7 @@ use crate::model::{
     PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep,
     ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
+use crate::screen::ScreenBank;
 
 /// A boxed future, as the `Bank` trait's methods return.
 use crate::BoxFuture;
@@ -38,10 +39,12 @@ mod builder;
 mod consents;
 mod route;
 mod sca;
+mod warm;
 
 pub use builder::{
     ApiChannel, BuildError, BuiltFailover, FailoverBuilder, FailoverParts, ScreenChannel,
 };
+pub use warm::WarmStandbyConfig;
 
 /// How a `Failover` behaves beyond its health.
 #[derive(Debug, Clone)]
@@ -79,6 +82,8 @@ pub struct Failover {
     /// The channel that started each payment authorisation this process started (see
     /// [`Failover::payment_authorisation_route`]).
     payment_authorisations: Arc<Mutex<HashMap<AuthorisationId, Channel>>>,
+    /// The warm standby of the website channel, when one was started (`failover::warm`).
+    warm: Option<Arc<warm::WarmStandby>>,
 }
 
 /// A journal failure after a write was sent: whatever the bank did stands, so the outcome is unknown,
@@ -126,7 +131,22 @@ impl Failover {
             writing: Arc::default(),
             consent_channels: Arc::default(),
             payment_authorisations: Arc::default(),
+            warm: None,
         }
+    }
+
+    /// Starts the warm standby of the website channel `screen` (the same `ScreenBank` this failover
+    /// uses as its website channel): when the API degrades, the recent callers' sessions are
+    /// prepared ahead of a switch (see `failover::warm`). Off when no tokio runtime is running.
+    pub fn with_warm_standby(mut self, screen: ScreenBank, config: WarmStandbyConfig) -> Self {
+        self.warm = Some(Arc::new(warm::WarmStandby::start(
+            self.config.bank.clone(),
+            screen,
+            self.health.clone(),
+            self.journal.clone(),
+            config,
+        )));
+        self
     }
 
     /// The health this failover follows.
@@ -228,13 +248,25 @@ impl Failover {
             )
             .map_err(journal_error)?
         {
-            Ok(_) => Ok(()),
-            Err(count) => Err(BankError::LimitReached {
-                limit: format!(
-                    "account {account} was read {count} times today without the customer present; RTS Art. 36(5) allows {limit}"
-                ),
-                retry_after: None,
-            }),
+            Ok(count) => {
+                if count >= limit
+                    && let Some(warm) = &self.warm
+                {
+                    warm.spent(psu);
+                }
+                Ok(())
+            }
+            Err(count) => {
+                if let Some(warm) = &self.warm {
+                    warm.spent(psu);
+                }
+                Err(BankError::LimitReached {
+                    limit: format!(
+                        "account {account} was read {count} times today without the customer present; RTS Art. 36(5) allows {limit}"
+                    ),
+                    retry_after: None,
+                })
+            }
         }
     }
 

@@ -363,6 +363,8 @@ pub struct Health {
     config: HealthConfig,
     state: Mutex<State>,
     mode: watch::Sender<Mode>,
+    /// Whether the API is degrading: see [`Health::degrading`].
+    degrading: watch::Sender<bool>,
     events: broadcast::Sender<SwitchEvent>,
     /// Called for every switch before it is announced, so the journal holds it first.
     recorder: std::sync::OnceLock<Recorder>,
@@ -408,6 +410,7 @@ impl Health {
                 outbox: VecDeque::new(),
             }),
             mode: watch::Sender::new(Mode::Api),
+            degrading: watch::Sender::new(false),
             events,
             recorder: std::sync::OnceLock::new(),
             publishing: Mutex::new(()),
@@ -470,6 +473,20 @@ impl Health {
         self.mode.subscribe()
     }
 
+    /// Whether the API is *degrading*, as it changes: `true` from the first failed or unanswered call
+    /// while measured health is still `Api` (or while a tripped policy waits for its probe), before
+    /// any switch; `false` again once a call is answered and the count starts over (the API
+    /// recovered without a switch), and once the bank has switched (the mode says the rest). What a
+    /// fallback prepares ahead of a switch follows it (the warm standby, `failover::warm`).
+    pub fn degrading(&self) -> watch::Receiver<bool> {
+        self.degrading.subscribe()
+    }
+
+    /// Whether the API is degrading now (see [`Health::degrading`]).
+    pub fn is_degrading(&self) -> bool {
+        *self.degrading.borrow()
+    }
+
     /// Every switch from now on.
     pub fn events(&self) -> broadcast::Receiver<SwitchEvent> {
         self.events.subscribe()
@@ -494,14 +511,21 @@ impl Health {
     /// Runs `decide` under the state lock, then journals and announces what it switched, outside the
     /// lock. A call that switched nothing does not wait for another call's switch to be published.
     fn decide(&self, decide: impl FnOnce(&mut State)) {
-        let queued = {
+        let (queued, degrading) = {
             let mut state = self.lock();
             decide(&mut state);
-            !state.outbox.is_empty()
+            let degrading = state.measured == Mode::Api
+                && (state.rts_run > 0 || state.failure_run > 0 || state.confirming);
+            (!state.outbox.is_empty(), degrading)
         };
         if queued {
             self.flush();
         }
+        self.degrading.send_if_modified(|was| {
+            let changed = *was != degrading;
+            *was = degrading;
+            changed
+        });
     }
 
     /// Counts an outcome against the policies and, on the API, switches to `Fallback` when one trips
@@ -922,6 +946,38 @@ mod tests {
 
     const OK: CallOutcome = CallOutcome::Answered(Duration::from_millis(20));
     const FAIL: CallOutcome = CallOutcome::Failed(Duration::from_millis(20));
+
+    /// The degrading signal: up at the first failure on the API, down again when an answer resets
+    /// the count (no switch), and down once the bank has switched (the mode tells the rest).
+    #[tokio::test(start_paused = true)]
+    async fn the_api_degrades_from_its_first_failure_until_an_answer_or_the_switch() {
+        let health = Health::new("sandbox", config());
+        let mut degrading = health.degrading();
+        assert!(!*degrading.borrow_and_update());
+        health.record(OK, None);
+        assert!(!degrading.has_changed().unwrap());
+        health.record(FAIL, Some("connection refused"));
+        assert!(*degrading.borrow_and_update() && health.is_degrading());
+        health.record(
+            CallOutcome::ServiceUnavailable(Duration::from_millis(5)),
+            None,
+        );
+        assert!(!degrading.has_changed().unwrap(), "still degrading");
+        health.record(OK, None);
+        assert!(!*degrading.borrow_and_update(), "recovered before a switch");
+        for _ in 0..4 {
+            health.record(FAIL, Some("connection refused"));
+        }
+        assert!(health.is_degrading() && health.mode() == Mode::Api);
+        health.record(FAIL, Some("connection refused"));
+        assert_eq!(health.mode(), Mode::Fallback);
+        assert!(!health.is_degrading(), "switched: no longer degrading");
+        health.record(FAIL, Some("connection refused"));
+        assert!(
+            !health.is_degrading(),
+            "failures on the fallback degrade nothing"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn five_consecutive_failures_trip_the_rts_rule_and_one_answer_resets_the_count() {

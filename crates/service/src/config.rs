@@ -20,10 +20,10 @@ use crate::storage::JournalLocation;
 use crate::website_egress::WebsiteEgressConfig;
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError};
 use psd2_fallback_engine::bank::ScaRelay;
-use psd2_fallback_engine::failover::{BuildError, FailoverBuilder, ScreenChannel};
+use psd2_fallback_engine::failover::{BuildError, FailoverBuilder, ScreenChannel, WarmStandbyConfig};
 use psd2_fallback_engine::health::{HealthConfig, Policy, Probe};
 use psd2_fallback_engine::screen::WebDriverTarget;
-use psd2_fallback_engine::screen::{ScreenBankConfig, lightest_chromium};
+use psd2_fallback_engine::screen::{BrowserPool, PoolBound, ScreenBankConfig, lightest_chromium};
 use secrecy::SecretString;
 
 /// A configuration that cannot be used: the file, the key and why.
@@ -83,6 +83,13 @@ pub struct ServiceConfig {
     /// its switches; when it dies another takes over within this time plus one renewal.
     #[serde(default = "default_health_lease_ms")]
     pub health_lease_ms: u64,
+    /// Browser flows at once across every bank's website channel (one shared pool, fair between
+    /// banks and their customers); default: from the machine's cores and memory.
+    #[serde(default)]
+    pub pool_browsers: Option<usize>,
+    /// Website calls waiting for the shared pool at most, across banks (default 16 per flow).
+    #[serde(default)]
+    pub pool_queue: Option<usize>,
     /// The SHA-256 (hex) of the admin token for the override route; `PSD2_FALLBACK_ADMIN_TOKEN` wins.
     #[serde(default)]
     pub admin_token_sha256: Option<String>,
@@ -244,6 +251,10 @@ pub struct BankConfig {
     /// Unattended reads of one account per day (RTS Art. 36(5)).
     #[serde(default = "default_unattended")]
     pub unattended_reads_per_day: u32,
+    /// Warm standby: when the API starts to fail, log in ahead of a switch the customers (per
+    /// consent) who read in the last this many minutes (0 or absent: off).
+    #[serde(default)]
+    pub warm_standby_minutes: u64,
     /// Why the bank is exempt from the fallback (RTS Art. 33(6)); absent when it is not.
     #[serde(default)]
     pub exempt: Option<String>,
@@ -691,6 +702,13 @@ impl ServiceConfig {
         }
         let mut banks = Vec::new();
         let mut probers = Vec::new();
+        let pool = {
+            let machine = BrowserPool::for_machine().bound();
+            BrowserPool::new(PoolBound {
+                max_active: self.pool_browsers.unwrap_or(machine.max_active).max(1),
+                max_queue: self.pool_queue.unwrap_or(machine.max_queue),
+            })
+        };
         for (i, bank) in self.banks.iter().enumerate() {
             let mut api_config = ApiBankConfig::new(bank.api_base_url.clone());
             api_config.request_timeout = ms(bank.api_timeout_ms);
@@ -708,6 +726,7 @@ impl ServiceConfig {
             let screen = match (&bank.website_url, &bank.screen_map) {
                 (Some(website), Some(map)) => {
                     let mut config = ScreenBankConfig::new(map.clone(), website.clone());
+                    config.pool = Some(pool.clone());
                     config.trace_dir = bank.trace_dir.clone();
                     config.spare = bank.spare_browser;
                     if let Some(max) = bank.max_browsers {
@@ -795,6 +814,10 @@ impl ServiceConfig {
             );
             setup.unattended_reads_per_day = parts.config.unattended_reads_per_day;
             setup.screen_bank = parts.screen_bank;
+            setup.warm_standby = (bank.warm_standby_minutes > 0).then(|| WarmStandbyConfig {
+                window: Duration::from_secs(60 * bank.warm_standby_minutes),
+                ..WarmStandbyConfig::default()
+            });
             setup.certificates = identity
                 .certificates()
                 .into_iter()

@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, watch};
 
 use psd2_fallback_engine::bank::{Bank, Channel};
 use psd2_fallback_engine::egress::Egress;
-use psd2_fallback_engine::failover::{Failover, FailoverConfig};
+use psd2_fallback_engine::failover::{Failover, FailoverConfig, WarmStandbyConfig};
 use psd2_fallback_engine::health::Health;
 use psd2_fallback_engine::identity::CertificateFacts;
 use psd2_fallback_engine::journal::JournalStore;
@@ -51,6 +51,8 @@ pub struct BankSetup {
     /// The website channel's egress, when its browsers go through one: kept as long as the service,
     /// its justification following the bank's health.
     pub egress: Option<Arc<Egress>>,
+    /// The warm standby of that `ScreenBank` (see `Failover::with_warm_standby`); `None`, off.
+    pub warm_standby: Option<WarmStandbyConfig>,
 }
 
 impl BankSetup {
@@ -68,6 +70,7 @@ impl BankSetup {
             health,
             unattended_reads_per_day: 4,
             screen_bank: None,
+            warm_standby: None,
             certificates: Vec::new(),
             egress: None,
         }
@@ -412,7 +415,7 @@ impl ServiceState {
             .map(|b| {
                 let api = Metered::new(b.api, Channel::Api, &b.name, metrics.clone());
                 let screen = Metered::new(b.screen, Channel::Screen, &b.name, metrics.clone());
-                let failover = Failover::new(
+                let mut failover = Failover::new(
                     FailoverConfig {
                         bank: b.name.clone(),
                         unattended_reads_per_day: b.unattended_reads_per_day,
@@ -422,6 +425,9 @@ impl ServiceState {
                     b.health.clone(),
                     journal.clone(),
                 );
+                if let (Some(warm), Some(screen)) = (b.warm_standby, &b.screen_bank) {
+                    failover = failover.with_warm_standby(screen.clone(), warm);
+                }
                 ServedBank {
                     name: b.name,
                     failover,

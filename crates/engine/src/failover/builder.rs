@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use super::{Failover, FailoverConfig};
+use super::{Failover, FailoverConfig, WarmStandbyConfig};
 use crate::api::{ApiBank, ApiBankConfig, ApiConfigError};
 use crate::bank::{Bank, ScaRelay};
 use crate::health::{Health, HealthConfig, Probe, spawn_prober};
@@ -128,6 +128,7 @@ pub struct FailoverBuilder {
     screen: ScreenChannel,
     health: HealthConfig,
     prober: Prober,
+    warm: Option<WarmStandbyConfig>,
 }
 
 impl FailoverBuilder {
@@ -143,7 +144,15 @@ impl FailoverBuilder {
             screen: screen.into(),
             health: HealthConfig::default(),
             prober: Prober::Api,
+            warm: None,
         }
+    }
+
+    /// Prepares the website channel ahead of a switch for the recent callers (when it is a
+    /// `ScreenBank`; see [`Failover::with_warm_standby`]). Off by default.
+    pub fn warm_standby(mut self, config: WarmStandbyConfig) -> Self {
+        self.warm = Some(config);
+        self
     }
 
     /// How the bank's health is judged.
@@ -206,15 +215,20 @@ impl FailoverBuilder {
     /// Makes and starts everything, and the `Failover` over it, journalling into `journal` (switch
     /// events included, before they are announced).
     pub async fn build(self, journal: Arc<dyn JournalStore>) -> Result<BuiltFailover, BuildError> {
+        let warm = self.warm.clone();
         let parts = self.parts().await?;
+        let mut failover = Failover::new(
+            parts.config,
+            Arc::new(parts.api),
+            parts.screen,
+            parts.health,
+            journal,
+        );
+        if let (Some(config), Some(screen)) = (warm, &parts.screen_bank) {
+            failover = failover.with_warm_standby(screen.clone(), config);
+        }
         Ok(BuiltFailover {
-            failover: Failover::new(
-                parts.config,
-                Arc::new(parts.api),
-                parts.screen,
-                parts.health,
-                journal,
-            ),
+            failover,
             screen_bank: parts.screen_bank,
             prober: parts.prober,
         })

@@ -128,9 +128,16 @@ impl Failover {
         data: &str,
         call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
     ) -> BankResult<T> {
-        self.along(self.route(), Repeat::Harmless, psu, data, |_| Ok(()), call)
+        let read = self
+            .along(self.route(), Repeat::Harmless, psu, data, |_| Ok(()), call)
             .await?
-            .1
+            .1;
+        if read.is_ok()
+            && let Some(warm) = &self.warm
+        {
+            warm.seen(psu);
+        }
+        read
     }
 }
 

@@ -110,7 +110,7 @@ impl ScreenBank {
     }
 
     /// The consent a read is made under, checked as the API checks it: valid and not expired.
-    fn usable_consent(&self, psu: &PsuContext) -> BankResult<Option<Consent>> {
+    pub(super) fn usable_consent(&self, psu: &PsuContext) -> BankResult<Option<Consent>> {
         let Some(consent) = self.consent_of(psu)? else {
             return Ok(None);
         };

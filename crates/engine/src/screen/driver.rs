@@ -530,6 +530,50 @@ impl Driver {
     pub(crate) fn folder(&self) -> Option<&Path> {
         self.local.as_ref().map(|l| l.folder.as_path())
     }
+
+    /// The memory (PSS, bytes) of chromedriver and every browser process it started (local driver
+    /// only), from `/proc/<pid>/smaps_rollup`.
+    pub(crate) fn memory(&self) -> Option<u64> {
+        let folder = self.folder()?;
+        // The processes naming the folder and all their descendants (a browser's renderers and
+        // helpers may not carry its environment).
+        let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`: the command may hold spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+        let mut all: std::collections::BTreeSet<u32> = Default::default();
+        let mut todo = processes_using(folder);
+        while let Some(pid) = todo.pop() {
+            if all.insert(pid) {
+                todo.extend(children.get(&pid).into_iter().flatten().copied());
+            }
+        }
+        let kib: u64 = all
+            .into_iter()
+            .filter_map(|pid| {
+                let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+                let line = rollup.lines().find(|l| l.starts_with("Pss:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .sum();
+        Some(kib * 1024)
+    }
 }
 
 /// One browser session. Never shared between customers.

@@ -136,6 +136,10 @@ impl ScreenBank {
         let relay = self.inner.relay.clone();
         let browser = self.browser(flow).await?;
         if let Some(challenge) = self.login_to_challenge(browser, psu).await? {
+            self.inner
+                .warm_counters
+                .logins
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let answer = match &relay {
                 Some(relay) => relay.answer(&psu.psu_id, &challenge).await,
                 None => None,

@@ -12,6 +12,8 @@
 //! The flows use only the map's names. They are split by job, and each file uses only the files after
 //! it in this list (and the items of this one):
 //! - `selector_check`: every selector of the map tried on the live website;
+//! - `warm`: the warm standby's side: a session logged in ahead of a switch, reading nothing, and
+//!   closed again when the API recovers first;
 //! - `bank`: `impl Bank for ScreenBank`, and consents;
 //! - `writes`: two-phase payments, standing orders and files (fill, read back, compare, confirm),
 //!   cancelling and signing;
@@ -22,7 +24,8 @@
 //! - `http_read`: reads of server-rendered screens over HTTP on the browser's session, falling back
 //!   to the browser when the page is not the screen expected;
 //! - `navigation`: opening and recognising screens, forms, waits, the cookie banner, pacing;
-//! - `sessions`: one browser per consent, the permits, the spare browser, the idle timeout, the bound;
+//! - `sessions`: one browser per consent, the permits (this bank's, then the shared `pool`'s), the spare browser, the idle timeout, the bound;
+//! - `pool`: the browser pool shared across banks: a global cap, turns between banks and customers;
 //! - `fail`: `Fail`, what goes wrong inside a flow.
 //!
 //! A consent has its own website session: `create_consent` records it (`received`),
@@ -49,16 +52,20 @@ mod http_read;
 mod login;
 pub mod map;
 mod navigation;
+mod pool;
 mod reads;
 mod rows;
 mod selector_check;
 mod sessions;
+mod warm;
 mod writes;
 
 pub use self::driver::{BROWSER_USER, DriverError, WebDriverTarget, lightest_chromium};
 pub use self::extract::{ReadError, Reading, Record, Value};
 pub use self::http_read::HttpReads;
+pub use self::pool::{BrowserPool, PoolBound};
 pub use self::selector_check::SelectorCheck;
+pub use self::warm::{WarmCounts, WarmUp};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -75,6 +82,7 @@ use self::driver::{Browser, Driver};
 use self::http_read::{HttpReadCounters, http_client};
 use self::map::{MapError, ScreenMap};
 use self::sessions::{Session, SessionKey};
+use self::warm::WarmCounters;
 use crate::bank::ScaRelay;
 use crate::model::ConsentId;
 
@@ -116,6 +124,10 @@ pub struct ScreenBankConfig {
     /// feature `egress`), which identifies the TPP to the bank, refuses every other host and logs
     /// each request; `None`, straight.
     pub proxy: Option<BrowserProxy>,
+    /// The browser pool shared with the other banks' website channels in this process (a global
+    /// cap on flows at once, fair between banks and their customers); `None`, this bank's own
+    /// `max_active` alone.
+    pub pool: Option<BrowserPool>,
 }
 
 /// Chromium's arguments that send every request of the browser through a proxy and make it trust
@@ -146,6 +158,7 @@ impl ScreenBankConfig {
             http_reads: true,
             max_queue: 64,
             proxy: None,
+            pool: None,
         }
     }
 }
@@ -191,6 +204,8 @@ struct Inner {
     http: reqwest::Client,
     /// Reads served over HTTP, and those that fell back to the browser.
     http_counters: HttpReadCounters,
+    /// Logins, warm-ups and cool-downs (`warm`).
+    warm_counters: WarmCounters,
 }
 /// The screen channel.
 #[derive(Clone)]
@@ -234,6 +249,7 @@ impl ScreenBank {
                 spare: Mutex::new(None),
                 http: http_client(config.page_timeout),
                 http_counters: HttpReadCounters::default(),
+                warm_counters: WarmCounters::default(),
                 config,
             }),
         };

@@ -58,6 +58,9 @@ pub(super) struct Session {
     pub(super) logged_in: bool,
     /// When a flow last used the browser, for the idle timeout.
     pub(super) last_used: Option<Instant>,
+    /// Prepared ahead of a switch (the warm standby) and used by no call since: what
+    /// [`ScreenBank::cool_down`] closes when the API recovers before any switch.
+    pub(super) warm: bool,
 }
 
 /// A flow's place in the queue for a browser, given back when dropped.
@@ -75,6 +78,8 @@ pub(super) struct Flow {
     pub(super) session: OwnedMutexGuard<Session>,
     /// One of the `max_active` permits, released when the flow ends.
     _permit: tokio::sync::OwnedSemaphorePermit,
+    /// The shared pool's permit, when the bank is in one (taken after this bank's own).
+    _pooled: Option<super::pool::PoolPermit>,
 }
 
 impl ScreenBank {
@@ -105,6 +110,11 @@ impl ScreenBank {
         self.inner.driver.folder()
     }
 
+    /// The memory (PSS, bytes) of this bank's chromedriver and browsers now (local driver only).
+    pub fn browser_memory(&self) -> Option<u64> {
+        self.inner.driver.memory()
+    }
+
     /// How many sessions (consents, or customers acting without one) have a browser now.
     pub fn sessions(&self) -> usize {
         self.inner
@@ -133,6 +143,14 @@ impl ScreenBank {
     /// others on the way. With `max_queue` flows already waiting and no permit free, the call is
     /// refused at once (`BankError::Overloaded`).
     pub(super) async fn flow(&self, psu: &PsuContext) -> Result<Flow, BankError> {
+        let mut flow = self.flow_for(psu).await?;
+        // A call uses the session now: no longer a warm-up's alone.
+        flow.session.warm = false;
+        Ok(flow)
+    }
+
+    /// [`ScreenBank::flow`] without marking the session as used by a call (the warm-up's).
+    pub(super) async fn flow_for(&self, psu: &PsuContext) -> Result<Flow, BankError> {
         let key = SessionKey::of(psu);
         let _queued = self.enqueue()?;
         loop {
@@ -159,9 +177,14 @@ impl ScreenBank {
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
+            let pooled = match &self.inner.config.pool {
+                Some(pool) => Some(pool.acquire(&self.inner.base, key.psu.as_str()).await?),
+                None => None,
+            };
             return Ok(Flow {
                 session: held,
                 _permit: permit,
+                _pooled: pooled,
             });
         }
     }
@@ -171,7 +194,10 @@ impl ScreenBank {
         let queued = &self.inner.queued;
         let ahead = queued.fetch_add(1, Ordering::SeqCst);
         let place = Queued(queued.clone());
-        if ahead >= self.inner.config.max_queue && self.inner.active.available_permits() == 0 {
+        let pool_full = self.inner.config.pool.as_ref().is_some_and(|p| p.full());
+        if pool_full
+            || (ahead >= self.inner.config.max_queue && self.inner.active.available_permits() == 0)
+        {
             return Err(BankError::Overloaded {
                 channel: Channel::Screen,
                 retry_after: std::time::Duration::from_secs(1),

@@ -28,6 +28,28 @@ impl Ledger {
             .ok_or(LedgerError::CredentialsInvalid)
     }
 
+    /// Checks a customer's password on a website's login form, counting the login when it passes.
+    pub fn log_in_on_website(&self, customer: &str, password: &str) -> LedgerResult<&'static str> {
+        let name = self.log_in(customer, password)?;
+        *self
+            .website_logins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(customer.to_owned())
+            .or_default() += 1;
+        Ok(name)
+    }
+
+    /// How many times `customer` passed a website's password step since the sandbox started.
+    pub fn website_logins(&self, customer: &str) -> u64 {
+        self.website_logins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(customer)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The name of a customer.
     pub fn customer_name(&self, customer: &str) -> Option<&'static str> {
         CUSTOMERS

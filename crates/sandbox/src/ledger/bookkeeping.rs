@@ -24,6 +24,9 @@ pub struct Ledger {
     book: Mutex<Book>,
     /// How long an accepted payment waits before it settles (`ACTC` → `ACSC`).
     pub(super) settle_after: StdDuration,
+    /// Website logins that passed the password step, per customer (what a test counts to see
+    /// whether a read needed a new login).
+    pub(super) website_logins: Mutex<HashMap<String, u64>>,
 }
 
 impl Ledger {
@@ -131,6 +134,7 @@ impl Ledger {
         Self {
             book: Mutex::new(book),
             settle_after,
+            website_logins: Mutex::default(),
         }
     }
 

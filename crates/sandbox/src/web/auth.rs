@@ -176,7 +176,7 @@ pub(crate) async fn login(
     }
     let customer = form.get(Field::Customer).to_owned();
     let ledger = &visitor.web.shared.ledger;
-    match ledger.log_in(&customer, form.get(Field::Password)) {
+    match ledger.log_in_on_website(&customer, form.get(Field::Password)) {
         Ok(name) => {
             visitor.web.sessions.remove(&sid);
             let challenge = ledger.new_challenge();

@@ -169,7 +169,7 @@ pub(crate) async fn password(
     };
     let ledger = &visitor.site.shared.ledger;
     visitor.site.sessions.remove(sid);
-    match ledger.log_in(customer, text(&form, "wachtwoord")) {
+    match ledger.log_in_on_website(customer, text(&form, "wachtwoord")) {
         Ok(name) => {
             let fresh = visitor.site.sessions.create(Step::Challenged {
                 customer: customer.clone(),
