@@ -44,6 +44,13 @@ pub(crate) struct Args {
     /// A customer (number) who signs orders on the website in the banking app; repeatable.
     #[arg(long = "app-signer")]
     app_signers: Vec<String>,
+    /// A customer (number) who confirms website logins in the banking app; repeatable.
+    #[arg(long = "app-login")]
+    app_logins: Vec<String>,
+    /// A customer (number) offered a choice at the website's login: card reader or banking app;
+    /// repeatable.
+    #[arg(long = "login-choice")]
+    login_choices: Vec<String>,
 }
 
 /// Opens the sandbox bank, prints where and who, and serves until Ctrl-C.
@@ -66,6 +73,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         sca: args.sca,
         approval_expiry: Duration::from_secs(args.approval_expiry_secs),
         app_signers: args.app_signers,
+        app_logins: args.app_logins,
+        login_choices: args.login_choices,
     };
     let sandbox = Sandbox::start_on(api, web, config)?;
     sandbox.set_api_fault(args.api_fault);

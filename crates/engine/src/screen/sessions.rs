@@ -58,6 +58,9 @@ pub(super) struct Session {
     pub(super) logged_in: bool,
     /// When a flow last used the browser, for the idle timeout.
     pub(super) last_used: Option<Instant>,
+    /// Whether the browser shows a login waiting for the customer's approval in the bank's app: the
+    /// next flow follows that page instead of logging in again.
+    pub(super) awaiting_app: bool,
 }
 
 /// A flow's place in the queue for a browser, given back when dropped.
@@ -239,6 +242,7 @@ impl ScreenBank {
             };
             flow.session.browser = Some(browser);
             flow.session.logged_in = false;
+            flow.session.awaiting_app = false;
         }
         flow.session.last_used = Some(Instant::now());
         Ok(flow.session.browser.as_ref().expect("set above"))

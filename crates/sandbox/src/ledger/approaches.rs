@@ -232,10 +232,18 @@ impl Ledger {
         })
     }
 
-    /// The decoupled approvals waiting in `customer`'s app, oldest first.
+    /// The decoupled approvals waiting in `customer`'s app (website logins among them), oldest first.
     pub fn app_pending(&self, customer: &str) -> Vec<PendingApproval> {
         let mut book = self.book();
         book.lapse(Instant::now());
+        book.lapse_logins(Instant::now());
+        let logins = book
+            .pending_logins(customer)
+            .into_iter()
+            .map(|id| PendingApproval {
+                id,
+                what: super::logins::LOGIN_APPROVAL.to_owned(),
+            });
         let mut pending: Vec<PendingApproval> = book
             .authorisations
             .iter()
@@ -252,6 +260,7 @@ impl Ledger {
                 },
             })
             .collect();
+        pending.extend(logins);
         pending.sort_by(|a, b| a.id.cmp(&b.id));
         pending
     }
@@ -297,6 +306,9 @@ impl Ledger {
             },
         };
         let mut book = self.book();
+        if let Some(status) = book.decide_login(customer, &id, approve) {
+            return Ok((id, status));
+        }
         if approve {
             let status = book.finalise(customer, &id, self.settle_after)?;
             Ok((id, status))

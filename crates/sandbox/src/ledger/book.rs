@@ -156,6 +156,8 @@ pub(super) struct Book {
     pub(super) consents: HashMap<ConsentId, ConsentEntry>,
     /// Every authorisation, by id.
     pub(super) authorisations: HashMap<AuthorisationId, Authorisation>,
+    /// Website logins waiting for the customer's approval in the banking app, by id.
+    pub(super) login_approvals: HashMap<AuthorisationId, super::logins::LoginApproval>,
     /// `X-Request-ID`s of initiations already served, so a repeated request gets the same resource.
     pub(super) request_ids: HashMap<(String, String), PaymentId>,
     /// The number in the next id handed out; it also orders payments in lists.

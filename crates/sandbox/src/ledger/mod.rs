@@ -23,6 +23,7 @@ mod book;
 mod bookkeeping;
 mod consents;
 mod error;
+mod logins;
 mod payments;
 mod sca;
 mod schedule;
@@ -37,5 +38,6 @@ pub use approaches::{
 pub use bookkeeping::Ledger;
 pub use consents::ConsentUse;
 pub use error::{LedgerError, LedgerResult};
+pub use logins::LOGIN_APPROVAL;
 pub use payments::{PaymentDetail, PaymentRecord, Pays};
 pub use sca::SCA_ATTEMPTS;

@@ -1,0 +1,113 @@
+//! Website logins that wait for the customer's approval in the banking app (for the customers who
+//! confirm their logins there, [`crate::SandboxConfig::app_logins`]): the approval waits in the app
+//! beside the decoupled authorisations of consents and payments, is approved or refused there, and
+//! lapses after the bank's expiry. A login approval signs nothing: it only lets the website's session
+//! in.
+
+use std::time::Duration as StdDuration;
+
+use tokio::time::Instant;
+
+use super::approaches::{EXPIRED, REFUSED_IN_APP};
+use super::book::Book;
+use super::bookkeeping::Ledger;
+use super::error::{LedgerError, LedgerResult};
+use psd2_fallback_engine::model::{AuthorisationId, ScaStatus};
+
+/// What the app shows for a login waiting in it.
+pub const LOGIN_APPROVAL: &str = "login to online banking";
+
+/// A login waiting in the customer's app.
+#[derive(Debug, Clone)]
+pub(crate) struct LoginApproval {
+    /// The customer who logs in.
+    pub(super) customer: String,
+    /// `started` while it waits; `finalised` approved, `failed` refused or lapsed.
+    pub(super) status: ScaStatus,
+    /// When it lapses.
+    pub(super) expires_at: Instant,
+    /// What the bank says about how it ended (refused in the app, expired).
+    pub(super) message: Option<String>,
+}
+
+fn unknown(id: &AuthorisationId) -> LedgerError {
+    LedgerError::NotFound {
+        what: "login approval",
+        id: id.to_string(),
+    }
+}
+
+impl Ledger {
+    /// A login that waits in `customer`'s app until approved, refused or `expires_in` has passed.
+    pub fn start_login_approval(&self, customer: &str, expires_in: StdDuration) -> AuthorisationId {
+        let mut book = self.book();
+        let id = AuthorisationId::new(book.fresh_id("login"));
+        book.login_approvals.insert(
+            id.clone(),
+            LoginApproval {
+                customer: customer.to_owned(),
+                status: ScaStatus::Started,
+                expires_at: Instant::now() + expires_in,
+                message: None,
+            },
+        );
+        id
+    }
+
+    /// Where `customer`'s login approval `id` stands, and the bank's words when it failed.
+    pub fn login_approval(
+        &self,
+        customer: &str,
+        id: &AuthorisationId,
+    ) -> LedgerResult<(ScaStatus, Option<String>)> {
+        let mut book = self.book();
+        book.lapse_logins(Instant::now());
+        book.login_approvals
+            .get(id)
+            .filter(|a| a.customer == customer)
+            .map(|a| (a.status, a.message.clone()))
+            .ok_or_else(|| unknown(id))
+    }
+}
+
+impl Book {
+    /// Fails every login approval whose time has run out.
+    pub(super) fn lapse_logins(&mut self, now: Instant) {
+        for approval in self.login_approvals.values_mut() {
+            if approval.status == ScaStatus::Started && approval.expires_at <= now {
+                approval.status = ScaStatus::Failed;
+                approval.message = Some(EXPIRED.to_owned());
+            }
+        }
+    }
+
+    /// The logins waiting in `customer`'s app.
+    pub(super) fn pending_logins(&self, customer: &str) -> Vec<AuthorisationId> {
+        self.login_approvals
+            .iter()
+            .filter(|(_, a)| a.customer == customer && a.status == ScaStatus::Started)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Ends a login approval: approved, or refused in the app. `None` when `id` is no login of the
+    /// customer's waiting.
+    pub(super) fn decide_login(
+        &mut self,
+        customer: &str,
+        id: &AuthorisationId,
+        approve: bool,
+    ) -> Option<ScaStatus> {
+        let approval = self
+            .login_approvals
+            .get_mut(id)
+            .filter(|a| a.customer == customer && a.status == ScaStatus::Started)?;
+        if approve {
+            approval.status = ScaStatus::Finalised;
+        } else {
+            approval.status = ScaStatus::Failed;
+            approval.message = Some(REFUSED_IN_APP.to_owned());
+        }
+        Some(approval.status)
+    }
+}
