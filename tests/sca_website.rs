@@ -218,8 +218,8 @@ async fn consent_of(bank: &dyn Bank, sandbox: &Sandbox, customer: &str) -> Conse
     .unwrap()
 }
 
-/// Polls a consent's authorisation until it has ended (at most 20 s).
-async fn follow_consent(bank: &dyn Bank, customer: &str, consent: &ConsentId) -> ScaProgress {
+/// Starts a consent's authorisation, whose website login waits for the app: decoupled.
+async fn start_in_app(bank: &dyn Bank, customer: &str, consent: &ConsentId) -> ScaStep {
     let target = ScaTarget::Consent(consent.clone());
     let step = bank
         .start_authorisation(&psu(customer), &target)
@@ -229,6 +229,13 @@ async fn follow_consent(bank: &dyn Bank, customer: &str, consent: &ConsentId) ->
         panic!("the website's login waits for the app: decoupled, not {step:?}");
     };
     assert_eq!(message, "Confirm this login in your banking app.");
+    step
+}
+
+/// Starts a consent's authorisation (decoupled) and polls it until it has ended (at most 20 s).
+async fn follow_consent(bank: &dyn Bank, customer: &str, consent: &ConsentId) -> ScaProgress {
+    let step = start_in_app(bank, customer, consent).await;
+    let target = ScaTarget::Consent(consent.clone());
     follow(bank, &psu(customer), &target, &step).await
 }
 
@@ -237,18 +244,6 @@ fn waiting(sandbox: &Sandbox, customer: &str) -> Vec<String> {
     (sandbox.ledger().app_pending(customer).into_iter())
         .map(|p| p.what)
         .collect()
-}
-
-/// Waits until the customer's app shows a login waiting (the engine's browser got there).
-async fn until_waiting(sandbox: &Sandbox, customer: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while waiting(sandbox, customer) != [LOGIN_APPROVAL] {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no login waits in the app of {customer}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// r13: two customers log in on the website for consents made there during an outage, both confirming
@@ -284,15 +279,26 @@ async fn two_customers_confirm_website_logins_in_the_app_one_approves_one_refuse
 
     let anna = consent_of(failover, &sandbox, ANNA).await;
     let luc = consent_of(failover, &sandbox, LUC).await;
+    // Both logins start at once and wait for the app; then each customer decides on their phone
+    // while both are followed at once.
+    let (anna_step, luc_step) = tokio::join!(
+        start_in_app(failover, ANNA, &anna),
+        start_in_app(failover, LUC, &luc)
+    );
+    assert_eq!(waiting(&sandbox, ANNA), [LOGIN_APPROVAL]);
+    assert_eq!(waiting(&sandbox, LUC), [LOGIN_APPROVAL]);
     let decide = async {
-        until_waiting(&sandbox, ANNA).await;
-        until_waiting(&sandbox, LUC).await;
         in_app_of(&sandbox, ANNA, "approve").await;
         in_app_of(&sandbox, LUC, "refuse").await;
     };
+    let (anna_target, luc_target) = (
+        ScaTarget::Consent(anna.clone()),
+        ScaTarget::Consent(luc.clone()),
+    );
+    let (anna_psu, luc_psu) = (psu(ANNA), psu(LUC));
     let (approved, refused, ()) = tokio::join!(
-        follow_consent(failover, ANNA, &anna),
-        follow_consent(failover, LUC, &luc),
+        follow(failover, &anna_psu, &anna_target, &anna_step),
+        follow(failover, &luc_psu, &luc_target, &luc_step),
         decide
     );
     assert_eq!(approved.status, ScaStatus::Finalised);
@@ -514,4 +520,218 @@ async fn a_choice_of_method_at_the_website_login_leads_to_the_card_reader_or_the
     assert!(!accounts.is_empty());
     screen.close().await;
     sandbox.shutdown().await;
+}
+
+/// A visitor of the sandbox website over plain HTTP, keeping its cookies (the banner accepted).
+struct Visitor {
+    client: reqwest::Client,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+/// What a page answered: where it sends the browser, and its body.
+struct Answer {
+    location: Option<String>,
+    body: String,
+}
+
+impl Visitor {
+    fn new(sandbox: &Sandbox) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: sandbox.web_url(),
+            cookies: [("cookies".to_owned(), "accepted".to_owned())].into(),
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Answer {
+        let cookie = (self.cookies.iter())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let response = request.header("cookie", cookie).send().await.unwrap();
+        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.insert(k.to_owned(), v.to_owned());
+        }
+        let location = (response.headers().get(reqwest::header::LOCATION))
+            .map(|v| v.to_str().unwrap().to_owned());
+        Answer {
+            location,
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    /// The session's CSRF token, from a page's form (either layout's field name).
+    fn csrf(body: &str) -> (String, String) {
+        for name in ["csrf", "_token"] {
+            let marker = format!(r#"name="{name}" value=""#);
+            if let Some(at) = body.find(&marker) {
+                let from = at + marker.len();
+                let len = body[from..].find('"').unwrap();
+                return (name.to_owned(), body[from..from + len].to_owned());
+            }
+        }
+        panic!("no CSRF token in:\n{body}");
+    }
+
+    /// Customer number and password; where the website goes next.
+    async fn log_in(&mut self, customer: &str, layout: Layout) -> String {
+        let login = self.get("/login").await;
+        let (csrf, token) = Self::csrf(&login.body);
+        let (customer_field, password_field) = match layout {
+            Layout::V1 => ("customer", "password"),
+            Layout::V2 => ("psu_id", "passcode"),
+        };
+        self.post(
+            "/login",
+            &[
+                (&csrf, &token),
+                (customer_field, customer),
+                (password_field, crate::support::password(customer)),
+            ],
+        )
+        .await
+        .location
+        .expect("the login moves on")
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    V1,
+    V2,
+}
+
+/// A page read through its map, as a snapshot shows it (IBANs masked).
+fn reading(map: &psd2_fallback_engine::screen::map::ScreenMap, screen: &str, html: &str) -> String {
+    let read = map.read(screen, html).unwrap();
+    let mut out = String::new();
+    for (name, value) in read.values() {
+        let shown = match value {
+            Some(psd2_fallback_engine::screen::Value::Text(t)) => format!("{t:?}"),
+            Some(other) => format!("{other:?}"),
+            None => "-".to_owned(),
+        };
+        out.push_str(&format!("{name}: {shown}\n"));
+    }
+    psd2_fallback_engine::mask::mask(&out, &[])
+}
+
+fn snapshot(name: &str, map: &str, screen: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_description(format!("{map} ({screen} screen)"));
+    settings.bind(|| insta::assert_snapshot!(name.to_owned(), text));
+}
+
+/// r13: the website's login pages that wait for the app and offer a choice, over HTTP in both layouts,
+/// read through both maps: the login waits ("confirm in your app"; the accounts send the visitor back
+/// to it) until approved in the app, then lets the session in; a refusal shows the bank's words on the
+/// page; the choice leads to the card reader's challenge or to the app. Snapshots of what each map
+/// reads on the waiting page, waiting and refused.
+#[tokio::test]
+async fn the_website_login_pages_for_the_app_read_through_both_maps() {
+    const KOEN: &str = "1000003";
+    for (layout, file, tag) in [
+        (Layout::V1, "sandbox.toml", "v1"),
+        (Layout::V2, "sandbox-v2.toml", "v2"),
+    ] {
+        let sandbox = Sandbox::start(SandboxConfig {
+            today: Some(TODAY),
+            app_logins: vec![ANNA.to_owned(), LUC.to_owned()],
+            login_choices: vec![KOEN.to_owned()],
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        if let Layout::V2 = layout {
+            sandbox.set_website_fault(WebsiteFault::LayoutV2);
+        }
+        let path = format!("{}/selectors/{file}", env!("CARGO_MANIFEST_DIR"));
+        let map = psd2_fallback_engine::screen::map::ScreenMap::load(std::path::Path::new(&path))
+            .unwrap();
+
+        // Anna approves in the app.
+        let mut anna = Visitor::new(&sandbox);
+        assert_eq!(anna.log_in(ANNA, layout).await, "/login/app");
+        let waiting_page = anna.get("/login/app").await.body;
+        snapshot(
+            &format!("login_app_{tag}_waiting"),
+            file,
+            "login_app",
+            &reading(&map, "login_app", &waiting_page),
+        );
+        assert_eq!(
+            anna.get("/accounts").await.location.as_deref(),
+            Some("/login/app"),
+            "not in before the app approves"
+        );
+        assert!(
+            anna.get("/login/app/status")
+                .await
+                .body
+                .contains(r#""scaStatus":"started""#)
+        );
+        in_app_of(&sandbox, ANNA, "approve").await;
+        assert!(
+            anna.get("/login/app/status")
+                .await
+                .body
+                .contains(r#""scaStatus":"finalised""#)
+        );
+        let accounts = anna.get("/accounts").await;
+        assert!(accounts.location.is_none(), "the session is in");
+        assert!(map.read("accounts", &accounts.body).is_ok());
+
+        // Luc refuses: the page shows the bank's words, and the session stays out.
+        let mut luc = Visitor::new(&sandbox);
+        assert_eq!(luc.log_in(LUC, layout).await, "/login/app");
+        in_app_of(&sandbox, LUC, "refuse").await;
+        let refused_page = luc.get("/login/app").await.body;
+        snapshot(
+            &format!("login_app_{tag}_refused"),
+            file,
+            "login_app",
+            &reading(&map, "login_app", &refused_page),
+        );
+        assert_eq!(
+            luc.get("/accounts").await.location.as_deref(),
+            Some("/login/app")
+        );
+
+        // Koen chooses: the card reader leads to the challenge, the app to the waiting page.
+        for (choice, next) in [("card-reader", "/sca"), ("app", "/login/app")] {
+            let mut koen = Visitor::new(&sandbox);
+            assert_eq!(koen.log_in(KOEN, layout).await, "/login/method");
+            let choice_page = koen.get("/login/method").await.body;
+            assert!(map.read("login_method", &choice_page).is_ok());
+            let (csrf, token) = Visitor::csrf(&choice_page);
+            let decision = match layout {
+                Layout::V1 => "decision",
+                Layout::V2 => "choice",
+            };
+            let chosen = koen
+                .post("/login/method", &[(&csrf, &token), (decision, choice)])
+                .await;
+            assert_eq!(chosen.location.as_deref(), Some(next), "{choice}");
+        }
+        sandbox.shutdown().await;
+    }
 }

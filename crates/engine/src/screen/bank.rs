@@ -203,6 +203,10 @@ fn consent_step(consent: &ConsentId, step: LoginStep) -> BankResult<ScaStep> {
             "STATUS_INVALID",
             "the consent is already authorised",
         )),
+        LoginStep::LetIn => Ok(ScaStep::Done {
+            authorisation_id: Some(authorisation_id),
+            status: ScaStatus::Finalised,
+        }),
     }
 }
 
@@ -221,6 +225,38 @@ impl ScreenBank {
                 .collect(),
             false => Vec::new(),
         })
+    }
+
+    /// The step a consent's login reached, for the caller: a website that let the customer in at
+    /// once makes the consent valid now (`Done`, finalised).
+    async fn consent_next(
+        &self,
+        flow: &mut Flow,
+        psu: &PsuContext,
+        consent: &ConsentId,
+        reached: FlowResult<LoginStep>,
+    ) -> BankResult<ScaStep> {
+        let reached = match reached {
+            Ok(LoginStep::LetIn) => {
+                let known = self.awaiting_sca(psu, consent)?.1;
+                let browser = match self.browser(flow).await {
+                    Ok(browser) => browser,
+                    Err(fail) => return Err(self.classify(flow, psu, fail, Effect::Safe).await),
+                };
+                match self.consent_choice(browser, &known).await {
+                    Ok(chosen) => {
+                        self.consent_signed(flow, psu, &known, chosen);
+                        Ok(LoginStep::LetIn)
+                    }
+                    Err(fail) => Err(fail),
+                }
+            }
+            other => other,
+        };
+        match reached {
+            Ok(step) => consent_step(consent, step),
+            Err(fail) => Err(self.classify(flow, psu, fail, Effect::Safe).await),
+        }
     }
 
     /// The consent's login succeeded: its session is logged in, the consent valid.
@@ -624,10 +660,7 @@ impl Bank for ScreenBank {
                     }
                 }
                 .await;
-                match result {
-                    Ok(step) => consent_step(consent, step),
-                    Err(fail) => Err(self.classify(&mut flow, psu, fail, Effect::Safe).await),
-                }
+                self.consent_next(&mut flow, psu, consent, result).await
             }
             ScaTarget::Payment(payment) => {
                 self.offered("sign")?;
@@ -657,12 +690,11 @@ impl Bank for ScreenBank {
                 }
                 .await;
                 match result {
-                    Ok(step) => consent_step(consent, step),
                     Err(Fail::Unexpected { .. }) => Err(refused(
                         "STATUS_INVALID",
                         "the website offers no choice of method for this consent now",
                     )),
-                    Err(fail) => Err(self.classify(&mut flow, psu, fail, Effect::Safe).await),
+                    result => self.consent_next(&mut flow, psu, consent, result).await,
                 }
             }
             // The website's choice of signing method before an order's challenge is taken with the

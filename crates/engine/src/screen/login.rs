@@ -30,6 +30,9 @@ const LOGIN_METHODS: [&str; 2] = ["card_reader", "app"];
 pub(super) enum LoginStep {
     /// Nothing: the website already knows the customer.
     LoggedIn,
+    /// The website let the customer in right after the password (or the choice): no further step
+    /// was asked, or the customer approved in the app before the page was read.
+    LetIn,
     /// The card reader's challenge (`sca`).
     Challenge(ScaChallenge),
     /// A page that waits for the customer's approval in the bank's app (`login_app`), saying this.
@@ -103,8 +106,10 @@ impl ScreenBank {
             source = self.submit(browser, &self.action(step, "submit")).await?;
         }
         let mut expected = AFTER_PASSWORD.to_vec();
+        expected.push("accounts");
         expected.extend(steps.iter().map(String::as_str));
         match self.expect(&source, &expected)? {
+            "accounts" => Ok(LoginStep::LetIn),
             screen if AFTER_PASSWORD.contains(&screen) => self.login_step(&source, screen),
             step => Err(self.refusal(&source, step, "LOGIN_FAILED")),
         }
@@ -164,8 +169,12 @@ impl ScreenBank {
             .into());
         };
         let next = self.submit(browser, &css).await?;
-        let screen = self.expect(&next, &AFTER_PASSWORD)?;
-        self.login_step(&next, screen)
+        let mut expected = AFTER_PASSWORD.to_vec();
+        expected.push("accounts");
+        match self.expect(&next, &expected)? {
+            "accounts" => Ok(LoginStep::LetIn),
+            screen => self.login_step(&next, screen),
+        }
     }
 
     /// Follows a login page that waits for the customer's approval in the bank's app, for at most
@@ -307,7 +316,7 @@ impl ScreenBank {
         // At most one choice: what follows it is a challenge or the app's page.
         for _ in 0..2 {
             match step {
-                LoginStep::LoggedIn => return Ok(()),
+                LoginStep::LoggedIn | LoginStep::LetIn => return Ok(()),
                 LoginStep::Challenge(challenge) => {
                     let answer = match &self.inner.relay {
                         Some(relay) => relay.answer(&psu.psu_id, &challenge).await,

@@ -111,3 +111,61 @@ impl Book {
         Some(approval.status)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::LOGIN_APPROVAL;
+    use crate::ledger::approaches::{EXPIRED, REFUSED_IN_APP};
+    use crate::ledger::testing::ledger;
+    use psd2_fallback_engine::model::ScaStatus;
+
+    /// A login waits in its customer's app only: approved there it is finalised; another customer
+    /// cannot see or decide it.
+    #[tokio::test(start_paused = true)]
+    async fn a_login_waits_in_its_customers_app_and_is_approved_there() {
+        let ledger = ledger();
+        let id = ledger.start_login_approval("1000001", Duration::from_secs(60));
+        let pending = ledger.app_pending("1000001");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].what, LOGIN_APPROVAL);
+        assert!(ledger.app_pending("1000002").is_empty());
+        assert!(ledger.app_decide("1000002", Some(&id), true).is_err());
+        assert!(ledger.login_approval("1000002", &id).is_err());
+        assert_eq!(
+            ledger.app_decide("1000001", None, true).unwrap(),
+            (id.clone(), ScaStatus::Finalised)
+        );
+        assert_eq!(
+            ledger.login_approval("1000001", &id).unwrap(),
+            (ScaStatus::Finalised, None)
+        );
+        assert!(ledger.app_pending("1000001").is_empty());
+        assert!(ledger.app_decide("1000001", Some(&id), false).is_err());
+    }
+
+    /// Refused in the app, or not decided before the bank's expiry: failed, with the bank's words.
+    #[tokio::test(start_paused = true)]
+    async fn a_login_refused_or_lapsed_fails_with_the_banks_words() {
+        let ledger = ledger();
+        let refused = ledger.start_login_approval("1000001", Duration::from_secs(60));
+        ledger.app_decide("1000001", Some(&refused), false).unwrap();
+        assert_eq!(
+            ledger.login_approval("1000001", &refused).unwrap(),
+            (ScaStatus::Failed, Some(REFUSED_IN_APP.to_owned()))
+        );
+        let lapsing = ledger.start_login_approval("1000001", Duration::from_secs(60));
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(
+            ledger.login_approval("1000001", &lapsing).unwrap().0,
+            ScaStatus::Started
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            ledger.login_approval("1000001", &lapsing).unwrap(),
+            (ScaStatus::Failed, Some(EXPIRED.to_owned()))
+        );
+        assert!(ledger.app_pending("1000001").is_empty());
+    }
+}
