@@ -19,7 +19,7 @@ use psd2_fallback_engine::model::{
 };
 use psd2_fallback_engine::screen::{ScreenBank, ScreenBankConfig};
 use psd2_fallback_engine::{Bank, BankError, PsuContext};
-use psd2_fallback_sandbox::ledger::{EXPIRED, LOGIN_APPROVAL, REFUSED_IN_APP};
+use psd2_fallback_sandbox::ledger::{CANCELLED, EXPIRED, LOGIN_APPROVAL, REFUSED_IN_APP};
 use psd2_fallback_sandbox::{
     ApiFault, CardReaderRelay, Sandbox, SandboxConfig, WebsiteFault, card_reader_response,
 };
@@ -734,4 +734,85 @@ async fn the_website_login_pages_for_the_app_read_through_both_maps() {
         }
         sandbox.shutdown().await;
     }
+}
+
+/// The customer at the bank's own login page (opened from the link the website relayed): answers the
+/// card reader there, or cancels.
+async fn at_the_banks_page(url: &str, customer: &str, confirm: bool) {
+    let http = reqwest::Client::new();
+    let page = http.get(url).send().await.unwrap().text().await.unwrap();
+    let challenge = page
+        .split(r#"<span id="challenge">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the bank's page shows a challenge")
+        .to_owned();
+    let (path, state) = url.split_once("?state=").unwrap();
+    let response = card_reader_response(customer, &challenge);
+    let form = [
+        ("state", state),
+        ("response", response.as_str()),
+        ("action", if confirm { "confirm" } else { "cancel" }),
+    ];
+    let answer = http.post(path).form(&form).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+}
+
+/// r13: a website login that continues at the bank's own page (a link the website shows after the
+/// password) is relayed as a redirect: the caller gets the page's address, the customer logs in
+/// there, and the authorisation's status follows the website's page — finalised (the consent valid)
+/// or, cancelled at the bank, failed with the bank's words (the consent rejected). An unattended read
+/// does not wait for it: approval pending, without the link (it carries the login's state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_website_login_continued_at_the_banks_page_is_relayed_as_a_redirect() {
+    let Some(_first) = browser::permit().await else {
+        return;
+    };
+    let sandbox = Sandbox::start(SandboxConfig {
+        today: Some(TODAY),
+        login_redirects: vec![ANNA.to_owned()],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let screen = screen_bank(&sandbox, "sandbox.toml", Duration::from_millis(300)).await;
+    for confirm in [true, false] {
+        let consent = consent_of(&screen, &sandbox, ANNA).await;
+        let target = ScaTarget::Consent(consent.clone());
+        let step = screen
+            .start_authorisation(&psu(ANNA), &target)
+            .await
+            .unwrap();
+        let ScaStep::Redirect { url, .. } = &step else {
+            panic!("a redirect to the bank's page, not {step:?}");
+        };
+        assert!(
+            url.starts_with(&format!("{}/sca/login/", sandbox.web_url())),
+            "{url}"
+        );
+        at_the_banks_page(url, ANNA, confirm).await;
+        let decoupled_like = ScaStep::Decoupled {
+            authorisation_id: step.authorisation_id().unwrap().clone(),
+            message: String::new(),
+            poll_every: Duration::from_millis(300),
+            expires_in: None,
+        };
+        let ended = follow(&screen, &psu(ANNA), &target, &decoupled_like).await;
+        let status = screen.consent_status(&psu(ANNA), &consent).await.unwrap();
+        if confirm {
+            assert_eq!(ended.status, ScaStatus::Finalised);
+            assert_eq!(status, ConsentStatus::Valid);
+        } else {
+            assert_eq!(ended.status, ScaStatus::Failed);
+            assert_eq!(ended.message.as_deref(), Some(CANCELLED));
+            assert_eq!(status, ConsentStatus::Rejected);
+        }
+    }
+    let pending = screen.accounts(&psu(ANNA)).await.unwrap_err();
+    let BankError::ApprovalPending { message, .. } = &pending else {
+        panic!("approval pending, not {pending:?}");
+    };
+    assert!(!message.contains("state="), "{message}");
+    screen.close().await;
+    sandbox.shutdown().await;
 }

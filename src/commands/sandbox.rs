@@ -51,6 +51,10 @@ pub(crate) struct Args {
     /// repeatable.
     #[arg(long = "login-choice")]
     login_choices: Vec<String>,
+    /// A customer (number) whose website login continues at the bank's own page (a link to open,
+    /// card reader there); repeatable.
+    #[arg(long = "login-redirect")]
+    login_redirects: Vec<String>,
 }
 
 /// Opens the sandbox bank, prints where and who, and serves until Ctrl-C.
@@ -75,6 +79,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         app_signers: args.app_signers,
         app_logins: args.app_logins,
         login_choices: args.login_choices,
+        login_redirects: args.login_redirects,
     };
     let sandbox = Sandbox::start_on(api, web, config)?;
     sandbox.set_api_fault(args.api_fault);

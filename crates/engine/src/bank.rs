@@ -172,8 +172,8 @@ pub enum BankError {
         /// Why.
         reason: String,
     },
-    /// The website waits for the customer to approve its login in the bank's app, and no approval
-    /// came while the call waited (at most `ScreenBankConfig::app_login_wait`): nothing was read or
+    /// The website waits for the customer to approve its login in the bank's app (or to continue it
+    /// at the bank's own page), and no approval came while the call waited (at most `ScreenBankConfig::app_login_wait`): nothing was read or
     /// sent. The login keeps waiting in its session until the bank's own expiry; asking again after
     /// `retry_after` follows the same approval (no new one is pushed to the customer meanwhile). The
     /// failover tries the other channel first.

@@ -35,6 +35,10 @@ pub struct SandboxConfig {
     /// The customers (numbers) offered a choice at the website's login, after the password: the card
     /// reader or the banking app.
     pub login_choices: Vec<String>,
+    /// The customers (numbers) whose website login continues at the bank's own authentication page
+    /// (a link the website shows after the password, opened by the customer, e.g. on their phone,
+    /// where they answer the card reader); the website waits for it.
+    pub login_redirects: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -48,6 +52,7 @@ impl Default for SandboxConfig {
             app_signers: Vec::new(),
             app_logins: Vec::new(),
             login_choices: Vec::new(),
+            login_redirects: Vec::new(),
         }
     }
 }

@@ -199,6 +199,10 @@ fn consent_step(consent: &ConsentId, step: LoginStep) -> BankResult<ScaStep> {
             authorisation_id,
             methods,
         }),
+        LoginStep::Redirect(url) => Ok(ScaStep::Redirect {
+            authorisation_id,
+            url,
+        }),
         LoginStep::LoggedIn => Err(refused(
             "STATUS_INVALID",
             "the consent is already authorised",
@@ -332,7 +336,7 @@ impl ScreenBank {
             };
             Ok(match found {
                 "accounts" => Ok(Some(self.consent_choice(browser, &known).await?)),
-                "login_app" => match self.app_outcome(&source) {
+                "login_app" | "login_redirect" => match self.app_outcome(&source) {
                     Some(message) => Err(message),
                     None => Ok(None),
                 },

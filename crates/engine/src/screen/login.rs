@@ -19,8 +19,12 @@ use crate::model::{AuthorisationId, InvalidValue, ScaAnswer, ScaChallenge, ScaMe
 /// itself, and reading it costs one round trip.
 pub(super) const APP_POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// The screens a login may reach after its password: the challenge, the app's page, the choice.
-pub(super) const AFTER_PASSWORD: [&str; 3] = ["sca", "login_app", "login_method"];
+/// The screens a login may reach after its password: the challenge, the app's page, the choice, the
+/// link to the bank's own page.
+pub(super) const AFTER_PASSWORD: [&str; 4] = ["sca", "login_app", "login_method", "login_redirect"];
+
+/// The pages that wait for the customer to act elsewhere (in the app, at the bank's own page).
+pub(super) const WAITING: [&str; 2] = ["login_app", "login_redirect"];
 
 /// The methods a login's choice offers, as the map names its actions, with their Berlin Group
 /// `authenticationType` (the card reader's is the map's `[sca] method`).
@@ -39,6 +43,9 @@ pub(super) enum LoginStep {
     App(String),
     /// A choice of how to confirm (`login_method`).
     Choice(Vec<ScaMethod>),
+    /// A page that waits while the customer continues at the bank's own page, at this address
+    /// (`login_redirect`).
+    Redirect(String),
 }
 
 impl ScreenBank {
@@ -125,6 +132,9 @@ impl ScreenBank {
             "login_app" => Ok(LoginStep::App(want_text(
                 page.required("login_app", "message")?,
             ))),
+            "login_redirect" => Ok(LoginStep::Redirect(want_text(
+                page.required("login_redirect", "link")?,
+            ))),
             _ => {
                 let actions = &self.inner.map.screen("login_method").actions;
                 let methods = LOGIN_METHODS
@@ -183,15 +193,16 @@ impl ScreenBank {
     pub(super) async fn follow_login_app(
         &self,
         browser: &Browser,
+        screen: &str,
         limit: std::time::Duration,
     ) -> FlowResult<bool> {
-        let def = self.inner.map.screen("login_app");
+        let def = self.inner.map.screen(screen);
         let outcome = def.values.get("outcome").map(|v| v.css.as_str());
         browser
             .wait_to_move_on(&def.is_here, outcome, limit)
             .await?;
         let source = browser.source().await?;
-        match self.expect(&source, &["accounts", "login_app"])? {
+        match self.expect(&source, &["accounts", "login_app", "login_redirect"])? {
             "accounts" => Ok(true),
             _ => match self.app_outcome(&source) {
                 Some(message) => Err(Fail::Bank(BankError::Rejected {
@@ -203,10 +214,12 @@ impl ScreenBank {
         }
     }
 
-    /// How a login in the app ended, when its page says (refused, expired).
+    /// How a login waiting in the app (or at the bank's own page) ended, when its page says
+    /// (refused, expired, cancelled).
     pub(super) fn app_outcome(&self, source: &str) -> Option<String> {
-        Page::new(source, &self.inner.map)
-            .value("login_app", "outcome")
+        let page = Page::new(source, &self.inner.map);
+        let screen = page.which(&WAITING)?;
+        page.value(screen, "outcome")
             .ok()
             .flatten()
             .map(want_text)
@@ -271,8 +284,11 @@ impl ScreenBank {
             // The approval an earlier call asked for: its page, as it stands now.
             true => {
                 let source = browser.source().await?;
-                match self.expect(&source, &["accounts", "login_app"]) {
+                match self.expect(&source, &["accounts", "login_app", "login_redirect"]) {
                     Ok("accounts") => LoginStep::LoggedIn,
+                    Ok("login_redirect") if self.app_outcome(&source).is_none() => {
+                        LoginStep::Redirect(String::new())
+                    }
                     // Refused or expired: said once, in the bank's words; the next call logs in
                     // anew (a new approval in the app).
                     Ok(_) => match self.app_outcome(&source) {
@@ -333,24 +349,29 @@ impl ScreenBank {
                     }
                     return Ok(());
                 }
-                LoginStep::App(message) => {
+                LoginStep::App(_) | LoginStep::Redirect(_) => {
+                    let screen = match step {
+                        LoginStep::App(_) => "login_app",
+                        _ => "login_redirect",
+                    };
                     if self
-                        .follow_login_app(browser, self.inner.config.app_login_wait)
+                        .follow_login_app(browser, screen, self.inner.config.app_login_wait)
                         .await?
                     {
                         return Ok(());
                     }
                     let source = browser.source().await?;
+                    // The bank's words; never the link (it carries the login's secret state).
                     let message = Page::new(&source, &self.inner.map)
-                        .value("login_app", "message")
+                        .value(screen, "message")
                         .ok()
                         .flatten()
                         .map(want_text)
-                        .unwrap_or(message);
+                        .unwrap_or_else(|| "the login continues at the bank's own page".to_owned());
                     tracing::info!(
                         event = "approval_pending",
                         customer = ?psu.psu_id,
-                        "the website's login waits for the customer's approval in the bank's app"
+                        "the website's login waits for the customer (in the bank's app or at its own page)"
                     );
                     return Err(Fail::Bank(BankError::ApprovalPending {
                         message,

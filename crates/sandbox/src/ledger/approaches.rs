@@ -18,6 +18,9 @@ use psd2_fallback_engine::model::{
 
 /// What the bank says when a decoupled approval is refused in the app.
 pub const REFUSED_IN_APP: &str = "the customer refused in the banking app";
+/// What the app shows for a login waiting in it.
+pub const LOGIN_APPROVAL: &str = "login to online banking";
+
 /// What the bank says when an approval lapsed.
 pub const EXPIRED: &str = "the approval expired before the customer gave it";
 /// What the bank says when the customer cancelled on the bank's page.
@@ -242,7 +245,7 @@ impl Ledger {
             .into_iter()
             .map(|id| PendingApproval {
                 id,
-                what: super::logins::LOGIN_APPROVAL.to_owned(),
+                what: LOGIN_APPROVAL.to_owned(),
             });
         let mut pending: Vec<PendingApproval> = book
             .authorisations

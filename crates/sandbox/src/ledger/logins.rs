@@ -9,26 +9,11 @@ use std::time::Duration as StdDuration;
 use tokio::time::Instant;
 
 use super::approaches::{EXPIRED, REFUSED_IN_APP};
-use super::book::Book;
+use super::book::{Book, LoginApproval};
 use super::bookkeeping::Ledger;
 use super::error::{LedgerError, LedgerResult};
+use crate::card_reader::card_reader_response;
 use psd2_fallback_engine::model::{AuthorisationId, ScaStatus};
-
-/// What the app shows for a login waiting in it.
-pub const LOGIN_APPROVAL: &str = "login to online banking";
-
-/// A login waiting in the customer's app.
-#[derive(Debug, Clone)]
-pub(crate) struct LoginApproval {
-    /// The customer who logs in.
-    pub(super) customer: String,
-    /// `started` while it waits; `finalised` approved, `failed` refused or lapsed.
-    pub(super) status: ScaStatus,
-    /// When it lapses.
-    pub(super) expires_at: Instant,
-    /// What the bank says about how it ended (refused in the app, expired).
-    pub(super) message: Option<String>,
-}
 
 fn unknown(id: &AuthorisationId) -> LedgerError {
     LedgerError::NotFound {
@@ -49,9 +34,79 @@ impl Ledger {
                 status: ScaStatus::Started,
                 expires_at: Instant::now() + expires_in,
                 message: None,
+                redirect: None,
             },
         );
         id
+    }
+
+    /// A login that continues at the bank's own page (opened by the customer, e.g. on their phone):
+    /// its id and the secret state the page's address carries. It waits until the customer answers
+    /// the card reader there, cancels, or `expires_in` has passed.
+    pub fn start_login_redirect(
+        &self,
+        customer: &str,
+        expires_in: StdDuration,
+    ) -> (AuthorisationId, String) {
+        let id = self.start_login_approval(customer, expires_in);
+        let state = uuid::Uuid::new_v4().simple().to_string();
+        let challenge = self.new_challenge();
+        let mut book = self.book();
+        if let Some(approval) = book.login_approvals.get_mut(&id) {
+            approval.redirect = Some((state.clone(), challenge));
+        }
+        (id, state)
+    }
+
+    /// The bank's login page: the customer and the challenge, when `state` is the login's and it
+    /// still waits; any other state reads as an unknown login.
+    pub fn login_redirect_challenge(
+        &self,
+        id: &AuthorisationId,
+        state: &str,
+    ) -> LedgerResult<(String, String)> {
+        let mut book = self.book();
+        book.lapse_logins(Instant::now());
+        let approval = book
+            .login_approvals
+            .get(id)
+            .filter(|a| a.redirect.as_ref().is_some_and(|(s, _)| s == state))
+            .ok_or_else(|| unknown(id))?;
+        if approval.status != ScaStatus::Started {
+            return Err(LedgerError::ScaClosed {
+                id: id.to_string(),
+                status: approval.status.code(),
+            });
+        }
+        let challenge = approval.redirect.as_ref().map(|(_, c)| c.clone());
+        Ok((approval.customer.clone(), challenge.unwrap_or_default()))
+    }
+
+    /// The customer answers the card reader on the bank's login page (or cancels there): the login
+    /// is let in, or fails. A wrong answer is refused and the login keeps waiting.
+    pub fn login_redirect_confirm(
+        &self,
+        id: &AuthorisationId,
+        state: &str,
+        response: Option<&str>,
+    ) -> LedgerResult<ScaStatus> {
+        let (customer, challenge) = self.login_redirect_challenge(id, state)?;
+        let mut book = self.book();
+        let approval = book
+            .login_approvals
+            .get_mut(id)
+            .ok_or_else(|| unknown(id))?;
+        match response {
+            None => {
+                approval.status = ScaStatus::Failed;
+                approval.message = Some(super::approaches::CANCELLED.to_owned());
+            }
+            Some(r) if card_reader_response(&customer, &challenge) == r.trim() => {
+                approval.status = ScaStatus::Finalised;
+            }
+            Some(_) => return Err(LedgerError::ScaInvalid { attempts_left: 1 }),
+        }
+        Ok(approval.status)
     }
 
     /// Where `customer`'s login approval `id` stands, and the bank's words when it failed.
@@ -85,7 +140,9 @@ impl Book {
     pub(super) fn pending_logins(&self, customer: &str) -> Vec<AuthorisationId> {
         self.login_approvals
             .iter()
-            .filter(|(_, a)| a.customer == customer && a.status == ScaStatus::Started)
+            .filter(|(_, a)| {
+                a.customer == customer && a.status == ScaStatus::Started && a.redirect.is_none()
+            })
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -98,10 +155,9 @@ impl Book {
         id: &AuthorisationId,
         approve: bool,
     ) -> Option<ScaStatus> {
-        let approval = self
-            .login_approvals
-            .get_mut(id)
-            .filter(|a| a.customer == customer && a.status == ScaStatus::Started)?;
+        let approval = self.login_approvals.get_mut(id).filter(|a| {
+            a.customer == customer && a.status == ScaStatus::Started && a.redirect.is_none()
+        })?;
         if approve {
             approval.status = ScaStatus::Finalised;
         } else {
@@ -116,8 +172,7 @@ impl Book {
 mod tests {
     use std::time::Duration;
 
-    use super::LOGIN_APPROVAL;
-    use crate::ledger::approaches::{EXPIRED, REFUSED_IN_APP};
+    use crate::ledger::approaches::{EXPIRED, LOGIN_APPROVAL, REFUSED_IN_APP};
     use crate::ledger::testing::ledger;
     use psd2_fallback_engine::model::ScaStatus;
 

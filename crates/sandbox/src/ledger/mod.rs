@@ -32,12 +32,11 @@ mod settlement;
 mod testing;
 
 pub use approaches::{
-    APP, CANCELLED, CARD_READER, EXPIRED, METHODS, MethodChosen, PendingApproval, REFUSED_IN_APP,
-    RedirectEnd,
+    APP, CANCELLED, CARD_READER, EXPIRED, LOGIN_APPROVAL, METHODS, MethodChosen, PendingApproval,
+    REFUSED_IN_APP, RedirectEnd,
 };
 pub use bookkeeping::Ledger;
 pub use consents::ConsentUse;
 pub use error::{LedgerError, LedgerResult};
-pub use logins::LOGIN_APPROVAL;
 pub use payments::{PaymentDetail, PaymentRecord, Pays};
 pub use sca::SCA_ATTEMPTS;

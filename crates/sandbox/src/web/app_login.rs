@@ -5,7 +5,9 @@
 //! After the password, the page "Confirm in your banking app" (marker `login-app`) waits: its script
 //! polls `/login/app/status` and moves on to the accounts once the customer approved in the app, or
 //! shows the refusal or the expiry on the page. The choice page (marker `login-method`) offers the
-//! card reader (on to the challenge, marker `sca`) or the app (on to the waiting page).
+//! card reader (on to the challenge, marker `sca`) or the app (on to the waiting page). For the
+//! customers whose login continues at the bank's own page ([`crate::SandboxConfig::login_redirects`])
+//! the waiting page (marker `login-redirect`) shows that page's link instead, and waits the same way.
 
 use std::collections::HashMap;
 
@@ -14,7 +16,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
-use super::html::{self, Button, Field, FormData, escape};
+use super::html::{self, Button, Field, FormData, escape, url_encode};
 use super::page::render;
 use super::session::Login;
 use super::visitor::{Visitor, check_csrf};
@@ -44,6 +46,25 @@ pub(super) fn after_password(
     let config = &visitor.web.shared.config;
     if config.login_choices.contains(&customer) {
         (Login::ChoosingMethod { customer, name }, "/login/method")
+    } else if config.login_redirects.contains(&customer) {
+        let shared = &visitor.web.shared;
+        let (approval, state) = shared
+            .ledger
+            .start_login_redirect(&customer, shared.config.approval_expiry);
+        let link = format!(
+            "{}/sca/login/{}?state={state}",
+            shared.web_url,
+            url_encode(approval.as_str())
+        );
+        (
+            Login::AwaitingApp {
+                customer,
+                name,
+                approval,
+                redirect: Some(link),
+            },
+            "/login/app",
+        )
     } else if config.app_logins.contains(&customer) {
         awaiting_app(visitor, customer, name)
     } else {
@@ -71,6 +92,7 @@ fn awaiting_app(visitor: &Visitor, customer: String, name: String) -> (Login, &'
             customer,
             name,
             approval,
+            redirect: None,
         },
         "/login/app",
     )
@@ -154,6 +176,7 @@ fn approval_state(visitor: &Visitor) -> Option<(ScaStatus, Option<String>)> {
         customer,
         name,
         approval,
+        ..
     } = &session.login
     else {
         return None;
@@ -236,19 +259,41 @@ pub(crate) async fn app_page(visitor: Visitor) -> Response {
 </script>"#
         ),
     };
+    let redirect = match visitor.session.as_ref().map(|(_, s)| &s.login) {
+        Some(Login::AwaitingApp { redirect, .. }) => redirect.clone(),
+        _ => None,
+    };
+    let again = html::link(
+        layout,
+        "/logout",
+        "login-again",
+        "login-again",
+        "Log in again",
+    );
+    if let Some(link) = redirect {
+        let body = format!(
+            "<p>{}</p><p>{}</p>{outcome}<p>{again}</p>{script}",
+            html::value(
+                layout,
+                "login-redirect-message",
+                "Continue this login at your bank's page, then answer your card reader there."
+            ),
+            html::link(
+                layout,
+                &link,
+                "login-redirect-link",
+                "login-redirect-link",
+                "Continue at your bank"
+            ),
+        );
+        return render(&chrome, "login-redirect", "Continue at your bank", &body);
+    }
     let body = format!(
-        "<p>{}</p>{outcome}<p>{}</p>{script}",
+        "<p>{}</p>{outcome}<p>{again}</p>{script}",
         html::value(
             layout,
             "login-app-message",
             "Confirm this login in your banking app."
-        ),
-        html::link(
-            layout,
-            "/logout",
-            "login-again",
-            "login-again",
-            "Log in again"
         ),
     );
     render(&chrome, "login-app", "Confirm in your app", &body)

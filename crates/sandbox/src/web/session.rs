@@ -26,6 +26,8 @@ pub(crate) enum Login {
         customer: String,
         name: String,
         approval: psd2_fallback_engine::model::AuthorisationId,
+        /// For a login that continues at the bank's own page: that page's address.
+        redirect: Option<String>,
     },
     /// The password was right; the customer chooses how to confirm (card reader or banking app).
     ChoosingMethod { customer: String, name: String },
