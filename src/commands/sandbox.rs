@@ -100,6 +100,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!("  card reader: psd2-fallback card-reader <customer> <challenge>");
+    println!(
+        "  banking app: {}/app/<customer>   (or PUT {}/_sandbox/app/<customer>/approve | refuse)",
+        sandbox.web_url(),
+        sandbox.web_url()
+    );
     println!("Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     sandbox.shutdown().await;
