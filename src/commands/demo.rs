@@ -4,6 +4,10 @@
 //! headless Chromium), runs a small client workload — balances, history, a payment signed with the
 //! customer's card reader, a standing order — takes the bank's API down, keeps serving through the
 //! website, brings the API back, and prints every switch as it happens and a summary at the end.
+//! The customer signs orders on the website in the banking app: during the outage the website's
+//! "confirm in your app" page is relayed as a decoupled authorisation, approved through the sandbox's
+//! app control (`PUT /_sandbox/app/{customer}/approve`, as the customer's phone would) and followed
+//! until the page moves on.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -26,7 +30,7 @@ use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::belgian::format_amount;
 use psd2_fallback_engine::model::{
     AccountId, Amount, ConsentAccess, ConsentRequest, EndToEndId, ExecutionRule, Frequency,
-    PaymentProduct, PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaStatus, ScaTarget,
+    PaymentProduct, PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaStatus, ScaStep, ScaTarget,
     StandingOrderRequest, TransactionFilter,
 };
 use psd2_fallback_engine::screen::ScreenBankConfig;
@@ -78,6 +82,11 @@ pub(crate) struct DemoSummary {
     pub(crate) time_to_fallback: Option<Duration>,
     /// From the API coming back to the switch back to it.
     pub(crate) time_to_switch_back: Option<Duration>,
+    /// Signings approved in the banking app (decoupled), and how long the longest took from the
+    /// start of its authorisation to its end.
+    pub(crate) approved_in_app: u32,
+    /// The longest of those signings.
+    pub(crate) longest_app_signing: Option<Duration>,
 }
 
 /// Prints a line with the time since the demo started.
@@ -98,6 +107,8 @@ struct Tally<'a> {
     journal: &'a dyn JournalStore,
     summary: DemoSummary,
     outage_started: Option<Instant>,
+    /// How the customer signs.
+    signer: &'a Signer,
 }
 
 impl Tally<'_> {
@@ -150,18 +161,104 @@ impl Tally<'_> {
     }
 }
 
-async fn sign(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget) -> BankResult<ScaStatus> {
-    let step = bank.start_authorisation(psu, target).await?;
-    let Some(challenge) = step.into_challenge() else {
-        return Err(BankError::NotSupported {
-            channel: Channel::Api,
-            operation: "the demo answers embedded challenges only".to_owned(),
-        });
-    };
-    // The customer reads the challenge, types it into their card reader and gives the answer back.
-    let answer = ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
-    bank.authorise(psu, target, &challenge.authorisation_id, &answer)
-        .await
+/// How a signing ended, and whether the customer approved it in the banking app.
+struct Signed {
+    status: ScaStatus,
+    in_app: bool,
+}
+
+impl Signed {
+    fn show(&self) -> String {
+        match self.in_app {
+            true => format!("{:?}, approved in the banking app (decoupled)", self.status),
+            false => format!("{:?}, with the card reader", self.status),
+        }
+    }
+}
+
+/// How the customer signs: with the card reader (embedded: the challenge relayed, its response
+/// returned), or in the banking app (decoupled: the customer approves there, through the sandbox's app
+/// control, and the authorisation is polled at the bank's pace until it ends).
+struct Signer {
+    /// The sandbox website's base, where its app control is.
+    web_url: String,
+    /// One HTTP client for the app control.
+    http: reqwest::Client,
+    /// Signings approved in the app and the longest of them.
+    in_app: std::sync::Mutex<(u32, Option<Duration>)>,
+}
+
+impl Signer {
+    async fn sign(
+        &self,
+        bank: &dyn Bank,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Signed> {
+        let started = Instant::now();
+        let step = bank.start_authorisation(psu, target).await?;
+        let (authorisation, poll_every) = match step {
+            ScaStep::Challenge(challenge) => {
+                // The customer reads the challenge, types it into their card reader and gives the
+                // answer back.
+                let answer =
+                    ScaAnswer::new(card_reader_response(psu.psu_id.as_str(), &challenge.data));
+                return bank
+                    .authorise(psu, target, &challenge.authorisation_id, &answer)
+                    .await
+                    .map(|status| Signed {
+                        status,
+                        in_app: false,
+                    });
+            }
+            ScaStep::Decoupled {
+                authorisation_id,
+                poll_every,
+                ..
+            } => (authorisation_id, poll_every),
+            other => {
+                return Err(BankError::NotSupported {
+                    channel: Channel::Api,
+                    operation: format!(
+                        "the demo signs with the card reader or the app, not {:?}",
+                        other.approach()
+                    ),
+                });
+            }
+        };
+        // The customer's phone: approve what waits in the app.
+        let approve = format!(
+            "{}/_sandbox/app/{}/approve",
+            self.web_url,
+            psu.psu_id.as_str()
+        );
+        let approved = self.http.put(&approve).send().await;
+        if !approved.is_ok_and(|a| a.status().is_success()) {
+            return Err(BankError::Unavailable {
+                channel: Channel::Screen,
+                reason: "the sandbox's app control did not approve".to_owned(),
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let progress = bank
+                .authorisation_status(psu, target, &authorisation)
+                .await?;
+            if progress.has_ended() || Instant::now() > deadline {
+                if progress.status == ScaStatus::Finalised {
+                    let took = started.elapsed();
+                    let mut in_app = self.in_app.lock().unwrap_or_else(|p| p.into_inner());
+                    in_app.0 += 1;
+                    in_app.1 = Some(in_app.1.map_or(took, |t| t.max(took)));
+                }
+                return Ok(Signed {
+                    status: progress.status,
+                    in_app: true,
+                });
+            }
+            tokio::time::sleep(poll_every).await;
+        }
+    }
 }
 
 /// Runs the demo, printing as it goes; returns the summary.
@@ -171,6 +268,8 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     };
     let sandbox = Sandbox::start(SandboxConfig {
         settle_after: Duration::from_millis(500),
+        // The customer signs orders on the website in the banking app.
+        app_signers: vec![CUSTOMERS[0].number.to_owned()],
         ..SandboxConfig::default()
     })
     .await
@@ -255,7 +354,14 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
             },
         )
         .await?;
-    sign(failover, &psu, &ScaTarget::Consent(consent.clone())).await?;
+    let signer = Signer {
+        web_url: sandbox.web_url(),
+        http: reqwest::Client::new(),
+        in_app: std::sync::Mutex::new((0, None)),
+    };
+    signer
+        .sign(failover, &psu, &ScaTarget::Consent(consent.clone()))
+        .await?;
     let psu = psu.with_consent(consent);
     let current = AccountId::new(own[0].id.as_str());
 
@@ -263,6 +369,7 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         journal: &*journal,
         summary: DemoSummary::default(),
         outage_started: None,
+        signer: &signer,
     };
     let mut e2e_ids: Vec<EndToEndId> = Vec::new();
 
@@ -347,6 +454,8 @@ pub(crate) async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         })
         .count() as u32;
     summary.switches = switches.load(std::sync::atomic::Ordering::SeqCst);
+    (summary.approved_in_app, summary.longest_app_signing) =
+        *signer.in_app.lock().unwrap_or_else(|p| p.into_inner());
     printer.abort();
     engine.shutdown().await;
     sandbox.shutdown().await;
@@ -419,12 +528,13 @@ async fn workload(
         return;
     };
     let target = ScaTarget::Payment(started.payment.clone());
+    let signer = tally.signer;
     tally
         .call(
             log,
-            "  signed with the card reader",
-            sign(bank, psu, &target),
-            |s| format!("{s:?}"),
+            "  signed",
+            signer.sign(bank, psu, &target),
+            Signed::show,
         )
         .await;
     tally
@@ -461,9 +571,9 @@ async fn workload(
         tally
             .call(
                 log,
-                "  signed with the card reader",
-                sign(bank, psu, &target),
-                |s| format!("{s:?}"),
+                "  signed",
+                signer.sign(bank, psu, &target),
+                Signed::show,
             )
             .await;
     }
@@ -506,6 +616,11 @@ fn print_summary(s: &DemoSummary) {
             ms(s.time_to_fallback),
         ),
         ("time to switch back to the API", ms(s.time_to_switch_back)),
+        (
+            "signings approved in the banking app",
+            s.approved_in_app.to_string(),
+        ),
+        ("  longest, start to finalised", ms(s.longest_app_signing)),
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<40} {value:>10}");

@@ -44,6 +44,17 @@ pub(crate) struct Args {
     /// A customer (number) who signs orders on the website in the banking app; repeatable.
     #[arg(long = "app-signer")]
     app_signers: Vec<String>,
+    /// A customer (number) who confirms website logins in the banking app; repeatable.
+    #[arg(long = "app-login")]
+    app_logins: Vec<String>,
+    /// A customer (number) offered a choice at the website's login: card reader or banking app;
+    /// repeatable.
+    #[arg(long = "login-choice")]
+    login_choices: Vec<String>,
+    /// A customer (number) whose website login continues at the bank's own page (a link to open,
+    /// card reader there); repeatable.
+    #[arg(long = "login-redirect")]
+    login_redirects: Vec<String>,
 }
 
 /// Opens the sandbox bank, prints where and who, and serves until Ctrl-C.
@@ -66,6 +77,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         sca: args.sca,
         approval_expiry: Duration::from_secs(args.approval_expiry_secs),
         app_signers: args.app_signers,
+        app_logins: args.app_logins,
+        login_choices: args.login_choices,
+        login_redirects: args.login_redirects,
     };
     let sandbox = Sandbox::start_on(api, web, config)?;
     sandbox.set_api_fault(args.api_fault);
@@ -86,6 +100,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!("  card reader: psd2-fallback card-reader <customer> <challenge>");
+    println!(
+        "  banking app: {}/app/<customer>   (or PUT {}/_sandbox/app/<customer>/approve | refuse)",
+        sandbox.web_url(),
+        sandbox.web_url()
+    );
     println!("Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     sandbox.shutdown().await;

@@ -172,6 +172,18 @@ pub enum BankError {
         /// Why.
         reason: String,
     },
+    /// The website waits for the customer to approve its login in the bank's app (or to continue it
+    /// at the bank's own page), and no approval came while the call waited (at most `ScreenBankConfig::app_login_wait`): nothing was read or
+    /// sent. The login keeps waiting in its session until the bank's own expiry; asking again after
+    /// `retry_after` follows the same approval (no new one is pushed to the customer meanwhile). The
+    /// failover tries the other channel first.
+    #[error("the customer must confirm the login in the bank's app: {message}")]
+    ApprovalPending {
+        /// What the bank tells the customer ("confirm in your app").
+        message: String,
+        /// When to ask again.
+        retry_after: Duration,
+    },
     /// The bank answered no. An answer, never a reason to switch.
     #[error("the bank rejected the request: {code}: {message}")]
     Rejected {
@@ -279,6 +291,7 @@ impl BankError {
             BankError::FallbackExempt { .. } => "fallback_exempt",
             BankError::ReadBackMismatch { .. } => "read_back_mismatch",
             BankError::ReauthenticationRequired { .. } => "reauthentication_required",
+            BankError::ApprovalPending { .. } => "approval_pending",
         }
     }
 

@@ -25,6 +25,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/sca/redirect/{authorisation}",
             get(redirect_page).post(redirect_submit),
         )
+        .route(
+            "/sca/login/{approval}",
+            get(login_redirect_page).post(login_redirect_submit),
+        )
         .route("/app/{customer}", get(app_page))
         .route("/app/{customer}/{decision}", axum::routing::post(app_form))
         .route("/_sandbox/app/{customer}", get(app_pending))
@@ -119,6 +123,67 @@ async fn redirect_submit(
                     "Signed. You may return to the app that sent you."
                 } else {
                     "Not signed."
+                }
+            ),
+        ))
+        .into_response(),
+        Err(error) => ledger_refusal(&error),
+    }
+}
+
+/// `GET /sca/login/{id}?state=…`: the bank's own page where a website login continues: the
+/// customer answers the card reader here (or cancels); the website's page waiting for it moves on.
+async fn login_redirect_page(
+    State(shared): State<Arc<Shared>>,
+    Path(approval): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let id = AuthorisationId::new(approval);
+    let state = query.get("state").map(String::as_str).unwrap_or("");
+    match shared.ledger.login_redirect_challenge(&id, state) {
+        Ok((customer, challenge)) => Html(page(
+            "Log in at your bank",
+            &format!(
+                "<p>Customer <span id=\"customer\">{customer}</span></p>\
+                 <p>Challenge: <span id=\"challenge\">{challenge}</span></p>\
+                 <form method=\"post\" action=\"/sca/login/{id}\">\
+                 <input type=\"hidden\" name=\"state\" value=\"{state}\">\
+                 <label>Card reader response <input name=\"response\" id=\"response\"></label>\
+                 <button type=\"submit\" name=\"action\" value=\"confirm\" id=\"confirm\">Log in</button>\
+                 <button type=\"submit\" name=\"action\" value=\"cancel\" id=\"cancel\">Cancel</button>\
+                 </form>",
+                customer = escape(&customer),
+                challenge = escape(&challenge),
+                id = url_encode(id.as_str()),
+                state = escape(state),
+            ),
+        ))
+        .into_response(),
+        Err(error) => ledger_refusal(&error),
+    }
+}
+
+/// `POST /sca/login/{id}`: the customer's answer (or cancellation) on the bank's login page.
+async fn login_redirect_submit(
+    State(shared): State<Arc<Shared>>,
+    Path(approval): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let id = AuthorisationId::new(approval);
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let response = (field("action") != "cancel").then(|| field("response"));
+    match shared
+        .ledger
+        .login_redirect_confirm(&id, field("state"), response)
+    {
+        Ok(status) => Html(page(
+            "Login",
+            &format!(
+                "<p id=\"outcome\">{}</p>",
+                if status == ScaStatus::Finalised {
+                    "Logged in. You may return to the website."
+                } else {
+                    "Not logged in."
                 }
             ),
         ))

@@ -28,6 +28,17 @@ pub struct SandboxConfig {
     /// The customers (numbers) who sign orders on the website in the banking app ("confirm in your
     /// app") instead of with the card reader.
     pub app_signers: Vec<String>,
+    /// The customers (numbers) who confirm their website logins in the banking app: after the
+    /// password, the website waits for the approval there ("confirm in your app") instead of asking
+    /// for the card reader's response.
+    pub app_logins: Vec<String>,
+    /// The customers (numbers) offered a choice at the website's login, after the password: the card
+    /// reader or the banking app.
+    pub login_choices: Vec<String>,
+    /// The customers (numbers) whose website login continues at the bank's own authentication page
+    /// (a link the website shows after the password, opened by the customer, e.g. on their phone,
+    /// where they answer the card reader); the website waits for it.
+    pub login_redirects: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -39,6 +50,9 @@ impl Default for SandboxConfig {
             sca: SandboxSca::Choice,
             approval_expiry: Duration::from_secs(5 * 60),
             app_signers: Vec::new(),
+            app_logins: Vec::new(),
+            login_choices: Vec::new(),
+            login_redirects: Vec::new(),
         }
     }
 }

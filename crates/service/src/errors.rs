@@ -246,6 +246,18 @@ pub(crate) fn bank_error(error: BankError) -> ServiceError {
             format!("the customer must re-authenticate: {reason}"),
         )
         .into(),
+        BankError::ApprovalPending {
+            message,
+            retry_after,
+        } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            format!(
+                "the customer must confirm the login to the bank's website in their banking app ({message}); nothing was read: ask again shortly"
+            ),
+        )
+        .with_retry_after(retry_after.as_secs().max(1))
+        .into(),
         BankError::InvalidInput(invalid) => ApiError::from(invalid).into(),
         BankError::ReadBackMismatch { field, .. } => ServiceError {
             error: ApiError::new(

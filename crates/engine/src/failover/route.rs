@@ -49,8 +49,8 @@ impl Failover {
         call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
     ) -> BankResult<(Channel, BankResult<T>)> {
         let mut last = None;
-        // A website that needs the customer to log in again: the other channel may serve; if none
-        // does, that is what the caller hears.
+        // A website that needs the customer to log in again (or to approve its login in the app):
+        // the other channel may serve; if none does, that is what the caller hears.
         let mut reauthenticate = None;
         // A read the website could not serve (its pages no longer match the map, or the map declares
         // the screen absent): the other channel may serve it; if none does, the caller hears the
@@ -70,7 +70,10 @@ impl Failover {
                     step(Step::Unavailable(channel, &error))?;
                     last = Some(error);
                 }
-                Err(error @ BankError::ReauthenticationRequired { .. }) => {
+                Err(
+                    error @ (BankError::ReauthenticationRequired { .. }
+                    | BankError::ApprovalPending { .. }),
+                ) => {
                     step(Step::Unavailable(channel, &error))?;
                     reauthenticate = Some(error);
                 }

@@ -13,8 +13,12 @@ use async_trait::async_trait;
 use time::Date;
 
 use super::ScreenBank;
-use super::fail::{Fail, unavailable};
+use super::driver::Browser;
+use super::extract::Page;
+use super::fail::{Fail, FlowResult, unavailable};
 use super::flow::Effect;
+use super::login::{AFTER_PASSWORD, APP_POLL_EVERY, LoginStep};
+use super::sessions::Flow;
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use crate::model::{
     AccessUse, Account, AccountId, AccountScope, Amount, AuthorisationId, Balance, BalanceType,
@@ -174,6 +178,192 @@ impl ScreenBank {
                     consent,
                 },
             );
+    }
+}
+
+/// The step a consent's login asks for, under the consent's own authorisation id.
+fn consent_step(consent: &ConsentId, step: LoginStep) -> BankResult<ScaStep> {
+    let authorisation_id = AuthorisationId::new(format!("screen-{consent}"));
+    match step {
+        LoginStep::Challenge(mut challenge) => {
+            challenge.authorisation_id = authorisation_id;
+            Ok(ScaStep::Challenge(challenge))
+        }
+        LoginStep::App(message) => Ok(ScaStep::Decoupled {
+            authorisation_id,
+            message,
+            poll_every: APP_POLL_EVERY,
+            expires_in: None,
+        }),
+        LoginStep::Choice(methods) => Ok(ScaStep::ChooseMethod {
+            authorisation_id,
+            methods,
+        }),
+        LoginStep::Redirect(url) => Ok(ScaStep::Redirect {
+            authorisation_id,
+            url,
+        }),
+        LoginStep::LoggedIn => Err(refused(
+            "STATUS_INVALID",
+            "the consent is already authorised",
+        )),
+        LoginStep::LetIn => Ok(ScaStep::Done {
+            authorisation_id: Some(authorisation_id),
+            status: ScaStatus::Finalised,
+        }),
+    }
+}
+
+impl ScreenBank {
+    /// What a bank-offered consent made here reaches once the customer is logged in: the website
+    /// offers no choice of accounts, so it is what the customer sees, read now in the same session.
+    async fn consent_choice(&self, browser: &Browser, known: &Consent) -> FlowResult<Vec<Iban>> {
+        let offered = known.request.access.scope == AccountScope::BankOffered
+            && known.request.access.lists_none();
+        Ok(match offered {
+            true => self
+                .account_rows(browser)
+                .await?
+                .into_iter()
+                .map(|a| a.iban)
+                .collect(),
+            false => Vec::new(),
+        })
+    }
+
+    /// The step a consent's login reached, for the caller: a website that let the customer in at
+    /// once makes the consent valid now (`Done`, finalised).
+    async fn consent_next(
+        &self,
+        flow: &mut Flow,
+        psu: &PsuContext,
+        consent: &ConsentId,
+        reached: FlowResult<LoginStep>,
+    ) -> BankResult<ScaStep> {
+        let reached = match reached {
+            Ok(LoginStep::LetIn) => {
+                let known = self.awaiting_sca(psu, consent)?.1;
+                let browser = match self.browser(flow).await {
+                    Ok(browser) => browser,
+                    Err(fail) => return Err(self.classify(flow, psu, fail, Effect::Safe).await),
+                };
+                match self.consent_choice(browser, &known).await {
+                    Ok(chosen) => {
+                        self.consent_signed(flow, psu, &known, chosen);
+                        Ok(LoginStep::LetIn)
+                    }
+                    Err(fail) => Err(fail),
+                }
+            }
+            other => other,
+        };
+        match reached {
+            Ok(step) => consent_step(consent, step),
+            Err(fail) => Err(self.classify(flow, psu, fail, Effect::Safe).await),
+        }
+    }
+
+    /// The consent's login succeeded: its session is logged in, the consent valid.
+    fn consent_signed(
+        &self,
+        flow: &mut Flow,
+        psu: &PsuContext,
+        known: &Consent,
+        chosen: Vec<Iban>,
+    ) {
+        flow.session.logged_in = true;
+        flow.session.awaiting_app = false;
+        let mut known = known.clone();
+        known.request.access = known.request.access.with_choice(chosen);
+        self.settle_consent(psu, known, ConsentStatus::Valid);
+    }
+
+    /// The consent's login failed: a rejected consent never reads, so its browser is closed now.
+    async fn consent_refused(&self, flow: &mut Flow, psu: &PsuContext, known: &Consent) {
+        if let Some(browser) = flow.session.browser.take() {
+            browser.close().await;
+        }
+        flow.session.logged_in = false;
+        flow.session.awaiting_app = false;
+        self.settle_consent(psu, known.clone(), ConsentStatus::Rejected);
+    }
+
+    /// Where a consent's authorisation stands: ended when the consent is valid or rejected; else read
+    /// off its session's page — the login waiting in the bank's app (`started`, or `failed` with the
+    /// bank's words once it shows the refusal or the expiry), moved on to the accounts (`finalised`:
+    /// the consent becomes valid), the challenge, or the choice of method.
+    async fn consent_progress(
+        &self,
+        psu: &PsuContext,
+        consent: &ConsentId,
+    ) -> BankResult<ScaProgress> {
+        let psu = &psu.clone().with_consent(consent.clone());
+        let known = self
+            .consent_of(psu)?
+            .ok_or_else(|| refused("CONSENT_UNKNOWN", "no such consent for this customer"))?;
+        let ended = |status| {
+            Ok(ScaProgress {
+                status,
+                message: None,
+            })
+        };
+        match known.status {
+            ConsentStatus::Valid => return ended(ScaStatus::Finalised),
+            ConsentStatus::Rejected => return ended(ScaStatus::Failed),
+            ConsentStatus::Received => {}
+            other => {
+                return Err(refused(
+                    "STATUS_INVALID",
+                    format!("the consent's status is {}", other.code()),
+                ));
+            }
+        }
+        let mut flow = self.flow(psu).await?;
+        let mut screens = vec!["accounts"];
+        screens.extend(AFTER_PASSWORD);
+        let result = async {
+            let browser = self.browser(&mut flow).await?;
+            let source = browser.source().await?;
+            let found = match self.expect(&source, &screens) {
+                Ok(found) => found,
+                // The website ended the login (its session ran out): it was not confirmed.
+                Err(Fail::LoggedOut) => {
+                    return Ok(Err(
+                        "the website ended the login before it was confirmed".to_owned()
+                    ));
+                }
+                Err(fail) => return Err(fail),
+            };
+            Ok(match found {
+                "accounts" => Ok(Some(self.consent_choice(browser, &known).await?)),
+                "login_app" | "login_redirect" => match self.app_outcome(&source) {
+                    Some(message) => Err(message),
+                    None => Ok(None),
+                },
+                _ => Ok(None),
+            })
+            .map(|r| r.map(|chosen| (found, chosen)))
+        }
+        .await;
+        match result {
+            Ok(Ok((_, Some(chosen)))) => {
+                self.consent_signed(&mut flow, psu, &known, chosen);
+                ended(ScaStatus::Finalised)
+            }
+            Ok(Ok((found, None))) => ended(match found {
+                "sca" => ScaStatus::ScaMethodSelected,
+                "login_method" => ScaStatus::PsuAuthenticated,
+                _ => ScaStatus::Started,
+            }),
+            Ok(Err(message)) => {
+                self.consent_refused(&mut flow, psu, &known).await;
+                Ok(ScaProgress {
+                    status: ScaStatus::Failed,
+                    message: Some(message),
+                })
+            }
+            Err(fail) => Err(self.classify(&mut flow, psu, fail, Effect::Safe).await),
+        }
     }
 }
 
@@ -467,25 +657,14 @@ impl Bank for ScreenBank {
                 let result = async {
                     let browser = self.browser(&mut flow).await?;
                     let source = browser.source().await?;
-                    if self.expect(&source, &["sca"]).is_ok() {
-                        return self.challenge(&source, "sca", consent.as_str());
-                    }
-                    match self.login_to_challenge(browser, psu).await? {
-                        Some(mut c) => {
-                            c.authorisation_id = AuthorisationId::new(format!("screen-{consent}"));
-                            Ok(c)
-                        }
-                        None => Err(Fail::Bank(BankError::Rejected {
-                            code: "STATUS_INVALID".to_owned(),
-                            message: "the consent is already authorised".to_owned(),
-                        })),
+                    let here = Page::new(&source, &self.inner.map).which(&AFTER_PASSWORD);
+                    match here {
+                        Some(screen) => self.login_step(&source, screen),
+                        None => self.login_to_challenge(browser, psu).await,
                     }
                 }
                 .await;
-                match result {
-                    Ok(c) => Ok(ScaStep::Challenge(c)),
-                    Err(fail) => Err(self.classify(&mut flow, psu, fail, Effect::Safe).await),
-                }
+                self.consent_next(&mut flow, psu, consent, result).await
             }
             ScaTarget::Payment(payment) => {
                 self.offered("sign")?;
@@ -498,6 +677,40 @@ impl Bank for ScreenBank {
         }
     }
 
+    async fn select_sca_method(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        _authorisation: &AuthorisationId,
+        method: &str,
+    ) -> BankResult<ScaStep> {
+        match target {
+            ScaTarget::Consent(consent) => {
+                let (psu, _) = &self.awaiting_sca(psu, consent)?;
+                let mut flow = self.flow(psu).await?;
+                let result = async {
+                    let browser = self.browser(&mut flow).await?;
+                    self.choose_login_method(browser, method).await
+                }
+                .await;
+                match result {
+                    Err(Fail::Unexpected { .. }) => Err(refused(
+                        "STATUS_INVALID",
+                        "the website offers no choice of method for this consent now",
+                    )),
+                    result => self.consent_next(&mut flow, psu, consent, result).await,
+                }
+            }
+            // The website's choice of signing method before an order's challenge is taken with the
+            // map's `sign_method` action when the order is confirmed.
+            ScaTarget::Payment(_) => Err(BankError::NotSupported {
+                channel: Channel::Screen,
+                operation: "select_sca_method of an order (the website's signing page chooses it)"
+                    .to_owned(),
+            }),
+        }
+    }
+
     async fn authorisation_status(
         &self,
         psu: &PsuContext,
@@ -505,12 +718,7 @@ impl Bank for ScreenBank {
         _authorisation: &AuthorisationId,
     ) -> BankResult<ScaProgress> {
         match target {
-            ScaTarget::Consent(_) => Err(BankError::NotSupported {
-                channel: Channel::Screen,
-                operation:
-                    "authorisation_status of a consent (the website's login answers at once)"
-                        .to_owned(),
-            }),
+            ScaTarget::Consent(consent) => self.consent_progress(psu, consent).await,
             ScaTarget::Payment(payment) => {
                 self.offered("sign")?;
                 self.run(psu, Effect::Safe, move |bank, b| {
@@ -533,43 +741,25 @@ impl Bank for ScreenBank {
             ScaTarget::Consent(consent) => {
                 let (psu, known) = &self.awaiting_sca(psu, consent)?;
                 let mut flow = self.flow(psu).await?;
-                let offered = known.request.access.scope == AccountScope::BankOffered
-                    && known.request.access.lists_none();
                 let result = async {
                     let browser = self.browser(&mut flow).await?;
                     if !self.answer_login(browser, answer).await? {
                         return Ok(None);
                     }
-                    // The website offers no choice of accounts: a bank-offered consent made here
-                    // reaches what the customer sees once logged in, read now in the same session.
-                    let chosen = match offered {
-                        true => self.account_rows(browser).await?,
-                        false => Vec::new(),
-                    };
-                    Ok(Some(chosen.into_iter().map(|a| a.iban).collect()))
+                    self.consent_choice(browser, known).await.map(Some)
                 }
                 .await;
-                let mut known = known.clone();
-                let (sca, status) = match result {
+                match result {
                     Ok(Some(chosen)) => {
-                        flow.session.logged_in = true;
-                        known.request.access = known.request.access.with_choice(chosen);
-                        (ScaStatus::Finalised, ConsentStatus::Valid)
+                        self.consent_signed(&mut flow, psu, known, chosen);
+                        Ok(ScaStatus::Finalised)
                     }
                     Ok(None) => {
-                        // A rejected consent never reads: its browser is closed now.
-                        if let Some(browser) = flow.session.browser.take() {
-                            browser.close().await;
-                        }
-                        flow.session.logged_in = false;
-                        (ScaStatus::Failed, ConsentStatus::Rejected)
+                        self.consent_refused(&mut flow, psu, known).await;
+                        Ok(ScaStatus::Failed)
                     }
-                    Err(fail) => {
-                        return Err(self.classify(&mut flow, psu, fail, Effect::Safe).await);
-                    }
-                };
-                self.settle_consent(psu, known, status);
-                Ok(sca)
+                    Err(fail) => Err(self.classify(&mut flow, psu, fail, Effect::Safe).await),
+                }
             }
             ScaTarget::Payment(payment) => {
                 self.offered("sign")?;

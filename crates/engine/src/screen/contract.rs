@@ -62,13 +62,18 @@ pub(crate) const ALWAYS: &[&str] = &["login", "sca", "accounts"];
 
 /// Screens a website may simply not have: no cookie wall, no maintenance page, no error page, no choice
 /// of signing method between confirming an order and its challenge, no signing in the bank's app
-/// (`sign_app`: a page that waits for the customer's approval there).
+/// (`sign_app`: a page that waits for the customer's approval there), no login confirmed in the app
+/// (`login_app`: the same, at the login), no choice of how to confirm a login (`login_method`), no
+/// login that continues at the bank's own page (`login_redirect`: a link for the customer to open).
 pub(crate) const MAY_LACK: &[&str] = &[
     "cookie_banner",
     "maintenance",
     "error",
     "sign_method",
     "sign_app",
+    "login_app",
+    "login_method",
+    "login_redirect",
 ];
 
 /// Screens only reads open, which a map may mark `server_rendered` (read over HTTP on the browser's
@@ -170,6 +175,13 @@ pub(crate) const CONTRACT: &[(&str, Need, Must)] = &[
     ("sca", Value("error", Text), Optional),
     ("sca", Field("response"), Required),
     ("sca", Action("submit"), Required),
+    ("login_app", Value("message", Text), Required),
+    ("login_app", Value("outcome", Text), Optional),
+    ("login_redirect", Value("link", Text), Required),
+    ("login_redirect", Value("message", Text), Optional),
+    ("login_redirect", Value("outcome", Text), Optional),
+    ("login_method", Action("card_reader"), Required),
+    ("login_method", Action("app"), Required),
     ("accounts", Url, Required),
     ("accounts", Table("accounts"), Required),
     ("accounts", Column("accounts", "id", Text), Required),

@@ -642,6 +642,42 @@ impl Browser {
             .map_err(|e| classify(e, css))
     }
 
+    /// On a page that waits for something outside the browser (an approval in the bank's app): waits
+    /// until `here` no longer matches (the page moved on) or `shown` matches an element that is shown
+    /// and has text (the page says how it ended), at most `limit`. `true` when either happened. A
+    /// script that fails while the page changes is asked again.
+    pub(crate) async fn wait_to_move_on(
+        &self,
+        here: &str,
+        shown: Option<&str>,
+        limit: Duration,
+    ) -> Result<bool, DriverError> {
+        const SCRIPT: &str = "const [here, shown] = arguments; \
+            if (!document.querySelector(here)) return true; \
+            if (!shown) return false; \
+            const o = document.querySelector(shown); \
+            return !!o && !o.hidden && o.textContent.trim() !== '';";
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut tick = tokio::time::interval(POLL * 4);
+        loop {
+            tick.tick().await;
+            match self
+                .client
+                .execute(SCRIPT, vec![here.into(), shown.into()])
+                .await
+                .map_err(|e| classify(e, here))
+            {
+                Ok(done) if done.as_bool() == Some(true) => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.session_lost() => return Err(e),
+                Err(_) => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+        }
+    }
+
     /// After a "load more" click: waits until more than `seen` elements match `rows`, or the button
     /// `more` is gone or disabled (everything is shown), polling every few milliseconds.
     pub(crate) async fn wait_for_more(

@@ -149,6 +149,14 @@ impl<'m> Page<'m> {
         self.html.select(&selector(css)).next().is_some()
     }
 
+    /// The trimmed text of the first element a selector matches (a button's label).
+    pub(crate) fn text(&self, css: &str) -> Option<String> {
+        self.html
+            .select(&selector(css))
+            .next()
+            .map(|e| e.text().collect::<String>().trim().to_owned())
+    }
+
     /// How many elements a selector matches.
     pub(crate) fn count(&self, css: &str) -> usize {
         self.html.select(&selector(css)).count()

@@ -128,6 +128,13 @@ pub struct ScreenBankConfig {
     /// cap on flows at once, fair between banks and their customers); `None`, this bank's own
     /// `max_active` alone.
     pub pool: Option<BrowserPool>,
+    /// How long one call waits for the customer to approve a website login in the bank's app (a
+    /// login page that says "confirm in your app"). Past it the call answers
+    /// `BankError::ApprovalPending` at once and the login keeps waiting in its session — until the
+    /// customer approves or refuses, the bank's approval expires (the page says so), or the session
+    /// is closed as idle (`idle_timeout`) — so no call holds a browser for minutes; the next call
+    /// follows the same approval.
+    pub app_login_wait: Duration,
 }
 
 /// Chromium's arguments that send every request of the browser through a proxy and make it trust
@@ -141,7 +148,8 @@ pub struct BrowserProxy {
 
 impl ScreenBankConfig {
     /// A configuration with defaults: local chromedriver, 20 actions/s, 30 s page loads, 2 active flows,
-    /// a spare browser, 5 minutes idle, 8 open sessions, 64 flows queued at most, HTTP reads on.
+    /// a spare browser, 5 minutes idle, 8 open sessions, 64 flows queued at most, HTTP reads on, 3 s
+    /// waiting for a login's approval in the bank's app per call.
     pub fn new(map: impl Into<PathBuf>, base_url: impl Into<String>) -> Self {
         Self {
             map: map.into(),
@@ -159,6 +167,7 @@ impl ScreenBankConfig {
             max_queue: 64,
             proxy: None,
             pool: None,
+            app_login_wait: Duration::from_secs(3),
         }
     }
 }

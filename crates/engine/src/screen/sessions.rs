@@ -61,6 +61,9 @@ pub(super) struct Session {
     /// Prepared ahead of a switch (the warm standby) and used by no call since: what
     /// [`ScreenBank::cool_down`] closes when the API recovers before any switch.
     pub(super) warm: bool,
+    /// Whether the browser shows a login waiting for the customer's approval in the bank's app: the
+    /// next flow follows that page instead of logging in again.
+    pub(super) awaiting_app: bool,
 }
 
 /// A flow's place in the queue for a browser, given back when dropped.
@@ -265,6 +268,7 @@ impl ScreenBank {
             };
             flow.session.browser = Some(browser);
             flow.session.logged_in = false;
+            flow.session.awaiting_app = false;
         }
         flow.session.last_used = Some(Instant::now());
         Ok(flow.session.browser.as_ref().expect("set above"))

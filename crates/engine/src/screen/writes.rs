@@ -11,6 +11,7 @@ use super::ScreenBank;
 use super::driver::{Browser, FillValue};
 use super::extract::{Page, Value};
 use super::fail::{Fail, FlowResult, unavailable};
+use super::login::APP_POLL_EVERY;
 use super::navigation::want_text;
 use super::rows::model_word;
 use crate::bank::{BankError, Channel};
@@ -20,10 +21,6 @@ use crate::model::{
     PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep,
     StandingOrderRequest,
 };
-
-/// How often the caller polls an approval the website waits for in the bank's app: the page moves on by
-/// itself, and reading it costs one round trip.
-const APP_POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl ScreenBank {
     /// Compares a read-back value with what was asked; cancels the order on the page when they differ.

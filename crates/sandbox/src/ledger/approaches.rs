@@ -18,6 +18,9 @@ use psd2_fallback_engine::model::{
 
 /// What the bank says when a decoupled approval is refused in the app.
 pub const REFUSED_IN_APP: &str = "the customer refused in the banking app";
+/// What the app shows for a login waiting in it.
+pub const LOGIN_APPROVAL: &str = "login to online banking";
+
 /// What the bank says when an approval lapsed.
 pub const EXPIRED: &str = "the approval expired before the customer gave it";
 /// What the bank says when the customer cancelled on the bank's page.
@@ -232,10 +235,18 @@ impl Ledger {
         })
     }
 
-    /// The decoupled approvals waiting in `customer`'s app, oldest first.
+    /// The decoupled approvals waiting in `customer`'s app (website logins among them), oldest first.
     pub fn app_pending(&self, customer: &str) -> Vec<PendingApproval> {
         let mut book = self.book();
         book.lapse(Instant::now());
+        book.lapse_logins(Instant::now());
+        let logins = book
+            .pending_logins(customer)
+            .into_iter()
+            .map(|id| PendingApproval {
+                id,
+                what: LOGIN_APPROVAL.to_owned(),
+            });
         let mut pending: Vec<PendingApproval> = book
             .authorisations
             .iter()
@@ -252,6 +263,7 @@ impl Ledger {
                 },
             })
             .collect();
+        pending.extend(logins);
         pending.sort_by(|a, b| a.id.cmp(&b.id));
         pending
     }
@@ -297,6 +309,9 @@ impl Ledger {
             },
         };
         let mut book = self.book();
+        if let Some(status) = book.decide_login(customer, &id, approve) {
+            return Ok((id, status));
+        }
         if approve {
             let status = book.finalise(customer, &id, self.settle_after)?;
             Ok((id, status))

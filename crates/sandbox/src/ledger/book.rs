@@ -43,6 +43,22 @@ pub(super) struct Authorisation {
     pub(super) message: Option<String>,
 }
 
+/// A login waiting in the customer's app.
+#[derive(Debug, Clone)]
+pub(super) struct LoginApproval {
+    /// The customer who logs in.
+    pub(super) customer: String,
+    /// `started` while it waits; `finalised` approved, `failed` refused or lapsed.
+    pub(super) status: ScaStatus,
+    /// When it lapses.
+    pub(super) expires_at: Instant,
+    /// What the bank says about how it ended (refused in the app, expired).
+    pub(super) message: Option<String>,
+    /// For a login that continues at the bank's own page: the secret state its address carries and
+    /// the card reader's challenge shown there.
+    pub(super) redirect: Option<(String, String)>,
+}
+
 /// One account and its booked history.
 #[derive(Debug, Clone)]
 pub(super) struct AccountRecord {
@@ -156,6 +172,8 @@ pub(super) struct Book {
     pub(super) consents: HashMap<ConsentId, ConsentEntry>,
     /// Every authorisation, by id.
     pub(super) authorisations: HashMap<AuthorisationId, Authorisation>,
+    /// Website logins waiting for the customer's approval in the banking app, by id.
+    pub(super) login_approvals: HashMap<AuthorisationId, LoginApproval>,
     /// `X-Request-ID`s of initiations already served, so a repeated request gets the same resource.
     pub(super) request_ids: HashMap<(String, String), PaymentId>,
     /// The number in the next id handed out; it also orders payments in lists.

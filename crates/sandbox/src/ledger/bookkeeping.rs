@@ -56,6 +56,7 @@ impl Ledger {
             payments: HashMap::new(),
             consents: HashMap::new(),
             authorisations: HashMap::new(),
+            login_approvals: HashMap::new(),
             request_ids: HashMap::new(),
             offer_choices: HashMap::new(),
             next_id: 1,

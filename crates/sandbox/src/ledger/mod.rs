@@ -23,6 +23,7 @@ mod book;
 mod bookkeeping;
 mod consents;
 mod error;
+mod logins;
 mod payments;
 mod sca;
 mod schedule;
@@ -31,8 +32,8 @@ mod settlement;
 mod testing;
 
 pub use approaches::{
-    APP, CANCELLED, CARD_READER, EXPIRED, METHODS, MethodChosen, PendingApproval, REFUSED_IN_APP,
-    RedirectEnd,
+    APP, CANCELLED, CARD_READER, EXPIRED, LOGIN_APPROVAL, METHODS, MethodChosen, PendingApproval,
+    REFUSED_IN_APP, RedirectEnd,
 };
 pub use bookkeeping::Ledger;
 pub use consents::ConsentUse;

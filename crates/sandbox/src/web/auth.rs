@@ -11,7 +11,6 @@ use super::html::{self, Button, Chrome, Field, FormData, Layout, escape};
 use super::page::{forbidden, render};
 use super::session::{Login, clear_session_cookie, session_cookie};
 use super::visitor::{Visitor, check_csrf};
-use crate::ledger::SCA_ATTEMPTS;
 
 const LOGIN: Button = Button {
     v1: "login-submit",
@@ -179,14 +178,10 @@ pub(crate) async fn login(
     match ledger.log_in_on_website(&customer, form.get(Field::Password)) {
         Ok(name) => {
             visitor.web.sessions.remove(&sid);
-            let challenge = ledger.new_challenge();
-            let new = visitor.web.sessions.create(Login::Challenged {
-                customer,
-                name: name.to_owned(),
-                challenge,
-                attempts_left: SCA_ATTEMPTS,
-            });
-            let mut response = Redirect::to("/sca").into_response();
+            let (login, next) =
+                super::app_login::after_password(&visitor, customer, name.to_owned());
+            let new = visitor.web.sessions.create(login);
+            let mut response = Redirect::to(next).into_response();
             response
                 .headers_mut()
                 .append(header::SET_COOKIE, session_cookie(&new));
@@ -217,6 +212,8 @@ pub(crate) async fn sca_page(visitor: Visitor) -> Response {
             ..
         } => sca_screen(&visitor, &session.csrf, challenge, *attempts_left, None),
         Login::Authenticated { .. } => Redirect::to("/accounts").into_response(),
+        Login::AwaitingApp { .. } => Redirect::to("/login/app").into_response(),
+        Login::ChoosingMethod { .. } => Redirect::to("/login/method").into_response(),
         Login::Anonymous => Redirect::to("/login").into_response(),
     }
 }

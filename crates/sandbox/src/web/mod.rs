@@ -1,7 +1,8 @@
 //! The sandbox bank's online-banking website: server-rendered HTML over the same ledger as the API.
 //!
 //! A customer accepts the cookie banner, logs in (customer number, password, then a card-reader
-//! challenge), and reads accounts, balances and a script-rendered transaction history; makes payments
+//! challenge — or, for those who confirm logins in the banking app, a page that waits for the app, and
+//! for those offered a choice, a page choosing between the two), and reads accounts, balances and a script-rendered transaction history; makes payments
 //! and standing orders (form → read-back → signing with the card reader → result), uploads and signs
 //! pain.001 payment files, and cancels what can still be cancelled.
 //!
@@ -13,11 +14,12 @@
 //! - `session`: sessions, CSRF tokens, drafts and signings in progress.
 //! - `site`: `Web`, what every handler reaches: the shared state and the sessions.
 //! - `visitor`: the extractors that hand a page its visitor or customer, and the CSRF check.
-//! - `auth`, `accounts` (with `history`), `payments`, `orders`, `files`: the screens.
+//! - `auth` (with `app_login`), `accounts` (with `history`), `payments`, `orders`, `files`: the screens.
 //!
 //! This file only routes and applies the fault; the screens import the modules above, never this one.
 
 mod accounts;
+mod app_login;
 mod auth;
 mod files;
 mod history;
@@ -48,6 +50,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/cookies", post(auth::accept_cookies))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/sca", get(auth::sca_page).post(auth::sca))
+        .route(
+            "/login/method",
+            get(app_login::method_page).post(app_login::choose_method),
+        )
+        .route("/login/app", get(app_login::app_page))
+        .route("/login/app/status", get(app_login::app_status))
         .route("/logout", get(auth::logout))
         .route("/accounts", get(accounts::overview))
         .route("/accounts/{id}", get(accounts::account))

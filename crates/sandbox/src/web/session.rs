@@ -21,6 +21,16 @@ pub(crate) enum Login {
         challenge: String,
         attempts_left: u32,
     },
+    /// The password was right; the login waits for the customer's approval in the banking app.
+    AwaitingApp {
+        customer: String,
+        name: String,
+        approval: psd2_fallback_engine::model::AuthorisationId,
+        /// For a login that continues at the bank's own page: that page's address.
+        redirect: Option<String>,
+    },
+    /// The password was right; the customer chooses how to confirm (card reader or banking app).
+    ChoosingMethod { customer: String, name: String },
     /// Fully authenticated.
     Authenticated { customer: String, name: String },
 }

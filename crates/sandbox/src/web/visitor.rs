@@ -95,6 +95,10 @@ impl FromRequestParts<Arc<Web>> for Customer {
         let (customer, name) = match &session.login {
             Login::Authenticated { customer, name } => (customer.clone(), name.clone()),
             Login::Challenged { .. } => return Err(Redirect::to("/sca").into_response()),
+            Login::AwaitingApp { .. } => return Err(Redirect::to("/login/app").into_response()),
+            Login::ChoosingMethod { .. } => {
+                return Err(Redirect::to("/login/method").into_response());
+            }
             Login::Anonymous => return Err(Redirect::to("/login").into_response()),
         };
         let chrome = Chrome {
