@@ -20,7 +20,9 @@ use crate::storage::JournalLocation;
 use crate::website_egress::WebsiteEgressConfig;
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError};
 use psd2_fallback_engine::bank::ScaRelay;
-use psd2_fallback_engine::failover::{BuildError, FailoverBuilder, ScreenChannel, WarmStandbyConfig};
+use psd2_fallback_engine::failover::{
+    BuildError, FailoverBuilder, ScreenChannel, WarmStandbyConfig,
+};
 use psd2_fallback_engine::health::{HealthConfig, Policy, Probe};
 use psd2_fallback_engine::screen::WebDriverTarget;
 use psd2_fallback_engine::screen::{BrowserPool, PoolBound, ScreenBankConfig, lightest_chromium};
