@@ -14,7 +14,9 @@
 //!
 //! Layout, each module depending only on those before it:
 //! - `owners` — who made which consent and payment ([`OwnerStore`], [`SqliteOwnerStore`]).
-//! - `outbox` — events for applications until delivered ([`SqliteOutbox`]), callers' [`Webhook`]s.
+//! - `outbox` — events for applications until delivered ([`Outbox`]: a process's [`SqliteOutbox`],
+//!   or across replicas `outbox_postgres`'s [`PostgresOutbox`], one event per key and one delivery
+//!   at a time), callers' [`Webhook`]s.
 //! - `metrics` — Prometheus and `Metered`, the channel wrapper that counts and times calls.
 //! - `auth` — [`TokenHash`], [`Caller`], the per-caller rate limit and the authentication middleware.
 //! - `pages` — the short-lived cache of transaction reads behind `_links.next`.
@@ -41,6 +43,7 @@ mod metrics;
 mod openapi;
 mod ops;
 mod outbox;
+mod outbox_postgres;
 mod owners;
 mod owners_postgres;
 mod pages;
@@ -71,7 +74,8 @@ pub use auth::{Caller, TokenHash};
 pub use config::{BankConfig, ConfigError, PolicyConfig, ServiceConfig, api_probe};
 pub use identity::{CertificateSource, ServiceName};
 pub use metrics::Metrics;
-pub use outbox::{SqliteOutbox, Webhook, outbox_path, signature};
+pub use outbox::{Outbox, SqliteOutbox, Webhook, outbox_path, signature};
+pub use outbox_postgres::PostgresOutbox;
 pub use owners::{
     OwnerStore, OwnerStoreError, OwnerStoreResult, ResourceOwner, SqliteOwnerStore, owners_path,
 };

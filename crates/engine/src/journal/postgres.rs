@@ -121,6 +121,7 @@ CREATE TABLE journal_key_check (
 ",
     ),
     (2, HEALTH_LEASES),
+    (3, HEALTH_REPORTS),
 ];
 
 /// The journal's second migration: the health leases and the claims on intents in doubt (used by
@@ -138,6 +139,21 @@ CREATE TABLE intent_claims (
     holder TEXT NOT NULL,
     until TIMESTAMPTZ NOT NULL
 );
+";
+
+/// The journal's third migration: what the replicas that do not decide a bank's health report of
+/// their calls to its API, until the decider counts it (used by `leases`).
+const HEALTH_REPORTS: &str = "
+CREATE TABLE health_reports (
+    id BIGSERIAL PRIMARY KEY,
+    bank TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('answered', 'failed', 'unavailable', 'unusable')),
+    latency_ms DOUBLE PRECISION NOT NULL,
+    error TEXT,
+    at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX health_reports_bank ON health_reports (bank, id);
 ";
 
 /// This process's name as a replica: host, process id and a random part (a restarted process is
