@@ -9,6 +9,7 @@ mod consent_scopes;
 mod deploy;
 mod egress;
 mod failover;
+mod grid;
 mod http_reads;
 mod identity;
 mod journal;
