@@ -70,7 +70,15 @@ impl Drop for Deployment {
 
 impl Deployment {
     fn new() -> Option<Self> {
-        let postgres = Postgres::start()?;
+        Self::on(Postgres::start()?)
+    }
+
+    /// Replicas on a PostgreSQL that accepts TLS connections only, reached over TLS.
+    fn over_tls() -> Option<Self> {
+        Self::on(Postgres::start_tls()?)
+    }
+
+    fn on(postgres: Postgres) -> Option<Self> {
         let folder = std::env::temp_dir().join(format!("psd2fb-replicas-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&folder).unwrap();
         let key = format!(
@@ -84,6 +92,15 @@ impl Deployment {
             postgres,
             webhook: None,
         })
+    }
+
+    /// The journal URL the replicas are given: over TLS where the server takes nothing else.
+    fn url(&self) -> secrecy::SecretString {
+        if self.postgres.folder().join("ca.pem").exists() {
+            self.postgres.tls_url()
+        } else {
+            self.postgres.url()
+        }
     }
 
     /// Starts one more replica over `sandbox`, its journal URL (with the password) given in the
@@ -144,7 +161,7 @@ impl Deployment {
             .arg(&config)
             .env(
                 psd2_fallback_service::JOURNAL_URL_VARIABLE,
-                self.postgres.url().expose_secret(),
+                self.url().expose_secret(),
             )
             .env("RUST_LOG", "info")
             .env("PSD2_FALLBACK_CALLER_BUDGET_APP_WEBHOOK_KEY", WEBHOOK_KEY)
@@ -156,7 +173,11 @@ impl Deployment {
         let http = reqwest::Client::new();
         for _ in 0..400 {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("replica {name} stopped: {status}");
+                panic!(
+                    "replica {name} stopped: {status}: {}",
+                    std::fs::read_to_string(self.folder.join(format!("{name}.log")))
+                        .unwrap_or_default()
+                );
             }
             if http.get(format!("{url}/health")).send().await.is_ok() {
                 return Replica {
@@ -1138,6 +1159,93 @@ async fn a_delivery_whose_replica_is_killed_is_delivered_by_the_other_once_its_c
             "SELECT (delivered_at IS NOT NULL) || ' ' || coalesce(claimed_by, '-') FROM outbox_deliveries"
         ),
         "true -"
+    );
+    sandbox.shutdown().await;
+}
+
+/// The journal over TLS: a PostgreSQL that takes TLS connections only, its certificate from the
+/// test's CA. The journal with `sslmode=require&sslrootcert=<CA>` connects and works, every one of its
+/// connections encrypted; two `serve` replicas run on it; a plain URL is refused by the server, a CA
+/// that did not issue the server's certificate is refused by the journal, and no error shows the
+/// password.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_journal_over_tls_verifies_the_server_and_replicas_run_on_it() {
+    use psd2_fallback_engine::journal::{JournalKeys, PostgresJournal};
+    use secrecy::ExposeSecret;
+    let Some(deployment) = Deployment::over_tls() else {
+        return;
+    };
+    let postgres = &deployment.postgres;
+    // The replicas' own key: the database keeps the first one it was written with.
+    let key = std::fs::read_to_string(deployment.folder.join("journal.key")).unwrap();
+    let connect = |url: secrecy::SecretString| {
+        let key = key.clone();
+        std::thread::spawn(move || {
+            PostgresJournal::connect(&url, JournalKeys::parse(&key, "test").unwrap(), 2)
+                .map(|journal| journal.take_health_lease("sandbox", "tls", Duration::from_secs(1)))
+        })
+        .join()
+        .unwrap()
+    };
+    assert!(
+        connect(postgres.tls_url()).unwrap().unwrap(),
+        "took the lease over TLS"
+    );
+    let plain = connect(postgres.url()).unwrap_err().to_string();
+    assert!(
+        plain.contains("no encryption") || plain.contains("pg_hba"),
+        "{plain}"
+    );
+    let other_ca = postgres.folder().join("other-ca.pem");
+    std::fs::write(
+        &other_ca,
+        psd2_fallback_engine::identity::test_pki::TestPki::new("Another CA")
+            .unwrap()
+            .ca_pem(),
+    )
+    .unwrap();
+    let unverified = connect(secrecy::SecretString::from(
+        postgres
+            .tls_url()
+            .expose_secret()
+            .replace("ca.pem", "other-ca.pem"),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        unverified.to_lowercase().contains("certificate"),
+        "{unverified}"
+    );
+    let no_ca = connect(secrecy::SecretString::from(
+        postgres.url().expose_secret().to_owned() + "?sslmode=require",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(no_ca.contains("sslrootcert"), "{no_ca}");
+    for error in [&plain, &unverified, &no_ca] {
+        assert!(!error.contains(postgres.password()), "{error}");
+    }
+    // Two replicas on it: they start, migrate once and answer.
+    let sandbox = sandbox().await;
+    let a = deployment.replica(&sandbox, "a", false).await;
+    let b = deployment.replica(&sandbox, "b", false).await;
+    for replica in [&a, &b] {
+        assert_eq!(replica.mode().await, "api", "{}", replica.name);
+    }
+    assert_eq!(
+        postgres.psql(
+            "SELECT count(*) FILTER (WHERE NOT ssl) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a ON a.pid = s.pid WHERE a.backend_type = 'client backend'"
+        ),
+        "0",
+        "every client connection is encrypted"
+    );
+    assert!(
+        postgres
+            .psql("SELECT count(*) FROM pg_stat_ssl WHERE ssl")
+            .parse::<u32>()
+            .unwrap()
+            >= 2
     );
     sandbox.shutdown().await;
 }
