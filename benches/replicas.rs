@@ -50,12 +50,11 @@ async fn replica(folder: &Path, name: &str, sandbox: &Sandbox, journal_url: &str
         &config,
         format!(
             "listen = \"127.0.0.1:{port}\"\njournal = \"postgres://from-the-environment\"\n\
-             journal_key_file = \"{}\"\noutbox_file = \"{}\"\n\n\
+             journal_key_file = \"{}\"\n\n\
              [limits]\nrequests_per_second = 100000\nburst = 100000\n\n\
              [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\n\n\
              [[callers]]\nname = \"bench\"\ntoken_sha256 = \"{}\"\n",
             folder.join("journal.key").display(),
-            folder.join(format!("{name}.outbox.db")).display(),
             sandbox.api_url(),
             hex(&sha2::Sha256::digest(TOKEN.as_bytes())),
         ),

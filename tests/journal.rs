@@ -499,7 +499,7 @@ fn postgres_replicas_migrate_once_share_one_key_and_keep_the_password_secret() {
     assert_eq!(
         server
             .psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM journal_migrations"),
-        "1,2"
+        "1,2,3"
     );
     assert!(!format!("{:?}", journals[0]).contains(server.password()));
     let error = PostgresJournal::connect(&url, JournalKeys::generate().unwrap(), 2).unwrap_err();

@@ -18,6 +18,8 @@ use crate::support::service::{TOKEN_A, api_bank};
 use crate::support::{psu, sandbox, signed_consent};
 
 const BIN: &str = env!("CARGO_BIN_EXE_psd2-fallback");
+/// The budget app's webhook key, in every replica's environment.
+const WEBHOOK_KEY: &str = "webhook-key-of-the-budget-app";
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
 
@@ -56,6 +58,8 @@ impl Replica {
 struct Deployment {
     folder: PathBuf,
     postgres: Postgres,
+    /// The caller's webhook, for the replicas started from now on.
+    webhook: Option<String>,
 }
 
 impl Drop for Deployment {
@@ -66,7 +70,15 @@ impl Drop for Deployment {
 
 impl Deployment {
     fn new() -> Option<Self> {
-        let postgres = Postgres::start()?;
+        Self::on(Postgres::start()?)
+    }
+
+    /// Replicas on a PostgreSQL that accepts TLS connections only, reached over TLS.
+    fn over_tls() -> Option<Self> {
+        Self::on(Postgres::start_tls()?)
+    }
+
+    fn on(postgres: Postgres) -> Option<Self> {
         let folder = std::env::temp_dir().join(format!("psd2fb-replicas-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&folder).unwrap();
         let key = format!(
@@ -75,7 +87,20 @@ impl Deployment {
             uuid::Uuid::new_v4().simple()
         );
         std::fs::write(folder.join("journal.key"), key).unwrap();
-        Some(Self { folder, postgres })
+        Some(Self {
+            folder,
+            postgres,
+            webhook: None,
+        })
+    }
+
+    /// The journal URL the replicas are given: over TLS where the server takes nothing else.
+    fn url(&self) -> secrecy::SecretString {
+        if self.postgres.folder().join("ca.pem").exists() {
+            self.postgres.tls_url()
+        } else {
+            self.postgres.url()
+        }
     }
 
     /// Starts one more replica over `sandbox`, its journal URL (with the password) given in the
@@ -104,11 +129,10 @@ impl Deployment {
             &config,
             format!(
                 "listen = \"127.0.0.1:{port}\"\njournal = \"postgres://from-the-environment\"\n\
-                 journal_key_file = \"{}\"\noutbox_file = \"{}\"\n{top}\n\n\
+                 journal_key_file = \"{}\"\n{top}\n\n\
                  [[banks]]\nname = \"sandbox\"\napi_base_url = \"{}\"\n{}\n{}\n\
-                 [[callers]]\nname = \"budget-app\"\ntoken_sha256 = \"{token}\"\n",
+                 [[callers]]\nname = \"budget-app\"\ntoken_sha256 = \"{token}\"\n{}",
                 self.folder.join("journal.key").display(),
-                self.folder.join(format!("{name}.outbox.db")).display(),
                 sandbox.api_url(),
                 if website {
                     format!(
@@ -124,6 +148,10 @@ impl Deployment {
                 } else {
                     format!("[banks.policy]\n{policy}\n")
                 },
+                self.webhook
+                    .as_ref()
+                    .map(|url| format!("webhook_url = \"{url}\"\n"))
+                    .unwrap_or_default(),
             ),
         )
         .unwrap();
@@ -133,9 +161,10 @@ impl Deployment {
             .arg(&config)
             .env(
                 psd2_fallback_service::JOURNAL_URL_VARIABLE,
-                self.postgres.url().expose_secret(),
+                self.url().expose_secret(),
             )
             .env("RUST_LOG", "info")
+            .env("PSD2_FALLBACK_CALLER_BUDGET_APP_WEBHOOK_KEY", WEBHOOK_KEY)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.folder.join(format!("{name}.log"))).unwrap())
             .spawn()
@@ -144,7 +173,11 @@ impl Deployment {
         let http = reqwest::Client::new();
         for _ in 0..400 {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("replica {name} stopped: {status}");
+                panic!(
+                    "replica {name} stopped: {status}: {}",
+                    std::fs::read_to_string(self.folder.join(format!("{name}.log")))
+                        .unwrap_or_default()
+                );
             }
             if http.get(format!("{url}/health")).send().await.is_ok() {
                 return Replica {
@@ -480,6 +513,116 @@ async fn an_api_outage_is_one_switch_event_across_three_replicas_each_serving_th
             replica.name
         );
     }
+    sandbox.shutdown().await;
+}
+
+/// The policy of the drill where only a follower's traffic meets the outage: the decider never
+/// probes within the drill (probes every ten minutes), so only the calls another replica reports can
+/// switch the bank.
+const NO_PROBES_POLICY: &str = "rts_consecutive = 2\nprobe_interval_ms = 600000\nprobe_jitter_ms = 0\n\
+                                probe_timeout_ms = 500\ndwell_ms = 600000\nprobes_to_recover = 2\n";
+
+/// Two replicas; the API goes down while every call goes through the replica that does not decide the
+/// bank's health (and the decider does not probe): the follower reports what its calls met, the decider
+/// counts it and switches the bank — one switch event in the journal, both replicas' `/health` and
+/// `/metrics` say so, and both serve Anna's reads through the website.
+#[tokio::test]
+async fn an_outage_only_the_followers_traffic_meets_is_one_switch_and_both_serve_through_the_website()
+ {
+    let Some(_permit) = crate::support::browser::permit().await else {
+        return;
+    };
+    let Some(deployment) = Deployment::new() else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let settings = health_settings();
+    let mut replicas = Vec::new();
+    for name in ["a", "b"] {
+        replicas.push(
+            deployment
+                .replica_with(&sandbox, name, true, &settings, NO_PROBES_POLICY)
+                .await,
+        );
+    }
+    // Anna signs a consent through each replica, which keeps her password for the website.
+    let mut readers = Vec::new();
+    for replica in &replicas {
+        let client = crate::support::service::api_bank_waiting(
+            &replica.bank_url(),
+            Some(TOKEN_A),
+            Duration::from_secs(60),
+        );
+        let consent = authorise_consent(&client, &sandbox).await;
+        readers.push((client, psu(ANNA).with_consent(consent)));
+    }
+    let holder = || {
+        deployment
+            .postgres
+            .psql("SELECT holder FROM health_leases WHERE bank = 'sandbox'")
+    };
+    let started = std::time::Instant::now();
+    let deciding = loop {
+        let holder = holder();
+        if let Some(index) = replicas
+            .iter()
+            .position(|r| holder.split(':').nth(1) == Some(r.child.id().to_string().as_str()))
+        {
+            break index;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no lease holder: {holder}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let follower = 1 - deciding;
+    let all: Vec<&Replica> = replicas.iter().collect();
+    sandbox.set_api_fault(ApiFault::Refuse);
+    // Only the follower is called; each read meets the refused API and is served through the website
+    // in the same call.
+    let (client, anna) = &readers[follower];
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let mut reads = 0;
+    while replicas[deciding].mode().await != "fallback" {
+        let accounts = client.accounts(anna).await;
+        assert!(
+            accounts.as_ref().is_ok_and(|a| !a.is_empty()),
+            "read {reads} through the follower: {accounts:?}"
+        );
+        reads += 1;
+        assert!(
+            std::time::Instant::now() < until,
+            "the decider did not switch after {reads} reads through the follower"
+        );
+    }
+    eprintln!("the decider switched after {reads} reads through the follower");
+    all_in(&all, "fallback", Duration::from_secs(5), &deployment).await;
+    assert_eq!(journalled_switches(&deployment), ["api>fallback"]);
+    for (client, anna) in &readers {
+        let accounts = client.accounts(anna).await;
+        assert!(
+            accounts.as_ref().is_ok_and(|a| !a.is_empty()),
+            "{accounts:?}"
+        );
+    }
+    let evidence = deployment
+        .postgres
+        .psql("SELECT reason FROM switches WHERE bank = 'sandbox'");
+    assert!(evidence.contains("RTS Art. 33(1)"), "{evidence}");
+    for replica in &replicas {
+        assert_eq!(
+            replica.switches_counted().await,
+            [("policy_tripped".to_owned(), "1".to_owned())],
+            "{}",
+            replica.name
+        );
+    }
+    assert_eq!(
+        journalled_switches(&deployment),
+        ["api>fallback"],
+        "one switch, whichever replica met the outage"
+    );
     sandbox.shutdown().await;
 }
 
@@ -845,5 +988,264 @@ async fn a_remote_webdriver_that_opens_no_session_is_unavailable_after_backing_o
         started.elapsed()
     );
     screen.close().await;
+    sandbox.shutdown().await;
+}
+
+/// What a webhook receiver was sent: (`X-Event-ID`, the event's type, answered).
+type Posted = std::sync::Arc<std::sync::Mutex<Vec<(String, String, bool)>>>;
+
+/// A webhook receiver on loopback checking every signature; with `hold_first`, the first request is
+/// never answered (its sender is killed meanwhile), the others are answered 200.
+async fn receiver(hold_first: bool) -> (String, Posted) {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    let posted: Posted = Posted::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State((hold_first, posted)): State<(bool, Posted)>,
+                 headers: HeaderMap,
+                 body: Bytes| async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let key = secrecy::SecretString::from(WEBHOOK_KEY.to_owned());
+                    assert_eq!(
+                        header("X-Signature-SHA256"),
+                        psd2_fallback_service::signature(&key, &body)
+                    );
+                    let event: Value = serde_json::from_slice(&body).unwrap();
+                    let kind = event["type"].as_str().unwrap_or_default().to_owned();
+                    let hold = {
+                        let mut posted = posted.lock().unwrap();
+                        let hold = hold_first && posted.is_empty();
+                        posted.push((header("X-Event-ID"), kind, !hold));
+                        hold
+                    };
+                    if hold {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                    StatusCode::OK
+                },
+            ),
+        )
+        .with_state((hold_first, posted.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, posted)
+}
+
+/// Waits until `posted` holds `count` events of `kind` answered 200, at most `within`.
+async fn until_posted(posted: &Posted, kind: &str, count: usize, within: Duration) {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let seen = posted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, k, answered)| k == kind && *answered)
+            .count();
+        if seen >= count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{kind} not delivered {count} times within {within:?}: {:?}",
+            posted.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two replicas with the budget app's webhook, one outage and its recovery: each replica announces
+/// both switches (the decider its own, the other the adopted ones), yet the shared outbox makes one
+/// `bank.degraded` and one `bank.recovered`, each posted once, by one replica.
+#[tokio::test]
+async fn an_outage_across_two_replicas_is_one_webhook_per_event() {
+    let Some(mut deployment) = Deployment::new() else {
+        return;
+    };
+    let (url, posted) = receiver(false).await;
+    deployment.webhook = Some(url);
+    let sandbox = sandbox().await;
+    let settings = health_settings();
+    let mut replicas = Vec::new();
+    for name in ["a", "b"] {
+        replicas.push(
+            deployment
+                .replica_with(&sandbox, name, false, &settings, QUICK_POLICY)
+                .await,
+        );
+    }
+    let all: Vec<&Replica> = replicas.iter().collect();
+    sandbox.set_api_fault(ApiFault::Refuse);
+    all_in(&all, "fallback", Duration::from_secs(20), &deployment).await;
+    until_posted(&posted, "bank.degraded", 1, Duration::from_secs(20)).await;
+    sandbox.set_api_fault(ApiFault::Up);
+    all_in(&all, "api", Duration::from_secs(20), &deployment).await;
+    until_posted(&posted, "bank.recovered", 1, Duration::from_secs(20)).await;
+    // Both replicas' deliverers look at least twice more (every second at most).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let posted = posted.lock().unwrap().clone();
+    let kinds: Vec<&str> = posted.iter().map(|(_, k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["bank.degraded", "bank.recovered"], "{posted:?}");
+    assert_ne!(posted[0].0, posted[1].0, "two events, two ids");
+    assert_eq!(
+        deployment
+            .postgres
+            .psql("SELECT kind || ' ' || (d.delivered_at IS NOT NULL) FROM outbox_events e JOIN outbox_deliveries d ON d.event = e.id ORDER BY e.id"),
+        "bank.degraded true\nbank.recovered true"
+    );
+    sandbox.shutdown().await;
+}
+
+/// At least once across a crash: the replica that claimed a delivery is killed (SIGKILL) while the
+/// receiver has not answered; once its claim runs out the other replica delivers the same event (same
+/// `X-Event-ID`), and the event is then delivered, once answered.
+#[tokio::test]
+async fn a_delivery_whose_replica_is_killed_is_delivered_by_the_other_once_its_claim_runs_out() {
+    let Some(mut deployment) = Deployment::new() else {
+        return;
+    };
+    let (url, posted) = receiver(true).await;
+    deployment.webhook = Some(url);
+    let sandbox = sandbox().await;
+    let settings = health_settings();
+    let mut replicas = Vec::new();
+    for name in ["a", "b"] {
+        replicas.push(
+            deployment
+                .replica_with(&sandbox, name, false, &settings, QUICK_POLICY)
+                .await,
+        );
+    }
+    sandbox.set_api_fault(ApiFault::Refuse);
+    let started = std::time::Instant::now();
+    while posted.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nothing posted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let claimer = deployment
+        .postgres
+        .psql("SELECT claimed_by FROM outbox_deliveries");
+    let index = replicas
+        .iter()
+        .position(|r| claimer.split(':').nth(1) == Some(r.child.id().to_string().as_str()))
+        .unwrap_or_else(|| panic!("the claim's holder {claimer} is one of the replicas"));
+    let killed_at = std::time::Instant::now();
+    replicas.remove(index).kill();
+    until_posted(&posted, "bank.degraded", 1, Duration::from_secs(60)).await;
+    let waited = killed_at.elapsed();
+    eprintln!("delivered again {waited:?} after the kill");
+    assert!(
+        waited >= Duration::from_secs(20),
+        "not before the claim ran out: {waited:?}"
+    );
+    let posted = posted.lock().unwrap().clone();
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    assert_eq!(posted[0].0, posted[1].0, "the same event, again");
+    assert_eq!(
+        deployment.postgres.psql(
+            "SELECT (delivered_at IS NOT NULL) || ' ' || coalesce(claimed_by, '-') FROM outbox_deliveries"
+        ),
+        "true -"
+    );
+    sandbox.shutdown().await;
+}
+
+/// The journal over TLS: a PostgreSQL that takes TLS connections only, its certificate from the
+/// test's CA. The journal with `sslmode=require&sslrootcert=<CA>` connects and works, every one of its
+/// connections encrypted; two `serve` replicas run on it; a plain URL is refused by the server, a CA
+/// that did not issue the server's certificate is refused by the journal, and no error shows the
+/// password.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_journal_over_tls_verifies_the_server_and_replicas_run_on_it() {
+    use psd2_fallback_engine::journal::{JournalKeys, PostgresJournal};
+    use secrecy::ExposeSecret;
+    let Some(deployment) = Deployment::over_tls() else {
+        return;
+    };
+    let postgres = &deployment.postgres;
+    // The replicas' own key: the database keeps the first one it was written with.
+    let key = std::fs::read_to_string(deployment.folder.join("journal.key")).unwrap();
+    let connect = |url: secrecy::SecretString| {
+        let key = key.clone();
+        std::thread::spawn(move || {
+            PostgresJournal::connect(&url, JournalKeys::parse(&key, "test").unwrap(), 2)
+                .map(|journal| journal.take_health_lease("sandbox", "tls", Duration::from_secs(1)))
+        })
+        .join()
+        .unwrap()
+    };
+    assert!(
+        connect(postgres.tls_url()).unwrap().unwrap(),
+        "took the lease over TLS"
+    );
+    let plain = connect(postgres.url()).unwrap_err().to_string();
+    assert!(
+        plain.contains("no encryption") || plain.contains("pg_hba"),
+        "{plain}"
+    );
+    let other_ca = postgres.folder().join("other-ca.pem");
+    std::fs::write(
+        &other_ca,
+        psd2_fallback_engine::identity::test_pki::TestPki::new("Another CA")
+            .unwrap()
+            .ca_pem(),
+    )
+    .unwrap();
+    let unverified = connect(secrecy::SecretString::from(
+        postgres
+            .tls_url()
+            .expose_secret()
+            .replace("ca.pem", "other-ca.pem"),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        unverified.to_lowercase().contains("certificate"),
+        "{unverified}"
+    );
+    let no_ca = connect(secrecy::SecretString::from(
+        postgres.url().expose_secret().to_owned() + "?sslmode=require",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(no_ca.contains("sslrootcert"), "{no_ca}");
+    for error in [&plain, &unverified, &no_ca] {
+        assert!(!error.contains(postgres.password()), "{error}");
+    }
+    // Two replicas on it: they start, migrate once and answer.
+    let sandbox = sandbox().await;
+    let a = deployment.replica(&sandbox, "a", false).await;
+    let b = deployment.replica(&sandbox, "b", false).await;
+    for replica in [&a, &b] {
+        assert_eq!(replica.mode().await, "api", "{}", replica.name);
+    }
+    assert_eq!(
+        postgres.psql(
+            "SELECT count(*) FILTER (WHERE NOT ssl) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a ON a.pid = s.pid WHERE a.backend_type = 'client backend'"
+        ),
+        "0",
+        "every client connection is encrypted"
+    );
+    assert!(
+        postgres
+            .psql("SELECT count(*) FROM pg_stat_ssl WHERE ssl")
+            .parse::<u32>()
+            .unwrap()
+            >= 2
+    );
     sandbox.shutdown().await;
 }

@@ -11,6 +11,7 @@ mod deploy;
 mod egress;
 mod egress_drill;
 mod failover;
+mod grid;
 mod http_reads;
 mod identity;
 mod journal;

@@ -138,7 +138,9 @@ async fn service_over(
     }
     running
         .state
-        .set_outbox(Arc::new(SqliteOutbox::beside_journal(journal).unwrap()))
+        .set_outbox(Arc::new(
+            SqliteOutbox::beside_journal(journal).unwrap().into(),
+        ))
         .unwrap();
     running
 }

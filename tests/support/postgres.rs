@@ -4,6 +4,10 @@
 //! the `postgres` user and its programs run as that user (`setpriv`, which executes them directly, so
 //! the child this holds is the server itself).
 //!
+//! [`Postgres::start_tls`] starts one that accepts TLS connections only (`ssl = on`, `hostssl` alone in
+//! `pg_hba.conf`), its certificate for 127.0.0.1 issued by a CA the test makes (rcgen, through the
+//! engine's test PKI); [`Postgres::tls_url`] carries `sslmode=require` and that CA.
+//!
 //! When PostgreSQL is missing, [`Postgres::start`] fails with a clear message under `CI=true`;
 //! elsewhere it says so loudly and returns `None`.
 
@@ -20,6 +24,8 @@ pub struct Postgres {
     port: u16,
     password: String,
     server: Child,
+    /// Whether it accepts TLS connections only (and `psql` must use TLS).
+    tls: bool,
 }
 
 /// The folder of PostgreSQL's programs (`/usr/lib/postgresql/<major>/bin`), the newest installed.
@@ -76,6 +82,16 @@ fn free_port() -> u16 {
 impl Postgres {
     /// Starts a fresh server; `None` outside CI when PostgreSQL is not installed.
     pub fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// Starts a fresh server that accepts TLS connections only, with a certificate from a CA of the
+    /// test's own (its PEM: `ca.pem` in the folder, named by [`Postgres::tls_url`]).
+    pub fn start_tls() -> Option<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Self> {
         let Some(bin) = binaries() else {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!(
@@ -91,6 +107,20 @@ impl Postgres {
         std::fs::create_dir_all(&folder).expect("a temporary folder");
         let password = uuid::Uuid::new_v4().simple().to_string();
         std::fs::write(folder.join("password"), &password).expect("the password file");
+        if tls {
+            use psd2_fallback_engine::identity::test_pki::TestPki;
+            use std::os::unix::fs::PermissionsExt;
+            let pki = TestPki::new("Test journal CA").expect("a test CA");
+            let (certificate, key) = pki.server(&["127.0.0.1"]).expect("a server certificate");
+            std::fs::write(folder.join("ca.pem"), pki.ca_pem()).expect("the CA file");
+            std::fs::write(folder.join("server.crt"), certificate).expect("the certificate");
+            std::fs::write(folder.join("server.key"), key).expect("the key");
+            std::fs::set_permissions(
+                folder.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("the key is its owner's only");
+        }
         if is_root() {
             let status = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -118,12 +148,32 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        if tls {
+            // TLS only: a plain connection finds no entry and is refused.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .expect("pg_hba.conf");
+        }
+        let mut settings = vec!["max_connections=200".to_owned()];
+        if tls {
+            settings.push("ssl=on".to_owned());
+            settings.push(format!(
+                "ssl_cert_file={}",
+                folder.join("server.crt").display()
+            ));
+            settings.push(format!(
+                "ssl_key_file={}",
+                folder.join("server.key").display()
+            ));
+        }
         let port = free_port();
         let server = as_owner(&bin.join("postgres"))
             .arg("-D")
             .arg(&data)
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "max_connections=200"])
+            .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .arg("-k")
             .arg(&folder)
             .stdout(Stdio::null())
@@ -140,6 +190,7 @@ impl Postgres {
             port,
             password,
             server,
+            tls,
         };
         postgres.wait_ready();
         Some(postgres)
@@ -175,6 +226,21 @@ impl Postgres {
         ))
     }
 
+    /// The URL of its `postgres` database over TLS, the server verified against the test's CA.
+    pub fn tls_url(&self) -> SecretString {
+        SecretString::from(format!(
+            "postgres://postgres:{}@127.0.0.1:{}/postgres?sslmode=require&sslrootcert={}",
+            self.password,
+            self.port,
+            self.folder.join("ca.pem").display()
+        ))
+    }
+
+    /// The folder of its cluster (its CA's PEM is `ca.pem` there, for a TLS server).
+    pub fn folder(&self) -> &Path {
+        &self.folder
+    }
+
     /// The password, for tests that check it never shows.
     pub fn password(&self) -> &str {
         &self.password
@@ -203,6 +269,7 @@ impl Postgres {
             ])
             .args(["-c", sql])
             .env("PGPASSWORD", &self.password)
+            .env("PGSSLMODE", if self.tls { "require" } else { "prefer" })
             .output()
             .expect("psql runs");
         assert!(

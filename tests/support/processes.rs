@@ -7,8 +7,20 @@ use std::time::{Duration, Instant};
 /// The live processes whose command line or environment names `marker` (a driver's folder, or the
 /// `psd2fb-<pid>-` prefix of one engine process's folders), so parallel tests with drivers of their own
 /// are not counted. Zombies name nothing and are not counted.
+///
+/// A marker that is not a driver's (it must name `psd2fb-<digits>-`) is refused with a panic: a short
+/// one such as `/tmp`, `/root` or an empty path names nearly every process of the machine, and a test
+/// that killed what it found would kill them all.
 pub fn processes_naming(marker: &Path) -> Vec<(u32, String)> {
     let marker = marker.to_string_lossy().into_owned();
+    let drivers = marker.split("psd2fb-").skip(1).any(|rest| {
+        rest.split_once('-')
+            .is_some_and(|(pid, _)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    });
+    assert!(
+        drivers,
+        "{marker:?} is not a driver's folder or prefix: it would name unrelated processes"
+    );
     let own = std::process::id();
     std::fs::read_dir("/proc")
         .into_iter()
@@ -31,9 +43,12 @@ pub fn processes_naming(marker: &Path) -> Vec<(u32, String)> {
 }
 
 /// The processes naming `marker` and every live descendant of theirs (the headless shell's zygotes
-/// and renderers carry neither the folder in their command line nor its environment).
+/// and renderers carry neither the folder in their command line nor its environment). Never the init
+/// process, this process or its parent, whose descendants are everything.
 pub fn processes_under(marker: &Path) -> Vec<(u32, String)> {
+    let spared = [1, std::process::id(), std::os::unix::process::parent_id()];
     let mut found = processes_naming(marker);
+    found.retain(|(pid, _)| !spared.contains(pid));
     let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()

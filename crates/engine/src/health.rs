@@ -44,6 +44,7 @@ mod probe;
 mod shared;
 
 pub use probe::{Probe, ProbeFailure, spawn_prober};
+pub use shared::Reported;
 
 use policies::trips;
 
@@ -382,6 +383,9 @@ pub struct Health {
     /// only while it holds the bank's health lease (see `shared`). A replica that does not decide
     /// keeps counting (its counts are its evidence once it decides) but switches only as told.
     deciding: std::sync::atomic::AtomicBool,
+    /// Across replicas, the outcomes of this process's own calls while it does not decide, kept for
+    /// the replica that does (see `shared`: `Health::take_reports`); `None` for a process alone.
+    reports: Mutex<Option<VecDeque<shared::Reported>>>,
 }
 
 impl Health {
@@ -418,6 +422,7 @@ impl Health {
             probe: std::sync::OnceLock::new(),
             me: me.clone(),
             deciding: std::sync::atomic::AtomicBool::new(true),
+            reports: Mutex::new(None),
         })
     }
 
@@ -505,6 +510,9 @@ impl Health {
 
     /// Records the outcome of a real request to the API (or of a probe while on the API).
     pub fn record(&self, outcome: CallOutcome, error: Option<&str>) {
+        if !self.is_deciding() {
+            self.keep_report(outcome, error);
+        }
         self.decide(|state| self.judge(state, outcome, error));
     }
 

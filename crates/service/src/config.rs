@@ -14,7 +14,8 @@ use serde::Deserialize;
 use crate::auth::{Caller, TokenHash};
 use crate::identity::{BankIdentity, CertificateSource, ServiceName, all_services};
 use crate::no_website::NoScreenChannel;
-use crate::outbox::{SqliteOutbox, Webhook};
+use crate::outbox::{Outbox, SqliteOutbox, Webhook};
+use crate::outbox_postgres::PostgresOutbox;
 use crate::state::{BankSetup, ServiceLimits, ServiceState};
 use crate::storage::JournalLocation;
 use crate::website_egress::WebsiteEgressConfig;
@@ -75,9 +76,10 @@ pub struct ServiceConfig {
     /// of its keyed hashes. A SQLite journal keeps its key beside its file instead.
     #[serde(default)]
     pub journal_key_file: Option<PathBuf>,
-    /// The events for applications until delivered: a SQLite file of this process. By default beside a
-    /// SQLite journal (`psd2-fallback.db` → `psd2-fallback.outbox.db`); with a PostgreSQL journal,
-    /// `psd2-fallback.outbox.db` in the working directory: each replica delivers the events it made.
+    /// The events for applications until delivered, with a SQLite journal: a SQLite file of this
+    /// process, by default beside the journal (`psd2-fallback.db` → `psd2-fallback.outbox.db`). With a
+    /// PostgreSQL journal they are in its database, shared by the replicas (each event made once and
+    /// delivered by one replica at a time), and this setting is refused.
     #[serde(default)]
     pub outbox_file: Option<PathBuf>,
     /// With a PostgreSQL journal: how long a replica's lease on a bank's health lasts unrenewed (it
@@ -856,11 +858,23 @@ impl ServiceConfig {
             in_doubt_sweep: ms(l.in_doubt_sweep_ms),
             budget_low_remaining: l.budget_low_remaining,
         };
-        let outbox = Arc::new(
+        let outbox: Arc<Outbox> = Arc::new(
             match (&self.outbox_file, self.journal.file()) {
-                (Some(file), _) => SqliteOutbox::open(file),
-                (None, Some(journal)) => SqliteOutbox::beside_journal(journal),
-                (None, None) => SqliteOutbox::open(Path::new("psd2-fallback.outbox.db")),
+                (Some(_), None) => {
+                    return Err(self.invalid(
+                        "outbox_file",
+                        "with a PostgreSQL journal the events for applications are kept in its \
+                     database, shared by the replicas: remove the setting",
+                    ));
+                }
+                (Some(file), Some(_)) => SqliteOutbox::open(file).map(Outbox::from),
+                (None, Some(journal)) => SqliteOutbox::beside_journal(journal).map(Outbox::from),
+                (None, None) => match &shared {
+                    Some(database) => PostgresOutbox::beside(database.clone()).map(Outbox::from),
+                    None => {
+                        SqliteOutbox::open(Path::new("psd2-fallback.outbox.db")).map(Outbox::from)
+                    }
+                },
             }
             .map_err(|e| self.invalid("outbox_file", e.to_string()))?,
         );

@@ -17,7 +17,9 @@
 //! - `identity` — each bank's certificates (`qwac`, `qseal`), checked at start, shown in `/health`.
 //! - `website_egress` — a bank's `website_egress`: the engine's egress for its browsers, its
 //!   justification following the bank's health; `no_website` — the channel of a bank without a website.
-//! - `outbox` — events for applications until delivered ([`SqliteOutbox`]), callers' [`Webhook`]s.
+//! - `outbox` — events for applications until delivered ([`Outbox`]: a process's [`SqliteOutbox`],
+//!   or across replicas `outbox_postgres`'s [`PostgresOutbox`], one event per key and one delivery
+//!   at a time), callers' [`Webhook`]s.
 //! - `metrics` — Prometheus and `Metered`, the channel wrapper that counts and times calls.
 //! - `auth` — [`TokenHash`], [`Caller`], the per-caller rate limit and the authentication middleware.
 //! - `pages` — the short-lived cache of transaction reads behind `_links.next`.
@@ -45,6 +47,7 @@ mod no_website;
 mod openapi;
 mod ops;
 mod outbox;
+mod outbox_postgres;
 mod owners;
 mod owners_postgres;
 mod pages;
@@ -76,7 +79,8 @@ pub use auth::{Caller, TokenHash};
 pub use config::{BankConfig, ConfigError, PolicyConfig, ServiceConfig, api_probe};
 pub use identity::{CertificateSource, ServiceName};
 pub use metrics::Metrics;
-pub use outbox::{SqliteOutbox, Webhook, outbox_path, signature};
+pub use outbox::{Outbox, SqliteOutbox, Webhook, outbox_path, signature};
+pub use outbox_postgres::PostgresOutbox;
 pub use owners::{
     OwnerStore, OwnerStoreError, OwnerStoreResult, ResourceOwner, SqliteOwnerStore, owners_path,
 };

@@ -221,7 +221,8 @@ fn caller_events(
                     }
                     tokio::select! {
                         () = changed => {}
-                        () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                        // Another replica's events (a shared outbox) show within a second.
+                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                     }
                 }
             }

@@ -10,6 +10,10 @@
 //! journal's file holds the engine's tables only. Every call is durable when it returns (WAL,
 //! `synchronous = FULL`).
 //!
+//! Across replicas sharing a PostgreSQL journal the outbox is in that database instead
+//! ([`PostgresOutbox`](crate::PostgresOutbox), `outbox_postgres`): one event per key and one
+//! delivery at a time whichever replica records or delivers. [`Outbox`] is either.
+//!
 //! The rows, which only this module knows: `events (id, key, caller, bank, kind, body, at)` — `key`
 //! makes an event recorded once (a consent expires once), `caller` is empty for every caller;
 //! `deliveries (event, caller, attempts, next_at, delivered_at)`, one per event and caller with a
@@ -86,7 +90,7 @@ pub struct SqliteOutbox {
     connection: Mutex<Connection>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
@@ -273,6 +277,114 @@ impl SqliteOutbox {
             params![next, event, caller],
         )?;
         Ok(())
+    }
+}
+
+/// Where the events for applications are kept: a SQLite file of this process, or the PostgreSQL
+/// database replicas share.
+#[derive(Debug)]
+pub enum Outbox {
+    /// One process's outbox.
+    Sqlite(SqliteOutbox),
+    /// The replicas' outbox.
+    Postgres(crate::PostgresOutbox),
+}
+
+impl From<SqliteOutbox> for Outbox {
+    fn from(outbox: SqliteOutbox) -> Self {
+        Outbox::Sqlite(outbox)
+    }
+}
+
+impl From<crate::PostgresOutbox> for Outbox {
+    fn from(outbox: crate::PostgresOutbox) -> Self {
+        Outbox::Postgres(outbox)
+    }
+}
+
+impl Outbox {
+    /// Records an event once per `key`, with a delivery for each of `webhooks` it is for
+    /// ([`SqliteOutbox::record`]).
+    pub(crate) fn record(
+        &self,
+        key: &str,
+        caller: Option<&str>,
+        bank: &str,
+        kind: &str,
+        fields: Value,
+        webhooks: &[String],
+    ) -> OwnerStoreResult<Option<AppEvent>> {
+        match self {
+            Outbox::Sqlite(o) => o.record(key, caller, bank, kind, fields, webhooks),
+            Outbox::Postgres(o) => o.record(key, caller, bank, kind, fields, webhooks),
+        }
+    }
+
+    /// Whether an event was recorded under `key`.
+    pub(crate) fn recorded(&self, key: &str) -> OwnerStoreResult<bool> {
+        match self {
+            Outbox::Sqlite(o) => o.recorded(key),
+            Outbox::Postgres(o) => o.recorded(key),
+        }
+    }
+
+    /// The events a caller may see after `after`, oldest first, at most `limit`.
+    pub(crate) fn for_caller(
+        &self,
+        caller: &str,
+        after: i64,
+        limit: usize,
+    ) -> OwnerStoreResult<Vec<AppEvent>> {
+        match self {
+            Outbox::Sqlite(o) => o.for_caller(caller, after, limit),
+            Outbox::Postgres(o) => o.for_caller(caller, after, limit),
+        }
+    }
+
+    /// The deliveries due now (across replicas: claimed by no live claim), oldest first.
+    pub(crate) fn due(&self, limit: usize) -> OwnerStoreResult<Vec<Due>> {
+        match self {
+            Outbox::Sqlite(o) => o.due(limit),
+            Outbox::Postgres(o) => o.due(limit),
+        }
+    }
+
+    /// Claims a due delivery before it is attempted: always granted to a process alone; across
+    /// replicas, to one replica at a time.
+    pub(crate) fn claim(&self, event: i64, caller: &str) -> OwnerStoreResult<bool> {
+        match self {
+            Outbox::Sqlite(_) => Ok(true),
+            Outbox::Postgres(o) => o.claim(event, caller),
+        }
+    }
+
+    /// When the next undelivered delivery is due (milliseconds since the epoch), if any.
+    pub(crate) fn next_due(&self) -> OwnerStoreResult<Option<i64>> {
+        match self {
+            Outbox::Sqlite(o) => o.next_due(),
+            Outbox::Postgres(o) => o.next_due(),
+        }
+    }
+
+    /// Marks a delivery done (and gives its claim up).
+    pub(crate) fn delivered(&self, event: i64, caller: &str) -> OwnerStoreResult<()> {
+        match self {
+            Outbox::Sqlite(o) => o.delivered(event, caller),
+            Outbox::Postgres(o) => o.delivered(event, caller),
+        }
+    }
+
+    /// Counts a failed attempt, sets when to try again (and gives the claim up).
+    pub(crate) fn failed(
+        &self,
+        event: i64,
+        caller: &str,
+        retry_in: std::time::Duration,
+    ) -> OwnerStoreResult<()> {
+        match self {
+            Outbox::Sqlite(o) => o.failed(event, caller, retry_in),
+            Outbox::Postgres(o) => o.failed(event, caller, retry_in),
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use psd2_fallback_engine::screen::ScreenBank;
 
 use crate::auth::{Caller, Callers, TokenHash};
 use crate::metrics::{Metered, Metrics};
-use crate::outbox::{SqliteOutbox, Webhook, Webhooks};
+use crate::outbox::{Outbox, Webhook, Webhooks};
 use crate::owners::OwnerStore;
 use crate::pages::PageCache;
 use crate::replay::Replays;
@@ -216,7 +216,7 @@ pub(crate) struct Inner {
     /// The status page's login sessions: the hash of each session cookie, and when it expires.
     pub(crate) status_sessions: Mutex<HashMap<TokenHash, tokio::time::Instant>>,
     /// The events for applications until they are delivered (none: no events for applications).
-    pub(crate) outbox: std::sync::OnceLock<Arc<SqliteOutbox>>,
+    pub(crate) outbox: std::sync::OnceLock<Arc<Outbox>>,
     /// Each caller's webhook.
     pub(crate) webhooks: Mutex<Webhooks>,
     /// Told when the outbox has something new, for the deliverer and the callers' `/events`.
@@ -340,7 +340,7 @@ impl ServiceState {
     }
 
     /// Keeps the events for applications in `outbox` (once; a second outbox is refused and returned).
-    pub fn set_outbox(&self, outbox: Arc<SqliteOutbox>) -> Result<(), Arc<SqliteOutbox>> {
+    pub fn set_outbox(&self, outbox: Arc<Outbox>) -> Result<(), Arc<Outbox>> {
         self.inner.outbox.set(outbox)?;
         self.inner.outbox_changed.notify_waiters();
         Ok(())

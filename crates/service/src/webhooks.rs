@@ -18,7 +18,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::outbox::{Due, SqliteOutbox, shown, signature};
+use crate::outbox::{Due, Outbox, shown, signature};
 use crate::state::ServiceState;
 
 fn subscribers(state: &ServiceState) -> Vec<String> {
@@ -27,13 +27,20 @@ fn subscribers(state: &ServiceState) -> Vec<String> {
 
 /// Records what a switch means for applications: `bank.degraded` when a bank leaves its API for the
 /// fallback, `bank.recovered` when it is back on its API.
-pub(crate) fn record_switch(state: &ServiceState, outbox: &SqliteOutbox, event: &SwitchEvent) {
+pub(crate) fn record_switch(state: &ServiceState, outbox: &Outbox, event: &SwitchEvent) {
     let kind = match (event.from, event.to) {
         (Mode::Api, Mode::Fallback) => "bank.degraded",
         (_, Mode::Api) => "bank.recovered",
         _ => return,
     };
-    let at = event.at.format(&Rfc3339).unwrap_or_default();
+    // To the microsecond, as the journal keeps it: a replica that adopted the switch reads the same
+    // instant back, so every replica makes the same key and the event is recorded once.
+    let at = event
+        .at
+        .replace_nanosecond(event.at.nanosecond() / 1000 * 1000)
+        .unwrap_or(event.at)
+        .format(&Rfc3339)
+        .unwrap_or_default();
     let key = format!("{kind}:{}:{at}", event.bank);
     let fields = json!({"reason": event.reason.to_string(), "switchedAt": at});
     if let Err(error) = outbox.record(&key, None, &event.bank, kind, fields, &subscribers(state)) {
@@ -44,7 +51,7 @@ pub(crate) fn record_switch(state: &ServiceState, outbox: &SqliteOutbox, event: 
 
 /// Records `consent.expiring` for each consent whose `validUntil` is within the notice, and
 /// `consent.expired` for each past it, once per consent, for the caller that made it.
-pub(crate) fn scan_consents(state: &ServiceState, outbox: &SqliteOutbox) {
+pub(crate) fn scan_consents(state: &ServiceState, outbox: &Outbox) {
     let today = OffsetDateTime::now_utc().date();
     let notice = time::Duration::days(i64::from(state.inner.limits.consent_notice_days));
     let found = match state.inner.owners.consents_until(today + notice) {
@@ -74,7 +81,7 @@ pub(crate) fn scan_consents(state: &ServiceState, outbox: &SqliteOutbox) {
 /// [`CERTIFICATE_NOTICE_DAYS`](crate::identity::CERTIFICATE_NOTICE_DAYS) of its `notAfter` (or past
 /// it): once per certificate (bank, `qwac`/`qseal`, serial), for every caller with a webhook. Public
 /// facts only: whose, which roles, when.
-pub(crate) fn scan_certificates(state: &ServiceState, outbox: &SqliteOutbox) {
+pub(crate) fn scan_certificates(state: &ServiceState, outbox: &Outbox) {
     let now = OffsetDateTime::now_utc();
     let notice = time::Duration::days(crate::identity::CERTIFICATE_NOTICE_DAYS);
     let hooks = subscribers(state);
@@ -275,7 +282,12 @@ pub(crate) fn deliver(state: ServiceState) -> tokio::task::JoinHandle<()> {
                     Vec::new()
                 });
                 for delivery in due {
-                    attempt(&state, &outbox, &client, delivery).await;
+                    // Across replicas, one at a time: a delivery another replica claimed is its.
+                    match outbox.claim(delivery.event.id, &delivery.caller) {
+                        Ok(true) => attempt(&state, &outbox, &client, delivery).await,
+                        Ok(false) => {}
+                        Err(error) => tracing::warn!(%error, "a delivery could not be claimed"),
+                    }
                 }
                 let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
                 if let Ok(Some(at)) = outbox.next_due() {
@@ -291,7 +303,7 @@ pub(crate) fn deliver(state: ServiceState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn attempt(state: &ServiceState, outbox: &SqliteOutbox, client: &reqwest::Client, due: Due) {
+async fn attempt(state: &ServiceState, outbox: &Outbox, client: &reqwest::Client, due: Due) {
     let Some(hook) = state.webhooks().get(&due.caller).cloned() else {
         // The caller's webhook was removed: keep the delivery, try again much later.
         let _ = outbox.failed(

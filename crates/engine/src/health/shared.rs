@@ -7,12 +7,63 @@
 //! decider journalled through [`Health::adopt`], which applies it and announces it on this process's
 //! channels without journalling it again. [`Health::follow`] sets the recorded state silently, when a
 //! replica starts or takes a lease over.
+//!
+//! Every replica's calls count: while a replica does not decide, the outcome of each of its own calls
+//! to the API is also kept ([`Health::take_reports`]) for the journal to hand to the decider, which
+//! counts it as its own ([`Health::record_reported`]). An outage only a follower's traffic meets still
+//! switches the bank, once.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Health, Mode, Override, Queued, State, SwitchEvent, SwitchReason};
+use super::{CallOutcome, Health, Mode, Override, Queued, State, SwitchEvent, SwitchReason};
+
+/// The most outcomes a follower keeps between two reports (the oldest go first): enough for every
+/// policy's run, bounded whatever the traffic.
+const REPORTS_KEPT: usize = 4096;
+
+/// The outcome of one call a replica that does not decide made to the bank's API, for the replica
+/// that decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    /// What the call came to.
+    pub outcome: CallOutcome,
+    /// What it met, when it failed (the evidence of a switch it leads to).
+    pub error: Option<String>,
+}
+
+impl Reported {
+    /// The outcome's kind as a journal stores it: `answered`, `failed`, `unavailable` or `unusable`.
+    pub fn kind(&self) -> &'static str {
+        match self.outcome {
+            CallOutcome::Answered(_) => "answered",
+            CallOutcome::Failed(_) => "failed",
+            CallOutcome::ServiceUnavailable(_) => "unavailable",
+            CallOutcome::Unusable(_) => "unusable",
+        }
+    }
+
+    /// The call's latency.
+    pub fn latency(&self) -> Duration {
+        self.outcome.latency()
+    }
+
+    /// A stored outcome read back ([`Reported::kind`]'s inverse); `None` for a kind this version
+    /// does not know.
+    pub fn parse(kind: &str, latency: Duration, error: Option<String>) -> Option<Self> {
+        let outcome = match kind {
+            "answered" => CallOutcome::Answered(latency),
+            "failed" => CallOutcome::Failed(latency),
+            "unavailable" => CallOutcome::ServiceUnavailable(latency),
+            "unusable" => CallOutcome::Unusable(latency),
+            _ => return None,
+        };
+        Some(Self { outcome, error })
+    }
+}
 
 impl Override {
     /// The override named `auto`, `force-api` or `force-fallback` ([`Override::name`]'s inverse).
@@ -87,6 +138,42 @@ impl Health {
         if was != deciding {
             tracing::info!(bank = %self.bank, deciding, "this replica's part in the bank's health");
         }
+    }
+
+    /// Keeps the outcome of this process's own calls while it does not decide, for the decider (from
+    /// now on; a process alone keeps nothing).
+    pub fn keep_reports(&self) {
+        self.reports_lock().get_or_insert_with(VecDeque::new);
+    }
+
+    /// The outcomes kept since the last call, oldest first.
+    pub fn take_reports(&self) -> Vec<Reported> {
+        self.reports_lock()
+            .as_mut()
+            .map(|kept| kept.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// Counts the outcome of a call another replica made, as if this process had made it: the
+    /// decider's view of every replica's traffic. Never kept for a report again.
+    pub fn record_reported(&self, reported: &Reported) {
+        self.decide(|state| self.judge(state, reported.outcome, reported.error.as_deref()));
+    }
+
+    pub(super) fn keep_report(&self, outcome: CallOutcome, error: Option<&str>) {
+        if let Some(kept) = self.reports_lock().as_mut() {
+            if kept.len() >= REPORTS_KEPT {
+                kept.pop_front();
+            }
+            kept.push_back(Reported {
+                outcome,
+                error: error.map(str::to_owned),
+            });
+        }
+    }
+
+    fn reports_lock(&self) -> std::sync::MutexGuard<'_, Option<VecDeque<Reported>>> {
+        self.reports.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Applies a switch another process decided and journalled under `id` — measured health moves to
@@ -237,5 +324,62 @@ mod tests {
         }
         assert_eq!(health.mode(), Mode::Fallback);
         assert_eq!(recorded.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_keeps_its_calls_for_the_decider_which_counts_them_as_its_own() {
+        let config = HealthConfig {
+            rts: Policy::Rts {
+                consecutive: 3,
+                within: Duration::from_secs(30),
+            },
+            ..HealthConfig::default()
+        };
+        let failed = CallOutcome::Failed(Duration::from_millis(5));
+        // Alone, nothing is kept.
+        let alone = Health::new("sandbox", config.clone());
+        alone.set_deciding(false);
+        alone.record(failed, Some("refused"));
+        assert!(alone.take_reports().is_empty());
+        // A follower keeps what its calls met, while it does not decide, and no more than the bound.
+        let follower = Health::new("sandbox", config.clone());
+        follower.keep_reports();
+        follower.record(failed, Some("ignored: it decides"));
+        follower.set_deciding(false);
+        follower.record(CallOutcome::Answered(Duration::from_millis(7)), None);
+        for _ in 0..REPORTS_KEPT + 2 {
+            follower.record(failed, Some("refused"));
+        }
+        let kept = follower.take_reports();
+        assert_eq!(kept.len(), REPORTS_KEPT);
+        assert!(kept.iter().all(|r| r.kind() == "failed"));
+        assert!(follower.take_reports().is_empty(), "taken once");
+        // Stored and read back, the same.
+        for reported in [
+            &kept[0],
+            &Reported {
+                outcome: CallOutcome::Unusable(Duration::from_millis(3)),
+                error: None,
+            },
+        ] {
+            assert_eq!(
+                Reported::parse(reported.kind(), reported.latency(), reported.error.clone())
+                    .as_ref(),
+                Some(reported)
+            );
+        }
+        assert_eq!(Reported::parse("sideways", Duration::ZERO, None), None);
+        // The decider counts them: three reported failures switch it, with the follower's evidence.
+        let decider = Health::new("sandbox", config);
+        let mut events = decider.events();
+        for reported in &kept[..2] {
+            decider.record_reported(reported);
+        }
+        assert_eq!(decider.mode(), Mode::Api);
+        decider.record_reported(&kept[2]);
+        assert_eq!(decider.mode(), Mode::Fallback);
+        let event = events.try_recv().unwrap();
+        assert!(event.evidence.contains("refused"), "{}", event.evidence);
+        assert!(decider.take_reports().is_empty(), "a decider keeps nothing");
     }
 }

@@ -23,6 +23,8 @@ mod keys;
 mod leases;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_tls;
 mod sqlite;
 
 use std::fmt;

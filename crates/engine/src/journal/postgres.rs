@@ -121,6 +121,7 @@ CREATE TABLE journal_key_check (
 ",
     ),
     (2, HEALTH_LEASES),
+    (3, HEALTH_REPORTS),
 ];
 
 /// The journal's second migration: the health leases and the claims on intents in doubt (used by
@@ -138,6 +139,21 @@ CREATE TABLE intent_claims (
     holder TEXT NOT NULL,
     until TIMESTAMPTZ NOT NULL
 );
+";
+
+/// The journal's third migration: what the replicas that do not decide a bank's health report of
+/// their calls to its API, until the decider counts it (used by `leases`).
+const HEALTH_REPORTS: &str = "
+CREATE TABLE health_reports (
+    id BIGSERIAL PRIMARY KEY,
+    bank TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('answered', 'failed', 'unavailable', 'unusable')),
+    latency_ms DOUBLE PRECISION NOT NULL,
+    error TEXT,
+    at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX health_reports_bank ON health_reports (bank, id);
 ";
 
 /// This process's name as a replica: host, process id and a random part (a restarted process is
@@ -185,9 +201,17 @@ impl Drop for PostgresJournal {
 pub(super) fn pg(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> JournalError {
     move |source| JournalError::Postgres {
         what,
-        message: source
-            .as_db_error()
-            .map_or_else(|| source.to_string(), |db| db.message().to_owned()),
+        message: source.as_db_error().map_or_else(
+            || {
+                // The driver's word and its cause (a TLS handshake's: which certificate check
+                // failed), never a URL.
+                match std::error::Error::source(&source) {
+                    Some(cause) => format!("{source}: {cause}"),
+                    None => source.to_string(),
+                }
+            },
+            |db| db.message().to_owned(),
+        ),
         source: Box::new(source),
     }
 }
@@ -211,29 +235,34 @@ impl From<tokio_postgres::Error> for JournalError {
 
 impl PostgresJournal {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`; the URL is
-    /// a secret, never in an error or a log) with a pool of at most `pool_size` connections, runs
+    /// a secret, never in an error or a log; `?sslmode=require&sslrootcert=ca.pem` for TLS with the
+    /// server verified against that CA, see `postgres_tls`) with a pool of at most `pool_size` connections, runs
     /// the migrations this version has and the database lacks, and checks that `keys` are the ones
     /// the database was written with (a database written with other keys is refused).
     pub fn connect(url: &SecretString, keys: JournalKeys, pool_size: usize) -> JournalResult<Self> {
-        let config: tokio_postgres::Config = url.expose_secret().parse().map_err(|_| {
+        let (url, root) = super::postgres_tls::split_root_cert(url.expose_secret());
+        let config: tokio_postgres::Config = url.parse().map_err(|_| {
             other(
                 "the journal URL",
                 "it does not parse as postgres://user:password@host:port/database",
             )
         })?;
+        drop(url);
+        let require = config.get_ssl_mode() == tokio_postgres::config::SslMode::Require;
+        let tls = super::postgres_tls::connector(require, root)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("journal-postgres")
             .enable_all()
             .build()
             .map_err(|e| other("starting the journal's runtime", e.to_string()))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            Some(tls) => Manager::from_config(config, tls, recycling),
+            None => Manager::from_config(config, NoTls, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -295,6 +324,11 @@ impl PostgresJournal {
         runtime.spawn(async move {
             let outcome = match pool.get().await {
                 Ok(client) => work(client).await,
+                // The database's own word when it refused the connection (a missing pg_hba.conf
+                // entry, a wrong password): never the URL.
+                Err(deadpool_postgres::PoolError::Backend(e)) => {
+                    Err(pg("connecting to the database")(e))
+                }
                 Err(e) => Err(other("taking a connection from the pool", e.to_string())),
             };
             let _ = done.send(outcome);

@@ -113,12 +113,19 @@ impl Local {
         let mut guard = self.child.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mut child) = guard.take() {
             // The group id is the child's pid (`process_group(0)`): killing the group also ends the
-            // Chromium processes that killing chromedriver alone would orphan.
-            let group = format!("-{}", child.id());
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &group])
-                .stderr(Stdio::null())
-                .status();
+            // Chromium processes that killing chromedriver alone would orphan. Only a group our
+            // child leads is killed (never `-1`, never a group read as 0 in a PID namespace).
+            match own_group(child.id()) {
+                Some(group) => {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", "--", &format!("-{group}")])
+                        .stderr(Stdio::null())
+                        .status();
+                }
+                None => {
+                    let _ = child.kill();
+                }
+            }
             let _ = child.wait();
         }
         // Chromium's crash handlers start their own process groups: end whatever still names our folder.
@@ -213,35 +220,92 @@ fn account_ids(name: &str) -> Option<(u32, u32)> {
 /// puts a Unix socket below it, and socket paths may not exceed 108 bytes.
 const FOLDER_PREFIX: &str = "psd2fb-";
 
-/// The processes whose command line or environment names `folder` (ours: it is unique to one driver).
-fn processes_using(folder: &std::path::Path) -> Vec<u32> {
+/// `pid`, when it leads a process group of its own (the group of a child started with
+/// `process_group(0)`) and is neither the init process nor this one: the only groups a driver kills.
+fn own_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    // After the name: state, parent, group.
+    let group: u32 = after.split_whitespace().nth(2)?.parse().ok()?;
+    (group == pid && pid > 1 && pid != std::process::id()).then_some(pid)
+}
+
+/// Whether `folder` is one a driver makes: `psd2fb-<engine pid>-<8 hex digits>`, directly in the
+/// temporary directory. Nothing else is ever a marker of processes to kill: a marker such as `/tmp`,
+/// `/root` or an empty path names nearly every process of the machine.
+fn is_driver_folder(folder: &Path) -> bool {
+    let Some(name) = folder.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let shaped = name.strip_prefix(FOLDER_PREFIX).is_some_and(|rest| {
+        rest.split_once('-').is_some_and(|(pid, unique)| {
+            !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && unique.len() == 8
+                && unique.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+    });
+    shaped && folder.parent() == Some(std::env::temp_dir().as_path())
+}
+
+/// The processes whose command line or environment names `folder` (ours: it is unique to one
+/// driver) as a whole path or a path below it; none when `folder` is not a driver's folder.
+fn processes_using(folder: &Path) -> Vec<u32> {
+    if !is_driver_folder(folder) {
+        tracing::error!(folder = %folder.display(), "not a driver's folder: no process is looked for by it");
+        return Vec::new();
+    }
     let marker = folder.to_string_lossy().into_owned();
+    let names = |bytes: &[u8]| {
+        bytes.split(|b| *b == 0).any(|entry| {
+            let entry = String::from_utf8_lossy(entry);
+            entry.match_indices(&marker).any(|(at, _)| {
+                matches!(entry[at + marker.len()..].chars().next(), None | Some('/'))
+            })
+        })
+    };
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let own = std::process::id();
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != own)
         .filter(|pid| {
             ["cmdline", "environ"].iter().any(|file| {
                 std::fs::read(format!("/proc/{pid}/{file}"))
-                    .map(|bytes| String::from_utf8_lossy(&bytes).contains(&marker))
+                    .map(|bytes| names(&bytes))
                     .unwrap_or(false)
             })
         })
         .collect()
 }
 
+/// Kills `pids`, never the init process, this process or its parent, nor anything that is not a
+/// process id (a pid of 0 or below would be a group, or every process).
 fn kill_all(pids: &[u32]) {
+    let pids: Vec<String> = killable(pids).iter().map(u32::to_string).collect();
     if pids.is_empty() {
         return;
     }
     let _ = Command::new("kill")
         .arg("-KILL")
-        .args(pids.iter().map(u32::to_string))
+        .arg("--")
+        .args(pids)
         .stderr(Stdio::null())
         .status();
+}
+
+/// Of `pids`, those a driver may kill: not 0, not the init process, not this process nor its parent.
+fn killable(pids: &[u32]) -> Vec<u32> {
+    let spared = [
+        0,
+        1,
+        std::process::id(),
+        std::os::unix::process::parent_id(),
+    ];
+    pids.iter()
+        .copied()
+        .filter(|pid| !spared.contains(pid))
+        .collect()
 }
 
 /// Ends the browsers of drivers whose engine process is gone (killed with SIGKILL, crashed) and removes
@@ -260,10 +324,10 @@ pub(crate) fn reap_orphans() -> usize {
         else {
             continue;
         };
-        if std::path::Path::new(&format!("/proc/{owner}")).exists() {
+        let folder = entry.path();
+        if std::path::Path::new(&format!("/proc/{owner}")).exists() || !is_driver_folder(&folder) {
             continue;
         }
-        let folder = entry.path();
         kill_all(&processes_using(&folder));
         let _ = std::fs::remove_dir_all(&folder);
         reaped += 1;
@@ -858,6 +922,69 @@ impl Browser {
 #[cfg(test)]
 mod tests {
     use super::{BROWSER_USER, Fence};
+    use super::{is_driver_folder, killable, own_group, processes_using};
+    use std::os::unix::process::CommandExt;
+    use std::path::{Path, PathBuf};
+
+    /// r16: a marker that is not a driver's own folder (empty, `/`, `/tmp`, `/root`, the prefix
+    /// alone, a folder elsewhere) names no process, so nothing kills by it; and the kill list never
+    /// holds 0, the init process, this process or its parent.
+    #[test]
+    fn only_a_drivers_own_folder_marks_processes_to_kill() {
+        let tmp = std::env::temp_dir();
+        for bad in [
+            PathBuf::new(),
+            PathBuf::from("/"),
+            tmp.clone(),
+            PathBuf::from("/root"),
+            tmp.join("psd2fb-"),
+            tmp.join("psd2fb-12-"),
+            tmp.join("psd2fb--abcdef01"),
+            tmp.join("psd2fb-12-abcdef0"),
+            tmp.join("psd2fb-12-abcdefxy"),
+            tmp.join("psd2fb-x2-abcdef01"),
+            PathBuf::from("/var/psd2fb-12-abcdef01"),
+            tmp.join("psd2fb-12-abcdef01").join("home"),
+        ] {
+            assert!(!is_driver_folder(&bad), "{}", bad.display());
+            assert!(processes_using(&bad).is_empty(), "{}", bad.display());
+        }
+        assert!(is_driver_folder(&tmp.join("psd2fb-12-abcdef01")));
+        let me = std::process::id();
+        let parent = std::os::unix::process::parent_id();
+        assert_eq!(killable(&[0, 1, me, parent, 4242]), [4242]);
+        assert_eq!(own_group(1), None);
+        assert_eq!(own_group(me), None);
+    }
+
+    /// r16: the processes found by a driver's folder are those naming it (or a path below it) in
+    /// their environment or command line, not one naming a longer folder that starts the same.
+    #[test]
+    fn a_drivers_folder_finds_its_processes_and_no_neighbour() {
+        let unique = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let folder = std::env::temp_dir().join(format!("psd2fb-{}-{unique}", std::process::id()));
+        let start = |key: &str, value: &Path| {
+            std::process::Command::new("sleep")
+                .arg("30")
+                .env(key, value)
+                .process_group(0)
+                .spawn()
+                .unwrap()
+        };
+        let mut ours = start("TMPDIR", &folder.join("tmp"));
+        let mut neighbour = start("TMPDIR", Path::new(&format!("{}0/tmp", folder.display())));
+        let found = processes_using(&folder);
+        assert_eq!(found, [ours.id()]);
+        assert_eq!(own_group(ours.id()), Some(ours.id()));
+        super::kill_all(&found);
+        ours.wait().unwrap();
+        assert!(
+            neighbour.try_wait().unwrap().is_none(),
+            "the neighbour lives"
+        );
+        neighbour.kill().unwrap();
+        neighbour.wait().unwrap();
+    }
 
     /// r11: the browser keeps its sandbox wherever the platform allows one; without it, the reason is
     /// stated (it is what the log says).
