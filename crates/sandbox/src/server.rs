@@ -23,7 +23,7 @@ use crate::faults::{ApiFault, WebsiteFault};
 use crate::ledger::Ledger;
 use crate::state::{ApiFaultSetting, DropConnection, SandboxConfig, Shared};
 use crate::tpp::{self, ClientCertificate, TppChecks};
-use crate::{api, sca_web, web, web2};
+use crate::{api, oauth, sca_web, web, web2};
 use psd2_fallback_engine::model::belgian::{format_iso_date, parse_iso_date};
 use tokio_rustls::TlsAcceptor;
 
@@ -79,10 +79,20 @@ impl Sandbox {
         let ledger = Arc::new(Ledger::new(today, config.settle_after));
         let api_addr = api.local_addr()?;
         let web_addr = web.local_addr()?;
-        let shared = Arc::new(Shared::new(ledger, config, format!("http://{web_addr}")));
+        let api_url = if acceptor.is_some() {
+            format!("https://localhost:{}", api_addr.port())
+        } else {
+            format!("http://{api_addr}")
+        };
+        let shared = Arc::new(Shared::new(
+            ledger,
+            config,
+            format!("http://{web_addr}"),
+            api_url,
+        ));
         let (stop, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let mut api_app = api::router(shared.clone());
+        let mut api_app = api::router(shared.clone()).merge(oauth::api_router(shared.clone()));
         if let Some(checks) = checks {
             api_app = api_app.layer(axum::middleware::from_fn_with_state(
                 Arc::new(checks),
@@ -93,6 +103,7 @@ impl Sandbox {
         let web_app = web::router(shared.clone())
             .merge(web2::router(shared.clone()))
             .merge(sca_web::router(shared.clone()))
+            .merge(oauth::web_router(shared.clone()))
             .merge(admin_router(shared.clone()));
         tasks.spawn(serve(
             api,
