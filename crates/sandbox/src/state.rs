@@ -74,6 +74,20 @@ pub enum SandboxSca {
     OAuth2,
 }
 
+impl SandboxSca {
+    /// The approach every authorisation takes, when the bank fixed one (`None`: the TPP's choice).
+    pub fn fixed_approach(self) -> Option<psd2_fallback_engine::model::ScaApproach> {
+        use psd2_fallback_engine::model::ScaApproach;
+        match self {
+            SandboxSca::Choice => None,
+            SandboxSca::Embedded | SandboxSca::Methods => Some(ScaApproach::Embedded),
+            SandboxSca::Redirect => Some(ScaApproach::Redirect),
+            SandboxSca::Decoupled => Some(ScaApproach::Decoupled),
+            SandboxSca::OAuth2 => Some(ScaApproach::OAuth),
+        }
+    }
+}
+
 impl std::str::FromStr for SandboxSca {
     type Err = String;
 

@@ -5,7 +5,7 @@
 //! ([`sca_progress_json`]).
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -227,18 +227,13 @@ pub fn step_json(step: &ScaStep, base: &str) -> Value {
 }
 
 /// The answer to a started authorisation: `201 Created`, its `Location`, the `ASPSP-SCA-Approach`
-/// the bank chose, and [`step_json`].
+/// the bank chose (`REDIRECT` for OAuth2, as the specification subsumes it), and [`step_json`].
 pub fn authorisation_step(step: &ScaStep, base: &str) -> Response {
     let location = step
         .authorisation_id()
         .map(|id| format!("{base}/authorisations/{id}"))
         .unwrap_or_else(|| format!("{base}/authorisations"));
-    let mut response = created(&location, step_json(step, base));
-    response.headers_mut().insert(
-        "ASPSP-SCA-Approach",
-        HeaderValue::from_static(step.approach().code()),
-    );
-    response
+    created(&location, step_json(step, base), Some(step.approach()))
 }
 
 /// An authorisation's state when polled (`GET …/authorisations/{id}`): `scaStatus`, and the bank's

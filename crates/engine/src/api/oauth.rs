@@ -28,7 +28,8 @@ use crate::model::{
     AuthorisationCode, AuthorisationId, InvalidValue, OAuthAuthorization, ScaStatus, ScaTarget,
 };
 
-/// An access token this close to its end is renewed before it is used.
+/// An access token this close to its end (or a quarter of its life, when shorter) is renewed before
+/// it is used.
 const RENEW_AHEAD: Duration = Duration::from_secs(5);
 
 /// The `client_id` sent when the configuration names none.
@@ -54,8 +55,8 @@ struct Tokens {
     access: SecretString,
     /// Renews `access`, when the bank gave one.
     refresh: Option<SecretString>,
-    /// When `access` ends, when the bank said.
-    expires_at: Option<Instant>,
+    /// When `access` is renewed before use: a little before it ends, when the bank said when.
+    renew_at: Option<Instant>,
     /// Where it is renewed.
     token_endpoint: String,
 }
@@ -404,9 +405,10 @@ impl ApiBank {
             Tokens {
                 access: SecretString::from(answer.access_token),
                 refresh,
-                expires_at: answer
-                    .expires_in
-                    .map(|s| Instant::now() + Duration::from_secs(s)),
+                renew_at: answer.expires_in.map(|s| {
+                    let life = Duration::from_secs(s);
+                    Instant::now() + life - RENEW_AHEAD.min(life / 4)
+                }),
                 token_endpoint,
             },
         );
@@ -416,11 +418,7 @@ impl ApiBank {
     /// none (it was not authorised through OAuth2 here); renewed first when it is about to end, or
     /// when `renew` says the bank found it expired.
     pub(super) async fn bearer(&self, scope: &str, renew: bool) -> BankResult<Option<HeaderValue>> {
-        let due = |tokens: &Tokens| {
-            tokens
-                .expires_at
-                .is_some_and(|at| at <= Instant::now() + RENEW_AHEAD)
-        };
+        let due = |tokens: &Tokens| tokens.renew_at.is_some_and(|at| at <= Instant::now());
         let current = {
             let all = self.oauth.tokens.lock().unwrap_or_else(|p| p.into_inner());
             match all.get(scope) {
@@ -493,7 +491,7 @@ impl ApiBank {
         tracing::warn!(what, why, "OAuth2 authorisation lost");
         BankError::ReauthenticationRequired {
             reason: format!(
-                "the {what}'s OAuth2 authorisation at the bank ended: {why}; the customer must authorise the {what} again (start a new authorisation)"
+                "the {what}'s OAuth2 authorisation at the bank ended: {why}; the customer must authorise the {what} again (for a consent: give a new consent and authorise it)"
             ),
         }
     }

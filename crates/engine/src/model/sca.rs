@@ -140,6 +140,15 @@ impl ScaApproach {
         }
     }
 
+    /// The value of the `ASPSP-SCA-Approach` header: the specification's enumeration has no `OAUTH`
+    /// ("the OAuth SCA approach will be subsumed by REDIRECT"); `_links.scaOAuth` tells it apart.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            ScaApproach::OAuth => ScaApproach::Redirect.code(),
+            other => other.code(),
+        }
+    }
+
     /// The approach for a Berlin Group code (any case).
     pub fn from_code(code: &str) -> Option<Self> {
         [Self::Embedded, Self::Redirect, Self::Decoupled, Self::OAuth]
