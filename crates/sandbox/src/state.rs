@@ -131,7 +131,7 @@ pub(crate) struct Shared {
     /// The API's base URL, where the OAuth2 metadata and token endpoint are.
     pub(crate) api_url: String,
     /// The OAuth2 authorisation server (`--sca oauth2`).
-    pub(crate) oauth: crate::oauth::OAuthServer,
+    pub(crate) oauth: crate::oauth::server::OAuthServer,
 }
 
 impl Shared {
@@ -152,7 +152,7 @@ impl Shared {
             config,
             web_url,
             api_url,
-            oauth: crate::oauth::OAuthServer::default(),
+            oauth: crate::oauth::server::OAuthServer::default(),
         }
     }
 

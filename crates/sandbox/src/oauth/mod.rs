@@ -6,108 +6,32 @@
 //! single-use codes, RFC 6749 §5.2 errors) and the check of `Authorization: Bearer` on the calls of a
 //! consent or payment once it was authorised this way (`401 TOKEN_INVALID` / `TOKEN_EXPIRED`).
 //! `DELETE /_sandbox/oauth/{customer}/refresh-tokens` revokes a customer's refresh tokens (tests: a
-//! renewal the bank refuses).
+//! renewal the bank refuses). This file routes and renders; `server` keeps the codes and tokens.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+pub(crate) mod server;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+
+use server::{Code, bearer_refusal, exchange_code, renew, secret, token_error};
 
 use crate::ledger::{LedgerError, RedirectEnd};
 use crate::markup::escape;
 use crate::state::Shared;
 use psd2_fallback_engine::model::{AuthorisationId, ConsentId, PaymentId, ScaStatus, ScaTarget};
-use psd2_fallback_xs2a::ApiError;
 
 /// Where the metadata is served, on the API's port.
 pub(crate) const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-
-/// A code issued for an authorization request, waiting to be exchanged once.
-#[derive(Debug)]
-struct Code {
-    client_id: String,
-    redirect_uri: String,
-    challenge: String,
-    scope: String,
-    customer: String,
-    expires_at: Instant,
-    used: bool,
-    /// The tokens issued for it: revoked if the code is presented again (RFC 6749 §4.1.2).
-    issued: Vec<String>,
-}
-
-/// An access token.
-#[derive(Debug)]
-struct Access {
-    scope: String,
-    expires_at: Instant,
-}
-
-/// A refresh token.
-#[derive(Debug)]
-struct Refresh {
-    scope: String,
-    client_id: String,
-    customer: String,
-}
-
-/// What the authorisation server remembers.
-#[derive(Debug, Default)]
-struct Book {
-    /// The authorisation (and the ledger's page state) waiting for the customer, by scope.
-    waiting: HashMap<String, (AuthorisationId, String)>,
-    codes: HashMap<String, Code>,
-    access: HashMap<String, Access>,
-    refresh: HashMap<String, Refresh>,
-    /// The scopes whose calls need a token: those a token was issued for.
-    protected: HashSet<String>,
-}
-
-/// The bank's OAuth2 authorisation server.
-#[derive(Debug, Default)]
-pub(crate) struct OAuthServer {
-    book: Mutex<Book>,
-}
-
-impl OAuthServer {
-    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
-        self.book.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Remembers the authorisation of `target` that the authorization page will finish.
-    pub(crate) fn wait(&self, target: &ScaTarget, id: AuthorisationId, page_state: String) {
-        self.book().waiting.insert(scope(target), (id, page_state));
-    }
-}
-
-/// The OAuth2 scope of a consent or payment: `AIS:<consentId>`, `PIS:<paymentId>`.
-pub(crate) fn scope(target: &ScaTarget) -> String {
-    match target {
-        ScaTarget::Consent(c) => format!("AIS:{c}"),
-        ScaTarget::Payment(p) => format!("PIS:{}", p.id),
-    }
-}
-
-/// A fresh secret value (codes and tokens).
-fn secret() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
 
 /// The routes on the API's port: the metadata and the token endpoint.
 pub(crate) fn api_router(shared: Arc<Shared>) -> Router {
@@ -505,30 +429,6 @@ async fn authorize_submit(
     )
 }
 
-// ---------------------------------------------------------------------------------------------------
-// The token endpoint
-
-/// An RFC 6749 §5.2 error answer.
-fn token_error(error: &'static str, description: impl Into<String>) -> Response {
-    let status = if error == "invalid_client" {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    no_store((
-        status,
-        Json(json!({"error": error, "error_description": description.into()})),
-    ))
-}
-
-fn no_store(answer: impl IntoResponse) -> Response {
-    let mut response = answer.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
-
 /// `POST /oauth/token` (form): `authorization_code` (with `code_verifier`) or `refresh_token`.
 async fn token(
     State(shared): State<Arc<Shared>>,
@@ -577,125 +477,6 @@ async fn token(
     }
 }
 
-/// Issues an access token (and a refresh token) for `scope`.
-fn issue(
-    book: &mut Book,
-    scope: &str,
-    client_id: &str,
-    customer: &str,
-    expiry: Duration,
-) -> (String, String) {
-    let access = secret();
-    let refresh = secret();
-    book.access.insert(
-        access.clone(),
-        Access {
-            scope: scope.to_owned(),
-            expires_at: Instant::now() + expiry,
-        },
-    );
-    book.refresh.insert(
-        refresh.clone(),
-        Refresh {
-            scope: scope.to_owned(),
-            client_id: client_id.to_owned(),
-            customer: customer.to_owned(),
-        },
-    );
-    book.protected.insert(scope.to_owned());
-    (access, refresh)
-}
-
-fn token_answer(access: &str, refresh: &str, scope: &str, expiry: Duration) -> Response {
-    no_store(Json(json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": expiry.as_secs().max(1),
-        "refresh_token": refresh,
-        "scope": scope,
-    })))
-}
-
-fn exchange_code(
-    server: &OAuthServer,
-    code: &str,
-    redirect_uri: &str,
-    client_id: &str,
-    verifier: &str,
-    expiry: Duration,
-) -> Response {
-    let mut book = server.book();
-    let Some(found) = book.codes.get_mut(code) else {
-        return token_error("invalid_grant", "the authorization code is unknown");
-    };
-    if found.used {
-        // A code presented twice: refuse it and revoke what it bought (RFC 6749 §4.1.2).
-        let issued = std::mem::take(&mut found.issued);
-        for token in issued {
-            book.access.remove(&token);
-            book.refresh.remove(&token);
-        }
-        return token_error("invalid_grant", "the authorization code was already used");
-    }
-    // Spent at its first presentation, whatever follows: a code is never tried twice.
-    found.used = true;
-    if found.expires_at <= Instant::now() {
-        return token_error("invalid_grant", "the authorization code expired");
-    }
-    if found.client_id != client_id {
-        return token_error(
-            "invalid_grant",
-            "the authorization code was issued to another client_id",
-        );
-    }
-    if found.redirect_uri != redirect_uri {
-        return token_error(
-            "invalid_grant",
-            "redirect_uri differs from the authorization request's",
-        );
-    }
-    let valid_verifier = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    if !valid_verifier || BASE64URL.encode(Sha256::digest(verifier.as_bytes())) != found.challenge {
-        return token_error(
-            "invalid_grant",
-            "code_verifier does not match the code_challenge",
-        );
-    }
-    let (scope, customer) = (found.scope.clone(), found.customer.clone());
-    let (access, refresh) = issue(&mut book, &scope, client_id, &customer, expiry);
-    if let Some(found) = book.codes.get_mut(code) {
-        found.issued = vec![access.clone(), refresh.clone()];
-    }
-    token_answer(&access, &refresh, &scope, expiry)
-}
-
-fn renew(
-    server: &OAuthServer,
-    refresh: &str,
-    client_id: Option<&str>,
-    expiry: Duration,
-) -> Response {
-    let mut book = server.book();
-    let Some(old) = book.refresh.get(refresh) else {
-        return token_error("invalid_grant", "the refresh token is unknown or revoked");
-    };
-    if client_id.is_some_and(|c| c != old.client_id) {
-        return token_error(
-            "invalid_grant",
-            "the refresh token was issued to another client_id",
-        );
-    }
-    // Rotation: the refresh token is spent, a new one comes with the new access token.
-    let Some(old) = book.refresh.remove(refresh) else {
-        return token_error("invalid_grant", "the refresh token is unknown or revoked");
-    };
-    let (access, refresh) = issue(&mut book, &old.scope, &old.client_id, &old.customer, expiry);
-    token_answer(&access, &refresh, &old.scope, expiry)
-}
-
 /// `DELETE /_sandbox/oauth/{customer}/refresh-tokens`: the customer withdrew the TPP's access at the
 /// bank; renewals are refused from now on (access tokens run until they expire).
 async fn revoke_refresh_tokens(
@@ -706,44 +487,6 @@ async fn revoke_refresh_tokens(
     let before = book.refresh.len();
     book.refresh.retain(|_, r| r.customer != customer);
     Json(json!({ "revoked": before - book.refresh.len() }))
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The bearer check
-
-/// The scope whose token a call needs: the consent's for account reads (`Consent-ID`) and the
-/// consent itself, the payment's for the payment and its status; authorisation sub-resources need
-/// none (a new authorisation is how a lost token is replaced).
-fn scope_of(path: &str, consent: Option<&str>) -> Option<String> {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match parts.as_slice() {
-        ["v1", "accounts" | "card-accounts", ..] => consent.map(|c| format!("AIS:{c}")),
-        ["v1", "consents", id] | ["v1", "consents", id, "status"] => Some(format!("AIS:{id}")),
-        [
-            "v1",
-            "payments" | "periodic-payments" | "bulk-payments",
-            _,
-            id,
-        ]
-        | [
-            "v1",
-            "payments" | "periodic-payments" | "bulk-payments",
-            _,
-            id,
-            "status",
-        ] => Some(format!("PIS:{id}")),
-        _ => None,
-    }
-}
-
-fn unauthorized(code: &'static str, text: &str) -> Response {
-    let mut response =
-        ApiError::new(StatusCode::UNAUTHORIZED, code, text.to_owned()).into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer error=\"invalid_token\""),
-    );
-    response
 }
 
 /// Middleware of the API: a call on a consent or payment authorised through OAuth2 needs its access
@@ -757,37 +500,6 @@ pub(crate) async fn require_bearer(
         return refused;
     }
     next.run(request).await
-}
-
-fn bearer_refusal(server: &OAuthServer, path: &str, headers: &HeaderMap) -> Option<Response> {
-    let consent = headers.get("Consent-ID").and_then(|v| v.to_str().ok());
-    let scope = scope_of(path, consent)?;
-    let book = server.book();
-    if !book.protected.contains(&scope) {
-        return None;
-    }
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = token else {
-        return Some(unauthorized(
-            "TOKEN_INVALID",
-            "this resource was authorised through OAuth2: send its access token as Authorization: Bearer",
-        ));
-    };
-    match book.access.get(token.trim()) {
-        None => Some(unauthorized("TOKEN_INVALID", "the access token is unknown")),
-        Some(access) if access.scope != scope => Some(unauthorized(
-            "TOKEN_INVALID",
-            "the access token was issued for another consent or payment",
-        )),
-        Some(access) if access.expires_at <= Instant::now() => Some(unauthorized(
-            "TOKEN_EXPIRED",
-            "the access token has expired; renew it",
-        )),
-        Some(_) => None,
-    }
 }
 
 #[cfg(test)]
@@ -849,46 +561,5 @@ mod tests {
                 "{change:?}"
             );
         }
-    }
-
-    #[test]
-    fn codes_are_single_use_and_bound_to_the_verifier() {
-        let server = OAuthServer::default();
-        let code = |server: &OAuthServer, name: &str| {
-            server.book().codes.insert(
-                name.to_owned(),
-                Code {
-                    client_id: "tpp".to_owned(),
-                    redirect_uri: "https://tpp.example/back".to_owned(),
-                    challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
-                    scope: "AIS:c-1".to_owned(),
-                    customer: "1000001".to_owned(),
-                    expires_at: Instant::now() + Duration::from_secs(60),
-                    used: false,
-                    issued: Vec::new(),
-                },
-            );
-        };
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let back = "https://tpp.example/back";
-        let minute = Duration::from_secs(60);
-        code(&server, "a");
-        let wrong = exchange_code(&server, "a", back, "tpp", &"x".repeat(43), minute);
-        assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
-        // Spent by the failed try.
-        let again = exchange_code(&server, "a", back, "tpp", verifier, minute);
-        assert_eq!(again.status(), StatusCode::BAD_REQUEST);
-        code(&server, "b");
-        assert!(
-            exchange_code(&server, "b", back, "tpp", verifier, minute)
-                .status()
-                .is_success()
-        );
-        assert_eq!(server.book().access.len(), 1);
-        // Presented again: refused, and what it bought is revoked.
-        let reused = exchange_code(&server, "b", back, "tpp", verifier, minute);
-        assert_eq!(reused.status(), StatusCode::BAD_REQUEST);
-        assert!(server.book().access.is_empty() && server.book().refresh.is_empty());
-        assert!(server.book().protected.contains("AIS:c-1"));
     }
 }
