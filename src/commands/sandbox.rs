@@ -35,7 +35,8 @@ pub(crate) struct Args {
     /// The website's behaviour at start: up, maintenance, layout-v2, slow:<ms>.
     #[arg(long, default_value = "up")]
     website_fault: WebsiteFault,
-    /// The SCA approach of the API: choice (the TPP's, per request), embedded, redirect or decoupled.
+    /// The SCA approach of the API: choice (the TPP's, per request), embedded, redirect, decoupled,
+    /// methods (card reader or app) or oauth2 (Berlin Group OAUTH: authorization code with PKCE).
     #[arg(long, default_value = "choice")]
     sca: SandboxSca,
     /// How long a redirect or decoupled approval waits for the customer, in seconds.
@@ -55,6 +56,9 @@ pub(crate) struct Args {
     /// card reader there); repeatable.
     #[arg(long = "login-redirect")]
     login_redirects: Vec<String>,
+    /// How long an OAuth2 access token lasts (--sca oauth2), in seconds.
+    #[arg(long, default_value_t = 300)]
+    access_token_expiry_secs: u64,
 }
 
 /// Opens the sandbox bank, prints where and who, and serves until Ctrl-C.
@@ -80,6 +84,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         app_logins: args.app_logins,
         login_choices: args.login_choices,
         login_redirects: args.login_redirects,
+        access_token_expiry: Duration::from_secs(args.access_token_expiry_secs),
+        ..SandboxConfig::default()
     };
     let sandbox = Sandbox::start_on(api, web, config)?;
     sandbox.set_api_fault(args.api_fault);

@@ -11,11 +11,11 @@ use secrecy::SecretString;
 use time::Date;
 
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentAccess, ConsentId,
-    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue, PaymentFile,
-    PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaChallenge,
-    ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
-    TransactionFilter,
+    Account, AccountId, Amount, AuthorisationCode, AuthorisationId, Balance, Consent,
+    ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue,
+    PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer,
+    ScaChallenge, ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest,
+    Transaction, TransactionFilter,
 };
 
 /// Which way a request reached the bank.
@@ -521,6 +521,26 @@ pub trait Bank: Send + Sync + fmt::Debug {
         Err(BankError::NotSupported {
             channel: Channel::Api,
             operation: "authorisation_status".to_owned(),
+        })
+    }
+
+    /// Ends an OAuth2 authorisation ([`ScaStep::OAuth`]): the authorization `code` the bank sent back
+    /// to the redirect URI, with its `state`, is exchanged (with the PKCE verifier the channel kept) for
+    /// the access token the bank then requires on the consent's or payment's calls. The answer is the
+    /// authorisation's status afterwards (`Finalised` when the customer signed). A `state` that is not
+    /// the authorisation's is refused before anything is sent.
+    async fn exchange_authorisation_code(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        code: &AuthorisationCode,
+        state: &str,
+    ) -> BankResult<ScaStatus> {
+        let _ = (psu, target, authorisation, code, state);
+        Err(BankError::NotSupported {
+            channel: Channel::Screen,
+            operation: "exchange_authorisation_code (the OAuth2 approach is the API's)".to_owned(),
         })
     }
 

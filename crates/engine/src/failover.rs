@@ -937,6 +937,18 @@ impl Bank for Failover {
         self.sca_answer(psu, target, authorisation, answer).await
     }
 
+    async fn exchange_authorisation_code(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        code: &crate::model::AuthorisationCode,
+        state: &str,
+    ) -> BankResult<ScaStatus> {
+        self.sca_exchange_code(psu, target, authorisation, code, state)
+            .await
+    }
+
     async fn find_payment(
         &self,
         psu: &PsuContext,

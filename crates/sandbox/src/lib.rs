@@ -37,6 +37,7 @@ mod card_reader;
 mod faults;
 pub mod ledger;
 mod markup;
+mod oauth;
 mod sca_web;
 mod seed;
 mod server;

@@ -24,7 +24,7 @@ use crate::faults::{ApiFault, WebsiteFault};
 use crate::ledger::Ledger;
 use crate::state::{ApiFaultSetting, DropConnection, SandboxConfig, Shared};
 use crate::tpp::{self, ClientCertificate, TppChecks, WebsiteGate};
-use crate::{api, sca_web, web, web2};
+use crate::{api, oauth, sca_web, web, web2};
 use psd2_fallback_engine::model::belgian::{format_iso_date, parse_iso_date};
 use tokio_rustls::TlsAcceptor;
 
@@ -133,11 +133,16 @@ impl Sandbox {
         } else {
             format!("http://{web_addr}")
         };
-        let shared = Arc::new(Shared::new(ledger, config, web_base));
+        let api_url = if acceptor.is_some() {
+            format!("https://localhost:{}", api_addr.port())
+        } else {
+            format!("http://{api_addr}")
+        };
+        let shared = Arc::new(Shared::new(ledger, config, web_base, api_url));
         let gate = Arc::new(website.unwrap_or_default());
         let (stop, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let mut api_app = api::router(shared.clone());
+        let mut api_app = api::router(shared.clone()).merge(oauth::api_router(shared.clone()));
         if let Some(checks) = checks {
             api_app = api_app.layer(axum::middleware::from_fn_with_state(
                 Arc::new(checks),
@@ -147,7 +152,8 @@ impl Sandbox {
         let api_tls = acceptor.is_some();
         let mut web_app = web::router(shared.clone())
             .merge(web2::router(shared.clone()))
-            .merge(sca_web::router(shared.clone()));
+            .merge(sca_web::router(shared.clone()))
+            .merge(oauth::web_router(shared.clone()));
         if web_tls {
             web_app = web_app.layer(axum::middleware::from_fn_with_state(
                 gate.clone(),

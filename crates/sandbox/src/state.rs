@@ -39,6 +39,10 @@ pub struct SandboxConfig {
     /// (a link the website shows after the password, opened by the customer, e.g. on their phone,
     /// where they answer the card reader); the website waits for it.
     pub login_redirects: Vec<String>,
+    /// How long an OAuth2 authorization code may wait to be exchanged (`--sca oauth2`).
+    pub oauth_code_expiry: Duration,
+    /// How long an OAuth2 access token lasts before it must be renewed with the refresh token.
+    pub access_token_expiry: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -53,6 +57,8 @@ impl Default for SandboxConfig {
             app_logins: Vec::new(),
             login_choices: Vec::new(),
             login_redirects: Vec::new(),
+            oauth_code_expiry: Duration::from_secs(60),
+            access_token_expiry: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -75,6 +81,25 @@ pub enum SandboxSca {
     /// Embedded, with a choice of method: the card reader (a challenge) or the banking app (which
     /// makes the authorisation decoupled).
     Methods,
+    /// OAuth2 (Berlin Group `OAUTH`): `_links.scaOAuth` to the bank's authorisation server; the
+    /// customer authorises on its page, the TPP exchanges the code (PKCE S256) for tokens, and the
+    /// consent's or payment's calls then need the access token.
+    #[serde(rename = "oauth2")]
+    OAuth2,
+}
+
+impl SandboxSca {
+    /// The approach every authorisation takes, when the bank fixed one (`None`: the TPP's choice).
+    pub fn fixed_approach(self) -> Option<psd2_fallback_engine::model::ScaApproach> {
+        use psd2_fallback_engine::model::ScaApproach;
+        match self {
+            SandboxSca::Choice => None,
+            SandboxSca::Embedded | SandboxSca::Methods => Some(ScaApproach::Embedded),
+            SandboxSca::Redirect => Some(ScaApproach::Redirect),
+            SandboxSca::Decoupled => Some(ScaApproach::Decoupled),
+            SandboxSca::OAuth2 => Some(ScaApproach::OAuth),
+        }
+    }
 }
 
 impl std::str::FromStr for SandboxSca {
@@ -87,8 +112,9 @@ impl std::str::FromStr for SandboxSca {
             "redirect" => Ok(Self::Redirect),
             "decoupled" => Ok(Self::Decoupled),
             "methods" => Ok(Self::Methods),
+            "oauth2" => Ok(Self::OAuth2),
             other => Err(format!(
-                "{other:?} is no SCA approach: choice, embedded, redirect, decoupled or methods"
+                "{other:?} is no SCA approach: choice, embedded, redirect, decoupled, methods or oauth2"
             )),
         }
     }
@@ -116,11 +142,20 @@ pub(crate) struct Shared {
     pub(crate) config: SandboxConfig,
     /// The website's base URL, where the redirect approach sends the customer.
     pub(crate) web_url: String,
+    /// The API's base URL, where the OAuth2 metadata and token endpoint are.
+    pub(crate) api_url: String,
+    /// The OAuth2 authorisation server (`--sca oauth2`).
+    pub(crate) oauth: crate::oauth::server::OAuthServer,
 }
 
 impl Shared {
     /// Both faces up, over `ledger`.
-    pub(crate) fn new(ledger: Arc<Ledger>, config: SandboxConfig, web_url: String) -> Self {
+    pub(crate) fn new(
+        ledger: Arc<Ledger>,
+        config: SandboxConfig,
+        web_url: String,
+        api_url: String,
+    ) -> Self {
         Self {
             ledger,
             api_fault: watch::Sender::new(ApiFaultSetting {
@@ -130,6 +165,8 @@ impl Shared {
             web_fault: watch::Sender::new(WebsiteFault::Up),
             config,
             web_url,
+            api_url,
+            oauth: crate::oauth::server::OAuthServer::default(),
         }
     }
 

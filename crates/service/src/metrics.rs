@@ -513,6 +513,22 @@ impl Bank for Metered {
         )
     }
 
+    async fn exchange_authorisation_code(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        code: &psd2_fallback_engine::model::AuthorisationCode,
+        state: &str,
+    ) -> BankResult<ScaStatus> {
+        metered!(
+            self,
+            "exchange_authorisation_code",
+            self.inner
+                .exchange_authorisation_code(psu, target, authorisation, code, state)
+        )
+    }
+
     async fn find_payment(
         &self,
         psu: &PsuContext,

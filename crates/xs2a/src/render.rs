@@ -15,7 +15,7 @@ use psd2_fallback_engine::model::belgian::format_iso_date;
 use psd2_fallback_engine::model::{
     Account, AccountScope, Amount, AuthorisationId, Balance, BookingStatus, ConsentAccess,
     ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentInitiation,
-    PaymentStatus, ScaChallenge, ScaStatus, Transaction,
+    PaymentStatus, ScaApproach, ScaChallenge, ScaStatus, Transaction,
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -76,35 +76,52 @@ pub fn account_reference_json(account: &Account) -> Value {
     json!({ "iban": account.iban.as_str(), "currency": account.currency.code() })
 }
 
-/// A `201 Created` with `Location` and the embedded SCA approach announced.
-pub fn created(location: &str, body: Value) -> Response {
+/// A `201 Created` with `Location`, and the SCA approach announced (`ASPSP-SCA-Approach`) when it is
+/// fixed: the specification asks for the header then, and only then.
+pub fn created(location: &str, body: Value, approach: Option<ScaApproach>) -> Response {
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
-    response
-        .headers_mut()
-        .insert("ASPSP-SCA-Approach", HeaderValue::from_static("EMBEDDED"));
+    if let Some(approach) = approach {
+        response.headers_mut().insert(
+            "ASPSP-SCA-Approach",
+            HeaderValue::from_static(approach.header_value()),
+        );
+    }
     response
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Consents
 
-/// The answer to a created consent.
-pub fn consent_created(id: &ConsentId, base: &str) -> Response {
+/// The link that starts an authorisation: with the PSU's authentication when the approach is (or may
+/// be) embedded, a plain `startAuthorisation` when the bank fixed another.
+fn start_link(approach: Option<ScaApproach>) -> &'static str {
+    match approach {
+        None | Some(ScaApproach::Embedded) => "startAuthorisationWithPsuAuthentication",
+        Some(_) => "startAuthorisation",
+    }
+}
+
+/// The answer to a created consent; `approach` when the bank fixed it.
+pub fn consent_created(id: &ConsentId, base: &str, approach: Option<ScaApproach>) -> Response {
     let base = format!("{base}/v1/consents/{id}");
+    let mut links = Map::new();
+    links.insert("self".to_owned(), link(base.clone()));
+    links.insert("status".to_owned(), link(format!("{base}/status")));
+    links.insert(
+        start_link(approach).to_owned(),
+        link(format!("{base}/authorisations")),
+    );
     created(
         &base,
         json!({
             "consentStatus": "received",
             "consentId": id.as_str(),
-            "_links": {
-                "self": link(base.clone()),
-                "status": link(format!("{base}/status")),
-                "startAuthorisationWithPsuAuthentication": link(format!("{base}/authorisations")),
-            }
+            "_links": links,
         }),
+        approach,
     )
 }
 
@@ -186,7 +203,7 @@ pub fn authorisation_started(challenge: &ScaChallenge, base: &str) -> Response {
         .with("scaStatus", href.clone())
         .with("authoriseTransaction", href.clone())
         .to_json();
-    created(&href, body)
+    created(&href, body, Some(ScaApproach::Embedded))
 }
 
 /// The answer to an authorisation updated with the customer's answer: its status and where to read
@@ -335,18 +352,26 @@ pub fn funds_json(answer: &FundsConfirmation) -> Value {
 // Payments, periodic payments, bulk payments (pain.001)
 
 /// The answer to an initiated payment, standing order or file; `base` is the resource's path.
-pub fn initiation_created(initiation: &PaymentInitiation, base: &str) -> Response {
+pub fn initiation_created(
+    initiation: &PaymentInitiation,
+    base: &str,
+    approach: Option<ScaApproach>,
+) -> Response {
+    let mut links = Map::new();
+    links.insert("self".to_owned(), link(base.to_owned()));
+    links.insert("status".to_owned(), link(format!("{base}/status")));
+    links.insert(
+        start_link(approach).to_owned(),
+        link(format!("{base}/authorisations")),
+    );
     created(
         base,
         json!({
             "transactionStatus": initiation.status.code(),
             "paymentId": initiation.payment.id.as_str(),
-            "_links": {
-                "self": link(base.to_owned()),
-                "status": link(format!("{base}/status")),
-                "startAuthorisationWithPsuAuthentication": link(format!("{base}/authorisations")),
-            },
+            "_links": links,
         }),
+        approach,
     )
 }
 

@@ -5,7 +5,7 @@
 //! ([`sca_progress_json`]).
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -81,6 +81,8 @@ pub fn authorisation_start(body: &Bytes) -> ApiResult<Option<String>> {
 struct UpdateIn {
     sca_authentication_data: Option<String>,
     authentication_method_id: Option<String>,
+    confirmation_code: Option<String>,
+    state: Option<String>,
 }
 
 /// What an update of an authorisation carries.
@@ -90,24 +92,54 @@ pub enum AuthorisationUpdate {
     Answer(String),
     /// The customer's choice of method (`authenticationMethodId`).
     Method(String),
+    /// What the bank sent back to the redirect URI (Berlin Group authorisation confirmation,
+    /// `confirmationCode`): for the OAuth2 approach, the authorization `code` with its `state`.
+    Confirmation {
+        /// The `confirmationCode` (the OAuth2 `code`). Secret to whoever holds it.
+        code: String,
+        /// The `state` that came back with it, if the caller gave it.
+        state: Option<String>,
+    },
 }
 
-/// An update-authorisation body: an answer or a method choice, exactly one of them.
+/// The longest code or state accepted in an update.
+const MAX_CODE: usize = 2048;
+
+/// An update-authorisation body: an answer, a method choice or a confirmation code, exactly one of
+/// them.
 pub fn authorisation_update(body: &Bytes) -> ApiResult<AuthorisationUpdate> {
     let input: UpdateIn = json(body)?;
     match (
         input.sca_authentication_data,
         input.authentication_method_id,
+        input.confirmation_code,
     ) {
-        (Some(answer), None) => Ok(AuthorisationUpdate::Answer(answer)),
-        (None, Some(method)) => Ok(AuthorisationUpdate::Method(method)),
-        (None, None) => Err(ApiError::format(
+        (Some(answer), None, None) => Ok(AuthorisationUpdate::Answer(answer)),
+        (None, Some(method), None) => Ok(AuthorisationUpdate::Method(method)),
+        (None, None, Some(code)) => {
+            for (name, value) in [
+                ("confirmationCode", Some(&code)),
+                ("state", input.state.as_ref()),
+            ] {
+                if value.is_some_and(|v| v.len() > MAX_CODE || v.trim().is_empty()) {
+                    return Err(ApiError::format(
+                        name,
+                        format!("must be non-empty and at most {MAX_CODE} characters"),
+                    ));
+                }
+            }
+            Ok(AuthorisationUpdate::Confirmation {
+                code,
+                state: input.state,
+            })
+        }
+        (None, None, None) => Err(ApiError::format(
             "scaAuthenticationData",
-            "is required (or authenticationMethodId to choose a method)",
+            "is required (or authenticationMethodId to choose a method, or confirmationCode after a redirect)",
         )),
-        (Some(_), Some(_)) => Err(ApiError::format(
+        _ => Err(ApiError::format(
             "authenticationMethodId",
-            "give either scaAuthenticationData or authenticationMethodId, not both",
+            "give one of scaAuthenticationData, authenticationMethodId or confirmationCode",
         )),
     }
 }
@@ -160,8 +192,20 @@ pub fn step_json(step: &ScaStep, base: &str) -> Value {
             links.push("scaRedirect", url.clone());
             json!({})
         }
-        ScaStep::OAuth { metadata_url, .. } => {
+        ScaStep::OAuth {
+            metadata_url,
+            authorization,
+            ..
+        } => {
             links.push("scaOAuth", metadata_url.clone());
+            // The service keeps the PKCE verifier: the caller sends the customer to the request it
+            // built, and hands the code back to the `confirmation` link.
+            if let Some(authorization) = authorization {
+                links.push("scaRedirect", authorization.url.clone());
+                if let Some(href) = &href {
+                    links.push("confirmation", href.clone());
+                }
+            }
             json!({})
         }
         ScaStep::Decoupled { message, .. } => json!({ "psuMessage": message }),
@@ -183,18 +227,13 @@ pub fn step_json(step: &ScaStep, base: &str) -> Value {
 }
 
 /// The answer to a started authorisation: `201 Created`, its `Location`, the `ASPSP-SCA-Approach`
-/// the bank chose, and [`step_json`].
+/// the bank chose (`REDIRECT` for OAuth2, as the specification subsumes it), and [`step_json`].
 pub fn authorisation_step(step: &ScaStep, base: &str) -> Response {
     let location = step
         .authorisation_id()
         .map(|id| format!("{base}/authorisations/{id}"))
         .unwrap_or_else(|| format!("{base}/authorisations"));
-    let mut response = created(&location, step_json(step, base));
-    response.headers_mut().insert(
-        "ASPSP-SCA-Approach",
-        HeaderValue::from_static(step.approach().code()),
-    );
-    response
+    created(&location, step_json(step, base), Some(step.approach()))
 }
 
 /// An authorisation's state when polled (`GET …/authorisations/{id}`): `scaStatus`, and the bank's

@@ -33,6 +33,9 @@ pub struct ApiBankConfig {
     /// Sent as `Authorization: Bearer …` (marked sensitive) on every request, for servers that
     /// authenticate their callers by token, such as the resilience service. Secret.
     pub bearer_token: Option<SecretString>,
+    /// The TPP's `client_id` at the bank's OAuth2 authorisation server (the `OAUTH` SCA approach);
+    /// `psd2-fallback` when unset.
+    pub oauth_client_id: Option<String>,
     /// Lets `base_url` be plain `http://` to a host other than this machine. Off: a bank's API is
     /// reached over TLS, and plain HTTP is accepted only on loopback (a local sandbox, a test).
     pub allow_plain_http: bool,
@@ -50,6 +53,7 @@ impl ApiBankConfig {
             server_roots_pem: None,
             tpp_redirect_uri: None,
             bearer_token: None,
+            oauth_client_id: None,
             allow_plain_http: false,
         }
     }

@@ -16,9 +16,11 @@
 
 mod classify;
 mod config;
+mod oauth;
 mod sca;
 #[cfg(test)]
 mod spec_examples;
+mod transport;
 pub(crate) mod wire;
 
 use std::time::Duration;
@@ -27,7 +29,6 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use secrecy::ExposeSecret;
-use serde::de::DeserializeOwned;
 use time::Date;
 
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
@@ -41,7 +42,7 @@ use crate::model::{
     ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
     TransactionFilter,
 };
-use classify::{answer_error, no_answer, scrub, unusable};
+use classify::unusable;
 pub use config::{ApiBankConfig, ApiConfigError, ClientIdentity};
 use wire::Malformed;
 
@@ -102,6 +103,13 @@ pub struct ApiBank {
     authorization: Option<HeaderValue>,
     /// Signs each request with the QSeal, when the bank asks for signed requests.
     signer: Option<RequestSigner>,
+    /// The `client_id` of OAuth2 authorization and token requests.
+    oauth_client_id: String,
+    /// Whether plain `http://` to another machine was allowed (for the authorisation server too).
+    allow_plain_http: bool,
+    /// The OAuth2 authorisations waiting for their code and the tokens of those that ended, shared by
+    /// this client's clones.
+    oauth: std::sync::Arc<oauth::OAuthBook>,
 }
 
 impl ApiBank {
@@ -167,6 +175,11 @@ impl ApiBank {
             request_timeout: config.request_timeout,
             authorization,
             signer: config.signer,
+            oauth_client_id: config
+                .oauth_client_id
+                .unwrap_or_else(|| oauth::DEFAULT_CLIENT_ID.to_owned()),
+            allow_plain_http: config.allow_plain_http,
+            oauth: std::sync::Arc::default(),
         })
     }
 
@@ -270,110 +283,6 @@ impl ApiBank {
             headers.insert(reqwest::header::AUTHORIZATION, value.clone());
         }
         self.http.request(method, url).headers(headers)
-    }
-
-    /// Sends a request and reads a JSON answer, classifying every failure.
-    async fn call<T: DeserializeOwned>(
-        &self,
-        request: RequestBuilder,
-        effect: Effect,
-        psu: &PsuContext,
-    ) -> BankResult<T> {
-        let bytes = self.exchange(request, effect, psu).await?.1;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            unusable(
-                effect,
-                Malformed {
-                    field: "body".to_owned(),
-                    reason: e.to_string(),
-                },
-            )
-        })
-    }
-
-    /// Sends a request and returns the status and body of a successful answer. The bank's words in an
-    /// error are kept, but never a secret of the customer's that the bank may have echoed.
-    async fn exchange(
-        &self,
-        request: RequestBuilder,
-        effect: Effect,
-        psu: &PsuContext,
-    ) -> BankResult<(StatusCode, bytes::Bytes)> {
-        let request = self
-            .signed(request)
-            .map_err(|e| self.transport(e, effect))?;
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| self.transport(e, effect))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport(e, effect))?;
-        if status.is_success() {
-            return Ok((status, bytes));
-        }
-        Err(scrub(
-            answer_error(status, &bytes, effect, retry_after),
-            psu,
-        ))
-    }
-
-    /// Builds a request, signed with the QSeal when the bank asks for signed requests. A request that
-    /// cannot be built or signed was not sent.
-    fn signed(&self, request: RequestBuilder) -> Result<reqwest::Request, reqwest::Error> {
-        let mut request = request.build()?;
-        if let Some(signer) = &self.signer
-            && let Err(error) = signer.sign_reqwest(&mut request)
-        {
-            tracing::error!(%error, "request not signed");
-        }
-        Ok(request)
-    }
-
-    fn transport(&self, error: reqwest::Error, effect: Effect) -> BankError {
-        if let Some(alert) = refused_client_certificate(&error) {
-            // The bank ended the handshake over the TPP's certificate: its application never saw the
-            // request. An answer about the TPP's identity, not an outage.
-            return BankError::Rejected {
-                code: "CERTIFICATE_INVALID".to_owned(),
-                message: format!(
-                    "the bank refused the TPP's client certificate (TLS alert {alert:?})"
-                ),
-            };
-        }
-        if error.is_builder() {
-            return BankError::Unavailable {
-                channel: Channel::Api,
-                reason: format!(
-                    "the request could not be built; nothing was sent: {}",
-                    error.without_url()
-                ),
-            };
-        }
-        if error.is_connect() {
-            return BankError::Unavailable {
-                channel: Channel::Api,
-                reason: "could not connect; nothing was sent".to_owned(),
-            };
-        }
-        let reason = if error.is_timeout() {
-            format!("no answer within {:?}", self.request_timeout)
-        } else {
-            format!(
-                "the connection failed before an answer: {}",
-                error.without_url()
-            )
-        };
-        no_answer(effect, reason)
     }
 
     fn consent_needed(psu: &PsuContext) -> BankResult<()> {
@@ -875,6 +784,18 @@ impl Bank for ApiBank {
         answer: &ScaAnswer,
     ) -> BankResult<ScaStatus> {
         self.sca_answer(psu, target, authorisation, answer).await
+    }
+
+    async fn exchange_authorisation_code(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        code: &crate::model::AuthorisationCode,
+        state: &str,
+    ) -> BankResult<ScaStatus> {
+        self.sca_exchange_code(psu, target, authorisation, code, state)
+            .await
     }
 }
 

@@ -1,8 +1,9 @@
 //! Strong customer authentication through the bank's API, per the Berlin Group specification: starting
 //! an authorisation with the caller's preferences (`TPP-Redirect-Preferred`, `TPP-Decoupled-Preferred`,
 //! `TPP-Redirect-URI`, `TPP-Nok-Redirect-URI`), reading what the bank asks ([`ScaStep`]: embedded
-//! challenge, method choice, `scaRedirect`, `scaOAuth`, decoupled), choosing a method, answering a
-//! challenge and polling `scaStatus`.
+//! challenge, method choice, `scaRedirect`, `scaOAuth`, decoupled; the `ASPSP-SCA-Approach` header
+//! when the bank sends one), choosing a method, answering a challenge and polling `scaStatus`. An
+//! `scaOAuth` step gets the authorization request the engine builds for it ([`super::oauth`]).
 
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -12,7 +13,8 @@ use super::classify::unusable;
 use super::{ApiBank, Effect, segment, wire};
 use crate::bank::{BankResult, PsuContext};
 use crate::model::{
-    AuthorisationId, ScaAnswer, ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget,
+    AuthorisationId, ScaAnswer, ScaApproach, ScaPreference, ScaProgress, ScaStatus, ScaStep,
+    ScaTarget,
 };
 
 /// The preference headers of a start of authorisation; values that are no header value are left out.
@@ -34,6 +36,14 @@ fn preference_headers(sca: &ScaPreference) -> HeaderMap {
         }
     }
     headers
+}
+
+/// The approach the bank names in its `ASPSP-SCA-Approach` answer header, when it names a known one.
+fn approach_of(headers: &HeaderMap) -> Option<ScaApproach> {
+    headers
+        .get("ASPSP-SCA-Approach")
+        .and_then(|v| v.to_str().ok())
+        .and_then(ScaApproach::from_code)
 }
 
 impl ApiBank {
@@ -60,8 +70,8 @@ impl ApiBank {
             }),
         };
         let path = format!("{}/authorisations", Self::target_path(target)?);
-        let answer: wire::StartAuthorisationResponse = self
-            .call(
+        let (_, headers, body) = self
+            .exchange_answer(
                 self.request(Method::POST, &path, psu)
                     .headers(preference_headers(&psu.sca))
                     .json(&body),
@@ -69,7 +79,38 @@ impl ApiBank {
                 psu,
             )
             .await?;
-        answer.to_step(None).map_err(|e| unusable(Effect::Safe, e))
+        let answer: wire::StartAuthorisationResponse = serde_json::from_slice(&body)
+            .map_err(|e| unusable(Effect::Safe, wire::Malformed::body(e)))?;
+        let step = answer
+            .to_step(approach_of(&headers))
+            .map_err(|e| unusable(Effect::Safe, e))?;
+        self.with_oauth_request(psu, target, step).await
+    }
+
+    /// An OAuth2 step with the authorization request the engine built for it; any other step as it is.
+    async fn with_oauth_request(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        step: ScaStep,
+    ) -> BankResult<ScaStep> {
+        match step {
+            ScaStep::OAuth {
+                authorisation_id,
+                metadata_url,
+                authorization: None,
+            } => {
+                let authorization = self
+                    .oauth_authorization(psu, target, &authorisation_id, &metadata_url)
+                    .await?;
+                Ok(ScaStep::OAuth {
+                    authorisation_id,
+                    metadata_url,
+                    authorization: Some(authorization),
+                })
+            }
+            other => Ok(other),
+        }
     }
 
     /// Sends the customer's choice of method; the bank answers with the next step.
@@ -84,17 +125,22 @@ impl ApiBank {
             authentication_method_id: method,
         };
         let path = Self::authorisation_path(target, id)?;
-        let mut answer: wire::StartAuthorisationResponse = self
-            .call(
+        let (_, headers, body) = self
+            .exchange_answer(
                 self.request(Method::PUT, &path, psu).json(&body),
                 Effect::Safe,
                 psu,
             )
             .await?;
+        let mut answer: wire::StartAuthorisationResponse = serde_json::from_slice(&body)
+            .map_err(|e| unusable(Effect::Safe, wire::Malformed::body(e)))?;
         answer
             .authorisation_id
             .get_or_insert_with(|| id.as_str().to_owned());
-        answer.to_step(None).map_err(|e| unusable(Effect::Safe, e))
+        let step = answer
+            .to_step(approach_of(&headers))
+            .map_err(|e| unusable(Effect::Safe, e))?;
+        self.with_oauth_request(psu, target, step).await
     }
 
     /// Where an authorisation stands (`GET …/authorisations/{id}`).

@@ -29,6 +29,13 @@ fn malformed(field: impl Into<String>, reason: impl Into<String>) -> Malformed {
     }
 }
 
+impl Malformed {
+    /// A body that is no JSON of the expected shape.
+    pub(crate) fn body(error: serde_json::Error) -> Self {
+        malformed("body", error.to_string())
+    }
+}
+
 type Wire<T> = Result<T, Malformed>;
 
 // ----------------------------------------------------------------------------------------------------
@@ -676,6 +683,7 @@ impl StartAuthorisationResponse {
             return Ok(ScaStep::OAuth {
                 authorisation_id: id,
                 metadata_url: link.href.clone(),
+                authorization: None,
             });
         }
         if !self.sca_methods.is_empty() || self.links.select_authentication_method.is_some() {
@@ -776,4 +784,47 @@ pub(crate) struct SelectMethodBody<'a> {
 pub(crate) fn sca_status(code: &str) -> Wire<ScaStatus> {
     ScaStatus::from_code(code)
         .ok_or_else(|| malformed("scaStatus", format!("{code:?} is not an SCA status")))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// OAuth2 (the `OAUTH` SCA approach): the authorisation server's metadata (RFC 8414) and its token
+// endpoint's answers (RFC 6749 §5.1, §5.2).
+
+/// The parts of an authorisation server's metadata the engine uses.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OAuthMetadata {
+    pub(crate) authorization_endpoint: String,
+    pub(crate) token_endpoint: String,
+    #[serde(default)]
+    pub(crate) code_challenge_methods_supported: Option<Vec<String>>,
+}
+
+/// A token endpoint's successful answer. The tokens are secrets: this type's `Debug` hides them, and
+/// the reader moves them into `SecretString`s at once.
+#[derive(Deserialize)]
+pub(crate) struct TokenAnswer {
+    pub(crate) access_token: String,
+    pub(crate) token_type: String,
+    #[serde(default)]
+    pub(crate) expires_in: Option<u64>,
+    #[serde(default)]
+    pub(crate) refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenAnswer")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token endpoint's error answer (`error`, `error_description`).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TokenError {
+    #[serde(default)]
+    pub(crate) error: String,
+    #[serde(default)]
+    pub(crate) error_description: Option<String>,
 }

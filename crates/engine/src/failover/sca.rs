@@ -6,8 +6,8 @@
 use super::Failover;
 use crate::bank::{Bank, BankError, BankResult, PsuContext};
 use crate::model::{
-    AuthorisationId, ConsentId, ConsentStatus, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus,
-    ScaStep, ScaTarget,
+    AuthorisationCode, AuthorisationId, ConsentId, ConsentStatus, PaymentStatus, ScaAnswer,
+    ScaProgress, ScaStatus, ScaStep, ScaTarget,
 };
 
 impl Failover {
@@ -174,6 +174,56 @@ impl Failover {
             self.forget_payment_authorisation(authorisation);
         }
         signed
+    }
+
+    /// Hands an OAuth2 authorization code to the channel that started the authorisation (the API: it
+    /// keeps the PKCE verifier). Exchanging a code moves no money — the customer signed at the bank —
+    /// so a failure is reported as it is.
+    pub(super) async fn sca_exchange_code(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+        authorisation: &AuthorisationId,
+        code: &AuthorisationCode,
+        state: &str,
+    ) -> BankResult<ScaStatus> {
+        match target {
+            ScaTarget::Consent(consent) => {
+                let psu = &self.granted_for(psu, Some(consent))?;
+                let status = self
+                    .on_consent_channel(psu, consent, "consent authorisation", |bank| {
+                        bank.exchange_authorisation_code(psu, target, authorisation, code, state)
+                    })
+                    .await?;
+                self.note_consent_sca(psu, consent, status).await;
+                Ok(status)
+            }
+            ScaTarget::Payment(payment) => {
+                let channels = self.payment_authorisation_route(authorisation);
+                let (_, result) = self
+                    .through_channels(
+                        channels,
+                        psu,
+                        &format!("sign {}", payment.id),
+                        |_| Ok(()),
+                        |bank| {
+                            bank.exchange_authorisation_code(
+                                psu,
+                                target,
+                                authorisation,
+                                code,
+                                state,
+                            )
+                        },
+                    )
+                    .await?;
+                let status = result?;
+                if matches!(status, ScaStatus::Finalised | ScaStatus::Failed) {
+                    self.forget_payment_authorisation(authorisation);
+                }
+                Ok(status)
+            }
+        }
     }
 
     /// Keeps what an ended consent authorisation means for the consent (and, for a bank-offered

@@ -31,8 +31,8 @@ pub use payment::{
 };
 pub use payment_file::{FilePayment, Pain001Version, PaymentFile, PaymentFileError};
 pub use sca::{
-    DECOUPLED_POLL_EVERY, ScaAnswer, ScaApproach, ScaChallenge, ScaMethod, ScaPreference,
-    ScaProgress, ScaStatus, ScaStep, ScaTarget,
+    AuthorisationCode, DECOUPLED_POLL_EVERY, OAuthAuthorization, ScaAnswer, ScaApproach,
+    ScaChallenge, ScaMethod, ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget,
 };
 pub use transaction::{
     BookingStatus, Counterparty, Direction, Recurrence, Transaction, TransactionFilter,

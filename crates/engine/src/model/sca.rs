@@ -140,6 +140,15 @@ impl ScaApproach {
         }
     }
 
+    /// The value of the `ASPSP-SCA-Approach` header: the specification's enumeration has no `OAUTH`
+    /// ("the OAuth SCA approach will be subsumed by REDIRECT"); `_links.scaOAuth` tells it apart.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            ScaApproach::OAuth => ScaApproach::Redirect.code(),
+            other => other.code(),
+        }
+    }
+
     /// The approach for a Berlin Group code (any case).
     pub fn from_code(code: &str) -> Option<Self> {
         [Self::Embedded, Self::Redirect, Self::Decoupled, Self::OAuth]
@@ -185,12 +194,16 @@ pub enum ScaStep {
         url: String,
     },
     /// OAuth2: the customer is sent to the bank's authorisation server, described at `metadata_url`
-    /// (`_links.scaOAuth`).
+    /// (`_links.scaOAuth`). The API channel reads the metadata and builds the authorization request
+    /// itself (`authorization`), keeping the PKCE verifier; the code the bank sends back to the redirect
+    /// URI is handed to [`crate::Bank::exchange_authorisation_code`] with its `state`.
     OAuth {
         /// The authorisation to poll once the customer is back.
         authorisation_id: AuthorisationId,
         /// The authorisation server's metadata (RFC 8414).
         metadata_url: String,
+        /// The authorization request the engine built, once it read the metadata.
+        authorization: Option<OAuthAuthorization>,
     },
     /// Decoupled: the customer approves in the bank's app; poll the status
     /// ([`crate::Bank::authorisation_status`]) until it ends.
@@ -275,6 +288,44 @@ impl ScaStep {
             ScaStep::Challenge(challenge) => Some(challenge),
             _ => None,
         }
+    }
+}
+
+/// An OAuth2 authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636) the engine built for a
+/// [`ScaStep::OAuth`]: where the customer's browser goes, and the `state` the bank sends back with the
+/// code. The PKCE verifier stays inside the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthAuthorization {
+    /// The authorization endpoint with `response_type=code`, `client_id`, `redirect_uri`, `scope`
+    /// (`AIS:<consentId>` or `PIS:<paymentId>`), `state`, `code_challenge` and
+    /// `code_challenge_method=S256`.
+    pub url: String,
+    /// The `state`: the return to the redirect URI carries it, and only it is accepted with the code.
+    pub state: String,
+    /// Where the bank sends the customer back (`redirect_uri`).
+    pub redirect_uri: String,
+}
+
+/// The authorization code the bank's authorisation server sent back to the redirect URI (RFC 6749
+/// §4.1.2). Secret: it buys an access token once; never in `Debug`, logs or errors.
+#[derive(Clone)]
+pub struct AuthorisationCode(SecretString);
+
+impl AuthorisationCode {
+    /// Wraps the code from the redirect.
+    pub fn new(code: impl Into<String>) -> Self {
+        Self(SecretString::from(code.into()))
+    }
+
+    /// The secret, to be sent to the bank's token endpoint and nowhere else.
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AuthorisationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthorisationCode(***)")
     }
 }
 

@@ -1,6 +1,7 @@
 //! SCA for consents and payments alike, in whichever approach the bank chooses for the request
 //! ([`crate::SandboxSca`]): embedded (the password in, the challenge out, the answer in), redirect (a
-//! link to the bank's page, with a secret state) or decoupled (an approval in the bank's app, polled).
+//! link to the bank's page, with a secret state), decoupled (an approval in the bank's app, polled)
+//! or OAuth2 (`_links.scaOAuth` to the bank's authorisation server, [`crate::oauth`]).
 //! Also an authorisation's status and the list of a resource's authorisations.
 
 use axum::Json;
@@ -35,6 +36,7 @@ fn approach(offer: SandboxSca, preference: &ScaPreference, has_password: bool) -
         SandboxSca::Embedded | SandboxSca::Methods => ScaApproach::Embedded,
         SandboxSca::Redirect => ScaApproach::Redirect,
         SandboxSca::Decoupled => ScaApproach::Decoupled,
+        SandboxSca::OAuth2 => ScaApproach::OAuth,
         SandboxSca::Choice => {
             if preference.decoupled_preferred == Some(true) {
                 ScaApproach::Decoupled
@@ -92,7 +94,19 @@ pub(super) async fn start_authorisation(
                 )
             }
         }
-        ScaApproach::Redirect | ScaApproach::OAuth => {
+        ScaApproach::OAuth => {
+            let (id, page_state) =
+                shared
+                    .ledger
+                    .start_redirect(&customer, target.clone(), (None, None), expiry)?;
+            shared.oauth.wait(&target, id.clone(), page_state);
+            ScaStep::OAuth {
+                authorisation_id: id,
+                metadata_url: format!("{}{}", shared.api_url, crate::oauth::METADATA_PATH),
+                authorization: None,
+            }
+        }
+        ScaApproach::Redirect => {
             let back = (preference.redirect_uri, preference.nok_redirect_uri);
             let (id, state) = shared
                 .ledger
@@ -152,6 +166,12 @@ pub(super) async fn update_authorisation(
                 },
             };
             return Ok(Json(step_json(&step, &base)));
+        }
+        AuthorisationUpdate::Confirmation { .. } => {
+            return Err(ApiError::format(
+                "confirmationCode",
+                "this bank expects no confirmation code: an OAuth2 code is exchanged at its token endpoint",
+            ));
         }
     };
     let status = shared.ledger.authorise(&customer, &target, &id, &answer)?;

@@ -30,7 +30,7 @@ pub(super) async fn create_consent(
     let input: ConsentIn = json(&body)?;
     let request = input.to_request()?;
     let id = shared.ledger.create_consent(&customer, request)?;
-    Ok(consent_created(&id, ""))
+    Ok(consent_created(&id, "", shared.config.sca.fixed_approach()))
 }
 
 pub(super) async fn get_consent(

@@ -96,6 +96,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         })
         .layer(middleware::from_fn_with_state(
             shared.clone(),
+            crate::oauth::require_bearer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
             faults::request_id_and_faults,
         ))
         .with_state(shared)

@@ -79,7 +79,11 @@ pub(super) async fn initiate(
         }
     };
     let base = format!("/v1/{service}/{product}/{}", initiation.payment.id);
-    Ok(initiation_created(&initiation, &base))
+    Ok(initiation_created(
+        &initiation,
+        &base,
+        shared.config.sca.fixed_approach(),
+    ))
 }
 
 fn payment_json(record: &PaymentRecord) -> Value {

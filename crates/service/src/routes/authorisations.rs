@@ -4,7 +4,9 @@
 //! and relays what the bank asks in Berlin Group shape (`ASPSP-SCA-Approach`; `challengeData`,
 //! `scaMethods`, `_links.scaRedirect`/`scaOAuth`, or a decoupled `psuMessage`; always the `scaStatus`
 //! link to poll). Updating it relays the customer's answer (`scaAuthenticationData`) or choice of method
-//! (`authenticationMethodId`); `GET` polls it on the channel that started it. No password is asked
+//! (`authenticationMethodId`), or, after an OAuth2 redirect, the authorization code the bank sent to the
+//! caller's redirect URI (`confirmationCode` with its `state`: the service keeps the PKCE verifier and
+//! exchanges it); `GET` polls it on the channel that started it. No password is asked
 //! for when the bank redirects or pushes to the customer's app. A password serves its authorisation only; once it succeeds, it is
 //! kept for the website channel's later logins for that consent (or payment) of this caller, and for
 //! this caller's calls for that customer that name no consent — never for another caller, never after
@@ -16,9 +18,11 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
 
-use psd2_fallback_engine::model::{AuthorisationId, ScaAnswer, ScaStatus, ScaTarget};
+use psd2_fallback_engine::model::{
+    AuthorisationCode, AuthorisationId, ScaAnswer, ScaStatus, ScaTarget,
+};
 use psd2_fallback_xs2a::{
-    AuthorisationUpdate, authorisation_start, authorisation_step, authorisation_update,
+    ApiError, AuthorisationUpdate, authorisation_start, authorisation_step, authorisation_update,
     authorisation_updated, sca_preference, sca_progress_json, step_json,
 };
 
@@ -92,6 +96,27 @@ pub(super) async fn update_authorisation(
                 .await
                 .map_err(bank_error)?;
             return Ok(Json(step_json(&step, &base)));
+        }
+        AuthorisationUpdate::Confirmation { code, state } => {
+            let state = state.ok_or_else(|| {
+                ApiError::format(
+                    "state",
+                    "is required with confirmationCode: the state that came back with the code",
+                )
+            })?;
+            let psu = ctx.psu(&owned.psu, headers);
+            let status = ctx
+                .failover()
+                .exchange_authorisation_code(
+                    &psu,
+                    &target,
+                    &id,
+                    &AuthorisationCode::new(code),
+                    &state,
+                )
+                .await
+                .map_err(bank_error)?;
+            return Ok(Json(authorisation_updated(status, &base, &id)));
         }
     };
     let what = password_for(&target);

@@ -51,7 +51,8 @@ pub(super) async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) ->
         .owners
         .record_consent_owner(&ctx.bank().name, id.as_str(), &ctx.owner(psu_id), &request)
         .map_err(owner_store_error)?;
-    Ok(consent_created(&id, &ctx.prefix))
+    // The approach is the bank's choice at the start of the authorisation: not fixed yet.
+    Ok(consent_created(&id, &ctx.prefix, None))
 }
 
 /// `GET /v1/consents/{id}`: what the consent asked for (kept in the owner store when it was made

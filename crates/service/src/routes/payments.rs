@@ -169,7 +169,8 @@ async fn initiate_once(
         "{}/v1/{service}/{product}/{}",
         ctx.prefix, initiation.payment.id
     );
-    Ok(initiation_created(&initiation, &base))
+    // The approach is the bank's choice at the start of the authorisation: not fixed yet.
+    Ok(initiation_created(&initiation, &base, None))
 }
 
 /// `GET /v1/{service}/{product}/{id}/status`, from the bank.
