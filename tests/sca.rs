@@ -60,7 +60,7 @@ fn redirect() -> ScaPreference {
     }
 }
 
-async fn consent(bank: &dyn Bank, sandbox: &Sandbox, psu: &PsuContext) -> ConsentId {
+pub(crate) async fn consent(bank: &dyn Bank, sandbox: &Sandbox, psu: &PsuContext) -> ConsentId {
     let customer = psu.psu_id.as_str();
     bank.create_consent(
         psu,
@@ -75,7 +75,7 @@ async fn consent(bank: &dyn Bank, sandbox: &Sandbox, psu: &PsuContext) -> Consen
     .unwrap()
 }
 
-async fn payment(bank: &dyn Bank, sandbox: &Sandbox, psu: &PsuContext) -> PaymentRef {
+pub(crate) async fn payment(bank: &dyn Bank, sandbox: &Sandbox, psu: &PsuContext) -> PaymentRef {
     let customer = psu.psu_id.as_str();
     let other = if customer == ANNA { LUC } else { ANNA };
     bank.initiate_payment(

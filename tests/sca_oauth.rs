@@ -8,16 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psd2_fallback_engine::model::{
-    AuthorisationCode, ConsentAccess, ConsentId, ConsentRequest, Currency, EndToEndId,
-    PaymentProduct, PaymentRef, PaymentRequest, PaymentStatus, ScaPreference, ScaStatus, ScaStep,
-    ScaTarget,
+    AuthorisationCode, PaymentStatus, ScaPreference, ScaStatus, ScaStep, ScaTarget,
 };
 use psd2_fallback_engine::{Bank, BankError, PsuContext};
 use psd2_fallback_sandbox::{Sandbox, SandboxConfig, SandboxSca, card_reader_response};
 use psd2_fallback_service::ServiceLimits;
-use rust_decimal::dec;
 use serde_json::{Value, json};
 
+use crate::sca::{consent as new_consent, payment};
 use crate::support::service::{TOKEN_A, api_bank, fast_health, start};
 use crate::support::{TODAY, password, psu};
 
@@ -45,49 +43,6 @@ fn customer(number: &str) -> PsuContext {
         ..ScaPreference::default()
     };
     psu
-}
-
-async fn new_consent(bank: &dyn Bank, sandbox: &Sandbox, psu: &PsuContext) -> ConsentId {
-    bank.create_consent(
-        psu,
-        &ConsentRequest {
-            access: ConsentAccess::full(vec![
-                sandbox.ledger().accounts(psu.psu_id.as_str())[0]
-                    .iban
-                    .clone(),
-            ]),
-            recurring: true,
-            valid_until: TODAY + time::Duration::days(90),
-            frequency_per_day: 4,
-        },
-    )
-    .await
-    .unwrap()
-}
-
-async fn payment(bank: &dyn Bank, sandbox: &Sandbox, psu: &PsuContext) -> PaymentRef {
-    let customer = psu.psu_id.as_str();
-    let other = if customer == ANNA { LUC } else { ANNA };
-    bank.initiate_payment(
-        psu,
-        &PaymentRequest {
-            product: PaymentProduct::SepaCreditTransfer,
-            debtor: sandbox.ledger().accounts(customer)[0].iban.clone(),
-            creditor_name: "Someone".into(),
-            creditor: sandbox.ledger().accounts(other)[0].iban.clone(),
-            amount: psd2_fallback_engine::model::Amount::new(
-                dec!(7.50),
-                Currency::from_code("EUR").unwrap(),
-            )
-            .unwrap(),
-            remittance: Some("oauth test".into()),
-            requested_execution_date: None,
-            end_to_end_id: EndToEndId::generate(),
-        },
-    )
-    .await
-    .unwrap()
-    .payment
 }
 
 fn browser() -> reqwest::Client {

@@ -121,9 +121,27 @@ pub(crate) async fn check(
     if !checks.require_signature {
         return next.run(request).await;
     }
+    let (parts, bytes) = match sealed_by_the_qwacs_tpp(request, BODY_LIMIT, &qwac).await {
+        Ok(sealed) => sealed,
+        Err(refusal) => return refusal,
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// A request's body, once its Berlin Group signature is verified, its `TPP-Signature-Certificate`
+/// valid now and of the TPP the connection's QWAC names; otherwise the bank's 401 refusal.
+async fn sealed_by_the_qwacs_tpp(
+    request: Request,
+    limit: usize,
+    qwac: &CertificateFacts,
+) -> Result<(axum::http::request::Parts, axum::body::Bytes), Response> {
+    let refuse = |code: &'static str, text: String| {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, text).into_response()
+    };
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
-        return ApiError::too_large(BODY_LIMIT).into_response();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return Err(ApiError::too_large(limit).into_response());
     };
     let header = |name: &str| {
         parts
@@ -134,25 +152,24 @@ pub(crate) async fn check(
     };
     let verified = match verify_request(header, &bytes) {
         Ok(verified) => verified,
-        Err(error) => return refuse(error.code(), error.to_string()),
+        Err(error) => return Err(refuse(error.code(), error.to_string())),
     };
     let now = time::OffsetDateTime::now_utc();
     if now > verified.signer.not_after || now < verified.signer.not_before {
-        return refuse(
+        return Err(refuse(
             "CERTIFICATE_EXPIRED",
             "TPP-Signature-Certificate is not valid now".to_owned(),
-        );
+        ));
     }
     if verified.signer.organization_identifier.is_none()
         || verified.signer.organization_identifier != qwac.organization_identifier
     {
-        return refuse(
+        return Err(refuse(
             "CERTIFICATE_INVALID",
             "TPP-Signature-Certificate is not of the TPP the QWAC identifies".to_owned(),
-        );
+        ));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok((parts, bytes))
 }
 
 /// The path of the fallback interface's identification call (on the website's port).
@@ -246,38 +263,8 @@ async fn identify(
     qwac: &CertificateFacts,
     request: Request,
 ) -> Response {
-    let refuse = |code: &'static str, text: String| {
-        ApiError::new(StatusCode::UNAUTHORIZED, code, text).into_response()
-    };
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return ApiError::too_large(64 * 1024).into_response();
-    };
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let verified = match verify_request(header, &bytes) {
-        Ok(verified) => verified,
-        Err(error) => return refuse(error.code(), error.to_string()),
-    };
-    let now = time::OffsetDateTime::now_utc();
-    if now > verified.signer.not_after || now < verified.signer.not_before {
-        return refuse(
-            "CERTIFICATE_EXPIRED",
-            "TPP-Signature-Certificate is not valid now".to_owned(),
-        );
-    }
-    if verified.signer.organization_identifier.is_none()
-        || verified.signer.organization_identifier != qwac.organization_identifier
-    {
-        return refuse(
-            "CERTIFICATE_INVALID",
-            "TPP-Signature-Certificate is not of the TPP the QWAC identifies".to_owned(),
-        );
+    if let Err(refusal) = sealed_by_the_qwacs_tpp(request, 64 * 1024, qwac).await {
+        return refusal;
     }
     let id = uuid::Uuid::new_v4().to_string();
     gate.sessions

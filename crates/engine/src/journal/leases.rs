@@ -32,8 +32,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::postgres::{other, pg, switch_row};
-use super::{JournalResult, JournalStore, PostgresJournal, StoredSwitch, cause_code, mode_code};
+use super::postgres::{pg, switch_row};
+use super::{
+    JournalError, JournalResult, JournalStore, PostgresJournal, StoredSwitch, cause_code, mode_code,
+};
 use crate::health::{Health, Mode, Override, Reported, SwitchCause, SwitchEvent, SwitchReason};
 
 /// How often a follower writes its reports and the decider takes them.
@@ -382,8 +384,9 @@ impl HealthShare {
         let recorder = Arc::downgrade(&share);
         health.set_recorder(move |event| recorder.upgrade().and_then(|s| s.record(event)));
         health.keep_reports();
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| other("sharing health", "no runtime to run the lease on"))?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            JournalError::postgres("sharing health", "no runtime to run the lease on")
+        })?;
         let reports = runtime.spawn(Arc::clone(&share).exchange_reports());
         let lease = runtime.spawn(Arc::clone(&share).run(recorded.last));
         // One task to abort: the lease's, which ends the reports' with it.

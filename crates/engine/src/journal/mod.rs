@@ -120,6 +120,20 @@ pub enum JournalError {
     },
 }
 
+#[cfg(feature = "postgres")]
+impl JournalError {
+    /// A PostgreSQL failure that is not the driver's own error (a pool, a TLS setting, a row the
+    /// journal cannot read): `what` was being done, `message` what went wrong.
+    pub(crate) fn postgres(what: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        JournalError::Postgres {
+            what,
+            source: message.clone().into(),
+            message,
+        }
+    }
+}
+
 /// What the journal returns.
 pub type JournalResult<T> = Result<T, JournalError>;
 

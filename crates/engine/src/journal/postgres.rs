@@ -216,16 +216,6 @@ pub(super) fn pg(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Jo
     }
 }
 
-/// A PostgreSQL error that is not the driver's (the pool, the runtime, the URL).
-pub(super) fn other(what: &'static str, message: impl Into<String>) -> JournalError {
-    let message = message.into();
-    JournalError::Postgres {
-        what,
-        source: message.clone().into(),
-        message,
-    }
-}
-
 /// What a failed statement says: the driver's error, which never holds the URL.
 impl From<tokio_postgres::Error> for JournalError {
     fn from(source: tokio_postgres::Error) -> Self {
@@ -242,7 +232,7 @@ impl PostgresJournal {
     pub fn connect(url: &SecretString, keys: JournalKeys, pool_size: usize) -> JournalResult<Self> {
         let (url, root) = super::postgres_tls::split_root_cert(url.expose_secret());
         let config: tokio_postgres::Config = url.parse().map_err(|_| {
-            other(
+            JournalError::postgres(
                 "the journal URL",
                 "it does not parse as postgres://user:password@host:port/database",
             )
@@ -255,7 +245,7 @@ impl PostgresJournal {
             .thread_name("journal-postgres")
             .enable_all()
             .build()
-            .map_err(|e| other("starting the journal's runtime", e.to_string()))?;
+            .map_err(|e| JournalError::postgres("starting the journal's runtime", e.to_string()))?;
         let recycling = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -269,7 +259,7 @@ impl PostgresJournal {
             .create_timeout(Some(std::time::Duration::from_secs(10)))
             .wait_timeout(Some(std::time::Duration::from_secs(30)))
             .build()
-            .map_err(|e| other("building the pool", e.to_string()))?;
+            .map_err(|e| JournalError::postgres("building the pool", e.to_string()))?;
         let journal = Self {
             pool,
             runtime: Some(runtime),
@@ -329,13 +319,19 @@ impl PostgresJournal {
                 Err(deadpool_postgres::PoolError::Backend(e)) => {
                     Err(pg("connecting to the database")(e))
                 }
-                Err(e) => Err(other("taking a connection from the pool", e.to_string())),
+                Err(e) => Err(JournalError::postgres(
+                    "taking a connection from the pool",
+                    e.to_string(),
+                )),
             };
             let _ = done.send(outcome);
         });
-        result
-            .recv()
-            .unwrap_or_else(|_| Err(other("a statement", "the journal's runtime stopped")))
+        result.recv().unwrap_or_else(|_| {
+            Err(JournalError::postgres(
+                "a statement",
+                "the journal's runtime stopped",
+            ))
+        })
     }
 
     /// Applies the `migrations` (version, SQL) the database lacks, recording each in the table
@@ -381,7 +377,7 @@ async fn migrate(
         .collect::<Result<_, _>>()?;
     let known = migrations.last().map_or(0, |(v, _)| *v);
     if let Some(newer) = applied.iter().find(|v| **v > known) {
-        return Err(other(
+        return Err(JournalError::postgres(
             "migrating",
             format!("the database is at journal version {newer}, newer than this one's {known}"),
         ));

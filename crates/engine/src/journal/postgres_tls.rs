@@ -13,8 +13,7 @@ use std::sync::Arc;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use super::JournalResult;
-use super::postgres::other;
+use super::{JournalError, JournalResult};
 
 /// The journal URL without its `sslrootcert` parameter, and that parameter's value.
 pub(super) fn split_root_cert(url: &str) -> (String, Option<PathBuf>) {
@@ -51,27 +50,29 @@ pub(super) fn connector(
         (_, Some(root)) => root,
         (false, None) => return Ok(None),
         (true, None) => {
-            return Err(other(
+            return Err(JournalError::postgres(
                 what,
                 "sslmode=require needs sslrootcert=<the CA's PEM file> to verify the server with",
             ));
         }
     };
     let mut roots = rustls::RootCertStore::empty();
-    let certificates = CertificateDer::pem_file_iter(&root)
-        .map_err(|e| other(what, format!("cannot read {}: {e}", root.display())))?;
+    let certificates = CertificateDer::pem_file_iter(&root).map_err(|e| {
+        JournalError::postgres(what, format!("cannot read {}: {e}", root.display()))
+    })?;
     for certificate in certificates {
-        let certificate =
-            certificate.map_err(|e| other(what, format!("{} is not PEM: {e}", root.display())))?;
+        let certificate = certificate.map_err(|e| {
+            JournalError::postgres(what, format!("{} is not PEM: {e}", root.display()))
+        })?;
         roots.add(certificate).map_err(|e| {
-            other(
+            JournalError::postgres(
                 what,
                 format!("{} holds an unusable CA certificate: {e}", root.display()),
             )
         })?;
     }
     if roots.is_empty() {
-        return Err(other(
+        return Err(JournalError::postgres(
             what,
             format!("{} holds no certificate", root.display()),
         ));
@@ -79,7 +80,7 @@ pub(super) fn connector(
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| other(what, e.to_string()))?
+        .map_err(|e| JournalError::postgres(what, e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(config)))
