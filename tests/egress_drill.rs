@@ -582,12 +582,21 @@ async fn every_website_operation_of_two_customers_goes_through_the_egress_and_is
     let outage_began = OffsetDateTime::now_utc();
     sandbox.set_api_fault(ApiFault::Down);
     wait_for_mode(&drill.http, &drill.url, "fallback").await;
+    let made_before = [ANNA, LUC].map(|c| sandbox.ledger().payments(c).len());
     let started = std::time::Instant::now();
     tokio::join!(
         every_operation(&client, sandbox, ANNA, LUC),
         every_operation(&client, sandbox, LUC, ANNA),
     );
     let took = started.elapsed();
+    // Each customer's payment, future payment, standing order and file reached the bank once.
+    for (customer, before) in [ANNA, LUC].into_iter().zip(made_before) {
+        assert_eq!(
+            sandbox.ledger().payments(customer).len(),
+            before + 4,
+            "{customer}"
+        );
+    }
     let seen_by_bank = sandbox.identified_website_requests();
     let (sandbox, journal, website_host) = drill.stop().await;
 
@@ -604,20 +613,40 @@ async fn every_website_operation_of_two_customers_goes_through_the_egress_and_is
             .any(|e| e.data.contains(IDENTIFY_PATH) && e.data.contains(" 201 ")),
         "{website:#?}"
     );
+    // The failover's rows: every kind of operation, for each customer, with the same switch.
     for customer in [ANNA, LUC] {
-        assert!(
+        let kinds = |kind: &str| {
             served
                 .iter()
-                .any(|e| e.psu == customer && e.switch_event == Some(switch)),
-            "{customer}: {served:#?}"
-        );
+                .filter(|e| e.psu == customer && e.data.split(' ').next() == Some(kind))
+                .count()
+        };
+        for (kind, at_least) in [
+            ("consent", 1),
+            ("accounts", 1),
+            ("balances", 1),
+            ("balance", 1),
+            ("transactions", 2),
+            ("write", 4),
+            ("sign", 4),
+            ("cancel", 2),
+            ("funds", 2),
+        ] {
+            assert!(
+                kinds(kind) >= at_least,
+                "{customer}: {kind} x{at_least}: {served:#?}"
+            );
+        }
     }
-    for e in served.iter() {
-        eprintln!("SERVED {} {}", e.psu, e.data);
-    }
-    for e in website.iter() {
-        eprintln!("WEB {}", e.data);
-    }
+    assert!(
+        served.iter().all(|e| e.switch_event == Some(switch)),
+        "{served:#?}"
+    );
+    // The website's redirects after each form went back to the browser, and it followed them.
+    assert!(
+        website.iter().any(|e| e.data.contains(" 303 ")),
+        "{website:#?}"
+    );
     println!(
         "egress drill, every operation of two customers: {} website requests in {:.1} s, all logged with switch {switch}",
         website.len(),
