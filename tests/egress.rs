@@ -434,6 +434,19 @@ async fn the_fallback_interface_wants_a_signed_identification_made_again_when_it
         (1..=2).contains(&after.iter().filter(|s| **s == 201).count()),
         "{after:?}"
     );
+    // A form posted once the bank ended the session is not posted again: its 401 goes back, and the
+    // next request identifies first.
+    bank.end_tpp_sessions();
+    let seen = egress.records().len();
+    let posted = through.post(&login).body("").send().await.unwrap();
+    assert_eq!(posted.status(), 401);
+    assert_eq!(through.get(&login).send().await.unwrap().status(), 200);
+    let records: Vec<(String, String, u16)> = egress.records()[seen..]
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone(), r.status))
+        .collect();
+    let login_post = |status| ("POST".to_owned(), "/login".to_owned(), status);
+    assert_eq!(records, vec![login_post(401), post(201), get(200)]);
     bank.shutdown().await;
 }
 

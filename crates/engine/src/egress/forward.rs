@@ -174,7 +174,10 @@ async fn forward(
     let body = body.to_bytes();
     let url = format!("{base}{path_and_query}");
     // A bank may end the identification session before its announced lifetime: its `401` to a request
-    // that carried a session makes the egress identify itself again, once, and retry that request.
+    // that carried a session makes the egress forget that session and identify itself again, once,
+    // retrying the request when it is safe to repeat (`GET`, `HEAD`). Any other request's `401` goes
+    // back to the browser as it came: a page's own `401` (a refused login) must not be posted twice.
+    let repeatable = matches!(parts.method, Method::GET | Method::HEAD);
     let mut identified_again = false;
     let response = loop {
         let mut outgoing = shared
@@ -213,6 +216,10 @@ async fn forward(
             break response;
         };
         if response.status() != StatusCode::UNAUTHORIZED || identified_again {
+            break response;
+        }
+        if !repeatable {
+            shared.forget_session(&carried).await;
             break response;
         }
         // The refused request was made: it is logged like any other.
