@@ -15,9 +15,9 @@ use psd2_fallback_engine::api::ApiBank;
 use psd2_fallback_engine::identity::test_pki::{TestPki, TppSpec};
 use psd2_fallback_engine::journal::{JournalStore, SqliteJournal};
 use psd2_fallback_engine::model::{
-    AccountId, Amount, ConsentAccess, ConsentRequest, Currency, EndToEndId, ExecutionRule,
-    Frequency, PaymentFile, PaymentKind, PaymentProduct, PaymentRequest, PaymentStatus, ScaStatus,
-    ScaTarget, StandingOrderRequest, TransactionFilter,
+    AccountId, Amount, ConsentAccess, ConsentRequest, ConsentStatus, Currency, EndToEndId,
+    ExecutionRule, Frequency, PaymentFile, PaymentKind, PaymentProduct, PaymentRequest,
+    PaymentStatus, ScaStatus, ScaTarget, StandingOrderRequest, TransactionFilter,
 };
 use psd2_fallback_sandbox::{
     ApiFault, CardReaderRelay, IDENTIFY_PATH, SESSION_HEADER, Sandbox, SandboxConfig, TppChecks,
@@ -399,7 +399,7 @@ fn transfer(
 }
 
 /// Every operation the website channel serves, by one customer through the service as an XS2A client
-/// makes it, while the API is down: a consent and its SCA, accounts, balances now and at an earlier
+/// makes it, while the API is down: a consent, its SCA and its status, accounts, balances now and at an earlier
 /// day, every page of transactions and a month of them, a payment, a standing order and a pain.001
 /// file each signed, a future-dated payment signed then cancelled, the standing order cancelled, and
 /// two funds confirmations.
@@ -421,6 +421,11 @@ async fn every_operation(client: &ApiBank, sandbox: &Sandbox, customer: &str, ot
         sign(client, &present, &ScaTarget::Consent(consent.clone())).await,
         ScaStatus::Finalised,
         "{customer}: consent"
+    );
+    assert_eq!(
+        client.consent_status(&present, &consent).await.unwrap(),
+        ConsentStatus::Valid,
+        "{customer}: consent status"
     );
     let psu = present.with_consent(consent);
     let accounts = client.accounts(&psu).await.unwrap();
