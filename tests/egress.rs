@@ -257,10 +257,10 @@ async fn the_website_channel_reaches_the_bank_only_through_its_egress() {
 
 /// The sandbox's fallback interface, as a bank that publishes one: its website answers only the TPP's
 /// QWAC, and only within a session a call signed with the TPP's QSeal opened; the egress makes that
-/// call itself, before the first request and again when the session has run out, and every call is
-/// in its records.
+/// call itself, before the first request and again when the session has run out or the bank ended it
+/// early (a `401` page: identified again once, the request retried), and every call is in its records.
 #[tokio::test]
-async fn the_fallback_interface_wants_a_signed_identification_and_the_egress_makes_it() {
+async fn the_fallback_interface_wants_a_signed_identification_made_again_when_it_ends() {
     use psd2_fallback_engine::egress::Identification;
     use psd2_fallback_engine::identity::RequestSigner;
     use psd2_fallback_sandbox::{IDENTIFY_PATH, SESSION_HEADER};
@@ -365,13 +365,7 @@ async fn the_fallback_interface_wants_a_signed_identification_and_the_egress_mak
         identification,
         ..EgressConfig::default()
     };
-    let identification = Identification {
-        url: identify.clone(),
-        signer: RequestSigner::new(qseal.clone()).unwrap(),
-        session_field: "sessionId".to_owned(),
-        session_header: SESSION_HEADER.to_owned(),
-        lifetime: std::time::Duration::from_millis(1500),
-    };
+    let identification = identification_of(&identify, &qseal);
     let post = |status| ("POST".to_owned(), IDENTIFY_PATH.to_owned(), status);
     let get = |status| ("GET".to_owned(), "/login".to_owned(), status);
     let cases = [
@@ -403,5 +397,68 @@ async fn the_fallback_interface_wants_a_signed_identification_and_the_egress_mak
             .collect();
         assert_eq!(records, expected);
     }
+
+    // The bank ends the session early: the egress's request gets the 401 page, it identifies itself
+    // again once and retries; the browser sees the page. Two browsers' requests at once after the
+    // end open one new session between them at most per refused request, and all end in 200.
+    let egress = Egress::start(config(Some(Identification {
+        lifetime: std::time::Duration::from_secs(60),
+        ..identification_of(&identify, &qseal)
+    })))
+    .await
+    .unwrap();
+    let through = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(format!("http://{}", egress.addr())).unwrap())
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(egress.ca_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(through.get(&login).send().await.unwrap().status(), 200);
+    bank.end_tpp_sessions();
+    assert_eq!(through.get(&login).send().await.unwrap().status(), 200);
+    let records: Vec<(String, String, u16)> = egress
+        .records()
+        .into_iter()
+        .map(|r| (r.method, r.path, r.status))
+        .collect();
+    assert_eq!(
+        records,
+        vec![post(201), get(200), get(401), post(201), get(200)]
+    );
+    bank.end_tpp_sessions();
+    let (a, b) = tokio::join!(through.get(&login).send(), through.get(&login).send());
+    assert_eq!(a.unwrap().status(), 200);
+    assert_eq!(b.unwrap().status(), 200);
+    let after: Vec<u16> = egress.records()[5..].iter().map(|r| r.status).collect();
+    assert_eq!(after.iter().filter(|s| **s == 200).count(), 2, "{after:?}");
+    assert!(
+        (1..=2).contains(&after.iter().filter(|s| **s == 201).count()),
+        "{after:?}"
+    );
+    // A form posted once the bank ended the session is not posted again: its 401 goes back, and the
+    // next request identifies first.
+    bank.end_tpp_sessions();
+    let seen = egress.records().len();
+    let posted = through.post(&login).body("").send().await.unwrap();
+    assert_eq!(posted.status(), 401);
+    assert_eq!(through.get(&login).send().await.unwrap().status(), 200);
+    let records: Vec<(String, String, u16)> = egress.records()[seen..]
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone(), r.status))
+        .collect();
+    let login_post = |status| ("POST".to_owned(), "/login".to_owned(), status);
+    assert_eq!(records, vec![login_post(401), post(201), get(200)]);
     bank.shutdown().await;
+}
+
+fn identification_of(
+    identify: &str,
+    qseal: &TppCertificate,
+) -> psd2_fallback_engine::egress::Identification {
+    psd2_fallback_engine::egress::Identification {
+        url: identify.to_owned(),
+        signer: psd2_fallback_engine::identity::RequestSigner::new(qseal.clone()).unwrap(),
+        session_field: "sessionId".to_owned(),
+        session_header: psd2_fallback_sandbox::SESSION_HEADER.to_owned(),
+        lifetime: std::time::Duration::from_millis(1500),
+    }
 }

@@ -209,6 +209,16 @@ impl Sandbox {
         self.gate.served.load(Ordering::Relaxed)
     }
 
+    /// Ends every open TPP session of the fallback interface now, before its lifetime (as a bank may):
+    /// the next website request gets the `401` page until the TPP identifies itself again.
+    pub fn end_tpp_sessions(&self) {
+        self.gate
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// The second website's base URL, e.g. `http://127.0.0.1:8080/mijnbank` (same port as the first,
     /// its own path and cookies).
     pub fn web2_url(&self) -> String {

@@ -171,34 +171,67 @@ async fn forward(
         shared.record(record);
         return answer(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
     };
-    let mut outgoing = shared
-        .http
-        .request(parts.method.clone(), format!("{base}{path_and_query}"))
-        .body(body.to_bytes());
-    for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
-            outgoing = outgoing.header(name, value);
+    let body = body.to_bytes();
+    let url = format!("{base}{path_and_query}");
+    // A bank may end the identification session before its announced lifetime: its `401` to a request
+    // that carried a session makes the egress forget that session and identify itself again, once,
+    // retrying the request when it is safe to repeat (`GET`, `HEAD`). Any other request's `401` goes
+    // back to the browser as it came: a page's own `401` (a refused login) must not be posted twice.
+    let repeatable = matches!(parts.method, Method::GET | Method::HEAD);
+    let mut identified_again = false;
+    let response = loop {
+        let mut outgoing = shared
+            .http
+            .request(parts.method.clone(), &url)
+            .body(body.clone());
+        for (name, value) in &parts.headers {
+            if !HOP_BY_HOP.contains(&name.as_str()) {
+                outgoing = outgoing.header(name, value);
+            }
         }
-    }
-    for (name, value) in &shared.config.identification_headers {
-        outgoing = outgoing.header(name.as_str(), value.as_str());
-    }
-    match shared.session().await {
-        Ok(None) => {}
-        Ok(Some((header, id))) => outgoing = outgoing.header(header, id),
-        Err(reason) => {
-            tracing::warn!(%reason, "egress: the TPP could not identify itself");
-            shared.record(record);
-            return answer(StatusCode::BAD_GATEWAY, "the TPP could not identify itself");
+        for (name, value) in &shared.config.identification_headers {
+            outgoing = outgoing.header(name.as_str(), value.as_str());
         }
-    }
-    let response = match outgoing.send().await {
-        Ok(response) => response,
-        Err(error) => {
-            tracing::warn!(error = %error.without_url(), "egress: the bank did not answer");
-            shared.record(record);
-            return answer(StatusCode::BAD_GATEWAY, "the bank did not answer");
+        let session = match shared.session().await {
+            Ok(session) => session,
+            Err(reason) => {
+                tracing::warn!(%reason, "egress: the TPP could not identify itself");
+                shared.record(record);
+                return answer(StatusCode::BAD_GATEWAY, "the TPP could not identify itself");
+            }
+        };
+        let carried = session.as_ref().map(|(_, id)| id.clone());
+        if let Some((header, id)) = session {
+            outgoing = outgoing.header(header, id);
         }
+        let response = match outgoing.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!(error = %error.without_url(), "egress: the bank did not answer");
+                shared.record(record);
+                return answer(StatusCode::BAD_GATEWAY, "the bank did not answer");
+            }
+        };
+        let Some(carried) = carried else {
+            break response;
+        };
+        if response.status() != StatusCode::UNAUTHORIZED || identified_again {
+            break response;
+        }
+        if !repeatable {
+            shared.forget_session(&carried).await;
+            break response;
+        }
+        // The refused request was made: it is logged like any other.
+        let bytes = response.bytes().await.map_or(0, |b| b.len() as u64);
+        shared.record(EgressRecord {
+            status: StatusCode::UNAUTHORIZED.as_u16(),
+            bytes,
+            ..record.clone()
+        });
+        tracing::info!("egress: the bank ended the TPP session early; identifying again");
+        shared.forget_session(&carried).await;
+        identified_again = true;
     };
     let status = response.status();
     let headers = response.headers().clone();

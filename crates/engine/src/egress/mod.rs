@@ -240,6 +240,19 @@ impl Egress {
 }
 
 impl Shared {
+    /// Forgets the session `id` (the bank ended it) so the next request identifies again; a session
+    /// another request has opened since is kept.
+    pub(crate) async fn forget_session(&self, id: &str) {
+        use secrecy::ExposeSecret;
+        let mut session = self.session.lock().await;
+        if session
+            .as_ref()
+            .is_some_and(|(current, _)| current.expose_secret() == id)
+        {
+            *session = None;
+        }
+    }
+
     /// The session id to carry, making the identification call first when there is none or it has run
     /// out; `None` without an identification. An error says why the bank refused it (no secret).
     pub(crate) async fn session(&self) -> Result<Option<(String, String)>, String> {
