@@ -10,7 +10,7 @@ use std::time::Duration;
 use psd2_fallback_engine::api::ApiBank;
 use psd2_fallback_engine::model::{
     Amount, Cancellation, Currency, EndToEndId, PaymentProduct, PaymentRef, PaymentRequest,
-    PaymentStatus, ScaAnswer, ScaStatus, ScaTarget,
+    PaymentStatus, ScaAnswer, ScaPreference, ScaStatus, ScaStep, ScaTarget,
 };
 use psd2_fallback_engine::{Bank, PsuContext};
 use psd2_fallback_sandbox::ledger::SCA_ATTEMPTS;
@@ -321,5 +321,80 @@ async fn the_service_follows_cancellation_authorisations_only_for_their_caller()
         PaymentStatus::Cancelled
     );
     service.stop().await;
+    sandbox.shutdown().await;
+}
+
+/// The customer decides in the sandbox's banking app (`PUT /_sandbox/app/{customer}/{decision}`).
+async fn in_app(sandbox: &Sandbox, customer: &str, decision: &str) -> u16 {
+    reqwest::Client::new()
+        .put(format!(
+            "{}/_sandbox/app/{customer}/{decision}",
+            sandbox.web_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Polls an authorisation until it has ended (at most 10 s).
+async fn ended(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget, step: &ScaStep) -> ScaStatus {
+    let id = step.authorisation_id().expect("an authorisation");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let progress = bank.authorisation_status(psu, target, id).await.unwrap();
+        if progress.has_ended() || tokio::time::Instant::now() > deadline {
+            return progress.status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Decoupled comes free: the cancellation is approved in one customer's banking app and refused in
+/// the other's, no password given.
+#[tokio::test(flavor = "multi_thread")]
+async fn decoupled_cancellations_approved_and_refused_in_the_app() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        today: Some(TODAY),
+        settle_after: Duration::from_millis(200),
+        sca: SandboxSca::Choice,
+        cancel_sca: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the sandbox starts");
+    let bank = checked(&sandbox);
+    let mut ended_as = Vec::new();
+    for (customer, decision) in [(ANNA, "approve"), (LUC, "refuse")] {
+        let paid = signed_payment(&bank.client, &sandbox, &psu(customer), Some(6)).await;
+        let mut app = psu(customer);
+        app.password = None;
+        app.sca = ScaPreference {
+            decoupled_preferred: Some(true),
+            ..ScaPreference::default()
+        };
+        assert!(
+            bank.cancel_payment(&app, &paid)
+                .await
+                .unwrap()
+                .authorisation_needed
+        );
+        let target = ScaTarget::Cancellation(paid.clone());
+        let step = bank.start_authorisation(&app, &target).await.unwrap();
+        assert!(matches!(step, ScaStep::Decoupled { .. }), "{step:?}");
+        assert_eq!(in_app(&sandbox, customer, decision).await, 200);
+        ended_as.push((
+            ended(&bank.client, &app, &target, &step).await,
+            bank.payment_status(&app, &paid).await.unwrap(),
+        ));
+    }
+    assert_eq!(
+        ended_as,
+        [
+            (ScaStatus::Finalised, PaymentStatus::Cancelled),
+            (ScaStatus::Failed, PaymentStatus::AcceptedTechnical)
+        ]
+    );
     sandbox.shutdown().await;
 }
