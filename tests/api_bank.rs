@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError, ClientIdentity};
 use psd2_fallback_engine::model::{
-    AccountId, Amount, ConsentAccess, ConsentRequest, ConsentStatus, EndToEndId, ExecutionRule,
-    Frequency, Iban, PaymentFile, PaymentKind, PaymentProduct, PaymentRef, PaymentRequest,
-    PaymentStatus, ScaAnswer, ScaStatus, ScaTarget, StandingOrderRequest, TransactionFilter,
+    AccountId, Amount, Cancellation, ConsentAccess, ConsentRequest, ConsentStatus, EndToEndId,
+    ExecutionRule, Frequency, Iban, PaymentFile, PaymentKind, PaymentProduct, PaymentRef,
+    PaymentRequest, PaymentStatus, ScaAnswer, ScaStatus, ScaTarget, StandingOrderRequest,
+    TransactionFilter,
 };
 use psd2_fallback_engine::{Bank, BankError, PsuContext};
 use psd2_fallback_sandbox::{ApiFault, Sandbox, card_reader_response};
@@ -327,7 +328,7 @@ async fn writes_round_trip_and_land_in_the_ledger_once() {
     sign(&bank, &luc, &ScaTarget::Payment(later.payment.clone())).await;
     assert_eq!(
         bank.cancel_payment(&luc, &later.payment).await.unwrap(),
-        PaymentStatus::Cancelled
+        Cancellation::done()
     );
     assert_eq!(
         bank.payment_status(&luc, &later.payment).await.unwrap(),
@@ -371,7 +372,7 @@ async fn writes_round_trip_and_land_in_the_ledger_once() {
         bank.cancel_standing_order(&luc, &created.payment)
             .await
             .unwrap(),
-        PaymentStatus::Cancelled
+        Cancellation::done()
     );
 
     let xml = pain001(

@@ -415,7 +415,23 @@ fn every_known_departure_is_real_and_excuses_exactly_itself() {
             "/v1/payments/sepa-credit-transfers/p-1/authorisations",
             password.clone(),
         ),
-        json_request("POST", "/v1/consents/c-1/authorisations", password),
+        json_request("POST", "/v1/consents/c-1/authorisations", password.clone()),
+        json_request(
+            "POST",
+            "/v1/payments/sepa-credit-transfers/p-1/cancellation-authorisations",
+            password.clone(),
+        ),
+        json_request(
+            "PUT",
+            "/v1/payments/sepa-credit-transfers/p-1/cancellation-authorisations/a-1",
+            answer.clone(),
+        ),
+        json_response(
+            "PUT",
+            "/v1/payments/sepa-credit-transfers/p-1/cancellation-authorisations/a-1",
+            200,
+            sca_done.clone(),
+        ),
         json_request(
             "PUT",
             "/v1/payments/sepa-credit-transfers/p-1/authorisations/a-1",

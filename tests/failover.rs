@@ -777,7 +777,7 @@ impl Bank for LedgerAccounts {
         &self,
         _: &PsuContext,
         _: &psd2_fallback_engine::model::PaymentRef,
-    ) -> Result<PaymentStatus, BankError> {
+    ) -> Result<psd2_fallback_engine::model::Cancellation, BankError> {
         Self::unavailable()
     }
     async fn upload_payment_file(
@@ -798,7 +798,7 @@ impl Bank for LedgerAccounts {
         &self,
         _: &PsuContext,
         _: &psd2_fallback_engine::model::PaymentRef,
-    ) -> Result<PaymentStatus, BankError> {
+    ) -> Result<psd2_fallback_engine::model::Cancellation, BankError> {
         Self::unavailable()
     }
     async fn confirm_funds(

@@ -330,7 +330,11 @@ async fn writes_land_once_and_are_seen_through_the_other_channel(site: &Site) {
         ScaStatus::Finalised
     );
     assert_eq!(
-        screen.cancel_payment(&site, &later.payment).await.unwrap(),
+        screen
+            .cancel_payment(&site, &later.payment)
+            .await
+            .unwrap()
+            .status,
         PaymentStatus::Cancelled
     );
     assert_eq!(
@@ -356,7 +360,8 @@ async fn writes_land_once_and_are_seen_through_the_other_channel(site: &Site) {
     assert_eq!(
         api.cancel_standing_order(&anna, &made.payment)
             .await
-            .unwrap(),
+            .unwrap()
+            .status,
         PaymentStatus::Cancelled
     );
     assert_eq!(

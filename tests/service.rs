@@ -113,7 +113,8 @@ async fn workload(bank: &dyn Bank, sandbox: &Sandbox) -> Value {
     let cancelled = bank
         .cancel_standing_order(&anna, &created.payment)
         .await
-        .unwrap();
+        .unwrap()
+        .status;
 
     // A pain.001 file, signed.
     let xml = pain001(

@@ -39,6 +39,10 @@ pub(crate) struct Args {
     /// methods (card reader or app) or oauth2 (Berlin Group OAUTH: authorization code with PKCE).
     #[arg(long, default_value = "choice")]
     sca: SandboxSca,
+    /// Cancellations must be authorised: a DELETE of a payment or standing order answers 202 with
+    /// `_links.startAuthorisation`; the payment is cancelled once that authorisation finalises.
+    #[arg(long)]
+    cancel_sca: bool,
     /// How long a redirect or decoupled approval waits for the customer, in seconds.
     #[arg(long, default_value_t = 300)]
     approval_expiry_secs: u64,
@@ -80,6 +84,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         session_idle: Duration::from_secs(args.session_idle_secs),
         sca: args.sca,
         approval_expiry: Duration::from_secs(args.approval_expiry_secs),
+        cancel_sca: args.cancel_sca,
         app_signers: args.app_signers,
         app_logins: args.app_logins,
         login_choices: args.login_choices,

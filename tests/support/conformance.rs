@@ -59,6 +59,27 @@ pub const KNOWN: &[Known] = &[
         why: "yaml 2632-2633: `{}` is a branch of the body's oneOf (as for payments)",
     },
     Known {
+        operation: "startPaymentInitiationCancellationAuthorisation",
+        side: "request",
+        pointer: "",
+        message: "fits more than one branch of oneOf: [0, 1]",
+        why: "yaml 1031-1032: `{}` is a branch of the body's oneOf (as for payments)",
+    },
+    Known {
+        operation: "updatePaymentCancellationPsuData",
+        side: "request",
+        pointer: "",
+        message: "fits more than one branch of oneOf: [0, 3]",
+        why: "yaml 1326-1327: `{}` is a branch of the body's oneOf (as for payments)",
+    },
+    Known {
+        operation: "updatePaymentCancellationPsuData",
+        side: "response 200",
+        pointer: "",
+        message: "fits more than one branch of oneOf: [0, 1, 2, 3, 4]",
+        why: "yaml 12052: the same OK_200_UpdatePsuData as for payments",
+    },
+    Known {
         operation: "updatePaymentPsuData",
         side: "request",
         pointer: "",

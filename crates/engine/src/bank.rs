@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use time::Date;
 
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationCode, AuthorisationId, Balance, Consent,
+    Account, AccountId, Amount, AuthorisationCode, AuthorisationId, Balance, Cancellation, Consent,
     ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue,
     PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer,
     ScaChallenge, ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest,
@@ -420,12 +420,13 @@ pub trait Bank: Send + Sync + fmt::Debug {
         payment: &PaymentRef,
     ) -> BankResult<PaymentStatus>;
 
-    /// Cancels a payment that has not been executed yet; returns its new status.
+    /// Cancels a payment that has not been executed yet; returns its new status, and whether the bank
+    /// wants the cancellation authorised first ([`ScaTarget::Cancellation`]).
     async fn cancel_payment(
         &self,
         psu: &PsuContext,
         payment: &PaymentRef,
-    ) -> BankResult<PaymentStatus>;
+    ) -> BankResult<Cancellation>;
 
     /// Uploads a validated payment file; it waits for the customer's signature.
     async fn upload_payment_file(
@@ -441,12 +442,12 @@ pub trait Bank: Send + Sync + fmt::Debug {
         request: &StandingOrderRequest,
     ) -> BankResult<PaymentInitiation>;
 
-    /// Cancels a standing order: no further executions.
+    /// Cancels a standing order: no further executions (once authorised, when the bank wants that).
     async fn cancel_standing_order(
         &self,
         psu: &PsuContext,
         order: &PaymentRef,
-    ) -> BankResult<PaymentStatus>;
+    ) -> BankResult<Cancellation>;
 
     /// Whether an amount is available on an account now.
     async fn confirm_funds(

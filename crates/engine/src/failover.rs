@@ -25,10 +25,10 @@ use crate::health::{CallOutcome, Health, Mode};
 use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore, Operation};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, Consent, ConsentAccess, ConsentId,
-    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation,
-    PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep,
-    ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, Consent, ConsentAccess,
+    ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile,
+    PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress,
+    ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
 use crate::screen::ScreenBank;
 
@@ -762,7 +762,7 @@ impl Bank for Failover {
         &self,
         psu: &PsuContext,
         payment: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         self.cancel(psu, payment, false).await
     }
 
@@ -820,7 +820,7 @@ impl Bank for Failover {
         &self,
         psu: &PsuContext,
         order: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         self.cancel(psu, order, true).await
     }
 
@@ -963,13 +963,14 @@ impl Bank for Failover {
 }
 
 impl Failover {
-    /// Cancels through the route; a cancellation of unknown outcome is settled by the payment's status.
+    /// Cancels through the route; a cancellation of unknown outcome is settled by the payment's status
+    /// (a bank that wanted it authorised is asked again when the caller repeats the cancellation).
     async fn cancel(
         &self,
         psu: &PsuContext,
         payment: &PaymentRef,
         standing_order: bool,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         let (_, result) = self
             .through_route(
                 psu,
@@ -986,7 +987,13 @@ impl Failover {
             .await?;
         match result {
             Err(error) if error.is_outcome_unknown() => {
-                self.payment_status(psu, payment).await.or(Err(error))
+                match self.payment_status(psu, payment).await {
+                    Ok(status) => Ok(Cancellation {
+                        status,
+                        authorisation_needed: false,
+                    }),
+                    Err(_) => Err(error),
+                }
             }
             other => other,
         }
@@ -1120,12 +1127,8 @@ mod tests {
         ) -> BankResult<PaymentStatus> {
             self.answer(PaymentStatus::Received)
         }
-        async fn cancel_payment(
-            &self,
-            _: &PsuContext,
-            _: &PaymentRef,
-        ) -> BankResult<PaymentStatus> {
-            self.answer(PaymentStatus::Cancelled)
+        async fn cancel_payment(&self, _: &PsuContext, _: &PaymentRef) -> BankResult<Cancellation> {
+            self.answer(Cancellation::done())
         }
         async fn upload_payment_file(
             &self,
@@ -1145,8 +1148,8 @@ mod tests {
             &self,
             _: &PsuContext,
             _: &PaymentRef,
-        ) -> BankResult<PaymentStatus> {
-            self.answer(PaymentStatus::Cancelled)
+        ) -> BankResult<Cancellation> {
+            self.answer(Cancellation::done())
         }
         async fn confirm_funds(
             &self,

@@ -23,6 +23,9 @@ pub struct SandboxConfig {
     pub session_idle: Duration,
     /// Which SCA approaches the API offers (see [`SandboxSca`]).
     pub sca: SandboxSca,
+    /// Whether a cancellation (`DELETE` of a payment or standing order) must be authorised: `202` with
+    /// `_links.startAuthorisation`, cancelled only once its authorisation finalises.
+    pub cancel_sca: bool,
     /// How long a redirect or a decoupled approval may wait for the customer before it lapses.
     pub approval_expiry: Duration,
     /// The customers (numbers) who sign orders on the website in the banking app ("confirm in your
@@ -53,6 +56,7 @@ impl Default for SandboxConfig {
             session_idle: Duration::from_secs(10 * 60),
             sca: SandboxSca::Choice,
             approval_expiry: Duration::from_secs(5 * 60),
+            cancel_sca: false,
             app_signers: Vec::new(),
             app_logins: Vec::new(),
             login_choices: Vec::new(),

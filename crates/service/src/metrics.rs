@@ -19,10 +19,10 @@ use time::Date;
 use psd2_fallback_engine::bank::{Bank, BankResult, Channel, PsuContext};
 use psd2_fallback_engine::health::{Mode, SwitchReason};
 use psd2_fallback_engine::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, ConsentAccess, ConsentId, ConsentRequest,
-    ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef,
-    PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget,
-    StandingOrderRequest, Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, ConsentAccess, ConsentId,
+    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation,
+    PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep,
+    ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
 use psd2_fallback_engine::screen::HttpReads;
 
@@ -366,7 +366,7 @@ impl Bank for Metered {
         &self,
         psu: &PsuContext,
         payment: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         metered!(
             self,
             "cancel_payment",
@@ -402,7 +402,7 @@ impl Bank for Metered {
         &self,
         psu: &PsuContext,
         order: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         metered!(
             self,
             "cancel_standing_order",

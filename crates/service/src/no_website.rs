@@ -5,10 +5,10 @@ use time::Date;
 
 use psd2_fallback_engine::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use psd2_fallback_engine::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, ConsentId, ConsentRequest, ConsentStatus,
-    FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest,
-    PaymentStatus, ScaAnswer, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
-    TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, ConsentId, ConsentRequest,
+    ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation, PaymentRef,
+    PaymentRequest, PaymentStatus, ScaAnswer, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest,
+    Transaction, TransactionFilter,
 };
 
 /// A bank without a configured website channel: every call is *unavailable*, with the reason. It does
@@ -59,7 +59,7 @@ impl Bank for NoScreenChannel {
     async fn payment_status(&self, _: &PsuContext, _: &PaymentRef) -> BankResult<PaymentStatus> {
         self.no()
     }
-    async fn cancel_payment(&self, _: &PsuContext, _: &PaymentRef) -> BankResult<PaymentStatus> {
+    async fn cancel_payment(&self, _: &PsuContext, _: &PaymentRef) -> BankResult<Cancellation> {
         self.no()
     }
     async fn upload_payment_file(
@@ -80,7 +80,7 @@ impl Bank for NoScreenChannel {
         &self,
         _: &PsuContext,
         _: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         self.no()
     }
     async fn confirm_funds(

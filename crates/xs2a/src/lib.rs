@@ -41,10 +41,10 @@ pub use error::{ApiError, ApiResult};
 pub use render::{
     Links, access_json, account_details_json, account_json, account_reference_json, accounts_json,
     amount_json, authorisation_ids_json, authorisation_started, authorisation_updated,
-    balance_json, balances_json, cancellation, challenge_json, consent_created, consent_json,
-    consent_status_json, created, funds_json, iban_reference_json, initiation_created, link,
-    sca_status_json, transaction_json, transaction_status_json, transactions_json,
-    transactions_page,
+    authorisation_updated_in, balance_json, balances_json, cancellation, cancellation_to_authorise,
+    challenge_json, consent_created, consent_json, consent_status_json, created, funds_json,
+    iban_reference_json, initiation_created, link, sca_status_json, transaction_json,
+    transaction_status_json, transactions_json, transactions_page,
 };
 pub use request::{
     BookingQuery, EXECUTION_HORIZON_DAYS, PAIN001_PRODUCT, PAYMENT_FILE_TIME_BOUND, at, consent_id,
@@ -52,6 +52,6 @@ pub use request::{
     psu_id, psu_ip, psu_present, reference_date, request_id, resource, transaction_query,
 };
 pub use sca::{
-    AuthorisationUpdate, authorisation_start, authorisation_step, authorisation_update,
-    sca_preference, sca_progress_json, step_json,
+    AuthorisationUpdate, authorisation_start, authorisation_step, authorisation_step_in,
+    authorisation_update, sca_preference, sca_progress_json, step_json, step_json_in,
 };

@@ -213,10 +213,20 @@ pub fn authorisation_updated(
     base: &str,
     authorisation: &AuthorisationId,
 ) -> Value {
+    authorisation_updated_in(status, base, "authorisations", authorisation)
+}
+
+/// [`authorisation_updated`] for an authorisation under `{base}/{collection}`.
+pub fn authorisation_updated_in(
+    status: ScaStatus,
+    base: &str,
+    collection: &str,
+    authorisation: &AuthorisationId,
+) -> Value {
     json!({
         "scaStatus": status.code(),
         "_links": Links::new()
-            .with("scaStatus", format!("{base}/authorisations/{authorisation}"))
+            .with("scaStatus", format!("{base}/{collection}/{authorisation}"))
             .to_json(),
     })
 }
@@ -378,6 +388,22 @@ pub fn initiation_created(
 /// A payment's status (`GET …/{id}/status`): `{"transactionStatus": "ACSC"}` (ISO 20022).
 pub fn transaction_status_json(status: PaymentStatus) -> Value {
     json!({ "transactionStatus": status.code() })
+}
+
+/// The answer to a cancellation the bank wants authorised (`paymentInitiationCancelResponse-202`):
+/// `202`, the payment's status as it still is, and `_links.startAuthorisation` to the payment's
+/// `cancellation-authorisations` under `base` (the payment's own path).
+pub fn cancellation_to_authorise(status: PaymentStatus, base: &str) -> Response {
+    let mut body = transaction_status_json(status);
+    body["_links"] = Links::new()
+        .with("self", base)
+        .with("status", format!("{base}/status"))
+        .with(
+            "startAuthorisation",
+            format!("{base}/cancellation-authorisations"),
+        )
+        .to_json();
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
 /// The answer to a cancellation (`DELETE …/{id}`): `204 No Content` when the resource is cancelled,

@@ -149,9 +149,17 @@ pub fn authorisation_update(body: &Bytes) -> ApiResult<AuthorisationUpdate> {
 /// `_links.scaRedirect`, `_links.scaOAuth`, or a decoupled `psuMessage` with the `scaStatus` link to
 /// poll.
 pub fn step_json(step: &ScaStep, base: &str) -> Value {
+    step_json_in(step, base, "authorisations")
+}
+
+/// [`step_json`] for the authorisations under `{base}/{collection}`: `authorisations`, or
+/// `cancellation-authorisations` for a cancellation ([`ScaTarget::collection`]).
+///
+/// [`ScaTarget::collection`]: psd2_fallback_engine::model::ScaTarget::collection
+pub fn step_json_in(step: &ScaStep, base: &str, collection: &str) -> Value {
     let href = step
         .authorisation_id()
-        .map(|id| format!("{base}/authorisations/{id}"));
+        .map(|id| format!("{base}/{collection}/{id}"));
     let mut links = Links::new();
     if let Some(href) = &href {
         links.push("scaStatus", href.clone());
@@ -229,11 +237,20 @@ pub fn step_json(step: &ScaStep, base: &str) -> Value {
 /// The answer to a started authorisation: `201 Created`, its `Location`, the `ASPSP-SCA-Approach`
 /// the bank chose (`REDIRECT` for OAuth2, as the specification subsumes it), and [`step_json`].
 pub fn authorisation_step(step: &ScaStep, base: &str) -> Response {
+    authorisation_step_in(step, base, "authorisations")
+}
+
+/// [`authorisation_step`] for the authorisations under `{base}/{collection}`.
+pub fn authorisation_step_in(step: &ScaStep, base: &str, collection: &str) -> Response {
     let location = step
         .authorisation_id()
-        .map(|id| format!("{base}/authorisations/{id}"))
-        .unwrap_or_else(|| format!("{base}/authorisations"));
-    created(&location, step_json(step, base), Some(step.approach()))
+        .map(|id| format!("{base}/{collection}/{id}"))
+        .unwrap_or_else(|| format!("{base}/{collection}"));
+    created(
+        &location,
+        step_json_in(step, base, collection),
+        Some(step.approach()),
+    )
 }
 
 /// An authorisation's state when polled (`GET …/authorisations/{id}`): `scaStatus`, and the bank's

@@ -36,7 +36,7 @@ use crate::health::{Probe, ProbeFailure};
 use crate::identity::RequestSigner;
 use crate::model::belgian::format_iso_date;
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus,
+    Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus, Cancellation,
     ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue,
     PaymentFile, PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus,
     ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
@@ -400,7 +400,9 @@ impl ApiBank {
     fn target_path(target: &ScaTarget) -> BankResult<String> {
         match target {
             ScaTarget::Consent(id) => Ok(format!("/v1/consents/{}", segment(id)?)),
-            ScaTarget::Payment(payment) => Self::payment_path(payment),
+            ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => {
+                Self::payment_path(payment)
+            }
         }
     }
 
@@ -442,9 +444,9 @@ impl ApiBank {
         })
     }
 
-    async fn cancel(&self, psu: &PsuContext, payment: &PaymentRef) -> BankResult<PaymentStatus> {
+    async fn cancel(&self, psu: &PsuContext, payment: &PaymentRef) -> BankResult<Cancellation> {
         let path = Self::payment_path(payment)?;
-        let (status, _) = self
+        let (status, body) = self
             .exchange(
                 self.request(Method::DELETE, &path, psu),
                 Effect::MovesMoney,
@@ -452,10 +454,22 @@ impl ApiBank {
             )
             .await?;
         if status == StatusCode::NO_CONTENT {
-            return Ok(PaymentStatus::Cancelled);
+            return Ok(Cancellation::done());
         }
-        // 202: the bank wants the cancellation authorised; report the status it has now.
-        self.payment_status(psu, payment).await
+        // 202: the bank may want the cancellation authorised (`_links.startAuthorisation`); a bank
+        // that answers without a body is asked for the status it has now.
+        if body.iter().all(u8::is_ascii_whitespace) {
+            let status = self.payment_status(psu, payment).await?;
+            return Ok(Cancellation {
+                status,
+                authorisation_needed: false,
+            });
+        }
+        let answer: wire::CancelResponse = serde_json::from_slice(&body)
+            .map_err(|e| unusable(Effect::MovesMoney, Malformed::body(e)))?;
+        answer
+            .to_cancellation()
+            .map_err(|e| unusable(Effect::MovesMoney, e))
     }
 }
 
@@ -603,7 +617,7 @@ impl Bank for ApiBank {
         &self,
         psu: &PsuContext,
         payment: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         self.cancel(psu, payment).await
     }
 
@@ -665,7 +679,7 @@ impl Bank for ApiBank {
         &self,
         psu: &PsuContext,
         order: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         if !matches!(order.kind, PaymentKind::Periodic(_)) {
             return Err(InvalidValue::new("order", "is not a standing order").into());
         }

@@ -87,7 +87,9 @@ impl std::fmt::Debug for OAuthBook {
 pub(super) fn scope(target: &ScaTarget) -> String {
     match target {
         ScaTarget::Consent(consent) => format!("AIS:{consent}"),
-        ScaTarget::Payment(payment) => format!("PIS:{}", payment.id),
+        ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => {
+            format!("PIS:{}", payment.id)
+        }
     }
 }
 

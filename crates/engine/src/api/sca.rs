@@ -50,8 +50,9 @@ impl ApiBank {
     /// The path of one authorisation of `target`.
     fn authorisation_path(target: &ScaTarget, id: &AuthorisationId) -> BankResult<String> {
         Ok(format!(
-            "{}/authorisations/{}",
+            "{}/{}/{}",
             Self::target_path(target)?,
+            target.collection(),
             segment(id)?
         ))
     }
@@ -69,7 +70,7 @@ impl ApiBank {
                 password: p.expose_secret(),
             }),
         };
-        let path = format!("{}/authorisations", Self::target_path(target)?);
+        let path = format!("{}/{}", Self::target_path(target)?, target.collection());
         let (_, headers, body) = self
             .exchange_answer(
                 self.request(Method::POST, &path, psu)
@@ -169,10 +170,11 @@ impl ApiBank {
             sca_authentication_data: answer.secret().expose_secret(),
         };
         let path = Self::authorisation_path(target, id)?;
-        // Signing a payment is what sets it moving: without an answer it may have happened.
+        // Signing a payment (or its cancellation) is what sets it moving (or stops it): without an
+        // answer it may have happened.
         let effect = match target {
             ScaTarget::Consent(_) => Effect::Safe,
-            ScaTarget::Payment(_) => Effect::MovesMoney,
+            ScaTarget::Payment(_) | ScaTarget::Cancellation(_) => Effect::MovesMoney,
         };
         let status: wire::ScaStatusResponse = self
             .call(
@@ -243,6 +245,63 @@ mod tests {
         );
         let done = step(json!({"scaStatus": "exempted", "authorisationId": "a-2"}));
         assert_eq!(done.status(), ScaStatus::Exempted);
+    }
+
+    /// A cancellation answered `202` with `_links.startAuthorisation` (the specification's
+    /// `paymentInitiationCancelResponse-202`) needs an authorisation; one without a start link does
+    /// not; a status that is no ISO code is malformed naming `transactionStatus`. The status link of
+    /// a cancellation's authorisation names its id like a payment's.
+    #[test]
+    fn a_cancellation_answered_202_with_start_authorisation_needs_an_authorisation() {
+        use super::wire::CancelResponse;
+        use crate::model::{Cancellation, PaymentStatus};
+        let parse = |body: serde_json::Value| {
+            serde_json::from_value::<CancelResponse>(body)
+                .unwrap()
+                .to_cancellation()
+        };
+        let needs = parse(json!({
+            "transactionStatus": "ACTC",
+            "_links": {"startAuthorisation": {"href": "/v1/payments/sepa-credit-transfers/p-1/cancellation-authorisations"}}
+        }))
+        .unwrap();
+        assert_eq!(
+            needs,
+            Cancellation {
+                status: PaymentStatus::AcceptedTechnical,
+                authorisation_needed: true
+            }
+        );
+        let with_password = parse(json!({
+            "transactionStatus": "RCVD",
+            "_links": {"startAuthorisationWithPsuAuthentication": {"href": "/x"}}
+        }))
+        .unwrap();
+        assert!(with_password.authorisation_needed);
+        let plain = parse(json!({"transactionStatus": "ACTC", "_links": {"self": {"href": "/x"}}}))
+            .unwrap();
+        assert!(!plain.authorisation_needed);
+        assert_eq!(
+            parse(json!({"transactionStatus": "NOPE"}))
+                .unwrap_err()
+                .field,
+            "transactionStatus"
+        );
+        assert!(
+            serde_json::from_value::<CancelResponse>(json!({"_links": {}})).is_err(),
+            "transactionStatus is required"
+        );
+        let cancelling = step(json!({
+            "scaStatus": "received",
+            "_links": {
+                "scaRedirect": {"href": "https://bank.example/sca"},
+                "scaStatus": {"href": "/v1/payments/sepa-credit-transfers/p-1/cancellation-authorisations/c-9"}
+            }
+        }));
+        assert_eq!(
+            cancelling.authorisation_id().map(|a| a.as_str()),
+            Some("c-9")
+        );
     }
 
     #[test]

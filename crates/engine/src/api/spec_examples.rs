@@ -117,7 +117,9 @@ fn read(operation: &str, value: &Value) -> Result<String, Unread> {
             let answer: wire::ConsentStatusResponse = shape(value)?;
             Ok(answer.status().map_err(malformed)?.code().to_owned())
         }
-        "startPaymentAuthorisation" | "startConsentAuthorisation" => {
+        "startPaymentAuthorisation"
+        | "startConsentAuthorisation"
+        | "startPaymentInitiationCancellationAuthorisation" => {
             // As `ApiBank::start_authorisation`: what the bank asks of the customer, whatever the
             // approach.
             let answer: wire::StartAuthorisationResponse = shape(value)?;
@@ -130,13 +132,20 @@ fn read(operation: &str, value: &Value) -> Result<String, Unread> {
                 describe(&step)
             ))
         }
-        "updatePaymentPsuData" | "updateConsentsPsuData" => {
+        "updatePaymentPsuData" | "updateConsentsPsuData" | "updatePaymentCancellationPsuData" => {
             let answer: wire::ScaStatusResponse = shape(value)?;
             Ok(answer.status().map_err(malformed)?.code().to_owned())
         }
-        "cancelPayment" => Err(Unread::NotRead(
-            "ApiBank reads a 202's payment status with a GET, not from its body",
-        )),
+        "cancelPayment" => {
+            // As `ApiBank::cancel_payment` on a `202`: the status, and whether to authorise.
+            let answer: wire::CancelResponse = shape(value)?;
+            let cancellation = answer.to_cancellation().map_err(malformed)?;
+            Ok(format!(
+                "{}, authorisation needed: {}",
+                cancellation.status.code(),
+                cancellation.authorisation_needed
+            ))
+        }
         "getCardAccountList" | "readCardAccountDetails" | "getCardAccountBalances" => {
             Err(Unread::NotRead("card accounts are not a Bank operation"))
         }
@@ -285,11 +294,6 @@ fn spec_example_answers_parse_into_model_values_or_fail_for_a_named_reason() {
         ("getConsentAuthorisation", "Example", not_called()),
         ("updateConsentsPsuData", update_psu, typo()),
         (
-            "cancelPayment",
-            "Example",
-            Unread::NotRead("ApiBank reads a 202's payment status with a GET, not from its body"),
-        ),
-        (
             "getPaymentInformation",
             "Example 1: 'payments' - 'pain.001-sepa-credit-transfers'",
             Unread::NotJson("application/xml".to_owned()),
@@ -301,32 +305,7 @@ fn spec_example_answers_parse_into_model_values_or_fail_for_a_named_reason() {
             "Example",
             not_called(),
         ),
-        (
-            "startPaymentInitiationCancellationAuthorisation",
-            "Example 1: payments - Decoupled Approach",
-            not_called(),
-        ),
-        (
-            "updatePaymentCancellationPsuData",
-            "Authorisation confirmation",
-            not_called(),
-        ),
-        (
-            "updatePaymentCancellationPsuData",
-            "Select PSU authentication - payment initiation method (Embedded Approach)",
-            not_called(),
-        ),
-        (
-            "updatePaymentCancellationPsuData",
-            "Transaction authorisation (Embedded Approach)",
-            not_called(),
-        ),
-        (
-            "updatePaymentCancellationPsuData",
-            "Update PSU authentication - payment initiation (Embedded Approach)",
-            not_called(),
-        ),
-        ("updatePaymentCancellationPsuData", update_psu, not_called()),
+        ("updatePaymentCancellationPsuData", update_psu, typo()),
         // Invalid example: JSON text in a YAML string (yaml 13722).
         ("getPaymentInitiationStatus", "extended", Unread::Text),
         (
@@ -340,10 +319,21 @@ fn spec_example_answers_parse_into_model_values_or_fail_for_a_named_reason() {
         .map(|(op, name, reason)| (*op, name.as_str(), reason.clone()))
         .collect();
     assert_eq!(failed, expected);
-    assert_eq!((all.len(), parsed.len()), (54, 32), "{parsed:#?}");
+    assert_eq!((all.len(), parsed.len()), (54, 38), "{parsed:#?}");
+    // The specification's cancellation answer asks for an authorisation, as `ApiBank` reads it.
+    assert!(
+        parsed.contains(
+            &"cancelPayment 202 \"Example\": ACTC, authorisation needed: true".to_owned()
+        ),
+        "{parsed:#?}"
+    );
     // The specification's own start-authorisation answer is decoupled, and reads as such.
     let decoupled = "authorisation 123auth456 DECOUPLED started: decoupled: Please use your BankApp for transaction Authorisation.";
-    for operation in ["startPaymentAuthorisation", "startConsentAuthorisation"] {
+    for operation in [
+        "startPaymentAuthorisation",
+        "startConsentAuthorisation",
+        "startPaymentInitiationCancellationAuthorisation",
+    ] {
         assert!(
             parsed.contains(&format!(
                 "{operation} 201 \"Example 1: payments - Decoupled Approach\": {decoupled}"

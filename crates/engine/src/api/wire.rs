@@ -371,6 +371,44 @@ impl PaymentStatusResponse {
     }
 }
 
+/// The `202` answer to a cancellation (`paymentInitiationCancelResponse-202`): the payment's status,
+/// and a start-authorisation link when the bank wants the cancellation authorised.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CancelResponse {
+    transaction_status: String,
+    #[serde(rename = "_links", default)]
+    links: CancelLinks,
+}
+
+/// The links of a cancellation's `202` answer that ask for an authorisation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CancelLinks {
+    start_authorisation: Option<Link>,
+    start_authorisation_with_psu_identification: Option<Link>,
+    start_authorisation_with_psu_authentication: Option<Link>,
+    start_authorisation_with_encrypted_psu_authentication: Option<Link>,
+    start_authorisation_with_authentication_method_selection: Option<Link>,
+}
+
+impl CancelResponse {
+    /// The cancellation: the status, and whether any start-authorisation link is there.
+    pub(crate) fn to_cancellation(&self) -> Wire<crate::model::Cancellation> {
+        let l = &self.links;
+        Ok(crate::model::Cancellation {
+            status: payment_status(&self.transaction_status)?,
+            authorisation_needed: l.start_authorisation.is_some()
+                || l.start_authorisation_with_psu_identification.is_some()
+                || l.start_authorisation_with_psu_authentication.is_some()
+                || l.start_authorisation_with_encrypted_psu_authentication
+                    .is_some()
+                || l.start_authorisation_with_authentication_method_selection
+                    .is_some(),
+        })
+    }
+}
+
 fn payment_status(code: &str) -> Wire<PaymentStatus> {
     PaymentStatus::from_code(code).ok_or_else(|| {
         malformed(
@@ -632,7 +670,8 @@ pub(crate) struct ScaMethod {
 fn authorisation_in(link: Option<&Link>) -> Option<String> {
     let href = link?.href.split(['?', '#']).next()?;
     let (before, id) = href.trim_end_matches('/').rsplit_once('/')?;
-    (before.ends_with("/authorisations") && !id.is_empty()).then(|| id.to_owned())
+    // `…/authorisations/{id}` or `…/cancellation-authorisations/{id}`.
+    (before.ends_with("authorisations") && !id.is_empty()).then(|| id.to_owned())
 }
 
 impl StartAuthorisationResponse {

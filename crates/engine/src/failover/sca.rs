@@ -29,7 +29,7 @@ impl Failover {
                 self.note_consent_step(psu, consent, &step).await;
                 Ok(step)
             }
-            ScaTarget::Payment(_) => {
+            ScaTarget::Payment(_) | ScaTarget::Cancellation(_) => {
                 let (channel, started) = self
                     .through_route(
                         psu,
@@ -66,7 +66,7 @@ impl Failover {
                 self.note_consent_step(psu, consent, &step).await;
                 Ok(step)
             }
-            ScaTarget::Payment(payment) => {
+            ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => {
                 let channels = self.payment_authorisation_route(authorisation);
                 let (_, result) = self
                     .through_channels(
@@ -100,7 +100,7 @@ impl Failover {
                 self.note_consent_sca(psu, consent, progress.status).await;
                 Ok(progress)
             }
-            ScaTarget::Payment(payment) => {
+            ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => {
                 let channels = self.payment_authorisation_route(authorisation);
                 let (_, result) = self
                     .through_channels(
@@ -141,8 +141,9 @@ impl Failover {
                 self.note_consent_sca(psu, consent, status).await;
                 return Ok(status);
             }
-            ScaTarget::Payment(payment) => payment,
+            ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => payment,
         };
+        let cancelling = matches!(target, ScaTarget::Cancellation(_));
         let channels = self.payment_authorisation_route(authorisation);
         let (channel, result) = self
             .through_channels(
@@ -156,6 +157,15 @@ impl Failover {
         let signed = match result {
             Err(error) if error.is_outcome_unknown() => {
                 match self.payment_status(psu, payment).await {
+                    // A cancellation's signature took effect exactly when the payment is cancelled.
+                    Ok(PaymentStatus::Cancelled) if cancelling => Ok(ScaStatus::Finalised),
+                    Ok(_) if cancelling => Err(BankError::Unavailable {
+                        channel,
+                        reason: format!(
+                            "the cancellation's signature did not reach the bank ({error}); payment {} is not cancelled",
+                            payment.id
+                        ),
+                    }),
                     Ok(PaymentStatus::Received) => Err(BankError::Unavailable {
                         channel,
                         reason: format!(
@@ -198,7 +208,7 @@ impl Failover {
                 self.note_consent_sca(psu, consent, status).await;
                 Ok(status)
             }
-            ScaTarget::Payment(payment) => {
+            ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => {
                 let channels = self.payment_authorisation_route(authorisation);
                 let (_, result) = self
                     .through_channels(

@@ -31,8 +31,9 @@ pub use payment::{
 };
 pub use payment_file::{FilePayment, Pain001Version, PaymentFile, PaymentFileError};
 pub use sca::{
-    AuthorisationCode, DECOUPLED_POLL_EVERY, OAuthAuthorization, ScaAnswer, ScaApproach,
-    ScaChallenge, ScaMethod, ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget,
+    AuthorisationCode, Cancellation, DECOUPLED_POLL_EVERY, OAuthAuthorization, ScaAnswer,
+    ScaApproach, ScaChallenge, ScaMethod, ScaPreference, ScaProgress, ScaStatus, ScaStep,
+    ScaTarget,
 };
 pub use transaction::{
     BookingStatus, Counterparty, Direction, Recurrence, Transaction, TransactionFilter,

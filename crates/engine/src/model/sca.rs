@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{AuthorisationId, ConsentId, PaymentRef};
+use super::{AuthorisationId, ConsentId, PaymentRef, PaymentStatus};
 
 /// The state of one authorisation, in Berlin Group terms (`scaStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,13 +107,48 @@ impl fmt::Debug for ScaAnswer {
     }
 }
 
-/// What an authorisation signs: a consent, or a payment resource (single, standing order or file).
+/// What an authorisation signs: a consent, a payment resource (single, standing order or file), or the
+/// cancellation of one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ScaTarget {
     /// A consent to read accounts.
     Consent(ConsentId),
     /// A payment, standing order or payment file.
     Payment(PaymentRef),
+    /// The cancellation of a payment or standing order the bank wants authorised (Berlin Group
+    /// `…/{paymentId}/cancellation-authorisations`): the payment is cancelled only once it finalises.
+    Cancellation(PaymentRef),
+}
+
+impl ScaTarget {
+    /// The collection of the target's authorisations under its resource: `authorisations`, or
+    /// `cancellation-authorisations` for a cancellation.
+    pub fn collection(&self) -> &'static str {
+        match self {
+            ScaTarget::Cancellation(_) => "cancellation-authorisations",
+            _ => "authorisations",
+        }
+    }
+}
+
+/// What a bank answered to a cancellation (Berlin Group `DELETE` of a payment resource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancellation {
+    /// The payment's status now: `CANC` when it was cancelled at once, else unchanged.
+    pub status: PaymentStatus,
+    /// Whether the bank wants the cancellation authorised first (`202` with `_links.startAuthorisation`):
+    /// start it with [`crate::Bank::start_authorisation`] on [`ScaTarget::Cancellation`].
+    pub authorisation_needed: bool,
+}
+
+impl Cancellation {
+    /// A cancellation done at once.
+    pub fn done() -> Self {
+        Self {
+            status: PaymentStatus::Cancelled,
+            authorisation_needed: false,
+        }
+    }
 }
 
 /// How a bank authenticates the customer for one authorisation (Berlin Group `ASPSP-SCA-Approach`).

@@ -22,9 +22,9 @@ use super::sessions::Flow;
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use crate::model::{
     AccessUse, Account, AccountId, AccountScope, Amount, AuthorisationId, Balance, BalanceType,
-    Consent, ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban,
-    InvalidValue, PaymentFile, PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest,
-    PaymentStatus, PsuId, ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget,
+    Cancellation, Consent, ConsentAccess, ConsentId, ConsentRequest, ConsentStatus,
+    FundsConfirmation, Iban, InvalidValue, PaymentFile, PaymentInitiation, PaymentKind, PaymentRef,
+    PaymentRequest, PaymentStatus, PsuId, ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget,
     StandingOrderRequest, Transaction, TransactionFilter,
 };
 
@@ -367,6 +367,23 @@ impl ScreenBank {
     }
 }
 
+/// A cancellation on the website is done there at once (its own confirmation is the customer's
+/// signature): the bank never asks the engine to authorise it.
+fn on_the_website(status: PaymentStatus) -> Cancellation {
+    Cancellation {
+        status,
+        authorisation_needed: false,
+    }
+}
+
+/// The website has no cancellation to authorise: a cancellation there is done at once.
+fn no_cancellation_sca(operation: &str) -> BankError {
+    BankError::NotSupported {
+        channel: Channel::Screen,
+        operation: format!("{operation} of a cancellation (the website cancels at once)"),
+    }
+}
+
 #[async_trait]
 impl Bank for ScreenBank {
     async fn accounts(&self, psu: &PsuContext) -> BankResult<Vec<Account>> {
@@ -484,13 +501,14 @@ impl Bank for ScreenBank {
         &self,
         psu: &PsuContext,
         payment: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         self.offered("cancel_payment")?;
         self.run(psu, Effect::MovesMoney, move |bank, b| {
             let payment = payment.clone();
             Box::pin(async move { bank.cancel(b, &payment).await })
         })
         .await
+        .map(on_the_website)
     }
 
     async fn upload_payment_file(
@@ -524,7 +542,7 @@ impl Bank for ScreenBank {
         &self,
         psu: &PsuContext,
         order: &PaymentRef,
-    ) -> BankResult<PaymentStatus> {
+    ) -> BankResult<Cancellation> {
         self.offered("cancel_payment")?;
         if !matches!(order.kind, PaymentKind::Periodic(_)) {
             return Err(InvalidValue::new("order", "is not a standing order").into());
@@ -534,6 +552,7 @@ impl Bank for ScreenBank {
             Box::pin(async move { bank.cancel(b, &order).await })
         })
         .await
+        .map(on_the_website)
     }
 
     async fn confirm_funds(
@@ -674,6 +693,7 @@ impl Bank for ScreenBank {
                 })
                 .await
             }
+            ScaTarget::Cancellation(_) => Err(no_cancellation_sca("start_authorisation")),
         }
     }
 
@@ -708,6 +728,7 @@ impl Bank for ScreenBank {
                 operation: "select_sca_method of an order (the website's signing page chooses it)"
                     .to_owned(),
             }),
+            ScaTarget::Cancellation(_) => Err(no_cancellation_sca("select_sca_method")),
         }
     }
 
@@ -727,6 +748,7 @@ impl Bank for ScreenBank {
                 })
                 .await
             }
+            ScaTarget::Cancellation(_) => Err(no_cancellation_sca("authorisation_status")),
         }
     }
 
@@ -769,6 +791,7 @@ impl Bank for ScreenBank {
                 })
                 .await
             }
+            ScaTarget::Cancellation(_) => Err(no_cancellation_sca("authorise")),
         }
     }
 }

@@ -19,8 +19,8 @@ use psd2_fallback_engine::model::{
 };
 use psd2_fallback_xs2a::{
     ApiError, ApiResult, AuthorisationUpdate, authorisation_ids_json, authorisation_start,
-    authorisation_step, authorisation_update, authorisation_updated, header, psu_id,
-    sca_preference, sca_progress_json, step_json,
+    authorisation_step_in, authorisation_update, authorisation_updated_in, header, psu_id,
+    sca_preference, sca_progress_json, step_json_in,
 };
 
 /// What the bank tells the customer to do with the card reader.
@@ -61,6 +61,7 @@ pub(super) async fn start_authorisation(
     base: String,
 ) -> ApiResult<Response> {
     let customer = psu_id(headers)?;
+    let collection = target.collection();
     let password = authorisation_start(body)?;
     let preference = sca_preference(headers)?;
     let expiry = shared.config.approval_expiry;
@@ -127,7 +128,7 @@ pub(super) async fn start_authorisation(
             expires_in: Some(expiry),
         },
     };
-    Ok(authorisation_step(&step, &base))
+    Ok(authorisation_step_in(&step, &base, collection))
 }
 
 pub(super) async fn update_authorisation(
@@ -165,7 +166,7 @@ pub(super) async fn update_authorisation(
                     expires_in: Some(expiry),
                 },
             };
-            return Ok(Json(step_json(&step, &base)));
+            return Ok(Json(step_json_in(&step, &base, target.collection())));
         }
         AuthorisationUpdate::Confirmation { .. } => {
             return Err(ApiError::format(
@@ -175,19 +176,26 @@ pub(super) async fn update_authorisation(
         }
     };
     let status = shared.ledger.authorise(&customer, &target, &id, &answer)?;
-    Ok(Json(authorisation_updated(status, &base, &id)))
+    Ok(Json(authorisation_updated_in(
+        status,
+        &base,
+        target.collection(),
+        &id,
+    )))
 }
 
 fn owner(shared: &Shared, target: &ScaTarget) -> ApiResult<String> {
     match target {
         ScaTarget::Consent(id) => Ok(shared.ledger.consent(id)?.0),
-        ScaTarget::Payment(p) => shared.ledger.owner_of_payment(&p.id).ok_or_else(|| {
-            LedgerError::NotFound {
-                what: "payment",
-                id: p.id.to_string(),
-            }
-            .into()
-        }),
+        ScaTarget::Payment(p) | ScaTarget::Cancellation(p) => {
+            shared.ledger.owner_of_payment(&p.id).ok_or_else(|| {
+                LedgerError::NotFound {
+                    what: "payment",
+                    id: p.id.to_string(),
+                }
+                .into()
+            })
+        }
     }
 }
 

@@ -87,6 +87,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/v1/{service}/{product}/{payment}/authorisations/{authorisation}",
             get(payments::payment_sca_status).put(payments::update_payment_authorisation),
         )
+        .route(
+            "/v1/{service}/{product}/{payment}/cancellation-authorisations",
+            post(payments::start_cancellation_authorisation)
+                .get(payments::list_cancellation_authorisations),
+        )
+        .route(
+            "/v1/{service}/{product}/{payment}/cancellation-authorisations/{authorisation}",
+            get(payments::cancellation_sca_status).put(payments::update_cancellation_authorisation),
+        )
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::authorisations::{
@@ -19,8 +19,8 @@ use crate::state::Shared;
 use psd2_fallback_engine::model::belgian::format_iso_date;
 use psd2_fallback_engine::model::{PaymentId, PaymentKind, PaymentRef, PaymentRequest, ScaTarget};
 use psd2_fallback_xs2a::{
-    ApiError, ApiResult, PaymentIn, amount_json, header, initiation_created, json,
-    payment_file_checked, psu_id, resource, transaction_status_json,
+    ApiError, ApiResult, PaymentIn, amount_json, cancellation_to_authorise, header,
+    initiation_created, json, payment_file_checked, psu_id, resource, transaction_status_json,
 };
 
 fn payment_ref(service: &str, product: &str, payment: String) -> ApiResult<PaymentRef> {
@@ -166,14 +166,81 @@ pub(super) async fn payment_status(
     Ok(Json(transaction_status_json(record.status)))
 }
 
+/// `DELETE`: cancelled at once (`204`), or, when the bank wants cancellations authorised
+/// (`--cancel-sca`), `202` with the status unchanged and `_links.startAuthorisation`.
 pub(super) async fn cancel(
     State(shared): State<Arc<Shared>>,
     Path((service, product, payment)): Path<(String, String, String)>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let payment = payment_ref(&service, &product, payment)?;
     let (customer, _) = record(&shared, &payment)?;
+    if shared.config.cancel_sca {
+        let status = shared.ledger.request_cancellation(&customer, &payment.id)?;
+        let base = format!("/v1/{service}/{product}/{}", payment.id);
+        return Ok(cancellation_to_authorise(status, &base));
+    }
     shared.ledger.cancel(&customer, &payment.id)?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST …/{id}/cancellation-authorisations`: starts the authorisation of a cancellation asked for.
+pub(super) async fn start_cancellation_authorisation(
+    State(shared): State<Arc<Shared>>,
+    Path((service, product, payment)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let payment = payment_ref(&service, &product, payment)?;
+    record(&shared, &payment)?;
+    let base = format!("/v1/{service}/{product}/{}", payment.id);
+    start_authorisation(
+        &shared,
+        &headers,
+        &body,
+        ScaTarget::Cancellation(payment),
+        base,
+    )
+    .await
+}
+
+/// `GET …/{id}/cancellation-authorisations`.
+pub(super) async fn list_cancellation_authorisations(
+    State(shared): State<Arc<Shared>>,
+    Path((service, product, payment)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let payment = payment_ref(&service, &product, payment)?;
+    record(&shared, &payment)?;
+    authorisation_list(&shared, &ScaTarget::Cancellation(payment))
+}
+
+/// `GET …/{id}/cancellation-authorisations/{authorisationId}`.
+pub(super) async fn cancellation_sca_status(
+    State(shared): State<Arc<Shared>>,
+    Path((service, product, payment, authorisation)): Path<(String, String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let payment = payment_ref(&service, &product, payment)?;
+    sca_status(&shared, &ScaTarget::Cancellation(payment), authorisation)
+}
+
+/// `PUT …/{id}/cancellation-authorisations/{authorisationId}`: a method choice or the answer.
+pub(super) async fn update_cancellation_authorisation(
+    State(shared): State<Arc<Shared>>,
+    Path((service, product, payment, authorisation)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let payment = payment_ref(&service, &product, payment)?;
+    record(&shared, &payment)?;
+    let base = format!("/v1/{service}/{product}/{}", payment.id);
+    update_authorisation(
+        &shared,
+        &headers,
+        &body,
+        ScaTarget::Cancellation(payment),
+        authorisation,
+        base,
+    )
+    .await
 }
 
 pub(super) async fn start_payment_authorisation(

@@ -260,6 +260,7 @@ impl Ledger {
                 what: match &a.target {
                     ScaTarget::Consent(c) => format!("consent {c}"),
                     ScaTarget::Payment(p) => format!("payment {}", p.id),
+                    ScaTarget::Cancellation(p) => format!("cancellation of payment {}", p.id),
                 },
             })
             .collect();
@@ -376,6 +377,12 @@ impl Book {
                 if let Some(entry) = self.payments.get_mut(&p.id) {
                     entry.status = PaymentStatus::Rejected;
                     entry.reason = Some(format!("signing failed: {message}"));
+                }
+            }
+            // A refused cancellation leaves the payment as it was.
+            ScaTarget::Cancellation(p) => {
+                if let Some(entry) = self.payments.get_mut(&p.id) {
+                    entry.cancel_requested = false;
                 }
             }
         }

@@ -146,6 +146,8 @@ pub(super) struct PaymentEntry {
     pub(super) reason: Option<String>,
     /// Newest first in lists.
     pub(super) sequence: u64,
+    /// Whether a cancellation waits for its authorisation (`--cancel-sca`).
+    pub(super) cancel_requested: bool,
 }
 
 /// One consent and how it has been used.

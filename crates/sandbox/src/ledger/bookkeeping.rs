@@ -118,6 +118,7 @@ impl Ledger {
                     authorised_at: Some(Instant::now()),
                     reason: None,
                     sequence,
+                    cancel_requested: false,
                 },
             );
         }

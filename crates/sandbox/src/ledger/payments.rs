@@ -265,23 +265,51 @@ impl Ledger {
     pub fn cancel(&self, customer: &str, id: &PaymentId) -> LedgerResult<PaymentStatus> {
         let mut book = self.book();
         let today = book.today;
+        book.payment_mut(customer, id)?.cancel(id, today)
+    }
+
+    /// Asks for a cancellation that must be authorised first (`--cancel-sca`): checks the payment can
+    /// still be cancelled and notes the request; the payment keeps its status until the cancellation's
+    /// authorisation finalises. Returns that status.
+    pub fn request_cancellation(
+        &self,
+        customer: &str,
+        id: &PaymentId,
+    ) -> LedgerResult<PaymentStatus> {
+        let mut book = self.book();
+        let today = book.today;
         let entry = book.payment_mut(customer, id)?;
-        if !entry.cancellable(today) {
-            return Err(LedgerError::NotCancellable {
-                id: id.to_string(),
-                status: entry.status.code(),
-            });
-        }
-        entry.status = PaymentStatus::Cancelled;
-        entry.reason = Some("cancelled by the customer".to_owned());
-        if let PaymentState::File { statuses, .. } = &mut entry.state {
-            statuses.fill(PaymentStatus::Cancelled);
-        }
-        Ok(PaymentStatus::Cancelled)
+        entry.check_cancellable(id, today)?;
+        entry.cancel_requested = true;
+        Ok(entry.status)
     }
 }
 
 impl PaymentEntry {
+    /// Refuses a cancellation that comes too late (executed, rejected or cancelled already).
+    pub(super) fn check_cancellable(&self, id: &PaymentId, today: Date) -> LedgerResult<()> {
+        if self.cancellable(today) {
+            Ok(())
+        } else {
+            Err(LedgerError::NotCancellable {
+                id: id.to_string(),
+                status: self.status.code(),
+            })
+        }
+    }
+
+    /// Cancels it, when it still can be.
+    pub(super) fn cancel(&mut self, id: &PaymentId, today: Date) -> LedgerResult<PaymentStatus> {
+        self.check_cancellable(id, today)?;
+        self.status = PaymentStatus::Cancelled;
+        self.reason = Some("cancelled by the customer".to_owned());
+        self.cancel_requested = false;
+        if let PaymentState::File { statuses, .. } = &mut self.state {
+            statuses.fill(PaymentStatus::Cancelled);
+        }
+        Ok(PaymentStatus::Cancelled)
+    }
+
     /// Whether the customer may still cancel it on `today`.
     fn cancellable(&self, today: Date) -> bool {
         match (&self.state, self.status) {
@@ -370,6 +398,7 @@ impl Book {
                 authorised_at: None,
                 reason: None,
                 sequence,
+                cancel_requested: false,
             },
         );
         if let Some(request_id) = request_id {

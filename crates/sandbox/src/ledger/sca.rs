@@ -85,6 +85,18 @@ impl Ledger {
                     });
                 }
             }
+            ScaTarget::Cancellation(payment) => {
+                let today = book.today;
+                let entry = book.payment(customer, &payment.id)?;
+                entry.check_cancellable(&payment.id, today)?;
+                if !entry.cancel_requested {
+                    return Err(LedgerError::WrongStatus {
+                        id: payment.id.to_string(),
+                        status: entry.status.code(),
+                        reason: "no cancellation was asked for (DELETE the payment first)",
+                    });
+                }
+            }
         }
         let id = AuthorisationId::new(book.fresh_id("auth"));
         let challenge = format!("{:08}", book.rng.next() % 100_000_000);
@@ -197,11 +209,8 @@ impl Book {
         id: &AuthorisationId,
         settle_after: StdDuration,
     ) -> LedgerResult<ScaStatus> {
-        let target = match self.authorisations.get_mut(id) {
-            Some(auth) => {
-                auth.status = ScaStatus::Finalised;
-                auth.target.clone()
-            }
+        let target = match self.authorisations.get(id) {
+            Some(auth) => auth.target.clone(),
             None => {
                 return Err(LedgerError::NotFound {
                     what: "authorisation",
@@ -209,6 +218,24 @@ impl Book {
                 });
             }
         };
+        if let ScaTarget::Cancellation(payment) = &target {
+            // Too late (executed meanwhile): the authorisation fails and the payment stays as it is.
+            let today = self.today;
+            let cancelled = self
+                .payment_mut(customer, &payment.id)?
+                .cancel(&payment.id, today);
+            if let Some(auth) = self.authorisations.get_mut(id) {
+                auth.status = if cancelled.is_ok() {
+                    ScaStatus::Finalised
+                } else {
+                    ScaStatus::Failed
+                };
+            }
+            return cancelled.map(|_| ScaStatus::Finalised);
+        }
+        if let Some(auth) = self.authorisations.get_mut(id) {
+            auth.status = ScaStatus::Finalised;
+        }
         let now = Instant::now();
         match &target {
             ScaTarget::Consent(cid) => {
@@ -220,6 +247,7 @@ impl Book {
                     entry.consent.request.access = access.with_choice(chosen);
                 }
             }
+            ScaTarget::Cancellation(_) => {}
             ScaTarget::Payment(payment) => {
                 let entry = self.payment_mut(customer, &payment.id)?;
                 if entry.status != PaymentStatus::Received {
@@ -269,6 +297,12 @@ impl Book {
                 if let Some(entry) = self.payments.get_mut(&payment.id) {
                     entry.status = PaymentStatus::Rejected;
                     entry.reason = Some("signing failed: too many wrong answers".to_owned());
+                }
+            }
+            // A refused cancellation leaves the payment as it was.
+            ScaTarget::Cancellation(payment) => {
+                if let Some(entry) = self.payments.get_mut(&payment.id) {
+                    entry.cancel_requested = false;
                 }
             }
         }

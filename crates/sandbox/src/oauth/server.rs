@@ -81,7 +81,7 @@ impl OAuthServer {
 pub(crate) fn scope(target: &ScaTarget) -> String {
     match target {
         ScaTarget::Consent(c) => format!("AIS:{c}"),
-        ScaTarget::Payment(p) => format!("PIS:{}", p.id),
+        ScaTarget::Payment(p) | ScaTarget::Cancellation(p) => format!("PIS:{}", p.id),
     }
 }
 

@@ -22,8 +22,9 @@ use psd2_fallback_engine::model::{
     AuthorisationCode, AuthorisationId, ScaAnswer, ScaStatus, ScaTarget,
 };
 use psd2_fallback_xs2a::{
-    ApiError, AuthorisationUpdate, authorisation_start, authorisation_step, authorisation_update,
-    authorisation_updated, sca_preference, sca_progress_json, step_json,
+    ApiError, AuthorisationUpdate, authorisation_start, authorisation_step_in,
+    authorisation_update, authorisation_updated_in, sca_preference, sca_progress_json,
+    step_json_in,
 };
 
 use super::ctx::{Ctx, Owned};
@@ -46,7 +47,7 @@ pub(super) async fn start_authorisation(
     let given = password.is_some();
     psu.password = password.map(|p| ctx.password_given(what.clone(), p));
     match ctx.failover().start_authorisation(&psu, &target).await {
-        Ok(step) => Ok(authorisation_step(&step, &base)),
+        Ok(step) => Ok(authorisation_step_in(&step, &base, target.collection())),
         Err(error) => {
             if given {
                 ctx.password_refused(&what);
@@ -95,7 +96,7 @@ pub(super) async fn update_authorisation(
                 .select_sca_method(&psu, &target, &id, &method)
                 .await
                 .map_err(bank_error)?;
-            return Ok(Json(step_json(&step, &base)));
+            return Ok(Json(step_json_in(&step, &base, target.collection())));
         }
         AuthorisationUpdate::Confirmation { code, state } => {
             let state = state.ok_or_else(|| {
@@ -116,7 +117,12 @@ pub(super) async fn update_authorisation(
                 )
                 .await
                 .map_err(bank_error)?;
-            return Ok(Json(authorisation_updated(status, &base, &id)));
+            return Ok(Json(authorisation_updated_in(
+                status,
+                &base,
+                target.collection(),
+                &id,
+            )));
         }
     };
     let what = password_for(&target);
@@ -131,14 +137,19 @@ pub(super) async fn update_authorisation(
         ScaStatus::Finalised => {
             let until = match &target {
                 ScaTarget::Consent(consent) => consent_end(ctx, consent.as_str()),
-                ScaTarget::Payment(_) => None,
+                ScaTarget::Payment(_) | ScaTarget::Cancellation(_) => None,
             };
             ctx.password_proven(what, &owned.psu, until);
         }
         ScaStatus::Failed => ctx.password_refused(&what),
         _ => {}
     }
-    Ok(Json(authorisation_updated(status, &base, &id)))
+    Ok(Json(authorisation_updated_in(
+        status,
+        &base,
+        target.collection(),
+        &id,
+    )))
 }
 
 /// What a password given for an authorisation of `target` belongs to.
@@ -146,6 +157,10 @@ fn password_for(target: &ScaTarget) -> PasswordFor {
     match target {
         ScaTarget::Consent(consent) => PasswordFor::Consent(consent.as_str().to_owned()),
         ScaTarget::Payment(payment) => PasswordFor::Payment(payment.id.as_str().to_owned()),
+        // Kept apart from the payment's own signing.
+        ScaTarget::Cancellation(payment) => {
+            PasswordFor::Payment(format!("{}/cancellation", payment.id))
+        }
     }
 }
 

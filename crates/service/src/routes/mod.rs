@@ -3,11 +3,13 @@
 //!
 //! This file is the path table; the handlers live by resource: `consents`, `accounts` (balances and
 //! transactions too), `funds`, `payments` (every payment service and product), with `authorisations`
-//! (embedded SCA) shared by consents and payments, and `ctx` (who asks, at which bank, and what they
+//! (embedded SCA) shared by consents and payments, `cancellations` (the authorisation of a cancellation
+//! the bank wants authorised), and `ctx` (who asks, at which bank, and what they
 //! own) under them all.
 
 mod accounts;
 mod authorisations;
+mod cancellations;
 mod consents;
 mod ctx;
 mod funds;
@@ -45,6 +47,11 @@ pub(crate) fn router(state: ServiceState) -> OpenApiRouter<ServiceState> {
         .routes(routes!(
             payments::update_payment_authorisation,
             payments::payment_authorisation_status
+        ))
+        .routes(routes!(cancellations::start_cancellation_authorisation))
+        .routes(routes!(
+            cancellations::update_cancellation_authorisation,
+            cancellations::cancellation_authorisation_status
         ))
         .route_layer(middleware::from_fn_with_state(
             state.inner.callers.clone(),

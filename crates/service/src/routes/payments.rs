@@ -12,7 +12,8 @@ use serde_json::Value;
 use psd2_fallback_engine::model::{EndToEndId, InvalidValue, PaymentKind, ScaTarget};
 use psd2_fallback_xs2a as xs2a;
 use psd2_fallback_xs2a::{
-    ApiError, PaymentIn, cancellation, initiation_created, transaction_status_json,
+    ApiError, PaymentIn, cancellation, cancellation_to_authorise, initiation_created,
+    transaction_status_json,
 };
 
 use super::authorisations::{authorisation_status, start_authorisation, update_authorisation};
@@ -214,7 +215,8 @@ pub(super) async fn payment_status(
         ("PSU-IP-Address" = Option<String>, Header, description = "The customer's IP address: present when the customer is (RTS Art. 36(5) counts the other reads)")
     ),
     responses(
-        (status = 200, description = "The payment's status after cancelling", content_type = "application/json"),
+        (status = 204, description = "Cancelled"),
+        (status = 202, description = "Not cancelled yet: the `transactionStatus` it still has, and `_links.startAuthorisation` when the bank wants the cancellation authorised (`…/cancellation-authorisations`)", content_type = "application/json"),
         (status = 400, description = "Bad input: `tppMessages` name the field"),
         (status = 401, description = "No or unknown bearer token"),
         (status = 404, description = "No such resource for this caller"),
@@ -229,12 +231,16 @@ pub(super) async fn cancel(
 ) -> Result<Response> {
     let (payment, owned) = ctx.payment(&service, &product, &payment)?;
     let psu = ctx.psu(&owned.psu, &headers);
-    let status = match payment.kind {
+    let cancelled = match payment.kind {
         PaymentKind::Periodic(_) => ctx.failover().cancel_standing_order(&psu, &payment).await,
         _ => ctx.failover().cancel_payment(&psu, &payment).await,
     }
     .map_err(bank_error)?;
-    Ok(cancellation(status))
+    if cancelled.authorisation_needed {
+        let base = format!("{}/v1/{service}/{product}/{}", ctx.prefix, payment.id);
+        return Ok(cancellation_to_authorise(cancelled.status, &base));
+    }
+    Ok(cancellation(cancelled.status))
 }
 
 /// `POST /v1/{service}/{product}/{id}/authorisations`.
