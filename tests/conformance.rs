@@ -504,6 +504,13 @@ fn every_known_departure_is_real_and_excuses_exactly_itself() {
         json_response(
             "POST",
             "/v1/payments/sepa-credit-transfers",
+            503,
+            json!({"tppMessages": [{"category": "ERROR", "code": "SERVICE_UNAVAILABLE",
+                                    "text": "the customer must confirm the login to the bank's website"}]}),
+        ),
+        json_response(
+            "POST",
+            "/v1/payments/sepa-credit-transfers",
             502,
             json!({"tppMessages": [{"category": "ERROR", "code": "SERVICE_UNAVAILABLE",
                                     "text": "the bank did not confirm the outcome"}]}),

@@ -504,7 +504,11 @@ async fn every_operation(client: &ApiBank, sandbox: &Sandbox, customer: &str, ot
         "{customer}: future payment"
     );
     assert_eq!(
-        client.cancel_payment(&psu, &later.payment).await.unwrap(),
+        client
+            .cancel_payment(&psu, &later.payment)
+            .await
+            .unwrap()
+            .status,
         PaymentStatus::Cancelled
     );
 
@@ -533,7 +537,8 @@ async fn every_operation(client: &ApiBank, sandbox: &Sandbox, customer: &str, ot
         client
             .cancel_standing_order(&psu, &order.payment)
             .await
-            .unwrap(),
+            .unwrap()
+            .status,
         PaymentStatus::Cancelled
     );
 

@@ -24,6 +24,7 @@ mod sandbox_web;
 mod sandbox_web2;
 mod sca;
 mod sca_cancel;
+mod sca_matrix;
 mod sca_oauth;
 mod sca_website;
 mod screen_bank;

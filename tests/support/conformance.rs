@@ -203,6 +203,16 @@ pub const KNOWN: &[Known] = &[
     },
     Known {
         operation: "initiatePayment",
+        side: "response 503",
+        pointer: "",
+        message: "a body, where the spec gives none",
+        why: "the resilience service gives every refusal one shape, a `tppMessages` body, 503s \
+              included (yaml SERVICE_UNAVAILABLE_503 has none): a payment refused because the \
+              customer must first confirm the website's login (nothing sent) says so there, with \
+              `Retry-After` (crates/service/src/errors.rs)",
+    },
+    Known {
+        operation: "initiatePayment",
         side: "response 502",
         pointer: "",
         message: "the spec gives no 502 answer here",

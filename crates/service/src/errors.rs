@@ -253,7 +253,7 @@ pub(crate) fn bank_error(error: BankError) -> ServiceError {
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",
             format!(
-                "the customer must confirm the login to the bank's website in their banking app ({message}); nothing was read: ask again shortly"
+                "the customer must confirm the login to the bank's website as the bank asks ({message}); nothing was read or done: ask again shortly"
             ),
         )
         .with_retry_after(retry_after.as_secs().max(1))

@@ -73,6 +73,9 @@ pub(super) async fn authorisation_status(
         .authorisation_status(&psu, &target, &id)
         .await
         .map_err(bank_error)?;
+    // A redirect or a decoupled approval ends here, not in an update: the password given at its
+    // start is kept (or forgotten) as when a challenge is answered.
+    settle_password(ctx, owned, &target, progress.status);
     Ok(Json(sca_progress_json(&progress)))
 }
 
@@ -117,6 +120,7 @@ pub(super) async fn update_authorisation(
                 )
                 .await
                 .map_err(bank_error)?;
+            settle_password(ctx, owned, &target, status);
             return Ok(Json(authorisation_updated_in(
                 status,
                 &base,
@@ -133,9 +137,23 @@ pub(super) async fn update_authorisation(
         .authorise(&psu, &target, &id, &answer)
         .await
         .map_err(bank_error)?;
+    settle_password(ctx, owned, &target, status);
+    Ok(Json(authorisation_updated_in(
+        status,
+        &base,
+        target.collection(),
+        &id,
+    )))
+}
+
+/// An authorisation of `target` reached `status`: once finalised, the password given at its start (if
+/// any) is kept; once failed, it is forgotten; meanwhile it waits. However the authorisation ended (a
+/// challenge answered, a redirect or a decoupled approval polled, an OAuth2 code exchanged).
+fn settle_password(ctx: &Ctx, owned: &Owned, target: &ScaTarget, status: ScaStatus) {
+    let what = password_for(target);
     match status {
         ScaStatus::Finalised => {
-            let until = match &target {
+            let until = match target {
                 ScaTarget::Consent(consent) => consent_end(ctx, consent.as_str()),
                 ScaTarget::Payment(_) | ScaTarget::Cancellation(_) => None,
             };
@@ -144,12 +162,6 @@ pub(super) async fn update_authorisation(
         ScaStatus::Failed => ctx.password_refused(&what),
         _ => {}
     }
-    Ok(Json(authorisation_updated_in(
-        status,
-        &base,
-        target.collection(),
-        &id,
-    )))
 }
 
 /// What a password given for an authorisation of `target` belongs to.
