@@ -962,44 +962,6 @@ impl Bank for Failover {
     }
 }
 
-impl Failover {
-    /// Cancels through the route; a cancellation of unknown outcome is settled by the payment's status
-    /// (a bank that wanted it authorised is asked again when the caller repeats the cancellation).
-    async fn cancel(
-        &self,
-        psu: &PsuContext,
-        payment: &PaymentRef,
-        standing_order: bool,
-    ) -> BankResult<Cancellation> {
-        let (_, result) = self
-            .through_route(
-                psu,
-                &format!("cancel {}", payment.id),
-                |_| Ok(()),
-                |bank| {
-                    if standing_order {
-                        bank.cancel_standing_order(psu, payment)
-                    } else {
-                        bank.cancel_payment(psu, payment)
-                    }
-                },
-            )
-            .await?;
-        match result {
-            Err(error) if error.is_outcome_unknown() => {
-                match self.payment_status(psu, payment).await {
-                    Ok(status) => Ok(Cancellation {
-                        status,
-                        authorisation_needed: false,
-                    }),
-                    Err(_) => Err(error),
-                }
-            }
-            other => other,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

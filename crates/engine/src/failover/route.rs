@@ -6,6 +6,7 @@ use tokio::time::Instant;
 use super::{Failover, Step};
 use crate::BoxFuture;
 use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
+use crate::model::{Cancellation, PaymentRef};
 
 impl Failover {
     /// Serves one call through the route: the active channel first and, when it is *unavailable*, the
@@ -153,4 +154,42 @@ enum Repeat {
     Harmless,
     /// A write or an SCA step: only what surely sent nothing (`triggers_switch`) goes on.
     Unsafe,
+}
+
+impl Failover {
+    /// Cancels through the route; a cancellation of unknown outcome is settled by the payment's status
+    /// (a bank that wanted it authorised is asked again when the caller repeats the cancellation).
+    pub(super) async fn cancel(
+        &self,
+        psu: &PsuContext,
+        payment: &PaymentRef,
+        standing_order: bool,
+    ) -> BankResult<Cancellation> {
+        let (_, result) = self
+            .through_route(
+                psu,
+                &format!("cancel {}", payment.id),
+                |_| Ok(()),
+                |bank| {
+                    if standing_order {
+                        bank.cancel_standing_order(psu, payment)
+                    } else {
+                        bank.cancel_payment(psu, payment)
+                    }
+                },
+            )
+            .await?;
+        match result {
+            Err(error) if error.is_outcome_unknown() => {
+                match self.payment_status(psu, payment).await {
+                    Ok(status) => Ok(Cancellation {
+                        status,
+                        authorisation_needed: false,
+                    }),
+                    Err(_) => Err(error),
+                }
+            }
+            other => other,
+        }
+    }
 }
