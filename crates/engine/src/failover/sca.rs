@@ -4,7 +4,8 @@
 //! updates the journal's consent status and is forgotten.
 
 use super::Failover;
-use crate::bank::{Bank, BankError, BankResult, PsuContext};
+use crate::BoxFuture;
+use crate::bank::{Bank, BankError, BankResult, Channel, PsuContext};
 use crate::model::{
     AuthorisationCode, AuthorisationId, ConsentId, ConsentStatus, PaymentStatus, ScaAnswer,
     ScaProgress, ScaStatus, ScaStep, ScaTarget,
@@ -67,13 +68,11 @@ impl Failover {
                 Ok(step)
             }
             ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => {
-                let channels = self.payment_authorisation_route(authorisation);
                 let (_, result) = self
-                    .through_channels(
-                        channels,
+                    .on_signing_channel(
                         psu,
-                        &format!("sign {}", payment.id),
-                        |_| Ok(()),
+                        authorisation,
+                        format!("sign {}", payment.id),
                         |bank| bank.select_sca_method(psu, target, authorisation, method),
                     )
                     .await?;
@@ -101,13 +100,11 @@ impl Failover {
                 Ok(progress)
             }
             ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => {
-                let channels = self.payment_authorisation_route(authorisation);
                 let (_, result) = self
-                    .through_channels(
-                        channels,
+                    .on_signing_channel(
                         psu,
-                        &format!("signing of {}", payment.id),
-                        |_| Ok(()),
+                        authorisation,
+                        format!("signing of {}", payment.id),
                         |bank| bank.authorisation_status(psu, target, authorisation),
                     )
                     .await?;
@@ -144,15 +141,10 @@ impl Failover {
             ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => payment,
         };
         let cancelling = matches!(target, ScaTarget::Cancellation(_));
-        let channels = self.payment_authorisation_route(authorisation);
         let (channel, result) = self
-            .through_channels(
-                channels,
-                psu,
-                &format!("sign {}", payment.id),
-                |_| Ok(()),
-                |bank| bank.authorise(psu, target, authorisation, answer),
-            )
+            .on_signing_channel(psu, authorisation, format!("sign {}", payment.id), |bank| {
+                bank.authorise(psu, target, authorisation, answer)
+            })
             .await?;
         let signed = match result {
             Err(error) if error.is_outcome_unknown() => {
@@ -180,8 +172,8 @@ impl Failover {
             }
             other => other,
         };
-        if matches!(signed, Ok(ScaStatus::Finalised | ScaStatus::Failed)) {
-            self.forget_payment_authorisation(authorisation);
+        if let Ok(status) = signed {
+            self.forget_if_ended(authorisation, status);
         }
         signed
     }
@@ -209,13 +201,11 @@ impl Failover {
                 Ok(status)
             }
             ScaTarget::Payment(payment) | ScaTarget::Cancellation(payment) => {
-                let channels = self.payment_authorisation_route(authorisation);
                 let (_, result) = self
-                    .through_channels(
-                        channels,
+                    .on_signing_channel(
                         psu,
-                        &format!("sign {}", payment.id),
-                        |_| Ok(()),
+                        authorisation,
+                        format!("sign {}", payment.id),
                         |bank| {
                             bank.exchange_authorisation_code(
                                 psu,
@@ -228,11 +218,30 @@ impl Failover {
                     )
                     .await?;
                 let status = result?;
-                if matches!(status, ScaStatus::Finalised | ScaStatus::Failed) {
-                    self.forget_payment_authorisation(authorisation);
-                }
+                self.forget_if_ended(authorisation, status);
                 Ok(status)
             }
+        }
+    }
+
+    /// Calls the channel that started a payment's or a cancellation's authorisation (along the route
+    /// when that is not known, e.g. after a restart); `data` is what the access log says of it.
+    async fn on_signing_channel<'a, T>(
+        &'a self,
+        psu: &PsuContext,
+        authorisation: &AuthorisationId,
+        data: String,
+        call: impl Fn(&'a dyn Bank) -> BoxFuture<'a, BankResult<T>>,
+    ) -> BankResult<(Channel, BankResult<T>)> {
+        let channels = self.payment_authorisation_route(authorisation);
+        self.through_channels(channels, psu, &data, |_| Ok(()), call)
+            .await
+    }
+
+    /// Forgets a payment's or a cancellation's authorisation once its status has ended it.
+    fn forget_if_ended(&self, authorisation: &AuthorisationId, status: ScaStatus) {
+        if matches!(status, ScaStatus::Finalised | ScaStatus::Failed) {
+            self.forget_payment_authorisation(authorisation);
         }
     }
 

@@ -81,20 +81,19 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route(
             "/v1/{service}/{product}/{payment}/authorisations",
-            post(payments::start_payment_authorisation).get(payments::list_payment_authorisations),
+            post(payments::start_signing::<false>).get(payments::list_signings::<false>),
         )
         .route(
             "/v1/{service}/{product}/{payment}/authorisations/{authorisation}",
-            get(payments::payment_sca_status).put(payments::update_payment_authorisation),
+            get(payments::signing_status::<false>).put(payments::update_signing::<false>),
         )
         .route(
             "/v1/{service}/{product}/{payment}/cancellation-authorisations",
-            post(payments::start_cancellation_authorisation)
-                .get(payments::list_cancellation_authorisations),
+            post(payments::start_signing::<true>).get(payments::list_signings::<true>),
         )
         .route(
             "/v1/{service}/{product}/{payment}/cancellation-authorisations/{authorisation}",
-            get(payments::cancellation_sca_status).put(payments::update_cancellation_authorisation),
+            get(payments::signing_status::<true>).put(payments::update_signing::<true>),
         )
         .fallback(|| async {
             ApiError::new(

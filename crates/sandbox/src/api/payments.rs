@@ -183,8 +183,19 @@ pub(super) async fn cancel(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST …/{id}/cancellation-authorisations`: starts the authorisation of a cancellation asked for.
-pub(super) async fn start_cancellation_authorisation(
+/// Which authorisation of a payment a route serves: its signing (`…/authorisations`) or, with
+/// `CANCELLATION`, the signing of its cancellation (`…/cancellation-authorisations`, started only after
+/// a `DELETE` asked for it).
+fn signing<const CANCELLATION: bool>(payment: PaymentRef) -> ScaTarget {
+    if CANCELLATION {
+        ScaTarget::Cancellation(payment)
+    } else {
+        ScaTarget::Payment(payment)
+    }
+}
+
+/// `POST …/{id}/authorisations` or `…/cancellation-authorisations`: starts the authorisation.
+pub(super) async fn start_signing<const CANCELLATION: bool>(
     State(shared): State<Arc<Shared>>,
     Path((service, product, payment)): Path<(String, String, String)>,
     headers: HeaderMap,
@@ -193,37 +204,32 @@ pub(super) async fn start_cancellation_authorisation(
     let payment = payment_ref(&service, &product, payment)?;
     record(&shared, &payment)?;
     let base = format!("/v1/{service}/{product}/{}", payment.id);
-    start_authorisation(
-        &shared,
-        &headers,
-        &body,
-        ScaTarget::Cancellation(payment),
-        base,
-    )
-    .await
+    let target = signing::<CANCELLATION>(payment);
+    start_authorisation(&shared, &headers, &body, target, base).await
 }
 
-/// `GET …/{id}/cancellation-authorisations`.
-pub(super) async fn list_cancellation_authorisations(
+/// `GET …/{id}/authorisations` or `…/cancellation-authorisations`: the authorisations' ids.
+pub(super) async fn list_signings<const CANCELLATION: bool>(
     State(shared): State<Arc<Shared>>,
     Path((service, product, payment)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let payment = payment_ref(&service, &product, payment)?;
     record(&shared, &payment)?;
-    authorisation_list(&shared, &ScaTarget::Cancellation(payment))
+    authorisation_list(&shared, &signing::<CANCELLATION>(payment))
 }
 
-/// `GET …/{id}/cancellation-authorisations/{authorisationId}`.
-pub(super) async fn cancellation_sca_status(
+/// `GET …/{id}/authorisations/{authorisationId}` (or of a cancellation): its `scaStatus`.
+pub(super) async fn signing_status<const CANCELLATION: bool>(
     State(shared): State<Arc<Shared>>,
     Path((service, product, payment, authorisation)): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let payment = payment_ref(&service, &product, payment)?;
-    sca_status(&shared, &ScaTarget::Cancellation(payment), authorisation)
+    sca_status(&shared, &signing::<CANCELLATION>(payment), authorisation)
 }
 
-/// `PUT …/{id}/cancellation-authorisations/{authorisationId}`: a method choice or the answer.
-pub(super) async fn update_cancellation_authorisation(
+/// `PUT …/{id}/authorisations/{authorisationId}` (or of a cancellation): a method choice or the
+/// answer.
+pub(super) async fn update_signing<const CANCELLATION: bool>(
     State(shared): State<Arc<Shared>>,
     Path((service, product, payment, authorisation)): Path<(String, String, String, String)>,
     headers: HeaderMap,
@@ -232,62 +238,6 @@ pub(super) async fn update_cancellation_authorisation(
     let payment = payment_ref(&service, &product, payment)?;
     record(&shared, &payment)?;
     let base = format!("/v1/{service}/{product}/{}", payment.id);
-    update_authorisation(
-        &shared,
-        &headers,
-        &body,
-        ScaTarget::Cancellation(payment),
-        authorisation,
-        base,
-    )
-    .await
-}
-
-pub(super) async fn start_payment_authorisation(
-    State(shared): State<Arc<Shared>>,
-    Path((service, product, payment)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let payment = payment_ref(&service, &product, payment)?;
-    record(&shared, &payment)?;
-    let base = format!("/v1/{service}/{product}/{}", payment.id);
-    start_authorisation(&shared, &headers, &body, ScaTarget::Payment(payment), base).await
-}
-
-pub(super) async fn list_payment_authorisations(
-    State(shared): State<Arc<Shared>>,
-    Path((service, product, payment)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    let payment = payment_ref(&service, &product, payment)?;
-    record(&shared, &payment)?;
-    authorisation_list(&shared, &ScaTarget::Payment(payment))
-}
-
-pub(super) async fn payment_sca_status(
-    State(shared): State<Arc<Shared>>,
-    Path((service, product, payment, authorisation)): Path<(String, String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    let payment = payment_ref(&service, &product, payment)?;
-    sca_status(&shared, &ScaTarget::Payment(payment), authorisation)
-}
-
-pub(super) async fn update_payment_authorisation(
-    State(shared): State<Arc<Shared>>,
-    Path((service, product, payment, authorisation)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    let payment = payment_ref(&service, &product, payment)?;
-    record(&shared, &payment)?;
-    let base = format!("/v1/{service}/{product}/{}", payment.id);
-    update_authorisation(
-        &shared,
-        &headers,
-        &body,
-        ScaTarget::Payment(payment),
-        authorisation,
-        base,
-    )
-    .await
+    let target = signing::<CANCELLATION>(payment);
+    update_authorisation(&shared, &headers, &body, target, authorisation, base).await
 }
