@@ -668,6 +668,17 @@ impl Failover {
                 self.reconcile(&psu, &intent.key, debtor, &intent.end_to_end_id),
             )
             .await;
+        // A write an earlier run was sending when it died, which no channel can find or rule out now:
+        // its outcome is unknown, and the journal says so (the sweep then keeps trying it).
+        if let (Err(error), IntentState::Attempting(channel)) = (&reconciled, intent.state) {
+            self.update(
+                &intent.key,
+                IntentState::InDoubt(channel),
+                None,
+                None,
+                &format!("being sent when its run ended; not yet reconciled: {error}"),
+            )?;
+        }
         Ok(Some(reconciled.is_ok()))
     }
 }
