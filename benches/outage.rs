@@ -4,13 +4,15 @@
 //!
 //! `cargo bench --bench outage -- [--clients N] [--seconds S] [--channel website|stand-in]
 //! [--http-reads on|off] [--browser shell|full] [--active N] [--max-sessions N] [--warm on|off]
-//! [--pool N]`
+//! [--pool N] [--spares N] [--queue N]`
 //!
 //! Each client is one simulated customer with its own consent (`--clients 50`: fifty consents over
 //! the sandbox's customers). `--max-sessions` bounds the browsers kept open (default: one per
 //! client), `--warm on` turns the warm standby on (the customers who read in the last 15 minutes are
 //! logged in when the API starts to fail), `--pool N` puts the bank in a shared browser pool of N
-//! flows. Printed besides: requests per second before the outage and during it (and their ratio),
+//! flows, `--spares N` keeps N blank browsers launched ahead (in the channel's idle time) for new
+//! sessions, `--queue N` bounds the flows waiting for a browser (over it: 503 + Retry-After at
+//! once, counted as failed, and their latency printed). Printed besides: requests per second before the outage and during it (and their ratio),
 //! and the website channel's memory (PSS of chromedriver and every browser) at the outage's end.
 //!
 //! Issue 15's before/after: `--http-reads off --browser full --active 1` is the website channel as it
@@ -44,7 +46,7 @@ use psd2_fallback_engine::model::{
 use psd2_fallback_engine::screen::{
     BrowserPool, PoolBound, ScreenBank, ScreenBankConfig, WebDriverTarget,
 };
-use psd2_fallback_engine::{Bank, Channel, PsuContext};
+use psd2_fallback_engine::{Bank, BankError, Channel, PsuContext};
 use psd2_fallback_sandbox::{
     CUSTOMERS, CardReaderRelay, Sandbox, SandboxConfig, card_reader_response,
 };
@@ -78,7 +80,10 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> (Arc<dyn Bank>, Option<
                 concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
                 sandbox.web_url(),
             );
-            config.spare = false;
+            // `--spares N`: blank browsers launched ahead (in idle time) for the next new sessions.
+            let spares: usize = arg("--spares").map_or(0, |v| v.parse().unwrap());
+            config.spare = spares > 0;
+            config.spares = spares.max(1);
             config.max_active = arg("--active").map_or_else(
                 || std::thread::available_parallelism().map_or(2, usize::from),
                 |v| v.parse().unwrap(),
@@ -89,7 +94,10 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> (Arc<dyn Bank>, Option<
                 || arg("--clients").map_or(4, |v| v.parse().unwrap()),
                 |v| v.parse().unwrap(),
             );
-            config.max_queue = config.max_queue.max(config.max_sessions);
+            config.max_queue = arg("--queue").map_or_else(
+                || config.max_queue.max(config.max_sessions),
+                |v| v.parse().unwrap(),
+            );
             if let Some(n) = arg("--pool") {
                 config.pool = Some(BrowserPool::new(PoolBound {
                     max_active: n.parse().unwrap(),
@@ -103,7 +111,7 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> (Arc<dyn Bank>, Option<
                 };
             }
             println!(
-                "website channel: http reads {}, browser {:?}, {} active flows, {} sessions at most, pool {:?}",
+                "website channel: http reads {}, browser {:?}, {} active flows, {} sessions at most, {} queued at most, {} spares, pool {:?}",
                 config.http_reads,
                 match &config.webdriver {
                     WebDriverTarget::Local { chromium, .. } => chromium.display().to_string(),
@@ -111,11 +119,22 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> (Arc<dyn Bank>, Option<
                 },
                 config.max_active,
                 config.max_sessions,
+                config.max_queue,
+                if config.spare { config.spares } else { 0 },
                 config.pool.as_ref().map(BrowserPool::bound)
             );
+            let spares = config.spare.then_some(config.spares);
             let screen = ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
                 .await
                 .expect("the website channel starts (needs chromedriver and Chromium)");
+            if let Some(n) = spares {
+                let launched = Instant::now();
+                let ready = screen.fill_spares(n).await;
+                println!(
+                    "  {ready} spare browsers launched ahead in {:.1} s",
+                    launched.elapsed().as_secs_f64()
+                );
+            }
             (Arc::new(screen.clone()), Some(screen))
         }
         "stand-in" => (Arc::new(api_bank(&sandbox.api_url(), None)), None),
@@ -134,6 +153,15 @@ async fn sign(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget) {
     bank.authorise(psu, target, &challenge.authorisation_id, &answer)
         .await
         .unwrap();
+}
+
+/// How a client request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Served,
+    /// Refused at once by admission control (503 + Retry-After): counted as failed.
+    Refused,
+    Failed,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -228,7 +256,7 @@ async fn main() {
         started + Duration::from_secs(seconds) * 2 / 3,
     );
     let results = Arc::new(Mutex::new((0u64, 0u64, Vec::<String>::new())));
-    let timings = Arc::new(Mutex::new(Vec::<(Duration, Duration, bool)>::new()));
+    let timings = Arc::new(Mutex::new(Vec::<(Duration, Duration, Outcome)>::new()));
     let mut tasks = Vec::new();
     for i in 0..clients {
         let customer = &CUSTOMERS[i % CUSTOMERS.len()];
@@ -297,29 +325,48 @@ async fn main() {
                         .map(|_| ()),
                     _ => bank.balances(&psu, &id, None).await.map(|_| ()),
                 };
+                let outcome = match &result {
+                    Ok(()) => Outcome::Served,
+                    // The service's admission control: 503 with Retry-After, over its bound.
+                    Err(BankError::ServiceUnavailable { message, .. })
+                        if message.contains("as many requests as it can") =>
+                    {
+                        Outcome::Refused
+                    }
+                    Err(_) => Outcome::Failed,
+                };
                 timings
                     .lock()
                     .unwrap()
-                    .push((sent - started, sent.elapsed(), result.is_err()));
-                let mut r = results.lock().unwrap();
-                r.0 += 1;
-                if let Err(e) = result {
-                    r.1 += 1;
-                    if r.2.len() < 5 {
-                        r.2.push(e.to_string());
+                    .push((sent - started, sent.elapsed(), outcome));
+                {
+                    let mut r = results.lock().unwrap();
+                    r.0 += 1;
+                    if let Err(e) = result {
+                        r.1 += 1;
+                        if r.2.len() < 5 {
+                            r.2.push(e.to_string());
+                        }
                     }
+                }
+                // A refused client comes back after `Retry-After` (the service says 1 s), as a
+                // well-behaved client does.
+                if outcome == Outcome::Refused {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }));
     }
     // The outage: the API channel's gate is shut for the middle third.
     tokio::time::sleep_until((outage.0).into()).await;
+    let costs_before = screen.as_ref().map(ScreenBank::flow_costs);
     gate.set_down(true);
     let outage_started = started.elapsed();
     tokio::time::sleep_until((outage.1).into()).await;
     let memory = screen
         .as_ref()
         .and_then(|s| Some((s.browser_memory()?, s.warm_counts())));
+    let costs_during = screen.as_ref().map(ScreenBank::flow_costs);
     gate.set_down(false);
     let outage_ended = started.elapsed();
     for task in tasks {
@@ -373,13 +420,26 @@ async fn main() {
         / (outage_ended - outage_started).as_secs_f64();
     let failed_during = timings
         .iter()
-        .filter(|(at, _, failed)| in_outage(at) && *failed)
+        .filter(|(at, _, outcome)| in_outage(at) && *outcome != Outcome::Served)
         .count();
     println!(
         "  requests/s before the outage {before:>8.1}, during it {during:>8.1}: {:.1} % of the API's",
         100.0 * during / before.max(f64::MIN_POSITIVE)
     );
     println!("  failed during the outage: {failed_during}");
+    let mut refused: Vec<Duration> = timings
+        .iter()
+        .filter(|(_, _, outcome)| *outcome == Outcome::Refused)
+        .map(|(_, l, _)| *l)
+        .collect();
+    refused.sort();
+    println!(
+        "  refused at once (503 + Retry-After, over the bound): {}, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        refused.len(),
+        percentile(&refused, 0.5).as_secs_f64() * 1000.0,
+        percentile(&refused, 0.99).as_secs_f64() * 1000.0,
+        refused.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+    );
     if let Some((bytes, counts)) = memory {
         println!(
             "  website channel at the outage's end: {} logins ({} ahead of the switch), {:.0} MiB PSS in all ({:.0} MiB per login, chromedriver included)",
@@ -387,6 +447,25 @@ async fn main() {
             counts.warm_logins,
             bytes as f64 / 1048576.0,
             bytes as f64 / 1048576.0 / counts.logins.max(1) as f64
+        );
+    }
+    if let (Some(a), Some(b)) = (costs_before, costs_during) {
+        let outage = (outage_ended - outage_started).as_secs_f64();
+        let logins = b.logins - a.logins;
+        let (launch, login, wait) = b.means();
+        println!(
+            "  website channel during the outage: {logins} logins ({:.2} logins/s), {} launches, {} spares used, {} flows without a browser (HTTP on the session)",
+            logins as f64 / outage,
+            b.launches - a.launches,
+            b.spares_used - a.spares_used,
+            b.without_browser - a.without_browser,
+        );
+        println!(
+            "  website channel, mean per step since the start: launch {:.0} ms, login {:.0} ms, wait for a browser permit {:.0} ms ({} waits)",
+            launch.as_secs_f64() * 1000.0,
+            login.as_secs_f64() * 1000.0,
+            wait.as_secs_f64() * 1000.0,
+            b.permit_waits
         );
     }
     for (name, during) in [("outside the outage", false), ("during the outage", true)] {

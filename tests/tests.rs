@@ -40,4 +40,5 @@ mod support;
 mod warm_standby;
 mod webhooks;
 mod website_capacity;
+mod website_permits;
 mod workspace;

@@ -579,6 +579,7 @@ impl Driver {
             .map_err(|e| classify(e, "timeouts"))?;
         Ok(Browser {
             client,
+            gate: Mutex::new(None),
             cookies: Mutex::new(None),
         })
     }
@@ -640,14 +641,32 @@ impl Driver {
     }
 }
 
+/// What a browser action waits for before it acts: the permit of the flow using the browser (a
+/// flow takes it at its first action, so a flow served over HTTP on the session never needs one).
+#[async_trait::async_trait]
+pub(crate) trait Gate: Send + Sync {
+    /// Waits until the flow may act in its browser (at once when it holds its permit already).
+    async fn enter(&self) -> Result<(), DriverError>;
+}
+
 /// One browser session. Never shared between customers.
-#[derive(Debug)]
 pub(crate) struct Browser {
     client: Client,
+    /// The gate of the flow using the browser now: a dead reference once that flow ended (then
+    /// nothing waits: a browser acts outside a flow only to be closed).
+    gate: Mutex<Option<std::sync::Weak<dyn Gate>>>,
     /// The session's cookies as a `Cookie` header, for reads over HTTP on this browser's session:
     /// taken from WebDriver when first needed, forgotten when a click may have changed them (a
     /// login, a form) or an HTTP read did not land where expected. Secret: never logged or written.
     cookies: Mutex<Option<SecretString>>,
+}
+
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A form value to set.
@@ -660,8 +679,28 @@ pub(crate) enum FillValue {
 }
 
 impl Browser {
+    /// From now on, every action first waits at `gate` (the flow using the browser).
+    pub(crate) fn set_gate(&self, gate: std::sync::Weak<dyn Gate>) {
+        *self.gate.lock().unwrap_or_else(|p| p.into_inner()) = Some(gate);
+    }
+
+    /// Waits at the gate of the flow using the browser, if one does.
+    async fn enter(&self) -> Result<(), DriverError> {
+        let gate = self
+            .gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade);
+        match gate {
+            Some(gate) => gate.enter().await,
+            None => Ok(()),
+        }
+    }
+
     /// Opens a URL and waits for the page to load.
     pub(crate) async fn goto(&self, url: &str) -> Result<(), DriverError> {
+        self.enter().await?;
         self.client
             .goto(url)
             .await
@@ -670,6 +709,7 @@ impl Browser {
 
     /// The page source, to be parsed by `extract`.
     pub(crate) async fn source(&self) -> Result<String, DriverError> {
+        self.enter().await?;
         self.client
             .source()
             .await
@@ -678,6 +718,7 @@ impl Browser {
 
     /// The address shown.
     pub(crate) async fn current_path(&self) -> Result<String, DriverError> {
+        self.enter().await?;
         let url = self
             .client
             .current_url()
@@ -688,6 +729,7 @@ impl Browser {
 
     /// A PNG screenshot of the page.
     pub(crate) async fn screenshot(&self) -> Result<Vec<u8>, DriverError> {
+        self.enter().await?;
         self.client
             .screenshot()
             .await
@@ -696,6 +738,7 @@ impl Browser {
 
     /// Waits until an element matches `css` (polling every few milliseconds).
     pub(crate) async fn wait_for(&self, css: &str, limit: Duration) -> Result<(), DriverError> {
+        self.enter().await?;
         self.client
             .wait()
             .every(POLL)
@@ -716,6 +759,7 @@ impl Browser {
         shown: Option<&str>,
         limit: Duration,
     ) -> Result<bool, DriverError> {
+        self.enter().await?;
         const SCRIPT: &str = "const [here, shown] = arguments; \
             if (!document.querySelector(here)) return true; \
             if (!shown) return false; \
@@ -751,6 +795,7 @@ impl Browser {
         seen: usize,
         limit: Duration,
     ) -> Result<(), DriverError> {
+        self.enter().await?;
         const SCRIPT: &str = "const [rows, more, seen] = arguments; \
             const button = document.querySelector(more); \
             return document.querySelectorAll(rows).length > seen || !button || button.disabled;";
@@ -778,6 +823,7 @@ impl Browser {
         &self,
         fields: &[(String, FillValue)],
     ) -> Result<Vec<String>, DriverError> {
+        self.enter().await?;
         let list: Vec<Json> = fields
             .iter()
             .map(|(css, v)| match v {
@@ -812,6 +858,7 @@ impl Browser {
 
     /// Types text into a field key by key (for sites that validate key events).
     pub(crate) async fn type_keys(&self, css: &str, text: &str) -> Result<(), DriverError> {
+        self.enter().await?;
         let element = self
             .client
             .find(Locator::Css(css))
@@ -823,6 +870,7 @@ impl Browser {
 
     /// Sends a local file's path to a file input.
     pub(crate) async fn upload(&self, css: &str, path: &Path) -> Result<(), DriverError> {
+        self.enter().await?;
         let element = self
             .client
             .find(Locator::Css(css))
@@ -836,6 +884,7 @@ impl Browser {
 
     /// Marks the page stale: a wait for `html:not([data-psd2-stale]) …` then only sees the next page.
     pub(crate) async fn mark_stale(&self) -> Result<(), DriverError> {
+        self.enter().await?;
         self.client
             .execute(
                 "document.documentElement.setAttribute('data-psd2-stale','1');",
@@ -879,6 +928,7 @@ impl Browser {
 
     /// Clicks the element matching `css` (a button or link); returns once the click is delivered.
     pub(crate) async fn click(&self, css: &str) -> Result<(), DriverError> {
+        self.enter().await?;
         // A click may log in, log out or accept a banner: the session's cookies may change.
         self.forget_cookies();
         let element = self
@@ -891,6 +941,7 @@ impl Browser {
 
     /// Masks secrets and IBANs in the page itself (text and input values), before a screenshot.
     pub(crate) async fn mask_page(&self, secrets: &[String]) -> Result<(), DriverError> {
+        self.enter().await?;
         let script = r#"
             var secrets = arguments[0];
             var iban = /\b[A-Z]{2}[0-9]{2}(?:[ \u00a0]?[0-9A-Z]{4}){2,7}(?:[ \u00a0]?[0-9A-Z]{1,3})?\b/g;

@@ -35,8 +35,16 @@ impl ScreenBank {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            let login = match flow.session.logged_in {
+                true => Ok(()),
+                false => {
+                    let (back, login) = self.login_to_the_end(flow, psu).await?;
+                    flow = back;
+                    login
+                }
+            };
             let result = async {
-                self.ensure_login(&mut flow, psu).await?;
+                login?;
                 let browser = self.browser(&mut flow).await?;
                 op(self, browser).await
             }

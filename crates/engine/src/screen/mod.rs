@@ -20,11 +20,14 @@
 //! - `reads`: accounts, balances, transactions, a payment's status, an order by its end-to-end id;
 //! - `flow`: running a flow for a logged-in customer and classifying its failure, with a trace bundle
 //!   when the screen changed;
+//! - `costs`: where the channel's time goes (launches, logins, waits for permits), counted;
 //! - `login`: login and SCA;
 //! - `http_read`: reads of server-rendered screens over HTTP on the browser's session, falling back
 //!   to the browser when the page is not the screen expected;
 //! - `navigation`: opening and recognising screens, forms, waits, the cookie banner, pacing;
-//! - `sessions`: one browser per consent, the permits (this bank's, then the shared `pool`'s), the spare browser, the idle timeout, the bound;
+//! - `sessions`: one browser per consent, the lease on a browser (this bank's permit, then the
+//!   shared `pool`'s, taken at a flow's first browser action), the spares, the idle timeout, the bound;
+//! - `permits`: a bank's `max_active` permits, short work (a logged-in session's page) first;
 //! - `pool`: the browser pool shared across banks: a global cap, turns between banks and customers;
 //! - `fail`: `Fail`, what goes wrong inside a flow.
 //!
@@ -38,11 +41,15 @@
 //! Sessions: one browser per consent of a customer (and one per customer for calls without a
 //! consent), never shared, reused while valid, closed when idle, when `max_sessions` needs room, on
 //! [`ScreenBank::close`], or replaced when the browser died. At most `max_active` flows use a browser at
-//! once (a fair semaphore: the others wait in order); a pre-launched blank spare is handed to a new
-//! customer. `governor` paces page loads and clicks per bank.
+//! once (the others wait: a logged-in session's flow first, never more than three in a row while
+//! a login waits); a flow takes its permit at its first browser
+//! action, so a read served over HTTP on a logged-in session never waits behind logins and page
+//! loads. Blank spares launched ahead in idle time (`spares`) are handed to new sessions.
+//! `governor` paces page loads, clicks and HTTP reads per bank.
 
 mod bank;
 mod contract;
+mod costs;
 pub(crate) mod driver;
 pub(crate) mod extract;
 mod fail;
@@ -52,6 +59,7 @@ mod http_read;
 mod login;
 pub mod map;
 mod navigation;
+mod permits;
 mod pool;
 mod reads;
 mod rows;
@@ -60,6 +68,7 @@ mod sessions;
 mod warm;
 mod writes;
 
+pub use self::costs::FlowCosts;
 pub use self::driver::{BROWSER_USER, DriverError, WebDriverTarget, lightest_chromium};
 pub use self::extract::{ReadError, Reading, Record, Value};
 pub use self::http_read::HttpReads;
@@ -75,13 +84,15 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 
 use self::bank::ConsentState;
+use self::costs::CostCounters;
 use self::driver::{Browser, Driver};
 use self::http_read::{HttpReadCounters, http_client};
 use self::map::{MapError, ScreenMap};
-use self::sessions::{Session, SessionKey};
+use self::permits::Permits;
+use self::sessions::{QueueCount, Session, SessionKey};
 use self::warm::WarmCounters;
 use crate::bank::ScaRelay;
 use crate::model::ConsentId;
@@ -105,16 +116,23 @@ pub struct ScreenBankConfig {
     pub wait_timeout: Duration,
     /// Browser flows at once (≈ the cores); the others wait in order.
     pub max_active: usize,
-    /// Keep one blank browser launched for the next new customer.
+    /// Keep blank browsers launched for the next new customers (a launch is most of a new
+    /// session's cost).
     pub spare: bool,
+    /// How many blank browsers `spare` keeps launched (at least one), each costing its memory
+    /// (PSS, ≈ 80 MiB for the headless shell): an outage's first reads then log in without
+    /// waiting for launches. They are launched in the channel's idle time.
+    pub spares: usize,
     /// A session's browser idle this long is closed.
     pub idle_timeout: Duration,
     /// Browsers kept open at most (one per consent in use): beyond it, the least recently used
     /// session not in a flow is closed to make room.
     pub max_sessions: usize,
-    /// Flows waiting for a browser at most (beyond the `max_active` running): a call over the bound is
-    /// refused at once with `BankError::Overloaded` instead of waiting in a queue whose latency grows
-    /// without bound.
+    /// Flows waiting at most for a permit to use a browser (and, per session, behind another flow
+    /// of the same consent): a call over the bound is refused at once with
+    /// `BankError::Overloaded` instead of waiting in a queue whose latency grows without bound. A
+    /// call whose session is logged in and free is admitted whatever the queue (it reads over HTTP
+    /// on the session, as a rule without a permit).
     pub max_queue: usize,
     /// Read the screens the map marks `server_rendered` over HTTP with the browser's session
     /// cookies (falling back to the browser when that does not land on the screen). Off whatever it
@@ -161,6 +179,7 @@ impl ScreenBankConfig {
             wait_timeout: Duration::from_secs(10),
             max_active: 2,
             spare: true,
+            spares: 1,
             idle_timeout: Duration::from_secs(300),
             max_sessions: 8,
             http_reads: true,
@@ -201,20 +220,24 @@ struct Inner {
     sessions: StdMutex<HashMap<SessionKey, Arc<Mutex<Session>>>>,
     /// The consents given on this channel and where their login stands.
     consents: StdMutex<HashMap<ConsentId, ConsentState>>,
-    /// The `max_active` permits: flows that may use a browser at once.
-    active: Arc<Semaphore>,
+    /// The `max_active` permits: flows that may use a browser at once, short work first.
+    active: Arc<Permits>,
     /// Flows waiting for their session or a permit now, bounded by `max_queue`.
-    queued: Arc<std::sync::atomic::AtomicUsize>,
+    queue: Arc<QueueCount>,
     /// Page loads and clicks per second, per bank.
     pacing: DefaultDirectRateLimiter,
-    /// A blank browser launched ahead for the next new customer.
-    spare: Mutex<Option<Browser>>,
+    /// Blank browsers launched ahead for the next new customers (`spares` at most).
+    spare: Mutex<Vec<Browser>>,
+    /// Held by the one task launching spares.
+    filling: Mutex<()>,
     /// The HTTP client of reads on browsers' sessions (`http_read`).
     http: reqwest::Client,
     /// Reads served over HTTP, and those that fell back to the browser.
     http_counters: HttpReadCounters,
     /// Logins, warm-ups and cool-downs (`warm`).
     warm_counters: WarmCounters,
+    /// Launches, logins and waits for permits, timed (`costs`).
+    costs: CostCounters,
 }
 /// The screen channel.
 #[derive(Clone)]
@@ -252,18 +275,25 @@ impl ScreenBank {
                 relay,
                 sessions: StdMutex::new(HashMap::new()),
                 consents: StdMutex::new(HashMap::new()),
-                active: Arc::new(Semaphore::new(config.max_active.max(1))),
-                queued: Arc::default(),
+                active: Permits::new(config.max_active),
+                queue: Arc::default(),
                 pacing: RateLimiter::direct(Quota::per_second(rate).allow_burst(rate)),
-                spare: Mutex::new(None),
+                spare: Mutex::new(Vec::new()),
+                filling: Mutex::new(()),
                 http: http_client(config.page_timeout),
                 http_counters: HttpReadCounters::default(),
                 warm_counters: WarmCounters::default(),
+                costs: CostCounters::default(),
                 config,
             }),
         };
         if bank.inner.config.spare {
+            // One now, the others in the background (each launch in the channel's idle time).
             bank.refill_spare().await;
+            let (more, n) = (bank.clone(), bank.inner.config.spares);
+            if n > 1 {
+                tokio::spawn(async move { more.fill_spares(n).await });
+            }
         }
         Ok(bank)
     }

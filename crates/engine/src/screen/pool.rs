@@ -205,10 +205,30 @@ impl BrowserPool {
 
     /// A permit for one flow of `customer` at `bank`: at once when one is free and no one waits,
     /// else in turn; `Overloaded` at once when `max_queue` flows wait already.
+    #[cfg(test)]
     pub(super) async fn acquire(
         &self,
         bank: &str,
         customer: &str,
+    ) -> Result<PoolPermit, BankError> {
+        self.take(bank, customer, true).await
+    }
+
+    /// A permit for a flow admitted already (it started, and now needs a browser): at once when
+    /// one is free and no one waits, else in turn, never refused.
+    pub(super) async fn wait_turn(
+        &self,
+        bank: &str,
+        customer: &str,
+    ) -> Result<PoolPermit, BankError> {
+        self.take(bank, customer, false).await
+    }
+
+    async fn take(
+        &self,
+        bank: &str,
+        customer: &str,
+        refuse_over_bound: bool,
     ) -> Result<PoolPermit, BankError> {
         let waiting = {
             let mut state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -219,7 +239,7 @@ impl BrowserPool {
                     pool: Some(self.inner.clone()),
                 });
             }
-            if queued >= self.inner.bound.max_queue {
+            if refuse_over_bound && queued >= self.inner.bound.max_queue {
                 return Err(BankError::Overloaded {
                     channel: Channel::Screen,
                     retry_after: Duration::from_secs(1),
@@ -299,6 +319,26 @@ mod tests {
                 "a/anna", "b/bob", "a/anna", "b/carol", "a/anna", "b/bob", "a/anna"
             ]
         );
+        assert_eq!(pool.load(), (0, 0));
+    }
+
+    /// A flow admitted already (it needs its browser mid-way) waits its turn even over the
+    /// queue's bound, while a new flow is refused; it gets the permit when it is given back.
+    #[tokio::test]
+    async fn a_flow_admitted_already_waits_its_turn_over_the_bound() {
+        let pool = pool(1, 0);
+        let held = pool.acquire("a", "anna").await.unwrap();
+        let waiting = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.wait_turn("b", "bob").await.map(|_| ()) })
+        };
+        while pool.load().1 < 1 {
+            tokio::task::yield_now().await;
+        }
+        let refused = pool.acquire("c", "carol").await.err().unwrap();
+        assert!(matches!(refused, BankError::Overloaded { .. }), "{refused}");
+        drop(held);
+        waiting.await.unwrap().unwrap();
         assert_eq!(pool.load(), (0, 0));
     }
 

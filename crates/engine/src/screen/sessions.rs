@@ -14,8 +14,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use super::ScreenBank;
-use super::driver::Browser;
-use super::fail::FlowResult;
+use super::driver::{Browser, DriverError, Gate};
+use super::fail::{Fail, FlowResult};
+use super::permits::Work;
 use crate::bank::{BankError, Channel, PsuContext};
 use crate::model::{ConsentId, PsuId};
 
@@ -66,23 +67,147 @@ pub(super) struct Session {
     pub(super) awaiting_app: bool,
 }
 
-/// A flow's place in the queue for a browser, given back when dropped.
-struct Queued(Arc<AtomicUsize>);
+/// The flows waiting for a permit to use a browser now, and a signal when none waits.
+#[derive(Debug, Default)]
+pub(super) struct QueueCount {
+    waiting: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
 
-impl Drop for Queued {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+impl QueueCount {
+    /// A place in the queue, given back when dropped; and how many were ahead.
+    fn join(self: &Arc<Self>) -> (Queued, usize) {
+        let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
+        (Queued(self.clone()), ahead)
+    }
+
+    /// Flows waiting now.
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Returns once no flow waits.
+    async fn idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.waiting() == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 }
 
-/// A customer's session, locked for one flow, with a permit to use a browser.
+/// A flow's place in the queue for a browser, given back when dropped.
+struct Queued(Arc<QueueCount>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if self.0.waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A customer's session, locked for one flow, and the flow's lease on a browser.
 pub(super) struct Flow {
     /// The customer's session, held for the whole flow so no other flow of theirs interleaves.
     pub(super) session: OwnedMutexGuard<Session>,
-    /// One of the `max_active` permits, released when the flow ends.
-    _permit: tokio::sync::OwnedSemaphorePermit,
-    /// The shared pool's permit, when the bank is in one (taken after this bank's own).
+    /// The flow's permits, taken at its first browser action (the session's browser waits here).
+    lease: Arc<Lease>,
+}
+
+impl Drop for Flow {
+    fn drop(&mut self) {
+        if self.lease.held().is_none() {
+            self.lease.bank.inner.costs.no_browser_needed();
+        }
+    }
+}
+
+/// The permits a flow acts in a browser with: one of this bank's `max_active`, then the shared
+/// pool's when the bank is in one. They are taken at the flow's first browser action (a launch, a
+/// page load, a click, reading the page), not when the flow starts: a read served over HTTP on the
+/// session's cookies uses no browser, and never waits behind the logins and page loads that do.
+/// Once taken they are kept to the flow's end, so a flow that started acting is not overtaken.
+pub(super) struct Lease {
+    /// The bank the flow runs at (its permits, its pool, its counters).
+    bank: ScreenBank,
+    /// The customer, for the pool's turns between customers.
+    customer: String,
+    /// Short work (the session was logged in when the flow started) or a launch or login first:
+    /// short work is handed a freed permit first (see `permits`).
+    work: Work,
+    /// The permits, once taken.
+    permits: std::sync::Mutex<Option<Arc<Held>>>,
+    /// Serialises the taking (one flow acts at a time anyway).
+    taking: Mutex<()>,
+}
+
+/// A lease's permits, given back when dropped.
+pub(super) struct Held {
+    _permit: super::permits::Permit,
     _pooled: Option<super::pool::PoolPermit>,
+}
+
+impl Lease {
+    fn held(&self) -> Option<Arc<Held>> {
+        self.permits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Takes the permits (at once when held already): this bank's, then the pool's, in turn, as
+    /// a flow waiting in the queue (counted against `max_queue`) but never refused: the flow was
+    /// admitted when it started.
+    async fn take(&self) -> Result<(), BankError> {
+        if self.held().is_some() {
+            return Ok(());
+        }
+        let _one = self.taking.lock().await;
+        if self.held().is_some() {
+            return Ok(());
+        }
+        let inner = &self.bank.inner;
+        let started = Instant::now();
+        let _queued = inner.queue.join();
+        let permit = inner.active.acquire(self.work).await;
+        let pooled = match &inner.config.pool {
+            Some(pool) => Some(pool.wait_turn(&inner.base, &self.customer).await?),
+            None => None,
+        };
+        inner.costs.waited(started.elapsed());
+        *self.permits.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(Held {
+            _permit: permit,
+            _pooled: pooled,
+        }));
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Gate for Lease {
+    async fn enter(&self) -> Result<(), DriverError> {
+        self.take()
+            .await
+            .map_err(|e| DriverError::Unavailable(e.to_string()))
+    }
+}
+
+impl Flow {
+    /// Takes the flow's permits now (before a browser is launched: the launch is browser work).
+    pub(super) async fn engage(&self) -> Result<(), BankError> {
+        self.lease.take().await
+    }
+
+    /// Points the session's browser at this flow's lease: its actions wait for the permits.
+    fn gate_browser(&self) {
+        if let Some(browser) = &self.session.browser {
+            let lease: Arc<dyn Gate> = self.lease.clone();
+            browser.set_gate(Arc::downgrade(&lease));
+        }
+    }
 }
 
 impl ScreenBank {
@@ -101,7 +226,8 @@ impl ScreenBank {
                 browser.close().await;
             }
         }
-        if let Some(spare) = self.inner.spare.lock().await.take() {
+        let spares: Vec<_> = self.inner.spare.lock().await.drain(..).collect();
+        for spare in spares {
             spare.close().await;
         }
         self.inner.driver.shutdown();
@@ -127,18 +253,57 @@ impl ScreenBank {
             .len()
     }
 
+    /// Flows holding a permit to use a browser now, and flows waiting for one (what `max_queue`
+    /// bounds).
+    pub fn load(&self) -> (usize, usize) {
+        (self.inner.active.running(), self.inner.queue.waiting())
+    }
+
     /// Whether a blank spare browser is ready.
     pub async fn spare_ready(&self) -> bool {
-        self.inner.spare.lock().await.is_some()
+        self.spares_ready().await > 0
+    }
+
+    /// How many blank spare browsers are ready.
+    pub async fn spares_ready(&self) -> usize {
+        self.inner.spare.lock().await.len()
     }
 
     /// Launches a blank browser for the next new customer, unless one is waiting.
     pub async fn refill_spare(&self) {
-        let mut spare = self.inner.spare.lock().await;
-        if spare.is_none()
-            && let Ok(browser) = self.inner.driver.new_browser().await
-        {
-            *spare = Some(browser);
+        self.fill_spares(1).await;
+    }
+
+    /// Launches blank browsers, one at a time, until `n` wait for new customers; returns how many
+    /// wait. A spare is no one's session (it has never loaded a page) and is handed to one session
+    /// only. Each launch is browser work: it takes one of this bank's permits, and only when no
+    /// flow waits for one — spares are made in the channel's idle time, never ahead of a customer.
+    pub async fn fill_spares(&self, n: usize) -> usize {
+        let _filling = self.inner.filling.lock().await;
+        loop {
+            let ready = self.inner.spare.lock().await.len();
+            if ready >= n {
+                return ready;
+            }
+            let permit = loop {
+                self.inner.queue.idle().await;
+                let permit = self.inner.active.acquire(Work::Long).await;
+                if self.inner.queue.waiting() == 0 {
+                    break permit;
+                }
+            };
+            let launched = self.inner.driver.new_browser().await;
+            drop(permit);
+            match launched {
+                Ok(browser) => {
+                    self.inner.costs.launched_ahead();
+                    self.inner.spare.lock().await.push(browser);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "no spare browser launched");
+                    return ready;
+                }
+            }
         }
     }
 
@@ -155,12 +320,12 @@ impl ScreenBank {
     /// [`ScreenBank::flow`] without marking the session as used by a call (the warm-up's).
     pub(super) async fn flow_for(&self, psu: &PsuContext) -> Result<Flow, BankError> {
         let key = SessionKey::of(psu);
-        let _queued = self.enqueue()?;
+        self.admit(&key)?;
         loop {
-            let session = self.session(&key).await;
             // The session's lock first, then a permit: a caller waiting behind another flow of the
-            // same session must not hold one of the few permits while it waits.
-            let held = session.clone().lock_owned().await;
+            // same session must not hold one of the few permits while it waits. (A waiting or
+            // running flow holds exactly one clone of its session: `admit` counts them.)
+            let held = self.session(&key).await.lock_owned().await;
             // Closed while this flow waited (idle, or to make room): take the session now in its
             // place, so no browser is ever launched in a session nothing will close.
             let current = self
@@ -169,44 +334,75 @@ impl ScreenBank {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&key)
-                .is_some_and(|s| Arc::ptr_eq(s, &session));
+                .is_some_and(|s| Arc::ptr_eq(s, OwnedMutexGuard::mutex(&held)));
             if !current {
                 continue;
             }
-            let permit = self
-                .inner
-                .active
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            let pooled = match &self.inner.config.pool {
-                Some(pool) => Some(pool.acquire(&self.inner.base, key.psu.as_str()).await?),
-                None => None,
+            let work = match held.logged_in && held.browser.is_some() {
+                true => Work::Short,
+                false => Work::Long,
             };
-            return Ok(Flow {
+            let flow = Flow {
                 session: held,
-                _permit: permit,
-                _pooled: pooled,
-            });
+                lease: Arc::new(Lease {
+                    bank: self.clone(),
+                    customer: key.psu.as_str().to_owned(),
+                    work,
+                    permits: std::sync::Mutex::new(None),
+                    taking: Mutex::new(()),
+                }),
+            };
+            flow.gate_browser();
+            return Ok(flow);
         }
     }
 
-    /// A place in the queue of flows waiting for a browser, or `Overloaded` when it is full.
-    fn enqueue(&self) -> Result<Queued, BankError> {
-        let queued = &self.inner.queued;
-        let ahead = queued.fetch_add(1, Ordering::SeqCst);
-        let place = Queued(queued.clone());
-        let pool_full = self.inner.config.pool.as_ref().is_some_and(|p| p.full());
-        if pool_full
-            || (ahead >= self.inner.config.max_queue && self.inner.active.available_permits() == 0)
-        {
-            return Err(BankError::Overloaded {
-                channel: Channel::Screen,
-                retry_after: std::time::Duration::from_secs(1),
-            });
+    /// Admits a flow or refuses it at once with `Overloaded` (nothing waits). A flow whose
+    /// session is logged in and free is admitted whatever the queue: it reads over HTTP on the
+    /// session and, as a rule, needs no permit (when it does, it waits for one in turn). Any other
+    /// flow is refused when every permit is held and `max_queue` flows wait for one, or the shared
+    /// pool is full — and a flow whose session is in another flow (the same consent's) also when
+    /// `max_queue` flows wait for that session already.
+    fn admit(&self, key: &SessionKey) -> Result<(), BankError> {
+        let overloaded = || BankError::Overloaded {
+            channel: Channel::Screen,
+            retry_after: std::time::Duration::from_secs(1),
+        };
+        let max_queue = self.inner.config.max_queue;
+        let (busy, warm) = {
+            let sessions = self
+                .inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match sessions.get(key) {
+                None => (None, false),
+                Some(session) => match session.try_lock() {
+                    // Every flow holding or waiting for the session holds a clone of it; the
+                    // map holds one more.
+                    Err(_) => (Some(Arc::strong_count(session).saturating_sub(2)), false),
+                    Ok(s) => (
+                        None,
+                        self.inner.config.http_reads
+                            && s.logged_in
+                            && s.browser.is_some()
+                            && !s.awaiting_app,
+                    ),
+                },
+            }
+        };
+        let full = || {
+            let pool_full = self.inner.config.pool.as_ref().is_some_and(|p| p.full());
+            pool_full
+                || (self.inner.active.running() >= self.inner.config.max_active.max(1)
+                    && self.inner.queue.waiting() >= max_queue)
+        };
+        match busy {
+            None if warm => Ok(()),
+            Some(waiting) if waiting >= max_queue => Err(overloaded()),
+            _ if full() => Err(overloaded()),
+            _ => Ok(()),
         }
-        Ok(place)
     }
 
     /// The session of `key` (made when there is none), closing idle sessions of others, and the
@@ -257,18 +453,28 @@ impl ScreenBank {
     /// The customer's browser, launching one (or taking the spare) when there is none.
     pub(super) async fn browser<'f>(&self, flow: &'f mut Flow) -> FlowResult<&'f Browser> {
         if flow.session.browser.is_none() {
-            let spare = self.inner.spare.lock().await.take();
+            let spare = self.inner.spare.lock().await.pop();
             let browser = match spare {
                 Some(b) => {
+                    self.inner.costs.spare_used();
                     let bank = self.clone();
-                    tokio::spawn(async move { bank.refill_spare().await });
+                    let n = self.inner.config.spares.max(1);
+                    tokio::spawn(async move { bank.fill_spares(n).await });
                     b
                 }
-                None => self.inner.driver.new_browser().await?,
+                None => {
+                    // A launch is browser work: it waits for the flow's permits.
+                    flow.engage().await.map_err(Fail::Bank)?;
+                    let started = Instant::now();
+                    let browser = self.inner.driver.new_browser().await?;
+                    self.inner.costs.launched(started.elapsed());
+                    browser
+                }
             };
             flow.session.browser = Some(browser);
             flow.session.logged_in = false;
             flow.session.awaiting_app = false;
+            flow.gate_browser();
         }
         flow.session.last_used = Some(Instant::now());
         Ok(flow.session.browser.as_ref().expect("set above"))

@@ -81,7 +81,7 @@ impl ScreenBank {
         if flow.session.browser.is_none() {
             flow.session.warm = true;
         }
-        match self.ensure_login(&mut flow, psu).await {
+        match self.timed_login(&mut flow, psu).await {
             Ok(()) => {
                 self.inner
                     .warm_counters
