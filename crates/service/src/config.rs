@@ -240,6 +240,11 @@ pub struct BankConfig {
     /// yes; it counts as an open browser).
     #[serde(default = "default_true")]
     pub spare_browser: bool,
+    /// How many blank browsers `spare_browser` keeps launched, in the channel's idle time (default
+    /// 1): each costs its memory (≈ 80 MiB PSS with the headless shell), and an outage's first
+    /// reads then log in without waiting for launches.
+    #[serde(default)]
+    pub spare_browsers: Option<usize>,
     /// Where the website channel writes a trace bundle (page source and screenshot, secrets masked,
     /// files 0600) when a screen no longer matches its map; none when absent.
     #[serde(default)]
@@ -733,6 +738,9 @@ impl ServiceConfig {
                     config.pool = Some(pool.clone());
                     config.trace_dir = bank.trace_dir.clone();
                     config.spare = bank.spare_browser;
+                    if let Some(n) = bank.spare_browsers {
+                        config.spares = n.max(1);
+                    }
                     if let Some(max) = bank.max_browsers {
                         config.max_sessions = max.max(1);
                     }
