@@ -146,6 +146,17 @@ async fn round(sandbox: &Sandbox, customers: usize, warm: bool) -> (Vec<Duration
         screen.sessions(),
         screen.browser_memory().unwrap_or(0) as f64 / 1048576.0
     );
+    let costs = screen.flow_costs();
+    let (launch, login, wait) = costs.means();
+    println!(
+        "    mean launch {:.0} ms ({}), login {:.0} ms ({}), wait for a browser permit {:.0} ms; {} calls needed no browser",
+        launch.as_secs_f64() * 1000.0,
+        costs.launches,
+        login.as_secs_f64() * 1000.0,
+        costs.logins,
+        wait.as_secs_f64() * 1000.0,
+        costs.without_browser
+    );
     built.shutdown().await;
     let _ = std::fs::remove_file(&journal_path);
     (first, second)
