@@ -26,7 +26,7 @@ use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStor
 use crate::model::belgian::format_iso_date;
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, Consent, ConsentAccess,
-    ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile,
+    ConsentCreated, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile,
     PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress,
     ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
@@ -413,6 +413,7 @@ impl Failover {
                     return Ok(PaymentInitiation {
                         payment,
                         status: stored.status.unwrap_or(PaymentStatus::Received),
+                        approach: None,
                     });
                 }
             }
@@ -550,7 +551,11 @@ impl Failover {
                     ) {
                         tracing::error!(bank = %self.config.bank, %key, %error, "a found write could not be journalled");
                     }
-                    return Ok(Some(PaymentInitiation { payment, status }));
+                    return Ok(Some(PaymentInitiation {
+                        payment,
+                        status,
+                        approach: None,
+                    }));
                 }
                 Ok(None) => {
                     // Only an absence the journal holds may lead to a second send.
@@ -853,15 +858,24 @@ impl Bank for Failover {
         psu: &PsuContext,
         request: &ConsentRequest,
     ) -> BankResult<ConsentId> {
+        Ok(self.create_consent_announced(psu, request).await?.id)
+    }
+
+    async fn create_consent_announced(
+        &self,
+        psu: &PsuContext,
+        request: &ConsentRequest,
+    ) -> BankResult<ConsentCreated> {
         let (channel, made) = self
             .through_route(
                 psu,
                 "consent",
                 |_| Ok(()),
-                |bank| bank.create_consent(psu, request),
+                |bank| bank.create_consent_announced(psu, request),
             )
             .await?;
-        let id = made?;
+        let made = made?;
+        let id = made.id.clone();
         self.consent_channels
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -869,7 +883,7 @@ impl Bank for Failover {
         // Recorded whichever channel made it: the website channel enforces what was asked for, and
         // the consent is valid only once its own SCA succeeded.
         let consent = Consent {
-            id: id.clone(),
+            id,
             request: request.clone(),
             status: ConsentStatus::Received,
         };
@@ -879,7 +893,7 @@ impl Bank for Failover {
         {
             tracing::error!(%error, "a consent could not be journalled; the website will refuse it");
         }
-        Ok(id)
+        Ok(made)
     }
 
     async fn consent_status(
@@ -1060,6 +1074,7 @@ mod tests {
                 id: PaymentId::new("pmt-1"),
             },
             status: PaymentStatus::Received,
+            approach: None,
         }
     }
 

@@ -39,7 +39,7 @@ fn preference_headers(sca: &ScaPreference) -> HeaderMap {
 }
 
 /// The approach the bank names in its `ASPSP-SCA-Approach` answer header, when it names a known one.
-fn approach_of(headers: &HeaderMap) -> Option<ScaApproach> {
+pub(super) fn approach_of(headers: &HeaderMap) -> Option<ScaApproach> {
     headers
         .get("ASPSP-SCA-Approach")
         .and_then(|v| v.to_str().ok())

@@ -4,7 +4,7 @@
 //! through the `ScaRelay` for a challenge, by following the app's page for a bounded time
 //! (`ScreenBankConfig::app_login_wait`) for an approval.
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::ScreenBank;
 use super::driver::{Browser, FillValue};
@@ -367,13 +367,21 @@ impl ScreenBank {
                         return Ok(());
                     }
                     let source = browser.source().await?;
-                    // The bank's words; never the link (it carries the login's secret state).
-                    let message = Page::new(&source, &self.inner.map)
+                    let page = Page::new(&source, &self.inner.map);
+                    // The bank's words; the link (it carries the login's secret state) only as a
+                    // secret, for the customer's browser.
+                    let message = page
                         .value(screen, "message")
                         .ok()
                         .flatten()
                         .map(want_text)
                         .unwrap_or_else(|| "the login continues at the bank's own page".to_owned());
+                    let link = match screen {
+                        "login_redirect" => Some(SecretString::from(want_text(
+                            page.required(screen, "link")?,
+                        ))),
+                        _ => None,
+                    };
                     tracing::info!(
                         event = "approval_pending",
                         customer = ?psu.psu_id,
@@ -382,6 +390,7 @@ impl ScreenBank {
                     return Err(Fail::Bank(BankError::ApprovalPending {
                         message,
                         retry_after: APP_RETRY_AFTER,
+                        page: link,
                     }));
                 }
                 LoginStep::Choice(_) => {
