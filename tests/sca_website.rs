@@ -477,7 +477,8 @@ async fn a_choice_of_method_at_the_website_login_leads_to_the_card_reader_or_the
         .iter()
         .map(|m| (m.id.as_str(), m.kind.as_str()))
         .collect();
-    assert_eq!(offered, [("card_reader", "CHIP_OTP"), ("app", "PUSH_OTP")]);
+    // The same ids and types the bank's API gives these methods (the map says them).
+    assert_eq!(offered, [("card-reader", "CHIP_OTP"), ("app", "PUSH_OTP")]);
     assert_eq!(methods[1].name.as_deref(), Some("Use my banking app"));
     let bogus = screen
         .select_sca_method(&psu(ANNA), &target, authorisation_id, "sms")
@@ -488,7 +489,7 @@ async fn a_choice_of_method_at_the_website_login_leads_to_the_card_reader_or_the
         "{bogus}"
     );
     let challenge = screen
-        .select_sca_method(&psu(ANNA), &target, authorisation_id, "card_reader")
+        .select_sca_method(&psu(ANNA), &target, authorisation_id, "card-reader")
         .await
         .unwrap()
         .into_challenge()
