@@ -11,7 +11,9 @@
 //! customer's card reader answers), `_links.scaRedirect` (the customer's browser opens the page, logs
 //! in and answers the card reader; a `code` coming back to the redirect URI goes to
 //! `_links.confirmation`), a decoupled `psuMessage` (the customer approves on their phone) and the
-//! `scaStatus` link to poll. The customer's devices are the only parts that know the sandbox: the
+//! `scaStatus` link to poll; a `503` is retried under the same request id, once the customer's browser
+//! has opened the bank's page its `_links.scaRedirect` names, if it names one (the website's login
+//! waiting there). The customer's devices are the only parts that know the sandbox: the
 //! card reader (`card_reader_response`) and the banking app (`PUT /_sandbox/app/{customer}/approve`).
 
 use std::time::Duration;
@@ -525,7 +527,10 @@ fn param(url: &str, name: &str) -> Option<String> {
 }
 
 /// One row of the matrix: the sandbox in `sca` (the website's own way for Luc given by `website`),
-/// Anna's journey through the API, then, the API down, Luc's through the website.
+/// Anna's journey through the API, then, the API down, Luc's through the website. Where the API's
+/// answers asked Anna for no password (a redirect, the app, OAuth2), the bank's API never received
+/// one, and her consent, authorised without it, is not served by the website unattended: its read
+/// answers plainly that she must authenticate again (401 `CONSENT_INVALID`).
 async fn row(sca: SandboxSca, website: fn(&mut SandboxConfig), expected: (&str, &str)) {
     let mut config = SandboxConfig {
         today: Some(TODAY),
@@ -666,7 +671,7 @@ async fn methods_a_consent_and_a_payment_through_the_api_and_the_website() {
             "password:EMBEDDED scaMethods->card-reader challengeData->card-reader \
              password:EMBEDDED scaMethods->app psuMessage->app poll-scaStatus",
             // Luc's payment signs in the session his consent's login opened: no method to choose.
-            "password:EMBEDDED scaMethods->card_reader challengeData->card-reader \
+            "password:EMBEDDED scaMethods->card-reader challengeData->card-reader \
              password:EMBEDDED challengeData->card-reader",
         ),
     )

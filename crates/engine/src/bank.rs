@@ -528,6 +528,20 @@ pub trait Bank: Send + Sync + fmt::Debug {
         })
     }
 
+    /// The ids of `target`'s authorisations the bank holds (Berlin Group "get authorisation
+    /// sub-resources", e.g. `GET …/cancellation-authorisations`). The default: not supported.
+    async fn authorisation_ids(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Vec<AuthorisationId>> {
+        let _ = (psu, target);
+        Err(BankError::NotSupported {
+            channel: Channel::Screen,
+            operation: "authorisation_ids".to_owned(),
+        })
+    }
+
     /// Where an authorisation stands (a redirect the customer came back from, a decoupled approval
     /// in the bank's app): polled by the caller until it has ended.
     async fn authorisation_status(

@@ -952,6 +952,17 @@ impl Bank for Failover {
         self.sca_progress(psu, target, authorisation).await
     }
 
+    async fn authorisation_ids(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Vec<AuthorisationId>> {
+        self.read(psu, "authorisations", |bank| {
+            bank.authorisation_ids(psu, target)
+        })
+        .await
+    }
+
     async fn authorise(
         &self,
         psu: &PsuContext,

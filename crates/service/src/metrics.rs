@@ -498,6 +498,18 @@ impl Bank for Metered {
         )
     }
 
+    async fn authorisation_ids(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Vec<AuthorisationId>> {
+        metered!(
+            self,
+            "authorisation_ids",
+            self.inner.authorisation_ids(psu, target)
+        )
+    }
+
     async fn authorisation_status(
         &self,
         psu: &PsuContext,

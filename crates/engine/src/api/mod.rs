@@ -807,6 +807,14 @@ impl Bank for ApiBank {
         self.sca_progress(psu, target, authorisation).await
     }
 
+    async fn authorisation_ids(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Vec<AuthorisationId>> {
+        self.sca_ids(psu, target).await
+    }
+
     async fn authorise(
         &self,
         psu: &PsuContext,
