@@ -25,7 +25,7 @@ use crate::health::{CallOutcome, Health, Mode};
 use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore, Operation};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, Consent, ConsentAccess,
+    Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, ConsentAccess,
     ConsentCreated, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile,
     PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress,
     ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
@@ -866,34 +866,7 @@ impl Bank for Failover {
         psu: &PsuContext,
         request: &ConsentRequest,
     ) -> BankResult<ConsentCreated> {
-        let (channel, made) = self
-            .through_route(
-                psu,
-                "consent",
-                |_| Ok(()),
-                |bank| bank.create_consent_announced(psu, request),
-            )
-            .await?;
-        let made = made?;
-        let id = made.id.clone();
-        self.consent_channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), channel);
-        // Recorded whichever channel made it: the website channel enforces what was asked for, and
-        // the consent is valid only once its own SCA succeeded.
-        let consent = Consent {
-            id,
-            request: request.clone(),
-            status: ConsentStatus::Received,
-        };
-        if let Err(error) =
-            self.journal
-                .record_consent(&self.config.bank, psu.psu_id.as_str(), &consent)
-        {
-            tracing::error!(%error, "a consent could not be journalled; the website will refuse it");
-        }
-        Ok(made)
+        self.consent_made(psu, request).await
     }
 
     async fn consent_status(
@@ -1009,7 +982,7 @@ mod tests {
     use super::*;
     use crate::health::{HealthConfig, Policy};
     use crate::journal::SqliteJournal;
-    use crate::model::{EndToEndId, PaymentId, PaymentKind, PaymentProduct, PsuId};
+    use crate::model::{Consent, EndToEndId, PaymentId, PaymentKind, PaymentProduct, PsuId};
 
     /// How a scripted channel answers every call.
     #[derive(Debug, Clone, Copy)]
