@@ -294,7 +294,15 @@ async fn the_service_follows_cancellation_authorisations_only_for_their_caller()
         .authorisation_status(&anna, &target, &challenge.authorisation_id)
         .await
         .unwrap_err();
-    for refused in [&started, &answered, &read] {
+    // The list of the cancellation's authorisations (`GET …/cancellation-authorisations`): the bank's,
+    // for its own caller only.
+    let listed = client.authorisation_ids(&anna, &target).await.unwrap();
+    assert!(
+        listed.contains(&challenge.authorisation_id),
+        "{listed:?} lists the authorisation started"
+    );
+    let listed_by_other = other.authorisation_ids(&anna, &target).await.unwrap_err();
+    for refused in [&started, &answered, &read, &listed_by_other] {
         assert!(refused.is_rejected(), "{refused}");
         assert!(
             refused.to_string().contains("RESOURCE_UNKNOWN"),

@@ -11,7 +11,9 @@
 //! customer's card reader answers), `_links.scaRedirect` (the customer's browser opens the page, logs
 //! in and answers the card reader; a `code` coming back to the redirect URI goes to
 //! `_links.confirmation`), a decoupled `psuMessage` (the customer approves on their phone) and the
-//! `scaStatus` link to poll. The customer's devices are the only parts that know the sandbox: the
+//! `scaStatus` link to poll; a `503` is retried under the same request id, once the customer's browser
+//! has opened the bank's page its `_links.scaRedirect` names, if it names one (the website's login
+//! waiting there). The customer's devices are the only parts that know the sandbox: the
 //! card reader (`card_reader_response`) and the banking app (`PUT /_sandbox/app/{customer}/approve`).
 
 use std::time::Duration;
@@ -43,6 +45,8 @@ struct Client {
     web: String,
     /// What the service's answers led the client to do, in order (for the matrix's report).
     trail: std::sync::Mutex<Vec<String>>,
+    /// The bank's pages a `503` linked that the customer's browser has opened (each once).
+    opened: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// A step of an authorisation, as the client read it.
@@ -66,6 +70,7 @@ impl Client {
             customer,
             web: sandbox.web_url(),
             trail: std::sync::Mutex::new(Vec::new()),
+            opened: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -83,8 +88,10 @@ impl Client {
     }
 
     /// Sends a call as the client does: its token, a request id (kept for retries), the customer.
-    /// A `503` (the bank's API has just gone down and the service is switching) is retried under the
-    /// same request id, a few times, as a careful client does.
+    /// A `503` (the bank's API has just gone down and the service is switching, or the bank's website
+    /// waits for the customer) is retried under the same request id, a few times, as a careful client
+    /// does — once the customer has continued at the bank's page the `503` links (`scaRedirect`), if
+    /// it links one.
     async fn send(
         &self,
         method: reqwest::Method,
@@ -127,10 +134,19 @@ impl Client {
             let body = response.json().await.unwrap_or(Value::Null);
             tries += 1;
             if status == 503 && tries < 6 {
-                // The client shows the bank's words to the customer, who looks at their phone and
-                // approves what waits there, if anything; the client asks again when told.
+                // The client shows the bank's words to the customer, who opens the bank's page the
+                // answer links (once), or else looks at their phone and approves what waits there,
+                // if anything; the client asks again when told.
                 self.did("503-retry");
-                self.customer_looks_at_the_phone().await;
+                match body["_links"]["scaRedirect"]["href"].as_str() {
+                    Some(page) => {
+                        if self.opened.lock().unwrap().insert(page.to_owned()) {
+                            self.did("503:scaRedirect->browser");
+                            self.customer_at_the_banks_page(page).await;
+                        }
+                    }
+                    None => self.customer_looks_at_the_phone().await,
+                }
                 let wait = retry_after.map_or(Duration::from_millis(400), Duration::from_secs);
                 tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
                 continue;
@@ -361,10 +377,9 @@ impl Client {
         }
     }
 
-    /// The whole journey: a consent, authorised, read; a payment, authorised, its status checked.
-    /// `refused`: the clear refusal the payment's initiation gets instead (a combination the service
-    /// cannot serve), words of it.
-    async fn journey(&self, iban: &str, creditor: &str, label: &str, refused: Option<&str>) {
+    /// The whole journey: a consent, authorised, read; a payment, authorised, its status checked. The
+    /// consent's id.
+    async fn journey(&self, iban: &str, creditor: &str, label: &str) -> String {
         let access = json!([{ "iban": iban }]);
         let consent = self
             .send(
@@ -458,16 +473,6 @@ impl Client {
                 &[],
             )
             .await;
-        if let Some(words) = refused {
-            assert_eq!(
-                payment.status, 503,
-                "{label}: the payment: {}",
-                payment.body
-            );
-            let text = payment.body["tppMessages"][0]["text"].as_str().unwrap();
-            assert!(text.contains(words), "{label}: {text}");
-            return;
-        }
         assert_eq!(
             payment.status, 201,
             "{label}: the payment: {}",
@@ -487,6 +492,7 @@ impl Client {
             ),
             "{label}: an accepted payment, not {iso}"
         );
+        consent_id
     }
 }
 
@@ -521,13 +527,11 @@ fn param(url: &str, name: &str) -> Option<String> {
 }
 
 /// One row of the matrix: the sandbox in `sca` (the website's own way for Luc given by `website`),
-/// Anna's journey through the API, then, the API down, Luc's through the website.
-async fn row(
-    sca: SandboxSca,
-    website: fn(&mut SandboxConfig),
-    website_payment_refused: Option<&str>,
-    expected: (&str, &str),
-) {
+/// Anna's journey through the API, then, the API down, Luc's through the website. Where the API's
+/// answers asked Anna for no password (a redirect, the app, OAuth2), the bank's API never received
+/// one, and her consent, authorised without it, is not served by the website unattended: its read
+/// answers plainly that she must authenticate again (401 `CONSENT_INVALID`).
+async fn row(sca: SandboxSca, website: fn(&mut SandboxConfig), expected: (&str, &str)) {
     let mut config = SandboxConfig {
         today: Some(TODAY),
         settle_after: Duration::from_millis(200),
@@ -541,24 +545,49 @@ async fn row(
     let iban = |c: &str| sandbox.ledger().accounts(c)[0].iban.to_string();
 
     let anna = Client::new(&service.url, &service.bank_url(), ANNA, &sandbox);
-    anna.journey(
-        &iban(ANNA),
-        &iban(LUC),
-        &format!("{sca:?} through the API"),
-        None,
-    )
-    .await;
+    let annas_consent = anna
+        .journey(&iban(ANNA), &iban(LUC), &format!("{sca:?} through the API"))
+        .await;
+    // A bank that does not ask for the password (its API announced a redirect, the app or OAuth2)
+    // is never given one: the client was not asked for it, so the engine had none to send.
+    let asked_a_password = anna
+        .path()
+        .split(' ')
+        .any(|step| step.starts_with("password:"));
+    if !asked_a_password {
+        assert_eq!(
+            sandbox.api_passwords_received(),
+            0,
+            "{sca:?}: the bank's API received a password"
+        );
+    }
 
     let Some(_permit) = browser::permit().await else {
         return;
     };
     sandbox.set_api_fault(ApiFault::Down);
+    if !asked_a_password {
+        // Anna's consent was authorised without her password: the website cannot log her in
+        // unattended, and her read says so plainly — she must authenticate again.
+        let read = anna
+            .send(
+                reqwest::Method::GET,
+                &format!("{}/v1/accounts", service.bank_url()),
+                Some(&annas_consent),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(read.status, 401, "{sca:?}: {}", read.body);
+        assert_eq!(read.body["tppMessages"][0]["code"], "CONSENT_INVALID");
+        let text = read.body["tppMessages"][0]["text"].as_str().unwrap();
+        assert!(text.contains("re-authenticate"), "{sca:?}: {text}");
+    }
     let luc = Client::new(&service.url, &service.bank_url(), LUC, &sandbox);
     luc.journey(
         &iban(LUC),
         &iban(ANNA),
         &format!("{sca:?} through the website"),
-        website_payment_refused,
     )
     .await;
     assert!(!service.health.mode().uses_api(), "served by the website");
@@ -577,7 +606,7 @@ async fn row(
 async fn embedded_a_consent_and_a_payment_through_the_api_and_the_website() {
     let both = "password:EMBEDDED challengeData->card-reader \
                 password:EMBEDDED challengeData->card-reader";
-    row(SandboxSca::Embedded, |_| {}, None, (both, both)).await;
+    row(SandboxSca::Embedded, |_| {}, (both, both)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -585,13 +614,13 @@ async fn redirect_a_consent_and_a_payment_through_the_api_and_the_website() {
     row(
         SandboxSca::Redirect,
         |c| c.login_redirects = vec![LUC.to_owned()],
-        Some("Continue this login at your bank's page"),
         (
+            "no-password:REDIRECT scaRedirect->browser poll-scaStatus \
+             no-password:REDIRECT scaRedirect->browser poll-scaStatus",
+            // The payment's initiation opens a website session of its own, whose login waits at
+            // the bank's page: the 503 links it, the customer logs in there, the retry is served.
             "password:REDIRECT scaRedirect->browser poll-scaStatus \
-             password:REDIRECT scaRedirect->browser poll-scaStatus",
-            // The payment's initiation is refused (503): the website's login waits at the bank's
-            // page, whose link an unattended call does not carry.
-            "password:REDIRECT scaRedirect->browser poll-scaStatus",
+             503:scaRedirect->browser password:EMBEDDED challengeData->card-reader",
         ),
     )
     .await;
@@ -605,11 +634,14 @@ async fn decoupled_a_consent_and_a_payment_through_the_api_and_the_website() {
             c.app_logins = vec![LUC.to_owned()];
             c.app_signers = vec![LUC.to_owned()];
         },
-        None,
         {
-            let both = "password:DECOUPLED psuMessage->app poll-scaStatus \
-                        password:DECOUPLED psuMessage->app poll-scaStatus";
-            (both, both)
+            (
+                "no-password:DECOUPLED psuMessage->app poll-scaStatus \
+                 no-password:DECOUPLED psuMessage->app poll-scaStatus",
+                // The website's login takes the password; the customer approves in the app.
+                "password:DECOUPLED psuMessage->app poll-scaStatus \
+                 password:DECOUPLED psuMessage->app poll-scaStatus",
+            )
         },
     )
     .await;
@@ -620,10 +652,9 @@ async fn oauth2_a_consent_and_a_payment_through_the_api_and_the_website() {
     row(
         SandboxSca::OAuth2,
         |c| c.app_signers = vec![LUC.to_owned()],
-        None,
         (
-            "password:REDIRECT scaRedirect->browser code->confirmation \
-             password:REDIRECT scaRedirect->browser code->confirmation",
+            "no-password:REDIRECT scaRedirect->browser code->confirmation \
+             no-password:REDIRECT scaRedirect->browser code->confirmation",
             "password:EMBEDDED challengeData->card-reader \
              password:DECOUPLED psuMessage->app poll-scaStatus",
         ),
@@ -636,12 +667,11 @@ async fn methods_a_consent_and_a_payment_through_the_api_and_the_website() {
     row(
         SandboxSca::Methods,
         |c| c.login_choices = vec![LUC.to_owned()],
-        None,
         (
             "password:EMBEDDED scaMethods->card-reader challengeData->card-reader \
              password:EMBEDDED scaMethods->app psuMessage->app poll-scaStatus",
             // Luc's payment signs in the session his consent's login opened: no method to choose.
-            "password:EMBEDDED scaMethods->card_reader challengeData->card-reader \
+            "password:EMBEDDED scaMethods->card-reader challengeData->card-reader \
              password:EMBEDDED challengeData->card-reader",
         ),
     )

@@ -24,6 +24,7 @@ use psd2_fallback_sandbox::{
     ApiFault, CardReaderRelay, Sandbox, SandboxConfig, WebsiteFault, card_reader_response,
 };
 use rust_decimal::dec;
+use secrecy::ExposeSecret;
 
 use crate::support::service::{api_bank, fast_health};
 use crate::support::{TODAY, browser, psu};
@@ -190,6 +191,16 @@ const ANNA: &str = "1000001";
 /// A screen channel on the sandbox website through `map`, two flows at once, with the card reader's
 /// relay for unattended logins that ask for a challenge.
 async fn screen_bank(sandbox: &Sandbox, map: &str, app_login_wait: Duration) -> ScreenBank {
+    screen_bank_with(sandbox, map, app_login_wait, 8).await
+}
+
+/// [`screen_bank`] keeping at most `max_sessions` website sessions open.
+async fn screen_bank_with(
+    sandbox: &Sandbox,
+    map: &str,
+    app_login_wait: Duration,
+    max_sessions: usize,
+) -> ScreenBank {
     let mut config = ScreenBankConfig::new(
         format!("{}/selectors/{map}", env!("CARGO_MANIFEST_DIR")),
         sandbox.web_url(),
@@ -198,6 +209,7 @@ async fn screen_bank(sandbox: &Sandbox, map: &str, app_login_wait: Duration) -> 
     config.max_active = 2;
     config.pacing_per_second = 200;
     config.app_login_wait = app_login_wait;
+    config.max_sessions = max_sessions;
     ScreenBank::new(config, Some(Arc::new(CardReaderRelay)))
         .await
         .unwrap()
@@ -367,12 +379,14 @@ async fn an_unattended_read_does_not_wait_for_the_app_and_an_expired_approval_en
         let BankError::ApprovalPending {
             message,
             retry_after,
+            page,
         } = &pending
         else {
             panic!("the read answers that the customer must approve, not {pending:?}");
         };
         assert_eq!(message, "Confirm this login in your banking app.");
         assert!(!retry_after.is_zero());
+        assert!(page.is_none(), "an approval in the app has no page to open");
         assert_eq!(
             waiting(&sandbox, LUC),
             [LOGIN_APPROVAL],
@@ -463,7 +477,8 @@ async fn a_choice_of_method_at_the_website_login_leads_to_the_card_reader_or_the
         .iter()
         .map(|m| (m.id.as_str(), m.kind.as_str()))
         .collect();
-    assert_eq!(offered, [("card_reader", "CHIP_OTP"), ("app", "PUSH_OTP")]);
+    // The same ids and types the bank's API gives these methods (the map says them).
+    assert_eq!(offered, [("card-reader", "CHIP_OTP"), ("app", "PUSH_OTP")]);
     assert_eq!(methods[1].name.as_deref(), Some("Use my banking app"));
     let bogus = screen
         .select_sca_method(&psu(ANNA), &target, authorisation_id, "sms")
@@ -474,7 +489,7 @@ async fn a_choice_of_method_at_the_website_login_leads_to_the_card_reader_or_the
         "{bogus}"
     );
     let challenge = screen
-        .select_sca_method(&psu(ANNA), &target, authorisation_id, "card_reader")
+        .select_sca_method(&psu(ANNA), &target, authorisation_id, "card-reader")
         .await
         .unwrap()
         .into_challenge()
@@ -762,7 +777,8 @@ async fn at_the_banks_page(url: &str, customer: &str, confirm: bool) {
 /// password) is relayed as a redirect: the caller gets the page's address, the customer logs in
 /// there, and the authorisation's status follows the website's page — finalised (the consent valid)
 /// or, cancelled at the bank, failed with the bank's words (the consent rejected). An unattended read
-/// does not wait for it: approval pending, without the link (it carries the login's state).
+/// under a consent does not wait for it: approval pending, with the page's link held as a secret (it
+/// carries the login's state); the customer continues there and the read is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_website_login_continued_at_the_banks_page_is_relayed_as_a_redirect() {
     let Some(_first) = browser::permit().await else {
@@ -775,7 +791,8 @@ async fn a_website_login_continued_at_the_banks_page_is_relayed_as_a_redirect() 
     })
     .await
     .unwrap();
-    let screen = screen_bank(&sandbox, "sandbox.toml", Duration::from_millis(300)).await;
+    let screen = screen_bank_with(&sandbox, "sandbox.toml", Duration::from_millis(300), 1).await;
+    let mut valid = None;
     for confirm in [true, false] {
         let consent = consent_of(&screen, &sandbox, ANNA).await;
         let target = ScaTarget::Consent(consent.clone());
@@ -802,17 +819,48 @@ async fn a_website_login_continued_at_the_banks_page_is_relayed_as_a_redirect() 
         if confirm {
             assert_eq!(ended.status, ScaStatus::Finalised);
             assert_eq!(status, ConsentStatus::Valid);
+            valid = Some(consent);
         } else {
             assert_eq!(ended.status, ScaStatus::Failed);
             assert_eq!(ended.message.as_deref(), Some(CANCELLED));
             assert_eq!(status, ConsentStatus::Rejected);
         }
     }
-    let pending = screen.accounts(&psu(ANNA)).await.unwrap_err();
-    let BankError::ApprovalPending { message, .. } = &pending else {
+    // The first consent's session was closed for the second's (one session at most): a read under
+    // it logs in again, and the login waits at the bank's page — answered at once with the page's
+    // link (a secret: neither the error's text nor its `Debug` shows it); the customer continues
+    // there and the read, asked again, is served.
+    let consent = valid.expect("the first consent was authorised");
+    let under = psu(ANNA).with_consent(consent);
+    let pending = screen.accounts(&under).await.unwrap_err();
+    let BankError::ApprovalPending { message, page, .. } = &pending else {
         panic!("approval pending, not {pending:?}");
     };
     assert!(!message.contains("state="), "{message}");
+    for shown in [pending.to_string(), format!("{pending:?}")] {
+        assert!(!shown.contains("state="), "{shown}");
+        assert!(!shown.contains("/sca/login/"), "{shown}");
+    }
+    let page = page
+        .as_ref()
+        .expect("the bank's page, for the customer's browser")
+        .expose_secret()
+        .to_owned();
+    assert!(
+        page.starts_with(&format!("{}/sca/login/", sandbox.web_url())),
+        "{page}"
+    );
+    at_the_banks_page(&page, ANNA, true).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let accounts = loop {
+        match screen.accounts(&under).await {
+            Err(BankError::ApprovalPending { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            other => break other,
+        }
+    };
+    assert!(!accounts.unwrap().is_empty());
     screen.close().await;
     sandbox.shutdown().await;
 }

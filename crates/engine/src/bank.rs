@@ -12,10 +12,10 @@ use time::Date;
 
 use crate::model::{
     Account, AccountId, Amount, AuthorisationCode, AuthorisationId, Balance, Cancellation, Consent,
-    ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue,
-    PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, PsuId, ScaAnswer,
-    ScaChallenge, ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest,
-    Transaction, TransactionFilter,
+    ConsentAccess, ConsentCreated, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation,
+    Iban, InvalidValue, PaymentFile, PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus,
+    PsuId, ScaAnswer, ScaChallenge, ScaPreference, ScaProgress, ScaStatus, ScaStep, ScaTarget,
+    StandingOrderRequest, Transaction, TransactionFilter,
 };
 
 /// Which way a request reached the bank.
@@ -183,6 +183,10 @@ pub enum BankError {
         message: String,
         /// When to ask again.
         retry_after: Duration,
+        /// When the login continues at the bank's own page: that page's address, for the customer's
+        /// browser (the caller relays it as `_links.scaRedirect`). Held as a secret — it carries the
+        /// login's state — so it is never logged nor shown by `Debug`; `None` for an approval in the app.
+        page: Option<SecretString>,
     },
     /// The bank answered no. An answer, never a reason to switch.
     #[error("the bank rejected the request: {code}: {message}")]
@@ -464,6 +468,20 @@ pub trait Bank: Send + Sync + fmt::Debug {
         request: &ConsentRequest,
     ) -> BankResult<ConsentId>;
 
+    /// [`Bank::create_consent`], with the SCA approach the bank announced on its answer, when it
+    /// announced one (the API channel reads `ASPSP-SCA-Approach`). The default announces none: the
+    /// caller then asks for the customer's password, as a website login needs it.
+    async fn create_consent_announced(
+        &self,
+        psu: &PsuContext,
+        request: &ConsentRequest,
+    ) -> BankResult<ConsentCreated> {
+        Ok(ConsentCreated {
+            id: self.create_consent(psu, request).await?,
+            approach: None,
+        })
+    }
+
     /// The status of a consent.
     async fn consent_status(
         &self,
@@ -507,6 +525,20 @@ pub trait Bank: Send + Sync + fmt::Debug {
         Err(BankError::NotSupported {
             channel: Channel::Api,
             operation: "select_sca_method".to_owned(),
+        })
+    }
+
+    /// The ids of `target`'s authorisations the bank holds (Berlin Group "get authorisation
+    /// sub-resources", e.g. `GET …/cancellation-authorisations`). The default: not supported.
+    async fn authorisation_ids(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Vec<AuthorisationId>> {
+        let _ = (psu, target);
+        Err(BankError::NotSupported {
+            channel: Channel::Screen,
+            operation: "authorisation_ids".to_owned(),
         })
     }
 

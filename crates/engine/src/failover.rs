@@ -25,8 +25,8 @@ use crate::health::{CallOutcome, Health, Mode};
 use crate::journal::{AccessEntry, Intent, IntentState, JournalError, JournalStore, Operation};
 use crate::model::belgian::format_iso_date;
 use crate::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, Consent, ConsentAccess,
-    ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile,
+    Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, ConsentAccess,
+    ConsentCreated, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile,
     PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress,
     ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
@@ -413,6 +413,7 @@ impl Failover {
                     return Ok(PaymentInitiation {
                         payment,
                         status: stored.status.unwrap_or(PaymentStatus::Received),
+                        approach: None,
                     });
                 }
             }
@@ -550,7 +551,11 @@ impl Failover {
                     ) {
                         tracing::error!(bank = %self.config.bank, %key, %error, "a found write could not be journalled");
                     }
-                    return Ok(Some(PaymentInitiation { payment, status }));
+                    return Ok(Some(PaymentInitiation {
+                        payment,
+                        status,
+                        approach: None,
+                    }));
                 }
                 Ok(None) => {
                     // Only an absence the journal holds may lead to a second send.
@@ -853,33 +858,15 @@ impl Bank for Failover {
         psu: &PsuContext,
         request: &ConsentRequest,
     ) -> BankResult<ConsentId> {
-        let (channel, made) = self
-            .through_route(
-                psu,
-                "consent",
-                |_| Ok(()),
-                |bank| bank.create_consent(psu, request),
-            )
-            .await?;
-        let id = made?;
-        self.consent_channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), channel);
-        // Recorded whichever channel made it: the website channel enforces what was asked for, and
-        // the consent is valid only once its own SCA succeeded.
-        let consent = Consent {
-            id: id.clone(),
-            request: request.clone(),
-            status: ConsentStatus::Received,
-        };
-        if let Err(error) =
-            self.journal
-                .record_consent(&self.config.bank, psu.psu_id.as_str(), &consent)
-        {
-            tracing::error!(%error, "a consent could not be journalled; the website will refuse it");
-        }
-        Ok(id)
+        Ok(self.create_consent_announced(psu, request).await?.id)
+    }
+
+    async fn create_consent_announced(
+        &self,
+        psu: &PsuContext,
+        request: &ConsentRequest,
+    ) -> BankResult<ConsentCreated> {
+        self.consent_made(psu, request).await
     }
 
     async fn consent_status(
@@ -938,6 +925,17 @@ impl Bank for Failover {
         self.sca_progress(psu, target, authorisation).await
     }
 
+    async fn authorisation_ids(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Vec<AuthorisationId>> {
+        self.read(psu, "authorisations", |bank| {
+            bank.authorisation_ids(psu, target)
+        })
+        .await
+    }
+
     async fn authorise(
         &self,
         psu: &PsuContext,
@@ -984,7 +982,7 @@ mod tests {
     use super::*;
     use crate::health::{HealthConfig, Policy};
     use crate::journal::SqliteJournal;
-    use crate::model::{EndToEndId, PaymentId, PaymentKind, PaymentProduct, PsuId};
+    use crate::model::{Consent, EndToEndId, PaymentId, PaymentKind, PaymentProduct, PsuId};
 
     /// How a scripted channel answers every call.
     #[derive(Debug, Clone, Copy)]
@@ -1060,6 +1058,7 @@ mod tests {
                 id: PaymentId::new("pmt-1"),
             },
             status: PaymentStatus::Received,
+            approach: None,
         }
     }
 

@@ -230,6 +230,12 @@ impl Sandbox {
         &self.shared.config
     }
 
+    /// How many starts of authorisation on the API carried the customer's password (`psuData`):
+    /// whether the bank was ever given a password it did not need.
+    pub fn api_passwords_received(&self) -> u64 {
+        self.shared.api_passwords.load(Ordering::Relaxed)
+    }
+
     /// The ledger behind both faces.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.shared.ledger

@@ -150,6 +150,8 @@ pub(crate) struct Shared {
     pub(crate) api_url: String,
     /// The OAuth2 authorisation server (`--sca oauth2`).
     pub(crate) oauth: crate::oauth::server::OAuthServer,
+    /// How many starts of authorisation on the API carried the customer's password (`psuData`).
+    pub(crate) api_passwords: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -171,6 +173,7 @@ impl Shared {
             web_url,
             api_url,
             oauth: crate::oauth::server::OAuthServer::default(),
+            api_passwords: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -16,7 +16,7 @@ use crate::identity::{BankIdentity, CertificateSource, ServiceName, all_services
 use crate::no_website::NoScreenChannel;
 use crate::outbox::{Outbox, SqliteOutbox, Webhook};
 use crate::outbox_postgres::PostgresOutbox;
-use crate::state::{BankSetup, ServiceLimits, ServiceState};
+use crate::state::{BankSetup, FallbackPassword, ServiceLimits, ServiceState};
 use crate::storage::JournalLocation;
 use crate::website_egress::WebsiteEgressConfig;
 use psd2_fallback_engine::api::{ApiBank, ApiBankConfig, ApiConfigError};
@@ -267,6 +267,11 @@ pub struct BankConfig {
     /// Why the bank is exempt from the fallback (RTS Art. 33(6)); absent when it is not.
     #[serde(default)]
     pub exempt: Option<String>,
+    /// When a caller is asked for the customer's password: `"when_the_bank_asks"` (default: never
+    /// when the bank's API redirects or pushes to the app) or `"always"` (kept for the website
+    /// fallback whatever the approach, where the customers agreed to it).
+    #[serde(default)]
+    pub fallback_password: FallbackPassword,
     /// When to switch and when to come back.
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -836,6 +841,7 @@ impl ServiceConfig {
                 .map(|(kind, cert)| (kind.to_owned(), cert.facts().clone()))
                 .collect();
             setup.egress = egress;
+            setup.fallback_password = bank.fallback_password;
             banks.push(setup);
         }
         let callers = (0..self.callers.len())
@@ -935,5 +941,49 @@ mod tests {
         assert_eq!(health.rts, Policy::RTS);
         let typo = toml::from_str::<PolicyConfig>("unusable_answer = 5").unwrap_err();
         assert!(typo.to_string().contains("unusable_answer"), "{typo}");
+    }
+
+    /// r13: `fallback_password` is "when_the_bank_asks" unless set; "always" keeps asking; another
+    /// value is refused naming the key and the values it takes. Only "always" hides the approach the
+    /// bank announced (and with it, the password-free start link).
+    #[test]
+    fn fallback_password_is_per_bank_and_checked() {
+        let config = |line: &str| {
+            ServiceConfig::parse(
+                &format!(
+                    "listen = \"127.0.0.1:0\"\njournal = \"journal.db\"\n[[banks]]\nname = \"sandbox\"\napi_base_url = \"http://127.0.0.1:9/\"\n{line}"
+                ),
+                Path::new("psd2-fallback.toml"),
+            )
+        };
+        let default = config("").unwrap();
+        assert_eq!(
+            default.banks[0].fallback_password,
+            FallbackPassword::WhenTheBankAsks
+        );
+        let always = config("fallback_password = \"always\"").unwrap();
+        assert_eq!(always.banks[0].fallback_password, FallbackPassword::Always);
+        let wrong = config("fallback_password = \"sometimes\"")
+            .unwrap_err()
+            .to_string();
+        for words in [
+            "psd2-fallback.toml",
+            "fallback_password",
+            "when_the_bank_asks",
+            "always",
+        ] {
+            assert!(wrong.contains(words), "{words}: {wrong}");
+        }
+        use psd2_fallback_engine::model::ScaApproach::{Embedded, Redirect};
+        assert_eq!(
+            FallbackPassword::WhenTheBankAsks.announce(Some(Redirect)),
+            Some(Redirect)
+        );
+        assert_eq!(
+            FallbackPassword::WhenTheBankAsks.announce(Some(Embedded)),
+            Some(Embedded)
+        );
+        assert_eq!(FallbackPassword::Always.announce(Some(Redirect)), None);
+        assert_eq!(FallbackPassword::WhenTheBankAsks.announce(None), None);
     }
 }

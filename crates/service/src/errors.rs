@@ -11,6 +11,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
 use psd2_fallback_engine::bank::BankError;
@@ -249,15 +250,26 @@ pub(crate) fn bank_error(error: BankError) -> ServiceError {
         BankError::ApprovalPending {
             message,
             retry_after,
-        } => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            format!(
-                "the customer must confirm the login to the bank's website as the bank asks ({message}); nothing was read or done: ask again shortly"
-            ),
-        )
-        .with_retry_after(retry_after.as_secs().max(1))
-        .into(),
+            page,
+        } => {
+            let error = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                format!(
+                    "the customer must confirm the login to the bank's website as the bank asks ({message}); nothing was read or done: ask again shortly"
+                ),
+            )
+            .with_retry_after(retry_after.as_secs().max(1));
+            // A login that continues at the bank's own page: the customer's browser goes there (the
+            // NextGen error body's `_links`), then the caller asks again under the same request id.
+            match page {
+                Some(page) => error.with_extra(serde_json::json!({
+                    "_links": { "scaRedirect": { "href": page.expose_secret() } }
+                })),
+                None => error,
+            }
+            .into()
+        }
         BankError::InvalidInput(invalid) => ApiError::from(invalid).into(),
         BankError::ReadBackMismatch { field, .. } => ServiceError {
             error: ApiError::new(
@@ -367,6 +379,38 @@ mod tests {
             }
             assert!(body.contains("CONSENT_INVALID"), "{body}");
             assert!(body.contains("BE** **** 34"), "{body}");
+        }
+    }
+
+    /// r13: a website login waiting at the bank's own page answers 503 with `Retry-After` and the
+    /// NextGen error body's `_links.scaRedirect` (the page, for the customer's browser); an approval
+    /// in the app has no link. The page is never in the logged cause.
+    #[tokio::test]
+    async fn a_login_waiting_at_the_banks_page_links_it_in_the_503() {
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
+        use psd2_fallback_engine::bank::BankError;
+
+        let page = "https://bank.example/sca/login/a-1?state=s3cr3t";
+        for link in [Some(page), None] {
+            let error = super::bank_error(BankError::ApprovalPending {
+                message: "Continue this login at your bank's page".to_owned(),
+                retry_after: std::time::Duration::from_secs(2),
+                page: link.map(secrecy::SecretString::from),
+            });
+            assert!(!format!("{:?}", error.cause).contains("s3cr3t"));
+            let answer = error.into_response();
+            assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(answer.headers()["retry-after"], "2");
+            let body = axum::body::to_bytes(answer.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["tppMessages"][0]["code"], "SERVICE_UNAVAILABLE");
+            match link {
+                Some(page) => assert_eq!(body["_links"]["scaRedirect"]["href"], page),
+                None => assert!(body.get("_links").is_none(), "{body}"),
+            }
         }
     }
 

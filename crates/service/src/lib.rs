@@ -85,7 +85,7 @@ pub use owners::{
     OwnerStore, OwnerStoreError, OwnerStoreResult, ResourceOwner, SqliteOwnerStore, owners_path,
 };
 pub use owners_postgres::PostgresOwnerStore;
-pub use state::{BankSetup, ServiceLimits, ServiceState};
+pub use state::{BankSetup, FallbackPassword, ServiceLimits, ServiceState};
 pub use storage::{JOURNAL_URL_VARIABLE, JournalLocation};
 pub use website_egress::{IdentifyConfig, WebsiteEgressConfig};
 

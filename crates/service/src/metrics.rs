@@ -19,10 +19,10 @@ use time::Date;
 use psd2_fallback_engine::bank::{Bank, BankResult, Channel, PsuContext};
 use psd2_fallback_engine::health::{Mode, SwitchReason};
 use psd2_fallback_engine::model::{
-    Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, ConsentAccess, ConsentId,
-    ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile, PaymentInitiation,
-    PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep,
-    ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
+    Account, AccountId, Amount, AuthorisationId, Balance, Cancellation, ConsentAccess,
+    ConsentCreated, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, PaymentFile,
+    PaymentInitiation, PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaProgress,
+    ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction, TransactionFilter,
 };
 use psd2_fallback_engine::screen::HttpReads;
 
@@ -435,6 +435,18 @@ impl Bank for Metered {
         )
     }
 
+    async fn create_consent_announced(
+        &self,
+        psu: &PsuContext,
+        request: &ConsentRequest,
+    ) -> BankResult<ConsentCreated> {
+        metered!(
+            self,
+            "create_consent",
+            self.inner.create_consent_announced(psu, request)
+        )
+    }
+
     async fn consent_status(
         &self,
         psu: &PsuContext,
@@ -483,6 +495,18 @@ impl Bank for Metered {
             "select_sca_method",
             self.inner
                 .select_sca_method(psu, target, authorisation, method)
+        )
+    }
+
+    async fn authorisation_ids(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Vec<AuthorisationId>> {
+        metered!(
+            self,
+            "authorisation_ids",
+            self.inner.authorisation_ids(psu, target)
         )
     }
 

@@ -214,9 +214,17 @@ mod tests {
         assert_eq!(open.status(), StatusCode::BAD_GATEWAY);
         let retried = body(replays.once("c1", "r2", a, work(StatusCode::CREATED)).await).await;
         assert_eq!(retried, (StatusCode::CREATED, Bytes::from("payment 3")));
+        // r13: a 503 (nothing sent: the website's login waits for the customer, at the bank's page
+        // or in the app) is not frozen either: the retry under the same id is served.
+        let waiting = replays
+            .once("c1", "r3", a, work(StatusCode::SERVICE_UNAVAILABLE))
+            .await;
+        assert_eq!(waiting.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let served = body(replays.once("c1", "r3", a, work(StatusCode::CREATED)).await).await;
+        assert_eq!(served, (StatusCode::CREATED, Bytes::from("payment 5")));
         assert_eq!(
             calls.load(Ordering::SeqCst),
-            4,
+            6,
             "a replayed answer makes no call"
         );
     }

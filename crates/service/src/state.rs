@@ -20,6 +20,7 @@ use psd2_fallback_engine::failover::{Failover, FailoverConfig, WarmStandbyConfig
 use psd2_fallback_engine::health::Health;
 use psd2_fallback_engine::identity::CertificateFacts;
 use psd2_fallback_engine::journal::JournalStore;
+use psd2_fallback_engine::model::ScaApproach;
 use psd2_fallback_engine::screen::ScreenBank;
 
 use crate::auth::{Caller, Callers, TokenHash};
@@ -53,6 +54,35 @@ pub struct BankSetup {
     pub egress: Option<Arc<Egress>>,
     /// The warm standby of that `ScreenBank` (see `Failover::with_warm_standby`); `None`, off.
     pub warm_standby: Option<WarmStandbyConfig>,
+    /// When a caller is asked for the customer's password (`fallback_password`).
+    pub fallback_password: FallbackPassword,
+}
+
+/// When the service asks a caller for the customer's password (configuration key
+/// `fallback_password`). A consent authorised without it (the bank redirected, or pushed to the
+/// customer's app) cannot be served by the website unattended later: its reads then answer that the
+/// customer must authenticate again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackPassword {
+    /// Only when the bank asks for it (embedded SCA, or a bank that announced no approach): a bank
+    /// that redirects or pushes to the app is never given the password. The default.
+    #[default]
+    WhenTheBankAsks,
+    /// Always, whatever the bank's approach, and kept for the website fallback as an embedded one
+    /// is — for an operator whose customers agreed to it.
+    Always,
+}
+
+impl FallbackPassword {
+    /// The approach a created resource's answer announces (and so which start link it carries), from
+    /// the one the bank announced: none when the password is always asked.
+    pub(crate) fn announce(self, announced: Option<ScaApproach>) -> Option<ScaApproach> {
+        match self {
+            FallbackPassword::WhenTheBankAsks => announced,
+            FallbackPassword::Always => None,
+        }
+    }
 }
 
 impl BankSetup {
@@ -73,6 +103,7 @@ impl BankSetup {
             warm_standby: None,
             certificates: Vec::new(),
             egress: None,
+            fallback_password: FallbackPassword::default(),
         }
     }
 }
@@ -194,6 +225,8 @@ pub(crate) struct ServedBank {
     pub(crate) certificates: Vec<(String, CertificateFacts)>,
     /// The website channel's egress, if any.
     pub(crate) egress: Option<Arc<Egress>>,
+    /// When a caller is asked for the customer's password.
+    pub(crate) fallback_password: FallbackPassword,
 }
 
 /// The state behind a [`ServiceState`].
@@ -436,6 +469,7 @@ impl ServiceState {
                     screen_bank: b.screen_bank,
                     certificates: b.certificates,
                     egress: b.egress,
+                    fallback_password: b.fallback_password,
                 }
             })
             .collect();

@@ -37,10 +37,10 @@ use crate::identity::RequestSigner;
 use crate::model::belgian::format_iso_date;
 use crate::model::{
     Account, AccountId, Amount, AuthorisationId, Balance, BalanceType, BookingStatus, Cancellation,
-    ConsentAccess, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation, Iban, InvalidValue,
-    PaymentFile, PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest, PaymentStatus,
-    ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest, Transaction,
-    TransactionFilter,
+    ConsentAccess, ConsentCreated, ConsentId, ConsentRequest, ConsentStatus, FundsConfirmation,
+    Iban, InvalidValue, PaymentFile, PaymentInitiation, PaymentKind, PaymentRef, PaymentRequest,
+    PaymentStatus, ScaAnswer, ScaProgress, ScaStatus, ScaStep, ScaTarget, StandingOrderRequest,
+    Transaction, TransactionFilter,
 };
 use classify::unusable;
 pub use config::{ApiBankConfig, ApiConfigError, ClientIdentity};
@@ -433,14 +433,29 @@ impl ApiBank {
                 request_id,
             )
             .json(body);
-        let created: wire::PaymentInitiationResponse =
-            self.call(request, Effect::MovesMoney, psu).await?;
+        self.initiated(request, kind, psu).await
+    }
+
+    /// Sends an initiation (payment, standing order or file) and reads the bank's answer: the new
+    /// resource, its status and the SCA approach the bank announced (`ASPSP-SCA-Approach`).
+    async fn initiated(
+        &self,
+        request: reqwest::RequestBuilder,
+        kind: PaymentKind,
+        psu: &PsuContext,
+    ) -> BankResult<PaymentInitiation> {
+        let (_, headers, body) = self
+            .exchange_answer(request, Effect::MovesMoney, psu)
+            .await?;
+        let created: wire::PaymentInitiationResponse = serde_json::from_slice(&body)
+            .map_err(|e| unusable(Effect::MovesMoney, wire::Malformed::body(e)))?;
         let (id, status) = created
             .to_parts()
             .map_err(|e| unusable(Effect::MovesMoney, e))?;
         Ok(PaymentInitiation {
             payment: PaymentRef { kind, id },
             status,
+            approach: sca::approach_of(&headers),
         })
     }
 
@@ -638,18 +653,7 @@ impl Bank for ApiBank {
             .request_to(Method::POST, url, psu, request_id)
             .header(reqwest::header::CONTENT_TYPE, "application/xml")
             .body(file.xml().to_owned());
-        let created: wire::PaymentInitiationResponse =
-            self.call(request, Effect::MovesMoney, psu).await?;
-        let (id, status) = created
-            .to_parts()
-            .map_err(|e| unusable(Effect::MovesMoney, e))?;
-        Ok(PaymentInitiation {
-            payment: PaymentRef {
-                kind: PaymentKind::File,
-                id,
-            },
-            status,
-        })
+        self.initiated(request, PaymentKind::File, psu).await
     }
 
     async fn create_standing_order(
@@ -714,15 +718,28 @@ impl Bank for ApiBank {
         psu: &PsuContext,
         request: &ConsentRequest,
     ) -> BankResult<ConsentId> {
-        let answer: wire::ConsentCreated = self
-            .call(
+        Ok(self.create_consent_announced(psu, request).await?.id)
+    }
+
+    async fn create_consent_announced(
+        &self,
+        psu: &PsuContext,
+        request: &ConsentRequest,
+    ) -> BankResult<ConsentCreated> {
+        let (_, headers, body) = self
+            .exchange_answer(
                 self.request(Method::POST, "/v1/consents", psu)
                     .json(&wire::ConsentBody::of(request)),
                 Effect::Safe,
                 psu,
             )
             .await?;
-        Ok(ConsentId::new(answer.consent_id))
+        let answer: wire::ConsentCreated = serde_json::from_slice(&body)
+            .map_err(|e| unusable(Effect::Safe, wire::Malformed::body(e)))?;
+        Ok(ConsentCreated {
+            id: ConsentId::new(answer.consent_id),
+            approach: sca::approach_of(&headers),
+        })
     }
 
     async fn consent_status(
@@ -788,6 +805,14 @@ impl Bank for ApiBank {
         authorisation: &AuthorisationId,
     ) -> BankResult<ScaProgress> {
         self.sca_progress(psu, target, authorisation).await
+    }
+
+    async fn authorisation_ids(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Vec<AuthorisationId>> {
+        self.sca_ids(psu, target).await
     }
 
     async fn authorise(

@@ -38,8 +38,15 @@ fn preference_headers(sca: &ScaPreference) -> HeaderMap {
     headers
 }
 
+/// The bank's list of an operation's authorisations (Berlin Group `authorisations`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorisationIds {
+    authorisation_ids: Vec<String>,
+}
+
 /// The approach the bank names in its `ASPSP-SCA-Approach` answer header, when it names a known one.
-fn approach_of(headers: &HeaderMap) -> Option<ScaApproach> {
+pub(super) fn approach_of(headers: &HeaderMap) -> Option<ScaApproach> {
     headers
         .get("ASPSP-SCA-Approach")
         .and_then(|v| v.to_str().ok())
@@ -156,6 +163,35 @@ impl ApiBank {
             .call(self.request(Method::GET, &path, psu), Effect::Safe, psu)
             .await?;
         answer.progress().map_err(|e| unusable(Effect::Safe, e))
+    }
+
+    /// The ids of `target`'s authorisations (`GET …/{authorisations|cancellation-authorisations}`).
+    pub(super) async fn sca_ids(
+        &self,
+        psu: &PsuContext,
+        target: &ScaTarget,
+    ) -> BankResult<Vec<AuthorisationId>> {
+        let path = format!("{}/{}", Self::target_path(target)?, target.collection());
+        let answer: AuthorisationIds = self
+            .call(self.request(Method::GET, &path, psu), Effect::Safe, psu)
+            .await?;
+        answer
+            .authorisation_ids
+            .into_iter()
+            .map(|id| {
+                crate::model::check_id("authorisationIds", &id)
+                    .map(|()| AuthorisationId::new(id))
+                    .map_err(|invalid| {
+                        unusable(
+                            Effect::Safe,
+                            wire::Malformed {
+                                field: invalid.field.to_owned(),
+                                reason: invalid.reason,
+                            },
+                        )
+                    })
+            })
+            .collect()
     }
 
     /// Sends the customer's answer to a challenge.

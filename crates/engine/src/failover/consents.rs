@@ -8,9 +8,49 @@ use tokio::time::Instant;
 use super::{Failover, journal_error};
 use crate::BoxFuture;
 use crate::bank::{Bank, BankResult, Channel, PsuContext};
-use crate::model::{AccountScope, AuthorisationId, ConsentAccess, ConsentId, ConsentStatus};
+use crate::model::{
+    AccountScope, AuthorisationId, Consent, ConsentAccess, ConsentCreated, ConsentId,
+    ConsentRequest, ConsentStatus,
+};
 
 impl Failover {
+    /// Makes a consent through the route and keeps which channel made it (its SCA goes there) and its
+    /// journal record, whichever channel made it.
+    pub(super) async fn consent_made(
+        &self,
+        psu: &PsuContext,
+        request: &ConsentRequest,
+    ) -> BankResult<ConsentCreated> {
+        let (channel, made) = self
+            .through_route(
+                psu,
+                "consent",
+                |_| Ok(()),
+                |bank| bank.create_consent_announced(psu, request),
+            )
+            .await?;
+        let made = made?;
+        let id = made.id.clone();
+        self.consent_channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), channel);
+        // Recorded whichever channel made it: the website channel enforces what was asked for, and
+        // the consent is valid only once its own SCA succeeded.
+        let consent = Consent {
+            id,
+            request: request.clone(),
+            status: ConsentStatus::Received,
+        };
+        if let Err(error) =
+            self.journal
+                .record_consent(&self.config.bank, psu.psu_id.as_str(), &consent)
+        {
+            tracing::error!(%error, "a consent could not be journalled; the website will refuse it");
+        }
+        Ok(made)
+    }
+
     /// The context with what the journal recorded of its consent (none when the consent is unknown or
     /// was made for another customer), so the website channel enforces it as the bank's API would.
     pub(super) fn granted(&self, psu: &PsuContext) -> BankResult<PsuContext> {

@@ -2,7 +2,7 @@
 
 use time::Date;
 
-use super::{ConsentId, Iban};
+use super::{ConsentId, Iban, ScaApproach};
 
 /// Which of the customer's accounts a consent reaches beyond the IBANs it lists (Berlin Group
 /// `access`: `availableAccounts`, `availableAccountsWithBalance`, `allPsd2`, or the bank-offered
@@ -162,6 +162,18 @@ pub struct ConsentRequest {
     pub valid_until: Date,
     /// How many times a day the accounts may be read without the customer present (RTS Art. 36(5)).
     pub frequency_per_day: u32,
+}
+
+/// A consent the bank has just made ([`crate::Bank::create_consent_announced`]): its id and the SCA
+/// approach the bank announced with its answer (`ASPSP-SCA-Approach`), when it announced one — a bank
+/// that redirects or pushes to the customer's app asks no password of the caller. `None` when nothing
+/// was announced (the website channel, whose login takes a password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentCreated {
+    /// The new consent.
+    pub id: ConsentId,
+    /// The approach the bank announced, if any.
+    pub approach: Option<ScaApproach>,
 }
 
 /// The state of a consent (Berlin Group `consentStatus`).

@@ -18,7 +18,9 @@ mod transaction;
 mod xml_shape;
 
 pub use account::{Account, Balance, BalanceType};
-pub use consent::{AccessUse, AccountScope, Consent, ConsentAccess, ConsentRequest, ConsentStatus};
+pub use consent::{
+    AccessUse, AccountScope, Consent, ConsentAccess, ConsentCreated, ConsentRequest, ConsentStatus,
+};
 pub use iban::Iban;
 pub use ids::{
     AccountId, AuthorisationId, ConsentId, EndToEndId, MAX_ID_LENGTH, PaymentId, PsuId,

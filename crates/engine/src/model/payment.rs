@@ -2,7 +2,7 @@
 
 use time::Date;
 
-use super::{Amount, Currency, EndToEndId, Iban, InvalidValue, PaymentId};
+use super::{Amount, Currency, EndToEndId, Iban, InvalidValue, PaymentId, ScaApproach};
 
 /// The payment product (Berlin Group `payment-product`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,6 +240,10 @@ pub struct PaymentInitiation {
     pub payment: PaymentRef,
     /// Its status now (usually `RCVD`: it still needs the customer's signature).
     pub status: PaymentStatus,
+    /// The SCA approach the bank announced with its answer (`ASPSP-SCA-Approach`), when it announced
+    /// one: a bank that redirects or pushes to the customer's app asks no password of the caller.
+    /// `None` when nothing was announced (the website channel, whose login takes a password).
+    pub approach: Option<ScaApproach>,
 }
 
 /// How often a standing order pays (Berlin Group `frequency`).

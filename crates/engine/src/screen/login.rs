@@ -4,7 +4,7 @@
 //! through the `ScaRelay` for a challenge, by following the app's page for a bounded time
 //! (`ScreenBankConfig::app_login_wait`) for an approval.
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::ScreenBank;
 use super::driver::{Browser, FillValue};
@@ -26,8 +26,9 @@ pub(super) const AFTER_PASSWORD: [&str; 4] = ["sca", "login_app", "login_method"
 /// The pages that wait for the customer to act elsewhere (in the app, at the bank's own page).
 pub(super) const WAITING: [&str; 2] = ["login_app", "login_redirect"];
 
-/// The methods a login's choice offers, as the map names its actions, with their Berlin Group
-/// `authenticationType` (the card reader's is the map's `[sca] method`).
+/// The methods a login's choice offers, as the contract names `screens.login_method`'s actions; the
+/// map says each one's Berlin Group `authenticationMethodId` and `authenticationType`
+/// (`sca.methods`).
 const LOGIN_METHODS: [&str; 2] = ["card_reader", "app"];
 
 /// What the website asks after the password.
@@ -137,16 +138,15 @@ impl ScreenBank {
             ))),
             _ => {
                 let actions = &self.inner.map.screen("login_method").actions;
+                let defs = &self.inner.map.sca.methods;
                 let methods = LOGIN_METHODS
                     .iter()
                     .filter(|m| page.has(&actions[**m]))
-                    .map(|m| ScaMethod {
-                        id: (*m).to_owned(),
-                        kind: match *m {
-                            "app" => "PUSH_OTP".to_owned(),
-                            _ => self.inner.map.sca.method.clone(),
-                        },
-                        name: page.text(&actions[*m]).filter(|t| !t.is_empty()),
+                    .filter_map(|m| Some((*m, defs.get(*m)?)))
+                    .map(|(m, def)| ScaMethod {
+                        id: def.id.clone(),
+                        kind: def.kind.clone(),
+                        name: page.text(&actions[m]).filter(|t| !t.is_empty()),
                     })
                     .collect();
                 Ok(LoginStep::Choice(methods))
@@ -154,8 +154,20 @@ impl ScreenBank {
         }
     }
 
-    /// The customer's choice on the login's choice page: clicks the method's button and tells what
-    /// follows. A method the page does not offer is refused naming `authenticationMethodId`.
+    /// The `authenticationMethodId` the map gives a method of the login's choice (one of
+    /// [`LOGIN_METHODS`]); the action's own name when the map gives none.
+    pub(super) fn login_method_id<'a>(&'a self, action: &'a str) -> &'a str {
+        self.inner
+            .map
+            .sca
+            .methods
+            .get(action)
+            .map_or(action, |def| def.id.as_str())
+    }
+
+    /// The customer's choice on the login's choice page, by its `authenticationMethodId`: clicks the
+    /// method's button and tells what follows. A method the page does not offer is refused naming
+    /// `authenticationMethodId`.
     pub(super) async fn choose_login_method(
         &self,
         browser: &Browser,
@@ -165,16 +177,18 @@ impl ScreenBank {
         self.expect(&source, &["login_method"])?;
         let actions = &self.inner.map.screen("login_method").actions;
         let Some(css) = LOGIN_METHODS
-            .contains(&method)
-            .then(|| actions[method].clone())
+            .iter()
+            .find(|action| self.login_method_id(action) == method)
+            .map(|action| actions[*action].clone())
             .filter(|css| Page::new(&source, &self.inner.map).has(css))
         else {
+            let ids: Vec<&str> = LOGIN_METHODS
+                .iter()
+                .map(|action| self.login_method_id(action))
+                .collect();
             return Err(InvalidValue::new(
                 "authenticationMethodId",
-                format!(
-                    "{method:?} is not offered: one of {}",
-                    LOGIN_METHODS.join(", ")
-                ),
+                format!("{method:?} is not offered: one of {}", ids.join(", ")),
             )
             .into());
         };
@@ -367,13 +381,21 @@ impl ScreenBank {
                         return Ok(());
                     }
                     let source = browser.source().await?;
-                    // The bank's words; never the link (it carries the login's secret state).
-                    let message = Page::new(&source, &self.inner.map)
+                    let page = Page::new(&source, &self.inner.map);
+                    // The bank's words; the link (it carries the login's secret state) only as a
+                    // secret, for the customer's browser.
+                    let message = page
                         .value(screen, "message")
                         .ok()
                         .flatten()
                         .map(want_text)
                         .unwrap_or_else(|| "the login continues at the bank's own page".to_owned());
+                    let link = match screen {
+                        "login_redirect" => Some(SecretString::from(want_text(
+                            page.required(screen, "link")?,
+                        ))),
+                        _ => None,
+                    };
                     tracing::info!(
                         event = "approval_pending",
                         customer = ?psu.psu_id,
@@ -382,14 +404,16 @@ impl ScreenBank {
                     return Err(Fail::Bank(BankError::ApprovalPending {
                         message,
                         retry_after: APP_RETRY_AFTER,
+                        page: link,
                     }));
                 }
                 LoginStep::Choice(_) => {
-                    let method = match self.inner.relay {
+                    let action = match self.inner.relay {
                         Some(_) => "card_reader",
                         None => "app",
                     };
-                    step = self.choose_login_method(browser, method).await?;
+                    let method = self.login_method_id(action).to_owned();
+                    step = self.choose_login_method(browser, &method).await?;
                 }
             }
         }

@@ -197,6 +197,22 @@ pub struct ScaDef {
     pub method: String,
     /// What the customer is told to do with the challenge.
     pub instructions: String,
+    /// Each way of confirming the website offers a choice of (`screens.login_method`'s actions:
+    /// `card_reader`, `app`), as the caller is told of it — the ids the bank's API gives the same
+    /// methods, so a caller picks one the same way on both channels.
+    #[serde(default)]
+    pub methods: BTreeMap<String, MethodDef>,
+}
+
+/// One way of confirming, as Berlin Group names it to the caller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodDef {
+    /// Its `authenticationMethodId` (the bank API's id for the same method, e.g. `card-reader`).
+    pub id: String,
+    /// Its `authenticationType` (`CHIP_OTP`, `PUSH_OTP`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 /// The website's formats.
@@ -675,6 +691,7 @@ impl ScreenMap {
         };
         check_login_steps(&login_steps, &raw.screens, &mut problem);
         check_options(&raw.screens, &mut problem);
+        check_methods(&raw.sca, &raw.screens, &mut problem);
         problems.dedup();
         let map = dates.map(|dates| ScreenMap {
             file: file.to_owned(),
@@ -810,6 +827,48 @@ fn check_login_steps(
                     steps.last().map_or("login", |s| s)
                 ),
                 "missing: no login step fills it".to_owned(),
+            );
+        }
+    }
+}
+
+/// Each action of a choice of method (`screens.login_method`) has its Berlin Group id and type in
+/// `sca.methods`, the ids non-empty and distinct; `sca.methods` names no other method.
+fn check_methods(
+    sca: &ScaDef,
+    screens: &BTreeMap<String, Screen>,
+    problem: &mut impl FnMut(String, String),
+) {
+    let actions = screens
+        .get("login_method")
+        .map(|s| s.actions.keys().map(String::as_str).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for action in &actions {
+        if !sca.methods.contains_key(*action) {
+            problem(
+                format!("sca.methods.{action}"),
+                format!(
+                    "missing: the `authenticationMethodId` and `authenticationType` of screens.login_method's action `{action}` (e.g. {{ id = \"card-reader\", type = \"CHIP_OTP\" }})"
+                ),
+            );
+        }
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for (name, method) in &sca.methods {
+        let at = format!("sca.methods.{name}");
+        if !actions.contains(&name.as_str()) {
+            problem(
+                at.clone(),
+                "not an action of screens.login_method".to_owned(),
+            );
+        }
+        if method.id.trim().is_empty() || method.kind.trim().is_empty() {
+            problem(at.clone(), "id and type must not be empty".to_owned());
+        }
+        if !ids.insert(method.id.as_str()) {
+            problem(
+                format!("{at}.id"),
+                format!("{:?} names another method too", method.id),
             );
         }
     }
@@ -969,6 +1028,30 @@ mod tests {
                 base.replacen(r#"parse = "amount""#, r#"parse = "dollars""#, 1),
                 "line",
                 "unknown variant `dollars`",
+            ),
+            // r13: each method of the login's choice says its Berlin Group id and type, distinct.
+            (
+                base.replacen(
+                    r#"methods.app = { id = "app", type = "PUSH_OTP" }"#,
+                    "",
+                    1,
+                ),
+                "sca.methods.app",
+                "missing: the `authenticationMethodId` and `authenticationType`",
+            ),
+            (
+                base.replacen(r#"{ id = "app", "#, r#"{ id = "card-reader", "#, 1),
+                "sca.methods.card_reader.id",
+                "names another method too",
+            ),
+            (
+                base.replacen(
+                    r#"methods.app = { id = "app", type = "PUSH_OTP" }"#,
+                    "methods.app = { id = \"app\", type = \"PUSH_OTP\" }\nmethods.sms = { id = \"sms\", type = \"SMS_OTP\" }",
+                    1,
+                ),
+                "sca.methods.sms",
+                "not an action of screens.login_method",
             ),
             (
                 base.replacen("&per_page={page_size}", "&per_page={rows_per_page}", 1),

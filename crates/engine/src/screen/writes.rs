@@ -175,6 +175,8 @@ impl ScreenBank {
                 id,
             },
             status: PaymentStatus::Received,
+            // The website's login takes a password: no approach to announce.
+            approach: None,
         })
     }
 
@@ -276,6 +278,8 @@ impl ScreenBank {
                 id,
             },
             status: PaymentStatus::Received,
+            // The website's login takes a password: no approach to announce.
+            approach: None,
         })
     }
 
@@ -336,6 +340,8 @@ impl ScreenBank {
                 id,
             },
             status: PaymentStatus::Received,
+            // The website's login takes a password: no approach to announce.
+            approach: None,
         })
     }
 

@@ -63,6 +63,11 @@ pub(super) async fn start_authorisation(
     let customer = psu_id(headers)?;
     let collection = target.collection();
     let password = authorisation_start(body)?;
+    if password.is_some() {
+        shared
+            .api_passwords
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let preference = sca_preference(headers)?;
     let expiry = shared.config.approval_expiry;
     let step = match approach(shared.config.sca, &preference, password.is_some()) {

@@ -370,6 +370,7 @@ impl Book {
                 id: id.clone(),
             },
             status: entry.status,
+            approach: None,
         })
     }
 
@@ -408,6 +409,7 @@ impl Book {
         PaymentInitiation {
             payment: PaymentRef { kind, id },
             status: PaymentStatus::Received,
+            approach: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The Berlin Group cancellation-authorisation routes (`…/{payment}/cancellation-authorisations`): a
 //! cancellation the bank answered with `202` and `_links.startAuthorisation` is authorised like the
 //! payment itself ([`ScaTarget::Cancellation`]), through the same start / answer / poll as any
-//! authorisation, for the caller's own payments only.
+//! authorisation, for the caller's own payments only; the list of a cancellation's authorisations is
+//! the bank's.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -13,8 +14,10 @@ use serde_json::Value;
 use psd2_fallback_engine::model::ScaTarget;
 
 use super::authorisations::{authorisation_status, start_authorisation, update_authorisation};
+use psd2_fallback_xs2a::authorisation_ids_json;
+
 use super::ctx::Ctx;
-use crate::errors::Result;
+use crate::errors::{Result, bank_error};
 
 /// `POST /v1/{service}/{product}/{id}/cancellation-authorisations`.
 #[utoipa::path(post, path = "/v1/{service}/{product}/{payment}/cancellation-authorisations", tag = "payments", security(("caller" = [])),
@@ -52,6 +55,39 @@ pub(super) async fn start_cancellation_authorisation(
         base,
     )
     .await
+}
+
+/// `GET /v1/{service}/{product}/{id}/cancellation-authorisations`: the ids of the cancellation's
+/// authorisations, as the bank holds them (Berlin Group "get cancellation authorisation
+/// sub-resources").
+#[utoipa::path(get, path = "/v1/{service}/{product}/{payment}/cancellation-authorisations", tag = "payments", security(("caller" = [])),
+    params(
+        ("service" = String, Path, description = "`payments`, `periodic-payments` or `bulk-payments`"),
+        ("product" = String, Path, description = "The payment product, e.g. `sepa-credit-transfers`"),
+        ("payment" = String, Path, description = "The payment's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request")
+    ),
+    responses(
+        (status = 200, description = "`authorisationIds`: the cancellation's authorisations", content_type = "application/json"),
+        (status = 400, description = "The bank cannot list them now (`SERVICE_INVALID`: its website is serving)"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
+pub(super) async fn cancellation_authorisations(
+    ctx: Ctx,
+    Path((service, product, payment)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let (payment, owned) = ctx.payment(&service, &product, &payment)?;
+    let psu = ctx.psu(&owned.psu, &headers);
+    let ids = ctx
+        .failover()
+        .authorisation_ids(&psu, &ScaTarget::Cancellation(payment))
+        .await
+        .map_err(bank_error)?;
+    Ok(Json(authorisation_ids_json(&ids)))
 }
 
 /// `PUT /v1/{service}/{product}/{id}/cancellation-authorisations/{authorisation}`.

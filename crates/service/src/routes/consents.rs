@@ -41,18 +41,21 @@ pub(super) async fn create_consent(ctx: Ctx, headers: HeaderMap, body: Bytes) ->
     // bank-offered consent: the bank (or the website's login) decides which accounts that is.
     let request = input.to_request()?;
     let psu = ctx.psu(&psu_id, &headers);
-    let id = ctx
+    let created = ctx
         .failover()
-        .create_consent(&psu, &request)
+        .create_consent_announced(&psu, &request)
         .await
         .map_err(bank_error)?;
+    let id = created.id;
     ctx.state
         .inner
         .owners
         .record_consent_owner(&ctx.bank().name, id.as_str(), &ctx.owner(psu_id), &request)
         .map_err(owner_store_error)?;
-    // The approach is the bank's choice at the start of the authorisation: not fixed yet.
-    Ok(consent_created(&id, &ctx.prefix, None))
+    // The approach the bank announced, if it did (a redirect or the app: no password is asked);
+    // otherwise the bank's choice at the start of the authorisation.
+    let approach = ctx.bank().fallback_password.announce(created.approach);
+    Ok(consent_created(&id, &ctx.prefix, approach))
 }
 
 /// `GET /v1/consents/{id}`: what the consent asked for (kept in the owner store when it was made

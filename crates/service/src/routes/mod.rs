@@ -48,7 +48,10 @@ pub(crate) fn router(state: ServiceState) -> OpenApiRouter<ServiceState> {
             payments::update_payment_authorisation,
             payments::payment_authorisation_status
         ))
-        .routes(routes!(cancellations::start_cancellation_authorisation))
+        .routes(routes!(
+            cancellations::start_cancellation_authorisation,
+            cancellations::cancellation_authorisations
+        ))
         .routes(routes!(
             cancellations::update_cancellation_authorisation,
             cancellations::cancellation_authorisation_status

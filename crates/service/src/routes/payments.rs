@@ -170,8 +170,10 @@ async fn initiate_once(
         "{}/v1/{service}/{product}/{}",
         ctx.prefix, initiation.payment.id
     );
-    // The approach is the bank's choice at the start of the authorisation: not fixed yet.
-    Ok(initiation_created(&initiation, &base, None))
+    // The approach the bank announced, if it did (a redirect or the app: no password is asked);
+    // otherwise the bank's choice at the start of the authorisation.
+    let approach = ctx.bank().fallback_password.announce(initiation.approach);
+    Ok(initiation_created(&initiation, &base, approach))
 }
 
 /// `GET /v1/{service}/{product}/{id}/status`, from the bank.
