@@ -19,10 +19,10 @@
 use std::time::Duration;
 
 use psd2_fallback_sandbox::{ApiFault, Sandbox, SandboxConfig, SandboxSca, card_reader_response};
-use psd2_fallback_service::ServiceLimits;
+use psd2_fallback_service::{BankSetup, FallbackPassword, ServiceLimits};
 use serde_json::{Value, json};
 
-use crate::support::service::{TOKEN_A, fast_health, screen_channel, start};
+use crate::support::service::{TOKEN_A, fast_health, screen_channel, start_with};
 use crate::support::{TODAY, browser, password};
 
 /// Served through the API.
@@ -532,6 +532,16 @@ fn param(url: &str, name: &str) -> Option<String> {
 /// one, and her consent, authorised without it, is not served by the website unattended: its read
 /// answers plainly that she must authenticate again (401 `CONSENT_INVALID`).
 async fn row(sca: SandboxSca, website: fn(&mut SandboxConfig), expected: (&str, &str)) {
+    row_set_up(sca, website, |_| {}, expected).await;
+}
+
+/// A row of the matrix with the bank's service setup changed by `set_up` (`fallback_password`).
+async fn row_set_up(
+    sca: SandboxSca,
+    website: fn(&mut SandboxConfig),
+    set_up: fn(&mut BankSetup),
+    expected: (&str, &str),
+) {
     let mut config = SandboxConfig {
         today: Some(TODAY),
         settle_after: Duration::from_millis(200),
@@ -541,7 +551,14 @@ async fn row(sca: SandboxSca, website: fn(&mut SandboxConfig), expected: (&str, 
     website(&mut config);
     let sandbox = Sandbox::start(config).await.unwrap();
     let screen = screen_channel(&sandbox).await;
-    let service = start(&sandbox, screen, ServiceLimits::default(), fast_health()).await;
+    let service = start_with(
+        &sandbox,
+        screen,
+        ServiceLimits::default(),
+        fast_health(),
+        set_up,
+    )
+    .await;
     let iban = |c: &str| sandbox.ledger().accounts(c)[0].iban.to_string();
 
     let anna = Client::new(&service.url, &service.bank_url(), ANNA, &sandbox);
@@ -566,18 +583,28 @@ async fn row(sca: SandboxSca, website: fn(&mut SandboxConfig), expected: (&str, 
         return;
     };
     sandbox.set_api_fault(ApiFault::Down);
-    if !asked_a_password {
+    let annas_read = anna
+        .send(
+            reqwest::Method::GET,
+            &format!("{}/v1/accounts", service.bank_url()),
+            Some(&annas_consent),
+            None,
+            &[],
+        )
+        .await;
+    if asked_a_password {
+        // The password given with her consent's authorisation logs Anna in on the website: her
+        // consent is served through the outage.
+        assert_eq!(annas_read.status, 200, "{sca:?}: {}", annas_read.body);
+        assert_eq!(
+            annas_read.body["accounts"][0]["iban"],
+            iban(ANNA).as_str(),
+            "{sca:?}"
+        );
+    } else {
         // Anna's consent was authorised without her password: the website cannot log her in
         // unattended, and her read says so plainly — she must authenticate again.
-        let read = anna
-            .send(
-                reqwest::Method::GET,
-                &format!("{}/v1/accounts", service.bank_url()),
-                Some(&annas_consent),
-                None,
-                &[],
-            )
-            .await;
+        let read = annas_read;
         assert_eq!(read.status, 401, "{sca:?}: {}", read.body);
         assert_eq!(read.body["tppMessages"][0]["code"], "CONSENT_INVALID");
         let text = read.body["tppMessages"][0]["text"].as_str().unwrap();
@@ -619,6 +646,26 @@ async fn redirect_a_consent_and_a_payment_through_the_api_and_the_website() {
              no-password:REDIRECT scaRedirect->browser poll-scaStatus",
             // The payment's initiation opens a website session of its own, whose login waits at
             // the bank's page: the 503 links it, the customer logs in there, the retry is served.
+            "password:REDIRECT scaRedirect->browser poll-scaStatus \
+             503:scaRedirect->browser password:EMBEDDED challengeData->card-reader",
+        ),
+    )
+    .await;
+}
+
+/// An operator whose customers agreed to it keeps asking for the password (`fallback_password =
+/// "always"`) though the bank redirects: the client gives it, and Anna's consent, authorised at the
+/// bank's page, is then served by the website through the outage instead of asking her again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_with_the_password_kept_for_the_fallback_the_consent_is_served_through_the_outage()
+{
+    row_set_up(
+        SandboxSca::Redirect,
+        |c| c.login_redirects = vec![LUC.to_owned()],
+        |setup| setup.fallback_password = FallbackPassword::Always,
+        (
+            "password:REDIRECT scaRedirect->browser poll-scaStatus \
+             password:REDIRECT scaRedirect->browser poll-scaStatus",
             "password:REDIRECT scaRedirect->browser poll-scaStatus \
              503:scaRedirect->browser password:EMBEDDED challengeData->card-reader",
         ),

@@ -121,11 +121,7 @@ pub async fn start(
     limits: ServiceLimits,
     health: HealthConfig,
 ) -> Running {
-    let journal_path =
-        std::env::temp_dir().join(format!("psd2-fallback-service-{}.db", uuid::Uuid::new_v4()));
-    let mut running = start_on_journal(sandbox, screen, limits, health, &journal_path).await;
-    running.own_journal = Some(journal_path);
-    running
+    start_with(sandbox, screen, limits, health, |_| {}).await
 }
 
 /// Starts the service over `sandbox` on the journal file `journal_path` and the owners file beside it,
@@ -136,6 +132,34 @@ pub async fn start_on_journal(
     limits: ServiceLimits,
     health: HealthConfig,
     journal_path: &std::path::Path,
+) -> Running {
+    start_set_up(sandbox, screen, limits, health, journal_path, |_| {}).await
+}
+
+/// Starts the service as [`start`] does, with the bank's setup changed by `set_up` first (an
+/// operator's per-bank choice, such as `fallback_password`).
+pub async fn start_with(
+    sandbox: &Sandbox,
+    screen: Arc<dyn Bank>,
+    limits: ServiceLimits,
+    health: HealthConfig,
+    set_up: fn(&mut BankSetup),
+) -> Running {
+    let journal_path =
+        std::env::temp_dir().join(format!("psd2-fallback-service-{}.db", uuid::Uuid::new_v4()));
+    let mut running = start_set_up(sandbox, screen, limits, health, &journal_path, set_up).await;
+    running.own_journal = Some(journal_path);
+    running
+}
+
+/// The service on `journal_path`, its bank set up by `set_up`.
+async fn start_set_up(
+    sandbox: &Sandbox,
+    screen: Arc<dyn Bank>,
+    limits: ServiceLimits,
+    health: HealthConfig,
+    journal_path: &std::path::Path,
+    set_up: fn(&mut BankSetup),
 ) -> Running {
     let bank_conformance = Checker::sandbox(sandbox);
     let gate = Gate::start(bank_conformance.url.clone()).await;
@@ -148,13 +172,10 @@ pub async fn start_on_journal(
         .unwrap();
     let health = parts.health;
     let prober = parts.prober.expect("the builder probes the API");
+    let mut setup = BankSetup::new(BANK, Arc::new(parts.api), parts.screen, health.clone());
+    set_up(&mut setup);
     let state = ServiceState::new(
-        vec![BankSetup::new(
-            BANK,
-            Arc::new(parts.api),
-            parts.screen,
-            health.clone(),
-        )],
+        vec![setup],
         journal,
         owners,
         vec![
