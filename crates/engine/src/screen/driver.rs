@@ -643,7 +643,7 @@ impl Driver {
 /// One browser session. Never shared between customers.
 #[derive(Debug)]
 pub(crate) struct Browser {
-    client: Client,
+    pub(super) client: Client,
     /// The session's cookies as a `Cookie` header, for reads over HTTP on this browser's session:
     /// taken from WebDriver when first needed, forgotten when a click may have changed them (a
     /// login, a form) or an HTTP read did not land where expected. Secret: never logged or written.

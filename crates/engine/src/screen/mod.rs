@@ -42,6 +42,7 @@
 //! customer. `governor` paces page loads and clicks per bank.
 
 mod bank;
+mod bare;
 mod contract;
 pub(crate) mod driver;
 pub(crate) mod extract;
@@ -60,6 +61,7 @@ mod sessions;
 mod warm;
 mod writes;
 
+pub use self::bare::BareBrowser;
 pub use self::driver::{BROWSER_USER, DriverError, WebDriverTarget, lightest_chromium};
 pub use self::extract::{ReadError, Reading, Record, Value};
 pub use self::http_read::HttpReads;
