@@ -651,7 +651,7 @@ pub(crate) trait Gate: Send + Sync {
 
 /// One browser session. Never shared between customers.
 pub(crate) struct Browser {
-    client: Client,
+    pub(super) client: Client,
     /// The gate of the flow using the browser now: a dead reference once that flow ended (then
     /// nothing waits: a browser acts outside a flow only to be closed).
     gate: Mutex<Option<std::sync::Weak<dyn Gate>>>,

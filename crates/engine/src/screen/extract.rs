@@ -4,7 +4,8 @@
 //! parse per page instead of one WebDriver round trip per cell. The flows read through `Page`; outside
 //! the crate, [`ScreenMap::read`] reads a whole screen into a [`Reading`] the same way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{LazyLock, RwLock};
 
 use scraper::{ElementRef, Html, Selector};
 use time::Date;
@@ -113,8 +114,24 @@ pub(crate) struct Page<'m> {
     map: &'m ScreenMap,
 }
 
+/// Compiled selectors by their text, shared by every page of the process: a map's selectors are few
+/// and asked for on every read, so each is compiled once (bounded all the same: cleared when full).
+static SELECTORS: LazyLock<RwLock<HashMap<String, Selector>>> = LazyLock::new(Default::default);
+
+/// The most selectors kept compiled.
+const SELECTORS_KEPT: usize = 4096;
+
 fn selector(css: &str) -> Selector {
-    Selector::parse(css).expect("selectors are checked when the map is loaded")
+    if let Some(kept) = SELECTORS.read().unwrap_or_else(|p| p.into_inner()).get(css) {
+        return kept.clone();
+    }
+    let compiled = Selector::parse(css).expect("selectors are checked when the map is loaded");
+    let mut kept = SELECTORS.write().unwrap_or_else(|p| p.into_inner());
+    if kept.len() >= SELECTORS_KEPT {
+        kept.clear();
+    }
+    kept.insert(css.to_owned(), compiled.clone());
+    compiled
 }
 
 /// The element's text: its text nodes, each trimmed, joined by one space.
@@ -190,7 +207,7 @@ impl<'m> Page<'m> {
             return Ok(Some(Value::Flag(self.has(&def.css))));
         }
         let element = self.html.select(&selector(&def.css)).next();
-        read(self.map, screen, name, def, element)
+        read(self.map, screen, (name, None), def, element)
     }
 
     /// A value that must be there.
@@ -245,8 +262,8 @@ impl<'m> Page<'m> {
                     record.insert((*key).clone(), Value::Flag(element.is_some()));
                     continue;
                 }
-                if let Some(value) = read(self.map, screen, &format!("{name}.{key}"), col, element)?
-                {
+                let item = (name, Some(key.as_str()));
+                if let Some(value) = read(self.map, screen, item, col, element)? {
                     record.insert((*key).clone(), value);
                 }
             }
@@ -256,10 +273,12 @@ impl<'m> Page<'m> {
     }
 }
 
+/// Reads one value (`(name, None)`) or one table cell (`(table, Some(column))`); the item is named,
+/// as `name` or `table.column`, only in an error (not formatted for each cell read).
 fn read(
     map: &ScreenMap,
     screen: &str,
-    item: &str,
+    item: (&str, Option<&str>),
     def: &ValueDef,
     element: Option<ElementRef<'_>>,
 ) -> Result<Option<Value>, ExtractError> {
@@ -284,7 +303,7 @@ fn read(
         } else {
             Err(ExtractError::Unparsable {
                 screen: screen.to_owned(),
-                item: item.to_owned(),
+                item: item_name(item),
                 reason: "is empty".to_owned(),
             })
         };
@@ -293,9 +312,17 @@ fn read(
         .map(Some)
         .map_err(|reason| ExtractError::Unparsable {
             screen: screen.to_owned(),
-            item: item.to_owned(),
+            item: item_name(item),
             reason,
         })
+}
+
+/// A value's name, or a table cell's `table.column`.
+fn item_name((name, column): (&str, Option<&str>)) -> String {
+    match column {
+        Some(column) => format!("{name}.{column}"),
+        None => name.to_owned(),
+    }
 }
 
 /// Parses one text as the map says, in the map's formats.

@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 
 use super::ScreenBank;
 use super::driver::Browser;
+use super::extract::Page;
 use super::fail::FlowResult;
 
 /// The largest page an HTTP read accepts; a longer answer is read through the browser instead.
@@ -62,52 +63,70 @@ impl ScreenBank {
 
     /// Opens a screen for reading: over HTTP on the browser's session when the map marks it
     /// `server_rendered` (and HTTP reads are on), else (or when that does not land on the screen)
-    /// through the browser. The source is returned for extraction.
+    /// through the browser. The page is parsed once: checked to be the screen, and returned for
+    /// extraction.
     pub(super) async fn read_page(
         &self,
         browser: &Browser,
         screen: &str,
         id: Option<&str>,
-    ) -> FlowResult<String> {
+    ) -> FlowResult<Page<'_>> {
         let url = self.url(screen, id);
-        self.read_at(browser, screen, &url).await
+        self.read_checked(browser, screen, &url)
+            .await
+            .map(|(_, page)| page)
     }
 
-    /// Reads the screen `screen` at `url` (a page of a list, say), as [`ScreenBank::read_page`].
+    /// Reads the screen `screen` at `url` (a page of a list, say), as [`ScreenBank::read_page`], and
+    /// returns its source (to be kept across the list's next steps).
     pub(super) async fn read_at(
         &self,
         browser: &Browser,
         screen: &str,
         url: &str,
     ) -> FlowResult<String> {
-        if self.inner.config.http_reads && self.inner.map.screen(screen).server_rendered {
+        self.read_checked(browser, screen, url)
+            .await
+            .map(|(source, _)| source)
+    }
+
+    /// The source of the screen `screen` at `url` and the page parsed from it, checked to be that
+    /// screen.
+    async fn read_checked(
+        &self,
+        browser: &Browser,
+        screen: &str,
+        url: &str,
+    ) -> FlowResult<(String, Page<'_>)> {
+        let map = &self.inner.map;
+        if self.inner.config.http_reads && map.screen(screen).server_rendered {
             self.pace().await;
-            match self.fetch(browser, url).await {
-                Some(source) if self.expect(&source, &[screen]).is_ok() => {
+            if let Some(source) = self.fetch(browser, url).await {
+                let page = Page::new(&source, map);
+                if self.expect_on(&page, &[screen]).is_ok() {
                     self.inner
                         .http_counters
                         .served
                         .fetch_add(1, Ordering::Relaxed);
-                    return Ok(source);
-                }
-                _ => {
-                    browser.forget_cookies();
-                    self.inner
-                        .http_counters
-                        .fell_back
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        screen,
-                        "a read over HTTP did not land on its screen; reading it in the browser"
-                    );
+                    return Ok((source, page));
                 }
             }
+            browser.forget_cookies();
+            self.inner
+                .http_counters
+                .fell_back
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                screen,
+                "a read over HTTP did not land on its screen; reading it in the browser"
+            );
         }
         self.pace().await;
         browser.goto(url).await?;
         let source = browser.source().await?;
-        self.expect(&source, &[screen])?;
-        Ok(source)
+        let page = Page::new(&source, map);
+        self.expect_on(&page, &[screen])?;
+        Ok((source, page))
     }
 
     /// The page at `url` fetched with the browser's cookies, or `None` when it could not be had

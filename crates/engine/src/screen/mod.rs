@@ -48,6 +48,7 @@
 //! `governor` paces page loads, clicks and HTTP reads per bank.
 
 mod bank;
+mod bare;
 mod contract;
 mod costs;
 pub(crate) mod driver;
@@ -68,6 +69,7 @@ mod sessions;
 mod warm;
 mod writes;
 
+pub use self::bare::BareBrowser;
 pub use self::costs::FlowCosts;
 pub use self::driver::{BROWSER_USER, DriverError, WebDriverTarget, lightest_chromium};
 pub use self::extract::{ReadError, Reading, Record, Value};

@@ -81,7 +81,15 @@ impl ScreenBank {
     /// Which of the expected screens the page is; the maintenance page, the login page (session ended),
     /// the bank's error page and anything else become failures.
     pub(super) fn expect<'a>(&self, source: &str, screens: &[&'a str]) -> FlowResult<&'a str> {
-        let page = Page::new(source, &self.inner.map);
+        self.expect_on(&Page::new(source, &self.inner.map), screens)
+    }
+
+    /// [`ScreenBank::expect`] on a page already parsed (read once, checked and extracted).
+    pub(super) fn expect_on<'a>(
+        &self,
+        page: &Page<'_>,
+        screens: &[&'a str],
+    ) -> FlowResult<&'a str> {
         if let Some(found) = page.which(screens) {
             return Ok(found);
         }

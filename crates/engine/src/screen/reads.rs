@@ -9,7 +9,9 @@ use super::extract::{Page, Value};
 use super::fail::{Fail, FlowResult};
 use super::map::Paging;
 use super::navigation::{url_encode, want_text};
-use super::rows::{check_total, disagree, history, mistyped, model_word, shown_total, text};
+use super::rows::{
+    check_total, disagree, history, history_on, mistyped, model_word, shown_total, text,
+};
 use crate::bank::BankError;
 use crate::model::{
     Account, AccountId, Balance, BalanceType, Currency, Direction, InvalidValue, PaymentId,
@@ -27,8 +29,7 @@ impl ScreenBank {
 
     /// The customer's accounts, from the overview.
     pub(super) async fn account_rows(&self, browser: &Browser) -> FlowResult<Vec<Account>> {
-        let source = self.read_page(browser, "accounts", None).await?;
-        let page = Page::new(&source, &self.inner.map);
+        let page = self.read_page(browser, "accounts", None).await?;
         let mut out = Vec::new();
         for row in page.table("accounts", "accounts")? {
             let iban = row
@@ -153,10 +154,38 @@ impl ScreenBank {
         let mut number = 1;
         let mut total = None;
         loop {
-            let source = self.history_page(browser).await?;
-            if total.is_none() {
-                total = shown_total(map, &source)?;
-            }
+            // Each page is parsed once: checked, its total, rows and next page read from that parse
+            // (the parsed page is not kept across an await: it cannot leave its thread).
+            let (source, next) = {
+                let (source, page) = self.history_page(browser).await?;
+                if total.is_none() {
+                    total = shown_total(&page)?;
+                }
+                // "Load more" lists are read once everything is on the one page (below).
+                let next = if paging.more.is_some() {
+                    None
+                } else {
+                    out.extend(history_on(map, &page)?);
+                    Some(if let Some(next) = &paging.next {
+                        page.attribute(next, "href")
+                            .filter(|href| links.insert(href.clone()))
+                            .map(|href| self.absolute(&href))
+                    } else if let Some(page_query) = &paging.page {
+                        let pages = page.typed("history", "pages", Value::integer)?;
+                        (number < pages).then(|| {
+                            number += 1;
+                            let query = page_query.replace("{page}", &number.to_string());
+                            with_query(&match &filter_query {
+                                Some(f) => format!("{f}&{query}"),
+                                None => query,
+                            })
+                        })
+                    } else {
+                        None
+                    })
+                };
+                (source, next)
+            };
             if let Some(more) = &paging.more {
                 // "Load more": click until everything is on the one page, then read it once.
                 if self
@@ -166,48 +195,23 @@ impl ScreenBank {
                 {
                     continue;
                 }
-                out.extend(history(&self.inner.map, &source)?);
+                out.extend(history(map, &source)?);
                 break;
             }
-            out.extend(history(&self.inner.map, &source)?);
-            if let Some(next) = &paging.next {
-                let href = Page::new(&source, map).attribute(next, "href");
-                match href {
-                    Some(href) if links.insert(href.clone()) => {
-                        self.pace().await;
-                        browser.goto(&self.absolute(&href)).await?;
-                        continue;
-                    }
-                    _ => break,
-                }
-            }
-            if let Some(page_query) = &paging.page {
-                let pages = {
-                    let page = Page::new(&source, map);
-                    page.typed("history", "pages", Value::integer)?
-                };
-                if number >= pages {
-                    break;
-                }
-                number += 1;
-                let query = page_query.replace("{page}", &number.to_string());
-                let query = match &filter_query {
-                    Some(f) => format!("{f}&{query}"),
-                    None => query,
-                };
-                self.pace().await;
-                browser.goto(&with_query(&query)).await?;
-                continue;
-            }
-            break;
+            let Some(Some(next)) = next else {
+                break;
+            };
+            self.pace().await;
+            browser.goto(&next).await?;
         }
         check_total(total, out.len())?;
         Ok(out)
     }
 
     /// Waits for a history page to be rendered — or to show something that will never render it (a
-    /// refused filter, the login page, maintenance, the bank's error page) — and returns its source.
-    async fn history_page(&self, browser: &Browser) -> FlowResult<String> {
+    /// refused filter, the login page, maintenance, the bank's error page) — and returns its source
+    /// and the page parsed from it (once).
+    async fn history_page(&self, browser: &Browser) -> FlowResult<(String, Page<'_>)> {
         let map = &self.inner.map;
         let screen = map.screen("history");
         let ready = screen
@@ -227,8 +231,8 @@ impl ScreenBank {
             .wait_for(&settled.join(", "), self.inner.config.wait_timeout)
             .await;
         let source = browser.source().await?;
-        self.expect(&source, &["history"])?;
         let page = Page::new(&source, map);
+        self.expect_on(&page, &["history"])?;
         if let Some(Value::Text(error)) = page.value("history", "error")? {
             return Err(Fail::Bank(BankError::Rejected {
                 code: "FILTER_REFUSED".to_owned(),
@@ -236,7 +240,7 @@ impl ScreenBank {
             }));
         }
         match waited {
-            Ok(()) if page.has(&ready) => Ok(source),
+            Ok(()) if page.has(&ready) => Ok((source, page)),
             Ok(()) | Err(DriverError::Timeout(_)) => Err(Fail::Unexpected {
                 screen: "history".to_owned(),
                 selector: ready,
@@ -253,10 +257,9 @@ impl ScreenBank {
         at: Option<Date>,
     ) -> FlowResult<Vec<Balance>> {
         let Some(at) = at else {
-            let source = self
+            let page = self
                 .read_page(browser, "balances", Some(account.as_str()))
                 .await?;
-            let page = Page::new(&source, &self.inner.map);
             let today = page.value("balances", "today")?.and_then(|v| v.date());
             let closing_day = page
                 .value("balances", "closing_date")?
@@ -320,10 +323,10 @@ impl ScreenBank {
         browser: &Browser,
         payment: &PaymentRef,
     ) -> FlowResult<PaymentStatus> {
-        let source = self
+        let page = self
             .read_page(browser, "payment", Some(payment.id.as_str()))
             .await?;
-        self.status_on(&Page::new(&source, &self.inner.map), "payment")
+        self.status_on(&page, "payment")
     }
 
     /// A payment, standing order or file found by its end-to-end id (a file: its message id) in the
@@ -336,7 +339,9 @@ impl ScreenBank {
         let map = &self.inner.map;
         let screen = map.screen("payments");
         let paging = screen.paging.clone().unwrap_or_default();
-        let mut source = self.read_page(browser, "payments", None).await?;
+        let mut source = self
+            .read_at(browser, "payments", &self.url("payments", None))
+            .await?;
         let mut links = std::collections::HashSet::new();
         let mut number = 1;
         loop {

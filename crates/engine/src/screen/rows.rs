@@ -72,7 +72,11 @@ pub(super) fn model_word(
 /// One page of history rows as transactions, each cross-checked where the website shows a
 /// value twice.
 pub(super) fn history(map: &ScreenMap, source: &str) -> FlowResult<Vec<Transaction>> {
-    let page = Page::new(source, map);
+    history_on(map, &Page::new(source, map))
+}
+
+/// [`history`] on a page already parsed.
+pub(super) fn history_on(map: &ScreenMap, page: &Page<'_>) -> FlowResult<Vec<Transaction>> {
     let mut out = Vec::new();
     let mut running = Vec::new();
     let reads_orders = map
@@ -192,10 +196,8 @@ fn check_running(rows: &[Transaction], running: &[Option<Decimal>]) -> FlowResul
 }
 
 /// The number of items the history says it has (its `total` value), when it shows one.
-pub(super) fn shown_total(map: &ScreenMap, source: &str) -> FlowResult<Option<i64>> {
-    Ok(Page::new(source, map)
-        .value("history", "total")?
-        .and_then(|v| v.integer()))
+pub(super) fn shown_total(page: &Page<'_>) -> FlowResult<Option<i64>> {
+    Ok(page.value("history", "total")?.and_then(|v| v.integer()))
 }
 
 /// The rows read must be as many as the list said it has.
@@ -323,7 +325,7 @@ columns.name = { css = ".gegenpartei", optional = true }
     fn read(html: &str) -> FlowResult<Vec<Transaction>> {
         let map = ScreenMap::parse("andere.toml", OTHER_BANK).unwrap_or_else(|e| panic!("{e}"));
         let rows = history(&map, html)?;
-        check_total(shown_total(&map, html)?, rows.len())?;
+        check_total(shown_total(&Page::new(html, &map))?, rows.len())?;
         Ok(rows)
     }
 
