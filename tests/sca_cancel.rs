@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use psd2_fallback_engine::api::ApiBank;
 use psd2_fallback_engine::model::{
-    Amount, Cancellation, Currency, EndToEndId, PaymentProduct, PaymentRef, PaymentRequest,
-    PaymentStatus, ScaAnswer, ScaPreference, ScaStatus, ScaStep, ScaTarget,
+    Amount, Cancellation, ConsentAccess, ConsentRequest, Currency, EndToEndId, PaymentProduct,
+    PaymentRef, PaymentRequest, PaymentStatus, ScaAnswer, ScaPreference, ScaStatus, ScaStep,
+    ScaTarget,
 };
 use psd2_fallback_engine::{Bank, PsuContext};
 use psd2_fallback_sandbox::ledger::SCA_ATTEMPTS;
@@ -20,7 +21,7 @@ use rust_decimal::dec;
 
 use crate::support::conformance::{Checker, Conforming};
 use crate::support::service::{TOKEN_A, TOKEN_B, api_bank, fast_health, start};
-use crate::support::{TODAY, psu};
+use crate::support::{TODAY, ibans, psu};
 
 const ANNA: &str = "1000001";
 const LUC: &str = "1000002";
@@ -302,13 +303,58 @@ async fn the_service_follows_cancellation_authorisations_only_for_their_caller()
         "{listed:?} lists the authorisation started"
     );
     let listed_by_other = other.authorisation_ids(&anna, &target).await.unwrap_err();
-    for refused in [&started, &answered, &read, &listed_by_other] {
+    // The payment's own authorisations and a consent's (`GET …/authorisations`): listed for their
+    // caller as the bank holds them, unknown to another caller.
+    let signing = ScaTarget::Payment(paid.clone());
+    let signings = client.authorisation_ids(&anna, &signing).await.unwrap();
+    assert_eq!(signings.len(), 1, "the payment's one signing: {signings:?}");
+    let consent = client
+        .create_consent(
+            &anna,
+            &ConsentRequest {
+                access: ConsentAccess::full(ibans(&sandbox, ANNA)),
+                recurring: true,
+                valid_until: TODAY + time::Duration::days(90),
+                frequency_per_day: 4,
+            },
+        )
+        .await
+        .unwrap();
+    let consenting = ScaTarget::Consent(consent);
+    let consent_challenge = client
+        .start_authorisation(&anna, &consenting)
+        .await
+        .unwrap()
+        .into_challenge()
+        .unwrap();
+    assert_eq!(
+        client.authorisation_ids(&anna, &consenting).await.unwrap(),
+        vec![consent_challenge.authorisation_id.clone()]
+    );
+    let signings_by_other = other.authorisation_ids(&anna, &signing).await.unwrap_err();
+    let consent_by_other = other
+        .authorisation_ids(&anna, &consenting)
+        .await
+        .unwrap_err();
+    for refused in [
+        &started,
+        &answered,
+        &read,
+        &listed_by_other,
+        &signings_by_other,
+    ] {
         assert!(refused.is_rejected(), "{refused}");
         assert!(
             refused.to_string().contains("RESOURCE_UNKNOWN"),
             "{refused}"
         );
     }
+    // Another caller's consent is, to this caller, no consent at all (as the bank's API says it).
+    assert!(consent_by_other.is_rejected(), "{consent_by_other}");
+    assert!(
+        consent_by_other.to_string().contains("CONSENT_UNKNOWN"),
+        "{consent_by_other}"
+    );
     assert_eq!(
         client.payment_status(&anna, &paid).await.unwrap(),
         PaymentStatus::AcceptedTechnical

@@ -22,9 +22,9 @@ use psd2_fallback_engine::model::{
     AuthorisationCode, AuthorisationId, ScaAnswer, ScaStatus, ScaTarget,
 };
 use psd2_fallback_xs2a::{
-    ApiError, AuthorisationUpdate, authorisation_start, authorisation_step_in,
-    authorisation_update, authorisation_updated_in, sca_preference, sca_progress_json,
-    step_json_in,
+    ApiError, AuthorisationUpdate, authorisation_ids_json, authorisation_start,
+    authorisation_step_in, authorisation_update, authorisation_updated_in, sca_preference,
+    sca_progress_json, step_json_in,
 };
 
 use super::ctx::{Ctx, Owned};
@@ -55,6 +55,23 @@ pub(super) async fn start_authorisation(
             Err(bank_error(error))
         }
     }
+}
+
+/// The ids of `target`'s authorisations (a resource of `owned`'s customer), as the bank holds them
+/// (Berlin Group "get authorisation sub-resources").
+pub(super) async fn authorisation_list(
+    ctx: &Ctx,
+    owned: &Owned,
+    headers: &HeaderMap,
+    target: ScaTarget,
+) -> Result<Json<Value>> {
+    let psu = ctx.psu(&owned.psu, headers);
+    let ids = ctx
+        .failover()
+        .authorisation_ids(&psu, &target)
+        .await
+        .map_err(bank_error)?;
+    Ok(Json(authorisation_ids_json(&ids)))
 }
 
 /// Where an authorisation of `target` stands (a redirect, a decoupled approval): `scaStatus` and the

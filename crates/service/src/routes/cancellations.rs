@@ -13,11 +13,12 @@ use serde_json::Value;
 
 use psd2_fallback_engine::model::ScaTarget;
 
-use super::authorisations::{authorisation_status, start_authorisation, update_authorisation};
-use psd2_fallback_xs2a::authorisation_ids_json;
+use super::authorisations::{
+    authorisation_list, authorisation_status, start_authorisation, update_authorisation,
+};
 
 use super::ctx::Ctx;
-use crate::errors::{Result, bank_error};
+use crate::errors::Result;
 
 /// `POST /v1/{service}/{product}/{id}/cancellation-authorisations`.
 #[utoipa::path(post, path = "/v1/{service}/{product}/{payment}/cancellation-authorisations", tag = "payments", security(("caller" = [])),
@@ -81,13 +82,7 @@ pub(super) async fn cancellation_authorisations(
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
     let (payment, owned) = ctx.payment(&service, &product, &payment)?;
-    let psu = ctx.psu(&owned.psu, &headers);
-    let ids = ctx
-        .failover()
-        .authorisation_ids(&psu, &ScaTarget::Cancellation(payment))
-        .await
-        .map_err(bank_error)?;
-    Ok(Json(authorisation_ids_json(&ids)))
+    authorisation_list(&ctx, &owned, &headers, ScaTarget::Cancellation(payment)).await
 }
 
 /// `PUT /v1/{service}/{product}/{id}/cancellation-authorisations/{authorisation}`.

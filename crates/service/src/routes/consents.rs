@@ -14,7 +14,9 @@ use psd2_fallback_xs2a::{
     ApiError, ConsentIn, Links, consent_created, consent_json, consent_status_json,
 };
 
-use super::authorisations::{authorisation_status, start_authorisation, update_authorisation};
+use super::authorisations::{
+    authorisation_list, authorisation_status, start_authorisation, update_authorisation,
+};
 use super::ctx::Ctx;
 use crate::errors::{Result, bank_error, owner_store_error};
 
@@ -179,6 +181,31 @@ pub(super) async fn start_consent_authorisation(
         base,
     )
     .await
+}
+
+/// `GET /v1/consents/{id}/authorisations`: the ids of the consent's authorisations, as the bank
+/// holds them (Berlin Group "get consent authorisation sub-resources").
+#[utoipa::path(get, path = "/v1/consents/{consent}/authorisations", tag = "consents", security(("caller" = [])),
+    params(
+        ("consent" = String, Path, description = "The consent's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request")
+    ),
+    responses(
+        (status = 200, description = "`authorisationIds`: the consent's authorisations", content_type = "application/json"),
+        (status = 400, description = "The bank cannot list them now (`SERVICE_INVALID`: its website is serving)"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
+pub(super) async fn consent_authorisations(
+    ctx: Ctx,
+    Path(consent): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let owned = ctx.consent(&consent)?;
+    let target = ScaTarget::Consent(ConsentId::new(consent));
+    authorisation_list(&ctx, &owned, &headers, target).await
 }
 
 /// `PUT /v1/consents/{id}/authorisations/{authorisation}`.

@@ -31,7 +31,10 @@ pub(crate) fn router(state: ServiceState) -> OpenApiRouter<ServiceState> {
         .routes(routes!(consents::create_consent))
         .routes(routes!(consents::consent_details))
         .routes(routes!(consents::consent_status))
-        .routes(routes!(consents::start_consent_authorisation))
+        .routes(routes!(
+            consents::start_consent_authorisation,
+            consents::consent_authorisations
+        ))
         .routes(routes!(
             consents::update_consent_authorisation,
             consents::consent_authorisation_status
@@ -43,7 +46,10 @@ pub(crate) fn router(state: ServiceState) -> OpenApiRouter<ServiceState> {
         .routes(routes!(payments::initiate))
         .routes(routes!(payments::cancel))
         .routes(routes!(payments::payment_status))
-        .routes(routes!(payments::start_payment_authorisation))
+        .routes(routes!(
+            payments::start_payment_authorisation,
+            payments::payment_authorisations
+        ))
         .routes(routes!(
             payments::update_payment_authorisation,
             payments::payment_authorisation_status

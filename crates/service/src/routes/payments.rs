@@ -16,7 +16,9 @@ use psd2_fallback_xs2a::{
     transaction_status_json,
 };
 
-use super::authorisations::{authorisation_status, start_authorisation, update_authorisation};
+use super::authorisations::{
+    authorisation_list, authorisation_status, start_authorisation, update_authorisation,
+};
 use super::ctx::Ctx;
 use crate::errors::{Result, bank_error, owner_store_error};
 use crate::replay;
@@ -280,6 +282,32 @@ pub(super) async fn start_payment_authorisation(
         base,
     )
     .await
+}
+
+/// `GET /v1/{service}/{product}/{id}/authorisations`: the ids of the payment's authorisations, as
+/// the bank holds them (Berlin Group "get authorisation sub-resources").
+#[utoipa::path(get, path = "/v1/{service}/{product}/{payment}/authorisations", tag = "payments", security(("caller" = [])),
+    params(
+        ("service" = String, Path, description = "`payments`, `periodic-payments` or `bulk-payments`"),
+        ("product" = String, Path, description = "The payment product, e.g. `sepa-credit-transfers`, `pain.001-sepa-credit-transfers`"),
+        ("payment" = String, Path, description = "The payment's id"),
+        ("X-Request-ID" = String, Header, description = "A UUID naming this request")
+    ),
+    responses(
+        (status = 200, description = "`authorisationIds`: the payment's authorisations", content_type = "application/json"),
+        (status = 400, description = "The bank cannot list them now (`SERVICE_INVALID`: its website is serving)"),
+        (status = 401, description = "No or unknown bearer token"),
+        (status = 404, description = "No such resource for this caller"),
+        (status = 503, description = "Neither channel can serve the bank now")
+    )
+)]
+pub(super) async fn payment_authorisations(
+    ctx: Ctx,
+    Path((service, product, payment)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let (payment, owned) = ctx.payment(&service, &product, &payment)?;
+    authorisation_list(&ctx, &owned, &headers, ScaTarget::Payment(payment)).await
 }
 
 /// `PUT /v1/{service}/{product}/{id}/authorisations/{authorisation}`.
