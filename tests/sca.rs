@@ -101,7 +101,7 @@ pub(crate) async fn payment(bank: &dyn Bank, sandbox: &Sandbox, psu: &PsuContext
 }
 
 /// The customer decides in the sandbox's banking app (`PUT /_sandbox/app/{customer}/{decision}`).
-async fn in_app(sandbox: &Sandbox, customer: &str, decision: &str) -> reqwest::Response {
+pub(crate) async fn in_app(sandbox: &Sandbox, customer: &str, decision: &str) -> reqwest::Response {
     reqwest::Client::new()
         .put(format!(
             "{}/_sandbox/app/{customer}/{decision}",
@@ -113,7 +113,7 @@ async fn in_app(sandbox: &Sandbox, customer: &str, decision: &str) -> reqwest::R
 }
 
 /// Polls an authorisation, at the step's pace, until it has ended (at most 10 s).
-async fn poll_until_ended(
+pub(crate) async fn poll_until_ended(
     bank: &dyn Bank,
     psu: &PsuContext,
     target: &ScaTarget,

@@ -19,6 +19,7 @@ use psd2_fallback_sandbox::{Sandbox, SandboxConfig, SandboxSca, card_reader_resp
 use psd2_fallback_service::ServiceLimits;
 use rust_decimal::dec;
 
+use crate::sca::{in_app, poll_until_ended};
 use crate::support::conformance::{Checker, Conforming};
 use crate::support::service::{TOKEN_A, TOKEN_B, api_bank, fast_health, start};
 use crate::support::{TODAY, ibans, psu};
@@ -378,33 +379,6 @@ async fn the_service_follows_cancellation_authorisations_only_for_their_caller()
     sandbox.shutdown().await;
 }
 
-/// The customer decides in the sandbox's banking app (`PUT /_sandbox/app/{customer}/{decision}`).
-async fn in_app(sandbox: &Sandbox, customer: &str, decision: &str) -> u16 {
-    reqwest::Client::new()
-        .put(format!(
-            "{}/_sandbox/app/{customer}/{decision}",
-            sandbox.web_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-/// Polls an authorisation until it has ended (at most 10 s).
-async fn ended(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget, step: &ScaStep) -> ScaStatus {
-    let id = step.authorisation_id().expect("an authorisation");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let progress = bank.authorisation_status(psu, target, id).await.unwrap();
-        if progress.has_ended() || tokio::time::Instant::now() > deadline {
-            return progress.status;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Decoupled comes free: the cancellation is approved in one customer's banking app and refused in
 /// the other's, no password given.
 #[tokio::test(flavor = "multi_thread")]
@@ -437,9 +411,11 @@ async fn decoupled_cancellations_approved_and_refused_in_the_app() {
         let target = ScaTarget::Cancellation(paid.clone());
         let step = bank.start_authorisation(&app, &target).await.unwrap();
         assert!(matches!(step, ScaStep::Decoupled { .. }), "{step:?}");
-        assert_eq!(in_app(&sandbox, customer, decision).await, 200);
+        assert_eq!(in_app(&sandbox, customer, decision).await.status(), 200);
         ended_as.push((
-            ended(&bank.client, &app, &target, &step).await,
+            poll_until_ended(&bank.client, &app, &target, &step)
+                .await
+                .status,
             bank.payment_status(&app, &paid).await.unwrap(),
         ));
     }
