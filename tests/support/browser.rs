@@ -29,6 +29,9 @@ const POLL: Duration = Duration::from_millis(20);
 /// How long a wait may take before the test fails.
 const WAIT_LIMIT: Duration = Duration::from_secs(20);
 
+/// How many times a read is made again on an element a redrawing page replaced.
+const STALE_RETRIES: u32 = 5;
+
 /// A chromedriver process (and the browsers it starts, in its process group).
 #[derive(Debug)]
 struct Driver {
@@ -218,16 +221,23 @@ impl Browser {
     }
 
     /// The text of the element matching a CSS selector (which must be there now).
+    ///
+    /// A page that redraws itself (the status page on each live event) may replace the element between
+    /// finding it and reading it: the read is then made again on the element now there, a few times.
     pub(crate) async fn text(&self, css: &str) -> String {
-        let element = self
-            .client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css:?}: {e}"));
-        element
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("no text for {css:?}: {e}"))
+        let mut stale = 0;
+        loop {
+            let element = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css:?}: {e}"));
+            match element.text().await {
+                Ok(text) => return text,
+                Err(e) if e.is_stale_element_reference() && stale < STALE_RETRIES => stale += 1,
+                Err(e) => panic!("no text for {css:?}: {e}"),
+            }
+        }
     }
 
     /// Whether an element matching a CSS selector is on the page now.

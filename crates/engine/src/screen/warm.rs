@@ -83,6 +83,9 @@ impl ScreenBank {
         }
         match self.timed_login(&mut flow, psu).await {
             Ok(()) => {
+                // The session is let go before the warm-up is counted: whoever sees the count sees
+                // the session idle and warm (`warm_counts`).
+                drop(flow);
                 self.inner
                     .warm_counters
                     .warm_logins
