@@ -118,6 +118,39 @@ async fn http_reads_equal_browser_reads(site: &Site) {
     assert!(counts.served > 10, "{counts:?}");
     assert_eq!(counts.fell_back, 0, "{counts:?}");
     assert_eq!(in_browser.http_reads(), HttpReads::default());
+
+    // Four months of history: read over HTTP from the JSON its list is drawn from (on the second
+    // website several batches of its JSON call), with no browser at all, equal to the list the
+    // browser draws and reads (there, clicking "load more" batch after batch).
+    let account = AccountId::new("acc-01");
+    let everything = TransactionFilter {
+        date_from: Some(TODAY - time::Duration::days(120)),
+        ..TransactionFilter::default()
+    };
+    let (costs, served) = (over_http.flow_costs(), over_http.http_reads().served);
+    let by_http = over_http
+        .transactions(&anna, &account, &everything)
+        .await
+        .expect("the history over HTTP");
+    assert_eq!(
+        over_http.flow_costs().without_browser,
+        costs.without_browser + 1,
+        "the history needed no browser: {:?}",
+        over_http.flow_costs()
+    );
+    assert!(over_http.http_reads().served > served);
+    assert_eq!(over_http.http_reads().fell_back, 0);
+    let by_browser = in_browser
+        .transactions(&anna, &account, &everything)
+        .await
+        .expect("the history in the browser");
+    assert!(by_http.len() > 60, "{}", by_http.len());
+    assert_eq!(
+        format!("{by_http:?}"),
+        format!("{by_browser:?}"),
+        "{}",
+        site.layout
+    );
     over_http.close().await;
     in_browser.close().await;
 }

@@ -602,7 +602,15 @@ async fn closing_the_screen_bank_leaves_no_process_and_no_folder() {
     let sandbox = sandbox().await;
     let (screen, folder) = hygiene_bank(&sandbox, true).await;
     serve_a_few_flows(&screen).await;
-    assert!(screen.spare_ready().await, "a spare browser is up too");
+    // The spare is launched in the channel's idle time, after the flows.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !screen.spare_ready().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a spare browser is up too"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let running = processes_naming(&folder);
     assert!(
         running.iter().any(|(_, c)| c.starts_with("chromedriver"))

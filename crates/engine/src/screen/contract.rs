@@ -77,8 +77,10 @@ pub(crate) const MAY_LACK: &[&str] = &[
 ];
 
 /// Screens only reads open, which a map may mark `server_rendered` (read over HTTP on the browser's
-/// session): no flow acts on them in the browser after opening them.
-pub(crate) const HTTP_READS: &[&str] = &["accounts", "balances", "payments", "payment"];
+/// session): no flow acts on them in the browser after opening them. The history is read over HTTP
+/// from the page at its filtered address (`query`); a history filtered by filling its form is read in
+/// the browser.
+pub(crate) const HTTP_READS: &[&str] = &["accounts", "balances", "history", "payments", "payment"];
 
 /// Per operation (the `Bank` trait's words), the screens it walks. A map that declares one of them
 /// `absent` makes the operation answer *not supported*, naming the screen.

@@ -282,7 +282,24 @@ fn read(
     def: &ValueDef,
     element: Option<ElementRef<'_>>,
 ) -> Result<Option<Value>, ExtractError> {
-    let Some(element) = element else {
+    let raw = element.map(|element| match &def.attribute {
+        Some(attr) => element.value().attr(attr).unwrap_or_default().to_owned(),
+        None => text_of(element),
+    });
+    from_raw(map, screen, item, def, def.parse, raw)
+}
+
+/// Parses one value's text (`None`: its element is not there) as `how` says, with the value's
+/// rules for a missing or empty one: the same for a page's element and a JSON row's field.
+pub(crate) fn from_raw(
+    map: &ScreenMap,
+    screen: &str,
+    item: (&str, Option<&str>),
+    def: &ValueDef,
+    how: Parse,
+    raw: Option<String>,
+) -> Result<Option<Value>, ExtractError> {
+    let Some(raw) = raw else {
         return if def.optional {
             Ok(None)
         } else {
@@ -292,13 +309,9 @@ fn read(
             })
         };
     };
-    let raw = match &def.attribute {
-        Some(attr) => element.value().attr(attr).map(str::to_owned),
-        None => Some(text_of(element)),
-    };
-    let raw = raw.map(|t| t.trim().to_owned()).unwrap_or_default();
+    let raw = raw.trim();
     if raw.is_empty() {
-        return if def.optional || def.parse == Parse::Text {
+        return if def.optional || how == Parse::Text {
             Ok((!def.optional).then(|| Value::Text(String::new())))
         } else {
             Err(ExtractError::Unparsable {
@@ -308,7 +321,7 @@ fn read(
             })
         };
     }
-    parse(map, &raw, def.parse)
+    parse(map, raw, how)
         .map(Some)
         .map_err(|reason| ExtractError::Unparsable {
             screen: screen.to_owned(),
@@ -330,6 +343,7 @@ pub(crate) fn parse(map: &ScreenMap, text: &str, how: Parse) -> Result<Value, St
     match how {
         Parse::Text => Ok(Value::Text(text.to_owned())),
         Parse::Amount => map.amounts.parse(text).map(Value::Amount),
+        Parse::Decimal => map.amounts.parse_plain(text).map(Value::Amount),
         Parse::Date => map.dates.parse(text).map(Value::Date),
         Parse::IsoDate => parse_iso_date(text).map(Value::Date),
         Parse::Presence => Ok(Value::Flag(true)),
@@ -478,6 +492,89 @@ impl ScreenMap {
             tables.insert(name.clone(), page.table(screen, name).map_err(named)?);
         }
         Ok(Reading { values, tables })
+    }
+}
+
+/// The rows of a JSON document (a page's island, or one batch of a call) as records, each column
+/// parsed as the map says; an item named in errors as `table.column`.
+pub(crate) fn json_records(
+    map: &ScreenMap,
+    screen: &str,
+    name: &str,
+    doc: &serde_json::Value,
+) -> Result<Vec<Record>, ExtractError> {
+    let table = map
+        .get(screen)
+        .and_then(|s| s.tables.get(name))
+        .ok_or_else(|| missing_json(screen, format!("tables.{name} (not in the map)")))?;
+    let json = table
+        .json
+        .as_ref()
+        .ok_or_else(|| missing_json(screen, format!("tables.{name}.json (not in the map)")))?;
+    let rows = doc
+        .pointer(&json.rows)
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| missing_json(screen, format!("tables.{name}.json.rows {:?}", json.rows)))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut record = Record::new();
+        for (key, column) in &json.columns {
+            let Some(def) = table.columns.get(key) else {
+                continue;
+            };
+            let found = row.pointer(column.at());
+            let (parse, currency) = match column {
+                super::json_rows::JsonColumn::At(_) => (def.parse, None),
+                super::json_rows::JsonColumn::Parsed {
+                    parse, currency, ..
+                } => (parse.unwrap_or(def.parse), currency.as_deref()),
+            };
+            if parse == Parse::Presence || def.parse == Parse::Presence {
+                let present = match found {
+                    None | Some(serde_json::Value::Null) => false,
+                    Some(serde_json::Value::Bool(b)) => *b,
+                    Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
+                    Some(_) => true,
+                };
+                record.insert(key.clone(), Value::Flag(present));
+                continue;
+            }
+            // Absent or `null` is what the script draws as an empty element.
+            let mut raw = match found {
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            if let Some(serde_json::Value::String(code)) = currency.and_then(|c| row.pointer(c))
+                && !raw.trim().is_empty()
+            {
+                raw = format!("{} {code}", raw.trim());
+            }
+            let item = (name, Some(key.as_str()));
+            if let Some(value) = from_raw(map, screen, item, def, parse, Some(raw))? {
+                record.insert(key.clone(), value);
+            }
+        }
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// How many rows the list has in all, when the map points at it.
+pub(crate) fn json_total(
+    map: &ScreenMap,
+    screen: &str,
+    name: &str,
+    doc: &serde_json::Value,
+) -> Option<i64> {
+    let json = map.get(screen)?.tables.get(name)?.json.as_ref()?;
+    doc.pointer(json.total.as_deref()?)?.as_i64()
+}
+
+fn missing_json(screen: &str, selector: String) -> ExtractError {
+    ExtractError::Missing {
+        screen: screen.to_owned(),
+        selector,
     }
 }
 

@@ -215,12 +215,40 @@ impl AmountFormat {
             groups.concat(),
             frac.map(|f| format!(".{f}")).unwrap_or_default()
         );
-        let value: Decimal = plain.parse().map_err(|e| bad(&format!("{e}")))?;
+        self.amount(&plain, code, &bad)
+    }
+
+    /// A plain number and the currency code that came with it (or the map's) as an amount.
+    fn amount(
+        &self,
+        number: &str,
+        code: Option<String>,
+        bad: &dyn Fn(&str) -> String,
+    ) -> Result<Amount, String> {
+        let value: Decimal = number.parse().map_err(|e| bad(&format!("{e}")))?;
         let code = code
             .or_else(|| self.currency.clone())
             .ok_or_else(|| bad("it shows no currency and the map gives none"))?;
         let currency = Currency::from_code(&code).map_err(|e| e.to_string())?;
         Amount::new(value, currency).map_err(|e| e.to_string())
+    }
+
+    /// A plain amount as data carries it, not as the page shows it: `-1234.56`, a point for the
+    /// decimals, no grouping, the sign in front, then a currency code or none (the map's `currency`).
+    pub fn parse_plain(&self, text: &str) -> Result<Amount, String> {
+        let bad = |why: &str| format!("{text:?} is not a plain amount: {why}");
+        let (number, code) = match text.trim().split_once(char::is_whitespace) {
+            Some((number, code)) => (number, Some(code.trim().to_owned())),
+            None => (text.trim(), None),
+        };
+        let digits = number.strip_prefix('-').unwrap_or(number);
+        if digits.is_empty()
+            || !digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+            || digits.matches('.').count() > 1
+        {
+            return Err(bad("unexpected characters"));
+        }
+        self.amount(number, code, &bad)
     }
 
     /// An amount's number as a form takes it: no grouping, the website's decimal character.
@@ -314,6 +342,30 @@ pub fn parse_iso_date(text: &str) -> Result<Date, String> {
         time::macros::format_description!("[year]-[month]-[day]"),
     )
     .map_err(|_| format!("{text:?} is not an ISO date like 2026-11-23"))
+}
+
+/// How a column or value's text becomes a domain value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Parse {
+    /// The text, trimmed.
+    #[default]
+    Text,
+    /// An amount in the map's `[formats.amount]`.
+    Amount,
+    /// A date in the map's `[formats.date]`.
+    Date,
+    /// An ISO 8601 date (`2026-11-23`, or the start of a date-time), as attributes carry them.
+    IsoDate,
+    /// An IBAN, also at the end of a text like `Current account – BE60 7381 2345 6770`.
+    Iban,
+    /// A whole number.
+    Integer,
+    /// Whether the element is there at all (a "recurring" badge): never missing.
+    Presence,
+    /// A plain amount as data carries it (`-1234.56`, a JSON call's or an attribute's), in the map's
+    /// `[formats.amount] currency` unless a code follows it.
+    Decimal,
 }
 
 #[cfg(test)]

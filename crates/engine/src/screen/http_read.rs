@@ -101,25 +101,14 @@ impl ScreenBank {
         let map = &self.inner.map;
         if self.inner.config.http_reads && map.screen(screen).server_rendered {
             self.pace().await;
-            if let Some(source) = self.fetch(browser, url).await {
+            if let Some(source) = self.fetch(browser, url, "text/html").await {
                 let page = Page::new(&source, map);
                 if self.expect_on(&page, &[screen]).is_ok() {
-                    self.inner
-                        .http_counters
-                        .served
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.http_served();
                     return Ok((source, page));
                 }
             }
-            browser.forget_cookies();
-            self.inner
-                .http_counters
-                .fell_back
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                screen,
-                "a read over HTTP did not land on its screen; reading it in the browser"
-            );
+            self.http_fell_back::<()>(browser, screen);
         }
         self.pace().await;
         browser.goto(url).await?;
@@ -129,9 +118,33 @@ impl ScreenBank {
         Ok((source, page))
     }
 
-    /// The page at `url` fetched with the browser's cookies, or `None` when it could not be had
-    /// (no cookies, a network failure, a body too long or not text).
-    async fn fetch(&self, browser: &Browser, url: &str) -> Option<String> {
+    /// One page (or JSON answer) served over HTTP, counted.
+    pub(super) fn http_served(&self) {
+        self.inner
+            .http_counters
+            .served
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An HTTP read that did not come back as what was expected (`why`): counted, the browser's
+    /// cookies read afresh next time, and `None` — the read is made in the browser.
+    pub(super) fn http_fell_back<T>(&self, browser: &Browser, why: &str) -> Option<T> {
+        browser.forget_cookies();
+        self.inner
+            .http_counters
+            .fell_back
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            why,
+            "a read over HTTP did not land; reading it in the browser"
+        );
+        None
+    }
+
+    /// The answer at `url` fetched with the browser's cookies, accepting `accept`, or `None` when it
+    /// could not be had (no cookies, a network failure, a JSON answer other than a success, a body
+    /// too long or not text).
+    pub(super) async fn fetch(&self, browser: &Browser, url: &str, accept: &str) -> Option<String> {
         let cookies = browser.cookie_header().await.ok()?;
         let mut cookie = HeaderValue::from_str(cookies.expose_secret()).ok()?;
         cookie.set_sensitive(true);
@@ -140,10 +153,15 @@ impl ScreenBank {
             .http
             .get(url)
             .header(COOKIE, cookie)
-            .header(ACCEPT, "text/html")
+            .header(ACCEPT, accept)
             .send()
             .await
             .ok()?;
+        // A page says what it is whatever its status (a refused filter's page is the screen with
+        // its error); a JSON answer is the list's only when it succeeded.
+        if !response.status().is_success() && !accept.starts_with("text/html") {
+            return None;
+        }
         if response
             .content_length()
             .is_some_and(|n| n > MAX_PAGE as u64)

@@ -28,32 +28,13 @@ use super::contract::{
 };
 use super::format::{AmountFormat, DateFormat, DateFormatDef};
 
-/// How a column or value's text becomes a domain value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Parse {
-    /// The text, trimmed.
-    #[default]
-    Text,
-    /// An amount in the map's `[formats.amount]`.
-    Amount,
-    /// A date in the map's `[formats.date]`.
-    Date,
-    /// An ISO 8601 date (`2026-11-23`, or the start of a date-time), as attributes carry them.
-    IsoDate,
-    /// An IBAN, also at the end of a text like `Current account – BE60 7381 2345 6770`.
-    Iban,
-    /// A whole number.
-    Integer,
-    /// Whether the element is there at all (a "recurring" badge): never missing.
-    Presence,
-}
+pub use super::format::Parse;
 
 impl Parse {
     fn kind(self) -> Kind {
         match self {
             Parse::Text => Kind::Text,
-            Parse::Amount => Kind::Amount,
+            Parse::Amount | Parse::Decimal => Kind::Amount,
             Parse::Date | Parse::IsoDate => Kind::Date,
             Parse::Iban => Kind::Iban,
             Parse::Integer => Kind::Integer,
@@ -130,6 +111,8 @@ pub struct TableDef {
     pub rows: String,
     /// Per column, relative to a row; `"."` in a column's `css` means the row itself.
     pub columns: BTreeMap<String, ValueDef>,
+    /// The JSON the page's script draws the rows from, read instead over HTTP on the session.
+    pub json: Option<super::json_rows::JsonRows>,
 }
 
 /// How a list goes on past its first page: exactly one of the three.
@@ -474,17 +457,28 @@ impl ScreenMap {
                         ),
                     );
                 }
-                if screen.ready.is_some() {
+                // A list a script draws is read over HTTP from the JSON it is drawn from.
+                let from_json =
+                    !screen.tables.is_empty() && screen.tables.values().all(|t| t.json.is_some());
+                if screen.ready.is_some() && !from_json {
                     problem(
                         format!("{base}.server_rendered"),
-                        "a screen scripts render (it has `ready`) is not server-rendered"
+                        "a screen scripts render (it has `ready`) is not server-rendered, unless \
+                         its lists say which JSON they are drawn from (`tables.<name>.json`)"
                             .to_owned(),
                     );
                 }
-                if screen.paging.as_ref().is_some_and(|p| p.more.is_some()) {
+                let batched = screen.tables.values().all(|t| {
+                    t.json
+                        .as_ref()
+                        .and_then(|j| j.call.as_ref())
+                        .is_some_and(|c| c.next.is_some())
+                });
+                if screen.paging.as_ref().is_some_and(|p| p.more.is_some()) && !batched {
                     problem(
                         format!("{base}.server_rendered"),
-                        "a list that a button lengthens (`paging.more`) needs the browser"
+                        "a list that a button lengthens (`paging.more`) needs the browser, \
+                         unless its JSON call says where each next batch starts (`json.call.next`)"
                             .to_owned(),
                     );
                 }
@@ -504,6 +498,21 @@ impl ScreenMap {
             }
             for (k, t) in &screen.tables {
                 selectors.push((format!("{base}.tables.{k}.rows"), &t.rows));
+                if let Some(json) = &t.json {
+                    let columns: Vec<&str> = t.columns.keys().map(String::as_str).collect();
+                    super::json_rows::check(
+                        &format!("{base}.tables.{k}.json"),
+                        json,
+                        &columns,
+                        &mut problem,
+                    );
+                    if let Some(island) = &json.island {
+                        selectors.push((format!("{base}.tables.{k}.json.island"), island));
+                    }
+                    if let Some(call) = &json.call {
+                        selectors.push((format!("{base}.tables.{k}.json.call.css"), &call.css));
+                    }
+                }
                 for (c, v) in &t.columns {
                     if v.css != "." {
                         selectors.push((format!("{base}.tables.{k}.columns.{c}.css"), &v.css));
@@ -970,7 +979,8 @@ mod tests {
                     r##"columns.amount = { css = "td.tx-amount", parse = "amount" }"##,
                     "",
                     1,
-                ),
+                )
+                .replacen("columns.amount = \"/tx-amount\"\n", "", 1),
                 "screens.history.tables.history.columns.amount",
                 "missing",
             ),
@@ -1098,6 +1108,11 @@ mod tests {
                     "paging = { next = \"a#page-next\" }",
                     "paging = { next = \"a#page-next\", more = \"button.more\" }",
                     1,
+                )
+                .replacen(
+                    "server_rendered = true\nis_here = \"body[data-screen=account]\"\nready",
+                    "is_here = \"body[data-screen=account]\"\nready",
+                    1,
                 ),
                 "screens.history.paging",
                 "exactly one",
@@ -1161,6 +1176,7 @@ mod tests {
                 "",
                 1,
             )
+            .replacen("columns.amount = \"/tx-amount\"\n", "", 1)
             .replacen(
                 r##"is_here = "body[data-screen=sca]""##,
                 r##"is_here = "div:contains(x)""##,

@@ -8,6 +8,8 @@
 //! - `extract` (internal): HTML in, domain values out; no IO.
 //! - [`mod@format`]: a website's amount and date formats, as its map configures them.
 //! - `contract` (internal): what the flows need of a map, as data, checked at load.
+//! - [`json_rows`]: a list a script draws from JSON (the map's `tables.<name>.json`), read from that
+//!   JSON over HTTP.
 //!
 //! The flows use only the map's names. They are split by job, and each file uses only the files after
 //! it in this list (and the items of this one):
@@ -17,6 +19,8 @@
 //! - `bank`: `impl Bank for ScreenBank`, and consents;
 //! - `writes`: two-phase payments, standing orders and files (fill, read back, compare, confirm),
 //!   cancelling and signing;
+//! - `history_http`: the history over HTTP on the session, off its pages or from the JSON they are
+//!   drawn from, batch by batch;
 //! - `reads`: accounts, balances, transactions, a payment's status, an order by its end-to-end id;
 //! - `flow`: running a flow for a logged-in customer and classifying its failure, with a trace bundle
 //!   when the screen changed;
@@ -56,7 +60,9 @@ pub(crate) mod extract;
 mod fail;
 mod flow;
 pub mod format;
+mod history_http;
 mod http_read;
+pub mod json_rows;
 mod login;
 pub mod map;
 mod navigation;

@@ -19,6 +19,53 @@ use crate::model::{
     TransactionFilter,
 };
 
+/// Where a history read is in the list's pages: its address, its filter as a query, the links
+/// followed and the page number reached.
+pub(super) struct Pager {
+    /// The history's address for the account.
+    pub(super) address: String,
+    /// The filter as the address's query, when the map gives the form's query.
+    pub(super) filter_query: Option<String>,
+    /// How the list pages.
+    pub(super) paging: Paging,
+    /// `next` links followed.
+    links: std::collections::HashSet<String>,
+    /// The page reached (`paging.page`).
+    number: i64,
+}
+
+impl Pager {
+    fn new(address: String, filter_query: Option<String>, paging: Paging) -> Self {
+        Self {
+            address,
+            filter_query,
+            paging,
+            links: Default::default(),
+            number: 1,
+        }
+    }
+
+    /// The address with a query added.
+    fn with_query(&self, query: &str) -> String {
+        let sep = if self.address.contains('?') { '&' } else { '?' };
+        format!("{}{sep}{query}", self.address)
+    }
+
+    /// The first page's address: filtered when there is a filter query.
+    pub(super) fn first(&self) -> String {
+        match &self.filter_query {
+            Some(query) => self.with_query(query),
+            None => self.address.clone(),
+        }
+    }
+
+    /// Back at the first page (the read starts again, in the browser).
+    fn restart(&mut self) {
+        self.links.clear();
+        self.number = 1;
+    }
+}
+
 impl ScreenBank {
     /// The ISO 20022 status a screen shows, through the map's `payment_status` words.
     pub(super) fn status_on(&self, page: &Page<'_>, screen: &str) -> FlowResult<PaymentStatus> {
@@ -106,7 +153,8 @@ impl ScreenBank {
     }
 
     /// The account's history under a filter's date, direction and recurrence (as far as the website
-    /// filters; the caller applies the rest), every page of it.
+    /// filters; the caller applies the rest), every page of it: over HTTP on the session when the map
+    /// allows it (`history_over_http`), else in the browser.
     pub(super) async fn read_transactions(
         &self,
         browser: &Browser,
@@ -116,23 +164,30 @@ impl ScreenBank {
         let map = &self.inner.map;
         let screen = map.screen("history");
         let values = self.filter_values(filter)?;
-        let address = self.url("history", Some(account.as_str()));
-        let with_query = |query: &str| {
-            let sep = if address.contains('?') { '&' } else { '?' };
-            format!("{address}{sep}{query}")
-        };
         let filter_query = screen.query.as_ref().map(|query| {
             values.iter().fold(query.clone(), |q, (name, value)| {
                 q.replace(&format!("{{{name}}}"), &url_encode(value))
             })
         });
-        match (&filter_query, screen.actions.get("filter")) {
-            // One page load: the filtered history at its own address, as the form would ask for it.
-            (Some(query), _) => {
-                self.pace().await;
-                browser.goto(&with_query(query)).await?;
+        let mut pager = Pager::new(
+            self.url("history", Some(account.as_str())),
+            filter_query,
+            screen.paging.clone().unwrap_or_default(),
+        );
+        // The filtered history at its own address (or no filter on the website): one page load.
+        let at_address = pager.filter_query.is_some() || values.is_empty();
+        if at_address {
+            if let Some(rows) = self.history_over_http(browser, &mut pager).await? {
+                return Ok(rows);
             }
-            (None, Some(action)) if !values.is_empty() => {
+            pager.restart();
+        }
+        match (at_address, screen.actions.get("filter")) {
+            (true, _) => {
+                self.pace().await;
+                browser.goto(&pager.first()).await?;
+            }
+            (false, Some(action)) => {
                 self.open(browser, "history", Some(account.as_str()))
                     .await?;
                 let fields: Vec<(&str, FillValue)> = values
@@ -142,16 +197,13 @@ impl ScreenBank {
                 self.fill(browser, "history", &fields).await?;
                 self.submit(browser, action).await?;
             }
-            // No filter on the website: every item, filtered by the caller.
-            _ => {
+            // Fields but neither a query nor a filter action: the contract refuses such a map.
+            (false, None) => {
                 self.pace().await;
-                browser.goto(&address).await?;
+                browser.goto(&pager.address).await?;
             }
         }
-        let paging = screen.paging.clone().unwrap_or_default();
         let mut out = Vec::new();
-        let mut links = std::collections::HashSet::new();
-        let mut number = 1;
         let mut total = None;
         loop {
             // Each page is parsed once: checked, its total, rows and next page read from that parse
@@ -162,31 +214,15 @@ impl ScreenBank {
                     total = shown_total(&page)?;
                 }
                 // "Load more" lists are read once everything is on the one page (below).
-                let next = if paging.more.is_some() {
+                let next = if pager.paging.more.is_some() {
                     None
                 } else {
                     out.extend(history_on(map, &page)?);
-                    Some(if let Some(next) = &paging.next {
-                        page.attribute(next, "href")
-                            .filter(|href| links.insert(href.clone()))
-                            .map(|href| self.absolute(&href))
-                    } else if let Some(page_query) = &paging.page {
-                        let pages = page.typed("history", "pages", Value::integer)?;
-                        (number < pages).then(|| {
-                            number += 1;
-                            let query = page_query.replace("{page}", &number.to_string());
-                            with_query(&match &filter_query {
-                                Some(f) => format!("{f}&{query}"),
-                                None => query,
-                            })
-                        })
-                    } else {
-                        None
-                    })
+                    Some(self.next_history_page(&page, &mut pager)?)
                 };
                 (source, next)
             };
-            if let Some(more) = &paging.more {
+            if let Some(more) = &pager.paging.more {
                 // "Load more": click until everything is on the one page, then read it once.
                 if self
                     .load_more(browser, &source, "history", more)
@@ -206,6 +242,34 @@ impl ScreenBank {
         }
         check_total(total, out.len())?;
         Ok(out)
+    }
+
+    /// The address of the history's page after `page`, as the map's paging says; `None` after the
+    /// last (or a link already followed: a website that links back is not followed round).
+    pub(super) fn next_history_page(
+        &self,
+        page: &Page<'_>,
+        pager: &mut Pager,
+    ) -> FlowResult<Option<String>> {
+        if let Some(next) = &pager.paging.next {
+            return Ok(page
+                .attribute(next, "href")
+                .filter(|href| pager.links.insert(href.clone()))
+                .map(|href| self.absolute(&href)));
+        }
+        let Some(page_query) = &pager.paging.page else {
+            return Ok(None);
+        };
+        let pages = page.typed("history", "pages", Value::integer)?;
+        if pager.number >= pages {
+            return Ok(None);
+        }
+        pager.number += 1;
+        let query = page_query.replace("{page}", &pager.number.to_string());
+        Ok(Some(pager.with_query(&match &pager.filter_query {
+            Some(f) => format!("{f}&{query}"),
+            None => query,
+        })))
     }
 
     /// Waits for a history page to be rendered — or to show something that will never render it (a

@@ -77,13 +77,21 @@ pub(super) fn history(map: &ScreenMap, source: &str) -> FlowResult<Vec<Transacti
 
 /// [`history`] on a page already parsed.
 pub(super) fn history_on(map: &ScreenMap, page: &Page<'_>) -> FlowResult<Vec<Transaction>> {
+    history_rows(map, page.table("history", "history")?)
+}
+
+/// History rows, however read (off a page, or from the JSON it is drawn from), as transactions.
+pub(super) fn history_rows(
+    map: &ScreenMap,
+    rows: Vec<super::extract::Record>,
+) -> FlowResult<Vec<Transaction>> {
     let mut out = Vec::new();
     let mut running = Vec::new();
     let reads_orders = map
         .get("history")
         .and_then(|screen| screen.tables.get("history"))
         .is_some_and(|table| table.columns.contains_key("order"));
-    for row in page.table("history", "history")? {
+    for row in rows {
         running.push(
             row.get("balance")
                 .and_then(Value::amount)
