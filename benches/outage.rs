@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench outage -- [--clients N] [--seconds S] [--channel website|stand-in]
 //! [--http-reads on|off] [--browser shell|full] [--active N] [--max-sessions N] [--warm on|off]
-//! [--pool N] [--spares N] [--queue N]`
+//! [--pool N] [--spares N] [--queue N] [--max-wait MS]`
 //!
 //! Each client is one simulated customer with its own consent (`--clients 50`: fifty consents over
 //! the sandbox's customers). `--max-sessions` bounds the browsers kept open (default: one per
@@ -12,7 +12,9 @@
 //! logged in when the API starts to fail), `--pool N` puts the bank in a shared browser pool of N
 //! flows, `--spares N` keeps N blank browsers launched ahead (in the channel's idle time) for new
 //! sessions, `--queue N` bounds the flows waiting for a browser (over it: 503 + Retry-After at
-//! once, counted as failed, and their latency printed). Printed besides: requests per second before the outage and during it (and their ratio),
+//! once, counted apart, and their latency printed), `--max-wait MS` refuses at once a call whose
+//! session must log in while the logins ahead would not end within it (503 + Retry-After; its login
+//! is made meanwhile, and the client's retry finds the session logged in). Printed besides: requests per second before the outage and during it (and their ratio),
 //! and the website channel's memory (PSS of chromedriver and every browser) at the outage's end.
 //!
 //! Issue 15's before/after: `--http-reads off --browser full --active 1` is the website channel as it
@@ -98,6 +100,8 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> (Arc<dyn Bank>, Option<
                 || config.max_queue.max(config.max_sessions),
                 |v| v.parse().unwrap(),
             );
+            config.max_wait =
+                arg("--max-wait").map(|ms| Duration::from_millis(ms.parse().unwrap()));
             if let Some(n) = arg("--pool") {
                 config.pool = Some(BrowserPool::new(PoolBound {
                     max_active: n.parse().unwrap(),
@@ -111,7 +115,7 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> (Arc<dyn Bank>, Option<
                 };
             }
             println!(
-                "website channel: http reads {}, browser {:?}, {} active flows, {} sessions at most, {} queued at most, {} spares, pool {:?}",
+                "website channel: http reads {}, browser {:?}, {} active flows, {} sessions at most, {} queued at most, logins waited for at most {:?}, {} spares, pool {:?}",
                 config.http_reads,
                 match &config.webdriver {
                     WebDriverTarget::Local { chromium, .. } => chromium.display().to_string(),
@@ -120,6 +124,7 @@ async fn other_channel(name: &str, sandbox: &Sandbox) -> (Arc<dyn Bank>, Option<
                 config.max_active,
                 config.max_sessions,
                 config.max_queue,
+                config.max_wait,
                 if config.spare { config.spares } else { 0 },
                 config.pool.as_ref().map(BrowserPool::bound)
             );
@@ -159,7 +164,7 @@ async fn sign(bank: &dyn Bank, psu: &PsuContext, target: &ScaTarget) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Served,
-    /// Refused at once by admission control (503 + Retry-After): counted as failed.
+    /// Refused at once by admission control (503 + Retry-After): counted apart.
     Refused,
     Failed,
 }
@@ -418,15 +423,28 @@ async fn main() {
     let in_outage = |at: &Duration| *at >= outage_started && *at < outage_ended;
     let during = timings.iter().filter(|(at, ..)| in_outage(at)).count() as f64
         / (outage_ended - outage_started).as_secs_f64();
-    let failed_during = timings
-        .iter()
-        .filter(|(at, _, outcome)| in_outage(at) && *outcome != Outcome::Served)
-        .count();
+    let count_during = |which: Outcome| {
+        timings
+            .iter()
+            .filter(|(at, _, outcome)| in_outage(at) && *outcome == which)
+            .count()
+    };
+    let served_during =
+        count_during(Outcome::Served) as f64 / (outage_ended - outage_started).as_secs_f64();
     println!(
         "  requests/s before the outage {before:>8.1}, during it {during:>8.1}: {:.1} % of the API's",
         100.0 * during / before.max(f64::MIN_POSITIVE)
     );
-    println!("  failed during the outage: {failed_during}");
+    println!(
+        "  served/s during the outage {served_during:>8.1}: {:.1} % of the API's requests/s",
+        100.0 * served_during / before.max(f64::MIN_POSITIVE)
+    );
+    println!(
+        "  during the outage: {} served, {} refused at once (503 + Retry-After), {} failed (an error, or no answer within the client's 10 s)",
+        count_during(Outcome::Served),
+        count_during(Outcome::Refused),
+        count_during(Outcome::Failed)
+    );
     let mut refused: Vec<Duration> = timings
         .iter()
         .filter(|(_, _, outcome)| *outcome == Outcome::Refused)
@@ -454,8 +472,9 @@ async fn main() {
         let logins = b.logins - a.logins;
         let (launch, login, wait) = b.means();
         println!(
-            "  website channel during the outage: {logins} logins ({:.2} logins/s), {} launches, {} spares used, {} flows without a browser (HTTP on the session)",
+            "  website channel during the outage: {logins} logins ({:.2} logins/s; {} made ahead of refused calls' retries), {} launches, {} spares used, {} flows without a browser (HTTP on the session)",
             logins as f64 / outage,
+            b.logins_ahead - a.logins_ahead,
             b.launches - a.launches,
             b.spares_used - a.spares_used,
             b.without_browser - a.without_browser,

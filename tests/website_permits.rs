@@ -62,6 +62,15 @@ impl ScaRelay for SlowReader {
 }
 
 async fn bank(sandbox: &Sandbox, relay: Arc<SlowReader>, max_queue: usize) -> ScreenBank {
+    bank_waiting(sandbox, relay, max_queue, None).await
+}
+
+async fn bank_waiting(
+    sandbox: &Sandbox,
+    relay: Arc<SlowReader>,
+    max_queue: usize,
+    max_wait: Option<Duration>,
+) -> ScreenBank {
     let mut config = ScreenBankConfig::new(
         concat!(env!("CARGO_MANIFEST_DIR"), "/selectors/sandbox.toml"),
         sandbox.web_url(),
@@ -69,6 +78,7 @@ async fn bank(sandbox: &Sandbox, relay: Arc<SlowReader>, max_queue: usize) -> Sc
     config.spare = false;
     config.max_active = 1;
     config.max_queue = max_queue;
+    config.max_wait = max_wait;
     config.pacing_per_second = 200;
     ScreenBank::new(config, Some(relay))
         .await
@@ -254,4 +264,88 @@ async fn r15_spares_launched_ahead_go_to_one_new_session_each() {
     assert_eq!(screen.fill_spares(2).await, 2);
     assert!(screen.flow_costs().launched_ahead >= launched + 2);
     screen.close().await;
+}
+
+/// With `max_wait`, a call that must log in while the logins ahead of it would not end in time is
+/// refused at once with a `Retry-After` — and its login is made meanwhile, once, so its retry is
+/// served on the logged-in session over HTTP with no second login. A call that brought no password
+/// gets no login made for it; a consent's second refused call does not start a second login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r15_a_call_refused_over_max_wait_has_its_login_made_for_its_retry() {
+    let Some(_permit) = browser::permit().await else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let relay = SlowReader::new(ANNA);
+    // One permit, and a wait shorter than one login: one login in flight at a time.
+    let screen = bank_waiting(
+        &sandbox,
+        relay.clone(),
+        64,
+        Some(Duration::from_millis(100)),
+    )
+    .await;
+    let logins = |c: &str| sandbox.ledger().website_logins(c);
+
+    // Anna logs in; her card reader is slow: her login is the one in flight.
+    let annas = {
+        let (screen, account) = (screen.clone(), first_account(&sandbox, ANNA));
+        tokio::spawn(async move { screen.balances(&psu(ANNA), &account, None).await })
+    };
+    tokio::time::timeout(Duration::from_secs(60), relay.asked.notified())
+        .await
+        .expect("Anna's login reaches the card reader");
+
+    // Bob's call is refused at once, told when to come back; asked twice, one login is made.
+    let bobs = first_account(&sandbox, BOB);
+    for _ in 0..2 {
+        match screen.balances(&psu(BOB), &bobs, None).await {
+            Err(BankError::Overloaded { retry_after, .. }) => {
+                assert!(retry_after >= Duration::from_millis(100), "{retry_after:?}")
+            }
+            other => panic!("over max_wait: {other:?}"),
+        }
+    }
+    // Carol brought no password: refused, and nothing can be made for her.
+    let carol = psd2_fallback_engine::PsuContext::new(PsuId::new(CAROL));
+    let carols = first_account(&sandbox, CAROL);
+    let refused = screen.balances(&carol, &carols, None).await.unwrap_err();
+    assert!(matches!(refused, BankError::Overloaded { .. }), "{refused}");
+
+    // Anna answers; her read is served, then Bob's login made ahead runs.
+    relay.release();
+    annas
+        .await
+        .unwrap()
+        .expect("Anna is served once she answers");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while screen.flow_costs().logins_ahead < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Bob's login is made ahead: {:?}",
+            screen.flow_costs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Bob's retry is served on his logged-in session, over HTTP, with no new login.
+    let before = screen.flow_costs();
+    let balances = screen.balances(&psu(BOB), &bobs, None).await.unwrap();
+    assert_eq!(
+        balances,
+        sandbox.ledger().balances(BOB, &bobs, None).unwrap()
+    );
+    let after = screen.flow_costs();
+    assert_eq!(
+        after.without_browser,
+        before.without_browser + 1,
+        "{after:?}"
+    );
+    assert_eq!((logins(ANNA), logins(BOB), logins(CAROL)), (1, 1, 0));
+    assert_eq!(
+        after.logins_ahead, 1,
+        "one login made ahead for Bob's two refused calls"
+    );
+    screen.close().await;
+    sandbox.shutdown().await;
 }

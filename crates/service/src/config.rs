@@ -236,6 +236,12 @@ pub struct BankConfig {
     /// `Retry-After` at once (default 64).
     #[serde(default)]
     pub browser_queue: Option<usize>,
+    /// The longest a website call whose session must log in first waits for the logins ahead of
+    /// it, in milliseconds; over it the service answers 503 at once with `Retry-After` set to when
+    /// its turn would come, and makes the login meanwhile, so the retry is served on the logged-in
+    /// session. Absent: such calls wait (within `browser_queue`).
+    #[serde(default)]
+    pub browser_max_wait_ms: Option<u64>,
     /// Whether the website channel keeps a blank browser launched for the next new customer (default
     /// yes; it counts as an open browser).
     #[serde(default = "default_true")]
@@ -755,6 +761,7 @@ impl ServiceConfig {
                     if let Some(queue) = bank.browser_queue {
                         config.max_queue = queue;
                     }
+                    config.max_wait = bank.browser_max_wait_ms.map(Duration::from_millis);
                     if let Some(settings) = &bank.website_egress {
                         let started = settings
                             .start(&bank.name, &identity, journal.clone())

@@ -26,6 +26,8 @@ pub struct FlowCosts {
     pub waiting: Duration,
     /// Flows that ended without ever needing a permit: every step went over HTTP on the session.
     pub without_browser: u64,
+    /// Logins made ahead of the retry of calls refused over `max_wait` (`ScreenBankConfig`).
+    pub logins_ahead: u64,
 }
 
 impl FlowCosts {
@@ -106,6 +108,7 @@ impl CostCounters {
             permit_waits: get(&self.permit_waits),
             waiting: Duration::from_micros(get(&self.wait_micros)),
             without_browser: get(&self.without_browser),
+            logins_ahead: 0,
         }
     }
 }
@@ -113,7 +116,10 @@ impl CostCounters {
 impl super::ScreenBank {
     /// Where the channel's time went since it started: launches, logins, waits for permits.
     pub fn flow_costs(&self) -> FlowCosts {
-        self.inner.costs.snapshot()
+        FlowCosts {
+            logins_ahead: self.inner.logins.made_ahead(),
+            ..self.inner.costs.snapshot()
+        }
     }
 
     /// Logs the customer in (see [`Self::timed_login`]) in a task of its own that owns the flow

@@ -32,6 +32,7 @@
 //! - `sessions`: one browser per consent, the lease on a browser (this bank's permit, then the
 //!   shared `pool`'s, taken at a flow's first browser action), the spares, the idle timeout, the bound;
 //! - `permits`: a bank's `max_active` permits, short work (a logged-in session's page) first;
+//! - `deadline`: admission by the time a call would wait for the logins ahead of it (`max_wait`);
 //! - `pool`: the browser pool shared across banks: a global cap, turns between banks and customers;
 //! - `fail`: `Fail`, what goes wrong inside a flow.
 //!
@@ -55,6 +56,7 @@ mod bank;
 mod bare;
 mod contract;
 mod costs;
+mod deadline;
 pub(crate) mod driver;
 pub(crate) mod extract;
 mod fail;
@@ -142,6 +144,12 @@ pub struct ScreenBankConfig {
     /// call whose session is logged in and free is admitted whatever the queue (it reads over HTTP
     /// on the session, as a rule without a permit).
     pub max_queue: usize,
+    /// The longest a call whose session must log in first may wait for the logins ahead of it
+    /// (at `max_active` at once, each as long as the logins measured so far): over it the call is
+    /// refused at once with `BankError::Overloaded` and a `Retry-After` of when its turn would
+    /// come, and its login is made meanwhile (with the password the call brought), so the retry
+    /// finds the session logged in. `None` (the default): such calls wait, within `max_queue`.
+    pub max_wait: Option<Duration>,
     /// Read the screens the map marks `server_rendered` over HTTP with the browser's session
     /// cookies (falling back to the browser when that does not land on the screen). Off whatever it
     /// says when `proxy` is set: those reads would reach the bank around the proxy.
@@ -192,6 +200,7 @@ impl ScreenBankConfig {
             max_sessions: 8,
             http_reads: true,
             max_queue: 64,
+            max_wait: None,
             proxy: None,
             pool: None,
             app_login_wait: Duration::from_secs(3),
@@ -246,6 +255,8 @@ struct Inner {
     warm_counters: WarmCounters,
     /// Launches, logins and waits for permits, timed (`costs`).
     costs: CostCounters,
+    /// Logins admitted and in flight, and those made ahead of refused calls' retries (`deadline`).
+    logins: deadline::Logins<SessionKey>,
 }
 /// The screen channel.
 #[derive(Clone)]
@@ -292,6 +303,7 @@ impl ScreenBank {
                 http_counters: HttpReadCounters::default(),
                 warm_counters: WarmCounters::default(),
                 costs: CostCounters::default(),
+                logins: deadline::Logins::default(),
                 config,
             }),
         };

@@ -14,6 +14,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use super::ScreenBank;
+use super::deadline::Ticket;
 use super::driver::{Browser, DriverError, Gate};
 use super::fail::{Fail, FlowResult};
 use super::permits::Work;
@@ -111,6 +112,8 @@ impl Drop for Queued {
 
 /// A customer's session, locked for one flow, and the flow's lease on a browser.
 pub(super) struct Flow {
+    /// Counts the flow among the logins in flight while it lasts (`deadline`), when it logs in.
+    _ticket: Option<Ticket>,
     /// The customer's session, held for the whole flow so no other flow of theirs interleaves.
     pub(super) session: OwnedMutexGuard<Session>,
     /// The flow's permits, taken at its first browser action (the session's browser waits here).
@@ -123,6 +126,12 @@ impl Drop for Flow {
             self.lease.bank.inner.costs.no_browser_needed();
         }
     }
+}
+
+/// Why a flow was not admitted, and whether its login is to be made ahead of the call's retry.
+struct Refused {
+    error: BankError,
+    ahead: bool,
 }
 
 /// The permits a flow acts in a browser with: one of this bank's `max_active`, then the shared
@@ -320,7 +329,26 @@ impl ScreenBank {
     /// [`ScreenBank::flow`] without marking the session as used by a call (the warm-up's).
     pub(super) async fn flow_for(&self, psu: &PsuContext) -> Result<Flow, BankError> {
         let key = SessionKey::of(psu);
-        self.admit(&key)?;
+        match self.admit(&key) {
+            Ok(ticket) => self.enter_session(&key, ticket).await,
+            Err(Refused { error, ahead }) => {
+                if ahead {
+                    self.log_in_ahead(psu);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Locks the session of `key` for one admitted flow (counted among the logins in flight by
+    /// `ticket` while it lasts, when it logs in).
+    pub(super) async fn enter_session(
+        &self,
+        key: &SessionKey,
+        ticket: Option<Ticket>,
+    ) -> Result<Flow, BankError> {
+        let key = key.clone();
+        let mut ticket = ticket;
         loop {
             // The session's lock first, then a permit: a caller waiting behind another flow of the
             // same session must not hold one of the few permits while it waits. (A waiting or
@@ -343,6 +371,7 @@ impl ScreenBank {
                 false => Work::Long,
             };
             let flow = Flow {
+                _ticket: ticket.take(),
                 session: held,
                 lease: Arc::new(Lease {
                     bank: self.clone(),
@@ -362,31 +391,41 @@ impl ScreenBank {
     /// session and, as a rule, needs no permit (when it does, it waits for one in turn). Any other
     /// flow is refused when every permit is held and `max_queue` flows wait for one, or the shared
     /// pool is full — and a flow whose session is in another flow (the same consent's) also when
-    /// `max_queue` flows wait for that session already.
-    fn admit(&self, key: &SessionKey) -> Result<(), BankError> {
-        let overloaded = || BankError::Overloaded {
-            channel: Channel::Screen,
-            retry_after: std::time::Duration::from_secs(1),
+    /// `max_queue` flows wait for that session already. A flow whose free session must log in
+    /// first is refused, with its login made ahead, when `max_wait` is set and the logins ahead of
+    /// it would not end within it (`deadline`); admitted, it holds a ticket among them.
+    fn admit(&self, key: &SessionKey) -> Result<Option<Ticket>, Refused> {
+        let overloaded = || Refused {
+            error: BankError::Overloaded {
+                channel: Channel::Screen,
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            ahead: false,
         };
         let max_queue = self.inner.config.max_queue;
-        let (busy, warm) = {
+        let (busy, warm, logs_in) = {
             let sessions = self
                 .inner
                 .sessions
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             match sessions.get(key) {
-                None => (None, false),
+                None => (None, false, true),
                 Some(session) => match session.try_lock() {
                     // Every flow holding or waiting for the session holds a clone of it; the
                     // map holds one more.
-                    Err(_) => (Some(Arc::strong_count(session).saturating_sub(2)), false),
+                    Err(_) => (
+                        Some(Arc::strong_count(session).saturating_sub(2)),
+                        false,
+                        false,
+                    ),
                     Ok(s) => (
                         None,
                         self.inner.config.http_reads
                             && s.logged_in
                             && s.browser.is_some()
                             && !s.awaiting_app,
+                        !(s.logged_in && s.browser.is_some()),
                     ),
                 },
             }
@@ -397,11 +436,35 @@ impl ScreenBank {
                 || (self.inner.active.running() >= self.inner.config.max_active.max(1)
                     && self.inner.queue.waiting() >= max_queue)
         };
+        let slots = self.inner.config.max_active.max(1);
         match busy {
-            None if warm => Ok(()),
+            None if warm => Ok(None),
             Some(waiting) if waiting >= max_queue => Err(overloaded()),
             _ if full() => Err(overloaded()),
-            _ => Ok(()),
+            // The session is being logged in ahead of this very retry: its turn is told again.
+            Some(_) if self.inner.config.max_wait.is_some() && self.inner.logins.is_ahead(key) => {
+                Err(Refused {
+                    error: BankError::Overloaded {
+                        channel: Channel::Screen,
+                        retry_after: self.inner.logins.turn(slots, self.login_length()),
+                    },
+                    ahead: false,
+                })
+            }
+            None if logs_in => match self.inner.config.max_wait {
+                None => Ok(None),
+                Some(limit) => match self.inner.logins.admit(slots, self.login_length(), limit) {
+                    Ok(ticket) => Ok(Some(ticket)),
+                    Err(turn) => Err(Refused {
+                        error: BankError::Overloaded {
+                            channel: Channel::Screen,
+                            retry_after: turn,
+                        },
+                        ahead: true,
+                    }),
+                },
+            },
+            _ => Ok(None),
         }
     }
 

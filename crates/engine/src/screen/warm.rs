@@ -150,3 +150,51 @@ impl ScreenBank {
         }
     }
 }
+
+/// A login's length before any was measured: a launch and three page loads on a loaded machine.
+const FIRST_GUESS: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl ScreenBank {
+    /// How long one login takes, as measured so far (with its share of browser launches): what
+    /// `max_wait`'s admission counts a login as (`deadline`).
+    pub(super) fn login_length(&self) -> std::time::Duration {
+        let costs = self.inner.costs.snapshot();
+        if costs.logins == 0 {
+            return FIRST_GUESS;
+        }
+        let (launch, login, _) = costs.means();
+        let launched = (costs.launches as f64 / costs.logins as f64).min(1.0);
+        login + launch.mul_f64(launched)
+    }
+
+    /// Logs `psu` in ahead of the retry of a call refused over `max_wait`, in a task of its own, in
+    /// the order calls came (its permit is taken like any login's), reading no account data.
+    /// Nothing when the call brought no password, its consent is not usable, or the session is
+    /// being logged in ahead already.
+    pub(super) fn log_in_ahead(&self, psu: &PsuContext) {
+        if psu.password.is_none() || self.usable_consent(psu).is_err() {
+            return;
+        }
+        let key = SessionKey::of(psu);
+        if !self.inner.logins.start_ahead(key.clone()) {
+            return;
+        }
+        let (bank, psu) = (self.clone(), psu.clone());
+        tokio::spawn(async move {
+            let ticket = bank.inner.logins.enter();
+            let mut made = false;
+            if let Ok(mut flow) = bank.enter_session(&key, Some(ticket)).await
+                && !flow.session.logged_in
+            {
+                match bank.timed_login(&mut flow, &psu).await {
+                    Ok(()) => made = true,
+                    Err(fail) => {
+                        let error = bank.classify(&mut flow, &psu, fail, Effect::Safe).await;
+                        tracing::info!(%error, "no login made ahead of a refused call's retry");
+                    }
+                }
+            }
+            bank.inner.logins.end_ahead(&key, made);
+        });
+    }
+}
