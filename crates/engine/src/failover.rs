@@ -208,8 +208,10 @@ impl Failover {
         self.health.record(outcome, Some(&error.to_string()));
     }
 
-    /// Logs an access through the website with the switch that justified it (RTS Art. 33(5)).
-    fn log_access(&self, psu: &PsuContext, data: &str) {
+    /// Logs an access through the website with the switch that justified it (RTS Art. 33(5)),
+    /// durably before the website is called. The journal's write (a synchronous, fsynced commit)
+    /// runs on the blocking pool: the runtime's few workers go on serving other calls meanwhile.
+    async fn log_access(&self, psu: &PsuContext, data: &str) {
         let entry = AccessEntry {
             at: OffsetDateTime::now_utc(),
             bank: self.config.bank.clone(),
@@ -217,7 +219,12 @@ impl Failover {
             data: data.to_owned(),
             switch_event: self.health.justification(),
         };
-        if let Err(error) = self.journal.log_access(&entry) {
+        let journal = self.journal.clone();
+        let written = tokio::task::spawn_blocking(move || journal.log_access(&entry))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(error) = written {
             tracing::error!(%error, "a fallback access could not be logged");
         }
     }
@@ -534,7 +541,7 @@ impl Failover {
         channels.reverse();
         for channel in channels {
             if channel == Channel::Screen {
-                self.log_access(psu, &format!("lookup {reference}"));
+                self.log_access(psu, &format!("lookup {reference}")).await;
             }
             match self
                 .bank(channel)

@@ -165,7 +165,7 @@ impl Failover {
             return self.through_route(psu, data, |_| Ok(()), call).await?.1;
         };
         if channel == Channel::Screen {
-            self.log_access(psu, data);
+            self.log_access(psu, data).await;
         }
         let started = Instant::now();
         let result = call(self.bank(channel)).await;

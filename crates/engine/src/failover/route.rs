@@ -60,7 +60,7 @@ impl Failover {
         for channel in channels {
             step(Step::Sending(channel))?;
             if channel == Channel::Screen {
-                self.log_access(psu, data);
+                self.log_access(psu, data).await;
             }
             let started = Instant::now();
             let result = call(self.bank(channel)).await;
