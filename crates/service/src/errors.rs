@@ -228,7 +228,8 @@ pub(crate) fn bank_error(error: BankError) -> ServiceError {
             "SERVICE_UNAVAILABLE",
             "the bank's website channel is serving as many requests as it can; try again shortly",
         )
-        .with_retry_after(retry_after.as_secs().max(1))
+        // Whole seconds, rounded up: a caller that comes back when told finds its turn come.
+        .with_retry_after(retry_after.as_secs_f64().ceil().max(1.0) as u64)
         .into(),
         BankError::LimitReached { limit, retry_after } => {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "ACCESS_EXCEEDED", limit)
@@ -411,6 +412,29 @@ mod tests {
                 Some(page) => assert_eq!(body["_links"]["scaRedirect"]["href"], page),
                 None => assert!(body.get("_links").is_none(), "{body}"),
             }
+        }
+    }
+
+    /// r15: a call the website channel refuses over its bound answers 503 with `Retry-After` in
+    /// whole seconds rounded up (a caller that comes back when told finds its turn come), at least 1.
+    #[test]
+    fn an_overloaded_website_says_when_to_come_back_rounded_up() {
+        use axum::response::IntoResponse;
+        use psd2_fallback_engine::bank::{BankError, Channel};
+        use std::time::Duration;
+
+        for (turn, header) in [
+            (Duration::from_millis(2_100), "3"),
+            (Duration::from_secs(4), "4"),
+            (Duration::from_millis(20), "1"),
+        ] {
+            let answer = super::bank_error(BankError::Overloaded {
+                channel: Channel::Screen,
+                retry_after: turn,
+            })
+            .into_response();
+            assert_eq!(answer.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(answer.headers()["retry-after"], header, "{turn:?}");
         }
     }
 
