@@ -4,10 +4,12 @@
 //!
 //! `cargo bench --bench outage -- [--clients N] [--seconds S] [--channel website|stand-in]
 //! [--http-reads on|off] [--browser shell|full] [--active N] [--max-sessions N] [--warm on|off]
-//! [--pool N] [--spares N] [--queue N] [--max-wait MS]`
+//! [--pool N] [--spares N] [--queue N] [--max-wait MS] [--payments N]`
 //!
 //! Each client is one simulated customer with its own consent (`--clients 50`: fifty consents over
-//! the sandbox's customers). `--max-sessions` bounds the browsers kept open (default: one per
+//! the sandbox's customers): a payment every `--payments` requests (default 10; `0`: reads alone), a
+//! history read after each payment (every tenth request with no payments), balances otherwise.
+//! `--max-sessions` bounds the browsers kept open (default: one per
 //! client), `--warm on` turns the warm standby on (the customers who read in the last 15 minutes are
 //! logged in when the API starts to fail), `--pool N` puts the bank in a shared browser pool of N
 //! flows, `--spares N` keeps N blank browsers launched ahead (in the channel's idle time) for new
@@ -185,6 +187,7 @@ async fn main() {
     let clients: usize = arg("--clients").map_or(4, |v| v.parse().unwrap());
     let seconds: u64 = arg("--seconds").map_or(60, |v| v.parse().unwrap());
     let channel = arg("--channel").unwrap_or_else(|| "website".to_owned());
+    let payments: u64 = arg("--payments").map_or(10, |v| v.parse().unwrap());
 
     let sandbox = Sandbox::start(SandboxConfig {
         settle_after: Duration::from_millis(200),
@@ -296,7 +299,14 @@ async fn main() {
             while Instant::now() < deadline {
                 n += 1;
                 let sent = Instant::now();
-                let result = match n % 10 {
+                // Every `payments`-th request a payment, the one after it a history, the rest balances
+                // (`--payments 0`: reads alone, a history every tenth).
+                let turn = match payments {
+                    0 if n % 10 == 1 => 1,
+                    0 => 2,
+                    every => n % every,
+                };
+                let result = match turn {
                     0 => bank
                         .initiate_payment(
                             &psu,
