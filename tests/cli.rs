@@ -653,6 +653,7 @@ async fn selectors_check_walks_every_screen_and_names_a_missing_selector() {
     assert!(out.contains("0 required selector(s) missing"), "{out}");
     for walked in [
         "screens.history.tables.history.columns.amount: matched",
+        "screens.history.tables.history.json.island: matched",
         "screens.balances.values.available: matched",
         "screens.payment_confirm.values.amount: matched",
         "screens.order_confirm.values.frequency: matched",
@@ -661,11 +662,10 @@ async fn selectors_check_walks_every_screen_and_names_a_missing_selector() {
         assert!(out.contains(walked), "{walked}:\n{out}");
     }
     let text = std::fs::read_to_string(&good).unwrap();
-    let broken = text.replacen("td.tx-amount", "td.tx-sum", 1).replacen(
-        "#confirm-iban",
-        "#confirm-account",
-        1,
-    );
+    let broken = text
+        .replacen("td.tx-amount", "td.tx-sum", 1)
+        .replacen("#confirm-iban", "#confirm-account", 1)
+        .replacen("script#history-data", "script#history-json", 1);
     let map = dir.file("drifted.toml", &broken);
     let (ok, out) = selectors_check(&map, &sandbox.web_url(), "1000001").await;
     assert!(!ok, "{out}");
@@ -673,13 +673,14 @@ async fn selectors_check_walks_every_screen_and_names_a_missing_selector() {
     for missing in [
         "screens.history.tables.history.columns.amount: MISSING: #history-body tr.tx-row td.tx-sum",
         "screens.payment_confirm.values.creditor_iban: MISSING: #confirm-account",
+        "screens.history.tables.history.json.island: MISSING: script#history-json",
     ] {
         assert!(
             out.contains(&format!("{file}: {missing}")),
             "{missing}:\n{out}"
         );
     }
-    assert!(out.contains("2 required selector(s) missing"), "{out}");
+    assert!(out.contains("3 required selector(s) missing"), "{out}");
     // Nothing was confirmed: the customer has no order the check made.
     assert_eq!(sandbox.ledger().payments("1000001").len(), orders_before);
 }
@@ -723,6 +724,7 @@ async fn selectors_check_passes_on_the_second_website() {
         "screens.sign_method.values.reference: matched",
         "screens.login_password.fields.password: matched",
         "screens.history.tables.history.columns.amount: matched",
+        "screens.history.tables.history.json.call: matched",
         "screens.balances.values.booked: matched",
         "screens.payment_confirm.values.amount: matched",
         "screens.order_confirm.values.frequency: matched",

@@ -78,6 +78,19 @@ fn selectors_of(name: &str, screen: &Screen) -> Vec<(String, String, bool)> {
     }
     for (k, t) in &screen.tables {
         out.push((format!("tables.{k}.rows"), t.rows.clone(), true));
+        // Where the JSON a script draws the list from is (read over HTTP instead of the list).
+        if let Some(json) = &t.json {
+            if let Some(island) = &json.island {
+                out.push((format!("tables.{k}.json.island"), island.clone(), true));
+            }
+            if let Some(call) = &json.call {
+                out.push((
+                    format!("tables.{k}.json.call"),
+                    format!("{}[{}]", call.css, call.attribute),
+                    true,
+                ));
+            }
+        }
         for (c, v) in &t.columns {
             if v.css != "." {
                 let required = !v.optional && v.parse != super::map::Parse::Presence;
