@@ -269,17 +269,15 @@ async fn main() {
         .join("; ");
     let http = reqwest::Client::new();
     let balance_page = format!("{base}/accounts/acc-01");
-    let http_floor = || async {
-        http.get(&balance_page)
+    // The bare HTTP floor: a plain GET of a page with the floor browser's cookies.
+    let get_page = |url: String| {
+        let request = http
+            .get(url)
             .header(reqwest::header::COOKIE, &cookies)
-            .header(reqwest::header::ACCEPT, "text/html")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+            .header(reqwest::header::ACCEPT, "text/html");
+        async move { request.send().await.unwrap().text().await.unwrap() }
     };
+    let http_floor = || get_page(balance_page.clone());
     let page_html = http_floor().await;
     let map_file = ScreenMap::load(std::path::Path::new(map)).unwrap();
     assert!(
@@ -366,17 +364,7 @@ async fn main() {
             .len(),
         n
     );
-    let history_get = || async {
-        http.get(&page)
-            .header(reqwest::header::COOKIE, &cookies)
-            .header(reqwest::header::ACCEPT, "text/html")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let history_get = || get_page(page.clone());
     let served_before = bank.http_reads();
     // The reads and their floors in turn, round by round (the machine's load falls on all alike).
     let (mut reads, mut browser_reads, mut floor, mut get_floor) =
