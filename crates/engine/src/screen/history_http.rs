@@ -11,7 +11,8 @@ use super::ScreenBank;
 use super::driver::Browser;
 use super::extract::{Page, Value};
 use super::fail::{Fail, FlowResult};
-use super::json_rows::JsonCall;
+use super::http_read::Want;
+use super::json_rows::{JsonCall, JsonRows};
 use super::reads::Pager;
 use super::rows::{check_total, history_on, history_rows, shown_total};
 use crate::bank::BankError;
@@ -46,18 +47,13 @@ impl ScreenBank {
         if !self.inner.config.http_reads || !map.screen("history").server_rendered {
             return Ok(None);
         }
-        let call = map
-            .screen("history")
-            .tables
-            .get("history")
-            .and_then(|t| t.json.as_ref())
-            .and_then(|j| j.call.clone());
+        let call = self.history_json().and_then(|j| j.call.clone());
         let mut url = pager.first();
         let mut out = Vec::new();
         let mut total = None;
         loop {
             self.pace().await;
-            let Some(source) = self.fetch(browser, &url, "text/html").await else {
+            let Some(source) = self.fetch(browser, &url, Want::Page).await else {
                 return Ok(self.http_fell_back(browser, "the history page did not come back"));
             };
             let (rows, shown, call_at, next) = match self.history_on_page(&source, &url, pager)? {
@@ -90,6 +86,16 @@ impl ScreenBank {
         Ok(Some(out))
     }
 
+    /// Where the history's rows are as JSON, when the map says.
+    fn history_json(&self) -> Option<&JsonRows> {
+        self.inner
+            .map
+            .screen("history")
+            .tables
+            .get("history")
+            .and_then(|t| t.json.as_ref())
+    }
+
     /// One fetched history page, parsed once: checked, a refused filter said as the browser says
     /// it, its rows (off the page or from its island), its total, where its JSON call is, the next
     /// page.
@@ -105,11 +111,7 @@ impl ScreenBank {
                 message: error,
             }));
         }
-        let json = map
-            .screen("history")
-            .tables
-            .get("history")
-            .and_then(|t| t.json.as_ref());
+        let json = self.history_json();
         let mut total = shown_total(&page)?;
         let (rows, call) = match json {
             None => (history_on(map, &page)?, None),
@@ -173,7 +175,7 @@ impl ScreenBank {
                 _ => at.to_owned(),
             };
             self.pace().await;
-            let Some(body) = self.fetch(browser, &url, "application/json").await else {
+            let Some(body) = self.fetch(browser, &url, Want::Json).await else {
                 return Ok(Err("the list's JSON call did not answer".to_owned()));
             };
             let doc = match serde_json::from_str::<serde_json::Value>(&body) {

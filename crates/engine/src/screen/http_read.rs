@@ -40,6 +40,25 @@ pub(super) struct HttpReadCounters {
     fell_back: AtomicU64,
 }
 
+/// What a read over HTTP fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Want {
+    /// A page: it says what it is whatever its status (a refused filter's page is the screen with
+    /// its error).
+    Page,
+    /// A JSON answer of the bank's: the list's only when it succeeded.
+    Json,
+}
+
+impl Want {
+    fn accept(self) -> &'static str {
+        match self {
+            Want::Page => "text/html",
+            Want::Json => "application/json",
+        }
+    }
+}
+
 /// The HTTP client for reads on browsers' sessions: no cookie store of its own (each request carries
 /// its browser's cookies), redirects followed within five hops (a cross-host redirect drops the
 /// cookies, as reqwest does for sensitive headers).
@@ -101,7 +120,7 @@ impl ScreenBank {
         let map = &self.inner.map;
         if self.inner.config.http_reads && map.screen(screen).server_rendered {
             self.pace().await;
-            if let Some(source) = self.fetch(browser, url, "text/html").await {
+            if let Some(source) = self.fetch(browser, url, Want::Page).await {
                 let page = Page::new(&source, map);
                 if self.expect_on(&page, &[screen]).is_ok() {
                     self.http_served();
@@ -141,10 +160,10 @@ impl ScreenBank {
         None
     }
 
-    /// The answer at `url` fetched with the browser's cookies, accepting `accept`, or `None` when it
-    /// could not be had (no cookies, a network failure, a JSON answer other than a success, a body
-    /// too long or not text).
-    pub(super) async fn fetch(&self, browser: &Browser, url: &str, accept: &str) -> Option<String> {
+    /// The answer at `url` fetched with the browser's cookies, or `None` when it could not be had
+    /// (no cookies, a network failure, a JSON answer other than a success, a body too long or not
+    /// text).
+    pub(super) async fn fetch(&self, browser: &Browser, url: &str, want: Want) -> Option<String> {
         let cookies = browser.cookie_header().await.ok()?;
         let mut cookie = HeaderValue::from_str(cookies.expose_secret()).ok()?;
         cookie.set_sensitive(true);
@@ -153,13 +172,11 @@ impl ScreenBank {
             .http
             .get(url)
             .header(COOKIE, cookie)
-            .header(ACCEPT, accept)
+            .header(ACCEPT, want.accept())
             .send()
             .await
             .ok()?;
-        // A page says what it is whatever its status (a refused filter's page is the screen with
-        // its error); a JSON answer is the list's only when it succeeded.
-        if !response.status().is_success() && !accept.starts_with("text/html") {
+        if want == Want::Json && !response.status().is_success() {
             return None;
         }
         if response

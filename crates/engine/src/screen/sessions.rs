@@ -395,13 +395,14 @@ impl ScreenBank {
     /// first is refused, with its login made ahead, when `max_wait` is set and the logins ahead of
     /// it would not end within it (`deadline`); admitted, it holds a ticket among them.
     fn admit(&self, key: &SessionKey) -> Result<Option<Ticket>, Refused> {
-        let overloaded = || Refused {
+        let refused = |retry_after, ahead| Refused {
             error: BankError::Overloaded {
                 channel: Channel::Screen,
-                retry_after: std::time::Duration::from_secs(1),
+                retry_after,
             },
-            ahead: false,
+            ahead,
         };
+        let overloaded = || refused(std::time::Duration::from_secs(1), false);
         let max_queue = self.inner.config.max_queue;
         let (busy, warm, logs_in) = {
             let sessions = self
@@ -443,25 +444,16 @@ impl ScreenBank {
             _ if full() => Err(overloaded()),
             // The session is being logged in ahead of this very retry: its turn is told again.
             Some(_) if self.inner.config.max_wait.is_some() && self.inner.logins.is_ahead(key) => {
-                Err(Refused {
-                    error: BankError::Overloaded {
-                        channel: Channel::Screen,
-                        retry_after: self.inner.logins.turn(slots, self.login_length()),
-                    },
-                    ahead: false,
-                })
+                Err(refused(
+                    self.inner.logins.turn(slots, self.login_length()),
+                    false,
+                ))
             }
             None if logs_in => match self.inner.config.max_wait {
                 None => Ok(None),
                 Some(limit) => match self.inner.logins.admit(slots, self.login_length(), limit) {
                     Ok(ticket) => Ok(Some(ticket)),
-                    Err(turn) => Err(Refused {
-                        error: BankError::Overloaded {
-                            channel: Channel::Screen,
-                            retry_after: turn,
-                        },
-                        ahead: true,
-                    }),
+                    Err(turn) => Err(refused(turn, true)),
                 },
             },
             _ => Ok(None),

@@ -1,6 +1,7 @@
 //! Warm standby on the website channel: a customer's session prepared ahead of a switch — its
 //! browser launched and logged in — so the first read after the switch costs a page, not a login;
-//! and torn down when the API recovers before any switch.
+//! and torn down when the API recovers before any switch. Also a session logged in ahead of the
+//! retry of a call refused over `max_wait` (the admission in `deadline`), and how long a login takes.
 //!
 //! A warm-up reads no account data: it logs in (the website's own landing page loads in the
 //! browser, and nothing is read off it) and stops. It is made under the consent it is for, checked
